@@ -1,0 +1,241 @@
+"""Events published by the credit service: accounts, funds review, invoices, payments, statements.
+
+Exposure = unpaid invoices + approved orders not yet invoiced. Orders move to
+``approved`` only on ``FundsReviewPassed``: a released hold is recorded as
+``HoldReleased`` and then passes funds review with ``how="released"``.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import Field
+
+from libs.events.base import DomainEvent
+from libs.events.values import (
+    DEFAULT_CURRENCY,
+    CreditNoteSource,
+    FundsReviewOutcome,
+    HoldReason,
+    InvoiceLine,
+    TermsKind,
+)
+
+
+class AccountOpened(DomainEvent):
+    """A registered partner got an account; prepaid accounts have a zero limit and term."""
+
+    TYPE = "AccountOpened"
+
+    partner_id: str
+    kind: TermsKind
+    credit_limit_minor: int
+    term_days: int
+    currency: str = DEFAULT_CURRENCY
+
+
+class TermsChanged(DomainEvent):
+    """Finance changed a partner's payment terms; held orders are re-evaluated."""
+
+    TYPE = "TermsChanged"
+
+    partner_id: str
+    kind: TermsKind
+    credit_limit_minor: int
+    term_days: int
+    currency: str = DEFAULT_CURRENCY
+
+
+class FundsReviewPassed(DomainEvent):
+    """An order's funds are secured (within limit, prepaid, or hold released); it may ship."""
+
+    TYPE = "FundsReviewPassed"
+
+    order_id: str
+    partner_id: str
+    amount_minor: int
+    currency: str = DEFAULT_CURRENCY
+    how: FundsReviewOutcome
+
+
+class OrderPutOnHold(DomainEvent):
+    """An order would push exposure over the limit, or the partner has overdue invoices."""
+
+    TYPE = "OrderPutOnHold"
+
+    order_id: str
+    partner_id: str
+    amount_minor: int
+    currency: str = DEFAULT_CURRENCY
+    reason: HoldReason
+
+
+class OrderAwaitingPrepayment(DomainEvent):
+    """A prepaid partner's advance does not cover the order; it waits for the money."""
+
+    TYPE = "OrderAwaitingPrepayment"
+
+    order_id: str
+    partner_id: str
+    amount_minor: int
+    currency: str = DEFAULT_CURRENCY
+
+
+class HoldReleased(DomainEvent):
+    """A held order was released, by finance with a reason or by a payment that freed room."""
+
+    TYPE = "HoldReleased"
+
+    order_id: str
+    partner_id: str
+    reason: str
+    released_by: str
+
+
+class OrderRejectedByFinance(DomainEvent):
+    """Finance rejected a held order; it will not ship."""
+
+    TYPE = "OrderRejectedByFinance"
+
+    order_id: str
+    partner_id: str
+    reason: str
+    rejected_by: str
+
+
+class InvoiceIssued(DomainEvent):
+    """A dispatch was invoiced at the order's prices, due on the dispatch date plus the term."""
+
+    TYPE = "InvoiceIssued"
+
+    invoice_id: str
+    order_id: str
+    partner_id: str
+    dispatch_id: str
+    lines: list[InvoiceLine]
+    total_minor: int
+    currency: str = DEFAULT_CURRENCY
+    issued_on: date
+    due_on: date
+    region: str
+    tier: str
+
+
+class PaymentReceived(DomainEvent):
+    """A bank receipt was recorded; its bank reference is unique."""
+
+    TYPE = "PaymentReceived"
+
+    payment_id: str
+    partner_id: str
+    amount_minor: int
+    currency: str = DEFAULT_CURRENCY
+    bank_ref: str
+    received_on: date
+
+
+class PaymentApplied(DomainEvent):
+    """Part of a payment settled an invoice (oldest first unless finance allocated it)."""
+
+    TYPE = "PaymentApplied"
+
+    payment_id: str
+    invoice_id: str
+    partner_id: str
+    amount_minor: int
+    currency: str = DEFAULT_CURRENCY
+    applied_on: date
+
+
+class InvoicePaid(DomainEvent):
+    """An invoice was paid in full; on time when paid on or before its due date."""
+
+    TYPE = "InvoicePaid"
+
+    invoice_id: str
+    partner_id: str
+    paid_on: date
+    on_time: bool
+
+
+class AdvanceApplied(DomainEvent):
+    """A partner's advance was consumed: reserved for an order, or settling an invoice."""
+
+    TYPE = "AdvanceApplied"
+
+    partner_id: str
+    invoice_id: str | None = None
+    order_id: str | None = None
+    amount_minor: int
+    currency: str = DEFAULT_CURRENCY
+
+
+class InvoiceWrittenOff(DomainEvent):
+    """Finance wrote off an invoice's small residue, with a reason; the invoice is closed."""
+
+    TYPE = "InvoiceWrittenOff"
+
+    invoice_id: str
+    partner_id: str
+    amount_minor: int
+    currency: str = DEFAULT_CURRENCY
+    reason: str
+    written_off_by: str
+
+
+class CreditNoteIssued(DomainEvent):
+    """A credit note was put on a partner's account, for a refund return or a rebate payout."""
+
+    TYPE = "CreditNoteIssued"
+
+    credit_note_id: str
+    partner_id: str
+    amount_minor: int
+    currency: str = DEFAULT_CURRENCY
+    reason: str
+    source_kind: CreditNoteSource
+    source_ref: str
+    issued_on: date
+    order_id: str | None = None
+    lines: list[InvoiceLine] = Field(default_factory=list)
+
+
+class StatementConfirmed(DomainEvent):
+    """A partner agreed its account statement up to a date and its closing balance."""
+
+    TYPE = "StatementConfirmed"
+
+    partner_id: str
+    to: date
+    closing_minor: int
+    currency: str = DEFAULT_CURRENCY
+
+
+class StatementDisputed(DomainEvent):
+    """A partner disputed its account statement up to a date, with a reason."""
+
+    TYPE = "StatementDisputed"
+
+    partner_id: str
+    to: date
+    reason: str
+
+
+EVENTS: tuple[type[DomainEvent], ...] = (
+    AccountOpened,
+    TermsChanged,
+    FundsReviewPassed,
+    OrderPutOnHold,
+    OrderAwaitingPrepayment,
+    HoldReleased,
+    OrderRejectedByFinance,
+    InvoiceIssued,
+    PaymentReceived,
+    PaymentApplied,
+    InvoicePaid,
+    AdvanceApplied,
+    InvoiceWrittenOff,
+    CreditNoteIssued,
+    StatementConfirmed,
+    StatementDisputed,
+)

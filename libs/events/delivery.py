@@ -1,0 +1,130 @@
+"""Events published by the delivery service: stock, shipments and returns.
+
+Delivery keeps the lines of each order from ``OrderPlaced``; its own events
+name quantities only, never prices.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import AwareDatetime
+
+from libs.events.base import DomainEvent
+from libs.events.values import ReturnKind, SkuQty
+
+
+class StockReceived(DomainEvent):
+    """Goods arrived at the warehouse; backordered orders are served in arrival order."""
+
+    TYPE = "StockReceived"
+
+    sku: str
+    qty: int
+    reference: str
+
+
+class StockAllocated(DomainEvent):
+    """Stock was reserved for every line of an order."""
+
+    TYPE = "StockAllocated"
+
+    order_id: str
+    lines: list[SkuQty]
+
+
+class StockBackordered(DomainEvent):
+    """Stock is short for an order; ``lines`` are the quantities missing."""
+
+    TYPE = "StockBackordered"
+
+    order_id: str
+    lines: list[SkuQty]
+
+
+class StockReleased(DomainEvent):
+    """Stock reserved for a cancelled or rejected order went back on hand."""
+
+    TYPE = "StockReleased"
+
+    order_id: str
+    lines: list[SkuQty]
+
+
+class ShipmentCreated(DomainEvent):
+    """An approved order got a shipment to dispatch, with the lines still to ship."""
+
+    TYPE = "ShipmentCreated"
+
+    shipment_id: str
+    order_id: str
+    partner_id: str
+    lines: list[SkuQty]
+
+
+class ShipmentDispatched(DomainEvent):
+    """Goods left the warehouse (all or part); each dispatch is invoiced on ``dispatched_on``."""
+
+    TYPE = "ShipmentDispatched"
+
+    shipment_id: str
+    order_id: str
+    partner_id: str
+    dispatch_id: str
+    lines: list[SkuQty]
+    carrier: str
+    tracking_no: str
+    dispatched_on: date
+    remaining: list[SkuQty]
+    complete: bool
+
+
+class ShipmentDelivered(DomainEvent):
+    """The partner signed for the shipment (proof of delivery)."""
+
+    TYPE = "ShipmentDelivered"
+
+    shipment_id: str
+    order_id: str
+    partner_id: str
+    delivered_at: AwareDatetime
+    signed_by: str
+
+
+class ReturnRequested(DomainEvent):
+    """A partner asked to return goods of a shipped order, for refund, exchange or repair."""
+
+    TYPE = "ReturnRequested"
+
+    return_id: str
+    order_id: str
+    partner_id: str
+    lines: list[SkuQty]
+    reason: str
+    kind: ReturnKind
+
+
+class ReturnReceived(DomainEvent):
+    """Returned goods arrived; a refund return yields a credit note and reverses rebate."""
+
+    TYPE = "ReturnReceived"
+
+    return_id: str
+    order_id: str
+    partner_id: str
+    kind: ReturnKind
+    lines: list[SkuQty]
+    received_on: date
+
+
+EVENTS: tuple[type[DomainEvent], ...] = (
+    StockReceived,
+    StockAllocated,
+    StockBackordered,
+    StockReleased,
+    ShipmentCreated,
+    ShipmentDispatched,
+    ShipmentDelivered,
+    ReturnRequested,
+    ReturnReceived,
+)

@@ -1,0 +1,105 @@
+"""Events published by the rebates service: programs, accruals and settlements.
+
+Settlement is a true-up: ``payout_minor = final_minor - already_settled_minor``,
+which stays correct across partial settlements and late returns. Every amount
+lists the invoices, payments and returns (``SourceRef``) that produced it.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import Field
+
+from libs.events.base import DomainEvent
+from libs.events.values import (
+    DEFAULT_CURRENCY,
+    Eligibility,
+    GrowthRule,
+    ProgramBasis,
+    ProgramMode,
+    RebateTier,
+    SourceRef,
+    TimelinessRule,
+)
+
+
+class ProgramPublished(DomainEvent):
+    """Finance published a rebate program: volume tiers over a period, optional bonuses and cap."""
+
+    TYPE = "ProgramPublished"
+
+    program_id: str
+    name: str
+    starts_on: date
+    ends_on: date
+    basis: ProgramBasis
+    mode: ProgramMode
+    tiers: list[RebateTier]
+    eligibility: Eligibility = Field(default_factory=Eligibility)
+    growth: GrowthRule | None = None
+    timeliness: TimelinessRule | None = None
+    cap_minor: int | None = None
+    currency: str = DEFAULT_CURRENCY
+    published_by: str
+
+
+class RebateAccrued(DomainEvent):
+    """A source moved a partner's basis under a program; basis and accrual are running totals."""
+
+    TYPE = "RebateAccrued"
+
+    program_id: str
+    partner_id: str
+    source: SourceRef
+    basis_minor: int
+    accrued_minor: int
+    tier_rate_bp: int
+    currency: str = DEFAULT_CURRENCY
+
+
+class ProgramClosed(DomainEvent):
+    """A program's period was closed; its final amounts are computed and proposed."""
+
+    TYPE = "ProgramClosed"
+
+    program_id: str
+    closed_by: str
+
+
+class SettlementProposed(DomainEvent):
+    """A partner's payout was proposed: the final amount minus what was already settled."""
+
+    TYPE = "SettlementProposed"
+
+    settlement_id: str
+    program_id: str
+    partner_id: str
+    final_minor: int
+    already_settled_minor: int
+    payout_minor: int
+    currency: str = DEFAULT_CURRENCY
+    sources: list[SourceRef]
+    proposed_by: str
+
+
+class SettlementApproved(DomainEvent):
+    """A settlement was approved by someone other than its proposer; it becomes a credit note."""
+
+    TYPE = "SettlementApproved"
+
+    settlement_id: str
+    program_id: str
+    partner_id: str
+    payout_minor: int
+    currency: str = DEFAULT_CURRENCY
+    approved_by: str
+
+
+EVENTS: tuple[type[DomainEvent], ...] = (
+    ProgramPublished,
+    RebateAccrued,
+    ProgramClosed,
+    SettlementProposed,
+    SettlementApproved,
+)

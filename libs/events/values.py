@@ -1,0 +1,116 @@
+"""Small value objects and enumerations shared by the event contracts.
+
+Value objects are frozen and reject unknown fields, like the events that carry
+them. Money is ``int`` minor units (fields ending ``_minor``), rates are ``int``
+basis points (fields ending ``_bp``); the currency lives on the enclosing event.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PartnerKind = Literal["distributor", "agent", "reseller", "system_integrator"]
+PartnerStatus = Literal["applied", "trial", "active", "suspended", "terminated"]
+Role = Literal["admin", "sales", "finance", "warehouse", "auditor", "partner"]
+TermsKind = Literal["prepaid", "credit"]
+AgreementKind = Literal["trial", "annual"]
+ReturnKind = Literal["refund", "exchange", "repair"]
+HoldReason = Literal["over_limit", "overdue"]
+FundsReviewOutcome = Literal["within_limit", "prepaid", "released"]
+CreditNoteSource = Literal["return", "rebate"]
+ProgramBasis = Literal["invoiced", "collected"]
+ProgramMode = Literal["retroactive", "incremental"]
+SourceKind = Literal["invoice", "payment", "return"]
+
+DEFAULT_CURRENCY = "CNY"
+
+
+class ValueObject(BaseModel):
+    """An immutable value inside an event payload."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PaymentTerms(ValueObject):
+    """How a partner pays: prepaid, or on credit up to a limit within a term in days."""
+
+    kind: TermsKind
+    credit_limit_minor: int | None = None
+    term_days: int | None = None
+
+
+class SkuQty(ValueObject):
+    """A quantity of one product."""
+
+    sku: str
+    qty: int
+
+
+class SkuPrice(ValueObject):
+    """A tier's fixed unit price for one product (overrides the tier discount)."""
+
+    sku: str
+    unit_price_minor: int
+
+
+class OrderLine(ValueObject):
+    """A priced order line; the price is fixed at placement (half-up per line)."""
+
+    sku: str
+    qty: int
+    category: str
+    unit_price_minor: int
+    line_total_minor: int
+
+
+class InvoiceLine(ValueObject):
+    """A priced line of an invoice (or of a credit note for returned goods)."""
+
+    sku: str
+    category: str
+    qty: int
+    unit_price_minor: int
+    line_total_minor: int
+
+
+class SourceRef(ValueObject):
+    """A document that moved a rebate basis; ``amount_minor`` is signed (returns are negative)."""
+
+    kind: SourceKind
+    ref: str
+    amount_minor: int
+
+
+class RebateTier(ValueObject):
+    """A volume band: from ``from_minor`` of basis on, the rate is ``rate_bp``."""
+
+    from_minor: int
+    rate_bp: int
+
+
+class Eligibility(ValueObject):
+    """Who a program applies to; an empty list means no restriction on that axis."""
+
+    tiers: list[str] = Field(default_factory=list)
+    regions: list[str] = Field(default_factory=list)
+    categories: list[str] = Field(default_factory=list)
+    partner_ids: list[str] = Field(default_factory=list)
+
+
+class GrowthRule(ValueObject):
+    """Growth bonus: ``rate_bp`` when basis beats the baseline period by ``min_growth_bp``."""
+
+    baseline_from: date
+    baseline_to: date
+    min_growth_bp: int
+    rate_bp: int
+
+
+class TimelinessRule(ValueObject):
+    """Timeliness bonus: ``rate_bp`` when the on-time share of paid invoices reaches the bar."""
+
+    min_on_time_bp: int
+    rate_bp: int

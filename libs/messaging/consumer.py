@@ -1,0 +1,288 @@
+"""Consumers: at-least-once delivery made effectively-once by an inbox.
+
+Each message is applied in one database transaction that also records its
+event id in the ``inbox``; a redelivered event finds its id there and changes
+nothing. Offsets are committed to Kafka only after the effect is committed.
+Messages are keyed by stream id, so a stream's events arrive in order on one
+partition and are applied one after another.
+
+A handler that keeps failing is retried a bounded number of times, then its
+event goes to the dead-letter topic with the error, and the consumer moves on.
+Later events of the same stream are parked behind it (also dead-lettered, so
+the stream's order is kept) while other streams flow. ``o2c dlq redrive``
+(``libs.messaging.dlq``) puts them back on their topic, in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from libs.events.base import DomainEvent, EventMetadata, format_timestamp, utc_now
+from libs.events.envelope import Envelope
+from libs.events.registry import EventRegistry
+from libs.events.topics import DEAD_LETTER_TOPIC
+from libs.messaging.broker import ensure_topics
+from libs.messaging.timing import sleep_or_stop
+from libs.store.database import Database
+from libs.store.schema import dead_letters, inbox
+from libs.store.sql import upsert
+
+log = logging.getLogger(__name__)
+
+UNRESOLVED = ("dead", "parked")
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """What a handler gets: the event, its envelope and the open transaction."""
+
+    conn: AsyncConnection
+    envelope: Envelope
+    event: DomainEvent
+    consumer: str
+
+    @property
+    def meta(self) -> EventMetadata:
+        """Metadata for events appended in reaction: same correlation, caused by this event."""
+        return EventMetadata(
+            actor=f"system:{self.consumer}",
+            correlation_id=self.envelope.correlation_id,
+            causation_id=self.envelope.event_id,
+        )
+
+    def event_ids(self, count: int, salt: str = "") -> list[uuid.UUID]:
+        """Deterministic ids for reaction events: a replayed reaction appends nothing new."""
+        return [
+            uuid.uuid5(self.envelope.event_id, f"{self.consumer}:{salt}:{index}")
+            for index in range(count)
+        ]
+
+
+Handler = Callable[[Delivery], Awaitable[None]]
+
+
+class Outcome(enum.Enum):
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    IGNORED = "ignored"
+    PARKED = "parked"
+    DEAD = "dead"
+
+
+@dataclass(frozen=True)
+class ConsumerSettings:
+    max_attempts: int = 5
+    retry_backoff: float = 0.05
+    max_records: int = 200
+    poll_timeout_ms: int = 200
+    partitions: int = 3
+    session_timeout_ms: int = 10000
+    heartbeat_interval_ms: int = 3000
+    rebalance_timeout_ms: int = 10000
+
+
+class Consumer:
+    """One consumer group: a name, the topics it reads and a handler per event type."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        db: Database,
+        registry: EventRegistry,
+        handlers: Mapping[str, Handler],
+        topics: Sequence[str],
+        bootstrap_servers: str,
+        settings: ConsumerSettings | None = None,
+        dead_letter_topic: str = DEAD_LETTER_TOPIC,
+    ) -> None:
+        self.name = name
+        self.db = db
+        self.registry = registry
+        self.handlers = dict(handlers)
+        self.topics = list(topics)
+        self.bootstrap_servers = bootstrap_servers
+        self.settings = settings or ConsumerSettings()
+        self.dead_letter_topic = dead_letter_topic
+        self._producer: AIOKafkaProducer | None = None
+        self.outcomes: dict[Outcome, int] = dict.fromkeys(Outcome, 0)
+
+    # -- the Kafka loop ------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
+        """Consume until ``stop`` is set; reconnects after broker outages."""
+        while not stop.is_set():
+            settings = self.settings
+            consumer = AIOKafkaConsumer(
+                *self.topics,
+                bootstrap_servers=self.bootstrap_servers,
+                group_id=self.name,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                metadata_max_age_ms=3000,
+                session_timeout_ms=settings.session_timeout_ms,
+                heartbeat_interval_ms=settings.heartbeat_interval_ms,
+                rebalance_timeout_ms=settings.rebalance_timeout_ms,
+            )
+            try:
+                # Create our topics with the agreed partition count before subscribing:
+                # a broker that auto-creates topics would otherwise pick its own count.
+                await ensure_topics(self.bootstrap_servers, [*self.topics, self.dead_letter_topic],
+                                    settings.partitions)
+                await consumer.start()
+                if ready is not None:
+                    ready.set()
+                while not stop.is_set():
+                    batch = await consumer.getmany(
+                        timeout_ms=self.settings.poll_timeout_ms,
+                        max_records=self.settings.max_records,
+                    )
+                    if batch:
+                        await asyncio.gather(*(
+                            self._consume_partition(consumer, tp, records)
+                            for tp, records in batch.items()
+                        ))
+            except (KafkaError, OSError, ConnectionError) as error:
+                log.warning("consumer %s: broker trouble (%s); reconnecting", self.name, error)
+                await sleep_or_stop(stop, 0.5)
+            finally:
+                with contextlib.suppress(Exception):
+                    await consumer.stop()
+        await self.close()
+
+    async def _consume_partition(
+        self, consumer: AIOKafkaConsumer, tp: TopicPartition, records: list[ConsumerRecord]
+    ) -> None:
+        for record in records:
+            await self.handle_record(record)
+        await consumer.commit({tp: records[-1].offset + 1})
+
+    async def handle_record(self, record: ConsumerRecord) -> Outcome:
+        try:
+            envelope = Envelope.from_wire(record.value)
+        except (ValueError, KeyError, TypeError) as error:
+            log.error("consumer %s: undecodable message at %s:%s offset %s: %s", self.name,
+                      record.topic, record.partition, record.offset, error)
+            await self._publish_dead_letter(record.key, record.value, record.topic,
+                                            f"undecodable: {error}", 0, None)
+            return Outcome.DEAD
+        return await self.handle(envelope, origin_topic=record.topic)
+
+    async def close(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            with contextlib.suppress(Exception):
+                await producer.stop()
+
+    # -- one event -------------------------------------------------------------------
+
+    async def handle(self, envelope: Envelope, *, origin_topic: str = "") -> Outcome:
+        """Apply one event exactly once, retrying, parking or dead-lettering it."""
+        handler = self.handlers.get(envelope.event_type)
+        if handler is None:
+            self.outcomes[Outcome.IGNORED] += 1
+            return Outcome.IGNORED
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                outcome = await self._apply(envelope, handler, origin_topic)
+            except Exception as error:
+                if attempt >= self.settings.max_attempts:
+                    log.error("consumer %s: %s %s failed %d times, dead-lettered: %r", self.name,
+                              envelope.event_type, envelope.event_id, attempt, error)
+                    await self._dead_letter(envelope, origin_topic, repr(error), attempt, None)
+                    outcome = Outcome.DEAD
+                else:
+                    log.warning("consumer %s: %s %s failed (attempt %d): %r", self.name,
+                                envelope.event_type, envelope.event_id, attempt, error)
+                    await asyncio.sleep(self.settings.retry_backoff * 2 ** (attempt - 1))
+                    continue
+            self.outcomes[outcome] += 1
+            return outcome
+
+    async def _apply(self, envelope: Envelope, handler: Handler, origin_topic: str) -> Outcome:
+        async with self.db.transaction() as conn:
+            seen = (await conn.execute(select(inbox.c.event_id).where(
+                inbox.c.consumer == self.name, inbox.c.event_id == envelope.event_id))).first()
+            if seen is not None:
+                return Outcome.DUPLICATE
+            blocker = (await conn.execute(
+                select(dead_letters.c.event_id).where(
+                    dead_letters.c.consumer == self.name,
+                    dead_letters.c.stream_id == envelope.stream_id,
+                    dead_letters.c.stream_version < envelope.stream_version,
+                    dead_letters.c.status.in_(UNRESOLVED),
+                ).order_by(dead_letters.c.stream_version).limit(1)
+            )).scalar()
+            if blocker is not None:
+                await self._record_dead_letter(conn, envelope, origin_topic,
+                                               f"parked behind {blocker}", 0, blocker)
+                return Outcome.PARKED
+            event = self.registry.decode(envelope)
+            await handler(Delivery(conn, envelope, event, self.name))
+            await conn.execute(inbox.insert().values(
+                consumer=self.name, event_id=envelope.event_id,
+                processed_at=format_timestamp(utc_now())))
+            await conn.execute(
+                update(dead_letters)
+                .where(dead_letters.c.consumer == self.name,
+                       dead_letters.c.event_id == envelope.event_id)
+                .values(status="redriven"))
+            return Outcome.APPLIED
+
+    async def _dead_letter(self, envelope: Envelope, origin_topic: str, reason: str,
+                           attempts: int, parked_behind: uuid.UUID | None) -> None:
+        async with self.db.transaction() as conn:
+            await self._record_dead_letter(conn, envelope, origin_topic, reason, attempts,
+                                           parked_behind)
+
+    async def _record_dead_letter(self, conn: AsyncConnection, envelope: Envelope,
+                                  origin_topic: str, reason: str, attempts: int,
+                                  parked_behind: uuid.UUID | None) -> None:
+        """Record the dead letter and publish it before the transaction commits.
+
+        Publishing first means a crash leaves at worst a repeated dead letter,
+        never a recorded one that the topic (and so the redrive) does not hold.
+        """
+        wire = envelope.to_wire()
+        await upsert(conn, dead_letters, {
+            "consumer": self.name, "event_id": envelope.event_id,
+            "stream_id": envelope.stream_id, "stream_version": envelope.stream_version,
+            "event_type": envelope.event_type, "reason": reason[:2000], "attempts": attempts,
+            "parked_behind": parked_behind, "status": "parked" if parked_behind else "dead",
+            "dead_at": format_timestamp(utc_now()), "envelope": wire.decode("utf-8"),
+        }, ["consumer", "event_id"])
+        await self._publish_dead_letter(envelope.stream_id.encode(), wire, origin_topic, reason,
+                                        attempts, parked_behind)
+
+    async def _publish_dead_letter(self, key: bytes | None, value: bytes, origin_topic: str,
+                                   reason: str, attempts: int,
+                                   parked_behind: uuid.UUID | None) -> None:
+        if self._producer is None:
+            producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap_servers, acks="all",
+                                        enable_idempotence=False)
+            await producer.start()
+            self._producer = producer
+        headers = [
+            ("consumer", self.name.encode()),
+            ("origin_topic", origin_topic.encode()),
+            ("reason", reason[:2000].encode()),
+            ("attempts", str(attempts).encode()),
+        ]
+        if parked_behind is not None:
+            headers.append(("parked_behind", str(parked_behind).encode()))
+        await self._producer.send_and_wait(self.dead_letter_topic, value=value, key=key,
+                                           headers=headers)
+

@@ -1,0 +1,115 @@
+"""Leadership among replicas: only one relay per store publishes at a time.
+
+PostgreSQL: a session advisory lock held on a dedicated connection; if the
+holder dies its connection closes and the lock is free at once.
+SQLite (one machine): a lease row with an expiry that the holder renews; a
+holder that stops renewing loses it after ``ttl`` seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from typing import Protocol
+
+from sqlalchemy import delete, select, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from libs.store.database import Database
+from libs.store.schema import leases
+from libs.store.sql import upsert
+
+
+class Lease(Protocol):
+    async def acquire(self) -> bool:
+        """Try to become the holder; True when this replica holds the lease now."""
+
+    async def renew(self) -> bool:
+        """Keep holding; False when the lease was lost."""
+
+    async def release(self) -> None:
+        """Give the lease up (idempotent)."""
+
+
+def lease_for(db: Database, name: str, ttl: float = 10.0) -> Lease:
+    return AdvisoryLease(db, name) if db.is_postgres else RowLease(db, name, ttl)
+
+
+class AdvisoryLease:
+    """``pg_try_advisory_lock`` on a connection kept for as long as the lease is held."""
+
+    def __init__(self, db: Database, name: str) -> None:
+        self._db = db
+        digest = hashlib.sha256(f"o2c:{db.schema}:{name}".encode()).digest()
+        self._key = int.from_bytes(digest[:8], "big", signed=True)
+        self._conn: AsyncConnection | None = None
+
+    async def acquire(self) -> bool:
+        if self._conn is not None:
+            return await self.renew()
+        conn = await self._db.engine.connect()
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        got = (await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self._key})).scalar()
+        if got:
+            self._conn = conn
+            return True
+        await conn.close()
+        return False
+
+    async def renew(self) -> bool:
+        if self._conn is None:
+            return False
+        try:
+            await self._conn.execute(text("SELECT 1"))
+        except (DBAPIError, OSError):
+            await self._drop()
+            return False
+        return True
+
+    async def release(self) -> None:
+        if self._conn is None:
+            return
+        try:
+            await self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self._key})
+        except (DBAPIError, OSError):
+            pass
+        await self._drop()
+
+    async def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                await conn.close()
+            except (DBAPIError, OSError):
+                await conn.invalidate()
+
+
+class RowLease:
+    """A row ``(name, holder, expires_at)``; the holder renews well before expiry."""
+
+    def __init__(self, db: Database, name: str, ttl: float = 10.0) -> None:
+        self._db = db
+        self._name = name
+        self._ttl_ms = int(ttl * 1000)
+        self.holder = uuid.uuid4().hex
+
+    async def acquire(self) -> bool:
+        now = int(time.time() * 1000)
+        async with self._db.transaction() as conn:
+            row = (await conn.execute(select(leases).where(leases.c.name == self._name))).first()
+            if row is not None and row.holder != self.holder and row.expires_at > now:
+                return False
+            await upsert(conn, leases, {"name": self._name, "holder": self.holder,
+                                        "expires_at": now + self._ttl_ms}, ["name"])
+            return True
+
+    async def renew(self) -> bool:
+        return await self.acquire()
+
+    async def release(self) -> None:
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                delete(leases).where(leases.c.name == self._name, leases.c.holder == self.holder)
+            )

@@ -1,0 +1,49 @@
+"""Run a service's Alembic migrations: the backbone branch plus the service's own, if any.
+
+Called at service start (never at import time) and by tests. Each service's
+revisions live in its ``migrations/versions`` folder and depend on the
+backbone; all of them share the service's one version table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import Connection
+
+from libs.store.database import Database
+
+BACKBONE_VERSIONS = Path(__file__).parent / "migrations" / "versions"
+
+
+def alembic_config(extra_locations: Sequence[Path] = ()) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    locations = [str(BACKBONE_VERSIONS), *(str(p) for p in extra_locations)]
+    config.set_main_option("version_locations", " ".join(locations))
+    config.set_main_option("path_separator", "space")
+    return config
+
+
+async def run_alembic(
+    db: Database, action: str, target: str, extra_locations: Sequence[Path] = ()
+) -> None:
+    """``action`` is ``upgrade`` or ``downgrade``; ``target`` a revision like ``heads`` or ``-1``."""
+    config = alembic_config(extra_locations)
+    await db.create_schema()
+
+    def _run(connection: Connection) -> None:
+        config.attributes["connection"] = connection
+        getattr(command, action)(config, target)
+
+    async with db.engine.connect() as conn:
+        await conn.run_sync(_run)
+        await conn.commit()
+
+
+async def migrate(db: Database, extra_locations: Sequence[Path] = ()) -> None:
+    """Bring the database to the newest revision of every branch."""
+    await run_alembic(db, "upgrade", "heads", extra_locations)

@@ -1,0 +1,35 @@
+"""Small dialect-aware SQL helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+async def upsert(
+    conn: AsyncConnection, table: Table, values: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+    keys: Sequence[str],
+) -> None:
+    """Insert rows, or update the non-key columns of the rows that already exist."""
+    rows = [values] if isinstance(values, Mapping) else list(values)
+    if not rows:
+        return
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(table)
+    updates = {name: stmt.excluded[name] for name in rows[0] if name not in keys}
+    stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_=updates)
+    await conn.execute(stmt, rows)
+
+
+async def insert_ignoring_duplicates(
+    conn: AsyncConnection, table: Table, values: Mapping[str, Any]
+) -> bool:
+    """Insert one row unless its key exists; True when inserted."""
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    result = await conn.execute(insert(table).values(**values).on_conflict_do_nothing())
+    return bool(result.rowcount)

@@ -1,0 +1,1 @@
+"""Benchmarks run from the command line (``o2c bench ...``)."""

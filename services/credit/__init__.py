@@ -1,0 +1,1 @@
+"""credit: accounts, funds review, holds, invoices, payments, credit notes, statements."""

@@ -1,0 +1,1 @@
+"""delivery: stock, allocation and backorders, shipments and dispatches, returns."""

@@ -1,0 +1,1 @@
+"""orders: catalog, tier price lists, order placement with channel control, order status."""

@@ -1,0 +1,1 @@
+"""partners: partner records, agreements, lifecycle, and API keys (DOMAIN.md: Partners)."""

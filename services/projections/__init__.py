@@ -1,0 +1,1 @@
+"""projections: read models across services: timelines, partner 360, aging, sales, audit."""

@@ -1,0 +1,1 @@
+"""rebates: programs, accruals with their sources, period close, settlements."""
