@@ -1,17 +1,26 @@
-"""The ``o2c`` command line."""
+"""The ``o2c`` command line: run the system, keys, audit, dead letters, benchmarks."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+from pathlib import Path
 
+import httpx
 import orjson
 import typer
 
-from libs.messaging.dlq import redrive
-
 app = typer.Typer(help="o2c: event-sourced channel order-to-cash backend.", no_args_is_help=True)
 dlq_app = typer.Typer(help="Dead letters.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+audit_app = typer.Typer(help="Audit: trails and tamper checks.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
+
+DATA_DIR = typer.Option(Path("data"), "--data-dir", envvar="O2C_DATA_DIR", help="Where data lives.")
+KAFKA = typer.Option("127.0.0.1:9092", "--kafka", envvar="O2C_KAFKA_BOOTSTRAP",
+                     help="Kafka bootstrap servers.")
 
 
 def _bench_app() -> typer.Typer:
@@ -23,12 +32,103 @@ def _bench_app() -> typer.Typer:
 app.add_typer(_bench_app(), name="bench", help="Benchmarks: print one JSON object each.")
 
 
+def _echo(value: object) -> None:
+    typer.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())
+
+
+def _admin_token(data_dir: Path) -> str:
+    token = os.environ.get("O2C_ADMIN_TOKEN")
+    if token:
+        return token
+    path = data_dir / "admin-token"
+    if not path.exists():
+        raise typer.BadParameter(f"set O2C_ADMIN_TOKEN or run `o2c up` first ({path} missing)")
+    return path.read_text().strip()
+
+
+def _service_url(name: str) -> str:
+    from libs.runtime.settings import DEFAULT_PORTS
+
+    return os.environ.get(f"O2C_{name.upper()}_URL", f"http://127.0.0.1:{DEFAULT_PORTS[name]}")
+
+
+@app.command("up")
+def up(
+    data_dir: Path = DATA_DIR,
+    database_url: str | None = typer.Option(None, "--database-url", envvar="O2C_DATABASE_URL",
+                                            help="PostgreSQL URL (default: SQLite files)."),
+    kafka: str | None = typer.Option(None, "--kafka", envvar="O2C_KAFKA_BOOTSTRAP",
+                                     help="Real Kafka (default: the embedded broker)."),
+    host: str = typer.Option("127.0.0.1", "--host", envvar="O2C_HOST"),
+) -> None:
+    """Start the whole system on this machine (Ctrl-C stops it)."""
+    from o2c.supervisor import up_command
+
+    up_command(data_dir, database_url, kafka, host)
+
+
 @dlq_app.command("redrive")
 def dlq_redrive(
-    kafka: str = typer.Option("127.0.0.1:9092", envvar="O2C_KAFKA_BOOTSTRAP",
-                              help="Kafka bootstrap servers."),
+    kafka: str = KAFKA,
     consumer: str | None = typer.Option(None, help="Only the dead letters of this consumer."),
 ) -> None:
     """Put dead-lettered events back on their topics (each redriven once)."""
-    count = asyncio.run(redrive(kafka, consumer=consumer))
-    typer.echo(orjson.dumps({"redriven": count}).decode())
+    from libs.messaging.dlq import redrive
+
+    _echo({"redriven": asyncio.run(redrive(kafka, consumer=consumer))})
+
+
+@keys_app.command("create")
+def keys_create(
+    role: str = typer.Option(..., "--role", help="admin, sales, finance, warehouse, auditor, partner"),
+    partner: str | None = typer.Option(None, "--partner", help="Partner id (role partner)."),
+    name: str | None = typer.Option(None, "--name"),
+    data_dir: Path = DATA_DIR,
+) -> None:
+    """Issue an API key through the partners service; the secret is printed once."""
+    body = {"role": role, "partner_id": partner, "name": name}
+    response = httpx.post(f"{_service_url('partners')}/v1/keys", json=body,
+                          headers={"Authorization": f"Bearer {_admin_token(data_dir)}"})
+    _echo(response.json())
+    if response.status_code >= 400:
+        raise typer.Exit(1)
+
+
+@audit_app.command("trail")
+def audit_trail(order_id: str, data_dir: Path = DATA_DIR) -> None:
+    """Every event of an order across all services, in causal order."""
+    response = httpx.get(f"{_service_url('projections')}/v1/views/orders/{order_id}/timeline",
+                         headers={"Authorization": f"Bearer {_admin_token(data_dir)}"})
+    _echo(response.json())
+    if response.status_code >= 400:
+        raise typer.Exit(1)
+
+
+@audit_app.command("verify")
+def audit_verify(
+    data_dir: Path = DATA_DIR,
+    database_url: str | None = typer.Option(None, "--database-url", envvar="O2C_DATABASE_URL"),
+) -> None:
+    """Walk every service's hash chains directly in its database (services may be down)."""
+    from libs.runtime.settings import DEFAULT_PORTS, RuntimeSettings
+    from libs.store.integrity import verify
+
+    settings = RuntimeSettings(data_dir=data_dir, database_url=database_url)
+
+    async def check() -> dict[str, object]:
+        results: dict[str, object] = {}
+        for name in DEFAULT_PORTS:
+            if name == "projections":
+                continue
+            db = settings.database(name)
+            try:
+                results[name] = (await verify(db)).as_dict()
+            finally:
+                await db.dispose()
+        return results
+
+    results = asyncio.run(check())
+    ok = all(r["ok"] for r in results.values())  # type: ignore[index]
+    _echo({"ok": ok, "services": results})
+    if not ok:
+        raise typer.Exit(1)

@@ -181,6 +181,7 @@ class InvoiceWrittenOff(DomainEvent):
     currency: str = DEFAULT_CURRENCY
     reason: str
     written_off_by: str
+    written_off_on: date | None = None
 
 
 class CreditNoteIssued(DomainEvent):

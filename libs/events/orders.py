@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from datetime import date
 
+from pydantic import Field
+
 from libs.events.base import DomainEvent
-from libs.events.values import DEFAULT_CURRENCY, HoldReason, OrderLine, SkuPrice, TermsKind
+from libs.events.values import DEFAULT_CURRENCY, HoldReason, OrderLine, SkuPrice, SkuQty, TermsKind
 
 
 class ProductCreated(DomainEvent):
@@ -107,19 +109,23 @@ class OrderApproved(DomainEvent):
 
 
 class OrderPartiallyShipped(DomainEvent):
-    """Part of the order was dispatched; the rest is still to ship."""
+    """Part of the order was dispatched (``dispatch_id``/``lines``: that dispatch); the rest is to ship."""
 
     TYPE = "OrderPartiallyShipped"
 
     order_id: str
+    dispatch_id: str | None = None
+    lines: list[SkuQty] = Field(default_factory=list)
 
 
 class OrderShipped(DomainEvent):
-    """Every line of the order was dispatched."""
+    """Every line of the order was dispatched (``dispatch_id``/``lines``: the last dispatch)."""
 
     TYPE = "OrderShipped"
 
     order_id: str
+    dispatch_id: str | None = None
+    lines: list[SkuQty] = Field(default_factory=list)
 
 
 class OrderDelivered(DomainEvent):

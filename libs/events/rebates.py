@@ -81,6 +81,12 @@ class SettlementProposed(DomainEvent):
     currency: str = DEFAULT_CURRENCY
     sources: list[SourceRef]
     proposed_by: str
+    # How final_minor was made (optional, added by rebates for explainability):
+    # volume on the basis + growth bonus + timeliness bonus, capped at the program's cap.
+    basis_minor: int | None = None
+    volume_minor: int | None = None
+    growth_bonus_minor: int = 0
+    timeliness_bonus_minor: int = 0
 
 
 class SettlementApproved(DomainEvent):

@@ -13,14 +13,19 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import asyncpg
 from sqlalchemy import event, make_url, text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+T = TypeVar("T")
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -54,6 +59,12 @@ class Database:
             raise ValueError(f"invalid schema name {schema!r}")
         self.schema = schema if self.dialect == "postgresql" else None
         self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
+        self._pool_size = pool_size
+        self._driver_pool: asyncpg.Pool | None = None
+        self._driver_pool_lock = asyncio.Lock()
+        self._sqlite_thread: ThreadPoolExecutor | None = None
+        self._sqlite_conn: sqlite3.Connection | None = None
+        self._sqlite_synchronous = sqlite_synchronous
         if self.dialect == "sqlite":
             database = self.url.database or ""
             if database and database != ":memory:":
@@ -64,11 +75,14 @@ class Database:
             connect_args: dict[str, Any] = {}
             if self.schema:
                 connect_args["server_settings"] = {"search_path": self.schema}
+            # No pre-ping: it costs round trips on every checkout. Broken connections are
+            # invalidated when they fail and recycled before servers time them out.
             self.engine = create_async_engine(
-                self.url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+                self.url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800,
                 connect_args=connect_args,
             )
             self.reader = self.engine
+        self._autocommit_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @property
     def is_postgres(self) -> bool:
@@ -127,11 +141,57 @@ class Database:
             async with self.transaction() as conn:
                 yield conn
             return
-        async with self.engine.connect() as conn:
-            auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            yield auto
+        async with self._autocommit_engine.connect() as conn:
+            yield conn
+
+    # -- driver-level hot paths (the event store's standalone appends and reads) ------
+
+    async def driver_pool(self) -> asyncpg.Pool:
+        """A plain asyncpg pool on the service's schema, for the store's hot paths."""
+        if self._driver_pool is None:
+            async with self._driver_pool_lock:
+                if self._driver_pool is None:
+                    url = self.url.set(drivername="postgresql")
+                    settings = {"search_path": self.schema} if self.schema else {}
+                    self._driver_pool = await asyncpg.create_pool(
+                        url.render_as_string(hide_password=False), min_size=1,
+                        max_size=self._pool_size, server_settings=settings)
+        return self._driver_pool
+
+    async def sqlite_write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` on a dedicated writer thread: one hand-off per write transaction.
+
+        ``work`` gets a plain sqlite3 connection in autocommit mode and issues its own
+        ``BEGIN IMMEDIATE``/``COMMIT``. In-process writers queue on the same lock as
+        ``transaction()``; the event loop never blocks.
+        """
+        assert self._write_lock is not None
+        async with self._write_lock:
+            if self._sqlite_thread is None:
+                self._sqlite_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+            return await asyncio.get_running_loop().run_in_executor(
+                self._sqlite_thread, self._run_sqlite, work)
+
+    def _run_sqlite(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        if self._sqlite_conn is None:
+            conn = sqlite3.connect(self.url.database or ":memory:", isolation_level=None,
+                                   timeout=30, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self._sqlite_synchronous}")
+            conn.execute("PRAGMA busy_timeout=30000")
+            self._sqlite_conn = conn
+        return work(self._sqlite_conn)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
         if self.reader is not self.engine:
             await self.reader.dispose()
+        if self._driver_pool is not None:
+            await self._driver_pool.close()
+            self._driver_pool = None
+        if self._sqlite_thread is not None:
+            conn, self._sqlite_conn = self._sqlite_conn, None
+            if conn is not None:
+                self._sqlite_thread.submit(conn.close).result()
+            self._sqlite_thread.shutdown(wait=True)
+            self._sqlite_thread = None

@@ -51,8 +51,7 @@ events = Table(
     Column("data", Text, nullable=False),
     Column("stream_hash", String(64), nullable=False),
     UniqueConstraint("stream_id", "version", name="uq_events_stream_version"),
-    Index("ix_events_commit_order", "tx_id", "position"),
-    Index("ix_events_correlation", "correlation_id"),
+    Index("ix_events_commit_order", "tx_id", "position").ddl_if(dialect="postgresql"),
 )
 
 event_seals = Table(
@@ -118,4 +117,42 @@ leases = Table(
     Column("name", String(100), primary_key=True),
     Column("holder", String(100), nullable=False),
     Column("expires_at", BigInteger, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_id", String(64), primary_key=True),
+    Column("role", String(20), nullable=False),
+    Column("partner_id", String(64), nullable=True),
+    Column("secret_sha256", String(64), nullable=False, unique=True),
+    Column("name", String(200), nullable=True),
+    Column("revoked", Integer, nullable=False),
+    Column("issued_at", String(32), nullable=False),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("principal", String(64), primary_key=True),
+    Column("route", String(200), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("request_sha256", String(64), nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", String(32), nullable=False),
+)
+
+documents = Table(
+    "documents",
+    metadata,
+    Column("kind", String(50), primary_key=True),
+    Column("id", String(200), primary_key=True),
+    Column("partner_id", String(64), nullable=True),
+    Column("status", String(50), nullable=True),
+    Column("body", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", String(32), nullable=False),
+    Index("ix_documents_partner", "kind", "partner_id", "id"),
+    Index("ix_documents_status", "kind", "status", "id"),
 )

@@ -22,9 +22,10 @@ order is the position order.
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from sqlalchemy import Row, Select, select, text, tuple_
@@ -111,39 +112,35 @@ class EventStore:
 
         Re-appending event ids that are all stored already is a no-op that returns
         the stored envelopes. Raises ``ConcurrencyError`` when the stream is not at
-        the expected version. With ``conn`` the append joins the caller's transaction.
+        the expected version. With ``conn`` the append joins the caller's transaction;
+        without, it is its own transaction (on a driver-level fast path).
         """
         if not new_events:
             return []
         ids = list(event_ids) if event_ids is not None else [uuid.uuid4() for _ in new_events]
         if len(ids) != len(new_events):
             raise ValueError("one event id per event")
+        batch = _Batch(stream_id, stream_type, expected_version, new_events, meta, ids,
+                       format_timestamp(self._clock()))
         if conn is not None:
-            return await self._append(conn, stream_id, stream_type, expected_version,
-                                      new_events, meta, ids)
-        # A single-row INSERT is atomic on its own; several rows need a transaction.
-        scope = self.db.autocommit() if len(new_events) == 1 else self.db.transaction()
-        async with scope as own:
-            return await self._append(own, stream_id, stream_type, expected_version,
-                                      new_events, meta, ids)
+            stored = await self._append_in(conn, batch)
+        elif self.db.is_postgres:
+            stored = await self._append_postgres(batch)
+        else:
+            stored = await self.db.sqlite_write(batch.write_sqlite)
+        if stored is None:
+            return await self._replayed_or_conflict(stream_id, expected_version, ids, conn)
+        return stored
 
-    async def _append(
-        self,
-        conn: AsyncConnection,
-        stream_id: str,
-        stream_type: str,
-        expected_version: int | None,
-        new_events: Sequence[DomainEvent],
-        meta: EventMetadata,
-        ids: list[uuid.UUID],
-    ) -> list[Envelope]:
+    async def _append_in(self, conn: AsyncConnection, batch: _Batch) -> list[Envelope] | None:
+        """The append inside a caller's transaction (SQLAlchemy, both databases)."""
         version, previous_hash = 0, GENESIS_HASH
-        if expected_version != 0:
+        if batch.expected_version != 0:
             head = (
                 await conn.execute(
                     select(events.c.version, events.c.stream_hash, events.c.tx_id,
                            *self._head_extra)
-                    .where(events.c.stream_id == stream_id)
+                    .where(events.c.stream_id == batch.stream_id)
                     .order_by(events.c.version.desc())
                     .limit(1)
                 )
@@ -152,54 +149,56 @@ class EventStore:
                 version, previous_hash = head[0], head[1]
                 current_tx = head[3] if self.db.is_postgres else None
                 if current_tx is not None and current_tx < head[2]:
-                    raise ConcurrencyError(stream_id, expected_version,
+                    raise ConcurrencyError(batch.stream_id, batch.expected_version,
                                            "transaction began writing before the stream's head")
-            if expected_version is not None and version != expected_version:
-                return await self._replayed_or_conflict(conn, stream_id, expected_version, ids)
-
-        occurred_at = format_timestamp(self._clock())
-        envelopes: list[Envelope] = []
-        rows: list[dict[str, Any]] = []
-        for offset, (event, event_id) in enumerate(zip(new_events, ids, strict=True), start=1):
-            envelope = Envelope(
-                event_id=event_id,
-                event_type=event.TYPE,
-                schema_version=event.VERSION,
-                stream_id=stream_id,
-                stream_type=stream_type,
-                stream_version=version + offset,
-                occurred_at=occurred_at,
-                correlation_id=meta.correlation_id,
-                causation_id=meta.causation_id,
-                actor=meta.actor,
-                data=canonical_json(event.payload()).decode("utf-8"),
-            )
-            previous_hash = envelope.chained_hash(previous_hash)
-            envelopes.append(envelope)
-            rows.append({
-                "event_id": event_id, "stream_id": stream_id, "stream_type": stream_type,
-                "version": envelope.stream_version, "event_type": envelope.event_type,
-                "schema_version": envelope.schema_version, "occurred_at": occurred_at,
-                "correlation_id": meta.correlation_id, "causation_id": meta.causation_id,
-                "actor": meta.actor, "data": envelope.data, "stream_hash": previous_hash,
-            })
+        envelopes = batch.prepare(version, previous_hash)
+        if envelopes is None:
+            return None
+        rows = [batch.row(e) for e in envelopes]
         if len(rows) == 1:
             inserted = (await conn.execute(self._insert, rows[0])).all()
         else:
             inserted = (await conn.execute(self._insert, rows)).all()
-        if len(inserted) != len(rows):
-            if inserted:  # part of the batch clashed: the caller's transaction must roll back
-                raise IdempotencyConflict(
-                    f"{len(rows) - len(inserted)} of {len(rows)} events clashed with stored ones")
-            return await self._replayed_or_conflict(conn, stream_id, expected_version, ids)
-        positions = {row[1]: row[0] for row in inserted}
-        return [
-            _with(envelope, position=positions[envelope.event_id], stream_hash=row["stream_hash"])
-            for envelope, row in zip(envelopes, rows, strict=True)
-        ]
+        return batch.positioned(envelopes, [(r[0], r[1]) for r in inserted])
+
+    async def _append_postgres(self, batch: _Batch) -> list[Envelope] | None:
+        """Standalone append on PostgreSQL: one round trip for a new single-event stream.
+
+        A single-row INSERT is atomic on its own and runs in autocommit; several rows
+        run in one transaction that rolls back if any of them clashes.
+        """
+        pool = await self.db.driver_pool()
+        async with pool.acquire() as con:
+            if len(batch.events) == 1:
+                return await self._insert_postgres(con, batch)
+            try:
+                async with con.transaction():
+                    stored = await self._insert_postgres(con, batch)
+                    if stored is None:
+                        raise _Clash
+                    return stored
+            except _Clash:
+                return None
+
+    async def _insert_postgres(self, con: Any, batch: _Batch) -> list[Envelope] | None:
+        version, previous_hash = 0, GENESIS_HASH
+        if batch.expected_version != 0:
+            head = await con.fetchrow(_PG_HEAD, batch.stream_id)
+            if head is not None:
+                version, previous_hash = head[0], head[1]
+        envelopes = batch.prepare(version, previous_hash)
+        if envelopes is None:
+            return None
+        if len(envelopes) == 1:
+            inserted = await con.fetch(_PG_INSERT_ONE, *batch.values(envelopes[0]))
+        else:
+            columns = list(zip(*(batch.values(e) for e in envelopes), strict=True))
+            inserted = await con.fetch(_PG_INSERT_MANY, *columns)
+        return batch.positioned(envelopes, [(r[0], r[1]) for r in inserted])
 
     async def _replayed_or_conflict(
-        self, conn: AsyncConnection, stream_id: str, expected: int | None, ids: list[uuid.UUID]
+        self, stream_id: str, expected: int | None, ids: list[uuid.UUID],
+        conn: AsyncConnection | None,
     ) -> list[Envelope]:
         stored = await self.by_ids(ids, conn=conn)
         if len(stored) == len(ids):
@@ -231,29 +230,35 @@ class EventStore:
         self, after: Checkpoint = ORIGIN, *, limit: int = 1000, conn: AsyncConnection | None = None
     ) -> Page:
         """The next committed events after ``after``, in commit-safe order (see module doc)."""
-        query = (
-            select(*_COLUMNS, events.c.tx_id)
-            .where(tuple_(events.c.tx_id, events.c.position) > tuple_(after.tx_id, after.position))
-            .order_by(events.c.tx_id, events.c.position)
-            .limit(limit)
-        )
+        if conn is None and self.db.is_postgres:
+            pool = await self.db.driver_pool()
+            async with pool.acquire() as con:
+                records = await con.fetch(_PG_READ, after.tx_id, after.position, limit)
+            return Page(
+                events=[Envelope(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
+                                 r[10], r[11], r[12]) for r in records],
+                checkpoints=[Checkpoint(r[13], r[11]) for r in records],
+            )
         if self._horizon is not None:
-            query = query.where(events.c.tx_id < self._horizon)
+            query = (
+                select(*_COLUMNS, events.c.tx_id)
+                .where(tuple_(events.c.tx_id, events.c.position)
+                       > tuple_(after.tx_id, after.position), events.c.tx_id < self._horizon)
+                .order_by(events.c.tx_id, events.c.position)
+                .limit(limit)
+            )
+        else:  # SQLite: one writer at a time, so position order is commit order
+            query = (
+                select(*_COLUMNS, events.c.tx_id)
+                .where(events.c.position > after.position)
+                .order_by(events.c.position)
+                .limit(limit)
+            )
         rows = await self._fetch(query, conn)
         return Page(
             events=[envelope_from_row(row) for row in rows],
             checkpoints=[Checkpoint(row[13], row[11]) for row in rows],
         )
-
-    async def by_correlation(
-        self, correlation_id: uuid.UUID, *, conn: AsyncConnection | None = None
-    ) -> list[Envelope]:
-        query = (
-            select(*_COLUMNS)
-            .where(events.c.correlation_id == correlation_id)
-            .order_by(events.c.position)
-        )
-        return [envelope_from_row(row) for row in await self._fetch(query, conn)]
 
     async def _fetch(self, query: Select[Any], conn: AsyncConnection | None) -> Sequence[Row[Any]]:
         if conn is not None:
@@ -262,5 +267,109 @@ class EventStore:
             return (await own.execute(query)).all()
 
 
-def _with(envelope: Envelope, **changes: Any) -> Envelope:
-    return replace(envelope, **changes)
+class _Clash(Exception):
+    """A row of a multi-row standalone append clashed: roll its transaction back."""
+
+
+_COLUMN_LIST = ("event_id, stream_id, stream_type, version, event_type, schema_version, "
+                "occurred_at, correlation_id, causation_id, actor, data, stream_hash")
+_PG_HEAD = "SELECT version, stream_hash FROM events WHERE stream_id = $1 ORDER BY version DESC LIMIT 1"
+_PG_INSERT_ONE = (f"INSERT INTO events ({_COLUMN_LIST}) VALUES "
+                  "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
+                  "ON CONFLICT DO NOTHING RETURNING position, event_id")
+_PG_INSERT_MANY = (f"INSERT INTO events ({_COLUMN_LIST}) SELECT * FROM unnest("
+                   "$1::uuid[], $2::text[], $3::text[], $4::int[], $5::text[], $6::int[], "
+                   "$7::text[], $8::uuid[], $9::uuid[], $10::text[], $11::text[], $12::text[]) "
+                   "ON CONFLICT DO NOTHING RETURNING position, event_id")
+_PG_READ = ("SELECT event_id, event_type, schema_version, stream_id, stream_type, version, "
+            "occurred_at, correlation_id, causation_id, actor, data, position, stream_hash, tx_id "
+            "FROM events WHERE (tx_id, position) > ($1, $2) "
+            "AND tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint "
+            "ORDER BY tx_id, position LIMIT $3")
+_SQLITE_HEAD = "SELECT version, stream_hash FROM events WHERE stream_id = ? ORDER BY version DESC LIMIT 1"
+_SQLITE_INSERT = (f"INSERT INTO events ({_COLUMN_LIST}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                  "ON CONFLICT DO NOTHING RETURNING position")
+
+
+@dataclass(slots=True)
+class _Batch:
+    """One append: turns domain events into hash-chained envelopes and table rows."""
+
+    stream_id: str
+    stream_type: str
+    expected_version: int | None
+    events: Sequence[DomainEvent]
+    meta: EventMetadata
+    ids: list[uuid.UUID]
+    occurred_at: str
+
+    def prepare(self, version: int, previous_hash: str) -> list[Envelope] | None:
+        """Envelopes chained onto the stream's head, or None if the head is not the expected one."""
+        if self.expected_version is not None and version != self.expected_version:
+            return None
+        meta, envelopes = self.meta, []
+        for offset, (event, event_id) in enumerate(zip(self.events, self.ids, strict=True), 1):
+            data = canonical_json(event.payload()).decode("utf-8")
+            envelope = Envelope(event_id, event.TYPE, event.VERSION, self.stream_id,
+                                self.stream_type, version + offset, self.occurred_at,
+                                meta.correlation_id, meta.causation_id, meta.actor, data)
+            previous_hash = envelope.chained_hash(previous_hash)
+            object.__setattr__(envelope, "stream_hash", previous_hash)  # not yet shared
+            envelopes.append(envelope)
+        return envelopes
+
+    @staticmethod
+    def row(e: Envelope) -> dict[str, Any]:
+        return {"event_id": e.event_id, "stream_id": e.stream_id, "stream_type": e.stream_type,
+                "version": e.stream_version, "event_type": e.event_type,
+                "schema_version": e.schema_version, "occurred_at": e.occurred_at,
+                "correlation_id": e.correlation_id, "causation_id": e.causation_id,
+                "actor": e.actor, "data": e.data, "stream_hash": e.stream_hash}
+
+    @staticmethod
+    def values(e: Envelope) -> tuple[Any, ...]:
+        return (e.event_id, e.stream_id, e.stream_type, e.stream_version, e.event_type,
+                e.schema_version, e.occurred_at, e.correlation_id, e.causation_id, e.actor,
+                e.data, e.stream_hash)
+
+    @staticmethod
+    def positioned(envelopes: list[Envelope], inserted: list[tuple[int, Any]]) -> list[Envelope] | None:
+        """Give each envelope its position; None when nothing was inserted (a clash or a replay)."""
+        if len(inserted) != len(envelopes):
+            if inserted:  # part of the batch clashed: its transaction must roll back
+                raise IdempotencyConflict(
+                    f"{len(envelopes) - len(inserted)} of {len(envelopes)} events clashed")
+            return None
+        positions = {str(event_id): position for position, event_id in inserted}
+        for envelope in envelopes:
+            object.__setattr__(envelope, "position", positions[str(envelope.event_id)])
+        return envelopes
+
+    def write_sqlite(self, conn: sqlite3.Connection) -> list[Envelope] | None:
+        """The whole standalone append on SQLite, run on the database's writer thread."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version, previous_hash = 0, GENESIS_HASH
+            if self.expected_version != 0:
+                head = conn.execute(_SQLITE_HEAD, (self.stream_id,)).fetchone()
+                if head is not None:
+                    version, previous_hash = head
+            envelopes = self.prepare(version, previous_hash)
+            inserted = []
+            for envelope in envelopes or ():
+                values = list(self.values(envelope))
+                values[0], values[7] = envelope.event_id.hex, envelope.correlation_id.hex
+                values[8] = envelope.causation_id.hex if envelope.causation_id else None
+                row = conn.execute(_SQLITE_INSERT, values).fetchone()
+                if row is None:
+                    break
+                inserted.append((row[0], envelope.event_id))
+            if envelopes is None or len(inserted) != len(envelopes):
+                conn.execute("ROLLBACK")
+                return None
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return self.positioned(envelopes, inserted)

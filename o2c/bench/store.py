@@ -452,9 +452,15 @@ def run(events: int, rounds: int, pg_url: str | None, skip_pg: bool) -> dict[str
         "targets": targets,
         "events": {
             "single": counts.single,
-            "concurrent8": counts.concurrent8,
-            "batch100": counts.batch100,
-            "read_all": pg_info.get("read_all_events", 0),
+            **(
+                {}
+                if skip_pg
+                else {
+                    "concurrent8": counts.concurrent8,
+                    "batch100": counts.batch100,
+                    "read_all": pg_info["read_all_events"],
+                }
+            ),
             "warmup_per_round": counts.warmup,
             "payload_bytes": len(STATE),
         },

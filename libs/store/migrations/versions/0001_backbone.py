@@ -42,8 +42,8 @@ def upgrade() -> None:
         sa.UniqueConstraint("stream_id", "version", name="uq_events_stream_version"),
         sqlite_autoincrement=True,  # positions are never reused, even after a delete
     )
-    op.create_index("ix_events_commit_order", "events", ["tx_id", "position"])
-    op.create_index("ix_events_correlation", "events", ["correlation_id"])
+    if postgres:  # on SQLite tx_id is always 0: position order is commit order
+        op.create_index("ix_events_commit_order", "events", ["tx_id", "position"])
     op.create_table(
         "event_seals",
         sa.Column("seq", _big_pk(), primary_key=True, autoincrement=False),
@@ -107,6 +107,6 @@ def downgrade() -> None:
     op.drop_table("relay_offsets")
     op.drop_table("relay_state")
     op.drop_table("event_seals")
-    op.drop_index("ix_events_correlation", table_name="events")
-    op.drop_index("ix_events_commit_order", table_name="events")
+    if op.get_bind().dialect.name == "postgresql":
+        op.drop_index("ix_events_commit_order", table_name="events")
     op.drop_table("events")

@@ -1,0 +1,150 @@
+"""Bearer keys and roles.
+
+Keys are issued and revoked by the partners service as events; every service
+keeps a local copy (``api_keys``) from those events and an in-memory key ring
+refreshed every second, so a revoked key is refused everywhere within seconds.
+Only the sha256 of a secret is ever stored. The bootstrap admin secret comes
+from ``O2C_ADMIN_TOKEN``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy import select, update
+
+from libs.events.base import format_timestamp
+from libs.events.partners import KeyIssued, KeyRevoked
+from libs.messaging.consumer import Delivery, Handler
+from libs.messaging.timing import sleep_or_stop
+from libs.runtime.errors import Forbidden, Unauthorized
+from libs.store.database import Database
+from libs.store.schema import api_keys
+from libs.store.sql import upsert
+
+log = logging.getLogger(__name__)
+
+STAFF = ("admin", "sales", "finance", "warehouse", "auditor")
+ALL_ROLES = (*STAFF, "partner")
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: a key, its role, and for ``partner`` keys the one partner it acts for."""
+
+    key_id: str
+    role: str
+    partner_id: str | None = None
+
+    @property
+    def is_partner(self) -> bool:
+        return self.role == "partner"
+
+    @property
+    def actor(self) -> str:
+        return f"{self.role}:{self.key_id}"
+
+    def sees(self, partner_id: str | None) -> bool:
+        """A partner key sees its own partner's data only; staff see everything."""
+        return not self.is_partner or partner_id == self.partner_id
+
+
+ADMIN = Principal(key_id="bootstrap-admin", role="admin")
+
+
+class KeyRing:
+    """The keys a service accepts, reloaded from its local copy every ``refresh_seconds``."""
+
+    def __init__(self, db: Database, admin_token: str | None, refresh_seconds: float = 1.0) -> None:
+        self._db = db
+        self._admin_hash = hash_secret(admin_token) if admin_token else None
+        self._refresh_seconds = refresh_seconds
+        self._keys: dict[str, Principal] = {}
+
+    async def refresh(self) -> None:
+        async with self._db.read() as conn:
+            rows = (await conn.execute(
+                select(api_keys.c.secret_sha256, api_keys.c.key_id, api_keys.c.role,
+                       api_keys.c.partner_id).where(api_keys.c.revoked == 0))).all()
+        self._keys = {row[0]: Principal(row[1], row[2], row[3]) for row in rows}
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await sleep_or_stop(stop, self._refresh_seconds)
+            try:
+                await self.refresh()
+            except Exception:  # keep the last good ring; the next refresh retries
+                log.exception("key ring refresh failed")
+
+    def authenticate(self, secret: str) -> Principal | None:
+        digest = hash_secret(secret)
+        if self._admin_hash is not None and hmac.compare_digest(digest, self._admin_hash):
+            return ADMIN
+        return self._keys.get(digest)
+
+
+async def store_key(conn: Any, event: KeyIssued, issued_at: str) -> None:
+    await upsert(conn, api_keys, {
+        "key_id": event.key_id, "role": event.role, "partner_id": event.partner_id,
+        "secret_sha256": event.secret_sha256, "name": event.name, "revoked": 0,
+        "issued_at": issued_at,
+    }, ["key_id"])
+
+
+async def revoke_key(conn: Any, key_id: str) -> None:
+    await conn.execute(update(api_keys).where(api_keys.c.key_id == key_id).values(revoked=1))
+
+
+async def _when_key_issued(delivery: Delivery) -> None:
+    assert isinstance(delivery.event, KeyIssued)
+    await store_key(delivery.conn, delivery.event, delivery.envelope.occurred_at)
+
+
+async def _when_key_revoked(delivery: Delivery) -> None:
+    assert isinstance(delivery.event, KeyRevoked)
+    await revoke_key(delivery.conn, delivery.event.key_id)
+
+
+def key_handlers() -> Mapping[str, Handler]:
+    """Handlers that keep a service's local copy of the keys current."""
+    return {KeyIssued.TYPE: _when_key_issued, KeyRevoked.TYPE: _when_key_revoked}
+
+
+async def authenticate(request: Request) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise Unauthorized("send Authorization: Bearer <secret>")
+    principal = request.app.state.keyring.authenticate(secret.strip())
+    if principal is None:
+        raise Unauthorized("the key is unknown or revoked")
+    return principal
+
+
+Authenticated = Annotated[Principal, Depends(authenticate)]
+
+
+def require(*roles: str) -> Callable[..., Any]:
+    """A dependency admitting only ``roles`` (403 for any other authenticated key)."""
+
+    async def dependency(principal: Authenticated) -> Principal:
+        if principal.role not in roles:
+            raise Forbidden(f"role {principal.role!r} may not do this")
+        return principal
+
+    return dependency
+
+
+def now_text(clock: Callable[[], Any]) -> str:
+    return format_timestamp(clock())

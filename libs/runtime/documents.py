@@ -1,0 +1,85 @@
+"""Read models as documents: one JSON body per (kind, id), written with the events that change it.
+
+A service updates a document in the same transaction as the append that
+changes it, so a read right after a write sees the write. Documents are a
+cache of the event streams: ``o2c replay`` can rebuild them.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from libs.events.base import format_timestamp, utc_now
+from libs.events.codec import canonical_json, parse_json
+from libs.runtime.errors import DomainError
+from libs.store.schema import documents
+from libs.store.sql import upsert
+
+MAX_LIMIT = 200
+
+
+async def put(
+    conn: AsyncConnection, kind: str, doc_id: str, body: Mapping[str, Any], *,
+    partner_id: str | None = None, status: str | None = None, version: int = 0,
+) -> None:
+    await upsert(conn, documents, {
+        "kind": kind, "id": doc_id, "partner_id": partner_id, "status": status,
+        "body": canonical_json(dict(body)).decode("utf-8"), "version": version,
+        "updated_at": format_timestamp(utc_now()),
+    }, ["kind", "id"])
+
+
+async def get(conn: AsyncConnection, kind: str, doc_id: str) -> dict[str, Any] | None:
+    row = (await conn.execute(select(documents.c.body).where(
+        documents.c.kind == kind, documents.c.id == doc_id))).first()
+    return parse_json(row[0]) if row else None
+
+
+def encode_cursor(last_id: str) -> str:
+    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        raise DomainError("the cursor is not one this service gave out", slug="bad-cursor") from None
+
+
+async def page(
+    conn: AsyncConnection, kind: str, *, partner_id: str | None = None, status: str | None = None,
+    where: Callable[[dict[str, Any]], bool] | None = None, cursor: str | None = None,
+    limit: int = 50,
+) -> dict[str, Any]:
+    """``{"items": [...], "next_cursor": ...}`` in id order; ``where`` filters other fields."""
+    limit = max(1, min(limit, MAX_LIMIT))
+    after = decode_cursor(cursor) if cursor else ""
+    items: list[dict[str, Any]] = []
+    last_id = after
+    while len(items) < limit:
+        query = select(documents.c.id, documents.c.body).where(
+            documents.c.kind == kind, documents.c.id > last_id)
+        if partner_id is not None:
+            query = query.where(documents.c.partner_id == partner_id)
+        if status is not None:
+            query = query.where(documents.c.status == status)
+        rows = (await conn.execute(query.order_by(documents.c.id).limit(limit * 2))).all()
+        if not rows:
+            last_id = ""
+            break
+        for doc_id, body in rows:
+            last_id = doc_id
+            parsed = parse_json(body)
+            if where is None or where(parsed):
+                items.append(parsed)
+                if len(items) == limit:
+                    break
+        if len(rows) < limit * 2 and len(items) < limit:
+            last_id = ""
+            break
+    return {"items": items, "next_cursor": encode_cursor(last_id) if last_id else None}

@@ -1,0 +1,149 @@
+"""Running one service: migrate, then HTTP, relay, consumers and background tasks in one process.
+
+Each service declares a ``ServiceSpec`` (its composition root) and runs with
+``python -m services.<name>``. Everything the handlers need is built here and
+passed in through ``ServiceContext``; nothing is created at import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+import uvicorn
+from fastapi import APIRouter, FastAPI
+from sqlalchemy import text
+
+from libs.events import default_registry
+from libs.events.base import utc_now
+from libs.events.registry import EventRegistry
+from libs.events.topics import topic_for
+from libs.messaging.broker import end_offsets
+from libs.messaging.consumer import Consumer, ConsumerSettings, Handler
+from libs.messaging.relay import Relay
+from libs.runtime.auth import KeyRing, key_handlers
+from libs.runtime.http import create_app
+from libs.runtime.settings import DEFAULT_PORTS, RuntimeSettings
+from libs.store.database import Database
+from libs.store.migrate import migrate
+from libs.store.store import EventStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServiceContext:
+    """The dependencies of one service, built once by ``serve``."""
+
+    name: str
+    settings: RuntimeSettings
+    db: Database
+    store: EventStore
+    registry: EventRegistry
+    keyring: KeyRing
+    clock: Callable[[], datetime] = utc_now
+
+    def today(self) -> date:
+        return self.clock().date()
+
+
+Task = Callable[[ServiceContext, asyncio.Event], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """What a service is made of: routes, reactions to events, its own tables and tasks."""
+
+    name: str
+    routers: Callable[[ServiceContext], Sequence[APIRouter]]
+    handlers: Callable[[ServiceContext], Mapping[str, Handler]] = lambda ctx: {}
+    subscribes_to: Sequence[str] = ()
+    publishes: bool = True
+    migrations: Path | None = None
+    tasks: Sequence[Task] = field(default_factory=tuple)
+
+
+def build_app(spec: ServiceSpec, ctx: ServiceContext) -> FastAPI:
+    async def ready_check() -> dict[str, bool]:
+        checks = {"database": False, "broker": False}
+        try:
+            async with ctx.db.read() as conn:
+                await conn.execute(text("SELECT 1"))
+            checks["database"] = True
+        except Exception:
+            log.warning("readiness: database unreachable", exc_info=True)
+        try:
+            await asyncio.wait_for(end_offsets(ctx.settings.kafka_bootstrap, "o2c.readiness"), 3)
+            checks["broker"] = True
+        except Exception:
+            log.warning("readiness: broker unreachable", exc_info=True)
+        return checks
+
+    app = create_app(title=f"o2c {spec.name}", routers=spec.routers(ctx), ready_check=ready_check)
+    app.state.ctx = ctx
+    app.state.keyring = ctx.keyring
+    return app
+
+
+async def start_context(
+    spec: ServiceSpec, settings: RuntimeSettings, db: Database | None = None
+) -> ServiceContext:
+    """Migrate the service's database and build its context (``db``: use this one instead)."""
+    db = db or settings.database(spec.name)
+    await migrate(db, [spec.migrations] if spec.migrations else [])
+    keyring = KeyRing(db, settings.admin_token, settings.key_refresh_seconds)
+    await keyring.refresh()
+    return ServiceContext(name=spec.name, settings=settings, db=db, store=EventStore(db),
+                          registry=default_registry(), keyring=keyring)
+
+
+def consumer_for(spec: ServiceSpec, ctx: ServiceContext) -> Consumer:
+    settings = ctx.settings
+    quick = {"session_timeout_ms": 3000, "heartbeat_interval_ms": 500,
+             "rebalance_timeout_ms": 3000} if settings.embedded else {}
+    publishers = sorted({"partners", *spec.subscribes_to})
+    return Consumer(
+        name=spec.name, db=ctx.db, registry=ctx.registry,
+        handlers={**key_handlers(), **spec.handlers(ctx)},
+        topics=[topic_for(p) for p in publishers],
+        bootstrap_servers=settings.kafka_bootstrap,
+        settings=ConsumerSettings(partitions=settings.partitions, **quick),
+    )
+
+
+async def serve(spec: ServiceSpec, settings: RuntimeSettings, port: int | None = None) -> None:
+    """Run the service until SIGTERM/SIGINT."""
+    ctx = await start_context(spec, settings)
+    app = build_app(spec, ctx)
+    stop = asyncio.Event()
+    server = uvicorn.Server(uvicorn.Config(
+        app, host=settings.host, port=port or DEFAULT_PORTS[spec.name], log_level="warning",
+        lifespan="off"))
+    workers: list[Awaitable[None]] = [ctx.keyring.run(stop), consumer_for(spec, ctx).run(stop)]
+    if spec.publishes:
+        workers.append(Relay(ctx.store, topic=topic_for(spec.name),
+                             bootstrap_servers=settings.kafka_bootstrap, name=spec.name).run(stop))
+    workers += [task(ctx, stop) for task in spec.tasks]
+    background = [asyncio.create_task(w) for w in workers]
+    try:
+        await server.serve()  # returns on SIGTERM/SIGINT (uvicorn handles the signals)
+    finally:
+        stop.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*background, return_exceptions=True), 10)
+        await ctx.db.dispose()
+
+
+def run(spec: ServiceSpec) -> None:
+    """Entry point of ``python -m services.<name>``."""
+    import os
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = RuntimeSettings()
+    port = os.environ.get(f"O2C_{spec.name.upper()}_PORT")
+    asyncio.run(serve(spec, settings, int(port) if port else None))

@@ -1,0 +1,101 @@
+"""The HTTP boundary: app factory, problem+json errors in one place, health, readiness, metrics."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from pydantic import BaseModel, ConfigDict
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from libs.runtime.errors import DomainError
+from libs.store.errors import ConcurrencyError, IdempotencyConflict
+
+log = logging.getLogger(__name__)
+
+PROBLEM_BASE = "https://o2c.dev/problems/"
+
+
+class RequestModel(BaseModel):
+    """Base of request bodies: unknown fields are rejected (422)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def problem(status: int, slug: str, title: str, detail: str, **extra: Any) -> JSONResponse:
+    body = {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail, **extra}
+    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+
+
+def create_app(
+    *,
+    title: str,
+    routers: Sequence[APIRouter],
+    ready_check: Callable[[], Awaitable[dict[str, bool]]],
+    lifespan: Any = None,
+) -> FastAPI:
+    app = FastAPI(title=title, lifespan=lifespan)
+    metrics = CollectorRegistry()
+    requests = Counter("o2c_http_requests", "HTTP requests by status", ["status"], registry=metrics)
+    app.state.metrics = metrics
+
+    @app.middleware("http")
+    async def count(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        response = await call_next(request)
+        requests.labels(str(response.status_code)).inc()
+        return response
+
+    @app.exception_handler(DomainError)
+    async def domain_error(_: Request, error: DomainError) -> JSONResponse:
+        return problem(error.status, error.slug, error.title, error.detail, **error.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"),
+             "message": e.get("msg", "invalid"), "type": e.get("type", "")}
+            for e in error.errors()
+        ]
+        return problem(422, "validation", "Invalid request",
+                       f"{len(errors)} invalid field(s)", errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        slug = {404: "not-found", 405: "method-not-allowed"}.get(error.status_code, "http-error")
+        return problem(error.status_code, slug, str(error.detail), str(error.detail))
+
+    @app.exception_handler(ConcurrencyError)
+    async def concurrency(_: Request, error: ConcurrencyError) -> JSONResponse:
+        return problem(409, "concurrent-update", "Concurrent update", str(error))
+
+    @app.exception_handler(IdempotencyConflict)
+    async def replayed(_: Request, error: IdempotencyConflict) -> JSONResponse:
+        return problem(409, "idempotency-conflict", "Idempotency conflict", str(error))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem(500, "internal", "Internal error", "an unexpected error was logged")
+
+    @app.get("/health", include_in_schema=False)
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/ready", include_in_schema=False)
+    async def ready() -> JSONResponse:
+        checks = await ready_check()
+        return JSONResponse({"ready": all(checks.values()), "checks": checks},
+                            status_code=200 if all(checks.values()) else 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus() -> Response:
+        return Response(generate_latest(metrics), media_type=CONTENT_TYPE_LATEST)
+
+    for router in routers:
+        app.include_router(router)
+    return app

@@ -1,0 +1,64 @@
+"""``Idempotency-Key`` for creating POSTs.
+
+A repeat with the same key and the same body answers the first response again
+(same status, same body); the same key with another body answers 409. The
+record is written in the same transaction as the command's effect, so a crash
+leaves either both or neither.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from libs.events.base import format_timestamp, utc_now
+from libs.events.codec import canonical_json, parse_json
+from libs.runtime.auth import Principal
+from libs.runtime.errors import Conflict
+from libs.store.database import Database
+from libs.store.schema import idempotency_keys
+
+Command = Callable[[AsyncConnection], Awaitable[tuple[int, dict[str, Any]]]]
+
+
+async def respond_once(
+    db: Database, principal: Principal, route: str, key: str | None, body: BaseModel,
+    command: Command,
+) -> JSONResponse:
+    """Run ``command`` in a transaction, at most once per (caller, route, key)."""
+    if key is None:
+        async with db.transaction() as conn:
+            status, payload = await command(conn)
+        return JSONResponse(payload, status_code=status)
+    if len(key) > 200:
+        raise Conflict("Idempotency-Key is longer than 200 characters", slug="bad-idempotency-key")
+    digest = hashlib.sha256(canonical_json(body.model_dump(mode="json"))).hexdigest()
+    for _ in range(2):
+        try:
+            async with db.transaction() as conn:
+                stored = (await conn.execute(select(
+                    idempotency_keys.c.request_sha256, idempotency_keys.c.status,
+                    idempotency_keys.c.body).where(
+                    idempotency_keys.c.principal == principal.key_id,
+                    idempotency_keys.c.route == route, idempotency_keys.c.key == key))).first()
+                if stored is not None:
+                    if stored[0] != digest:
+                        raise Conflict("this Idempotency-Key was used with a different body",
+                                       slug="idempotency-key-reused")
+                    return JSONResponse(parse_json(stored[2]), status_code=stored[1])
+                status, payload = await command(conn)
+                await conn.execute(idempotency_keys.insert().values(
+                    principal=principal.key_id, route=route, key=key, request_sha256=digest,
+                    status=status, body=canonical_json(payload).decode("utf-8"),
+                    created_at=format_timestamp(utc_now())))
+            return JSONResponse(payload, status_code=status)
+        except IntegrityError:
+            continue  # a concurrent request with the same key won; answer what it stored
+    raise Conflict("concurrent requests with the same Idempotency-Key", slug="idempotency-key-reused")

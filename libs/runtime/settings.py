@@ -1,0 +1,44 @@
+"""Typed settings shared by every service (``O2C_`` environment prefix), failing fast."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from libs.store.database import Database
+
+DEFAULT_PORTS = {
+    "partners": 8101, "orders": 8102, "credit": 8103,
+    "delivery": 8104, "rebates": 8105, "projections": 8106,
+}
+
+
+class RuntimeSettings(BaseSettings):
+    """Where a service keeps its data, which broker it uses, how it is reached."""
+
+    model_config = SettingsConfigDict(env_prefix="O2C_", extra="ignore")
+
+    data_dir: Path = Path("data")
+    database_url: str | None = Field(
+        None, description="PostgreSQL URL; each service then uses schema o2c_<service>. "
+                          "Unset: one SQLite file per service in data_dir.")
+    schema_prefix: str = Field("o2c_", pattern=r"^[a-z_][a-z0-9_]{0,40}$",
+                               description="PostgreSQL schema of a service = prefix + name.")
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    admin_token: str | None = None
+    host: str = "127.0.0.1"
+    embedded: bool = Field(False, description="Running on the embedded broker (shorter group timeouts).")
+    partitions: int = Field(3, ge=1)
+    key_refresh_seconds: float = Field(1.0, gt=0)
+    service_urls: dict[str, str] = Field(default_factory=dict,
+                                         description="Base URLs of the other services (projections).")
+
+    def database(self, service: str) -> Database:
+        if self.database_url:
+            return Database(self.database_url, schema=f"{self.schema_prefix}{service}")
+        return Database(f"sqlite:///{(self.data_dir / f'{service}.db').resolve()}")
+
+    def url_of(self, service: str) -> str:
+        return self.service_urls.get(service, f"http://127.0.0.1:{DEFAULT_PORTS[service]}")

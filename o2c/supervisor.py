@@ -1,0 +1,733 @@
+"""``o2c up``: run the whole system on one machine.
+
+The :class:`Supervisor` starts the embedded Kafka-protocol broker (unless an
+external Kafka is given), then the six services, each as its own process
+(``python -m services.<name>``) in its own process group with its own log file
+under ``<data_dir>/logs/``, and waits until every service answers ``GET /health``.
+:meth:`Supervisor.stop` sends SIGTERM to the services (SIGKILL after a grace
+period) and then stops the broker with SIGINT (Tansu exits at once on SIGINT,
+but drains connected clients for ~5 s on SIGTERM).
+
+Services are configured through the environment (see ``../shared/API.md``):
+``O2C_DATA_DIR``, ``O2C_DATABASE_URL`` (PostgreSQL, one schema per service),
+``O2C_KAFKA_BOOTSTRAP``, ``O2C_ADMIN_TOKEN``, ``O2C_HOST``, ``O2C_<NAME>_PORT``
+and ``O2C_EMBEDDED=1`` when the embedded broker is used.
+
+The embedded broker keeps everything in memory. Its port is remembered in
+``<data_dir>/broker.port`` so a restart of ``o2c up`` reuses it; the services'
+relays notice that the broker lost its data and republish their stores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import ctypes.util
+import fcntl
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import IO, Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from libs.events.topics import DEAD_LETTER_TOPIC, PUBLISHERS, topic_for
+from libs.messaging.broker import (
+    BrokerStartError,
+    ensure_topics,
+    free_port,
+    start_blocking,
+    stop_blocking,
+    wait_until_ready_blocking,
+)
+
+__all__ = [
+    "DEFAULT_BROKER_PORT",
+    "DEFAULT_PORTS",
+    "SERVICES",
+    "ServiceStartError",
+    "Supervisor",
+    "SupervisorError",
+    "resolve_admin_token",
+    "up_command",
+]
+
+SERVICES: tuple[str, ...] = ("partners", "orders", "credit", "delivery", "rebates", "projections")
+DEFAULT_PORTS: dict[str, int] = {
+    "partners": 8101,
+    "orders": 8102,
+    "credit": 8103,
+    "delivery": 8104,
+    "rebates": 8105,
+    "projections": 8106,
+}
+DEFAULT_HOST = "127.0.0.1"
+#: First choice for the embedded broker when no port is remembered yet (Kafka's usual port,
+#: so ``o2c dlq redrive`` works with its default); a free port is used when it is taken.
+DEFAULT_BROKER_PORT = 9092
+ADMIN_TOKEN_ENV = "O2C_ADMIN_TOKEN"
+ADMIN_TOKEN_FILE = "admin-token"
+BROKER_PORT_FILE = "broker.port"
+LOCK_FILE = "supervisor.lock"
+TOPIC_PARTITIONS = 3
+
+START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 10.0
+BROKER_START_TIMEOUT_S = 15.0
+EXTERNAL_KAFKA_TIMEOUT_S = 30.0
+BROKER_STOP_TIMEOUT_S = 5.0
+#: A child restarted by :meth:`Supervisor.check` more than this often within the window
+#: is considered crash-looping and :meth:`Supervisor.check` gives up.
+MAX_RESTARTS = 5
+RESTART_WINDOW_S = 60.0
+
+_LOG_TAIL_BYTES = 4000
+_POLL_INTERVAL_S = 0.1
+_HEALTH_TIMEOUT_S = 1.0
+
+
+class SupervisorError(RuntimeError):
+    """``o2c up`` cannot start or keep running the system."""
+
+
+class ServiceStartError(SupervisorError):
+    """A service exited or did not answer ``/health`` in time (the message has its log tail)."""
+
+
+# --------------------------------------------------------------------------- admin token
+
+
+def resolve_admin_token(data_dir: Path) -> tuple[str, Path | None]:
+    """The bootstrap admin secret and the file it lives in (``None``: from the environment).
+
+    ``O2C_ADMIN_TOKEN`` wins. Otherwise ``<data_dir>/admin-token`` is read, or, when
+    absent (or empty), a new ``secrets.token_urlsafe(32)`` is written there, created
+    with mode 0600 from the start (never world-readable, not even briefly).
+    """
+    from_env = os.environ.get(ADMIN_TOKEN_ENV, "").strip()
+    if from_env:
+        return from_env, None
+    path = Path(data_dir) / ADMIN_TOKEN_FILE
+    with contextlib.suppress(FileNotFoundError):
+        existing = path.read_text(encoding="utf-8").strip()
+        if existing:
+            return existing, path
+        path.unlink()  # empty file: replace it with a fresh secret
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(token + "\n")
+    return token, path
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _client_host(host: str) -> str:
+    """Where clients connect to a listener bound on ``host``."""
+    return DEFAULT_HOST if host in ("", "0.0.0.0", "::") else host
+
+
+def _port_free(host: str, port: int) -> bool:
+    """True when ``host:port`` can be bound right now."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _read_tail(path: Path, limit: int = _LOG_TAIL_BYTES) -> str:
+    """The last ``limit`` bytes of a log file (or why there are none)."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - limit))
+            text = handle.read().decode("utf-8", errors="replace").strip()
+    except OSError as error:
+        return f"(could not read {path}: {error})"
+    return text or "(log empty)"
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    """Signal a child's process group (each child leads its own session); ignore if gone."""
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
+    except PermissionError:  # pragma: no cover - not our group any more; fall back to the pid
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+
+
+def _mask_password(url: str) -> str:
+    """``url`` with its password replaced by ``***`` (for printing)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _load_libc() -> Any:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    except OSError:  # pragma: no cover - exotic libc
+        return None
+
+
+_LIBC = _load_libc()
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Runs in the child between fork and exec: get SIGTERM if the supervisor dies (Linux).
+
+    Children live in their own sessions so a terminal Ctrl-C reaches only the
+    supervisor; this keeps them from outliving a supervisor that was SIGKILLed.
+    """
+    if _LIBC is not None:
+        _LIBC.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+
+
+def _stamp(log_path: Path, what: str) -> None:
+    """Append a separator line so consecutive runs are easy to tell apart in a log."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as handle:
+        handle.write(f"\n=== o2c up: {what} at {time.strftime('%Y-%m-%d %H:%M:%S')} ===\n".encode())
+
+
+# --------------------------------------------------------------------------- supervisor
+
+
+class Supervisor:
+    """Runs the embedded broker (or uses an external Kafka) and the six service processes.
+
+    :param data_dir: SQLite files, logs, the admin token file and ``broker.port`` live here.
+    :param database_url: a ``postgresql://`` URL (one schema per service); ``None``: SQLite
+        files in ``data_dir`` (an inherited ``O2C_DATABASE_URL`` is then removed from the
+        children's environment).
+    :param kafka: external bootstrap servers; ``None`` starts the embedded broker.
+    :param host: interface the services bind (``O2C_HOST``).
+    :param ports: explicit port per service; missing names fall back to ``base_port + index``
+        when ``base_port`` is given, else to ``O2C_<NAME>_PORT`` or :data:`DEFAULT_PORTS`.
+    :param admin_token: the bootstrap admin secret; ``None``: :func:`resolve_admin_token`.
+    :param broker_port: the embedded broker's port; ``None``: the port remembered in
+        ``<data_dir>/broker.port`` if free, else ``preferred_broker_port`` if free, else any
+        free port (then remembered).
+    :param module_template: module run per service, ``{name}`` is replaced (tests use fakes).
+    :param python_path: directories put first on the children's ``PYTHONPATH``.
+    :param extra_env: extra environment for the children (applied last).
+    :param create_topics: create the service topics (3 partitions) once the broker is up,
+        before any service can auto-create them (Tansu would use 4 partitions).
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        database_url: str | None = None,
+        kafka: str | None = None,
+        host: str = DEFAULT_HOST,
+        services: Sequence[str] = SERVICES,
+        ports: Mapping[str, int] | None = None,
+        base_port: int | None = None,
+        admin_token: str | None = None,
+        broker_port: int | None = None,
+        preferred_broker_port: int | None = DEFAULT_BROKER_PORT,
+        module_template: str = "services.{name}",
+        python_path: Sequence[Path | str] = (),
+        extra_env: Mapping[str, str] | None = None,
+        create_topics: bool = True,
+        start_timeout: float = START_TIMEOUT_S,
+        stop_timeout: float = STOP_TIMEOUT_S,
+    ) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.logs_dir = self.data_dir / "logs"
+        self.database_url = database_url or None
+        self.kafka = kafka or None
+        self.host = host
+        self.services: tuple[str, ...] = tuple(services)
+        self.ports = self._resolve_ports(ports or {}, base_port)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if admin_token:
+            self.admin_token, self.admin_token_path = admin_token, None
+        else:
+            self.admin_token, self.admin_token_path = resolve_admin_token(self.data_dir)
+        self.broker_port = broker_port
+        self.preferred_broker_port = preferred_broker_port
+        self.module_template = module_template
+        self.python_path = [str(Path(p).resolve()) for p in python_path]
+        self.extra_env = dict(extra_env or {})
+        self.create_topics = create_topics
+        self.start_timeout = start_timeout
+        self.stop_timeout = stop_timeout
+
+        self._bootstrap: str | None = self.kafka
+        self._broker: subprocess.Popen[bytes] | None = None
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._restarts: dict[str, deque[float]] = {}
+        self._lock_handle: IO[str] | None = None
+
+    # -- configuration
+
+    def _resolve_ports(self, ports: Mapping[str, int], base_port: int | None) -> dict[str, int]:
+        unknown = set(ports) - set(self.services)
+        if unknown:
+            raise ValueError(f"ports given for unknown services: {sorted(unknown)}")
+        resolved: dict[str, int] = {}
+        for index, name in enumerate(self.services):
+            if name in ports:
+                resolved[name] = int(ports[name])
+            elif base_port is not None:
+                resolved[name] = base_port + index
+            else:
+                default = DEFAULT_PORTS.get(name, 8100 + index + 1)
+                resolved[name] = int(os.environ.get(f"O2C_{name.upper()}_PORT", default))
+        if len(set(resolved.values())) != len(resolved):
+            raise ValueError(f"two services share a port: {resolved}")
+        return resolved
+
+    @property
+    def embedded(self) -> bool:
+        """True when the supervisor runs its own broker (no external ``kafka``)."""
+        return self.kafka is None
+
+    @property
+    def bootstrap(self) -> str:
+        """Kafka bootstrap servers the services use (known once the broker is up)."""
+        if self._bootstrap is None:
+            raise RuntimeError("the embedded broker is not started yet: call start() first")
+        return self._bootstrap
+
+    @property
+    def broker_log(self) -> Path:
+        return self.logs_dir / "broker.log"
+
+    def log_path(self, name: str) -> Path:
+        """The log file of service ``name`` (stdout and stderr)."""
+        return self.logs_dir / f"{name}.log"
+
+    def urls(self) -> dict[str, str]:
+        """Base URL of every service, e.g. ``{"partners": "http://127.0.0.1:8101", ...}``."""
+        host = _client_host(self.host)
+        if ":" in host:
+            host = f"[{host}]"
+        return {name: f"http://{host}:{port}" for name, port in self.ports.items()}
+
+    def pids(self) -> dict[str, int]:
+        """Process ids of the running children (services by name, plus ``"broker"``)."""
+        found = {name: proc.pid for name, proc in self._procs.items() if proc.poll() is None}
+        if self._broker is not None and self._broker.poll() is None:
+            found["broker"] = self._broker.pid
+        return found
+
+    def service_env(self) -> dict[str, str]:
+        """The environment a service process gets (inherited environment + o2c settings)."""
+        env = dict(os.environ)
+        env.update(
+            O2C_DATA_DIR=str(self.data_dir),
+            O2C_KAFKA_BOOTSTRAP=self.bootstrap,
+            O2C_ADMIN_TOKEN=self.admin_token,
+            O2C_HOST=self.host,
+            PYTHONUNBUFFERED="1",
+        )
+        for service, port in self.ports.items():
+            env[f"O2C_{service.upper()}_PORT"] = str(port)
+        if self.database_url:
+            env["O2C_DATABASE_URL"] = self.database_url
+        else:
+            env.pop("O2C_DATABASE_URL", None)
+        if self.embedded:
+            env["O2C_EMBEDDED"] = "1"
+        else:
+            env.pop("O2C_EMBEDDED", None)
+        if self.python_path:
+            inherited = env.get("PYTHONPATH")
+            env["PYTHONPATH"] = os.pathsep.join([*self.python_path, *([inherited] if inherited else [])])
+        env.update(self.extra_env)
+        return env
+
+    # -- lifecycle
+
+    def start(self) -> None:
+        """Start the broker (embedded mode) and every service; return once all answer ``/health``.
+
+        On any failure everything already started is stopped before the error propagates.
+
+        :raises SupervisorError: data dir in use, a port taken, the broker did not come up.
+        :raises ServiceStartError: a service exited early or stayed unhealthy (with log tail).
+        """
+        if self._procs or self._broker is not None:
+            raise SupervisorError("supervisor already started")
+        try:
+            self._acquire_lock()
+            self._check_ports()
+            self.logs_dir.mkdir(parents=True, exist_ok=True)
+            if self.embedded:
+                self._start_broker()
+            else:
+                self._wait_external_kafka()
+            if self.create_topics:
+                self._ensure_topics()
+            for name in self.services:
+                self._spawn(name, "start")
+            self._wait_healthy(self.services)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> dict[str, int]:
+        """Stop the services (SIGTERM, SIGKILL after ``stop_timeout``), then the broker (SIGINT).
+
+        Idempotent. Returns the exit code of each child that was still running.
+        """
+        codes = self._stop_services(list(self._procs))
+        if self._broker is not None:
+            codes["broker"] = stop_blocking(self._broker, BROKER_STOP_TIMEOUT_S, signal.SIGINT)
+            self._broker = None
+        if self.kafka is None:
+            self._bootstrap = None
+        self._release_lock()
+        return codes
+
+    def restart_service(self, name: str, *, wait: bool = True) -> None:
+        """Stop service ``name`` (gracefully) and start it again; by default wait for ``/health``."""
+        if name not in self.services:
+            raise ValueError(f"unknown service {name!r}; known: {', '.join(self.services)}")
+        self._stop_services([name])
+        self._spawn(name, "restart")
+        if wait:
+            self._wait_healthy([name])
+
+    def check(self) -> list[str]:
+        """Restart whatever died: the embedded broker (empty again; relays republish) and services.
+
+        Returns a line per restarted child. Services are respawned without waiting for
+        their health, so a crash loop shows up on the next calls; more than
+        :data:`MAX_RESTARTS` restarts of one child within :data:`RESTART_WINDOW_S` raise.
+
+        :raises SupervisorError: a child keeps crashing.
+        """
+        events: list[str] = []
+        if self._broker is not None and self._broker.poll() is not None:
+            code = self._broker.returncode
+            previous = self._bootstrap
+            self._note_restart("broker")
+            self._broker = None
+            self._start_broker()
+            if self.create_topics:
+                self._ensure_topics()
+            events.append(f"broker exited with code {code}; restarted empty on {self.bootstrap}")
+            if self.bootstrap != previous:  # its port was taken meanwhile: services must follow
+                running = list(self._procs)
+                self._stop_services(running)
+                for name in running:
+                    self._spawn(name, f"restart: broker moved to {self.bootstrap}")
+                events.append(f"services restarted to use the broker on {self.bootstrap}")
+        for name, proc in list(self._procs.items()):
+            code = proc.poll()
+            if code is None:
+                continue
+            _signal_group(proc.pid, signal.SIGKILL)  # leftovers of its group, if any
+            del self._procs[name]
+            self._note_restart(name, self.log_path(name))
+            self._spawn(name, f"restart after exit code {code}")
+            events.append(f"{name} exited with code {code}; restarted (log: {self.log_path(name)})")
+        return events
+
+    def __enter__(self) -> Supervisor:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- internals: lock and ports
+
+    def _acquire_lock(self) -> None:
+        """One supervisor per data dir: the SQLite files and the broker port are not shareable."""
+        handle = (self.data_dir / LOCK_FILE).open("a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise SupervisorError(
+                f"{self.data_dir} is in use by another `o2c up` (pid {holder}); "
+                "stop it first or use another --data-dir"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        self._lock_handle = handle
+
+    def _release_lock(self) -> None:
+        if self._lock_handle is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(self._lock_handle.fileno(), fcntl.LOCK_UN)
+            self._lock_handle.close()
+            self._lock_handle = None
+
+    def _check_ports(self) -> None:
+        busy = [f"{name} ({port})" for name, port in self.ports.items() if not _port_free(self.host, port)]
+        if busy:
+            raise SupervisorError(
+                f"port(s) already in use on {self.host}: {', '.join(busy)}. Is another `o2c up` "
+                "running? Set O2C_<NAME>_PORT to move a service."
+            )
+
+    # -- internals: broker
+
+    def _broker_port_candidates(self) -> list[int]:
+        if self.broker_port is not None:
+            return [self.broker_port]
+        candidates: list[int] = []
+        with contextlib.suppress(OSError, ValueError):
+            candidates.append(int((self.data_dir / BROKER_PORT_FILE).read_text().strip()))
+        if self.preferred_broker_port is not None:
+            candidates.append(self.preferred_broker_port)
+        return [port for port in dict.fromkeys(candidates) if 0 < port < 65536]
+
+    def _start_broker(self) -> None:
+        """Start Tansu on the remembered port when possible, else on a free one (remembered)."""
+        explicit = self.broker_port is not None
+        ports = [
+            port for port in self._broker_port_candidates() if explicit or _port_free(DEFAULT_HOST, port)
+        ]
+        if not explicit:
+            ports.append(free_port())
+        last_error: BrokerStartError | None = None
+        for port in ports[:3]:
+            bootstrap = f"{DEFAULT_HOST}:{port}"
+            _stamp(self.broker_log, f"broker on {bootstrap}")
+            try:
+                process = start_blocking(port, DEFAULT_HOST, self.broker_log)
+            except OSError as error:
+                raise SupervisorError(f"could not execute the embedded broker: {error}") from error
+            self._broker = process
+            try:
+                wait_until_ready_blocking(
+                    bootstrap, BROKER_START_TIMEOUT_S, process=process, log_path=self.broker_log
+                )
+            except BrokerStartError as error:
+                stop_blocking(process, 1.0, signal.SIGKILL)
+                self._broker = None
+                last_error = error
+                continue
+            self._bootstrap = bootstrap
+            with contextlib.suppress(OSError):
+                (self.data_dir / BROKER_PORT_FILE).write_text(f"{port}\n")
+            return
+        raise SupervisorError(f"the embedded broker did not start: {last_error}")
+
+    def _wait_external_kafka(self) -> None:
+        assert self.kafka is not None
+        try:
+            wait_until_ready_blocking(self.kafka, EXTERNAL_KAFKA_TIMEOUT_S)
+        except BrokerStartError as error:
+            raise SupervisorError(f"Kafka at {self.kafka} is not reachable: {error}") from error
+
+    def _ensure_topics(self) -> None:
+        topics = [topic_for(name) for name in PUBLISHERS] + [DEAD_LETTER_TOPIC]
+        try:
+            asyncio.run(ensure_topics(self.bootstrap, topics, TOPIC_PARTITIONS))
+        except Exception as error:
+            raise SupervisorError(f"could not create topics on {self.bootstrap}: {error}") from error
+
+    # -- internals: services
+
+    def _spawn(self, name: str, why: str) -> None:
+        log_path = self.log_path(name)
+        _stamp(log_path, why)
+        module = self.module_template.format(name=name)
+        # PDEATHSIG follows the spawning *thread*: only tie children to the main thread.
+        in_main_thread = threading.current_thread() is threading.main_thread()
+        with log_path.open("ab") as log_file:
+            self._procs[name] = subprocess.Popen(
+                [sys.executable, "-m", module],
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                env=self.service_env(),
+                start_new_session=True,
+                preexec_fn=_die_with_parent if in_main_thread else None,
+            )
+
+    def _wait_healthy(self, names: Sequence[str]) -> None:
+        pending = {name: f"{self.urls()[name]}/health" for name in names}
+        deadline = time.monotonic() + self.start_timeout
+        with httpx.Client(timeout=_HEALTH_TIMEOUT_S, trust_env=False) as client:
+            while pending:
+                for name, url in list(pending.items()):
+                    proc = self._procs[name]
+                    if proc.poll() is not None:
+                        raise ServiceStartError(
+                            f"service {name} exited with code {proc.returncode} while starting "
+                            f"(log: {self.log_path(name)})\n--- log tail ---\n"
+                            f"{_read_tail(self.log_path(name))}"
+                        )
+                    try:
+                        if client.get(url).status_code == 200:
+                            del pending[name]
+                    except httpx.HTTPError:
+                        pass
+                if not pending:
+                    return
+                if time.monotonic() > deadline:
+                    details = "\n".join(
+                        f"--- {name}: {self.log_path(name)} ---\n{_read_tail(self.log_path(name), 1500)}"
+                        for name in pending
+                    )
+                    raise ServiceStartError(
+                        f"no healthy answer within {self.start_timeout:.0f}s from: "
+                        f"{', '.join(pending)}\n{details}"
+                    )
+                time.sleep(_POLL_INTERVAL_S)
+
+    def _stop_services(self, names: Sequence[str]) -> dict[str, int]:
+        procs = {name: self._procs.pop(name) for name in names if name in self._procs}
+        for proc in procs.values():
+            if proc.poll() is None:
+                _signal_group(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.stop_timeout
+        codes: dict[str, int] = {}
+        for name, proc in procs.items():
+            try:
+                codes[name] = proc.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _signal_group(proc.pid, signal.SIGKILL)
+                codes[name] = proc.wait()
+            _signal_group(proc.pid, signal.SIGKILL)  # anything the service left in its group
+        return codes
+
+    def _note_restart(self, name: str, log_path: Path | None = None) -> None:
+        now = time.monotonic()
+        history = self._restarts.setdefault(name, deque())
+        while history and now - history[0] > RESTART_WINDOW_S:
+            history.popleft()
+        history.append(now)
+        if len(history) > MAX_RESTARTS:
+            tail = f"\n--- log tail ---\n{_read_tail(log_path)}" if log_path else ""
+            raise SupervisorError(
+                f"{name} crashed {len(history)} times within {RESTART_WINDOW_S:.0f}s; giving up{tail}"
+            )
+
+
+# --------------------------------------------------------------------------- o2c up
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _print_summary(sup: Supervisor, print_: Callable[..., None]) -> None:
+    from rich.table import Table
+
+    table = Table(title="o2c is up", title_justify="left")
+    table.add_column("service")
+    table.add_column("url")
+    table.add_column("log")
+    for name, url in sup.urls().items():
+        table.add_row(name, url, str(sup.log_path(name)))
+    print_(table)
+    broker = f"embedded broker {sup.bootstrap} (in memory)" if sup.embedded else f"Kafka {sup.bootstrap}"
+    store = (
+        f"PostgreSQL {_mask_password(sup.database_url)} (schemas o2c_<service>)"
+        if sup.database_url
+        else f"SQLite files in {sup.data_dir}"
+    )
+    print_(f"{broker}; {store}")
+    print_(
+        "No gateway here: call each service on its own port (paths never collide; "
+        "`docker compose up` adds a gateway on :8080 routing by path)."
+    )
+    urls = sup.urls()
+    if sup.admin_token_path is not None:
+        print_(f"Admin token: in {sup.admin_token_path} (mode 0600), e.g.")
+        keys_url = f"{urls.get('partners', '')}/v1/keys"
+        print_(f'  curl -H "Authorization: Bearer $(cat {sup.admin_token_path})" {keys_url}', soft_wrap=True)
+    else:
+        print_(f"Admin token: from ${ADMIN_TOKEN_ENV}.")
+    if "projections" in urls:
+        print_(f"Dashboard: {urls['projections']}/dashboard")
+    print_("Press Ctrl-C to stop.")
+
+
+def up_command(
+    data_dir: Path,
+    database_url: str | None,
+    kafka: str | None,
+    host: str,
+    *,
+    options: Mapping[str, Any] | None = None,
+) -> None:
+    """Blocking ``o2c up``: start everything, print where it is, run until Ctrl-C or SIGTERM.
+
+    Children that die are restarted (the embedded broker comes back empty; relays
+    republish). Returns normally (exit code 0) after a requested stop; exits with code 1
+    when the system cannot start or a child keeps crashing. ``options`` are passed on to
+    :class:`Supervisor` (e.g. ``ports``, ``base_port``).
+    """
+    from rich.console import Console
+    from rich.markup import escape
+
+    console = Console()
+    err = Console(stderr=True)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous_term = signal.signal(signal.SIGTERM, _raise_interrupt) if in_main_thread else None
+    sup: Supervisor | None = None
+    failed = False
+    try:
+        sup = Supervisor(data_dir, database_url=database_url, kafka=kafka, host=host, **dict(options or {}))
+        with console.status("starting the broker and the services..."):
+            sup.start()
+        _print_summary(sup, console.print)
+        while True:
+            time.sleep(0.5)
+            for event in sup.check():
+                err.print(f"[yellow]{escape(event)}[/yellow]", highlight=False)
+    except KeyboardInterrupt:
+        console.print("stopping...")
+    except SupervisorError as error:
+        failed = True
+        err.print(f"[red]o2c up failed:[/red] {escape(str(error))}", highlight=False)
+    finally:
+        if in_main_thread:  # a second Ctrl-C must not abandon children half-stopped
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        try:
+            if sup is not None:
+                sup.stop()
+        finally:
+            if in_main_thread:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+                signal.signal(signal.SIGTERM, previous_term or signal.SIG_DFL)
+    if failed:
+        raise SystemExit(1)
+    console.print("stopped.")

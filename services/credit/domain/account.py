@@ -1,0 +1,240 @@
+"""The partner's account (stream ``account-<partner_id>``): terms, orders under funds review,
+invoices, receipts and credit notes, folded from the account's own events.
+
+Every credit decision about a partner is appended to this one stream with the
+version it was decided on, so two orders racing for the same room can never
+both be approved: the second append fails and is decided again on the new state.
+
+Money on the account (``advance_minor``) is every receipt and credit note not
+yet applied to an invoice. Part of it can be *reserved* for an approved prepaid
+order (``AdvanceApplied`` with ``order_id`` only); a reservation is consumed by
+that order's invoices (``AdvanceApplied`` with ``invoice_id`` and ``order_id``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import date
+from typing import Literal
+
+from libs.events import credit as ev
+from libs.events.base import DomainEvent
+from libs.events.values import DEFAULT_CURRENCY, InvoiceLine
+
+ReviewStatus = Literal["approved", "held", "awaiting_prepayment", "rejected"]
+QUEUED: tuple[ReviewStatus, ...] = ("held", "awaiting_prepayment")
+
+
+def stream_id(partner_id: str) -> str:
+    return f"account-{partner_id}"
+
+
+STREAM_TYPE = "account"
+
+
+@dataclass(frozen=True)
+class OrderReview:
+    """An order that went through funds review on this account; ``seq`` is its arrival order."""
+
+    order_id: str
+    total_minor: int
+    status: ReviewStatus
+    seq: int
+    hold_reason: str | None = None
+    how: str | None = None
+    decided_reason: str | None = None
+    invoiced_minor: int = 0
+    reserved_minor: int = 0
+    reservation_used_minor: int = 0
+
+
+@dataclass(frozen=True)
+class Invoice:
+    """An invoice for one dispatch; what is open is what is neither paid nor written off."""
+
+    invoice_id: str
+    order_id: str
+    dispatch_id: str
+    total_minor: int
+    issued_on: date
+    due_on: date
+    lines: tuple[InvoiceLine, ...]
+    region: str
+    tier: str
+    currency: str
+    paid_minor: int = 0
+    written_off_minor: int = 0
+    paid_on: date | None = None
+    on_time: bool | None = None
+
+    @property
+    def open_minor(self) -> int:
+        return self.total_minor - self.paid_minor - self.written_off_minor
+
+    @property
+    def status(self) -> str:
+        """``paid`` once paid in full; ``written_off`` when a write-off closed it; else ``open``."""
+        if self.paid_on is not None:
+            return "paid"
+        if self.open_minor <= 0 and self.written_off_minor > 0:
+            return "written_off"
+        return "open"
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """A bank payment, and how it was applied to invoices."""
+
+    payment_id: str
+    amount_minor: int
+    currency: str
+    bank_ref: str
+    received_on: date
+    applications: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class CreditNote:
+    credit_note_id: str
+    amount_minor: int
+    currency: str
+    reason: str
+    source_kind: str
+    source_ref: str
+    issued_on: date
+    order_id: str | None
+    lines: tuple[InvoiceLine, ...]
+
+
+@dataclass(frozen=True)
+class Account:
+    partner_id: str = ""
+    opened: bool = False
+    kind: str = "prepaid"
+    credit_limit_minor: int = 0
+    term_days: int = 0
+    currency: str = DEFAULT_CURRENCY
+    advance_minor: int = 0
+    next_seq: int = 1
+    orders: dict[str, OrderReview] = field(default_factory=dict)
+    invoices: dict[str, Invoice] = field(default_factory=dict)
+    payments: dict[str, Receipt] = field(default_factory=dict)
+    credit_notes: dict[str, CreditNote] = field(default_factory=dict)
+    statements: tuple[tuple[date, str], ...] = ()
+
+    def invoice_for_dispatch(self, dispatch_id: str) -> Invoice | None:
+        return next((i for i in self.invoices.values() if i.dispatch_id == dispatch_id), None)
+
+    def credit_note_for(self, source_kind: str, source_ref: str) -> CreditNote | None:
+        return next((n for n in self.credit_notes.values()
+                     if n.source_kind == source_kind and n.source_ref == source_ref), None)
+
+
+def _with_order(state: Account, review: OrderReview) -> Account:
+    return replace(state, orders={**state.orders, review.order_id: review})
+
+
+def _with_invoice(state: Account, invoice: Invoice) -> Account:
+    return replace(state, invoices={**state.invoices, invoice.invoice_id: invoice})
+
+
+def _reviewed(state: Account, order_id: str, total: int, status: ReviewStatus, **changes: object) -> Account:
+    existing = state.orders.get(order_id)
+    if existing is None:
+        review = OrderReview(order_id, total, status, state.next_seq)
+        state = replace(state, next_seq=state.next_seq + 1)
+    else:
+        review = replace(existing, status=status)
+    return _with_order(state, replace(review, **changes))  # type: ignore[arg-type]
+
+
+def _pay_invoice(state: Account, invoice_id: str, amount: int) -> Account:
+    invoice = state.invoices[invoice_id]
+    state = replace(state, advance_minor=state.advance_minor - amount)
+    return _with_invoice(state, replace(invoice, paid_minor=invoice.paid_minor + amount))
+
+
+def evolve(state: Account, event: DomainEvent) -> Account:  # noqa: C901 - one branch per event type
+    """Apply one account event; pure and total (unknown events change nothing)."""
+    match event:
+        case ev.AccountOpened() | ev.TermsChanged():
+            return replace(state, partner_id=event.partner_id, opened=True, kind=event.kind,
+                           credit_limit_minor=event.credit_limit_minor, term_days=event.term_days,
+                           currency=event.currency)
+        case ev.FundsReviewPassed():
+            return _reviewed(state, event.order_id, event.amount_minor, "approved", how=event.how)
+        case ev.OrderPutOnHold():
+            return _reviewed(state, event.order_id, event.amount_minor, "held", hold_reason=event.reason)
+        case ev.OrderAwaitingPrepayment():
+            return _reviewed(state, event.order_id, event.amount_minor, "awaiting_prepayment")
+        case ev.HoldReleased() if event.order_id in state.orders:
+            return _with_order(state, replace(state.orders[event.order_id], decided_reason=event.reason))
+        case ev.OrderRejectedByFinance() if event.order_id in state.orders:
+            return _with_order(state, replace(state.orders[event.order_id], status="rejected",
+                                              decided_reason=event.reason))
+        case ev.AdvanceApplied():
+            return _advance_applied(state, event)
+        case ev.InvoiceIssued():
+            invoice = Invoice(event.invoice_id, event.order_id, event.dispatch_id, event.total_minor,
+                              event.issued_on, event.due_on, tuple(event.lines), event.region,
+                              event.tier, event.currency)
+            state = _with_invoice(state, invoice)
+            order = state.orders.get(event.order_id)
+            if order is not None:
+                state = _with_order(state, replace(
+                    order, invoiced_minor=order.invoiced_minor + event.total_minor))
+            return state
+        case ev.PaymentReceived():
+            receipt = Receipt(event.payment_id, event.amount_minor, event.currency, event.bank_ref,
+                              event.received_on)
+            return replace(state, advance_minor=state.advance_minor + event.amount_minor,
+                           payments={**state.payments, event.payment_id: receipt})
+        case ev.PaymentApplied() if event.invoice_id in state.invoices:
+            state = _pay_invoice(state, event.invoice_id, event.amount_minor)
+            receipt = state.payments.get(event.payment_id)
+            if receipt is not None:
+                receipt = replace(receipt, applications=(
+                    *receipt.applications, (event.invoice_id, event.amount_minor)))
+                state = replace(state, payments={**state.payments, receipt.payment_id: receipt})
+            return state
+        case ev.InvoicePaid() if event.invoice_id in state.invoices:
+            return _with_invoice(state, replace(state.invoices[event.invoice_id],
+                                                paid_on=event.paid_on, on_time=event.on_time))
+        case ev.InvoiceWrittenOff() if event.invoice_id in state.invoices:
+            invoice = state.invoices[event.invoice_id]
+            return _with_invoice(state, replace(
+                invoice, written_off_minor=invoice.written_off_minor + event.amount_minor))
+        case ev.CreditNoteIssued():
+            note = CreditNote(event.credit_note_id, event.amount_minor, event.currency, event.reason,
+                              event.source_kind, event.source_ref, event.issued_on, event.order_id,
+                              tuple(event.lines))
+            return replace(state, advance_minor=state.advance_minor + event.amount_minor,
+                           credit_notes={**state.credit_notes, note.credit_note_id: note})
+        case ev.StatementConfirmed():
+            return replace(state, statements=(*state.statements, (event.to, "confirmed")))
+        case ev.StatementDisputed():
+            return replace(state, statements=(*state.statements, (event.to, "disputed")))
+    return state
+
+
+def _advance_applied(state: Account, event: ev.AdvanceApplied) -> Account:
+    """With an invoice: advance money settled it (from the order's reservation when
+    ``order_id`` is named). Without one: advance was reserved for ``order_id``."""
+    order = state.orders.get(event.order_id) if event.order_id else None
+    if event.invoice_id is None:
+        if order is None:
+            return state
+        return _with_order(state, replace(order, reserved_minor=order.reserved_minor + event.amount_minor))
+    if event.invoice_id not in state.invoices:
+        return state
+    state = _pay_invoice(state, event.invoice_id, event.amount_minor)
+    if order is not None:
+        state = _with_order(state, replace(
+            order, reservation_used_minor=order.reservation_used_minor + event.amount_minor))
+    return state
+
+
+def fold(state: Account, events: list[DomainEvent]) -> Account:
+    for event in events:
+        state = evolve(state, event)
+    return state

@@ -1,0 +1,65 @@
+"""Credit's refusals; each maps to a problem type at the HTTP boundary."""
+
+from __future__ import annotations
+
+from libs.runtime.errors import Conflict, DomainError, NotFound
+
+
+class AccountNotFound(NotFound):
+    def __init__(self, partner_id: str) -> None:
+        super().__init__(f"no account for partner {partner_id!r}", slug="account-not-found")
+
+
+class OrderNotFound(NotFound):
+    def __init__(self, order_id: str) -> None:
+        super().__init__(f"no order {order_id!r} is known to credit", slug="order-not-found")
+
+
+class InvoiceNotFound(NotFound):
+    def __init__(self, invoice_id: str) -> None:
+        super().__init__(f"no invoice {invoice_id!r}", slug="invoice-not-found")
+
+
+class NotOnHold(Conflict):
+    """Only a held or awaiting order can be released or rejected."""
+
+    def __init__(self, order_id: str, status: str) -> None:
+        super().__init__(f"order {order_id!r} is {status}, not held or awaiting funds",
+                         slug="order-not-held")
+
+
+class InvoiceClosed(Conflict):
+    def __init__(self, invoice_id: str, status: str) -> None:
+        super().__init__(f"invoice {invoice_id!r} is {status}", slug="invoice-closed")
+
+
+class DuplicateBankRef(Conflict):
+    def __init__(self, bank_ref: str) -> None:
+        super().__init__(f"a payment with bank_ref {bank_ref!r} is already recorded",
+                         slug="duplicate-bank-ref")
+
+
+class StatementMismatch(Conflict):
+    def __init__(self, expected: int, given: int) -> None:
+        super().__init__(f"the closing balance is {expected}, not {given}",
+                         slug="statement-mismatch", closing_minor=expected)
+
+
+class BadAllocation(DomainError):
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, slug="bad-allocation")
+
+
+class BadAmount(DomainError):
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, slug="bad-amount")
+
+
+class BadTerms(DomainError):
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, slug="bad-terms")
+
+
+class CurrencyMismatch(DomainError):
+    def __init__(self, given: str, account: str) -> None:
+        super().__init__(f"the account is kept in {account}, not {given}", slug="currency-mismatch")

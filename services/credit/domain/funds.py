@@ -1,0 +1,147 @@
+"""Funds review, holds and terms: the decisions that gate an order's shipment.
+
+Rules:
+
+- prepaid terms: the order passes (``how=prepaid``) when the unreserved advance
+  covers its total; that much advance is then reserved for it (``AdvanceApplied``
+  with ``order_id``). Otherwise it waits for the money (``OrderAwaitingPrepayment``).
+- credit terms: the order passes (``how=within_limit``) when nothing is overdue
+  (no open invoice due before today) and exposure + total <= credit limit;
+  otherwise it is put on hold with reason ``overdue`` (checked first) or ``over_limit``.
+- held and awaiting orders queue in arrival order. A payment, credit note,
+  write-off, terms change, cancellation or advance-settled invoice re-evaluates
+  the queue: each queued order, oldest first, passes if it fits given the orders
+  passed before it (an order that does not fit stays queued; the next may still fit).
+- finance may release a queued order (``HoldReleased`` + ``FundsReviewPassed(how=released)``,
+  even over the limit: that is finance's call) or reject it (``OrderRejectedByFinance``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import date
+
+from libs.events import credit as ev
+from libs.events.base import DomainEvent
+from services.credit.domain.account import Account, OrderReview, fold
+from services.credit.domain.errors import BadTerms, NotOnHold
+from services.credit.domain.position import NONE, exposure, free_advance, overdue, queue
+
+SYSTEM = "system:credit"
+MAX_TERM_DAYS = 3650
+
+
+@dataclass(frozen=True)
+class Verdict:
+    passes: bool
+    how: str = ""
+    hold_reason: str = ""
+
+
+def assess(state: Account, total: int, today: date, cancelled: Collection[str] = NONE) -> Verdict:
+    """Would an order of ``total`` pass funds review now?"""
+    if state.kind == "prepaid":
+        return Verdict(True, how="prepaid") if free_advance(state, cancelled) >= total else Verdict(False)
+    if overdue(state, today) > 0:
+        return Verdict(False, hold_reason="overdue")
+    if exposure(state, cancelled) + total > state.credit_limit_minor:
+        return Verdict(False, hold_reason="over_limit")
+    return Verdict(True, how="within_limit")
+
+
+def _passed(state: Account, order_id: str, total: int, how: str) -> list[DomainEvent]:
+    events: list[DomainEvent] = []
+    if how == "prepaid":
+        events.append(ev.AdvanceApplied(partner_id=state.partner_id, order_id=order_id,
+                                        amount_minor=total, currency=state.currency))
+    events.append(ev.FundsReviewPassed(order_id=order_id, partner_id=state.partner_id, amount_minor=total,
+                                       currency=state.currency, how=how))  # type: ignore[arg-type]
+    return events
+
+
+def decide_funds_review(state: Account, order_id: str, total: int, today: date,
+                        cancelled: Collection[str] = NONE) -> list[DomainEvent]:
+    """Review a confirmed order once; a second review of the same order decides nothing."""
+    if order_id in state.orders or order_id in cancelled:
+        return []
+    verdict = assess(state, total, today, cancelled)
+    if verdict.passes:
+        return _passed(state, order_id, total, verdict.how)
+    if state.kind == "prepaid":
+        return [ev.OrderAwaitingPrepayment(order_id=order_id, partner_id=state.partner_id,
+                                           amount_minor=total, currency=state.currency)]
+    return [ev.OrderPutOnHold(order_id=order_id, partner_id=state.partner_id, amount_minor=total,
+                              currency=state.currency, reason=verdict.hold_reason)]  # type: ignore[arg-type]
+
+
+def decide_reevaluation(state: Account, today: date, reason: str,
+                        cancelled: Collection[str] = NONE) -> list[DomainEvent]:
+    """Pass every queued order that now fits, oldest first, each counting the ones before it."""
+    events: list[DomainEvent] = []
+    for order in queue(state, cancelled):
+        verdict = assess(state, order.total_minor, today, cancelled)
+        if not verdict.passes:
+            continue
+        passed: list[DomainEvent] = []
+        if order.status == "held":
+            passed.append(ev.HoldReleased(order_id=order.order_id, partner_id=state.partner_id,
+                                          reason=reason, released_by=SYSTEM))
+        passed += _passed(state, order.order_id, order.total_minor, verdict.how)
+        events += passed
+        state = fold(state, passed)
+    return events
+
+
+def _queued(state: Account, order_id: str, cancelled: Collection[str]) -> OrderReview:
+    order = state.orders.get(order_id)
+    if order is None:
+        raise NotOnHold(order_id, "not reviewed yet")
+    if order_id in cancelled:
+        raise NotOnHold(order_id, "cancelled")
+    if order.status not in ("held", "awaiting_prepayment"):
+        raise NotOnHold(order_id, order.status)
+    return order
+
+
+def decide_release(state: Account, order_id: str, reason: str, actor: str,
+                   cancelled: Collection[str] = NONE) -> list[DomainEvent]:
+    order = _queued(state, order_id, cancelled)
+    return [
+        ev.HoldReleased(order_id=order_id, partner_id=state.partner_id, reason=reason, released_by=actor),
+        ev.FundsReviewPassed(order_id=order_id, partner_id=state.partner_id, amount_minor=order.total_minor,
+                             currency=state.currency, how="released"),
+    ]
+
+
+def decide_reject(state: Account, order_id: str, reason: str, actor: str,
+                  cancelled: Collection[str] = NONE) -> list[DomainEvent]:
+    _queued(state, order_id, cancelled)
+    return [ev.OrderRejectedByFinance(order_id=order_id, partner_id=state.partner_id, reason=reason,
+                                      rejected_by=actor)]
+
+
+def decide_terms(state: Account, kind: str, credit_limit_minor: int | None, term_days: int | None,
+                 today: date, cancelled: Collection[str] = NONE) -> list[DomainEvent]:
+    """Change terms (prepaid: zero limit and term), then re-evaluate the queue.
+
+    Credit terms keep the current limit or term when one is not given, except when
+    switching from prepaid, which must name both. Unchanged terms decide nothing.
+    """
+    if kind == "prepaid":
+        if credit_limit_minor or term_days:
+            raise BadTerms("prepaid terms have no credit limit and no term")
+        limit, term = 0, 0
+    else:
+        if state.kind == "prepaid" and (credit_limit_minor is None or term_days is None):
+            raise BadTerms("credit terms need credit_limit_minor and term_days")
+        limit = state.credit_limit_minor if credit_limit_minor is None else credit_limit_minor
+        term = state.term_days if term_days is None else term_days
+    if limit < 0 or not 0 <= term <= MAX_TERM_DAYS:
+        raise BadTerms(f"credit_limit_minor must be >= 0 and term_days within 0..{MAX_TERM_DAYS}")
+    if (kind, limit, term) == (state.kind, state.credit_limit_minor, state.term_days):
+        return []
+    changed: list[DomainEvent] = [ev.TermsChanged(partner_id=state.partner_id, kind=kind,  # type: ignore[arg-type]
+                                                  credit_limit_minor=limit, term_days=term,
+                                                  currency=state.currency)]
+    return changed + decide_reevaluation(fold(state, changed), today, "terms changed", cancelled)

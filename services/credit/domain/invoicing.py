@@ -1,0 +1,101 @@
+"""Invoices: one per dispatch, settled from advance where the account holds some; write-offs.
+
+- amount = Σ dispatched qty × the order's unit price (from its ``OrderPlaced``);
+- issued on the dispatch date, due on the dispatch date + ``term_days`` (prepaid: + 0);
+- region and tier are the partner's at issue;
+- a prepaid order's invoice is settled first from the advance reserved for that
+  order (``AdvanceApplied`` with ``invoice_id`` and ``order_id``), then, like every
+  invoice, from the account's unreserved advance (``AdvanceApplied`` with
+  ``invoice_id`` only); ``InvoicePaid`` (on time) when nothing remains open;
+- finance writes off at most the open amount, with a reason; the invoice is
+  ``written_off`` once nothing remains open.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import date, timedelta
+
+from libs.events import credit as ev
+from libs.events.base import DomainEvent
+from libs.events.values import InvoiceLine
+from services.credit.domain.account import Account, Invoice, fold
+from services.credit.domain.errors import BadAmount, InvoiceClosed, InvoiceNotFound
+from services.credit.domain.funds import decide_reevaluation
+from services.credit.domain.position import NONE, free_advance
+
+
+def settle(state: Account, invoice: Invoice, amount: int, on: date, order_id: str | None = None
+           ) -> list[DomainEvent]:
+    """Advance money settles ``amount`` of ``invoice`` (from ``order_id``'s reservation if named)."""
+    events: list[DomainEvent] = [ev.AdvanceApplied(partner_id=state.partner_id, invoice_id=invoice.invoice_id,
+                                                   order_id=order_id, amount_minor=amount,
+                                                   currency=state.currency)]
+    if amount == invoice.open_minor:
+        events.append(ev.InvoicePaid(invoice_id=invoice.invoice_id, partner_id=state.partner_id,
+                                     paid_on=on, on_time=on <= invoice.due_on))
+    return events
+
+
+def settle_from_advance(state: Account, invoice_ids: Sequence[str], on: date, cap: int | None = None,
+                        cancelled: Collection[str] = NONE) -> list[DomainEvent]:
+    """Apply unreserved advance (at most ``cap``) to the given open invoices in order."""
+    events: list[DomainEvent] = []
+    budget = free_advance(state, cancelled) if cap is None else min(cap, free_advance(state, cancelled))
+    for invoice_id in invoice_ids:
+        invoice = state.invoices[invoice_id]
+        amount = min(budget, invoice.open_minor)
+        if amount <= 0:
+            continue
+        applied = settle(state, invoice, amount, on)
+        events += applied
+        state = fold(state, applied)
+        budget -= amount
+    return events
+
+
+def decide_invoice(state: Account, *, invoice_id: str, order_id: str, dispatch_id: str,
+                   lines: Sequence[InvoiceLine], issued_on: date, region: str, tier: str, today: date,
+                   cancelled: Collection[str] = NONE) -> list[DomainEvent]:
+    """Invoice one dispatch (once per dispatch), settle what advance can, re-evaluate the queue."""
+    if state.invoice_for_dispatch(dispatch_id) is not None:
+        return []
+    term = state.term_days if state.kind == "credit" else 0
+    total = sum(line.line_total_minor for line in lines)
+    events: list[DomainEvent] = [ev.InvoiceIssued(
+        invoice_id=invoice_id, order_id=order_id, partner_id=state.partner_id, dispatch_id=dispatch_id,
+        lines=list(lines), total_minor=total, currency=state.currency, issued_on=issued_on,
+        due_on=issued_on + timedelta(days=term), region=region, tier=tier)]
+    state = fold(state, events)
+    invoice = state.invoices[invoice_id]
+    if invoice.open_minor == 0:
+        paid: list[DomainEvent] = [ev.InvoicePaid(invoice_id=invoice_id, partner_id=state.partner_id,
+                                                  paid_on=issued_on, on_time=True)]
+        return events + paid + decide_reevaluation(fold(state, paid), today, "invoice issued", cancelled)
+    order = state.orders.get(order_id)
+    if order is not None and order.status == "approved" and order_id not in cancelled:
+        from_reservation = min(invoice.open_minor, max(order.reserved_minor - order.reservation_used_minor, 0))
+        if from_reservation > 0:
+            applied = settle(state, invoice, from_reservation, issued_on, order_id=order_id)
+            events += applied
+            state = fold(state, applied)
+    applied = settle_from_advance(state, [invoice_id], issued_on, cancelled=cancelled)
+    events += applied
+    state = fold(state, applied)
+    return events + decide_reevaluation(state, today, "advance applied to an invoice", cancelled)
+
+
+def decide_write_off(state: Account, invoice_id: str, amount: int, reason: str, actor: str, today: date,
+                     cancelled: Collection[str] = NONE) -> list[DomainEvent]:
+    """Write off part or all of an open invoice's open amount; frees room for the queue."""
+    invoice = state.invoices.get(invoice_id)
+    if invoice is None:
+        raise InvoiceNotFound(invoice_id)
+    if invoice.status != "open":
+        raise InvoiceClosed(invoice_id, invoice.status)
+    if not 0 < amount <= invoice.open_minor:
+        raise BadAmount(f"amount_minor must be within 1..{invoice.open_minor} (the open amount)")
+    events: list[DomainEvent] = [ev.InvoiceWrittenOff(
+        invoice_id=invoice_id, partner_id=state.partner_id, amount_minor=amount, currency=state.currency,
+        reason=reason, written_off_by=actor, written_off_on=today)]
+    return events + decide_reevaluation(fold(state, events), today, "invoice written off", cancelled)

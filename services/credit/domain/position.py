@@ -1,0 +1,99 @@
+"""What an account stands at: exposure, advance, overdue, balance, the queue of held orders.
+
+``cancelled`` names orders the orders service cancelled (kept from its events
+outside the account stream): a cancelled order adds nothing to exposure, gives
+back its reserved advance and leaves the queue.
+
+Definitions (all integer minor units):
+
+- open amount of an invoice = total - paid - written off;
+- exposure = Σ open invoice amounts + Σ over approved orders of (approved total -
+  invoiced so far, never below 0);
+- reserved = advance set aside for approved prepaid orders and not yet consumed
+  by their invoices (released once the order is fully invoiced or cancelled);
+- advance (unreserved) = money received or credited and not applied - reserved;
+- overdue = Σ open amounts of invoices with ``due_on`` before today;
+- balance = what the partner owes = Σ open invoice amounts - all money on the
+  account (unreserved advance + reserved). It equals the statement's closing
+  balance: invoices - payments - credit notes - write-offs; negative means the
+  partner is in credit.
+- available = for credit terms max(limit - exposure, 0); for prepaid terms the
+  unreserved advance (what a new order could be covered by).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import date
+
+from services.credit.domain.account import QUEUED, Account, Invoice, OrderReview
+
+NONE: frozenset[str] = frozenset()
+
+
+def open_invoices(state: Account) -> list[Invoice]:
+    """Open invoices, oldest first (issued_on, then id): the order payments are applied in."""
+    return sorted((i for i in state.invoices.values() if i.status == "open" and i.open_minor > 0),
+                  key=lambda i: (i.issued_on, i.invoice_id))
+
+
+def open_reservation(order: OrderReview, cancelled: Collection[str]) -> int:
+    if order.order_id in cancelled or order.status != "approved":
+        return 0
+    if order.invoiced_minor >= order.total_minor:
+        return 0
+    return max(order.reserved_minor - order.reservation_used_minor, 0)
+
+
+def reserved(state: Account, cancelled: Collection[str] = NONE) -> int:
+    return sum(open_reservation(o, cancelled) for o in state.orders.values())
+
+
+def free_advance(state: Account, cancelled: Collection[str] = NONE) -> int:
+    """Money on the account not applied to invoices and not reserved for an order."""
+    return max(state.advance_minor - reserved(state, cancelled), 0)
+
+
+def uninvoiced_approved(state: Account, cancelled: Collection[str] = NONE) -> int:
+    return sum(max(o.total_minor - o.invoiced_minor, 0) for o in state.orders.values()
+               if o.status == "approved" and o.order_id not in cancelled)
+
+
+def exposure(state: Account, cancelled: Collection[str] = NONE) -> int:
+    return sum(i.open_minor for i in open_invoices(state)) + uninvoiced_approved(state, cancelled)
+
+
+def overdue(state: Account, today: date) -> int:
+    return sum(i.open_minor for i in open_invoices(state) if i.due_on < today)
+
+
+def queue(state: Account, cancelled: Collection[str] = NONE) -> list[OrderReview]:
+    """Held and awaiting orders in arrival order."""
+    return sorted((o for o in state.orders.values() if o.status in QUEUED and o.order_id not in cancelled),
+                  key=lambda o: o.seq)
+
+
+@dataclass(frozen=True)
+class Position:
+    exposure_minor: int
+    available_minor: int
+    balance_minor: int
+    advance_minor: int
+    reserved_minor: int
+    overdue_minor: int
+    open_invoices_minor: int
+
+
+def position(state: Account, today: date, cancelled: Collection[str] = NONE) -> Position:
+    open_total = sum(i.open_minor for i in open_invoices(state))
+    held_back = reserved(state, cancelled)
+    advance = free_advance(state, cancelled)
+    used = exposure(state, cancelled)
+    available = max(state.credit_limit_minor - used, 0) if state.kind == "credit" else advance
+    return Position(
+        exposure_minor=used, available_minor=available,
+        balance_minor=open_total - state.advance_minor, advance_minor=advance,
+        reserved_minor=held_back, overdue_minor=overdue(state, today),
+        open_invoices_minor=open_total,
+    )

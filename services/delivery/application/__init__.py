@@ -1,0 +1,1 @@
+"""Delivery's commands and reactions: load, decide, append and update documents in one transaction."""

@@ -1,0 +1,62 @@
+"""The stock ledger: each sku's on-hand and allocated quantities, and the lock that guards them.
+
+Every fact that moves a sku's quantities (receipt, allocation, release,
+dispatch, received return) is appended in a transaction that first takes the
+stock lock and then updates the sku's ``stock`` document in the same
+transaction. The lock makes "read what is available, decide, append" atomic
+across the many streams an allocation touches (every sku of an order, the
+backorder queue); the documents are a cache of those events (``o2c replay``).
+
+SQLite serialises writers already; on PostgreSQL the lock is a transaction-level
+advisory lock (released at commit or rollback). It takes no transaction id, so
+the store's commit-order check is unaffected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from libs.runtime import documents
+from services.delivery.domain.stock import StockLevel
+
+STOCK = "stock"
+STOCK_LOCK = "o2c.delivery.stock-ledger"
+
+
+async def hold_lock(conn: AsyncConnection, name: str = STOCK_LOCK) -> None:
+    """Wait for and hold ``name`` until this transaction ends (PostgreSQL; SQLite needs none)."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": name})
+
+
+async def levels(conn: AsyncConnection, skus: Iterable[str]) -> dict[str, StockLevel]:
+    """The ledger entry of each sku (zero for a sku never received)."""
+    found: dict[str, StockLevel] = {}
+    for sku in dict.fromkeys(skus):
+        body = await documents.get(conn, STOCK, sku)
+        found[sku] = (StockLevel(sku, body["on_hand"], body["allocated"]) if body
+                      else StockLevel(sku))
+    return found
+
+
+async def save(conn: AsyncConnection, changed: Iterable[StockLevel]) -> None:
+    for level in changed:
+        await documents.put(conn, STOCK, level.sku, level.as_dict())
+
+
+Movement = Callable[[StockLevel, int], StockLevel]
+"""One kind of movement: ``StockLevel.received``, ``.reserved``, ``.released`` or ``.shipped``."""
+
+
+async def move(
+    conn: AsyncConnection, quantities: Mapping[str, int], movement: Movement
+) -> dict[str, StockLevel]:
+    """Apply ``movement`` to each sku's level by its quantity."""
+    current = await levels(conn, quantities)
+    changed = {sku: movement(level, quantities[sku]) for sku, level in current.items()
+               if quantities[sku]}
+    await save(conn, changed.values())
+    return changed

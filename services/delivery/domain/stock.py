@@ -1,0 +1,82 @@
+"""Stock of one sku: goods receipts (the ``stock-<sku>`` stream) and the sku's level in the ledger.
+
+A receipt books goods that arrived; its ``reference`` (the delivery note) is
+unique per sku, so booking the same note twice is refused (409), never counted
+twice. A receipt is how a sku becomes known to delivery: products are known
+here only as skus.
+
+The level of a sku moves with facts of several streams, all under one stock
+lock (see ``application.ledger``):
+
+- ``on_hand``: goods in the warehouse. + receipts, + received returns,
+  − dispatched goods (allocated stock leaves on hand when it ships).
+- ``allocated``: on hand but reserved for confirmed orders. + allocations,
+  − releases (cancelled or rejected orders), − dispatched goods.
+- ``available = on_hand − allocated``: what a new order can be given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from libs.events.base import DomainEvent
+from libs.events.delivery import StockReceived
+from services.delivery.domain.errors import DuplicateReference
+
+
+@dataclass(frozen=True)
+class StockItem:
+    """The receipts booked for one sku (state of the ``stock-<sku>`` stream)."""
+
+    sku: str = ""
+    received: int = 0
+    references: frozenset[str] = frozenset()
+
+
+def evolve_stock_item(state: StockItem, event: DomainEvent) -> StockItem:
+    if isinstance(event, StockReceived):
+        return replace(state, sku=event.sku, received=state.received + event.qty,
+                       references=state.references | {event.reference})
+    return state
+
+
+def decide_receipt(state: StockItem, sku: str, qty: int, reference: str) -> list[DomainEvent]:
+    """Book ``qty`` of ``sku`` under ``reference``, unless that reference was booked already."""
+    if reference in state.references:
+        raise DuplicateReference(f"receipt {reference!r} was already booked for sku {sku!r}",
+                                 sku=sku, reference=reference)
+    return [StockReceived(sku=sku, qty=qty, reference=reference)]
+
+
+@dataclass(frozen=True)
+class StockLevel:
+    """A sku's quantities in the stock ledger."""
+
+    sku: str
+    on_hand: int = 0
+    allocated: int = 0
+
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.allocated
+
+    def received(self, qty: int) -> StockLevel:
+        return replace(self, on_hand=self.on_hand + qty)
+
+    def reserved(self, qty: int) -> StockLevel:
+        return replace(self, allocated=self.allocated + qty)
+
+    def released(self, qty: int) -> StockLevel:
+        return replace(self, allocated=self.allocated - qty)
+
+    def shipped(self, qty: int) -> StockLevel:
+        return replace(self, on_hand=self.on_hand - qty, allocated=self.allocated - qty)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"sku": self.sku, "on_hand": self.on_hand, "allocated": self.allocated,
+                "available": self.available}
+
+
+def available_of(levels: Mapping[str, StockLevel]) -> dict[str, int]:
+    return {sku: level.available for sku, level in levels.items()}

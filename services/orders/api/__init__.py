@@ -1,0 +1,1 @@
+"""HTTP: thin routes (parse, authorise, call the application, shape the answer) and their schemas."""

@@ -1,0 +1,85 @@
+"""Catalog and tier price lists: kept by admin/sales, read by staff and partners."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Path
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from libs.events.base import EventMetadata
+from libs.runtime.errors import NotFound
+from libs.runtime.idempotency import respond_once
+from services.orders.api.deps import Anyone, Ctx, Cursor, IdempotencyKey, Limit, Sales
+from services.orders.api.schemas import CODE_PATTERN, PriceListIn, ProductIn
+from services.orders.application import catalog
+from services.orders.application.orders import find_partner
+from services.orders.domain.catalog import CreateProduct, PublishPriceList
+
+router = APIRouter(tags=["catalog"])
+TierPath = Path(pattern=CODE_PATTERN)
+
+
+@router.post("/v1/products", status_code=201)
+async def create_product(body: ProductIn, ctx: Ctx, principal: Sales,
+                         idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    """Add a product to the catalog; a sku is unique (409). No line may be priced below its minimum."""
+    command = CreateProduct(**body.model_dump())
+    meta = EventMetadata(actor=principal.actor)
+
+    async def create(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
+        return 201, await catalog.create_product(ctx, conn, command, meta)
+
+    return await respond_once(ctx.db, principal, "POST /v1/products", idempotency_key, body, create)
+
+
+@router.get("/v1/products")
+async def list_products(ctx: Ctx, _: Anyone, category: str | None = None, limit: Limit = 50,
+                        cursor: Cursor = None) -> dict[str, Any]:
+    return await catalog.list_products(ctx, category=category, cursor=cursor, limit=limit)
+
+
+@router.get("/v1/products/{sku}")
+async def get_product(sku: str, ctx: Ctx, _: Anyone) -> dict[str, Any]:
+    return await catalog.get_product(ctx, sku)
+
+
+@router.put("/v1/price-lists/{tier}")
+async def publish_price_list(body: PriceListIn, ctx: Ctx, principal: Sales,
+                             tier: str = TierPath) -> dict[str, Any]:
+    """Publish a new version of the tier's prices; answers it with its version number."""
+    command = PublishPriceList(tier=tier, effective_from=body.effective_from,
+                               discount_bp=body.discount_bp,
+                               overrides=[(o.sku, o.unit_price_minor) for o in body.overrides])
+    return await catalog.publish_price_list(ctx, command, EventMetadata(actor=principal.actor))
+
+
+@router.get("/v1/price-lists")
+async def list_price_lists(ctx: Ctx, principal: Anyone, limit: Limit = 50,
+                           cursor: Cursor = None) -> dict[str, Any]:
+    """Staff see every tier's price list; a partner sees its own tier's only."""
+    if principal.is_partner:
+        tier = await _partner_tier(ctx, principal.partner_id)
+        try:
+            return {"items": [await catalog.get_price_list(ctx, tier)] if tier else [],
+                    "next_cursor": None}
+        except NotFound:
+            return {"items": [], "next_cursor": None}
+    return await catalog.list_price_lists(ctx, cursor=cursor, limit=limit)
+
+
+@router.get("/v1/price-lists/{tier}")
+async def get_price_list(ctx: Ctx, principal: Anyone, tier: str = TierPath) -> dict[str, Any]:
+    """Every version of the tier and the one in force today; a partner reads its own tier only."""
+    if principal.is_partner and await _partner_tier(ctx, principal.partner_id) != tier:
+        raise NotFound(f"no price list for tier {tier!r}", slug="price-list-not-found")
+    return await catalog.get_price_list(ctx, tier)
+
+
+async def _partner_tier(ctx: Ctx, partner_id: str | None) -> str | None:
+    if partner_id is None:
+        return None
+    async with ctx.db.read() as conn:
+        partner = await find_partner(conn, partner_id)
+    return partner.tier if partner else None

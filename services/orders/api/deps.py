@@ -1,0 +1,26 @@
+"""FastAPI dependencies: the service context and who may call what."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Query, Request
+
+from libs.runtime.auth import ALL_ROLES, STAFF, Principal, require
+from libs.runtime.host import ServiceContext
+
+
+def context(request: Request) -> ServiceContext:
+    return request.app.state.ctx
+
+
+Ctx = Annotated[ServiceContext, Depends(context)]
+Anyone = Annotated[Principal, Depends(require(*ALL_ROLES))]
+Staff = Annotated[Principal, Depends(require(*STAFF))]
+Sales = Annotated[Principal, Depends(require("admin", "sales"))]
+"""Catalog and price lists are kept by channel operations."""
+Orderer = Annotated[Principal, Depends(require("admin", "sales", "partner"))]
+"""Placing and cancelling: a partner for itself, or admin/sales on a partner's behalf."""
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+Limit = Annotated[int, Query(ge=1, le=200)]
+Cursor = Annotated[str | None, Query(max_length=400)]

@@ -1,0 +1,68 @@
+"""Orders: a partner places and follows its own; staff place on a partner's behalf and read all."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+
+from libs.runtime.auth import Principal
+from libs.runtime.errors import DomainError
+from services.orders.api.deps import Anyone, Ctx, Cursor, IdempotencyKey, Limit, Orderer
+from services.orders.api.schemas import CancelIn, OrderIn
+from services.orders.application import orders
+from services.orders.domain.errors import PartnerNotFound
+from services.orders.domain.placement import PlaceOrder
+
+router = APIRouter(tags=["orders"])
+Status = Literal["placed", "confirmed", "backordered", "awaiting_funds", "credit_hold", "approved",
+                 "partially_shipped", "shipped", "delivered", "cancelled", "rejected"]
+
+
+def ordering_partner(principal: Principal, body: OrderIn) -> str:
+    """A partner key orders for itself (naming another partner answers 404); staff must name one."""
+    if principal.is_partner:
+        if principal.partner_id is None or body.partner_id not in (None, principal.partner_id):
+            raise PartnerNotFound(f"partner {body.partner_id!r} is not known")
+        return principal.partner_id
+    if body.partner_id is None:
+        raise DomainError("staff must give the partner_id the order is for",
+                          slug="partner-id-required")
+    return body.partner_id
+
+
+@router.post("/v1/orders", status_code=201)
+async def place_order(body: OrderIn, ctx: Ctx, principal: Orderer,
+                      idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    """Place an order: prices are fixed from the tier's price list in force today.
+
+    Refusals: 404 partner-not-found, 403 partner-not-active, 422 unknown-sku,
+    territory-violation (recorded against the partner), category-not-authorised,
+    below-minimum-price.
+    """
+    command = PlaceOrder(
+        order_id=orders.new_order_id(), partner_id=ordering_partner(principal, body),
+        partner_ref=body.partner_ref, lines=[(line.sku, line.qty) for line in body.lines],
+        ship_to_region=body.ship_to.region, ship_to_address=body.ship_to.address)
+    return await orders.place_order(ctx, principal, command, body, idempotency_key)
+
+
+@router.get("/v1/orders")
+async def list_orders(ctx: Ctx, principal: Anyone, partner_id: str | None = None,
+                      status: Annotated[Status | None, Query()] = None, limit: Limit = 50,
+                      cursor: Cursor = None) -> dict[str, Any]:
+    """Orders by partner and status; a partner key always gets its own only."""
+    return await orders.list_orders(ctx, principal, partner_id=partner_id, status=status,
+                                    cursor=cursor, limit=limit)
+
+
+@router.get("/v1/orders/{order_id}")
+async def get_order(order_id: str, ctx: Ctx, principal: Anyone) -> dict[str, Any]:
+    return await orders.get_order(ctx, principal, order_id)
+
+
+@router.post("/v1/orders/{order_id}/cancel")
+async def cancel_order(order_id: str, body: CancelIn, ctx: Ctx, principal: Orderer) -> dict[str, Any]:
+    """Cancel before any dispatch; 409 once dispatched, rejected, cancelled or delivered."""
+    return await orders.cancel_order(ctx, principal, order_id, body.reason)

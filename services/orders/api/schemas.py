@@ -1,0 +1,84 @@
+"""Request bodies (unknown fields answer 422). Responses are the documents the application writes."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, StrictInt, StringConstraints, model_validator
+
+from libs.events.values import DEFAULT_CURRENCY
+from libs.runtime.http import RequestModel
+
+CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+MAX_MONEY_MINOR = 10**12
+MAX_QTY = 10**6
+
+
+def _iso_date_text(value: Any) -> Any:
+    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("expected a date as YYYY-MM-DD")
+    return value
+
+
+Code = Annotated[str, StringConstraints(pattern=CODE_PATTERN)]
+"""A sku or a tier: letters, digits, ``.``, ``_``, ``-`` (at most 64)."""
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+IsoDate = Annotated[date, BeforeValidator(_iso_date_text)]
+Price = Annotated[StrictInt, Field(gt=0, le=MAX_MONEY_MINOR)]
+
+
+class ProductIn(RequestModel):
+    sku: Code
+    name: Text
+    category: Text
+    list_price_minor: Price
+    min_price_minor: Annotated[StrictInt, Field(ge=0, le=MAX_MONEY_MINOR)] | None = None
+    currency: Currency = DEFAULT_CURRENCY
+
+    @model_validator(mode="after")
+    def _minimum_within_list_price(self) -> ProductIn:
+        if self.min_price_minor is not None and self.min_price_minor > self.list_price_minor:
+            raise ValueError("min_price_minor must not exceed list_price_minor")
+        return self
+
+
+class OverrideIn(RequestModel):
+    sku: Code
+    unit_price_minor: Price
+
+
+class PriceListIn(RequestModel):
+    effective_from: IsoDate
+    discount_bp: Annotated[StrictInt, Field(ge=0, le=10_000)]
+    overrides: Annotated[list[OverrideIn], Field(max_length=1000)] = []
+
+
+class LineIn(RequestModel):
+    sku: Code
+    qty: Annotated[StrictInt, Field(gt=0, le=MAX_QTY)]
+
+
+class ShipToIn(RequestModel):
+    region: Text
+    address: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
+
+
+class OrderIn(RequestModel):
+    partner_ref: Text
+    lines: Annotated[list[LineIn], Field(min_length=1, max_length=200)]
+    ship_to: ShipToIn
+    partner_id: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+
+    @model_validator(mode="after")
+    def _one_line_per_sku(self) -> OrderIn:
+        skus = [line.sku for line in self.lines]
+        if len(set(skus)) != len(skus):
+            raise ValueError("each sku may appear on one line only")
+        return self
+
+
+class CancelIn(RequestModel):
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]

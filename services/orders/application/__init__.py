@@ -1,0 +1,1 @@
+"""Commands (load, decide, append, update documents in one transaction) and reactions to events."""

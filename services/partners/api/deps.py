@@ -1,0 +1,23 @@
+"""Dependencies of the routes: the service context and who may call what."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from libs.runtime.auth import ALL_ROLES, Principal, require
+from libs.runtime.host import ServiceContext
+
+
+def context(request: Request) -> ServiceContext:
+    return request.app.state.ctx
+
+
+Ctx = Annotated[ServiceContext, Depends(context)]
+Admin = Annotated[Principal, Depends(require("admin"))]
+Editor = Annotated[Principal, Depends(require("admin", "sales"))]
+"""Who maintains partners: admin and sales."""
+Reader = Annotated[Principal, Depends(require(*ALL_ROLES))]
+"""Staff read every partner; a partner key reads only its own."""
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]

@@ -1,0 +1,152 @@
+"""Request and response models of the partners API (never the event classes)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+
+from libs.events.values import AgreementKind, PartnerKind, PartnerStatus, Role, TermsKind
+from libs.runtime.http import RequestModel
+
+MAX_MINOR = 10**15
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+Minor = Annotated[int, Field(strict=True, ge=0, le=MAX_MINOR)]
+Day = Annotated[date, Field(strict=True)]
+
+
+def _unique(values: list[str]) -> list[str]:
+    """Drop repeated labels, keeping the first order."""
+    return list(dict.fromkeys(values))
+
+
+Labels = Annotated[list[Label], AfterValidator(_unique)]
+
+
+class PaymentTermsIn(RequestModel):
+    """``prepaid`` carries neither limit nor term; ``credit`` needs both (>= 0)."""
+
+    kind: TermsKind
+    credit_limit_minor: Minor | None = None
+    term_days: Annotated[int, Field(strict=True, ge=0, le=3650)] | None = None
+
+
+class RegisterPartnerIn(RequestModel):
+    name: Text
+    legal_id: Label
+    kind: PartnerKind
+    tier: Label
+    region: Label
+    territories: Labels = Field(min_length=1, max_length=500)
+    categories: Labels = Field(default_factory=list, max_length=500)
+    parent_id: Label | None = None
+    payment_terms: PaymentTermsIn
+    currency: Currency = "CNY"
+
+
+class SignAgreementIn(RequestModel):
+    """An agreement ends after it starts; a trial ends by itself on ``ends_on``."""
+
+    kind: AgreementKind
+    starts_on: Day
+    ends_on: Day
+    annual_target_minor: Minor | None = None
+
+
+class ReasonIn(RequestModel):
+    reason: Reason
+
+
+class ChangePartnerIn(RequestModel):
+    """Only the fields given change, each as its own event; equal values change nothing."""
+
+    tier: Label | None = None
+    territories: Labels | None = Field(None, min_length=1, max_length=500)
+    categories: Labels | None = Field(None, max_length=500)
+
+
+class IssueKeyIn(RequestModel):
+    """A ``partner`` key needs the ``partner_id`` of a registered partner; staff keys have none."""
+
+    role: Role
+    partner_id: Label | None = None
+    name: Text | None = None
+
+
+# -- responses ---------------------------------------------------------------------
+
+
+class PaymentTermsOut(BaseModel):
+    kind: TermsKind
+    credit_limit_minor: int | None
+    term_days: int | None
+
+
+class AgreementOut(BaseModel):
+    id: str
+    kind: AgreementKind
+    starts_on: date
+    ends_on: date
+    annual_target_minor: int | None
+    currency: str
+    state: str = Field(description="in_force, ended, superseded or terminated")
+
+
+class ViolationOut(BaseModel):
+    event_id: str
+    partner_ref: str
+    region: str
+    territories: list[str]
+    recorded_at: str
+    correlation_id: str
+
+
+class PartnerOut(BaseModel):
+    id: str
+    name: str
+    legal_id: str
+    kind: PartnerKind
+    tier: str
+    region: str
+    territories: list[str]
+    categories: list[str]
+    parent_id: str | None
+    payment_terms: PaymentTermsOut
+    currency: str
+    status: PartnerStatus
+    status_before_suspension: str | None
+    suspension_reason: str | None
+    termination_reason: str | None
+    agreement_id: str | None = Field(description="the agreement in force, if any")
+    trial_ends_on: date | None = Field(description="end of the running trial, if any")
+    agreements: list[AgreementOut]
+    violations: list[ViolationOut]
+    violation_count: int
+
+
+class PartnerPage(BaseModel):
+    items: list[PartnerOut]
+    next_cursor: str | None
+
+
+class KeyOut(BaseModel):
+    key_id: str
+    role: Role
+    partner_id: str | None
+    name: str | None
+    issued_at: str
+    revoked: bool
+    revoked_at: str | None
+
+
+class IssuedKeyOut(KeyOut):
+    secret: str = Field(description="shown once; only its sha256 is stored")
+
+
+class KeyPage(BaseModel):
+    items: list[KeyOut]
+    next_cursor: str | None

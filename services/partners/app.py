@@ -1,0 +1,16 @@
+"""Composition root of the partners service: routes, reactions and the trial clock."""
+
+from __future__ import annotations
+
+from libs.runtime.host import ServiceSpec
+from services.partners.api import key_routes, partner_routes
+from services.partners.application.handlers import HANDLERS
+from services.partners.application.trials import end_trials_periodically
+
+SPEC = ServiceSpec(
+    name="partners",
+    routers=lambda ctx: [key_routes.router, partner_routes.router],
+    handlers=lambda ctx: HANDLERS,
+    subscribes_to=("orders",),
+    tasks=(end_trials_periodically,),
+)

@@ -1,0 +1,1 @@
+"""Commands (one transaction each), read models and reactions of the partners service."""

@@ -1,0 +1,1 @@
+"""Partner and API-key aggregates: pure state, ``evolve`` and ``decide_*`` rules, no I/O."""

@@ -1,0 +1,1 @@
+"""HTTP: views, audit and the finance dashboard."""

@@ -1,0 +1,163 @@
+"""The archive: every consumed envelope, stored as published, with the business ids it names.
+
+``order_id`` and ``partner_id`` come from the payload. Events about an invoice
+that do not name its order (a payment applied, the invoice paid) get the
+order of the invoice, looked up in the archive, or filled in when the
+``InvoiceIssued`` arrives later, so an order's timeline shows its money too.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    MetaData,
+    Row,
+    String,
+    Table,
+    Text,
+    Uuid,
+    or_,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from libs.events.credit import InvoiceIssued
+from libs.events.envelope import Envelope
+from libs.events.orders import OrderPlaced
+from libs.store.sql import insert_ignoring_duplicates
+from services.projections.domain.chain import ChainWalk
+from services.projections.domain.publishers import named_id, publisher_of
+
+metadata = MetaData()
+
+archive = Table(
+    "archive", metadata,
+    Column("received_seq", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("service", String(50), nullable=False),
+    Column("position", BigInteger, nullable=True),
+    Column("event_id", Uuid, nullable=False, unique=True),
+    Column("event_type", String(200), nullable=False),
+    Column("schema_version", Integer, nullable=False),
+    Column("stream_id", String(200), nullable=False),
+    Column("stream_type", String(100), nullable=False),
+    Column("stream_version", Integer, nullable=False),
+    Column("occurred_at", String(32), nullable=False),
+    Column("correlation_id", Uuid, nullable=False),
+    Column("causation_id", Uuid, nullable=True),
+    Column("actor", String(200), nullable=False),
+    Column("data", Text, nullable=False),
+    Column("stream_hash", String(64), nullable=True),
+    Column("order_id", String(200), nullable=True),
+    Column("partner_id", String(200), nullable=True),
+    Column("invoice_id", String(200), nullable=True),
+)
+
+_ENVELOPE = (
+    archive.c.event_id, archive.c.event_type, archive.c.schema_version, archive.c.stream_id,
+    archive.c.stream_type, archive.c.stream_version, archive.c.occurred_at,
+    archive.c.correlation_id, archive.c.causation_id, archive.c.actor, archive.c.data,
+    archive.c.position, archive.c.stream_hash,
+)
+ROW = (archive.c.received_seq, archive.c.service, *_ENVELOPE)
+"""Columns of an archived row: ``received_seq``, ``service``, then the envelope's."""
+
+PAGE = 2000
+
+
+def envelope_of(row: Row[Any] | Sequence[Any]) -> Envelope:
+    """The envelope of a row selected with ``ROW``."""
+    return Envelope(*row[2:15])
+
+
+async def record(conn: AsyncConnection, envelope: Envelope) -> bool:
+    """Archive one envelope; False when its event id is archived already."""
+    payload = envelope.payload()
+    order_id = named_id(payload, "order_id")
+    invoice_id = named_id(payload, "invoice_id")
+    if order_id is None and invoice_id is not None:
+        order_id = await _order_of_invoice(conn, invoice_id)
+    inserted = await insert_ignoring_duplicates(conn, archive, {
+        "service": publisher_of(envelope.event_type, envelope.stream_type),
+        "position": envelope.position, "event_id": envelope.event_id,
+        "event_type": envelope.event_type, "schema_version": envelope.schema_version,
+        "stream_id": envelope.stream_id, "stream_type": envelope.stream_type,
+        "stream_version": envelope.stream_version, "occurred_at": envelope.occurred_at,
+        "correlation_id": envelope.correlation_id, "causation_id": envelope.causation_id,
+        "actor": envelope.actor, "data": envelope.data, "stream_hash": envelope.stream_hash,
+        "order_id": order_id, "partner_id": named_id(payload, "partner_id"),
+        "invoice_id": invoice_id,
+    })
+    if inserted and envelope.event_type == InvoiceIssued.TYPE and order_id and invoice_id:
+        await conn.execute(update(archive).where(
+            archive.c.invoice_id == invoice_id, archive.c.order_id.is_(None)).values(order_id=order_id))
+    return inserted
+
+
+async def _order_of_invoice(conn: AsyncConnection, invoice_id: str) -> str | None:
+    return (await conn.execute(select(archive.c.order_id).where(
+        archive.c.invoice_id == invoice_id, archive.c.event_type == InvoiceIssued.TYPE))).scalar()
+
+
+async def order_placed(conn: AsyncConnection, order_id: str) -> Row[Any] | None:
+    """The archived ``OrderPlaced`` of an order, if it arrived."""
+    return (await conn.execute(select(*ROW).where(
+        archive.c.order_id == order_id, archive.c.event_type == OrderPlaced.TYPE))).first()
+
+
+async def partner_of_order(conn: AsyncConnection, order_id: str) -> str | None:
+    """The partner named by any archived event of the order."""
+    return (await conn.execute(select(archive.c.partner_id).where(
+        archive.c.order_id == order_id, archive.c.partner_id.is_not(None)).limit(1))).scalar()
+
+
+async def events_of_order(
+    conn: AsyncConnection, order_id: str, correlation_id: uuid.UUID | None
+) -> Sequence[Row[Any]]:
+    """Rows naming the order, or sharing the correlation id of its placement."""
+    condition = archive.c.order_id == order_id
+    if correlation_id is not None:
+        condition = or_(condition, archive.c.correlation_id == correlation_id)
+    return (await conn.execute(select(*ROW).where(condition).order_by(archive.c.received_seq))).all()
+
+
+async def page_events(
+    conn: AsyncConnection, *, service: str | None, stream_id: str | None,
+    correlation_id: uuid.UUID | None, after: int, limit: int,
+) -> Sequence[Row[Any]]:
+    """Up to ``limit`` rows after the ``received_seq`` cursor ``after``, in arrival order."""
+    query = select(*ROW).where(archive.c.received_seq > after)
+    if service is not None:
+        query = query.where(archive.c.service == service)
+    if stream_id is not None:
+        query = query.where(archive.c.stream_id == stream_id)
+    if correlation_id is not None:
+        query = query.where(archive.c.correlation_id == correlation_id)
+    return (await conn.execute(query.order_by(archive.c.received_seq).limit(limit))).all()
+
+
+async def walk_chains(conn: AsyncConnection) -> ChainWalk:
+    """Recompute every archived stream's hash chain (see ``domain.chain``)."""
+    walk = ChainWalk()
+    key_columns = (archive.c.service, archive.c.stream_id, archive.c.stream_version,
+                   archive.c.received_seq)
+    last: tuple[Any, ...] | None = None
+    while True:
+        query = select(*ROW).order_by(*key_columns).limit(PAGE)
+        if last is not None:
+            query = query.where(tuple_(*key_columns) > tuple_(*last))
+        rows = (await conn.execute(query)).all()
+        for row in rows:
+            walk.feed(row[0], row[1], envelope_of(row))
+        if len(rows) < PAGE:
+            return walk
+        tail = rows[-1]
+        last = (tail[1], tail[5], tail[7], tail[0])

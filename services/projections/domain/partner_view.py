@@ -1,0 +1,64 @@
+"""The partner 360: a partner's profile, orders, sales, money position and rebates in one view.
+
+- sales = invoiced - return credit notes (all time);
+- exposure = open invoice amounts + approved orders not yet invoiced (the
+  secured amount less what was invoiced for the order); prepaid orders are
+  covered by their advance and cancelled or rejected orders hold nothing;
+- balance = invoiced - payments received - credit notes - written off (what the
+  partner owes; negative when it has money on account);
+- overdue = open amounts of invoices past their due date.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from services.projections.domain import rebates
+from services.projections.domain.read_models import CLOSED_ORDER_STATUSES
+from services.projections.domain.receivables import open_minor, overdue_minor
+from services.projections.domain.sales import sales_minor
+
+Doc = dict[str, Any]
+
+
+def approved_not_invoiced(orders: Sequence[Doc], invoices: Sequence[Doc]) -> int:
+    invoiced: Counter[str] = Counter()
+    for invoice in invoices:
+        if invoice["total_minor"] is not None:
+            invoiced[invoice["order_id"]] += invoice["total_minor"]
+    return sum(
+        max(0, order["funds_passed_minor"] - invoiced[order["order_id"]])
+        for order in orders
+        if order["funds_passed_minor"] is not None and order["funds_how"] != "prepaid"
+        and order["status"] not in CLOSED_ORDER_STATUSES
+    )
+
+
+def partner_360(
+    partner: Doc, *, orders: Sequence[Doc], invoices: Sequence[Doc], credit_notes: Sequence[Doc],
+    payments: Sequence[Doc], accruals: Sequence[Doc], settlements: Sequence[Doc], today: date,
+) -> dict[str, Any]:
+    invoiced = sum(i["total_minor"] for i in invoices if i["total_minor"] is not None)
+    received = sum(p["amount_minor"] for p in payments)
+    credited = sum(n["amount_minor"] for n in credit_notes)
+    written_off = sum(i["written_off_minor"] for i in invoices)
+    open_invoices = sum(open_minor(i) for i in invoices)
+    by_status = Counter(o["status"] for o in orders if o["status"] is not None)
+    return {
+        "partner_id": partner["partner_id"], "name": partner["name"], "status": partner["status"],
+        "tier": partner["tier"], "region": partner["region"], "parent_id": partner["parent_id"],
+        "currency": partner["currency"] or "CNY",
+        "orders": {"count": len(orders), "by_status": dict(sorted(by_status.items()))},
+        "sales_minor": sales_minor(invoices, credit_notes),
+        "invoiced_minor": invoiced,
+        "exposure_minor": open_invoices + approved_not_invoiced(orders, invoices),
+        "open_invoices_minor": open_invoices,
+        "balance_minor": invoiced - received - credited - written_off,
+        "overdue_minor": overdue_minor(invoices, today),
+        "received_minor": received,
+        "credit_notes_minor": credited,
+        "rebates": rebates.totals(accruals, settlements),
+    }

@@ -1,0 +1,122 @@
+"""Receivables: invoices, what settled them and when, and their aging.
+
+An invoice is open for its total less what settled it: payments applied to it,
+advance applied to it (a prepaid order's reserved money, or any credit the
+credit service turns into advance) and a written-off residue. Credit marks it
+closed with ``InvoicePaid`` (paid in full) or ``InvoiceWrittenOff`` (residue
+closed); from that day its open amount is zero whatever else the events say.
+A credit note that credit does not apply to an invoice through one of these
+events stays on the account (it lowers the balance, not an invoice).
+
+Aging looks at one day: only invoices issued by then, less what settled them
+by then, bucketed by days past due (``as_of - due_on``): 0 or less is current,
+then 1-30, 31-60, 61-90 and more than 90.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+from typing import Any
+
+from libs.events import credit
+from libs.events.base import DomainEvent
+
+Doc = dict[str, Any]
+
+BUCKETS = ("current_minor", "d1_30_minor", "d31_60_minor", "d61_90_minor", "d90_plus_minor")
+
+
+def blank_invoice(invoice_id: str) -> Doc:
+    return {"invoice_id": invoice_id, "order_id": None, "partner_id": None, "total_minor": None,
+            "currency": None, "issued_on": None, "due_on": None, "region": None, "tier": None,
+            "lines": [], "settlements": {}, "paid_on": None, "written_off_on": None,
+            "written_off_minor": 0}
+
+
+def evolve_invoice(doc: Doc, event: DomainEvent, *, event_id: str, occurred_on: date) -> Doc:
+    """Fold one credit event into an invoice; settlements are keyed by event id (idempotent)."""
+    doc = {**doc, "settlements": dict(doc["settlements"])}
+    match event:
+        case credit.InvoiceIssued():
+            doc.update(order_id=event.order_id, partner_id=event.partner_id,
+                       total_minor=event.total_minor, currency=event.currency,
+                       issued_on=event.issued_on.isoformat(), due_on=event.due_on.isoformat(),
+                       region=event.region, tier=event.tier,
+                       lines=[line.model_dump(mode="json") for line in event.lines])
+        case credit.PaymentApplied():
+            doc["settlements"][event_id] = _settlement("payment", event.applied_on, event.amount_minor)
+        case credit.AdvanceApplied():
+            doc["settlements"][event_id] = _settlement("advance", occurred_on, event.amount_minor)
+        case credit.InvoicePaid():
+            doc["paid_on"] = event.paid_on.isoformat()
+        case credit.InvoiceWrittenOff():
+            doc["settlements"][event_id] = _settlement("write_off", occurred_on, event.amount_minor)
+            doc["written_off_on"] = occurred_on.isoformat()
+            doc["written_off_minor"] += event.amount_minor
+    doc["partner_id"] = doc["partner_id"] or getattr(event, "partner_id", None)
+    return doc
+
+
+def _settlement(kind: str, on: date, amount_minor: int) -> dict[str, Any]:
+    return {"kind": kind, "on": on.isoformat(), "amount_minor": amount_minor}
+
+
+def status_of(invoice: Doc) -> str:
+    if invoice["paid_on"]:
+        return "paid"
+    if invoice["written_off_on"]:
+        return "written_off"
+    return "open"
+
+
+def _on_or_before(day: str | None, limit: date | None) -> bool:
+    return day is not None and (limit is None or date.fromisoformat(day) <= limit)
+
+
+def open_minor(invoice: Doc, on: date | None = None) -> int:
+    """What is still owed on the invoice at the end of day ``on`` (None: as far as known)."""
+    if invoice["total_minor"] is None or not _on_or_before(invoice["issued_on"], on):
+        return 0
+    if _on_or_before(invoice["paid_on"], on) or _on_or_before(invoice["written_off_on"], on):
+        return 0
+    settled = sum(s["amount_minor"] for s in invoice["settlements"].values()
+                  if _on_or_before(s["on"], on))
+    return max(0, invoice["total_minor"] - settled)
+
+
+def days_past_due(invoice: Doc, as_of: date) -> int:
+    return (as_of - date.fromisoformat(invoice["due_on"])).days
+
+
+def bucket_of(days_late: int) -> str:
+    """The aging bucket of an amount ``days_late`` past its due date."""
+    if days_late <= 0:
+        return "current_minor"
+    if days_late <= 30:
+        return "d1_30_minor"
+    if days_late <= 60:
+        return "d31_60_minor"
+    if days_late <= 90:
+        return "d61_90_minor"
+    return "d90_plus_minor"
+
+
+def aging(invoices: Iterable[Doc], as_of: date) -> list[dict[str, Any]]:
+    """Per partner with anything open at ``as_of``: the open amounts per bucket and their total."""
+    rows: dict[str, dict[str, Any]] = {}
+    for invoice in invoices:
+        amount = open_minor(invoice, as_of)
+        if amount <= 0:
+            continue
+        row = rows.setdefault(invoice["partner_id"], {"partner_id": invoice["partner_id"],
+                                                      **dict.fromkeys(BUCKETS, 0), "total_minor": 0})
+        row[bucket_of(days_past_due(invoice, as_of))] += amount
+        row["total_minor"] += amount
+    return [rows[partner_id] for partner_id in sorted(rows)]
+
+
+def overdue_minor(invoices: Iterable[Doc], today: date) -> int:
+    """Open amounts of invoices past their due date (due before ``today``)."""
+    return sum(amount for invoice in invoices
+               if (amount := open_minor(invoice)) and days_past_due(invoice, today) > 0)

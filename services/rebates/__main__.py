@@ -1,0 +1,4 @@
+from libs.runtime.host import run
+from services.rebates.app import SPEC
+
+run(SPEC)

@@ -1,0 +1,1 @@
+"""The rebates HTTP surface: programs, accruals and settlements."""

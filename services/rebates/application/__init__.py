@@ -1,0 +1,1 @@
+"""Rebate commands and reactions: load, decide, append and update documents in one transaction."""

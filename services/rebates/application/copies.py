@@ -1,0 +1,111 @@
+"""Local copies of other services' facts, kept as documents by the reactions.
+
+``partner-copy`` (tier, region, parent) from the partners service;
+``invoice-copy`` and ``return-copy`` (the rebate ledger) from the credit service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import date
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from libs.runtime import documents
+from services.rebates.domain.eligibility import PartnerProfile
+from services.rebates.domain.ledger import Application, InvoiceCopy, ReturnCopy
+
+PARTNER, INVOICE, RETURN = "partner-copy", "invoice-copy", "return-copy"
+
+
+def _day(text: str | None) -> date | None:
+    return date.fromisoformat(text) if text else None
+
+
+def _text(day: date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
+async def all_documents(
+    conn: AsyncConnection, kind: str, *, partner_id: str | None = None
+) -> AsyncIterator[dict[str, Any]]:
+    """Every document of a kind (optionally one partner's), page by page."""
+    cursor = None
+    while True:
+        page = await documents.page(conn, kind, partner_id=partner_id, cursor=cursor,
+                                    limit=documents.MAX_LIMIT)
+        for item in page["items"]:
+            yield item
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return
+
+
+async def partner_profile(conn: AsyncConnection, partner_id: str) -> PartnerProfile:
+    body = await documents.get(conn, PARTNER, partner_id)
+    if body is None:
+        return PartnerProfile(partner_id)
+    return PartnerProfile(partner_id, body.get("tier"), body.get("region"), body.get("parent_id"))
+
+
+async def save_partner(conn: AsyncConnection, profile: PartnerProfile) -> None:
+    await documents.put(conn, PARTNER, profile.partner_id, {
+        "partner_id": profile.partner_id, "tier": profile.tier, "region": profile.region,
+        "parent_id": profile.parent_id}, partner_id=profile.partner_id)
+
+
+def invoice_from(body: dict[str, Any]) -> InvoiceCopy:
+    return InvoiceCopy(
+        invoice_id=body["invoice_id"], partner_id=body["partner_id"],
+        issued_on=_day(body.get("issued_on")), total_minor=body.get("total_minor", 0),
+        currency=body.get("currency", "CNY"),
+        lines=tuple((line["category"], line["amount_minor"]) for line in body.get("lines", [])),
+        applications=tuple(Application(a["ref"], a["amount_minor"], _day(a.get("on")))
+                           for a in body.get("applications", [])),
+        paid_on=_day(body.get("paid_on")), on_time=body.get("on_time"),
+    )
+
+
+async def invoice_copy(conn: AsyncConnection, invoice_id: str, partner_id: str) -> InvoiceCopy:
+    """The copy of an invoice; an empty one when only cash or payment news was seen so far."""
+    body = await documents.get(conn, INVOICE, invoice_id)
+    return invoice_from(body) if body else InvoiceCopy(invoice_id, partner_id)
+
+
+async def save_invoice(conn: AsyncConnection, invoice: InvoiceCopy) -> None:
+    await documents.put(conn, INVOICE, invoice.invoice_id, {
+        "invoice_id": invoice.invoice_id, "partner_id": invoice.partner_id,
+        "issued_on": _text(invoice.issued_on), "total_minor": invoice.total_minor,
+        "currency": invoice.currency,
+        "lines": [{"category": c, "amount_minor": a} for c, a in invoice.lines],
+        "applications": [{"ref": a.ref, "amount_minor": a.amount_minor, "on": _text(a.on)}
+                         for a in invoice.applications],
+        "paid_on": _text(invoice.paid_on), "on_time": invoice.on_time,
+    }, partner_id=invoice.partner_id)
+
+
+def return_from(body: dict[str, Any]) -> ReturnCopy:
+    return ReturnCopy(
+        credit_note_id=body["credit_note_id"], partner_id=body["partner_id"],
+        issued_on=date.fromisoformat(body["issued_on"]), amount_minor=body["amount_minor"],
+        currency=body.get("currency", "CNY"),
+        lines=tuple((line["category"], line["amount_minor"]) for line in body.get("lines", [])),
+    )
+
+
+async def save_return(conn: AsyncConnection, note: ReturnCopy) -> None:
+    await documents.put(conn, RETURN, note.credit_note_id, {
+        "credit_note_id": note.credit_note_id, "partner_id": note.partner_id,
+        "issued_on": note.issued_on.isoformat(), "amount_minor": note.amount_minor,
+        "currency": note.currency,
+        "lines": [{"category": c, "amount_minor": a} for c, a in note.lines],
+    }, partner_id=note.partner_id)
+
+
+async def partner_ledger(
+    conn: AsyncConnection, partner_id: str
+) -> tuple[list[InvoiceCopy], list[ReturnCopy]]:
+    invoices = [invoice_from(body) async for body in all_documents(conn, INVOICE, partner_id=partner_id)]
+    returns = [return_from(body) async for body in all_documents(conn, RETURN, partner_id=partner_id)]
+    return invoices, returns

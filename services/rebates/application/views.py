@@ -1,0 +1,89 @@
+"""The read documents of programs, accruals and settlements, written with the events that change them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from libs.events.rebates import ProgramPublished
+from libs.runtime import documents
+from services.rebates.domain.program import ProgramState
+from services.rebates.domain.rebate import RebateState, Settlement
+
+PROGRAM, ACCRUAL, SETTLEMENT = "program", "accrual", "settlement"
+DEFINITION_FIELDS = tuple(name for name in ProgramPublished.model_fields if name != "program_id")
+
+
+def accrual_id(program_id: str, partner_id: str) -> str:
+    return f"{program_id}:{partner_id}"
+
+
+def program_body(state: ProgramState) -> dict[str, Any]:
+    assert state.definition is not None
+    definition = state.definition.payload()
+    return {"id": definition.pop("program_id"), **definition, "status": state.status,
+            "closes": state.closes, "last_closed_by": state.last_closed_by}
+
+
+def program_from(body: dict[str, Any]) -> ProgramPublished:
+    return ProgramPublished.model_validate(
+        {"program_id": body["id"], **{name: body[name] for name in DEFINITION_FIELDS}})
+
+
+async def write_program(conn: AsyncConnection, state: ProgramState, version: int) -> dict[str, Any]:
+    body = program_body(state)
+    await documents.put(conn, PROGRAM, body["id"], body, status=state.status, version=version)
+    return body
+
+
+def _sources(sources: Any) -> list[dict[str, Any]]:
+    return [source.model_dump(mode="json") for source in sources]
+
+
+def accrual_body(state: RebateState) -> dict[str, Any]:
+    return {
+        "partner_id": state.partner_id, "program_id": state.program_id,
+        "basis_minor": state.basis_minor, "accrued_minor": state.accrued_minor,
+        "tier_rate_bp": state.tier_rate_bp, "currency": state.currency,
+        "sources": _sources(state.sources), "settled_minor": state.settled_minor,
+    }
+
+
+def settlement_body(state: RebateState, settlement: Settlement) -> dict[str, Any]:
+    return {
+        "id": settlement.settlement_id, "program_id": state.program_id,
+        "partner_id": state.partner_id, "status": settlement.status,
+        "final_minor": settlement.final_minor,
+        "already_settled_minor": settlement.already_settled_minor,
+        "payout_minor": settlement.payout_minor, "currency": state.currency,
+        **settlement.breakdown,
+        "sources": _sources(settlement.sources),
+        "proposed_by": settlement.proposed_by, "approved_by": settlement.approved_by,
+        "credit_note_id": None,
+    }
+
+
+async def write_rebate(conn: AsyncConnection, state: RebateState, version: int) -> None:
+    """The accrual document, and every settlement document whose status changed."""
+    await documents.put(conn, ACCRUAL, accrual_id(state.program_id, state.partner_id),
+                        accrual_body(state), partner_id=state.partner_id, version=version)
+    for settlement in state.settlements:
+        stored = await documents.get(conn, SETTLEMENT, settlement.settlement_id)
+        if stored is not None and stored["status"] == settlement.status:
+            continue
+        body = settlement_body(state, settlement)
+        if stored is not None:
+            body["credit_note_id"] = stored.get("credit_note_id")
+        await documents.put(conn, SETTLEMENT, settlement.settlement_id, body,
+                            partner_id=state.partner_id, status=settlement.status, version=version)
+
+
+async def note_credit_note(conn: AsyncConnection, settlement_id: str, credit_note_id: str) -> None:
+    """Credit turned an approved payout into a credit note: link it from the settlement."""
+    body = await documents.get(conn, SETTLEMENT, settlement_id)
+    if body is None:
+        return
+    body["credit_note_id"] = credit_note_id
+    await documents.put(conn, SETTLEMENT, settlement_id, body, partner_id=body["partner_id"],
+                        status=body["status"])

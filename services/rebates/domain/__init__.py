@@ -1,0 +1,1 @@
+"""The rebate rules: programs, eligibility, volume arithmetic, accruals, settlements. No I/O."""

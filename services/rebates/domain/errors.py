@@ -1,0 +1,35 @@
+"""The rebate rules' refusals; each maps to an HTTP problem in ``libs.runtime.http``."""
+
+from __future__ import annotations
+
+from libs.runtime.errors import Conflict, DomainError, Forbidden, NotFound
+
+
+class InvalidProgram(DomainError):
+    """A program's definition breaks a rule (dates, tiers, rates, baseline)."""
+
+    slug = "invalid-program"
+
+
+class ProgramNotFound(NotFound):
+    slug = "program-not-found"
+
+
+class ProgramAlreadyPublished(Conflict):
+    slug = "program-exists"
+
+
+class SettlementNotFound(NotFound):
+    slug = "settlement-not-found"
+
+
+class SameApprover(Forbidden):
+    """Four eyes: the key that closed the period (and so proposed the payout) may not approve it."""
+
+    slug = "same-approver"
+
+
+class SettlementNotApprovable(Conflict):
+    """Only the latest proposal with a positive payout can be approved, and only once."""
+
+    slug = "settlement-not-approvable"

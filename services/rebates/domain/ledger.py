@@ -1,0 +1,153 @@
+"""The local copy of credit's documents that rebates are computed from, and what each contributes.
+
+Each invoice copy keeps its lines (by category), the cash applied to it (dated)
+and whether it was paid on time; each return credit note keeps its lines. A
+program's basis, in any date window (its period, or a growth baseline), is the
+sum of the contributions of these documents:
+
+- basis ``invoiced``: an invoice contributes its eligible lines, dated by
+  ``issued_on``;
+- basis ``collected``: each cash application (payment or advance) contributes
+  its eligible share of the invoice, dated by the application (an advance, which
+  carries no date, by the invoice's ``issued_on``). Shares are taken on the
+  running total paid, so the parts of a fully paid invoice add up exactly to
+  its eligible amount;
+- a return credit note contributes minus its eligible lines (for either
+  basis), dated by its ``issued_on``. A note without lines counts its whole
+  amount, but only for programs without a category restriction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date
+
+from libs.events.rebates import ProgramPublished
+from libs.events.values import SourceKind
+from services.rebates.domain.arithmetic import share_of
+from services.rebates.domain.eligibility import eligible_total
+
+Lines = tuple[tuple[str, int], ...]
+"""``(category, line_total_minor)`` pairs."""
+
+
+@dataclass(frozen=True)
+class Application:
+    """Cash applied to an invoice: ``ref`` names it (``pay_1/inv_1``, ``advance/inv_1``)."""
+
+    ref: str
+    amount_minor: int
+    on: date | None = None
+
+
+@dataclass(frozen=True)
+class InvoiceCopy:
+    """An invoice as far as rebates know it; cash or payment news may arrive before the invoice."""
+
+    invoice_id: str
+    partner_id: str
+    issued_on: date | None = None
+    total_minor: int = 0
+    currency: str = "CNY"
+    lines: Lines = ()
+    applications: tuple[Application, ...] = ()
+    paid_on: date | None = None
+    on_time: bool | None = None
+
+    @property
+    def known(self) -> bool:
+        """Has the ``InvoiceIssued`` itself been seen?"""
+        return self.issued_on is not None
+
+
+@dataclass(frozen=True)
+class ReturnCopy:
+    """A credit note for returned goods."""
+
+    credit_note_id: str
+    partner_id: str
+    issued_on: date
+    amount_minor: int
+    currency: str = "CNY"
+    lines: Lines = ()
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """What one document adds to (or, for returns, takes from) a basis, and when."""
+
+    kind: SourceKind
+    ref: str
+    amount_minor: int
+    on: date
+
+
+@dataclass(frozen=True)
+class Window:
+    first: date
+    last: date
+
+    def holds(self, day: date) -> bool:
+        return self.first <= day <= self.last
+
+
+def period_of(program: ProgramPublished) -> Window:
+    return Window(program.starts_on, program.ends_on)
+
+
+def with_application(invoice: InvoiceCopy, ref: str, amount_minor: int, on: date | None) -> InvoiceCopy:
+    """Record cash applied; a second application under the same name gets ``#2``, ``#3``…"""
+    taken = {application.ref for application in invoice.applications}
+    unique, n = ref, 1
+    while unique in taken:
+        n += 1
+        unique = f"{ref}#{n}"
+    return replace(invoice, applications=(*invoice.applications, Application(unique, amount_minor, on)))
+
+
+def invoice_contributions(program: ProgramPublished, invoice: InvoiceCopy, window: Window) -> list[Contribution]:
+    """What an invoice (and the cash applied to it) contributes to the program's basis in a window."""
+    if not invoice.known or invoice.currency != program.currency:
+        return []
+    assert invoice.issued_on is not None
+    eligible = eligible_total(program.eligibility, invoice.lines)
+    if eligible == 0:
+        return []
+    if program.basis == "invoiced":
+        if not window.holds(invoice.issued_on):
+            return []
+        return [Contribution("invoice", invoice.invoice_id, eligible, invoice.issued_on)]
+    found, paid, counted = [], 0, 0
+    for application in invoice.applications:
+        paid += application.amount_minor
+        share = share_of(paid, eligible, invoice.total_minor)
+        amount, counted = share - counted, share
+        on = application.on or invoice.issued_on
+        if amount != 0 and window.holds(on):
+            found.append(Contribution("payment", application.ref, amount, on))
+    return found
+
+
+def return_contribution(program: ProgramPublished, note: ReturnCopy, window: Window) -> list[Contribution]:
+    """A return takes its eligible lines off the basis of the window it is dated in."""
+    if note.currency != program.currency or not window.holds(note.issued_on):
+        return []
+    if note.lines:
+        eligible = eligible_total(program.eligibility, note.lines)
+    else:
+        eligible = 0 if program.eligibility.categories else note.amount_minor
+    return [Contribution("return", note.credit_note_id, -eligible, note.issued_on)] if eligible else []
+
+
+def basis_in(
+    program: ProgramPublished, invoices: list[InvoiceCopy], returns: list[ReturnCopy], window: Window
+) -> int:
+    """A partner's basis under the program's rules within any window (e.g. a growth baseline)."""
+    total = sum(c.amount_minor for invoice in invoices for c in invoice_contributions(program, invoice, window))
+    return total + sum(c.amount_minor for note in returns for c in return_contribution(program, note, window))
+
+
+def timeliness_in(invoices: list[InvoiceCopy], window: Window) -> tuple[int, int]:
+    """``(issued, paid_on_time)`` over the partner's invoices issued in the window."""
+    issued = [invoice for invoice in invoices if invoice.known and window.holds(invoice.issued_on)]  # type: ignore[arg-type]
+    return len(issued), sum(1 for invoice in issued if invoice.on_time)

@@ -1,0 +1,108 @@
+"""The program aggregate: published once, closed any number of times.
+
+A close computes each partner's final amount and proposes a settlement of
+``final − already settled``; closing again later (after late invoices or
+returns dated in the period) proposes true-ups. Accrual goes on after a close
+for sources dated within the period.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date
+
+from libs.events.base import DomainEvent
+from libs.events.rebates import ProgramClosed, ProgramPublished
+from libs.events.values import (
+    Eligibility,
+    GrowthRule,
+    ProgramBasis,
+    ProgramMode,
+    RebateTier,
+    TimelinessRule,
+)
+from services.rebates.domain.arithmetic import BP
+from services.rebates.domain.errors import InvalidProgram, ProgramAlreadyPublished, ProgramNotFound
+
+
+@dataclass(frozen=True)
+class PublishProgram:
+    """Finance asks to publish a volume program with optional bonuses and a cap."""
+
+    program_id: str
+    name: str
+    starts_on: date
+    ends_on: date
+    basis: ProgramBasis
+    mode: ProgramMode
+    tiers: tuple[RebateTier, ...]
+    eligibility: Eligibility
+    growth: GrowthRule | None
+    timeliness: TimelinessRule | None
+    cap_minor: int | None
+    currency: str
+    published_by: str
+
+
+@dataclass(frozen=True)
+class ProgramState:
+    definition: ProgramPublished | None = None
+    status: str = "new"
+    closes: int = 0
+    last_closed_by: str | None = None
+
+
+def evolve(state: ProgramState, event: DomainEvent) -> ProgramState:
+    if isinstance(event, ProgramPublished):
+        return replace(state, definition=event, status="open")
+    if isinstance(event, ProgramClosed):
+        return replace(state, status="closed", closes=state.closes + 1, last_closed_by=event.closed_by)
+    return state
+
+
+def rule_problems(
+    starts_on: date, ends_on: date, tiers: tuple[RebateTier, ...] | list[RebateTier],
+    growth: GrowthRule | None,
+) -> list[str]:
+    """What is wrong with a program's period, tiers and baseline (empty: nothing)."""
+    problems = []
+    if ends_on < starts_on:
+        problems.append("ends_on must not be before starts_on")
+    if not tiers:
+        problems.append("tiers must not be empty")
+    for tier in tiers:
+        if tier.from_minor < 0:
+            problems.append("tier from_minor must be 0 or more")
+        if not 0 <= tier.rate_bp <= BP:
+            problems.append("tier rate_bp must be between 0 and 10000")
+    if any(b.from_minor <= a.from_minor for a, b in zip(tiers, tiers[1:], strict=False)):
+        problems.append("tier from_minor must be strictly increasing")
+    if growth is not None:
+        if growth.baseline_to < growth.baseline_from:
+            problems.append("growth baseline_to must not be before baseline_from")
+        if growth.baseline_to >= starts_on:
+            problems.append("growth baseline must end before the program starts")
+    return problems
+
+
+def decide_publish(state: ProgramState, command: PublishProgram) -> list[ProgramPublished]:
+    if state.definition is not None:
+        raise ProgramAlreadyPublished(f"program {command.program_id} is already published")
+    problems = rule_problems(command.starts_on, command.ends_on, command.tiers, command.growth)
+    if command.cap_minor is not None and command.cap_minor < 0:
+        problems.append("cap_minor must be 0 or more")
+    if problems:
+        raise InvalidProgram("; ".join(problems), problems=problems)
+    return [ProgramPublished(
+        program_id=command.program_id, name=command.name, starts_on=command.starts_on,
+        ends_on=command.ends_on, basis=command.basis, mode=command.mode, tiers=list(command.tiers),
+        eligibility=command.eligibility, growth=command.growth, timeliness=command.timeliness,
+        cap_minor=command.cap_minor, currency=command.currency, published_by=command.published_by,
+    )]
+
+
+def decide_close(state: ProgramState, program_id: str, closed_by: str) -> list[ProgramClosed]:
+    """Closing is allowed at any time and again later: each close is a (true-up) settlement round."""
+    if state.definition is None:
+        raise ProgramNotFound(f"no program {program_id}")
+    return [ProgramClosed(program_id=program_id, closed_by=closed_by)]
