@@ -132,3 +132,33 @@ def audit_verify(
     _echo({"ok": ok, "services": results})
     if not ok:
         raise typer.Exit(1)
+
+
+@app.command("replay")
+def replay(
+    data_dir: Path = DATA_DIR,
+    database_url: str | None = typer.Option(None, "--database-url", envvar="O2C_DATABASE_URL"),
+) -> None:
+    """Rebuild the finance read models (projections) by folding every archived event again.
+
+    The projections service keeps every event of every service in its archive, in
+    arrival order; the views (timelines, partner 360, aging, sales) are thrown away
+    and recomputed from it in one transaction. Safe while the system runs.
+    """
+    from libs.events import default_registry
+    from libs.runtime.settings import RuntimeSettings
+    from libs.store.migrate import migrate
+    from services.projections.app import SPEC
+    from services.projections.application.replay import rebuild_read_models
+
+    settings = RuntimeSettings(data_dir=data_dir, database_url=database_url)
+
+    async def rebuild() -> int:
+        db = settings.database("projections")
+        try:
+            await migrate(db, [SPEC.migrations] if SPEC.migrations else [])
+            return await rebuild_read_models(db, default_registry())
+        finally:
+            await db.dispose()
+
+    _echo({"replayed_events": asyncio.run(rebuild())})

@@ -7,16 +7,19 @@ to another service's consumer, exactly as the consumer runtime would.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
+from sqlalchemy import func, select
 
 from libs.messaging.consumer import Consumer, Outcome
 from libs.runtime.host import ServiceContext, ServiceSpec, build_app, consumer_for, start_context
 from libs.runtime.settings import RuntimeSettings
 from libs.store.database import Database
+from libs.store.schema import events
 from libs.store.store import ORIGIN, Checkpoint
 
 ADMIN_TOKEN = "test-admin-token"
@@ -30,15 +33,33 @@ class RunningService:
     client: httpx.AsyncClient
     consumer: Consumer
     read_from: Checkpoint = ORIGIN
+    delivered: int = 0
 
-    async def deliver_to(self, other: RunningService) -> list[Outcome]:
-        """Hand every event this service appended since the last call to ``other``'s consumer."""
-        outcomes = []
-        while (page := await self.ctx.store.read_all(self.read_from, limit=500)).events:
+    async def deliver_to(self, other: RunningService, seconds: float = 10.0) -> list[Outcome]:
+        """Hand every event this service appended since the last call to ``other``'s consumer.
+
+        On PostgreSQL ``read_all`` stops at the oldest transaction still writing anywhere on
+        the server (a parallel suite's, say), so it polls until every stored event was read.
+        """
+        outcomes: list[Outcome] = []
+        deadline = asyncio.get_running_loop().time() + seconds
+        while True:
+            page = await self.ctx.store.read_all(self.read_from, limit=500)
             for envelope in page.events:
                 outcomes.append(await other.consumer.handle(envelope))
             self.read_from = page.last or self.read_from
-        return outcomes
+            self.delivered += len(page.events)
+            if page.events:
+                continue
+            if await self._stored_count() <= self.delivered:
+                return outcomes
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError("events stayed behind the commit horizon")
+            await asyncio.sleep(0.05)
+
+    async def _stored_count(self) -> int:
+        async with self.ctx.db.read() as conn:
+            return int((await conn.execute(select(func.count()).select_from(events))).scalar_one())
 
 
 @asynccontextmanager

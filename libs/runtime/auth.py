@@ -27,7 +27,7 @@ from libs.messaging.timing import sleep_or_stop
 from libs.runtime.errors import Forbidden, Unauthorized
 from libs.store.database import Database
 from libs.store.schema import api_keys
-from libs.store.sql import upsert
+from libs.store.sql import insert_ignoring_duplicates
 
 log = logging.getLogger(__name__)
 
@@ -95,11 +95,12 @@ class KeyRing:
 
 
 async def store_key(conn: Any, event: KeyIssued, issued_at: str) -> None:
-    await upsert(conn, api_keys, {
+    """Record an issued key; a replayed KeyIssued never revives a key revoked since."""
+    await insert_ignoring_duplicates(conn, api_keys, {
         "key_id": event.key_id, "role": event.role, "partner_id": event.partner_id,
         "secret_sha256": event.secret_sha256, "name": event.name, "revoked": 0,
         "issued_at": issued_at,
-    }, ["key_id"])
+    })
 
 
 async def revoke_key(conn: Any, key_id: str) -> None:

@@ -21,6 +21,9 @@ class DomainError(Exception):
         self.detail = detail
         if slug is not None:
             self.slug = slug
+        reserved = {"type", "title", "status", "detail"} & extra.keys()
+        if reserved:
+            raise ValueError(f"problem fields {sorted(reserved)} are reserved")
         self.extra = extra
 
 

@@ -26,6 +26,7 @@ from libs.events.topics import topic_for
 from libs.messaging.broker import end_offsets
 from libs.messaging.consumer import Consumer, ConsumerSettings, Handler
 from libs.messaging.relay import Relay
+from libs.runtime.audit import audit_router
 from libs.runtime.auth import KeyRing, key_handlers
 from libs.runtime.http import create_app
 from libs.runtime.settings import DEFAULT_PORTS, RuntimeSettings
@@ -84,7 +85,8 @@ def build_app(spec: ServiceSpec, ctx: ServiceContext) -> FastAPI:
             log.warning("readiness: broker unreachable", exc_info=True)
         return checks
 
-    app = create_app(title=f"o2c {spec.name}", routers=spec.routers(ctx), ready_check=ready_check)
+    routers = [*spec.routers(ctx), audit_router()]
+    app = create_app(title=f"o2c {spec.name}", routers=routers, ready_check=ready_check)
     app.state.ctx = ctx
     app.state.keyring = ctx.keyring
     return app

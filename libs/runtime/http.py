@@ -28,7 +28,7 @@ class RequestModel(BaseModel):
 
 
 def problem(status: int, slug: str, title: str, detail: str, **extra: Any) -> JSONResponse:
-    body = {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail, **extra}
+    body = {**extra, "type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail}
     return JSONResponse(body, status_code=status, media_type="application/problem+json")
 
 

@@ -62,6 +62,7 @@ class Invoice:
     region: str
     tier: str
     currency: str
+    seq: int = 0
     paid_minor: int = 0
     written_off_minor: int = 0
     paid_on: date | None = None
@@ -154,7 +155,7 @@ def _pay_invoice(state: Account, invoice_id: str, amount: int) -> Account:
     return _with_invoice(state, replace(invoice, paid_minor=invoice.paid_minor + amount))
 
 
-def evolve(state: Account, event: DomainEvent) -> Account:  # noqa: C901 - one branch per event type
+def evolve(state: Account, event: DomainEvent) -> Account:
     """Apply one account event; pure and total (unknown events change nothing)."""
     match event:
         case ev.AccountOpened() | ev.TermsChanged():
@@ -177,7 +178,7 @@ def evolve(state: Account, event: DomainEvent) -> Account:  # noqa: C901 - one b
         case ev.InvoiceIssued():
             invoice = Invoice(event.invoice_id, event.order_id, event.dispatch_id, event.total_minor,
                               event.issued_on, event.due_on, tuple(event.lines), event.region,
-                              event.tier, event.currency)
+                              event.tier, event.currency, seq=len(state.invoices) + 1)
             state = _with_invoice(state, invoice)
             order = state.orders.get(event.order_id)
             if order is not None:
@@ -191,11 +192,11 @@ def evolve(state: Account, event: DomainEvent) -> Account:  # noqa: C901 - one b
                            payments={**state.payments, event.payment_id: receipt})
         case ev.PaymentApplied() if event.invoice_id in state.invoices:
             state = _pay_invoice(state, event.invoice_id, event.amount_minor)
-            receipt = state.payments.get(event.payment_id)
-            if receipt is not None:
-                receipt = replace(receipt, applications=(
-                    *receipt.applications, (event.invoice_id, event.amount_minor)))
-                state = replace(state, payments={**state.payments, receipt.payment_id: receipt})
+            paid_by = state.payments.get(event.payment_id)
+            if paid_by is not None:
+                paid_by = replace(paid_by, applications=(
+                    *paid_by.applications, (event.invoice_id, event.amount_minor)))
+                state = replace(state, payments={**state.payments, paid_by.payment_id: paid_by})
             return state
         case ev.InvoicePaid() if event.invoice_id in state.invoices:
             return _with_invoice(state, replace(state.invoices[event.invoice_id],

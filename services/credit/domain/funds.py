@@ -24,6 +24,7 @@ from datetime import date
 
 from libs.events import credit as ev
 from libs.events.base import DomainEvent
+from libs.events.values import PaymentTerms
 from services.credit.domain.account import Account, OrderReview, fold
 from services.credit.domain.errors import BadTerms, NotOnHold
 from services.credit.domain.position import NONE, exposure, free_advance, overdue, queue
@@ -39,6 +40,17 @@ class Verdict:
     hold_reason: str = ""
 
 
+def decide_open_account(state: Account, partner_id: str, terms: PaymentTerms, currency: str
+                        ) -> list[DomainEvent]:
+    """A registered partner gets an account on its agreed terms (prepaid: zero limit and term)."""
+    if state.opened:
+        return []
+    credit = terms.kind == "credit"
+    return [ev.AccountOpened(partner_id=partner_id, kind=terms.kind,
+                             credit_limit_minor=max(terms.credit_limit_minor or 0, 0) if credit else 0,
+                             term_days=max(terms.term_days or 0, 0) if credit else 0, currency=currency)]
+
+
 def assess(state: Account, total: int, today: date, cancelled: Collection[str] = NONE) -> Verdict:
     """Would an order of ``total`` pass funds review now?"""
     if state.kind == "prepaid":
@@ -51,12 +63,13 @@ def assess(state: Account, total: int, today: date, cancelled: Collection[str] =
 
 
 def _passed(state: Account, order_id: str, total: int, how: str) -> list[DomainEvent]:
-    events: list[DomainEvent] = []
+    """The order passes; a prepaid one then has its total reserved from the advance."""
+    events: list[DomainEvent] = [ev.FundsReviewPassed(
+        order_id=order_id, partner_id=state.partner_id, amount_minor=total, currency=state.currency,
+        how=how)]  # type: ignore[arg-type]
     if how == "prepaid":
         events.append(ev.AdvanceApplied(partner_id=state.partner_id, order_id=order_id,
                                         amount_minor=total, currency=state.currency))
-    events.append(ev.FundsReviewPassed(order_id=order_id, partner_id=state.partner_id, amount_minor=total,
-                                       currency=state.currency, how=how))  # type: ignore[arg-type]
     return events
 
 

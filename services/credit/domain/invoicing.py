@@ -1,6 +1,6 @@
 """Invoices: one per dispatch, settled from advance where the account holds some; write-offs.
 
-- amount = Σ dispatched qty × the order's unit price (from its ``OrderPlaced``);
+- amount = Σ dispatched qty x the order's unit price (from its ``OrderPlaced``);
 - issued on the dispatch date, due on the dispatch date + ``term_days`` (prepaid: + 0);
 - region and tier are the partner's at issue;
 - a prepaid order's invoice is settled first from the advance reserved for that
@@ -74,7 +74,8 @@ def decide_invoice(state: Account, *, invoice_id: str, order_id: str, dispatch_i
         return events + paid + decide_reevaluation(fold(state, paid), today, "invoice issued", cancelled)
     order = state.orders.get(order_id)
     if order is not None and order.status == "approved" and order_id not in cancelled:
-        from_reservation = min(invoice.open_minor, max(order.reserved_minor - order.reservation_used_minor, 0))
+        left = max(order.reserved_minor - order.reservation_used_minor, 0)
+        from_reservation = min(invoice.open_minor, left)
         if from_reservation > 0:
             applied = settle(state, invoice, from_reservation, issued_on, order_id=order_id)
             events += applied

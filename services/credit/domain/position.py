@@ -33,9 +33,12 @@ NONE: frozenset[str] = frozenset()
 
 
 def open_invoices(state: Account) -> list[Invoice]:
-    """Open invoices, oldest first (issued_on, then id): the order payments are applied in."""
+    """Open invoices, oldest first: by issued_on, then in the order they were issued.
+
+    This is the order payments and credit notes are applied in.
+    """
     return sorted((i for i in state.invoices.values() if i.status == "open" and i.open_minor > 0),
-                  key=lambda i: (i.issued_on, i.invoice_id))
+                  key=lambda i: (i.issued_on, i.seq))
 
 
 def open_reservation(order: OrderReview, cancelled: Collection[str]) -> int:

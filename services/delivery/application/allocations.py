@@ -25,7 +25,9 @@ from libs.runtime.host import ServiceContext
 from services.delivery.application import ledger
 from services.delivery.application.order_copies import get_order
 from services.delivery.domain.allocation import (
+    ALLOCATED,
     BACKORDERED,
+    RELEASED,
     Allocation,
     QueuedOrder,
     decide_from_backorder,
@@ -34,9 +36,9 @@ from services.delivery.domain.allocation import (
     evolve_allocation,
     serve_in_arrival_order,
 )
-from services.delivery.domain.quantities import Tally, frozen, tally
+from services.delivery.domain.quantities import Tally, from_json, frozen
 from services.delivery.domain.shipment import Shipment, evolve_shipment
-from services.delivery.domain.stock import StockLevel, available_of
+from services.delivery.domain.stock import available_of
 
 ALLOCATION = "allocation"
 
@@ -46,7 +48,7 @@ def allocation_stream(order_id: str) -> str:
 
 
 def needed_of(order: dict[str, Any]) -> Tally:
-    return {line["sku"]: line["qty"] for line in order["lines"]}
+    return from_json(order["lines"])
 
 
 async def _load(ctx: ServiceContext, conn: AsyncConnection, order_id: str) -> tuple[Allocation, int]:
@@ -64,15 +66,14 @@ async def _append(
     doc = await documents.get(conn, ALLOCATION, order["order_id"]) or {
         "order_id": order["order_id"], "partner_id": order["partner_id"], "lines": order["lines"],
         "arrival": order["arrival"], "correlation_id": order["correlation_id"], "missing": []}
+    await ledger.record(conn, new)
     for event in new:
         if isinstance(event, StockAllocated):
-            await ledger.move(conn, tally(event.lines), StockLevel.reserved)
-            doc.update(status="allocated", missing=[])
+            doc.update(status=ALLOCATED, missing=[])
         elif isinstance(event, StockBackordered):
             doc.update(status=BACKORDERED, missing=[line.model_dump() for line in event.lines])
         elif isinstance(event, StockReleased):
-            await ledger.move(conn, tally(event.lines), StockLevel.released)
-            doc.update(status="released", released=[line.model_dump() for line in event.lines])
+            doc.update(status=RELEASED, released=[line.model_dump() for line in event.lines])
     await documents.put(conn, ALLOCATION, order["order_id"], doc, partner_id=order["partner_id"],
                         status=doc["status"])
     return stored[-1].event_id

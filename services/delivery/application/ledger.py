@@ -14,13 +14,14 @@ the store's commit-order check is unaffected.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from libs.events.base import DomainEvent
 from libs.runtime import documents
-from services.delivery.domain.stock import StockLevel
+from services.delivery.domain.stock import StockLevel, movement_of
 
 STOCK = "stock"
 STOCK_LOCK = "o2c.delivery.stock-ledger"
@@ -47,16 +48,13 @@ async def save(conn: AsyncConnection, changed: Iterable[StockLevel]) -> None:
         await documents.put(conn, STOCK, level.sku, level.as_dict())
 
 
-Movement = Callable[[StockLevel, int], StockLevel]
-"""One kind of movement: ``StockLevel.received``, ``.reserved``, ``.released`` or ``.shipped``."""
-
-
-async def move(
-    conn: AsyncConnection, quantities: Mapping[str, int], movement: Movement
-) -> dict[str, StockLevel]:
-    """Apply ``movement`` to each sku's level by its quantity."""
-    current = await levels(conn, quantities)
-    changed = {sku: movement(level, quantities[sku]) for sku, level in current.items()
-               if quantities[sku]}
-    await save(conn, changed.values())
-    return changed
+async def record(conn: AsyncConnection, events: Iterable[DomainEvent]) -> None:
+    """Move the ledger by every fact in ``events`` that moves stock (``domain.stock.movement_of``)."""
+    for event in events:
+        movement = movement_of(event)
+        if movement is None:
+            continue
+        quantities, move = movement
+        current = await levels(conn, quantities)
+        await save(conn, [move(level, quantities[sku]) for sku, level in current.items()
+                          if quantities[sku]])

@@ -7,6 +7,7 @@ events list lines in the order the order (or the dispatch) named them.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from libs.events.values import SkuQty
 
@@ -41,3 +42,8 @@ def plus(left: Mapping[str, int], right: Mapping[str, int]) -> Tally:
 def frozen(quantities: Mapping[str, int]) -> tuple[tuple[str, int], ...]:
     """A hashable, ordered copy for frozen aggregate state."""
     return tuple(quantities.items())
+
+
+def from_json(lines: Iterable[Mapping[str, Any]]) -> Tally:
+    """A tally from lines stored in a document (``[{"sku", "qty"}]``)."""
+    return tally(SkuQty(sku=line["sku"], qty=line["qty"]) for line in lines)

@@ -9,20 +9,27 @@ The level of a sku moves with facts of several streams, all under one stock
 lock (see ``application.ledger``):
 
 - ``on_hand``: goods in the warehouse. + receipts, + received returns,
-  − dispatched goods (allocated stock leaves on hand when it ships).
+  - dispatched goods (allocated stock leaves on hand when it ships).
 - ``allocated``: on hand but reserved for confirmed orders. + allocations,
-  − releases (cancelled or rejected orders), − dispatched goods.
-- ``available = on_hand − allocated``: what a new order can be given.
+  - releases (cancelled or rejected orders), - dispatched goods.
+- ``available = on_hand - allocated``: what a new order can be given.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 from libs.events.base import DomainEvent
-from libs.events.delivery import StockReceived
+from libs.events.delivery import (
+    ReturnReceived,
+    ShipmentDispatched,
+    StockAllocated,
+    StockReceived,
+    StockReleased,
+)
 from services.delivery.domain.errors import DuplicateReference
+from services.delivery.domain.quantities import Tally, tally
 
 
 @dataclass(frozen=True)
@@ -80,3 +87,24 @@ class StockLevel:
 
 def available_of(levels: Mapping[str, StockLevel]) -> dict[str, int]:
     return {sku: level.available for sku, level in levels.items()}
+
+
+Movement = Callable[[StockLevel, int], StockLevel]
+
+
+def movement_of(event: DomainEvent) -> tuple[Tally, Movement] | None:
+    """How a fact moves the ledger (quantities per sku and the movement), if it does.
+
+    The ledger is the fold of these movements over delivery's events in commit order.
+    """
+    if isinstance(event, StockReceived):
+        return {event.sku: event.qty}, StockLevel.received
+    if isinstance(event, StockAllocated):
+        return tally(event.lines), StockLevel.reserved
+    if isinstance(event, StockReleased):
+        return tally(event.lines), StockLevel.released
+    if isinstance(event, ShipmentDispatched):
+        return tally(event.lines), StockLevel.shipped
+    if isinstance(event, ReturnReceived):
+        return tally(event.lines), StockLevel.received
+    return None

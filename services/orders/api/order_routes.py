@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
@@ -13,11 +13,10 @@ from services.orders.api.deps import Anyone, Ctx, Cursor, IdempotencyKey, Limit,
 from services.orders.api.schemas import CancelIn, OrderIn
 from services.orders.application import orders
 from services.orders.domain.errors import PartnerNotFound
+from services.orders.domain.order import OrderStatus
 from services.orders.domain.placement import PlaceOrder
 
 router = APIRouter(tags=["orders"])
-Status = Literal["placed", "confirmed", "backordered", "awaiting_funds", "credit_hold", "approved",
-                 "partially_shipped", "shipped", "delivered", "cancelled", "rejected"]
 
 
 def ordering_partner(principal: Principal, body: OrderIn) -> str:
@@ -50,7 +49,7 @@ async def place_order(body: OrderIn, ctx: Ctx, principal: Orderer,
 
 @router.get("/v1/orders")
 async def list_orders(ctx: Ctx, principal: Anyone, partner_id: str | None = None,
-                      status: Annotated[Status | None, Query()] = None, limit: Limit = 50,
+                      status: Annotated[OrderStatus | None, Query()] = None, limit: Limit = 50,
                       cursor: Cursor = None) -> dict[str, Any]:
     """Orders by partner and status; a partner key always gets its own only."""
     return await orders.list_orders(ctx, principal, partner_id=partner_id, status=status,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Literal
 
 from libs.events.base import DomainEvent
 from libs.events.orders import (
@@ -30,8 +31,8 @@ from libs.events.orders import (
 from libs.events.values import HoldReason, SkuQty
 from services.orders.domain.errors import OrderNotCancellable, OrderNotFound
 
-STATUSES = ("placed", "confirmed", "backordered", "awaiting_funds", "credit_hold", "approved",
-            "partially_shipped", "shipped", "delivered", "cancelled", "rejected")
+OrderStatus = Literal["placed", "confirmed", "backordered", "awaiting_funds", "credit_hold",
+                     "approved", "partially_shipped", "shipped", "delivered", "cancelled", "rejected"]
 IN_FUNDS_REVIEW = ("confirmed", "credit_hold", "awaiting_funds")
 SHIPPABLE = ("approved", "partially_shipped")
 CANCELLABLE = ("placed", "confirmed", "backordered", "awaiting_funds", "credit_hold", "approved")
@@ -117,7 +118,8 @@ def decide_cancel(order: Order, reason: str) -> list[OrderCancelled]:
     _require(order)
     if order.dispatched or order.status not in CANCELLABLE:
         raise OrderNotCancellable(f"order {order.order_id} is {order.status}; "
-                                  "it can be cancelled only before any dispatch", status=order.status)
+                                  "it can be cancelled only before any dispatch",
+                                  order_status=order.status)
     return [OrderCancelled(order_id=order.order_id, partner_id=order.partner_id, reason=reason)]
 
 

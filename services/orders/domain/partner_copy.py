@@ -44,7 +44,8 @@ class PartnerCopy:
         return self.status in ORDERING_STATUSES
 
     def sells_into(self, region: str) -> bool:
-        return region in self.territories
+        """A territory covers itself and its sub-regions (``east`` covers ``east/shanghai``)."""
+        return any(region == t or region.startswith(f"{t}/") for t in self.territories)
 
     def authorised_for(self, category: str) -> bool:
         """An empty categories list means every category is authorised."""

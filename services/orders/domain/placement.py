@@ -68,7 +68,8 @@ def decide_place_order(
         raise PartnerNotFound(f"partner {command.partner_id!r} is not known")
     if not partner.can_order:
         raise PartnerNotActive(f"partner {partner.partner_id!r} is {partner.status}; "
-                               "only trial and active partners can order", status=partner.status)
+                               "only trial and active partners can order",
+                               partner_status=partner.status)
     unknown = [sku for sku, _ in command.lines if sku not in products]
     if unknown:
         raise UnknownSku(f"unknown sku: {', '.join(unknown)}", skus=unknown)

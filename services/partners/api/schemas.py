@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StringConstraints
 
 from libs.events.values import AgreementKind, PartnerKind, PartnerStatus, Role, TermsKind
 from libs.runtime.http import RequestModel
@@ -16,7 +17,18 @@ Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, ma
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 Minor = Annotated[int, Field(strict=True, ge=0, le=MAX_MINOR)]
-Day = Annotated[date, Field(strict=True)]
+
+
+def _iso_day(value: object) -> object:
+    """Dates travel as ``YYYY-MM-DD`` text only (no timestamps, no numbers)."""
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("expected a date as YYYY-MM-DD")
+    return value
+
+
+Day = Annotated[date, BeforeValidator(_iso_day)]
 
 
 def _unique(values: list[str]) -> list[str]:

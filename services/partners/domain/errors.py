@@ -27,12 +27,12 @@ class DuplicateLegalId(Conflict):
 
 
 class TransitionRefused(Conflict):
-    """The partner's lifecycle status does not allow this action (409, says the status)."""
+    """The partner's lifecycle status does not allow this action (409, names ``partner_status``)."""
 
     title = "Not allowed in the partner's current status"
 
     def __init__(self, detail: str, *, slug: str, status: str) -> None:
-        super().__init__(detail, slug=slug, status=status)
+        super().__init__(detail, slug=slug, partner_status=status)
 
 
 class InvalidField(DomainError):

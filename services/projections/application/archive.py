@@ -67,13 +67,16 @@ _ENVELOPE = (
     archive.c.correlation_id, archive.c.causation_id, archive.c.actor, archive.c.data,
     archive.c.position, archive.c.stream_hash,
 )
-ROW = (archive.c.received_seq, archive.c.service, *_ENVELOPE)
-"""Columns of an archived row: ``received_seq``, ``service``, then the envelope's."""
+ROW = (archive.c.received_seq, archive.c.service, *_ENVELOPE, archive.c.order_id, archive.c.partner_id)
+"""Columns of an archived row: ``received_seq``, ``service``, the envelope's, its order and partner."""
 
 PAGE = 2000
 
+ArchivedRow = Row[*tuple[Any, ...]]
+"""A row selected with ``ROW``."""
 
-def envelope_of(row: Row[Any] | Sequence[Any]) -> Envelope:
+
+def envelope_of(row: ArchivedRow | Sequence[Any]) -> Envelope:
     """The envelope of a row selected with ``ROW``."""
     return Envelope(*row[2:15])
 
@@ -107,7 +110,7 @@ async def _order_of_invoice(conn: AsyncConnection, invoice_id: str) -> str | Non
         archive.c.invoice_id == invoice_id, archive.c.event_type == InvoiceIssued.TYPE))).scalar()
 
 
-async def order_placed(conn: AsyncConnection, order_id: str) -> Row[Any] | None:
+async def order_placed(conn: AsyncConnection, order_id: str) -> ArchivedRow | None:
     """The archived ``OrderPlaced`` of an order, if it arrived."""
     return (await conn.execute(select(*ROW).where(
         archive.c.order_id == order_id, archive.c.event_type == OrderPlaced.TYPE))).first()
@@ -121,7 +124,7 @@ async def partner_of_order(conn: AsyncConnection, order_id: str) -> str | None:
 
 async def events_of_order(
     conn: AsyncConnection, order_id: str, correlation_id: uuid.UUID | None
-) -> Sequence[Row[Any]]:
+) -> Sequence[ArchivedRow]:
     """Rows naming the order, or sharing the correlation id of its placement."""
     condition = archive.c.order_id == order_id
     if correlation_id is not None:
@@ -132,7 +135,7 @@ async def events_of_order(
 async def page_events(
     conn: AsyncConnection, *, service: str | None, stream_id: str | None,
     correlation_id: uuid.UUID | None, after: int, limit: int,
-) -> Sequence[Row[Any]]:
+) -> Sequence[ArchivedRow]:
     """Up to ``limit`` rows after the ``received_seq`` cursor ``after``, in arrival order."""
     query = select(*ROW).where(archive.c.received_seq > after)
     if service is not None:

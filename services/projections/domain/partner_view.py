@@ -2,8 +2,8 @@
 
 - sales = invoiced - return credit notes (all time);
 - exposure = open invoice amounts + approved orders not yet invoiced (the
-  secured amount less what was invoiced for the order); prepaid orders are
-  covered by their advance and cancelled or rejected orders hold nothing;
+  amount that passed funds review less what was invoiced for the order), as
+  the credit service counts it; cancelled or rejected orders hold nothing;
 - balance = invoiced - payments received - credit notes - written off (what the
   partner owes; negative when it has money on account);
 - overdue = open amounts of invoices past their due date.
@@ -32,8 +32,7 @@ def approved_not_invoiced(orders: Sequence[Doc], invoices: Sequence[Doc]) -> int
     return sum(
         max(0, order["funds_passed_minor"] - invoiced[order["order_id"]])
         for order in orders
-        if order["funds_passed_minor"] is not None and order["funds_how"] != "prepaid"
-        and order["status"] not in CLOSED_ORDER_STATUSES
+        if order["funds_passed_minor"] is not None and order["status"] not in CLOSED_ORDER_STATUSES
     )
 
 

@@ -1,8 +1,9 @@
 """Rebates as finance reads them: accrued (running totals per program and partner) vs settled.
 
 ``RebateAccrued`` carries running totals, so the latest accrual of a (program,
-partner) is its accrued amount; "latest" is by the time it occurred, then its
-stream version. Settled is the sum of approved settlement payouts.
+partner) is its accrued amount; "latest" is by stream version (rebates keeps
+one stream per program and partner), then by the time it occurred. Settled is
+the sum of approved settlement payouts.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def blank_accrual(program_id: str, partner_id: str) -> Doc:
 
 
 def evolve_accrual(doc: Doc, event: rebates.RebateAccrued, *, stamp: list[Any]) -> Doc:
-    """Keep the running totals of the latest accrual (``stamp`` = [occurred_at, stream version])."""
+    """Keep the running totals of the latest accrual (``stamp`` = [stream version, occurred_at])."""
     if doc["stamp"] is not None and list(doc["stamp"]) >= stamp:
         return doc
     return {**doc, "basis_minor": event.basis_minor, "accrued_minor": event.accrued_minor,

@@ -1,12 +1,12 @@
 """Receivables: invoices, what settled them and when, and their aging.
 
-An invoice is open for its total less what settled it: payments applied to it,
-advance applied to it (a prepaid order's reserved money, or any credit the
-credit service turns into advance) and a written-off residue. Credit marks it
-closed with ``InvoicePaid`` (paid in full) or ``InvoiceWrittenOff`` (residue
-closed); from that day its open amount is zero whatever else the events say.
-A credit note that credit does not apply to an invoice through one of these
-events stays on the account (it lowers the balance, not an invoice).
+An invoice is open for its total less what settled it, as the credit service
+counts it: payments applied to it, advance applied to it (receipts and credit
+notes sit on the account as advance until credit applies them to an invoice
+with ``AdvanceApplied``) and written-off amounts (a write-off may be partial;
+the invoice is ``written_off`` once nothing remains open). ``InvoicePaid``
+closes it: from its ``paid_on`` the open amount is zero whatever else the
+events say. A credit note not (yet) applied lowers the balance, not an invoice.
 
 Aging looks at one day: only invoices issued by then, less what settled them
 by then, bucketed by days past due (``as_of - due_on``): 0 or less is current,
@@ -65,7 +65,7 @@ def _settlement(kind: str, on: date, amount_minor: int) -> dict[str, Any]:
 def status_of(invoice: Doc) -> str:
     if invoice["paid_on"]:
         return "paid"
-    if invoice["written_off_on"]:
+    if invoice["written_off_minor"] > 0 and open_minor(invoice) == 0:
         return "written_off"
     return "open"
 
@@ -78,7 +78,7 @@ def open_minor(invoice: Doc, on: date | None = None) -> int:
     """What is still owed on the invoice at the end of day ``on`` (None: as far as known)."""
     if invoice["total_minor"] is None or not _on_or_before(invoice["issued_on"], on):
         return 0
-    if _on_or_before(invoice["paid_on"], on) or _on_or_before(invoice["written_off_on"], on):
+    if _on_or_before(invoice["paid_on"], on):
         return 0
     settled = sum(s["amount_minor"] for s in invoice["settlements"].values()
                   if _on_or_before(s["on"], on))

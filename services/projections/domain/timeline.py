@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import heapq
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -53,7 +53,7 @@ def causal_order(
     return ordered + _orphans(children, key)
 
 
-def _orphans(children: dict[uuid.UUID, list[T]], key: Callable[[T], SortKey]) -> Sequence[T]:
+def _orphans(children: dict[uuid.UUID, list[T]], key: Callable[[T], SortKey]) -> list[T]:
     """Events stuck behind a causation cycle (impossible with unique ids): by key at the end."""
     rest = [child for group in children.values() for child in group]
     return sorted(rest, key=key)

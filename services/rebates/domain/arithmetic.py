@@ -24,7 +24,7 @@ def half_up(numerator: int, denominator: int = 1) -> int:
 
 
 def of_bp(amount_minor: int, rate_bp: int) -> int:
-    """``amount × rate_bp / 10000``, half-up: the rounding the whole system uses."""
+    """``amount x rate_bp / 10000``, half-up: the rounding the whole system uses."""
     return half_up(amount_minor * rate_bp, BP)
 
 
@@ -59,7 +59,7 @@ def volume_rebate(
 
 
 def share_of(amount_minor: int, part_minor: int, whole_minor: int) -> int:
-    """``amount × part / whole`` half-up (0 when the whole is 0): an eligible share of cash."""
+    """``amount x part / whole`` half-up (0 when the whole is 0): an eligible share of cash."""
     if whole_minor == 0:
         return 0
     return half_up(amount_minor * part_minor, whole_minor)

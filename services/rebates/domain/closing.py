@@ -1,10 +1,10 @@
 """Period close: the final amount of a partner under a program.
 
 final = volume rebate on the basis
-      + growth bonus (``rate_bp × basis`` when the basis beats the baseline
+      + growth bonus (``rate_bp x basis`` when the basis beats the baseline
         period's basis by at least ``min_growth_bp``; a baseline of zero or
         less cannot be beaten by a percentage, so it pays no growth bonus)
-      + timeliness bonus (``rate_bp × basis`` when the share of the partner's
+      + timeliness bonus (``rate_bp x basis`` when the share of the partner's
         invoices issued in the period that were paid on time reaches
         ``min_on_time_bp``; no invoices, no bonus)
 capped at ``cap_minor``. Each component is rounded half-up once; a basis at or

@@ -105,7 +105,9 @@ def with_application(invoice: InvoiceCopy, ref: str, amount_minor: int, on: date
     return replace(invoice, applications=(*invoice.applications, Application(unique, amount_minor, on)))
 
 
-def invoice_contributions(program: ProgramPublished, invoice: InvoiceCopy, window: Window) -> list[Contribution]:
+def invoice_contributions(
+    program: ProgramPublished, invoice: InvoiceCopy, window: Window
+) -> list[Contribution]:
     """What an invoice (and the cash applied to it) contributes to the program's basis in a window."""
     if not invoice.known or invoice.currency != program.currency:
         return []
@@ -143,8 +145,9 @@ def basis_in(
     program: ProgramPublished, invoices: list[InvoiceCopy], returns: list[ReturnCopy], window: Window
 ) -> int:
     """A partner's basis under the program's rules within any window (e.g. a growth baseline)."""
-    total = sum(c.amount_minor for invoice in invoices for c in invoice_contributions(program, invoice, window))
-    return total + sum(c.amount_minor for note in returns for c in return_contribution(program, note, window))
+    found = [c for invoice in invoices for c in invoice_contributions(program, invoice, window)]
+    found += [c for note in returns for c in return_contribution(program, note, window)]
+    return sum(c.amount_minor for c in found)
 
 
 def timeliness_in(invoices: list[InvoiceCopy], window: Window) -> tuple[int, int]:

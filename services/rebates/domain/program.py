@@ -1,7 +1,7 @@
 """The program aggregate: published once, closed any number of times.
 
 A close computes each partner's final amount and proposes a settlement of
-``final − already settled``; closing again later (after late invoices or
+``final - already settled``; closing again later (after late invoices or
 returns dated in the period) proposes true-ups. Accrual goes on after a close
 for sources dated within the period.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import date
+from itertools import pairwise
 
 from libs.events.base import DomainEvent
 from libs.events.rebates import ProgramClosed, ProgramPublished
@@ -75,7 +76,7 @@ def rule_problems(
             problems.append("tier from_minor must be 0 or more")
         if not 0 <= tier.rate_bp <= BP:
             problems.append("tier rate_bp must be between 0 and 10000")
-    if any(b.from_minor <= a.from_minor for a, b in zip(tiers, tiers[1:], strict=False)):
+    if any(b.from_minor <= a.from_minor for a, b in pairwise(tiers)):
         problems.append("tier from_minor must be strictly increasing")
     if growth is not None:
         if growth.baseline_to < growth.baseline_from:

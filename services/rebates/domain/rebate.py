@@ -117,7 +117,7 @@ def decide_accruals(
 def decide_proposal(
     state: RebateState, settlement_id: str, final: FinalAmount, proposed_by: str
 ) -> list[SettlementProposed]:
-    """Payout = final − already settled (approved payouts): a true-up across closes and returns."""
+    """Payout = final - already settled (approved payouts): a true-up across closes and returns."""
     settled = state.settled_minor
     return [SettlementProposed(
         settlement_id=settlement_id, program_id=state.program_id, partner_id=state.partner_id,

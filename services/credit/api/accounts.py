@@ -1,0 +1,82 @@
+"""Accounts, terms and statements."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+
+from libs.runtime.errors import DomainError
+from services.credit.api.common import IdempotencyKey, run_command, run_once
+from services.credit.api.deps import Ctx, Finance, PartnerKey, Reader
+from services.credit.api.schemas import ConfirmBody, DisputeBody, TermsBody
+from services.credit.application import commands, queries
+from services.credit.domain.errors import AccountNotFound
+
+router = APIRouter(tags=["accounts"])
+
+
+@router.get("/v1/accounts/{partner_id}")
+async def get_account(partner_id: str, principal: Reader, ctx: Ctx) -> dict[str, Any]:
+    """The partner's terms and position: exposure, available room, balance, advance, overdue.
+
+    exposure = open invoice amounts + approved orders not yet invoiced; available =
+    max(limit - exposure, 0) on credit terms, the unreserved advance on prepaid terms;
+    balance = open invoice amounts - all money on the account (advance + reserved),
+    i.e. what the partner owes, equal to its statement's closing balance.
+    """
+    if not principal.sees(partner_id):
+        raise AccountNotFound(partner_id)
+    async with ctx.db.read() as conn:
+        return await queries.account(conn, ctx, partner_id)
+
+
+@router.put("/v1/accounts/{partner_id}/terms")
+async def change_terms(partner_id: str, body: TermsBody, principal: Finance, ctx: Ctx) -> dict[str, Any]:
+    """Change payment terms (prepaid: no limit, no term); held and awaiting orders are re-evaluated."""
+    return await run_command(ctx, lambda conn: commands.change_terms(
+        conn, ctx, principal, partner_id, body.kind, body.credit_limit_minor, body.term_days))
+
+
+@router.get("/v1/statements/{partner_id}")
+async def get_statement(
+    partner_id: str, principal: Reader, ctx: Ctx,
+    start: Annotated[date | None, Query(alias="from")] = None,
+    end: Annotated[date | None, Query(alias="to")] = None,
+) -> dict[str, Any]:
+    """Opening balance, invoice/payment/credit note/write-off lines and closing balance.
+
+    ``to`` defaults to today, ``from`` to the first day of ``to``'s month.
+    """
+    if not principal.sees(partner_id):
+        raise AccountNotFound(partner_id)
+    end = end or ctx.today()
+    start = start or end.replace(day=1)
+    if start > end:
+        raise DomainError("from must not be after to", slug="bad-period")
+    async with ctx.db.read() as conn:
+        return await queries.statement_of(conn, ctx, partner_id, start, end)
+
+
+@router.post("/v1/statements/{partner_id}/confirm", status_code=201)
+async def confirm_statement(partner_id: str, body: ConfirmBody, principal: PartnerKey, ctx: Ctx,
+                            key: IdempotencyKey = None) -> JSONResponse:
+    """The partner agrees its balance at ``to``; a different closing balance answers 409."""
+    if not principal.sees(partner_id):
+        raise AccountNotFound(partner_id)
+    return await run_once(ctx, principal, f"confirm {partner_id}", key, body, 201,
+                          lambda conn: commands.answer_statement(conn, ctx, principal, partner_id, body.to,
+                                                                 closing_minor=body.closing_minor))
+
+
+@router.post("/v1/statements/{partner_id}/dispute", status_code=201)
+async def dispute_statement(partner_id: str, body: DisputeBody, principal: PartnerKey, ctx: Ctx,
+                            key: IdempotencyKey = None) -> JSONResponse:
+    """The partner disputes its statement up to ``to``, with a reason."""
+    if not principal.sees(partner_id):
+        raise AccountNotFound(partner_id)
+    return await run_once(ctx, principal, f"dispute {partner_id}", key, body, 201,
+                          lambda conn: commands.answer_statement(conn, ctx, principal, partner_id, body.to,
+                                                                 reason=body.reason))

@@ -1,0 +1,26 @@
+"""Request dependencies: the service context and the role gates of the credit API."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from libs.runtime.auth import Principal, require
+from libs.runtime.host import ServiceContext
+
+
+def ctx(request: Request) -> ServiceContext:
+    return request.app.state.ctx
+
+
+Ctx = Annotated[ServiceContext, Depends(ctx)]
+
+Finance = Annotated[Principal, Depends(require("finance"))]
+"""Finance decides holds, terms, payments and write-offs (API.md gives these to finance only)."""
+
+Reader = Annotated[Principal, Depends(require("finance", "auditor", "partner"))]
+"""Finance and auditors read every account; a partner key reads its own only."""
+
+PartnerKey = Annotated[Principal, Depends(require("partner"))]
+"""Only the partner itself confirms or disputes its statement."""

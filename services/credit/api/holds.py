@@ -1,0 +1,58 @@
+"""Orders under funds review: finance releases or rejects held and awaiting orders."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+
+from libs.runtime import documents
+from services.credit.api.common import IdempotencyKey, run_once, scope
+from services.credit.api.deps import Ctx, Finance, Reader
+from services.credit.api.schemas import ReasonBody
+from services.credit.application import commands
+from services.credit.application.read_models import REVIEW
+from services.credit.domain.errors import OrderNotFound
+
+router = APIRouter(tags=["holds"])
+
+ReviewStatus = Literal["approved", "held", "awaiting_prepayment", "rejected", "cancelled"]
+
+
+@router.get("/v1/holds")
+async def list_reviews(
+    principal: Reader, ctx: Ctx, partner_id: str | None = None, status: ReviewStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50, cursor: str | None = None,
+) -> dict[str, Any]:
+    """Orders credit reviewed (``status=held`` or ``awaiting_prepayment`` lists the queue)."""
+    async with ctx.db.read() as conn:
+        return await documents.page(conn, REVIEW, partner_id=scope(principal, partner_id), status=status,
+                                    cursor=cursor, limit=limit)
+
+
+@router.get("/v1/holds/{order_id}")
+async def get_review(order_id: str, principal: Reader, ctx: Ctx) -> dict[str, Any]:
+    async with ctx.db.read() as conn:
+        review = await documents.get(conn, REVIEW, order_id)
+    if review is None or not principal.sees(review["partner_id"]):
+        raise OrderNotFound(order_id)
+    return review
+
+
+@router.post("/v1/holds/{order_id}/release")
+async def release(order_id: str, body: ReasonBody, principal: Finance, ctx: Ctx,
+                  key: IdempotencyKey = None) -> JSONResponse:
+    """Release a held or awaiting order: it passes funds review (``how=released``), even over the limit."""
+    return await run_once(ctx, principal, f"release {order_id}", key, body, 200,
+                          lambda conn: commands.decide_hold(conn, ctx, principal, order_id, body.reason,
+                                                            release=True))
+
+
+@router.post("/v1/holds/{order_id}/reject")
+async def reject(order_id: str, body: ReasonBody, principal: Finance, ctx: Ctx,
+                 key: IdempotencyKey = None) -> JSONResponse:
+    """Reject a held or awaiting order; it will not ship."""
+    return await run_once(ctx, principal, f"reject {order_id}", key, body, 200,
+                          lambda conn: commands.decide_hold(conn, ctx, principal, order_id, body.reason,
+                                                            release=False))

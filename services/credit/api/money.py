@@ -1,0 +1,100 @@
+"""Payments, invoices, write-offs and credit notes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+
+from libs.runtime import documents
+from libs.runtime.errors import NotFound
+from services.credit.api.common import IdempotencyKey, run_once, scope
+from services.credit.api.deps import Ctx, Finance, Reader
+from services.credit.api.schemas import PaymentBody, WriteOffBody
+from services.credit.application import commands
+from services.credit.application.read_models import CREDIT_NOTE, INVOICE, PAYMENT
+from services.credit.domain.errors import InvoiceNotFound
+
+router = APIRouter(tags=["money"])
+
+Limit = Annotated[int, Query(ge=1, le=200)]
+
+
+async def _owned(ctx: Ctx, principal: Any, kind: str, doc_id: str) -> dict[str, Any] | None:
+    async with ctx.db.read() as conn:
+        body = await documents.get(conn, kind, doc_id)
+    return body if body is not None and principal.sees(body["partner_id"]) else None
+
+
+@router.post("/v1/payments", status_code=201)
+async def record_payment(body: PaymentBody, principal: Finance, ctx: Ctx,
+                         key: IdempotencyKey = None) -> JSONResponse:
+    """Record a bank receipt: ``bank_ref`` is unique (409 on a repeat); applied oldest invoice first
+    unless ``allocations`` name open invoices (each <= its open amount, in total <= the payment);
+    the rest is advance. Held and awaiting orders are then re-evaluated in arrival order."""
+    allocations = ([(a.invoice_id, a.amount_minor) for a in body.allocations]
+                   if body.allocations is not None else None)
+    return await run_once(ctx, principal, "payments", key, body, 201, lambda conn: commands.record_payment(
+        conn, ctx, principal, partner_id=body.partner_id, amount_minor=body.amount_minor,
+        currency=body.currency, bank_ref=body.bank_ref, received_on=body.received_on,
+        allocations=allocations))
+
+
+@router.get("/v1/payments")
+async def list_payments(principal: Reader, ctx: Ctx, partner_id: str | None = None, limit: Limit = 50,
+                        cursor: str | None = None) -> dict[str, Any]:
+    async with ctx.db.read() as conn:
+        return await documents.page(conn, PAYMENT, partner_id=scope(principal, partner_id), cursor=cursor,
+                                    limit=limit)
+
+
+@router.get("/v1/payments/{payment_id}")
+async def get_payment(payment_id: str, principal: Reader, ctx: Ctx) -> dict[str, Any]:
+    payment = await _owned(ctx, principal, PAYMENT, payment_id)
+    if payment is None:
+        raise NotFound(f"no payment {payment_id!r}", slug="payment-not-found")
+    return payment
+
+
+@router.get("/v1/invoices")
+async def list_invoices(principal: Reader, ctx: Ctx, partner_id: str | None = None,
+                        status: Literal["open", "paid", "written_off"] | None = None, limit: Limit = 50,
+                        cursor: str | None = None) -> dict[str, Any]:
+    async with ctx.db.read() as conn:
+        return await documents.page(conn, INVOICE, partner_id=scope(principal, partner_id), status=status,
+                                    cursor=cursor, limit=limit)
+
+
+@router.get("/v1/invoices/{invoice_id}")
+async def get_invoice(invoice_id: str, principal: Reader, ctx: Ctx) -> dict[str, Any]:
+    invoice = await _owned(ctx, principal, INVOICE, invoice_id)
+    if invoice is None:
+        raise InvoiceNotFound(invoice_id)
+    return invoice
+
+
+@router.post("/v1/invoices/{invoice_id}/write-off")
+async def write_off(invoice_id: str, body: WriteOffBody, principal: Finance, ctx: Ctx,
+                    key: IdempotencyKey = None) -> JSONResponse:
+    """Write off at most the open amount, with a reason; ``written_off`` once nothing remains open."""
+    return await run_once(ctx, principal, f"write-off {invoice_id}", key, body, 200,
+                          lambda conn: commands.write_off(conn, ctx, principal, invoice_id, body.amount_minor,
+                                                          body.reason))
+
+
+@router.get("/v1/credit-notes")
+async def list_credit_notes(principal: Reader, ctx: Ctx, partner_id: str | None = None, limit: Limit = 50,
+                            cursor: str | None = None) -> dict[str, Any]:
+    """Credit notes from refund returns and rebate payouts; each reduces what the partner owes."""
+    async with ctx.db.read() as conn:
+        return await documents.page(conn, CREDIT_NOTE, partner_id=scope(principal, partner_id),
+                                    cursor=cursor, limit=limit)
+
+
+@router.get("/v1/credit-notes/{credit_note_id}")
+async def get_credit_note(credit_note_id: str, principal: Reader, ctx: Ctx) -> dict[str, Any]:
+    note = await _owned(ctx, principal, CREDIT_NOTE, credit_note_id)
+    if note is None:
+        raise NotFound(f"no credit note {credit_note_id!r}", slug="credit-note-not-found")
+    return note

@@ -1,0 +1,67 @@
+"""Reads: an account's position and its statements, computed from the account stream."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import date
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from libs.runtime.host import ServiceContext
+from services.credit.application.accounts import read_account
+from services.credit.domain.account import Account, stream_id
+from services.credit.domain.position import position, queue
+from services.credit.domain.statement import StatementLine, closing_at, ledger, statement
+
+
+def account_body(state: Account, today: date, cancelled: Collection[str]) -> dict[str, Any]:
+    """The account as the API shows it (see ``services.credit.domain.position`` for the figures)."""
+    figures = position(state, today, cancelled)
+    return {
+        "partner_id": state.partner_id, "terms": state.kind, "credit_limit_minor": state.credit_limit_minor,
+        "term_days": state.term_days, "exposure_minor": figures.exposure_minor,
+        "available_minor": figures.available_minor, "balance_minor": figures.balance_minor,
+        "advance_minor": figures.advance_minor, "reserved_minor": figures.reserved_minor,
+        "overdue_minor": figures.overdue_minor, "open_invoices_minor": figures.open_invoices_minor,
+        "currency": state.currency,
+        "queued_orders": [{"order_id": o.order_id, "status": o.status, "amount_minor": o.total_minor}
+                          for o in queue(state, cancelled)],
+    }
+
+
+async def account(conn: AsyncConnection, ctx: ServiceContext, partner_id: str) -> dict[str, Any]:
+    loaded = await read_account(conn, ctx, partner_id)
+    return account_body(loaded.state, ctx.today(), loaded.cancelled)
+
+
+async def statement_lines(conn: AsyncConnection, ctx: ServiceContext, partner_id: str
+                          ) -> tuple[Account, list[StatementLine]]:
+    loaded = await read_account(conn, ctx, partner_id)
+    envelopes = await ctx.store.load(stream_id(partner_id), conn=conn)
+    lines = ledger((ctx.registry.decode(e), e.occurred.date()) for e in envelopes)
+    return loaded.state, lines
+
+
+def _line_body(line: StatementLine) -> dict[str, Any]:
+    return {"date": line.date.isoformat(), "kind": line.kind, "ref": line.ref,
+            "debit_minor": line.debit_minor, "credit_minor": line.credit_minor, "memo": line.memo}
+
+
+async def statement_of(conn: AsyncConnection, ctx: ServiceContext, partner_id: str, start: date, end: date
+                       ) -> dict[str, Any]:
+    """Opening balance before ``start``, the lines ``start``..``end``, the closing balance at ``end``."""
+    state, lines = await statement_lines(conn, ctx, partner_id)
+    result = statement(lines, start, end)
+    agreed = [status for to, status in state.statements if to == end]
+    return {
+        "partner_id": partner_id, "from": start.isoformat(), "to": end.isoformat(),
+        "currency": state.currency, "opening_minor": result.opening_minor,
+        "lines": [_line_body(line) for line in result.lines], "closing_minor": result.closing_minor,
+        "status": agreed[-1] if agreed else None,
+    }
+
+
+async def closing_balance(conn: AsyncConnection, ctx: ServiceContext, partner_id: str, end: date) -> int:
+    _, lines = await statement_lines(conn, ctx, partner_id)
+    return closing_at(lines, end)

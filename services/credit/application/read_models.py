@@ -1,0 +1,114 @@
+"""Credit's documents: invoices, payments, credit notes and order reviews, written with the events.
+
+Each document is rebuilt from the account state right after the append that
+changed it, in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from libs.events import credit as ev
+from libs.events.base import DomainEvent
+from libs.runtime import documents
+from services.credit.domain.account import Account, CreditNote, Invoice, OrderReview, Receipt
+from services.credit.domain.position import NONE
+
+INVOICE = "invoice"
+PAYMENT = "payment"
+CREDIT_NOTE = "credit-note"
+REVIEW = "order-review"
+
+
+def _lines(lines: Sequence[Any]) -> list[dict[str, Any]]:
+    return [line.model_dump(mode="json") for line in lines]
+
+
+def invoice_body(partner_id: str, invoice: Invoice) -> dict[str, Any]:
+    return {
+        "id": invoice.invoice_id, "order_id": invoice.order_id, "partner_id": partner_id,
+        "dispatch_id": invoice.dispatch_id, "total_minor": invoice.total_minor,
+        "paid_minor": invoice.paid_minor, "written_off_minor": invoice.written_off_minor,
+        "open_minor": invoice.open_minor, "currency": invoice.currency,
+        "issued_on": invoice.issued_on.isoformat(), "due_on": invoice.due_on.isoformat(),
+        "status": invoice.status, "paid_on": invoice.paid_on.isoformat() if invoice.paid_on else None,
+        "on_time": invoice.on_time, "region": invoice.region, "tier": invoice.tier,
+        "lines": _lines(invoice.lines),
+    }
+
+
+def payment_body(partner_id: str, receipt: Receipt) -> dict[str, Any]:
+    applied = sum(amount for _, amount in receipt.applications)
+    return {
+        "id": receipt.payment_id, "partner_id": partner_id, "amount_minor": receipt.amount_minor,
+        "currency": receipt.currency, "bank_ref": receipt.bank_ref,
+        "received_on": receipt.received_on.isoformat(),
+        "applications": [{"invoice_id": i, "amount_minor": a} for i, a in receipt.applications],
+        "applied_minor": applied, "advance_minor": receipt.amount_minor - applied,
+    }
+
+
+def credit_note_body(partner_id: str, note: CreditNote) -> dict[str, Any]:
+    return {
+        "id": note.credit_note_id, "partner_id": partner_id, "amount_minor": note.amount_minor,
+        "currency": note.currency, "reason": note.reason, "source": note.source_kind,
+        "source_kind": note.source_kind, "source_ref": note.source_ref,
+        "issued_on": note.issued_on.isoformat(), "order_id": note.order_id, "lines": _lines(note.lines),
+    }
+
+
+def review_status(order: OrderReview, cancelled: Collection[str]) -> str:
+    return "cancelled" if order.order_id in cancelled else order.status
+
+
+def review_body(state: Account, order: OrderReview, cancelled: Collection[str] = NONE) -> dict[str, Any]:
+    return {
+        "order_id": order.order_id, "partner_id": state.partner_id,
+        "status": review_status(order, cancelled), "amount_minor": order.total_minor,
+        "currency": state.currency, "hold_reason": order.hold_reason, "how": order.how,
+        "decision_reason": order.decided_reason, "arrival": order.seq,
+        "invoiced_minor": order.invoiced_minor, "reserved_minor": order.reserved_minor,
+    }
+
+
+def _touched(events: Sequence[DomainEvent]) -> tuple[set[str], set[str], set[str], set[str]]:
+    invoices: set[str] = set()
+    orders: set[str] = set()
+    payments: set[str] = set()
+    notes: set[str] = set()
+    for event in events:
+        if isinstance(event, ev.InvoiceIssued):
+            orders.add(event.order_id)
+        if isinstance(event, ev.PaymentReceived | ev.PaymentApplied):
+            payments.add(event.payment_id)
+        if isinstance(event, ev.CreditNoteIssued):
+            notes.add(event.credit_note_id)
+        if invoice_id := getattr(event, "invoice_id", None):
+            invoices.add(invoice_id)
+        if order_id := getattr(event, "order_id", None):
+            orders.add(order_id)
+    return invoices, orders, payments, notes
+
+
+async def project(conn: AsyncConnection, state: Account, events: Sequence[DomainEvent],
+                  cancelled: Collection[str] = NONE) -> None:
+    """Rewrite the documents that ``events`` changed, from the state after them."""
+    invoices, orders, payments, notes = _touched(events)
+    partner = state.partner_id
+    for invoice_id in sorted(invoices & state.invoices.keys()):
+        invoice = state.invoices[invoice_id]
+        await documents.put(conn, INVOICE, invoice_id, invoice_body(partner, invoice), partner_id=partner,
+                            status=invoice.status)
+    for order_id in sorted(orders & state.orders.keys()):
+        order = state.orders[order_id]
+        await documents.put(conn, REVIEW, order_id, review_body(state, order, cancelled), partner_id=partner,
+                            status=review_status(order, cancelled))
+    for payment_id in sorted(payments & state.payments.keys()):
+        await documents.put(conn, PAYMENT, payment_id, payment_body(partner, state.payments[payment_id]),
+                            partner_id=partner)
+    for note_id in sorted(notes & state.credit_notes.keys()):
+        note = state.credit_notes[note_id]
+        await documents.put(conn, CREDIT_NOTE, note_id, credit_note_body(partner, note), partner_id=partner)

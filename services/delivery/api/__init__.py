@@ -1,0 +1,1 @@
+"""Delivery's HTTP surface: stock, shipments and returns."""

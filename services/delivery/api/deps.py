@@ -1,0 +1,31 @@
+"""Dependencies of the routes: the service context, the caller's role, the Idempotency-Key."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Query, Request
+
+from libs.runtime.auth import ALL_ROLES, STAFF, Principal, require
+from libs.runtime.host import ServiceContext
+
+
+def context(request: Request) -> ServiceContext:
+    return request.app.state.ctx
+
+
+Ctx = Annotated[ServiceContext, Depends(context)]
+
+WAREHOUSE_ROLES = ("warehouse",)
+"""Who books receipts, dispatches, delivers and receives returns (API.md: warehouse only)."""
+RETURN_REQUESTERS = ("partner", "admin", "sales", "finance", "warehouse")
+"""Who may ask for a return: the partner (its own orders) and staff that may write (not auditors)."""
+
+Warehouse = Annotated[Principal, Depends(require(*WAREHOUSE_ROLES))]
+Staff = Annotated[Principal, Depends(require(*STAFF))]
+AnyRole = Annotated[Principal, Depends(require(*ALL_ROLES))]
+ReturnRequester = Annotated[Principal, Depends(require(*RETURN_REQUESTERS))]
+
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+Limit = Annotated[int, Query(ge=1, le=200)]
+Cursor = Annotated[str | None, Query(max_length=400)]

@@ -1,0 +1,79 @@
+"""``/v1/returns``: partners return goods of shipped orders; the warehouse receives them."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from libs.runtime.aggregate import retry_on_conflict
+from libs.runtime.idempotency import respond_once
+from services.delivery.api.deps import (
+    AnyRole,
+    Ctx,
+    Cursor,
+    IdempotencyKey,
+    Limit,
+    ReturnRequester,
+    Warehouse,
+)
+from services.delivery.api.schemas import ReceiveReturnIn, ReturnIn, ReturnOut, ReturnPage
+from services.delivery.application.returns import (
+    receive_return,
+    request_return,
+    return_page,
+    return_seen_by,
+)
+
+router = APIRouter(prefix="/v1/returns", tags=["returns"])
+
+
+@router.post("", status_code=201, response_model=ReturnOut)
+async def create_return(
+    body: ReturnIn, ctx: Ctx, principal: ReturnRequester, idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Ask to return goods of an order (a partner: its own orders only). Per sku at most what
+    was dispatched minus what earlier returns claimed, else 409 ``exceeds-returnable``."""
+
+    async def command(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
+        return 201, await request_return(ctx, conn, principal, order_id=body.order_id,
+                                         lines=body.quantities(), reason=body.reason,
+                                         kind=body.kind)
+
+    return await retry_on_conflict(lambda: respond_once(
+        ctx.db, principal, "POST /v1/returns", idempotency_key, body, command))
+
+
+@router.get("", response_model=ReturnPage)
+async def list_returns(
+    ctx: Ctx, principal: AnyRole, order_id: str | None = None, partner_id: str | None = None,
+    status: Literal["requested", "received"] | None = None,
+    limit: Limit = 50, cursor: Cursor = None,
+) -> dict[str, Any]:
+    async with ctx.db.read() as conn:
+        return await return_page(conn, principal, order_id=order_id, status=status,
+                                 partner_id=partner_id, cursor=cursor, limit=limit)
+
+
+@router.get("/{return_id}", response_model=ReturnOut)
+async def get_return(return_id: str, ctx: Ctx, principal: AnyRole) -> dict[str, Any]:
+    async with ctx.db.read() as conn:
+        return await return_seen_by(conn, principal, return_id)
+
+
+@router.post("/{return_id}/receive", response_model=ReturnOut)
+async def receive(
+    return_id: str, body: ReceiveReturnIn, ctx: Ctx, principal: Warehouse,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """The goods arrived (at most what was requested, per sku); they go back on hand."""
+
+    async def command(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
+        return 200, await receive_return(ctx, conn, principal.actor, return_id,
+                                         body.quantities())
+
+    return await retry_on_conflict(lambda: respond_once(
+        ctx.db, principal, f"POST /v1/returns/{return_id}/receive", idempotency_key, body,
+        command))

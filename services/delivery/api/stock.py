@@ -1,0 +1,48 @@
+"""``/v1/stock``: goods receipts and stock levels."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from libs.runtime.aggregate import retry_on_conflict
+from libs.runtime.idempotency import respond_once
+from services.delivery.api.deps import Ctx, Cursor, IdempotencyKey, Limit, Staff, Warehouse
+from services.delivery.api.schemas import ReceiptOut, StockOut, StockPage, StockReceiptIn
+from services.delivery.application.stock import receive_stock, stock_of, stock_page
+
+router = APIRouter(prefix="/v1/stock", tags=["stock"])
+
+
+@router.post("/receipts", status_code=201, response_model=ReceiptOut)
+async def book_receipt(
+    body: StockReceiptIn, ctx: Ctx, principal: Warehouse, idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Book goods in. ``reference`` is unique per sku: booking it again answers 409
+    ``duplicate-reference``. Backordered orders the new stock covers completely are
+    allocated at once, in arrival order (``allocated_orders``)."""
+
+    async def command(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
+        return 201, await receive_stock(ctx, conn, principal.actor, body.sku, body.qty,
+                                        body.reference)
+
+    return await retry_on_conflict(lambda: respond_once(
+        ctx.db, principal, "POST /v1/stock/receipts", idempotency_key, body, command))
+
+
+@router.get("", response_model=StockPage)
+async def list_stock(
+    ctx: Ctx, _: Staff, sku: str | None = None, limit: Limit = 50, cursor: Cursor = None,
+) -> dict[str, Any]:
+    """Per sku: ``on_hand``, ``allocated`` (reserved for confirmed orders) and ``available``."""
+    async with ctx.db.read() as conn:
+        return await stock_page(conn, sku=sku, cursor=cursor, limit=limit)
+
+
+@router.get("/{sku}", response_model=StockOut)
+async def get_stock(sku: str, ctx: Ctx, _: Staff) -> dict[str, Any]:
+    async with ctx.db.read() as conn:
+        return await stock_of(conn, sku)

@@ -1,0 +1,39 @@
+"""Reactions: projections archives every published event and folds it into its read models.
+
+The consumer calls a handler only for the types in its table, so the table
+names every type of every publisher. ``KeyIssued``/``KeyRevoked`` also keep
+the service's local copy of the API keys (``libs.runtime.auth``): the table
+here replaces the runtime's key handlers for those two types, so it calls them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from libs.messaging.consumer import Delivery, Handler
+from libs.runtime.auth import key_handlers
+from services.projections.application import archive
+from services.projections.application.projectors import project
+from services.projections.domain.publishers import EVENT_TYPES
+
+
+async def when_any_event_archive_and_project(delivery: Delivery) -> None:
+    """Archive the envelope as published; fold it into the read models the first time only."""
+    if await archive.record(delivery.conn, delivery.envelope):
+        await project(delivery.conn, delivery.envelope, delivery.event)
+
+
+def _keeping_the_key(keep_key: Handler) -> Handler:
+    async def when_key_event_keep_key_and_archive(delivery: Delivery) -> None:
+        await keep_key(delivery)
+        await when_any_event_archive_and_project(delivery)
+
+    return when_key_event_keep_key_and_archive
+
+
+def handlers() -> Mapping[str, Handler]:
+    """Event type -> reaction, for every type of every publisher."""
+    table: dict[str, Handler] = dict.fromkeys(EVENT_TYPES, when_any_event_archive_and_project)
+    for event_type, keep_key in key_handlers().items():
+        table[event_type] = _keeping_the_key(keep_key)
+    return table

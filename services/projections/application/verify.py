@@ -1,0 +1,72 @@
+"""Verify every store: each publisher's own (over HTTP) and the projections' archive.
+
+Projections cannot read another service's database, so it asks each one's
+``GET /internal/audit/verify`` (``libs.runtime.audit``), forwarding the
+caller's key. A service that does not answer, or answers anything but a
+report, fails the verification with the reason. The archive is checked by
+recomputing every archived stream's hash chain (reported as "projections",
+``first_bad`` being the archive's ``received_seq``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from libs.runtime.host import ServiceContext
+from services.projections.application import archive
+from services.projections.domain.publishers import PUBLISHERS
+
+VERIFY_PATH = "/internal/audit/verify"
+
+
+@dataclass(frozen=True)
+class PeerAudit:
+    """How the other services are reached (``transport``: tests route to in-process apps)."""
+
+    transport: httpx.AsyncBaseTransport | None = None
+    timeout_seconds: float = 60.0
+
+
+def _failed(error: str) -> dict[str, Any]:
+    return {"ok": False, "checked": 0, "first_bad": None, "error": error}
+
+
+async def _ask(client: httpx.AsyncClient, base_url: str, authorization: str | None) -> dict[str, Any]:
+    headers = {"Authorization": authorization} if authorization else {}
+    try:
+        response = await client.get(base_url.rstrip("/") + VERIFY_PATH, headers=headers)
+    except httpx.HTTPError as error:
+        return _failed(f"unreachable: {type(error).__name__}: {error}")
+    if response.status_code != 200:
+        return _failed(f"answered HTTP {response.status_code}: {response.text[:300]}")
+    try:
+        body = response.json()
+        report = {"ok": bool(body["ok"]), "checked": int(body["checked"]),
+                  "first_bad": body.get("first_bad")}
+    except (ValueError, KeyError, TypeError):
+        return _failed("answered something that is not a verification report")
+    return {**body, **report}
+
+
+async def verify_everything(ctx: ServiceContext, peers: PeerAudit,
+                            authorization: str | None) -> dict[str, Any]:
+    """``{ok, checked, first_bad?, services: {name: {ok, checked, first_bad, ...}}}``."""
+    async with httpx.AsyncClient(transport=peers.transport, timeout=peers.timeout_seconds) as client:
+        reports = await asyncio.gather(*(
+            _ask(client, ctx.settings.url_of(name), authorization) for name in PUBLISHERS))
+    services = dict(zip(PUBLISHERS, reports, strict=True))
+    async with ctx.db.read() as conn:
+        services["projections"] = (await archive.walk_chains(conn)).as_dict()
+    result: dict[str, Any] = {
+        "ok": all(report["ok"] for report in services.values()),
+        "checked": sum(report["checked"] for report in services.values()),
+    }
+    bad = next((name for name, report in services.items() if not report["ok"]), None)
+    if bad is not None:
+        result["first_bad"] = {"service": bad, "position": services[bad]["first_bad"]}
+    result["services"] = services
+    return result

@@ -1,0 +1,120 @@
+"""The queries behind the views: read the archive and the read models, shape with domain rules."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from libs.events.codec import parse_json
+from services.projections.application import archive
+from services.projections.application import documents as d
+from services.projections.domain import rebates as rebate_rules
+from services.projections.domain import receivables, sales
+from services.projections.domain.partner_view import partner_360
+from services.projections.domain.timeline import causal_order
+
+
+@dataclass(frozen=True)
+class Timeline:
+    order_id: str
+    partner_id: str | None
+    events: list[dict[str, Any]]
+
+
+def event_item(row: archive.ArchivedRow) -> dict[str, Any]:
+    """An archived event as the timeline shows it."""
+    return {
+        "service": row.service, "type": row.event_type, "occurred_at": row.occurred_at,
+        "actor": row.actor, "data": parse_json(row.data), "event_id": str(row.event_id),
+        "causation_id": str(row.causation_id) if row.causation_id else None,
+        "correlation_id": str(row.correlation_id), "stream_id": row.stream_id,
+        "stream_version": row.stream_version,
+    }
+
+
+def audit_item(row: archive.ArchivedRow) -> dict[str, Any]:
+    """An archived event with everything its hash covers, and the hash."""
+    return {
+        **event_item(row), "received_seq": row.received_seq, "position": row.position,
+        "schema_version": row.schema_version, "stream_type": row.stream_type,
+        "stream_hash": row.stream_hash, "order_id": row.order_id, "partner_id": row.partner_id,
+    }
+
+
+async def order_timeline(conn: AsyncConnection, order_id: str) -> Timeline | None:
+    """Every archived event of the order in causal order; None when none arrived.
+
+    The order's events are those naming it and those of its placing conversation
+    (same correlation id), except events of that conversation naming another
+    order or another partner: they belong to those.
+    """
+    placed = await archive.order_placed(conn, order_id)
+    rows = await archive.events_of_order(conn, order_id, placed.correlation_id if placed else None)
+    if not rows:
+        return None
+    partner_id = (parse_json(placed.data)["partner_id"] if placed
+                  else await archive.partner_of_order(conn, order_id))
+    rows = [row for row in rows if row.order_id in (None, order_id)
+            and row.partner_id in (None, partner_id)]
+    ordered = causal_order(
+        rows, event_id=lambda r: r.event_id, causation_id=lambda r: r.causation_id,
+        key=lambda r: (r.occurred_at, r.service, r.position or 0, r.received_seq))
+    return Timeline(order_id, partner_id, [event_item(row) for row in ordered])
+
+
+async def partner_view(conn: AsyncConnection, partner_id: str, today: date) -> dict[str, Any] | None:
+    partner = await d.get(conn, d.PARTNER, partner_id)
+    if partner is None:
+        return None
+
+    async def of(kind: str) -> list[dict[str, Any]]:
+        return await d.all_of(conn, kind, partner_id=partner_id)
+
+    return partner_360(
+        partner, orders=await of(d.ORDER), invoices=await of(d.INVOICE),
+        credit_notes=await of(d.CREDIT_NOTE), payments=await of(d.PAYMENT),
+        accruals=await of(d.ACCRUAL), settlements=await of(d.SETTLEMENT), today=today)
+
+
+async def _partners(conn: AsyncConnection) -> dict[str, dict[str, Any]]:
+    return {p["partner_id"]: p for p in await d.all_of(conn, d.PARTNER)}
+
+
+async def aging_view(conn: AsyncConnection, as_of: date) -> dict[str, Any]:
+    partners = await _partners(conn)
+    rows = receivables.aging(await d.all_of(conn, d.INVOICE), as_of)
+    items = [{**row, "name": partners.get(row["partner_id"], {}).get("name")} for row in rows]
+    totals = {key: sum(row[key] for row in rows) for key in (*receivables.BUCKETS, "total_minor")}
+    return {"as_of": as_of.isoformat(), "items": items, "totals": totals, "next_cursor": None}
+
+
+async def sales_view(conn: AsyncConnection, group_by: sales.GroupBy, start: date | None,
+                     end: date | None) -> dict[str, Any]:
+    rows = sales.sales(await d.all_of(conn, d.INVOICE), await d.all_of(conn, d.CREDIT_NOTE),
+                       group_by=group_by, start=start, end=end, partners=await _partners(conn))
+    return {
+        "group_by": group_by, "from": start.isoformat() if start else None,
+        "to": end.isoformat() if end else None, "items": rows,
+        "total_minor": sum(row["amount_minor"] for row in rows), "next_cursor": None,
+    }
+
+
+async def rebates_view(conn: AsyncConnection) -> list[dict[str, Any]]:
+    """Rebates accrued vs settled per program."""
+    programs = {p["program_id"]: p for p in await d.all_of(conn, d.PROGRAM)}
+    return rebate_rules.by_program(await d.all_of(conn, d.ACCRUAL),
+                                   await d.all_of(conn, d.SETTLEMENT), programs)
+
+
+async def audit_events(
+    conn: AsyncConnection, *, service: str | None, stream_id: str | None,
+    correlation_id: uuid.UUID | None, after: int, limit: int,
+) -> dict[str, Any]:
+    rows = await archive.page_events(conn, service=service, stream_id=stream_id,
+                                     correlation_id=correlation_id, after=after, limit=limit)
+    next_cursor = str(rows[-1].received_seq) if len(rows) == limit else None
+    return {"items": [audit_item(row) for row in rows], "next_cursor": next_cursor}

@@ -1,0 +1,25 @@
+"""Dependencies of the routes: the service context and who may call."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Query, Request
+
+from libs.runtime.auth import STAFF, Principal, require
+from libs.runtime.host import ServiceContext
+
+
+def service_context(request: Request) -> ServiceContext:
+    return request.app.state.ctx
+
+
+Ctx = Annotated[ServiceContext, Depends(service_context)]
+Finance = Annotated[Principal, Depends(require("finance"))]
+"""Publishes programs, closes periods and approves settlements."""
+MoneyReader = Annotated[Principal, Depends(require("finance", "auditor", "partner"))]
+"""Reads accruals and settlements (a partner key: its own only)."""
+ProgramReader = Annotated[Principal, Depends(require(*STAFF, "partner"))]
+"""Reads programs (a partner key: those it is eligible for only)."""
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+Limit = Annotated[int, Query(ge=1, le=200)]

@@ -1,0 +1,137 @@
+"""The rebates HTTP routes: thin — parse, authorise, call the application, shape the answer.
+
+A partner key sees the programs it is eligible for and its own accruals and
+settlements; anything else answers 404, and its lists are forced to its own id.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from libs.runtime import documents
+from libs.runtime.aggregate import retry_on_conflict
+from libs.runtime.auth import Principal
+from libs.runtime.idempotency import respond_once
+from services.rebates.api.deps import Ctx, Finance, IdempotencyKey, Limit, MoneyReader, ProgramReader
+from services.rebates.api.schemas import (
+    AccrualPage,
+    ClosedProgramOut,
+    NoBody,
+    ProgramIn,
+    ProgramOut,
+    ProgramPage,
+    SettlementOut,
+    SettlementPage,
+)
+from services.rebates.application import programs, settlements, views
+from services.rebates.application.copies import partner_profile
+from services.rebates.domain.eligibility import partner_eligible
+from services.rebates.domain.errors import ProgramNotFound, SettlementNotFound
+
+router = APIRouter(prefix="/v1", tags=["rebates"])
+
+
+def _own(principal: Principal, partner_id: str | None) -> str | None:
+    """The partner filter a caller may use: a partner key is always held to its own id."""
+    return principal.partner_id if principal.is_partner else partner_id
+
+
+@router.post("/programs", status_code=201, response_model=ProgramOut)
+async def publish_program(body: ProgramIn, principal: Finance, ctx: Ctx,
+                          idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    """Publish a program (status ``open``); accrual starts at once, also for past sources in its period."""
+    program_id = programs.new_program_id()
+
+    async def command(conn: Any) -> tuple[int, dict[str, Any]]:
+        return 201, await programs.publish(conn, ctx, principal, body.command(program_id, principal.key_id))
+
+    return await retry_on_conflict(lambda: respond_once(
+        ctx.db, principal, "POST /v1/programs", idempotency_key, body, command))
+
+
+async def _visible_program(ctx: Ctx, principal: Principal, program_id: str) -> dict[str, Any]:
+    async with ctx.db.read() as conn:
+        body = await programs.read_program(conn, program_id)
+        if body is not None and principal.is_partner:
+            profile = await partner_profile(conn, principal.partner_id or "")
+            if not partner_eligible(views.program_from(body).eligibility, profile):
+                body = None
+    if body is None:
+        raise ProgramNotFound(f"no program {program_id}")
+    return body
+
+
+@router.get("/programs", response_model=ProgramPage)
+async def list_programs(principal: ProgramReader, ctx: Ctx, status: str | None = None,
+                        limit: Limit = 50, cursor: str | None = None) -> dict[str, Any]:
+    async with ctx.db.read() as conn:
+        where = None
+        if principal.is_partner:
+            profile = await partner_profile(conn, principal.partner_id or "")
+            where = lambda body: partner_eligible(views.program_from(body).eligibility, profile)  # noqa: E731
+        return await documents.page(conn, views.PROGRAM, status=status, where=where, cursor=cursor,
+                                    limit=limit)
+
+
+@router.get("/programs/{program_id}", response_model=ProgramOut)
+async def get_program(program_id: str, principal: ProgramReader, ctx: Ctx) -> dict[str, Any]:
+    return await _visible_program(ctx, principal, program_id)
+
+
+@router.post("/programs/{program_id}/close", response_model=ClosedProgramOut)
+async def close_program(program_id: str, principal: Finance, ctx: Ctx, body: NoBody | None = None,
+                        idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    """Period close: one settlement proposal per partner with accruals, payout = final - already settled."""
+
+    async def command(conn: Any) -> tuple[int, dict[str, Any]]:
+        return 200, await programs.close(conn, ctx, principal, program_id)
+
+    return await retry_on_conflict(lambda: respond_once(
+        ctx.db, principal, f"POST /v1/programs/{program_id}/close", idempotency_key, body or NoBody(),
+        command))
+
+
+@router.get("/accruals", response_model=AccrualPage)
+async def list_accruals(principal: MoneyReader, ctx: Ctx, partner_id: str | None = None,
+                        program_id: str | None = None, limit: Limit = 50,
+                        cursor: str | None = None) -> dict[str, Any]:
+    """Running accruals per (program, partner), with the sources that explain them."""
+    where = (lambda body: body["program_id"] == program_id) if program_id else None
+    async with ctx.db.read() as conn:
+        return await documents.page(conn, views.ACCRUAL, partner_id=_own(principal, partner_id),
+                                    where=where, cursor=cursor, limit=limit)
+
+
+@router.get("/settlements", response_model=SettlementPage)
+async def list_settlements(principal: MoneyReader, ctx: Ctx, partner_id: str | None = None,
+                           program_id: str | None = None, status: str | None = None,
+                           limit: Limit = 50, cursor: str | None = None) -> dict[str, Any]:
+    where = (lambda body: body["program_id"] == program_id) if program_id else None
+    async with ctx.db.read() as conn:
+        return await documents.page(conn, views.SETTLEMENT, partner_id=_own(principal, partner_id),
+                                    status=status, where=where, cursor=cursor, limit=limit)
+
+
+@router.get("/settlements/{settlement_id}", response_model=SettlementOut)
+async def get_settlement(settlement_id: str, principal: MoneyReader, ctx: Ctx) -> dict[str, Any]:
+    async with ctx.db.read() as conn:
+        body = await settlements.read_settlement(conn, settlement_id)
+    if body is None or not principal.sees(body["partner_id"]):
+        raise SettlementNotFound(f"no settlement {settlement_id}")
+    return body
+
+
+@router.post("/settlements/{settlement_id}/approve", response_model=SettlementOut)
+async def approve_settlement(settlement_id: str, principal: Finance, ctx: Ctx, body: NoBody | None = None,
+                             idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    """Approve by a finance key other than the one that closed; the payout becomes a credit note."""
+
+    async def command(conn: Any) -> tuple[int, dict[str, Any]]:
+        return 200, await settlements.approve(conn, ctx, principal, settlement_id)
+
+    return await retry_on_conflict(lambda: respond_once(
+        ctx.db, principal, f"POST /v1/settlements/{settlement_id}/approve", idempotency_key,
+        body or NoBody(), command))

@@ -1,0 +1,173 @@
+"""Request and response models of the rebates API (never the event classes)."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, Field, StringConstraints, model_validator
+
+from libs.events.values import Eligibility, GrowthRule, RebateTier, SourceKind, TimelinessRule
+from libs.runtime.http import RequestModel
+from services.rebates.domain.program import PublishProgram, rule_problems
+
+MAX_MINOR = 10**15
+"""A sanity bound on money (10 trillion in major units) so arithmetic and JSON stay exact."""
+
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_day(value: Any) -> Any:
+    if not isinstance(value, str) or not _ISO_DAY.fullmatch(value):
+        raise ValueError("a date must be written YYYY-MM-DD")
+    return value
+
+
+Day = Annotated[date, BeforeValidator(_iso_day)]
+Minor = Annotated[int, Field(strict=True, ge=0, le=MAX_MINOR)]
+Rate = Annotated[int, Field(strict=True, ge=0, le=10_000)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+class TierIn(RequestModel):
+    from_minor: Minor
+    rate_bp: Rate
+
+
+class EligibilityIn(RequestModel):
+    """Empty or missing lists do not restrict."""
+
+    tiers: list[Name] = Field(default_factory=list, max_length=100)
+    regions: list[Name] = Field(default_factory=list, max_length=500)
+    categories: list[Name] = Field(default_factory=list, max_length=500)
+    partner_ids: list[Name] = Field(default_factory=list, max_length=5000)
+
+
+class GrowthIn(RequestModel):
+    baseline_from: Day
+    baseline_to: Day
+    min_growth_bp: Annotated[int, Field(strict=True, ge=0, le=1_000_000)]
+    rate_bp: Rate
+
+
+class TimelinessIn(RequestModel):
+    min_on_time_bp: Rate
+    rate_bp: Rate
+
+
+class ProgramIn(RequestModel):
+    """A volume program: tiers of thresholds and rates over a period, optional bonuses and cap."""
+
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    starts_on: Day
+    ends_on: Day
+    basis: Literal["invoiced", "collected"]
+    mode: Literal["retroactive", "incremental"]
+    tiers: list[TierIn] = Field(min_length=1, max_length=50)
+    eligibility: EligibilityIn | None = None
+    growth: GrowthIn | None = None
+    timeliness: TimelinessIn | None = None
+    cap_minor: Minor | None = None
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "CNY"
+
+    @model_validator(mode="after")
+    def follows_the_rules(self) -> ProgramIn:
+        problems = rule_problems(self.starts_on, self.ends_on, self._tiers(), self._growth())
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def _tiers(self) -> tuple[RebateTier, ...]:
+        return tuple(RebateTier(from_minor=t.from_minor, rate_bp=t.rate_bp) for t in self.tiers)
+
+    def _growth(self) -> GrowthRule | None:
+        return GrowthRule(**self.growth.model_dump()) if self.growth else None
+
+    def command(self, program_id: str, published_by: str) -> PublishProgram:
+        return PublishProgram(
+            program_id=program_id, name=self.name, starts_on=self.starts_on, ends_on=self.ends_on,
+            basis=self.basis, mode=self.mode, tiers=self._tiers(),
+            eligibility=Eligibility(**self.eligibility.model_dump()) if self.eligibility else Eligibility(),
+            growth=self._growth(),
+            timeliness=TimelinessRule(**self.timeliness.model_dump()) if self.timeliness else None,
+            cap_minor=self.cap_minor, currency=self.currency, published_by=published_by,
+        )
+
+
+class NoBody(RequestModel):
+    """Close and approve take no fields (an empty JSON object is accepted)."""
+
+
+class SourceOut(BaseModel):
+    kind: SourceKind
+    ref: str
+    amount_minor: int
+
+
+class ProgramOut(BaseModel):
+    id: str
+    name: str
+    starts_on: date
+    ends_on: date
+    basis: str
+    mode: str
+    tiers: list[dict[str, int]]
+    eligibility: dict[str, list[str]]
+    growth: dict[str, Any] | None
+    timeliness: dict[str, int] | None
+    cap_minor: int | None
+    currency: str
+    status: Literal["open", "closed"]
+    published_by: str
+    closes: int
+    last_closed_by: str | None
+
+
+class AccrualOut(BaseModel):
+    partner_id: str
+    program_id: str
+    basis_minor: int
+    accrued_minor: int
+    tier_rate_bp: int
+    currency: str
+    sources: list[SourceOut]
+    settled_minor: int
+
+
+class SettlementOut(BaseModel):
+    id: str
+    program_id: str
+    partner_id: str
+    status: Literal["proposed", "nothing_due", "debit", "superseded", "approved"]
+    final_minor: int
+    already_settled_minor: int
+    payout_minor: int
+    currency: str
+    basis_minor: int | None
+    volume_minor: int | None
+    growth_bonus_minor: int
+    timeliness_bonus_minor: int
+    sources: list[SourceOut]
+    proposed_by: str
+    approved_by: str | None
+    credit_note_id: str | None
+
+
+class ClosedProgramOut(ProgramOut):
+    settlements: list[SettlementOut]
+
+
+class ProgramPage(BaseModel):
+    items: list[ProgramOut]
+    next_cursor: str | None
+
+
+class AccrualPage(BaseModel):
+    items: list[AccrualOut]
+    next_cursor: str | None
+
+
+class SettlementPage(BaseModel):
+    items: list[SettlementOut]
+    next_cursor: str | None

@@ -1,0 +1,14 @@
+"""The rebates composition root: routes, reactions to partners' and credit's events."""
+
+from __future__ import annotations
+
+from libs.runtime.host import ServiceSpec
+from services.rebates.api.routes import router
+from services.rebates.application.handlers import handlers
+
+SPEC = ServiceSpec(
+    name="rebates",
+    routers=lambda ctx: [router],
+    handlers=handlers,
+    subscribes_to=("partners", "credit"),
+)

@@ -1,0 +1,77 @@
+"""Accrual: every document a partner gets from credit moves its basis under each program it counts for.
+
+Accrual is continuous and does not stop at a close: a late invoice or return
+dated within a closed program's period changes the basis, and the next close
+proposes the true-up. A known source is never counted twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from libs.events.base import EventMetadata
+from libs.events.rebates import ProgramPublished
+from libs.runtime import documents
+from libs.runtime.host import ServiceContext
+from services.rebates.application import views
+from services.rebates.application.copies import all_documents
+from services.rebates.application.rebates import EventIds, Loaded, append, fresh_ids, load_rebate, write
+from services.rebates.domain.eligibility import PartnerProfile, partner_eligible
+from services.rebates.domain.ledger import Contribution
+from services.rebates.domain.rebate import decide_accruals
+
+ContributionsOf = Callable[[ProgramPublished], list[Contribution]]
+
+
+async def all_programs(conn: AsyncConnection) -> list[ProgramPublished]:
+    return [views.program_from(body) async for body in all_documents(conn, views.PROGRAM)]
+
+
+async def accrue(
+    conn: AsyncConnection, ctx: ServiceContext, program: ProgramPublished, partner_id: str,
+    contributions: list[Contribution], meta: EventMetadata, event_ids: EventIds = fresh_ids,
+) -> Loaded | None:
+    """Append the accruals of new contributions (``None`` when nothing was new)."""
+    if not contributions:
+        return None
+    loaded = await load_rebate(conn, ctx, program.program_id, partner_id)
+    accrued = decide_accruals(loaded.state, program, contributions)
+    if not accrued:
+        return None
+    return await append(conn, ctx, loaded, accrued, meta, event_ids)
+
+
+async def counts_for(
+    conn: AsyncConnection, program: ProgramPublished, profile: PartnerProfile, follow_existing: bool
+) -> bool:
+    """Eligible now, or (for cash and returns, which follow earlier sales) already accruing there."""
+    if partner_eligible(program.eligibility, profile):
+        return True
+    if not follow_existing:
+        return False
+    return await documents.get(conn, views.ACCRUAL, views.accrual_id(program.program_id,
+                                                                     profile.partner_id)) is not None
+
+
+async def accrue_for_partner(
+    conn: AsyncConnection, ctx: ServiceContext, profile: PartnerProfile,
+    contributions_of: ContributionsOf, meta: EventMetadata, event_ids: EventIds = fresh_ids,
+    *, follow_existing: bool = False,
+) -> None:
+    """Under every program the partner counts for: append first, then write the documents.
+
+    A partner counts for a program while it is eligible (its current tier and
+    region). Cash and returns also count where it already accrues, so a partner
+    that lost eligibility (e.g. moved down a tier) still has its returns reversed.
+    """
+    changed = []
+    for program in await all_programs(conn):
+        contributions = contributions_of(program)
+        if contributions and await counts_for(conn, program, profile, follow_existing):
+            found = await accrue(conn, ctx, program, profile.partner_id, contributions, meta, event_ids)
+            if found is not None:
+                changed.append(found)
+    for loaded in changed:
+        await write(conn, loaded)

@@ -1,0 +1,24 @@
+"""Fixtures of the credit suites: the service on each database, with a fixed clock."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from libs.store.database import Database
+from services.credit.app import SPEC
+from tests.credit.support import Feed, fix_clock
+from tests.service_support import RunningService, running
+
+
+@pytest.fixture
+async def svc(db: Database) -> AsyncIterator[RunningService]:
+    async with running(SPEC, db) as service:
+        fix_clock(service)
+        yield service
+
+
+@pytest.fixture
+def feed(svc: RunningService) -> Feed:
+    return Feed(svc)

@@ -1,0 +1,133 @@
+"""Audit over HTTP on both databases: archived events with hashes, and verification of every store."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select, update
+
+from libs.events import orders
+from libs.events.base import EventMetadata
+from libs.store.database import Database
+from libs.store.schema import events
+from services.projections.application.archive import archive
+from services.projections.domain.publishers import PUBLISHERS
+from tests.projections.support import PeerApps, peer_app, placed, projections, registered
+from tests.service_support import ADMIN
+
+
+async def test_audit_events_page_by_received_seq_with_filters(db: Database) -> None:
+    async with projections(db) as feed:
+        auditor = await feed.key("auditor")
+        await feed.emit("partner-p1", [registered("p1")])
+        conversation = EventMetadata(actor="partner:k1")
+        await feed.emit("order-o1", [placed("o1", "p1", [("A", 1, 100)]),
+                                     orders.OrderConfirmed(order_id="o1"),
+                                     orders.OrderApproved(order_id="o1")], meta=conversation)
+        client = feed.svc.client
+        seen, cursor = [], None
+        while True:
+            query = "limit=2" + (f"&after={cursor}" if cursor else "")
+            answer = await client.get(f"/v1/audit/events?{query}", headers=auditor)
+            assert answer.status_code == 200, answer.text
+            page = answer.json()
+            seen += page["items"]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+            assert len(page["items"]) == 2
+        assert [item["type"] for item in seen] == [
+            "KeyIssued", "PartnerRegistered", "OrderPlaced", "OrderConfirmed", "OrderApproved"]
+        assert [item["received_seq"] for item in seen] == sorted(i["received_seq"] for i in seen)
+        placed_item = seen[2]
+        assert placed_item["service"] == "orders" and len(placed_item["stream_hash"]) == 64
+        assert placed_item["data"]["order_id"] == "o1" and placed_item["schema_version"] == 1
+        as_cursor = await client.get(f"/v1/audit/events?cursor={seen[1]['received_seq']}",
+                                     headers=ADMIN)
+        assert [i["type"] for i in as_cursor.json()["items"]] == [i["type"] for i in seen[2:]]
+
+        async def types(query: str) -> list[str]:
+            answer = await client.get(f"/v1/audit/events?{query}", headers=auditor)
+            assert answer.status_code == 200, answer.text
+            return [item["type"] for item in answer.json()["items"]]
+
+        assert await types("service=partners") == ["KeyIssued", "PartnerRegistered"]
+        assert await types("stream_id=partner-p1") == ["PartnerRegistered"]
+        assert await types(f"correlation_id={conversation.correlation_id}") == [
+            "OrderPlaced", "OrderConfirmed", "OrderApproved"]
+        assert await types(f"correlation_id={uuid.uuid4()}") == []
+        for bad in ("correlation_id=nope", "limit=0", "limit=501", "after=-1", "service=billing",
+                    "cursor=abc", f"after={2**63}", f"cursor={2**64}", f"stream_id={'s' * 201}"):
+            assert (await client.get(f"/v1/audit/events?{bad}", headers=auditor)).status_code == 422
+        finance = await feed.key("finance")
+        assert (await client.get("/v1/audit/events", headers=finance)).status_code == 403
+        assert (await client.get("/v1/audit/events")).status_code == 401
+
+
+async def test_verify_checks_every_service_and_the_archive(db: Database) -> None:
+    peers = PeerApps()
+    async with projections(db, peers) as feed:
+        for service in PUBLISHERS:
+            peers.serve(service, peer_app(db, feed.svc))
+        auditor = await feed.key("auditor")
+        await feed.emit("partner-p1", [registered("p1")])
+        await feed.emit("order-o1", [placed("o1", "p1", [("A", 1, 100)]),
+                                     orders.OrderConfirmed(order_id="o1")])
+        client = feed.svc.client
+        answer = await client.get("/v1/audit/verify", headers=auditor)
+        assert answer.status_code == 200, answer.text
+        report = answer.json()
+        assert report["ok"] is True and "first_bad" not in report
+        assert set(report["services"]) == {*PUBLISHERS, "projections"}
+        assert report["services"]["projections"] == {"ok": True, "checked": 4, "first_bad": None}
+        assert report["services"]["credit"]["checked"] == 4
+        assert report["checked"] == 4 * 6
+
+        async with db.transaction() as conn:
+            seq = (await conn.execute(select(archive.c.received_seq).where(
+                archive.c.event_type == "OrderPlaced"))).scalar_one()
+            await conn.execute(update(archive).where(archive.c.received_seq == seq)
+                               .values(data='{"order_id":"o1","total_minor":1}'))
+        report = (await client.get("/v1/audit/verify", headers=ADMIN)).json()
+        assert report["ok"] is False
+        assert report["services"]["projections"]["ok"] is False
+        assert report["services"]["projections"]["first_bad"] == seq
+        assert report["services"]["orders"]["ok"] is True
+        assert report["first_bad"] == {"service": "projections", "position": seq}
+
+        async with db.transaction() as conn:
+            position = (await conn.execute(select(events.c.position).where(
+                events.c.event_type == "OrderConfirmed"))).scalar_one()
+            await conn.execute(update(events).where(events.c.position == position)
+                               .values(data='{"order_id":"o2"}'))
+        report = (await client.get("/v1/audit/verify", headers=auditor)).json()
+        assert report["services"]["orders"]["ok"] is False
+        assert report["services"]["orders"]["first_bad"] == position
+        assert report["first_bad"] == {"service": "partners", "position": position}
+
+
+async def test_a_service_that_does_not_answer_fails_verification(db: Database) -> None:
+    peers = PeerApps()
+    async with projections(db, peers) as feed:
+        for service in PUBLISHERS[:-1]:
+            peers.serve(service, peer_app(db, feed.svc))
+        auditor = await feed.key("auditor")
+        report = (await feed.svc.client.get("/v1/audit/verify", headers=auditor)).json()
+        assert report["ok"] is False
+        assert report["services"]["rebates"]["ok"] is False
+        assert "unreachable" in report["services"]["rebates"]["error"]
+        assert report["services"]["partners"]["ok"] is True
+        assert report["first_bad"] == {"service": "rebates", "position": None}
+        finance = await feed.key("finance")
+        assert (await feed.svc.client.get("/v1/audit/verify", headers=finance)).status_code == 403
+
+
+async def test_own_store_verification_route(db: Database) -> None:
+    async with projections(db) as feed:
+        auditor = await feed.key("auditor")
+        answer = await feed.svc.client.get("/internal/audit/verify", headers=auditor)
+        assert answer.status_code == 200
+        assert answer.json()["ok"] is True and answer.json()["checked"] == 1
+        finance = await feed.key("finance")
+        assert (await feed.svc.client.get("/internal/audit/verify", headers=finance)).status_code == 403
+        assert (await feed.svc.client.get("/internal/audit/verify")).status_code == 401

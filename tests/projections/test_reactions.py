@@ -1,0 +1,82 @@
+"""Reactions: every published event is archived as published and folded into the read models."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import select
+
+from libs.events import credit, default_registry, orders
+from libs.events.base import EventMetadata
+from libs.messaging.consumer import Outcome
+from libs.runtime.auth import key_handlers
+from libs.store.database import Database
+from services.projections.application import documents as d
+from services.projections.application.archive import archive
+from services.projections.application.handlers import handlers
+from services.projections.application.replay import rebuild_read_models
+from services.projections.domain.publishers import EVENT_TYPES
+from tests.projections.support import invoice, placed, projections, registered
+
+
+def test_the_table_names_every_registered_type_and_keeps_the_keys() -> None:
+    table = handlers()
+    assert set(table) == set(EVENT_TYPES)
+    assert all(event_type in default_registry() for event_type in table)
+    for event_type in key_handlers():
+        assert table[event_type].__name__ == "when_key_event_keep_key_and_archive"
+
+
+async def test_events_are_archived_with_their_service_ids_and_hash(db: Database) -> None:
+    async with projections(db) as feed:
+        key_headers = await feed.key("auditor")
+        [reg] = await feed.emit("partner-p1", [registered("p1")])
+        [order] = await feed.emit("order-o1", [placed("o1", "p1", [("A", 2, 500)])],
+                                  meta=EventMetadata(actor="partner:k1"))
+        async with db.read() as conn:
+            rows = (await conn.execute(select(archive).order_by(archive.c.received_seq))).mappings().all()
+        assert [r["service"] for r in rows] == ["partners", "partners", "orders"]
+        assert rows[2]["event_id"] == order.event_id
+        assert (rows[2]["order_id"], rows[2]["partner_id"]) == ("o1", "p1")
+        assert (rows[1]["order_id"], rows[1]["partner_id"]) == (None, "p1")
+        assert rows[2]["stream_hash"] == order.stream_hash and rows[2]["data"] == order.data
+        assert rows[1]["correlation_id"] == reg.correlation_id
+        assert (await feed.svc.client.get("/v1/audit/events", headers=key_headers)).status_code == 200
+        assert await feed.svc.consumer.handle(order) == Outcome.DUPLICATE
+
+
+async def test_invoice_events_get_their_order_whatever_the_arrival_order(db: Database) -> None:
+    async with projections(db) as feed:
+        [applied] = await feed.emit("payment-pay1", [credit.PaymentApplied(
+            payment_id="pay1", invoice_id="i1", partner_id="p1", amount_minor=400,
+            applied_on=date(2025, 1, 20))])
+        await feed.emit("invoice-i1", [invoice("i1", "o1", "p1", issued_on=date(2025, 1, 10),
+                                               due_on=date(2025, 2, 9), lines=[("A", 1, 1000)])])
+        [paid] = await feed.emit("invoice-i1", [credit.InvoicePaid(
+            invoice_id="i1", partner_id="p1", paid_on=date(2025, 1, 25), on_time=True)])
+        async with db.read() as conn:
+            orders_of = dict((await conn.execute(
+                select(archive.c.event_id, archive.c.order_id))).all())
+            doc = await d.get(conn, d.INVOICE, "i1")
+        assert orders_of[applied.event_id] == "o1" and orders_of[paid.event_id] == "o1"
+        assert doc is not None and doc["total_minor"] == 1000 and doc["paid_on"] == "2025-01-25"
+        assert list(doc["settlements"].values()) == [
+            {"kind": "payment", "on": "2025-01-20", "amount_minor": 400}]
+
+
+async def test_read_models_rebuild_from_the_archive(db: Database) -> None:
+    async with projections(db) as feed:
+        await feed.emit("partner-p1", [registered("p1")])
+        [order] = await feed.emit("order-o1", [placed("o1", "p1", [("A", 2, 500)])])
+        await feed.emit("order-o1", [orders.OrderConfirmed(order_id="o1")])
+        await feed.emit("order-o2", [placed("o2", "p1", [("A", 1, 500)]),
+                                     orders.OrderCancelled(order_id="o2", partner_id="p1",
+                                                           reason="x")])
+        async with db.read() as conn:
+            before = {kind: await d.all_of(conn, kind) for kind in d.KINDS}
+        assert await rebuild_read_models(db, feed.svc.ctx.registry) == 5
+        async with db.read() as conn:
+            after = {kind: await d.all_of(conn, kind) for kind in d.KINDS}
+        assert after == before
+        assert [o["status"] for o in after[d.ORDER]] == ["confirmed", "cancelled"]
+        assert after[d.ORDER][0]["correlation_id"] == str(order.correlation_id)

@@ -1,0 +1,252 @@
+"""The views over HTTP on both databases: timeline, partner 360, aging, sales; roles and isolation."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from libs.events import credit, delivery, orders, partners, rebates
+from libs.events.base import EventMetadata
+from libs.events.values import SkuQty
+from libs.store.database import Database
+from tests.projections.support import (
+    Feed,
+    accrued,
+    caused_by,
+    credit_note,
+    invoice,
+    placed,
+    projections,
+    registered,
+)
+from tests.service_support import ADMIN
+
+
+def at(day: int, hour: int, second: int = 0) -> datetime:
+    return datetime(2025, 1, day, hour, 0, second, tzinfo=UTC)
+
+
+async def order_chain(feed: Feed) -> None:
+    """o1 of p1 through stock, funds, shipment, invoice and payment; o2 of p2 placed."""
+    await feed.emit("partner-p1", [registered("p1")])
+    await feed.emit("partner-p2", [registered("p2", region="west")])
+    [placement] = await feed.emit("order-o1", [placed("o1", "p1", [("A", 2, 500)])],
+                                  meta=EventMetadata(actor="partner:k1"), at=at(2, 9))
+    # delivery's clock runs a second behind: its reaction still shows after the placement
+    [allocated] = await feed.emit("stock-o1", [delivery.StockAllocated(
+        order_id="o1", lines=[SkuQty(sku="A", qty=2)])], meta=caused_by(placement), at=at(2, 8, 59))
+    # the same conversation touching another partner's order: that event is o2's, not o1's
+    await feed.emit("stock-o2", [delivery.StockAllocated(
+        order_id="o2", lines=[SkuQty(sku="B", qty=1)])], meta=caused_by(placement), at=at(2, 9, 2))
+    [confirmed] = await feed.emit("order-o1", [orders.OrderConfirmed(order_id="o1")],
+                                  meta=caused_by(allocated), at=at(2, 9, 2))
+    [funds] = await feed.emit("review-o1", [credit.FundsReviewPassed(
+        order_id="o1", partner_id="p1", amount_minor=1000, how="within_limit")],
+        meta=caused_by(confirmed), at=at(2, 9, 3))
+    [approved] = await feed.emit("order-o1", [orders.OrderApproved(order_id="o1")],
+                                 meta=caused_by(funds), at=at(2, 9, 4))
+    await feed.emit("shipment-s1", [delivery.ShipmentCreated(
+        shipment_id="s1", order_id="o1", partner_id="p1", lines=[SkuQty(sku="A", qty=2)])],
+        meta=caused_by(approved), at=at(2, 9, 5))
+    [dispatched] = await feed.emit("shipment-s1", [delivery.ShipmentDispatched(
+        shipment_id="s1", order_id="o1", partner_id="p1", dispatch_id="d1",
+        lines=[SkuQty(sku="A", qty=2)], carrier="c", tracking_no="t", dispatched_on=date(2025, 1, 3),
+        remaining=[], complete=True)], meta=EventMetadata(actor="warehouse:w1"), at=at(3, 10))
+    await feed.emit("order-o1", [orders.OrderShipped(order_id="o1")],
+                    meta=caused_by(dispatched), at=at(3, 10, 1))
+    [issued] = await feed.emit("invoice-i1", [invoice(
+        "i1", "o1", "p1", issued_on=date(2025, 1, 3), due_on=date(2025, 2, 2),
+        lines=[("A", 2, 500)])], meta=caused_by(dispatched), at=at(3, 10, 2))
+    await feed.emit("accrual-r1-p1", [accrued("r1", "p1", 50)], meta=caused_by(issued))
+    payment = EventMetadata(actor="finance:f1")
+    await feed.emit("account-p1", [credit.PaymentReceived(
+        payment_id="pay1", partner_id="p1", amount_minor=1000, bank_ref="b1",
+        received_on=date(2025, 1, 5)), credit.PaymentApplied(
+        payment_id="pay1", invoice_id="i1", partner_id="p1", amount_minor=1000,
+        applied_on=date(2025, 1, 5))], meta=payment, at=at(5, 11))
+    await feed.emit("invoice-i1", [credit.InvoicePaid(
+        invoice_id="i1", partner_id="p1", paid_on=date(2025, 1, 5), on_time=True)],
+        meta=payment, at=at(5, 11, 1))
+    await feed.emit("order-o2", [placed("o2", "p2", [("B", 1, 700)])], at=at(2, 9, 1))
+
+
+async def test_timeline_in_causal_order_across_services(db: Database) -> None:
+    async with projections(db) as feed:
+        await order_chain(feed)
+        answer = await feed.svc.client.get("/v1/views/orders/o1/timeline", headers=ADMIN)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["order_id"] == "o1"
+        assert [(e["service"], e["type"]) for e in body["events"]] == [
+            ("orders", "OrderPlaced"), ("delivery", "StockAllocated"),
+            ("orders", "OrderConfirmed"), ("credit", "FundsReviewPassed"),
+            ("orders", "OrderApproved"), ("delivery", "ShipmentCreated"),
+            ("delivery", "ShipmentDispatched"), ("orders", "OrderShipped"),
+            ("credit", "InvoiceIssued"), ("credit", "PaymentApplied"), ("credit", "InvoicePaid")]
+        first, second = body["events"][:2]
+        assert first["actor"] == "partner:k1" and first["data"]["total_minor"] == 1000
+        assert second["causation_id"] == first["event_id"]
+        assert second["correlation_id"] == first["correlation_id"]
+        assert set(body["events"][0]) >= {"service", "type", "occurred_at", "actor", "data",
+                                          "event_id", "causation_id", "correlation_id"}
+
+
+async def test_timeline_and_360_are_isolated_per_partner(db: Database) -> None:
+    async with projections(db) as feed:
+        await order_chain(feed)
+        p1 = await feed.key("partner", "p1")
+        p2 = await feed.key("partner", "p2")
+        sales = await feed.key("sales")
+        client = feed.svc.client
+        assert (await client.get("/v1/views/orders/o1/timeline", headers=p1)).status_code == 200
+        assert (await client.get("/v1/views/orders/o1/timeline", headers=p2)).status_code == 404
+        other = await client.get("/v1/views/orders/o2/timeline", headers=sales)
+        assert [e["type"] for e in other.json()["events"]] == ["OrderPlaced", "StockAllocated"]
+        assert (await client.get("/v1/views/orders/nope/timeline", headers=ADMIN)).status_code == 404
+        assert (await client.get("/v1/views/partners/p1", headers=p1)).status_code == 200
+        missing = await client.get("/v1/views/partners/p1", headers=p2)
+        assert missing.status_code == 404
+        assert missing.headers["content-type"].startswith("application/problem+json")
+        assert (await client.get("/v1/views/partners/p2", headers=sales)).status_code == 200
+        assert (await client.get("/v1/views/partners/zz", headers=ADMIN)).status_code == 404
+        assert (await client.get("/v1/views/partners/p1")).status_code == 401
+        bad_key = {"Authorization": "Bearer nope"}
+        assert (await client.get("/v1/views/orders/o1/timeline", headers=bad_key)).status_code == 401
+
+
+async def test_partner_360_figures(db: Database) -> None:
+    async with projections(db) as feed:
+        feed.svc.ctx.clock = lambda: datetime(2025, 3, 1, tzinfo=UTC)
+        await feed.emit("partner-p1", [registered("p1"), partners.AgreementSigned(
+            partner_id="p1", agreement_id="a1", kind="annual", starts_on=date(2025, 1, 1),
+            ends_on=date(2025, 12, 31), status_after="active")])
+        await feed.emit("order-o1", [placed("o1", "p1", [("A", 10, 1000)]),
+                                     orders.OrderConfirmed(order_id="o1")])
+        await feed.emit("review-o1", [credit.FundsReviewPassed(
+            order_id="o1", partner_id="p1", amount_minor=10_000, how="within_limit")])
+        await feed.emit("order-o1", [orders.OrderApproved(order_id="o1"),
+                                     orders.OrderPartiallyShipped(order_id="o1")])
+        await feed.emit("invoice-i1", [invoice("i1", "o1", "p1", issued_on=date(2025, 1, 10),
+                                               due_on=date(2025, 2, 9), lines=[("A", 6, 1000)])])
+        await feed.emit("order-o2", [placed("o2", "p1", [("A", 5, 1000)]), orders.OrderCancelled(
+            order_id="o2", partner_id="p1", reason="changed mind")])
+        await feed.emit("order-o3", [placed("o3", "p1", [("A", 2, 1000)])])
+        await feed.emit("review-o3", [credit.FundsReviewPassed(
+            order_id="o3", partner_id="p1", amount_minor=2000, how="prepaid")])
+        await feed.emit("order-o3", [orders.OrderApproved(order_id="o3")])
+        await feed.emit("account-p1", [credit.PaymentReceived(
+            payment_id="pay1", partner_id="p1", amount_minor=4000, bank_ref="b1",
+            received_on=date(2025, 1, 20)), credit.PaymentApplied(
+            payment_id="pay1", invoice_id="i1", partner_id="p1", amount_minor=2500,
+            applied_on=date(2025, 1, 20))])
+        await feed.emit("credit-note-c1", [credit_note("c1", "p1", 1000, order_id="o1",
+                                                       lines=[("A", 1, 1000)])])
+        await feed.emit("credit-note-c2", [credit_note("c2", "p1", 300, kind="rebate")])
+        await feed.emit("accrual-r1-p1", [accrued("r1", "p1", 300), accrued("r1", "p1", 450)])
+        await feed.emit("settlement-s1", [rebates.SettlementProposed(
+            settlement_id="s1", program_id="r1", partner_id="p1", final_minor=300,
+            already_settled_minor=0, payout_minor=300, sources=[], proposed_by="f1"),
+            rebates.SettlementApproved(settlement_id="s1", program_id="r1", partner_id="p1",
+                                       payout_minor=300, approved_by="f2")])
+        answer = await feed.svc.client.get("/v1/views/partners/p1", headers=await feed.key("finance"))
+        assert answer.status_code == 200, answer.text
+        view = answer.json()
+        assert {k: view[k] for k in ("partner_id", "name", "status", "tier", "region")} == {
+            "partner_id": "p1", "name": "Partner p1", "status": "active", "tier": "gold",
+            "region": "east"}
+        assert view["orders"] == {"count": 3, "by_status": {
+            "approved": 1, "cancelled": 1, "partially_shipped": 1}}
+        assert view["sales_minor"] == 6000 - 1000
+        assert view["exposure_minor"] == 3500 + 4000 + 2000  # o1 open + o1 uninvoiced + o3
+        assert view["balance_minor"] == 6000 - 4000 - 1000 - 300
+        assert view["overdue_minor"] == 3500
+        assert view["rebates"] == {"accrued_minor": 450, "settled_minor": 300}
+
+
+AS_OF = date(2025, 6, 30)
+BOUNDARIES = {-5: 256, 0: 1, 1: 2, 30: 4, 31: 8, 60: 16, 61: 32, 90: 64, 91: 128}
+
+
+async def test_aging_buckets_at_exact_day_boundaries(db: Database) -> None:
+    async with projections(db) as feed:
+        await feed.emit("partner-p1", [registered("p1")])
+        for days, amount in BOUNDARIES.items():
+            await feed.emit(f"invoice-i{days}", [invoice(
+                f"i{days}", "o1", "p1", issued_on=date(2025, 1, 1),
+                due_on=AS_OF - timedelta(days=days), lines=[("A", 1, amount)])])
+        await feed.emit("invoice-late", [invoice("late", "o1", "p1", issued_on=date(2025, 7, 1),
+                                                 due_on=date(2025, 7, 31))])
+        await feed.emit("invoice-paid", [invoice("paid", "o1", "p1", issued_on=date(2025, 1, 1),
+                                                 due_on=AS_OF), credit.InvoicePaid(
+            invoice_id="paid", partner_id="p1", paid_on=date(2025, 6, 15), on_time=True)])
+        await feed.emit("invoice-p3", [invoice("p3i", "o9", "p3", issued_on=date(2025, 5, 1),
+                                               due_on=date(2025, 6, 20), lines=[("A", 1, 700)]),
+                                       credit.InvoicePaid(invoice_id="p3i", partner_id="p3",
+                                                          paid_on=date(2025, 7, 2), on_time=False)])
+        finance = await feed.key("finance")
+        answer = await feed.svc.client.get("/v1/views/receivables/aging?as_of=2025-06-30",
+                                           headers=finance)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["as_of"] == "2025-06-30"
+        p1, p3 = body["items"]
+        assert {k: v for k, v in p1.items() if k.endswith("_minor")} == {
+            "current_minor": 257, "d1_30_minor": 6, "d31_60_minor": 24, "d61_90_minor": 96,
+            "d90_plus_minor": 128, "total_minor": 511}
+        assert (p1["partner_id"], p1["name"]) == ("p1", "Partner p1")
+        assert (p3["partner_id"], p3["d1_30_minor"], p3["total_minor"]) == ("p3", 700, 700)
+        assert body["totals"]["total_minor"] == 1211
+        later = await feed.svc.client.get("/v1/views/receivables/aging?as_of=2025-07-02",
+                                          headers=finance)
+        assert [row["partner_id"] for row in later.json()["items"]] == ["p1"]
+        auditor = await feed.key("auditor")
+        client = feed.svc.client
+        assert (await client.get("/v1/views/receivables/aging", headers=auditor)).status_code == 200
+        for refused in (await feed.key("sales"), await feed.key("partner", "p1"), ADMIN):
+            assert (await client.get("/v1/views/receivables/aging", headers=refused)).status_code == 403
+        for bad in ("2025-02-30", "20250101", "yesterday", "2025-1-01"):
+            answer = await client.get(f"/v1/views/receivables/aging?as_of={bad}", headers=finance)
+            assert answer.status_code == 422, bad
+            assert answer.json()["errors"][0]["field"] == "as_of"
+
+
+async def test_sales_grouped_and_filtered(db: Database) -> None:
+    async with projections(db) as feed:
+        await feed.emit("partner-p1", [registered("p1")])
+        await feed.emit("partner-p2", [registered("p2", tier="silver", region="west")])
+        await feed.emit("invoice-i1", [invoice("i1", "o1", "p1", issued_on=date(2025, 1, 5),
+                                               due_on=AS_OF, lines=[("A", 2, 100), ("B", 1, 50)])])
+        await feed.emit("invoice-i2", [invoice("i2", "o1", "p1", issued_on=date(2025, 2, 5),
+                                               due_on=AS_OF, lines=[("A", 1, 100)])])
+        await feed.emit("invoice-i3", [invoice("i3", "o2", "p2", issued_on=date(2025, 2, 9),
+                                               due_on=AS_OF, lines=[("B", 4, 50)], region="west",
+                                               tier="silver")])
+        await feed.emit("credit-note-c1", [credit_note("c1", "p1", 100, order_id="o1",
+                                                       issued_on=date(2025, 2, 10),
+                                                       lines=[("A", 1, 100)])])
+        await feed.emit("credit-note-c2", [credit_note("c2", "p2", 999, kind="rebate",
+                                                       issued_on=date(2025, 2, 10))])
+        sales = await feed.key("sales")
+
+        async def rows(query: str) -> list[tuple]:
+            answer = await feed.svc.client.get(f"/v1/views/sales?{query}", headers=sales)
+            assert answer.status_code == 200, answer.text
+            return [(r["key"], r["amount_minor"], r["orders"]) for r in answer.json()["items"]]
+
+        assert await rows("group_by=region") == [("east", 250, 1), ("west", 200, 1)]
+        assert await rows("group_by=tier") == [("gold", 250, 1), ("silver", 200, 1)]
+        assert await rows("group_by=sku") == [("A", 200, 1), ("B", 250, 2)]
+        assert await rows("group_by=month") == [("2025-01", 250, 1), ("2025-02", 200, 2)]
+        assert await rows("group_by=month&from=2025-02-01&to=2025-02-09") == [("2025-02", 300, 2)]
+        client = feed.svc.client
+        window = (await client.get("/v1/views/sales?group_by=sku&from=2025-02-01&to=2025-02-28",
+                                   headers=sales)).json()
+        assert (window["from"], window["to"], window["group_by"]) == ("2025-02-01", "2025-02-28", "sku")
+        assert window["total_minor"] == 200
+        for query in ("", "group_by=partner", "group_by=month&from=2025-03-01&to=2025-02-01",
+                      "group_by=sku&from=2025-13-01"):
+            assert (await client.get(f"/v1/views/sales?{query}", headers=sales)).status_code == 422
+        for allowed in ("finance", "auditor"):
+            headers = await feed.key(allowed)
+            assert (await client.get("/v1/views/sales?group_by=sku", headers=headers)).status_code == 200
+        for refused in (await feed.key("warehouse"), await feed.key("partner", "p1")):
+            assert (await client.get("/v1/views/sales?group_by=sku", headers=refused)).status_code == 403
