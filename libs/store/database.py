@@ -40,6 +40,17 @@ def async_url(url: str) -> URL:
     return parsed
 
 
+async def _end_open_transaction(connection: asyncpg.Connection) -> None:
+    """Pool reset for the store's driver connections.
+
+    asyncpg's default reset sends a query on every release (unlock advisory locks,
+    close cursors, UNLISTEN, RESET ALL): a round trip per append. The store's hot
+    paths leave no such session state, so only an interrupted transaction is ended.
+    """
+    if connection.is_in_transaction():
+        await connection.execute("ROLLBACK")
+
+
 class Database:
     """Engines and transactions for one service's store."""
 
@@ -155,7 +166,8 @@ class Database:
                     settings = {"search_path": self.schema} if self.schema else {}
                     self._driver_pool = await asyncpg.create_pool(
                         url.render_as_string(hide_password=False), min_size=1,
-                        max_size=self._pool_size, server_settings=settings)
+                        max_size=self._pool_size, server_settings=settings,
+                        reset=_end_open_transaction)
         return self._driver_pool
 
     async def sqlite_write(self, work: Callable[[sqlite3.Connection], T]) -> T:
