@@ -701,6 +701,8 @@ def up_command(
     err = Console(stderr=True)
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous_term = signal.signal(signal.SIGTERM, _raise_interrupt) if in_main_thread else None
+    if in_main_thread:  # Ctrl-C stops us even when started as a background job (SIGINT ignored)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     sup: Supervisor | None = None
     failed = False
     try:

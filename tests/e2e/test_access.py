@@ -59,8 +59,15 @@ def world(system: System) -> dict[str, Any]:
             "name": "ACC", "starts_on": str(date.today()), "ends_on": str(date.today()),
             "basis": "invoiced", "mode": "retroactive", "tiers": [{"from_minor": 0, "rate_bp": 50}],
             "eligibility": {"partner_ids": [a["id"]]}}), 201)
+        eventually(lambda: body(rebates.get("/v1/accruals", params={
+            "program_id": program["id"], "partner_id": a["id"]}))["items"], bool,
+            what="A's accrual under the program")
+        body(rebates.post(f"/v1/programs/{program['id']}/close"))
+        [settlement] = body(rebates.get("/v1/settlements", params={
+            "program_id": program["id"]}))["items"]
     return {"a": a, "b": b, "a_key": a_key, "b_key": b_key, "order": order,
-            "shipment": shipment, "invoice": invoice, "return": ret, "program": program}
+            "shipment": shipment, "invoice": invoice, "return": ret, "program": program,
+            "settlement": settlement}
 
 
 def id_routes(w: dict[str, Any]) -> list[tuple[str, str, str, dict[str, Any] | None]]:
@@ -80,6 +87,7 @@ def id_routes(w: dict[str, Any]) -> list[tuple[str, str, str, dict[str, Any] | N
         ("POST", "delivery", "/v1/returns", {"order_id": order, "lines": [{"sku": "ACC-1", "qty": 1}],
                                              "reason": "x", "kind": "refund"}),
         ("GET", "rebates", f"/v1/programs/{w['program']['id']}", None),
+        ("GET", "rebates", f"/v1/settlements/{w['settlement']['id']}", None),
         ("GET", "projections", f"/v1/views/orders/{order}/timeline", None),
         ("GET", "projections", f"/v1/views/partners/{a}", None),
     ]
