@@ -503,6 +503,12 @@ async def _all_topics(admin: AIOKafkaAdminClient) -> dict[str, dict[str, Any]]:
     return {entry["topic"]: entry for entry in await admin.describe_topics(None)}
 
 
+TOPIC_CONFIG = {"retention.ms": "-1", "cleanup.policy": "delete"}
+"""Event topics keep their whole history: a consumer that starts late (or a new
+service) reads every stream from its first version, which the consumers' order
+guard requires. Brokers that ignore topic configs keep their own defaults."""
+
+
 async def ensure_topics(
     bootstrap_servers: str,
     topics: Iterable[str],
@@ -536,7 +542,8 @@ async def ensure_topics(
             return
         try:
             response = await admin.create_topics(
-                [NewTopic(name, partitions, replication_factor) for name in missing]
+                [NewTopic(name, partitions, replication_factor, topic_configs=dict(TOPIC_CONFIG))
+                 for name in missing]
             )
         except TopicAlreadyExistsError:
             response = None
@@ -605,12 +612,13 @@ async def end_offsets(bootstrap_servers: str, topic: str) -> dict[int, int]:
 
 
 async def holds_offset(bootstrap_servers: str, topic: str, partition: int, offset: int,
-                       timeout_ms: int = 2000) -> bool:
-    """True when the broker still serves the record at ``offset`` of ``topic``/``partition``.
+                       timeout_ms: int = 2000) -> bool | None:
+    """Whether the broker still serves the record at ``offset`` of ``topic``/``partition``.
 
-    The definitive test that a partition still holds what was published to it:
-    a fetch, not the listed end offset (some Kafka-protocol brokers report the
-    end offset of multi-record batches imprecisely).
+    True: it does. False: the broker says the offset is out of range (the data is
+    gone). None: no answer in time (a slow broker proves nothing). A fetch, not
+    the listed end offset, is the test: some Kafka-protocol brokers report the
+    end offset of multi-record batches imprecisely.
     """
     tp = TopicPartition(topic, partition)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False,
@@ -623,6 +631,9 @@ async def holds_offset(bootstrap_servers: str, topic: str, partition: int, offse
             batch = await consumer.getmany(tp, timeout_ms=timeout_ms, max_records=1)
         except OffsetOutOfRangeError:
             return False
-        return any(record.offset >= offset for record in batch.get(tp, []))
+        if any(record.offset >= offset for record in batch.get(tp, [])):
+            return True
+        return None
     finally:
         await consumer.stop()
+

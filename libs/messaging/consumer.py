@@ -26,6 +26,9 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.base import DomainEvent, EventMetadata, format_timestamp, utc_now
@@ -35,7 +38,8 @@ from libs.events.topics import DEAD_LETTER_TOPIC
 from libs.messaging.broker import ensure_topics
 from libs.messaging.timing import sleep_or_stop
 from libs.store.database import Database
-from libs.store.schema import dead_letters, inbox
+from libs.store.errors import ConcurrencyError
+from libs.store.schema import dead_letters, inbox, stream_heads
 from libs.store.sql import upsert
 
 log = logging.getLogger(__name__)
@@ -78,6 +82,7 @@ class Outcome(enum.Enum):
     IGNORED = "ignored"
     PARKED = "parked"
     DEAD = "dead"
+    GAP = "gap"
 
 
 @dataclass(frozen=True)
@@ -156,6 +161,9 @@ class Consumer:
             except (KafkaError, OSError, ConnectionError) as error:
                 log.warning("consumer %s: broker trouble (%s); reconnecting", self.name, error)
                 await sleep_or_stop(stop, 0.5)
+            except Exception:  # a database outage, say: never die, the offsets were not committed
+                log.exception("consumer %s failed; reconnecting", self.name)
+                await sleep_or_stop(stop, 1.0)
             finally:
                 with contextlib.suppress(Exception):
                     await consumer.stop()
@@ -171,11 +179,12 @@ class Consumer:
     async def handle_record(self, record: ConsumerRecord) -> Outcome:
         try:
             envelope = Envelope.from_wire(record.value)
-        except (ValueError, KeyError, TypeError) as error:
+        except Exception as error:  # any malformed message: never let it stop the partition
             log.error("consumer %s: undecodable message at %s:%s offset %s: %s", self.name,
                       record.topic, record.partition, record.offset, error)
             await self._publish_dead_letter(record.key, record.value, record.topic,
-                                            f"undecodable: {error}", 0, None)
+                                            f"undecodable: {error!r}", 0, None)
+            self.outcomes[Outcome.DEAD] += 1
             return Outcome.DEAD
         return await self.handle(envelope, origin_topic=record.topic)
 
@@ -188,48 +197,80 @@ class Consumer:
     # -- one event -------------------------------------------------------------------
 
     async def handle(self, envelope: Envelope, *, origin_topic: str = "") -> Outcome:
-        """Apply one event exactly once, retrying, parking or dead-lettering it."""
+        """Apply one event exactly once, retrying, parking or dead-lettering it.
+
+        Transient failures (a concurrent append, the database away) are retried
+        until they pass: dead-lettering them would park a healthy stream. Other
+        failures are retried ``max_attempts`` times, then dead-lettered.
+        """
         handler = self.handlers.get(envelope.event_type)
-        if handler is None:
-            self.outcomes[Outcome.IGNORED] += 1
-            return Outcome.IGNORED
         attempt = 0
         while True:
             attempt += 1
             try:
-                outcome = await self._apply(envelope, handler, origin_topic)
+                outcome, blocker = await self._apply(envelope, handler)
             except Exception as error:
-                if attempt >= self.settings.max_attempts:
+                transient = _is_transient(error)
+                if not transient and attempt >= self.settings.max_attempts:
                     log.error("consumer %s: %s %s failed %d times, dead-lettered: %r", self.name,
                               envelope.event_type, envelope.event_id, attempt, error)
                     await self._dead_letter(envelope, origin_topic, repr(error), attempt, None)
                     outcome = Outcome.DEAD
                 else:
-                    log.warning("consumer %s: %s %s failed (attempt %d): %r", self.name,
-                                envelope.event_type, envelope.event_id, attempt, error)
-                    await asyncio.sleep(self.settings.retry_backoff * 2 ** (attempt - 1))
+                    log.warning("consumer %s: %s %s failed (attempt %d%s): %r", self.name,
+                                envelope.event_type, envelope.event_id, attempt,
+                                ", transient" if transient else "", error)
+                    await asyncio.sleep(min(self.settings.retry_backoff * 2 ** (attempt - 1), 5.0))
                     continue
+            if outcome is Outcome.PARKED:
+                await self._dead_letter(envelope, origin_topic, f"parked behind {blocker}", 0,
+                                        blocker)
             self.outcomes[outcome] += 1
+            if outcome is Outcome.APPLIED:
+                await self._release_parked_followers(envelope, origin_topic)
             return outcome
 
-    async def _apply(self, envelope: Envelope, handler: Handler, origin_topic: str) -> Outcome:
+    async def _apply(
+        self, envelope: Envelope, handler: Handler | None
+    ) -> tuple[Outcome, uuid.UUID | None]:
+        """One event, in one transaction: the order guard, then the effect and the inbox.
+
+        The guard keeps each stream's order whatever the broker does: per stream the
+        consumer records the last version it passed (applied, ignored, parked or dead).
+        An older version is a repeat; a version beyond the next one means an earlier
+        event has not come through yet (a broker that lost data and got a newer event
+        first, a producer retry) and it is skipped: the relay's in-order republish
+        brings it again. A redriven dead letter is the one event allowed behind the head.
+        """
         async with self.db.transaction() as conn:
+            head = (await conn.execute(select(stream_heads.c.version).where(
+                stream_heads.c.consumer == self.name,
+                stream_heads.c.stream_id == envelope.stream_id))).scalar() or 0
+            version = envelope.stream_version
+            if version > head + 1:
+                log.info("consumer %s: %s v%d arrived before v%d; skipped until it comes in order",
+                         self.name, envelope.stream_id, version, head + 1)
+                return Outcome.GAP, None
+            if version <= head and not (handler and await self._is_dead_letter(conn, envelope)):
+                return Outcome.DUPLICATE, None
+            if handler is None:
+                await self._advance(conn, envelope)
+                return Outcome.IGNORED, None
             seen = (await conn.execute(select(inbox.c.event_id).where(
                 inbox.c.consumer == self.name, inbox.c.event_id == envelope.event_id))).first()
             if seen is not None:
-                return Outcome.DUPLICATE
+                await self._advance(conn, envelope)
+                return Outcome.DUPLICATE, None
             blocker = (await conn.execute(
                 select(dead_letters.c.event_id).where(
                     dead_letters.c.consumer == self.name,
                     dead_letters.c.stream_id == envelope.stream_id,
-                    dead_letters.c.stream_version < envelope.stream_version,
+                    dead_letters.c.stream_version < version,
                     dead_letters.c.status.in_(UNRESOLVED),
                 ).order_by(dead_letters.c.stream_version).limit(1)
             )).scalar()
             if blocker is not None:
-                await self._record_dead_letter(conn, envelope, origin_topic,
-                                               f"parked behind {blocker}", 0, blocker)
-                return Outcome.PARKED
+                return Outcome.PARKED, blocker  # the head moves when the dead letter is recorded
             event = self.registry.decode(envelope)
             await handler(Delivery(conn, envelope, event, self.name))
             await conn.execute(inbox.insert().values(
@@ -240,39 +281,83 @@ class Consumer:
                 .where(dead_letters.c.consumer == self.name,
                        dead_letters.c.event_id == envelope.event_id)
                 .values(status="redriven"))
-            return Outcome.APPLIED
+            await self._advance(conn, envelope)
+            return Outcome.APPLIED, None
+
+    async def _is_dead_letter(self, conn: AsyncConnection, envelope: Envelope) -> bool:
+        return (await conn.execute(select(dead_letters.c.event_id).where(
+            dead_letters.c.consumer == self.name, dead_letters.c.event_id == envelope.event_id,
+            dead_letters.c.status.in_(UNRESOLVED)))).first() is not None
+
+    async def _advance(self, conn: AsyncConnection, envelope: Envelope) -> None:
+        """Move the stream's head to this event's version (never backwards)."""
+        values = {"consumer": self.name, "stream_id": envelope.stream_id,
+                  "version": envelope.stream_version}
+        insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        stmt = insert(stream_heads).values(**values)
+        await conn.execute(stmt.on_conflict_do_update(
+            index_elements=["consumer", "stream_id"], set_={"version": stmt.excluded.version},
+            where=stream_heads.c.version < stmt.excluded.version))
+
+    async def _release_parked_followers(self, applied: Envelope, origin_topic: str) -> None:
+        """After a stream's blocker is applied, apply the events parked behind it, in order.
+
+        Without this, an event parked while a redrive was running would keep blocking
+        its stream until the next redrive. Stops at the first one still blocked.
+        """
+        after = applied.stream_version
+        while True:
+            async with self.db.read() as conn:
+                row = (await conn.execute(
+                    select(dead_letters.c.envelope).where(
+                        dead_letters.c.consumer == self.name,
+                        dead_letters.c.stream_id == applied.stream_id,
+                        dead_letters.c.stream_version > after,
+                        dead_letters.c.status == "parked",
+                    ).order_by(dead_letters.c.stream_version).limit(1))).scalar()
+            if row is None:
+                return
+            follower = Envelope.from_wire(row.encode("utf-8"))
+            handler = self.handlers.get(follower.event_type)
+            if handler is None:
+                return
+            try:
+                outcome, _ = await self._apply(follower, handler)
+            except Exception:  # it stays parked; the next redrive retries it
+                log.exception("consumer %s: parked %s still fails", self.name, follower.event_id)
+                return
+            if outcome is Outcome.PARKED:
+                return
+            self.outcomes[outcome] += 1
+            after = follower.stream_version
 
     async def _dead_letter(self, envelope: Envelope, origin_topic: str, reason: str,
                            attempts: int, parked_behind: uuid.UUID | None) -> None:
-        async with self.db.transaction() as conn:
-            await self._record_dead_letter(conn, envelope, origin_topic, reason, attempts,
-                                           parked_behind)
+        """Publish the dead letter, then record it, outside any other transaction.
 
-    async def _record_dead_letter(self, conn: AsyncConnection, envelope: Envelope,
-                                  origin_topic: str, reason: str, attempts: int,
-                                  parked_behind: uuid.UUID | None) -> None:
-        """Record the dead letter and publish it before the transaction commits.
-
-        Publishing first means a crash leaves at worst a repeated dead letter,
-        never a recorded one that the topic (and so the redrive) does not hold.
+        Publishing first means a crash leaves at worst a repeated dead letter, never a
+        recorded one that the topic (and so the redrive) does not hold; and no database
+        transaction stays open while the broker is slow.
         """
         wire = envelope.to_wire()
-        await upsert(conn, dead_letters, {
-            "consumer": self.name, "event_id": envelope.event_id,
-            "stream_id": envelope.stream_id, "stream_version": envelope.stream_version,
-            "event_type": envelope.event_type, "reason": reason[:2000], "attempts": attempts,
-            "parked_behind": parked_behind, "status": "parked" if parked_behind else "dead",
-            "dead_at": format_timestamp(utc_now()), "envelope": wire.decode("utf-8"),
-        }, ["consumer", "event_id"])
         await self._publish_dead_letter(envelope.stream_id.encode(), wire, origin_topic, reason,
                                         attempts, parked_behind)
+        async with self.db.transaction() as conn:
+            await self._advance(conn, envelope)
+            await upsert(conn, dead_letters, {
+                "consumer": self.name, "event_id": envelope.event_id,
+                "stream_id": envelope.stream_id, "stream_version": envelope.stream_version,
+                "event_type": envelope.event_type, "reason": reason[:2000], "attempts": attempts,
+                "parked_behind": parked_behind, "status": "parked" if parked_behind else "dead",
+                "dead_at": format_timestamp(utc_now()), "envelope": wire.decode("utf-8"),
+            }, ["consumer", "event_id"])
 
     async def _publish_dead_letter(self, key: bytes | None, value: bytes, origin_topic: str,
                                    reason: str, attempts: int,
                                    parked_behind: uuid.UUID | None) -> None:
         if self._producer is None:
             producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap_servers, acks="all",
-                                        enable_idempotence=False)
+                                        enable_idempotence=False, request_timeout_ms=10000)
             await producer.start()
             self._producer = producer
         headers = [
@@ -286,3 +371,12 @@ class Consumer:
         await self._producer.send_and_wait(self.dead_letter_topic, value=value, key=key,
                                            headers=headers)
 
+
+
+def _is_transient(error: Exception) -> bool:
+    """Failures that pass by themselves: retry them, never dead-letter them."""
+    if isinstance(error, ConcurrencyError | OSError | TimeoutError | ConnectionError):
+        return True
+    if isinstance(error, DBAPIError):
+        return bool(error.connection_invalidated) or isinstance(error, OperationalError)
+    return False

@@ -8,6 +8,7 @@ holder that stops renewing loses it after ``ttl`` seconds.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 import uuid
@@ -71,19 +72,18 @@ class AdvisoryLease:
     async def release(self) -> None:
         if self._conn is None:
             return
-        try:
+        with contextlib.suppress(DBAPIError, OSError):
             await self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self._key})
-        except (DBAPIError, OSError):
-            pass
         await self._drop()
 
     async def _drop(self) -> None:
+        """Discard the lease connection: never return it to the pool, it may still hold the lock."""
         conn, self._conn = self._conn, None
         if conn is not None:
             try:
-                await conn.close()
-            except (DBAPIError, OSError):
                 await conn.invalidate()
+            finally:
+                await conn.close()
 
 
 class RowLease:

@@ -11,8 +11,9 @@ transaction how far it got and seals what it read into the global hash chain.
 - Broker lost its data (a restarted in-memory broker, a recreated topic): the
   relay remembers the next offset of each partition. When a produce answers a
   lower offset, or (checked while idle) the topic is gone or no longer serves
-  the last record the relay published, the relay recreates the topic and
-  republishes the whole store from the start.
+  the last record the relay published, the relay republishes the whole store
+  from the start (consumers skip what they have, and their order guard skips
+  anything the broker kept that now stands ahead of its stream's history).
 - Several replicas: only the holder of the lease publishes.
 """
 
@@ -205,9 +206,10 @@ class Relay:
                 lost = True
             elif ends.get(partition, 0) >= expected:
                 continue
-            else:  # a low end offset is a hint; a failed fetch of our last record is proof
-                lost = not await holds_offset(self.bootstrap_servers, self.topic, partition,
-                                              expected - 1)
+            else:  # a low end offset is a hint; "out of range" for our last record is proof
+                held = await holds_offset(self.bootstrap_servers, self.topic, partition,
+                                          expected - 1)
+                lost = held is False
             if lost:
                 await self._republish_all(
                     f"partition {partition} no longer holds offset {expected - 1}")
@@ -218,6 +220,10 @@ class Relay:
         log.warning("relay %s: broker lost data (%s); republishing from the start",
                     self.name, reason)
         assert self._state is not None
+        # What the broker kept since it lost its data (our last batch, say) now stands
+        # ahead of the republished history; consumers' order guard skips it and applies
+        # it again when it comes in order. (Deleting the topic instead would race with
+        # brokers that auto-create topics, and not every broker deletes what it hides.)
         await ensure_topics(self.bootstrap_servers, [self.topic], self.settings.partitions)
         self._state.published = ORIGIN
         self._state.next_offsets = {}

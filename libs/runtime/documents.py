@@ -47,9 +47,12 @@ def encode_cursor(last_id: str) -> str:
 def decode_cursor(cursor: str) -> str:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        return base64.b64decode(padded, altchars=b"-_", validate=True).decode()
+        decoded = base64.b64decode(padded, altchars=b"-_", validate=True).decode()
     except (ValueError, UnicodeDecodeError):
-        raise DomainError("the cursor is not one this service gave out", slug="bad-cursor") from None
+        decoded = "\x00"
+    if "\x00" in decoded:
+        raise DomainError("the cursor is not one this service gave out", slug="bad-cursor")
+    return decoded
 
 
 async def page(

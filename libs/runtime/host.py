@@ -26,6 +26,7 @@ from libs.events.topics import topic_for
 from libs.messaging.broker import end_offsets
 from libs.messaging.consumer import Consumer, ConsumerSettings, Handler
 from libs.messaging.relay import Relay
+from libs.messaging.timing import sleep_or_stop
 from libs.runtime.audit import audit_router
 from libs.runtime.auth import KeyRing, key_handlers
 from libs.runtime.http import create_app
@@ -83,6 +84,8 @@ def build_app(spec: ServiceSpec, ctx: ServiceContext) -> FastAPI:
             checks["broker"] = True
         except Exception:
             log.warning("readiness: broker unreachable", exc_info=True)
+        for task in getattr(app.state, "background", []):
+            checks[task.get_name()] = not task.done()
         return checks
 
     routers = [*spec.routers(ctx), audit_router()]
@@ -126,12 +129,20 @@ async def serve(spec: ServiceSpec, settings: RuntimeSettings, port: int | None =
     server = uvicorn.Server(uvicorn.Config(
         app, host=settings.host, port=port or DEFAULT_PORTS[spec.name], log_level="warning",
         lifespan="off"))
-    workers: list[Awaitable[None]] = [ctx.keyring.run(stop), consumer_for(spec, ctx).run(stop)]
+    consumer = consumer_for(spec, ctx)
+    workers: dict[str, Callable[[], Awaitable[None]]] = {
+        "keyring": lambda: ctx.keyring.run(stop),
+        "consumer": lambda: consumer.run(stop),
+    }
     if spec.publishes:
-        workers.append(Relay(ctx.store, topic=topic_for(spec.name),
-                             bootstrap_servers=settings.kafka_bootstrap, name=spec.name).run(stop))
-    workers += [task(ctx, stop) for task in spec.tasks]
-    background = [asyncio.create_task(w) for w in workers]
+        relay = Relay(ctx.store, topic=topic_for(spec.name),
+                      bootstrap_servers=settings.kafka_bootstrap, name=spec.name)
+        workers["relay"] = lambda: relay.run(stop)
+    for task in spec.tasks:
+        workers[getattr(task, "__name__", "task")] = lambda task=task: task(ctx, stop)
+    background = [asyncio.create_task(_supervised(name, work, stop), name=name)
+                  for name, work in workers.items()]
+    app.state.background = background
     try:
         await server.serve()  # returns on SIGTERM/SIGINT (uvicorn handles the signals)
     finally:
@@ -139,6 +150,17 @@ async def serve(spec: ServiceSpec, settings: RuntimeSettings, port: int | None =
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*background, return_exceptions=True), 10)
         await ctx.db.dispose()
+
+
+async def _supervised(name: str, work: Callable[[], Awaitable[None]], stop: asyncio.Event) -> None:
+    """Run a background loop until ``stop``; if it fails or returns early, log and restart it."""
+    while not stop.is_set():
+        try:
+            await work()
+        except Exception:
+            log.exception("background task %s failed; restarting", name)
+        if not stop.is_set():
+            await sleep_or_stop(stop, 1.0)
 
 
 def run(spec: ServiceSpec) -> None:

@@ -6,11 +6,13 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+import asyncpg
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from libs.runtime.errors import DomainError
@@ -19,6 +21,8 @@ from libs.store.errors import ConcurrencyError, IdempotencyConflict
 log = logging.getLogger(__name__)
 
 PROBLEM_BASE = "https://o2c.dev/problems/"
+
+_BAD_TEXT = {"22021", "22P05"}  # PostgreSQL: character not in repertoire, untranslatable
 
 
 class RequestModel(BaseModel):
@@ -46,7 +50,11 @@ def create_app(
 
     @app.middleware("http")
     async def count(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        response = await call_next(request)
+        if "\x00" in request.url.path or "\x00" in str(request.query_params):
+            response: Response = problem(422, "invalid-characters", "Invalid characters",
+                                         "the path or query holds a NUL character")
+        else:
+            response = await call_next(request)
         requests.labels(str(response.status_code)).inc()
         return response
 
@@ -76,6 +84,18 @@ def create_app(
     @app.exception_handler(IdempotencyConflict)
     async def replayed(_: Request, error: IdempotencyConflict) -> JSONResponse:
         return problem(409, "idempotency-conflict", "Idempotency conflict", str(error))
+
+    @app.exception_handler(DBAPIError)
+    async def database_error(request: Request, error: DBAPIError) -> JSONResponse:
+        if getattr(error.orig, "sqlstate", None) in _BAD_TEXT:
+            return problem(422, "invalid-characters", "Invalid characters",
+                           "a value holds characters the database cannot store (NUL)")
+        return await unexpected(request, error)
+
+    @app.exception_handler(asyncpg.CharacterNotInRepertoireError)
+    async def driver_bad_text(_: Request, error: Exception) -> JSONResponse:
+        return problem(422, "invalid-characters", "Invalid characters",
+                       "a value holds characters the database cannot store (NUL)")
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:

@@ -8,10 +8,19 @@ Two chains protect the stored events:
 2. The relay, reading in commit-safe order, seals every event it passes:
    ``chain_hash = sha256(previous chain_hash | position | stream_hash)``.
    That chain also catches a removed last event of a stream, a stream rewritten
-   with recomputed hashes, and rows slipped in behind the relay.
+   with recomputed stream hashes (but not seals), and rows slipped in behind the
+   relay.
 
-``verify`` walks both and reports the first bad position. Events appended since
-the relay last sealed are covered by their stream chain only.
+``verify`` walks both, in one snapshot, and reports the first bad position.
+Events appended since the relay last sealed are covered by their stream chain
+only.
+
+What it does not stop: someone with write access to the database who rewrites
+events *and* recomputes every stream hash, seal and the relay's seal head. The
+chains are unkeyed and their head lives in the same database; the projections
+service's archive holds a second copy of every event and hash, which is where
+such a rewrite shows (anchoring the seal head outside the database, or keying
+the chain with a secret kept elsewhere, is the next step).
 """
 
 from __future__ import annotations
@@ -76,9 +85,12 @@ class VerifyReport:
 async def verify(db: Database) -> VerifyReport:
     """Check every stream chain and the global seal of one store."""
     report = VerifyReport()
-    async with db.read() as conn:
-        await _verify_streams(conn, report)
-        await _verify_seals(conn, report)
+    async with db.reader.connect() as conn:
+        if db.is_postgres:  # one snapshot for the whole walk, while the relay keeps sealing
+            conn = await conn.execution_options(isolation_level="REPEATABLE READ")
+        async with conn.begin():
+            await _verify_streams(conn, report)
+            await _verify_seals(conn, report)
     return report
 
 

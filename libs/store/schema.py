@@ -156,3 +156,11 @@ documents = Table(
     Index("ix_documents_partner", "kind", "partner_id", "id"),
     Index("ix_documents_status", "kind", "status", "id"),
 )
+
+stream_heads = Table(
+    "stream_heads",
+    metadata,
+    Column("consumer", String(100), primary_key=True),
+    Column("stream_id", String(200), primary_key=True),
+    Column("version", Integer, nullable=False),
+)

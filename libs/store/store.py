@@ -159,6 +159,12 @@ class EventStore:
             inserted = (await conn.execute(self._insert, rows[0])).all()
         else:
             inserted = (await conn.execute(self._insert, rows)).all()
+        if 0 < len(inserted) < len(envelopes):  # part clashed: the caller's transaction must end
+            landed = {str(r[1]) for r in inserted}
+            clashed = [e.event_id for e in envelopes if str(e.event_id) not in landed]
+            if await self.by_ids(clashed, conn=conn):
+                raise IdempotencyConflict(f"{len(clashed)} of {len(envelopes)} event ids stored")
+            raise ConcurrencyError(batch.stream_id, batch.expected_version)
         return batch.positioned(envelopes, [(r[0], r[1]) for r in inserted])
 
     async def _append_postgres(self, batch: _Batch) -> list[Envelope] | None:
@@ -336,9 +342,8 @@ class _Batch:
     def positioned(envelopes: list[Envelope], inserted: list[tuple[int, Any]]) -> list[Envelope] | None:
         """Give each envelope its position; None when nothing was inserted (a clash or a replay)."""
         if len(inserted) != len(envelopes):
-            if inserted:  # part of the batch clashed: its transaction must roll back
-                raise IdempotencyConflict(
-                    f"{len(envelopes) - len(inserted)} of {len(envelopes)} events clashed")
+            if inserted:  # part of the batch clashed: roll its transaction back, then decide
+                raise _Clash
             return None
         positions = {str(event_id): position for position, event_id in inserted}
         for envelope in envelopes:

@@ -192,3 +192,16 @@ async def test_postgres_transaction_that_wrote_before_reading_the_head_is_refuse
         with pytest.raises(ConcurrencyError):
             await store.append("s", "counter", 2, [bump()], META, conn=early)
         await tx.rollback()
+
+
+async def test_a_batch_clashing_on_versions_is_a_concurrency_error_on_every_path(
+    store: EventStore,
+) -> None:
+    """A stale multi-event append is retryable (ConcurrencyError), standalone or in a transaction."""
+    await store.append("s", "counter", 0, [bump()], META)
+    with pytest.raises(ConcurrencyError):
+        await store.append("s", "counter", 0, [bump(), bump()], META)
+    with pytest.raises(ConcurrencyError):
+        async with store.db.transaction() as conn:
+            await store.append("s", "counter", 0, [bump(), bump()], META, conn=conn)
+    assert [e.stream_version for e in await store.load("s")] == [1]

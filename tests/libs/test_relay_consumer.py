@@ -14,7 +14,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, Uuid, func, sel
 
 from libs.events.base import EventMetadata
 from libs.messaging.broker import EmbeddedBroker, end_offsets, ensure_topics
-from libs.messaging.consumer import Consumer, ConsumerSettings, Delivery
+from libs.messaging.consumer import Consumer, ConsumerSettings, Delivery, Outcome
 from libs.messaging.dlq import redrive
 from libs.messaging.relay import Relay, RelaySettings
 from libs.store.database import Database
@@ -142,6 +142,16 @@ async def append_many(store: EventStore, streams: int, per_stream: int,
     return ids
 
 
+async def append_many_more(store: EventStore, streams: int, start: int, count: int) -> set[uuid.UUID]:
+    ids = set()
+    for n in range(start, start + count):
+        for s in range(streams):
+            [e] = await store.append(f"c-{s}", "counter", n, [CounterIncremented(amount_minor=n)],
+                                     META)
+            ids.add(e.event_id)
+    return ids
+
+
 async def test_eight_concurrent_writers_tailing_relay_consumer_gets_all_once(
     harness: Harness,
 ) -> None:
@@ -255,7 +265,9 @@ async def test_broker_restarted_empty_gets_everything_republished(
             await wait_until(lambda: _count_is(harness, consumer, len(first)), what="first batch")
 
             await broker.restart()  # memory storage: every topic and offset is gone
-            second = await append_many(harness.store, streams=6, per_stream=2, prefix="after")
+            # the same streams go on (v6, v7): their history must still arrive before them
+            second = await append_many_more(harness.store, streams=4, start=5, count=2)
+            second |= await append_many(harness.store, streams=2, per_stream=2, prefix="after")
             late = harness.consumer("late")  # a new group: sees only what the broker holds now
             harness.start(late.run)
             everything = first | second
@@ -303,3 +315,59 @@ async def test_events_without_a_handler_are_ignored_not_dead_lettered(harness: H
     assert await harness.applied(consumer) == []
     async with harness.db.read() as conn:
         assert (await conn.execute(select(func.count()).select_from(dead_letters))).scalar() == 0
+
+
+@pytest.mark.parametrize("garbage", [b"[]", b"null", b"1", b'{"event_id": 5}', b"\xff\xfe"])
+async def test_a_malformed_message_is_dead_lettered_and_the_consumer_goes_on(
+    harness: Harness, garbage: bytes
+) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=harness.bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(harness.topic, value=garbage, key=b"c-0")
+    finally:
+        await producer.stop()
+    consumer = harness.consumer()
+    harness.start(consumer.run)
+    harness.start(harness.relay().run)
+    expected = await append_many(harness.store, streams=1, per_stream=2)
+    await wait_until(lambda: _count_is(harness, consumer, len(expected)), what="valid events applied")
+    assert consumer.outcomes[Outcome.DEAD] == 1
+    assert await count_messages(harness.bootstrap, f"{harness.topic}.dlq") == 1
+
+
+async def test_transient_failures_are_retried_until_they_pass_never_dead_lettered(
+    harness: Harness,
+) -> None:
+    from libs.store.errors import ConcurrencyError
+
+    [stored] = await harness.store.append("t", "counter", 0, [CounterIncremented(amount_minor=1)],
+                                          META)
+    failures = iter([ConcurrencyError("t", 1), ConcurrencyError("t", 1), OSError("db away")])
+
+    async def flaky(delivery: Delivery) -> None:
+        error = next(failures, None)
+        if error is not None:
+            raise error
+
+    consumer = harness.consumer()
+    consumer.handlers[CounterIncremented.TYPE] = flaky
+    consumer.settings = ConsumerSettings(max_attempts=1, retry_backoff=0.001)
+    assert await consumer.handle(stored) is Outcome.APPLIED
+    async with harness.db.read() as conn:
+        assert (await conn.execute(select(func.count()).select_from(dead_letters))).scalar() == 0
+
+
+async def test_an_event_ahead_of_its_stream_waits_until_it_comes_in_order(harness: Harness) -> None:
+    """The order guard: v2 seen before v1 is skipped, and applied when it comes again after v1."""
+    first, second = await harness.store.append(
+        "o", "counter", 0, [CounterIncremented(amount_minor=1), CounterIncremented(amount_minor=2)],
+        META)
+    consumer = harness.consumer()
+    assert await consumer.handle(second) is Outcome.GAP
+    assert await consumer.handle(first) is Outcome.APPLIED
+    assert await consumer.handle(second) is Outcome.APPLIED
+    assert await consumer.handle(first) is Outcome.DUPLICATE
+    assert [a[2] for a in await harness.applied(consumer)] == [1, 2]

@@ -1,0 +1,28 @@
+"""Consumers remember, per stream, the last version they passed (order guard).
+
+Revision ID: backbone_0003
+Revises: backbone_0002
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "backbone_0003"
+down_revision = "backbone_0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "stream_heads",
+        sa.Column("consumer", sa.String(100), primary_key=True),
+        sa.Column("stream_id", sa.String(200), primary_key=True),
+        sa.Column("version", sa.Integer, nullable=False),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("stream_heads")
