@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import date
 from typing import Any
 
 import pytest
 
 from libs.events.credit import InvoiceIssued
-from libs.messaging.consumer import Outcome
+from libs.events.values import InvoiceLine
+from libs.messaging.consumer import Delivery, Outcome
 from libs.runtime import documents
 from libs.store.database import Database
 from services.rebates.app import SPEC
@@ -286,3 +288,39 @@ async def test_concurrent_closes_and_accruals_serialise_without_losing_anything(
     statuses = [s["status"] for s in (await svc.client.get(
         "/v1/settlements", params={"program_id": program}, headers=finance)).json()["items"]]
     assert sorted(statuses) == ["proposed", "superseded"]
+
+
+async def test_cash_on_an_invoice_issued_while_ineligible_does_not_accrue_it_on_the_invoiced_basis(
+        svc: RunningService) -> None:
+    finance = await issue_key(svc, "finance")
+    feed = Feed(svc)
+    await feed.partner("p1", tier="A")
+    program = await publish(svc, finance, eligibility={"tiers": ["A"]})
+    await feed.invoice("inv-1", "p1", [("tools", 100_000)])
+    await feed.tier_change("p1", "A", "C")  # moved down: its later sales no longer count
+    await feed.invoice("inv-2", "p1", [("tools", 900_000)])
+    await feed.payment("pay-1", "inv-2", "p1", 400_000)
+    await feed.advance("inv-2", "p1", 500_000)
+    assert [s["ref"] for s in (await accrual(svc, finance, program, "p1"))["sources"]] == ["inv-1"]
+    assert (await accrual(svc, finance, program, "p1"))["basis_minor"] == 100_000
+
+
+async def test_a_program_published_while_an_invoice_is_accruing_still_counts_it(svc: RunningService) -> None:
+    """The publish reads the ledger, the reaction reads the programs: neither may miss the other."""
+    finance = await issue_key(svc, "finance")
+    feed = Feed(svc)
+    await feed.partner("p1")
+    issued = InvoiceIssued(
+        invoice_id="inv-1", order_id="ord-1", partner_id="p1", dispatch_id="dsp-1",
+        lines=[InvoiceLine(sku="S", category="tools", qty=1, unit_price_minor=700, line_total_minor=700)],
+        total_minor=700, issued_on=date(2026, 2, 10), due_on=date(2026, 3, 12), region="east", tier="A")
+    envelope = feed.envelope(issued, "account-p1")
+    handler = svc.consumer.handlers[InvoiceIssued.TYPE]
+    async with svc.ctx.db.transaction() as conn:  # the reaction, not yet committed
+        await handler(Delivery(conn, envelope, issued, svc.consumer.name))
+        publishing = asyncio.create_task(svc.client.post("/v1/programs", json=program_body(),
+                                                         headers=finance))
+        await asyncio.sleep(0.5)
+    response = await publishing
+    assert response.status_code == 201, response.text
+    assert (await accrual(svc, finance, response.json()["id"], "p1"))["basis_minor"] == 700

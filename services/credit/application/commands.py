@@ -6,7 +6,6 @@ and rewrites the documents; the callers run it again on ``ConcurrencyError``.
 
 from __future__ import annotations
 
-import uuid
 from datetime import date
 from typing import Any
 
@@ -18,6 +17,7 @@ from libs.events.codec import canonical_json
 from libs.runtime import documents
 from libs.runtime.auth import Principal
 from libs.runtime.host import ServiceContext
+from libs.runtime.ids import new_id
 from libs.store.schema import documents as documents_table
 from libs.store.sql import insert_ignoring_duplicates
 from services.credit.application import accounts, copies
@@ -66,7 +66,7 @@ async def record_payment(conn: AsyncConnection, ctx: ServiceContext, principal: 
     if await documents.get(conn, BANK_REF, bank_ref) is not None:
         raise DuplicateBankRef(bank_ref)
     loaded = await accounts.open_account(conn, ctx, partner_id)
-    payment_id = f"pay_{uuid.uuid4().hex[:12]}"
+    payment_id = new_id("pay")
     decided = decide_payment(
         loaded.state, payment_id=payment_id, amount=amount_minor, currency=currency or loaded.state.currency,
         bank_ref=bank_ref, received_on=received_on, allocations=allocations, today=ctx.today(),

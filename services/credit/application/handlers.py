@@ -19,6 +19,7 @@ from libs.events.values import InvoiceLine, SkuQty
 from libs.messaging.consumer import Delivery, Handler
 from libs.runtime import documents
 from libs.runtime.host import ServiceContext
+from libs.runtime.ids import new_id
 from services.credit.application import accounts, copies
 from services.credit.application.read_models import REVIEW, review_body, review_status
 from services.credit.domain.funds import decide_funds_review, decide_open_account, decide_reevaluation
@@ -31,7 +32,7 @@ class NotKnownYet(LookupError):
 
 
 def _short_id(delivery: Delivery, prefix: str) -> str:
-    return f"{prefix}_{delivery.event_ids(1, prefix)[0].hex[:12]}"
+    return new_id(prefix, delivery.event_ids(1, prefix)[0])
 
 
 async def when_partner_registered_open_account(ctx: ServiceContext, delivery: Delivery) -> None:

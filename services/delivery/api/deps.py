@@ -28,4 +28,3 @@ ReturnRequester = Annotated[Principal, Depends(require(*RETURN_REQUESTERS))]
 
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 Limit = Annotated[int, Query(ge=1, le=200)]
-Cursor = Annotated[str | None, Query(max_length=400)]

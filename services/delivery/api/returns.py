@@ -10,15 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.runtime.aggregate import retry_on_conflict
 from libs.runtime.idempotency import respond_once
-from services.delivery.api.deps import (
-    AnyRole,
-    Ctx,
-    Cursor,
-    IdempotencyKey,
-    Limit,
-    ReturnRequester,
-    Warehouse,
-)
+from libs.runtime.params import Cursor, PathId, QueryText
+from services.delivery.api.deps import AnyRole, Ctx, IdempotencyKey, Limit, ReturnRequester, Warehouse
 from services.delivery.api.schemas import ReceiveReturnIn, ReturnIn, ReturnOut, ReturnPage
 from services.delivery.application.returns import (
     receive_return,
@@ -48,7 +41,7 @@ async def create_return(
 
 @router.get("", response_model=ReturnPage)
 async def list_returns(
-    ctx: Ctx, principal: AnyRole, order_id: str | None = None, partner_id: str | None = None,
+    ctx: Ctx, principal: AnyRole, order_id: QueryText = None, partner_id: QueryText = None,
     status: Literal["requested", "received"] | None = None,
     limit: Limit = 50, cursor: Cursor = None,
 ) -> dict[str, Any]:
@@ -58,14 +51,14 @@ async def list_returns(
 
 
 @router.get("/{return_id}", response_model=ReturnOut)
-async def get_return(return_id: str, ctx: Ctx, principal: AnyRole) -> dict[str, Any]:
+async def get_return(return_id: PathId, ctx: Ctx, principal: AnyRole) -> dict[str, Any]:
     async with ctx.db.read() as conn:
         return await return_seen_by(conn, principal, return_id)
 
 
 @router.post("/{return_id}/receive", response_model=ReturnOut)
 async def receive(
-    return_id: str, body: ReceiveReturnIn, ctx: Ctx, principal: Warehouse,
+    return_id: PathId, body: ReceiveReturnIn, ctx: Ctx, principal: Warehouse,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """The goods arrived (at most what was requested, per sku); they go back on hand."""

@@ -2,17 +2,49 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 from libs.events.values import ReturnKind
 from libs.runtime.http import RequestModel
+from libs.runtime.params import no_control_characters
 
-Sku = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^\S+$")]
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})")
+
+
+def _rfc3339_text(value: object) -> object:
+    """Timestamps travel as RFC 3339 text with a time zone (never numbers or other formats)."""
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise ValueError("expected an RFC 3339 timestamp with a time zone, e.g. 2026-03-01T10:00:00Z")
+    return value
+
+
+def _in_utc(value: datetime) -> datetime:
+    """The moment in UTC; one that UTC cannot represent (year 1 east of UTC, 9999 west) is refused."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the timestamp is out of range once converted to UTC") from None
+
+
+Clean = AfterValidator(no_control_characters)
+Sku = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^\S+$"), Clean]
 Qty = Annotated[int, Field(strict=True, gt=0, le=1_000_000_000)]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Clean]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), Clean]
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text), AfterValidator(_in_utc)]
 
 
 class LineIn(RequestModel):
@@ -49,7 +81,7 @@ class DispatchIn(LinesIn):
 
 
 class DeliverIn(RequestModel):
-    delivered_at: AwareDatetime = Field(description="RFC 3339 with a time zone")
+    delivered_at: Timestamp = Field(description="RFC 3339 with a time zone")
     signed_by: Text
 
 

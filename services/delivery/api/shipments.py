@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.runtime.aggregate import retry_on_conflict
 from libs.runtime.idempotency import respond_once
-from services.delivery.api.deps import AnyRole, Ctx, Cursor, IdempotencyKey, Limit, Warehouse
+from libs.runtime.params import Cursor, PathId, QueryText
+from services.delivery.api.deps import AnyRole, Ctx, IdempotencyKey, Limit, Warehouse
 from services.delivery.api.schemas import DeliverIn, DispatchIn, ShipmentOut, ShipmentPage
 from services.delivery.application.shipments import (
     deliver,
@@ -24,7 +25,7 @@ router = APIRouter(prefix="/v1/shipments", tags=["shipments"])
 
 @router.get("", response_model=ShipmentPage)
 async def list_shipments(
-    ctx: Ctx, principal: AnyRole, order_id: str | None = None, partner_id: str | None = None,
+    ctx: Ctx, principal: AnyRole, order_id: QueryText = None, partner_id: QueryText = None,
     status: Literal["pending", "partially_dispatched", "dispatched", "delivered", "cancelled"]
     | None = None,
     limit: Limit = 50, cursor: Cursor = None,
@@ -36,14 +37,14 @@ async def list_shipments(
 
 
 @router.get("/{shipment_id}", response_model=ShipmentOut)
-async def get_shipment(shipment_id: str, ctx: Ctx, principal: AnyRole) -> dict[str, Any]:
+async def get_shipment(shipment_id: PathId, ctx: Ctx, principal: AnyRole) -> dict[str, Any]:
     async with ctx.db.read() as conn:
         return await shipment_seen_by(conn, principal, shipment_id)
 
 
 @router.post("/{shipment_id}/dispatch", response_model=ShipmentOut)
 async def dispatch_shipment(
-    shipment_id: str, body: DispatchIn, ctx: Ctx, principal: Warehouse,
+    shipment_id: PathId, body: DispatchIn, ctx: Ctx, principal: Warehouse,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Ship all or part of what remains; more than remains of a sku (or a sku not on the
@@ -61,7 +62,7 @@ async def dispatch_shipment(
 
 @router.post("/{shipment_id}/deliver", response_model=ShipmentOut)
 async def deliver_shipment(
-    shipment_id: str, body: DeliverIn, ctx: Ctx, principal: Warehouse,
+    shipment_id: PathId, body: DeliverIn, ctx: Ctx, principal: Warehouse,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Proof of delivery, only once the shipment was dispatched completely (else 409)."""

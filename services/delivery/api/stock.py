@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.runtime.aggregate import retry_on_conflict
 from libs.runtime.idempotency import respond_once
-from services.delivery.api.deps import Ctx, Cursor, IdempotencyKey, Limit, Staff, Warehouse
+from libs.runtime.params import Cursor, PathId, QueryText
+from services.delivery.api.deps import Ctx, IdempotencyKey, Limit, Staff, Warehouse
 from services.delivery.api.schemas import ReceiptOut, StockOut, StockPage, StockReceiptIn
 from services.delivery.application.stock import receive_stock, stock_of, stock_page
 
@@ -35,7 +36,7 @@ async def book_receipt(
 
 @router.get("", response_model=StockPage)
 async def list_stock(
-    ctx: Ctx, _: Staff, sku: str | None = None, limit: Limit = 50, cursor: Cursor = None,
+    ctx: Ctx, _: Staff, sku: QueryText = None, limit: Limit = 50, cursor: Cursor = None,
 ) -> dict[str, Any]:
     """Per sku: ``on_hand``, ``allocated`` (reserved for confirmed orders) and ``available``."""
     async with ctx.db.read() as conn:
@@ -43,6 +44,6 @@ async def list_stock(
 
 
 @router.get("/{sku}", response_model=StockOut)
-async def get_stock(sku: str, ctx: Ctx, _: Staff) -> dict[str, Any]:
+async def get_stock(sku: PathId, ctx: Ctx, _: Staff) -> dict[str, Any]:
     async with ctx.db.read() as conn:
         return await stock_of(conn, sku)

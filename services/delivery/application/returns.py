@@ -14,6 +14,7 @@ from libs.runtime import documents
 from libs.runtime.aggregate import load
 from libs.runtime.auth import Principal
 from libs.runtime.host import ServiceContext
+from libs.runtime.ids import new_id
 from services.delivery.application import ledger
 from services.delivery.application.allocations import serve_backorders
 from services.delivery.application.order_copies import get_order, order_seen_by, update_order
@@ -79,7 +80,7 @@ async def request_return(
     for earlier_id in order.get("return_ids", []):
         earlier, _ = await _load(ctx, conn, earlier_id)
         claimed = plus(claimed, earlier.claimed)
-    return_id = f"ret_{uuid.uuid4().hex[:12]}"
+    return_id = new_id("ret")
     new = decide_request(return_id=return_id, order_id=order_id, partner_id=order["partner_id"],
                          lines=lines, reason=reason, kind=kind, dispatched=dispatched,
                          claimed=claimed)

@@ -18,6 +18,7 @@ from libs.runtime import documents
 from libs.runtime.aggregate import load
 from libs.runtime.auth import Principal
 from libs.runtime.host import ServiceContext
+from libs.runtime.ids import new_id
 from services.delivery.application import ledger
 from services.delivery.application.allocations import allocation_stream
 from services.delivery.application.order_copies import get_order, update_order
@@ -86,7 +87,7 @@ async def create_shipment(
         raise LookupError(f"OrderApproved for {order_id} before its OrderPlaced")
     if order.get("shipment_id"):
         return  # the approval was handled already
-    shipment_id = f"shp_{event_ids[0].hex[:12]}"
+    shipment_id = new_id("shp", event_ids[0])
     state, version = await load_shipment(ctx, conn, shipment_id)
     new = decide_creation(state, shipment_id, order_id, order["partner_id"],
                           from_json(order["lines"]))
@@ -112,7 +113,7 @@ async def dispatch(
     allocation, _ = await load(conn, ctx.store, ctx.registry, allocation_stream(state.order_id),
                                Allocation(), evolve_allocation)
     new = decide_dispatch(state, lines=lines, carrier=carrier, tracking_no=tracking_no,
-                          dispatch_id=f"dsp_{uuid.uuid4().hex[:12]}", today=ctx.today(),
+                          dispatch_id=new_id("dsp"), today=ctx.today(),
                           cancelled=allocation.status == RELEASED)
     order = await get_order(conn, state.order_id)
     doc = await _append(ctx, conn, shipment_id, version, new, _order_meta(actor, order))

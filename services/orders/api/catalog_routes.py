@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from libs.events.base import EventMetadata
 from libs.runtime.errors import NotFound
 from libs.runtime.idempotency import respond_once
-from services.orders.api.deps import Anyone, Ctx, Cursor, IdempotencyKey, Limit, Sales
+from libs.runtime.params import Cursor, PathId, QueryText
+from services.orders.api.deps import Anyone, Ctx, IdempotencyKey, Limit, Sales
 from services.orders.api.schemas import CODE_PATTERN, PriceListIn, ProductIn
 from services.orders.application import catalog
 from services.orders.application.orders import find_partner
@@ -35,13 +36,13 @@ async def create_product(body: ProductIn, ctx: Ctx, principal: Sales,
 
 
 @router.get("/v1/products")
-async def list_products(ctx: Ctx, _: Anyone, category: str | None = None, limit: Limit = 50,
+async def list_products(ctx: Ctx, _: Anyone, category: QueryText = None, limit: Limit = 50,
                         cursor: Cursor = None) -> dict[str, Any]:
     return await catalog.list_products(ctx, category=category, cursor=cursor, limit=limit)
 
 
 @router.get("/v1/products/{sku}")
-async def get_product(sku: str, ctx: Ctx, _: Anyone) -> dict[str, Any]:
+async def get_product(sku: PathId, ctx: Ctx, _: Anyone) -> dict[str, Any]:
     return await catalog.get_product(ctx, sku)
 
 

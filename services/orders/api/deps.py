@@ -23,4 +23,3 @@ Orderer = Annotated[Principal, Depends(require("admin", "sales", "partner"))]
 """Placing and cancelling: a partner for itself, or admin/sales on a partner's behalf."""
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 Limit = Annotated[int, Query(ge=1, le=200)]
-Cursor = Annotated[str | None, Query(max_length=400)]

@@ -9,7 +9,8 @@ from fastapi.responses import JSONResponse
 
 from libs.runtime.auth import Principal
 from libs.runtime.errors import DomainError
-from services.orders.api.deps import Anyone, Ctx, Cursor, IdempotencyKey, Limit, Orderer
+from libs.runtime.params import Cursor, PathId, QueryText
+from services.orders.api.deps import Anyone, Ctx, IdempotencyKey, Limit, Orderer
 from services.orders.api.schemas import CancelIn, OrderIn
 from services.orders.application import orders
 from services.orders.domain.errors import PartnerNotFound
@@ -48,7 +49,7 @@ async def place_order(body: OrderIn, ctx: Ctx, principal: Orderer,
 
 
 @router.get("/v1/orders")
-async def list_orders(ctx: Ctx, principal: Anyone, partner_id: str | None = None,
+async def list_orders(ctx: Ctx, principal: Anyone, partner_id: QueryText = None,
                       status: Annotated[OrderStatus | None, Query()] = None, limit: Limit = 50,
                       cursor: Cursor = None) -> dict[str, Any]:
     """Orders by partner and status; a partner key always gets its own only."""
@@ -57,11 +58,11 @@ async def list_orders(ctx: Ctx, principal: Anyone, partner_id: str | None = None
 
 
 @router.get("/v1/orders/{order_id}")
-async def get_order(order_id: str, ctx: Ctx, principal: Anyone) -> dict[str, Any]:
+async def get_order(order_id: PathId, ctx: Ctx, principal: Anyone) -> dict[str, Any]:
     return await orders.get_order(ctx, principal, order_id)
 
 
 @router.post("/v1/orders/{order_id}/cancel")
-async def cancel_order(order_id: str, body: CancelIn, ctx: Ctx, principal: Orderer) -> dict[str, Any]:
+async def cancel_order(order_id: PathId, body: CancelIn, ctx: Ctx, principal: Orderer) -> dict[str, Any]:
     """Cancel before any dispatch; 409 once dispatched, rejected, cancelled or delivered."""
     return await orders.cancel_order(ctx, principal, order_id, body.reason)

@@ -6,16 +6,15 @@ import re
 from datetime import date
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, StrictInt, StringConstraints, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, StrictInt, StringConstraints, model_validator
 
 from libs.events.values import DEFAULT_CURRENCY
 from libs.runtime.http import RequestModel
+from libs.runtime.params import no_control_characters
 
 CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 MAX_MONEY_MINOR = 10**12
 MAX_QTY = 10**6
-
-
 def _iso_date_text(value: Any) -> Any:
     if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
         raise ValueError("expected a date as YYYY-MM-DD")
@@ -24,7 +23,8 @@ def _iso_date_text(value: Any) -> Any:
 
 Code = Annotated[str, StringConstraints(pattern=CODE_PATTERN)]
 """A sku or a tier: letters, digits, ``.``, ``_``, ``-`` (at most 64)."""
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Clean = AfterValidator(no_control_characters)
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Clean]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 IsoDate = Annotated[date, BeforeValidator(_iso_date_text)]
 Price = Annotated[StrictInt, Field(gt=0, le=MAX_MONEY_MINOR)]
@@ -63,14 +63,14 @@ class LineIn(RequestModel):
 
 class ShipToIn(RequestModel):
     region: Text
-    address: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
+    address: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500), Clean] | None = None
 
 
 class OrderIn(RequestModel):
     partner_ref: Text
     lines: Annotated[list[LineIn], Field(min_length=1, max_length=200)]
     ship_to: ShipToIn
-    partner_id: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+    partner_id: Annotated[str, StringConstraints(min_length=1, max_length=100), Clean] | None = None
 
     @model_validator(mode="after")
     def _one_line_per_sku(self) -> OrderIn:
@@ -81,4 +81,4 @@ class OrderIn(RequestModel):
 
 
 class CancelIn(RequestModel):
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), Clean]

@@ -19,6 +19,7 @@ from libs.runtime.aggregate import retry_on_conflict
 from libs.runtime.auth import Principal
 from libs.runtime.host import ServiceContext
 from libs.runtime.idempotency import respond_once
+from libs.runtime.ids import new_id
 from services.orders.application.catalog import find_product, load_price_list
 from services.orders.application.order_records import ORDER, load_order, save_order
 from services.orders.domain.errors import OrderNotFound, TerritoryViolation
@@ -32,7 +33,7 @@ VIOLATIONS_NAMESPACE = uuid.UUID("6f0c1f8e-6a4e-4d47-9a0e-6b1f2c0d9e11")
 
 
 def new_order_id() -> str:
-    return f"ord_{uuid.uuid4().hex[:12]}"
+    return new_id("ord")
 
 
 def violation_stream(partner_id: str) -> str:

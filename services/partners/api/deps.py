@@ -1,4 +1,4 @@
-"""Dependencies of the routes: the service context and who may call what."""
+"""Dependencies of the routes: the service context, who may call what, and checked parameters."""
 
 from __future__ import annotations
 
@@ -21,3 +21,4 @@ Editor = Annotated[Principal, Depends(require("admin", "sales"))]
 Reader = Annotated[Principal, Depends(require(*ALL_ROLES))]
 """Staff read every partner; a partner key reads only its own."""
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Query, Response
 from libs.events.base import EventMetadata
 from libs.events.values import Role
 from libs.runtime.documents import MAX_LIMIT
+from libs.runtime.params import Cursor, PathId, QueryText
 from services.partners.api.deps import Admin, Ctx
 from services.partners.api.schemas import IssuedKeyOut, IssueKeyIn, KeyOut, KeyPage
 from services.partners.application import keys
@@ -31,9 +32,9 @@ async def issue(body: IssueKeyIn, principal: Admin, ctx: Ctx) -> dict[str, Any]:
 
 @router.get("", response_model=KeyPage)
 async def list_keys(
-    _: Admin, ctx: Ctx, role: Role | None = None, partner_id: str | None = None,
+    _: Admin, ctx: Ctx, role: Role | None = None, partner_id: QueryText = None,
     revoked: bool | None = None, limit: int = Query(50, ge=1, le=MAX_LIMIT),
-    cursor: str | None = None,
+    cursor: Cursor = None,
 ) -> dict[str, Any]:
     """Keys in id order, without secrets."""
     return await keys.list_keys(ctx, role=role, partner_id=partner_id, revoked=revoked,
@@ -41,7 +42,7 @@ async def list_keys(
 
 
 @router.get("/{key_id}", response_model=KeyOut)
-async def get_key(key_id: str, _: Admin, ctx: Ctx) -> dict[str, Any]:
+async def get_key(key_id: PathId, _: Admin, ctx: Ctx) -> dict[str, Any]:
     found = await keys.get_key(ctx, key_id)
     if found is None:
         raise KeyNotFound(key_id)
@@ -49,7 +50,7 @@ async def get_key(key_id: str, _: Admin, ctx: Ctx) -> dict[str, Any]:
 
 
 @router.delete("/{key_id}", status_code=204)
-async def revoke(key_id: str, principal: Admin, ctx: Ctx) -> Response:
+async def revoke(key_id: PathId, principal: Admin, ctx: Ctx) -> Response:
     """Revoke a key; every service refuses it within seconds (this one at once)."""
     await keys.revoke(ctx, key_id, EventMetadata(actor=principal.actor))
     return Response(status_code=204)

@@ -16,6 +16,7 @@ from libs.runtime.auth import Principal
 from libs.runtime.documents import MAX_LIMIT
 from libs.runtime.host import ServiceContext
 from libs.runtime.idempotency import respond_once
+from libs.runtime.params import Cursor, PathId, QueryText
 from services.partners.api.deps import Ctx, Editor, IdempotencyKey, Reader
 from services.partners.api.schemas import (
     ChangePartnerIn,
@@ -67,7 +68,7 @@ async def register(body: RegisterPartnerIn, principal: Editor, ctx: Ctx,
 
 
 @router.post("/{partner_id}/agreements", status_code=201, response_model=PartnerOut)
-async def sign_agreement(partner_id: str, body: SignAgreementIn, principal: Editor, ctx: Ctx,
+async def sign_agreement(partner_id: PathId, body: SignAgreementIn, principal: Editor, ctx: Ctx,
                          idempotency_key: IdempotencyKey = None) -> JSONResponse:
     """Sign an agreement: ``trial`` makes the partner ``trial``, ``annual`` makes it ``active``."""
 
@@ -82,28 +83,28 @@ async def sign_agreement(partner_id: str, body: SignAgreementIn, principal: Edit
 
 
 @router.post("/{partner_id}/suspend", response_model=PartnerOut)
-async def suspend(partner_id: str, body: ReasonIn, principal: Editor, ctx: Ctx) -> dict[str, Any]:
+async def suspend(partner_id: PathId, body: ReasonIn, principal: Editor, ctx: Ctx) -> dict[str, Any]:
     """Suspend a ``trial`` or ``active`` partner for remediation (409 otherwise)."""
     return await _in_transaction(ctx, lambda conn: commands.suspend_partner(
         conn, ctx, partner_id, body.reason, _meta(principal)))
 
 
 @router.post("/{partner_id}/reinstate", response_model=PartnerOut)
-async def reinstate(partner_id: str, principal: Editor, ctx: Ctx) -> dict[str, Any]:
+async def reinstate(partner_id: PathId, principal: Editor, ctx: Ctx) -> dict[str, Any]:
     """Reinstate a suspended partner to the status it had before (409 if not suspended)."""
     return await _in_transaction(ctx, lambda conn: commands.reinstate_partner(
         conn, ctx, partner_id, _meta(principal)))
 
 
 @router.post("/{partner_id}/terminate", response_model=PartnerOut)
-async def terminate(partner_id: str, body: ReasonIn, principal: Editor, ctx: Ctx) -> dict[str, Any]:
+async def terminate(partner_id: PathId, body: ReasonIn, principal: Editor, ctx: Ctx) -> dict[str, Any]:
     """Terminate a partner for good, with its agreement in force (409 if terminated already)."""
     return await _in_transaction(ctx, lambda conn: commands.terminate_partner(
         conn, ctx, partner_id, body.reason, _meta(principal)))
 
 
 @router.patch("/{partner_id}", response_model=PartnerOut)
-async def change(partner_id: str, body: ChangePartnerIn, principal: Editor, ctx: Ctx) -> dict[str, Any]:
+async def change(partner_id: PathId, body: ChangePartnerIn, principal: Editor, ctx: Ctx) -> dict[str, Any]:
     """Change tier, territories or categories: each real change is its own event."""
     command = ChangePartner(
         tier=body.tier,
@@ -114,7 +115,7 @@ async def change(partner_id: str, body: ChangePartnerIn, principal: Editor, ctx:
 
 
 @router.get("/{partner_id}", response_model=PartnerOut)
-async def get_partner(partner_id: str, principal: Reader, ctx: Ctx) -> dict[str, Any]:
+async def get_partner(partner_id: PathId, principal: Reader, ctx: Ctx) -> dict[str, Any]:
     """One partner; a partner key sees only its own (another partner's id answers 404)."""
     if not principal.sees(partner_id):
         raise PartnerNotFound(partner_id)
@@ -127,9 +128,9 @@ async def get_partner(partner_id: str, principal: Reader, ctx: Ctx) -> dict[str,
 
 @router.get("", response_model=PartnerPage)
 async def list_partners(
-    principal: Reader, ctx: Ctx, status: PartnerStatus | None = None, tier: str | None = None,
-    region: str | None = None, parent_id: str | None = None,
-    limit: int = Query(50, ge=1, le=MAX_LIMIT), cursor: str | None = None,
+    principal: Reader, ctx: Ctx, status: PartnerStatus | None = None, tier: QueryText = None,
+    region: QueryText = None, parent_id: QueryText = None,
+    limit: int = Query(50, ge=1, le=MAX_LIMIT), cursor: Cursor = None,
 ) -> dict[str, Any]:
     """Partners in id order, filtered; a partner key lists only itself."""
 

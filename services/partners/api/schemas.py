@@ -10,11 +10,13 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StringCo
 
 from libs.events.values import AgreementKind, PartnerKind, PartnerStatus, Role, TermsKind
 from libs.runtime.http import RequestModel
+from libs.runtime.params import no_control_characters
 
 MAX_MINOR = 10**15
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+Clean = AfterValidator(no_control_characters)
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Clean]
+Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), Clean]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000), Clean]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 Minor = Annotated[int, Field(strict=True, ge=0, le=MAX_MINOR)]
 

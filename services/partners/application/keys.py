@@ -9,7 +9,6 @@ and reload the key ring after the commit, so this service accepts a new key
 from __future__ import annotations
 
 import secrets
-import uuid
 from typing import Any
 
 from libs.events.base import EventMetadata
@@ -17,6 +16,7 @@ from libs.events.partners import KeyIssued
 from libs.runtime import aggregate, documents
 from libs.runtime.auth import hash_secret, revoke_key, store_key
 from libs.runtime.host import ServiceContext
+from libs.runtime.ids import new_id
 from services.partners.application.read_models import KEY, key_body, partner_exists, save_key
 from services.partners.domain.commands import IssueKey
 from services.partners.domain.key import ApiKey, decide_issue, decide_revoke, evolve
@@ -34,7 +34,7 @@ async def issue_key(
 ) -> dict[str, Any]:
     """Issue a key; answers the key with its ``secret`` (the only time it is ever shown)."""
     secret = secrets.token_urlsafe(32)
-    key_id = f"key_{uuid.uuid4().hex[:12]}"
+    key_id = new_id("key")
     async with ctx.db.transaction() as conn:
         known = partner_id is not None and await partner_exists(conn, partner_id)
         command = IssueKey(key_id=key_id, role=role, partner_id=partner_id, name=name,  # type: ignore[arg-type]

@@ -6,7 +6,6 @@ partner as the API shows it, read back from the document it just wrote.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from datetime import date
 from typing import Any
@@ -16,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from libs.events.base import DomainEvent, EventMetadata
 from libs.runtime import aggregate
 from libs.runtime.host import ServiceContext
+from libs.runtime.ids import new_id
 from services.partners.application.read_models import (
     claim_legal_id,
     legal_id_taken,
@@ -45,11 +45,11 @@ def stream_of(partner_id: str) -> str:
 
 
 def new_partner_id() -> str:
-    return f"ptn_{uuid.uuid4().hex[:12]}"
+    return new_id("ptn")
 
 
 def new_agreement_id() -> str:
-    return f"agr_{uuid.uuid4().hex[:12]}"
+    return new_id("agr")
 
 
 async def load_partner(conn: AsyncConnection, ctx: ServiceContext, partner_id: str) -> tuple[Partner, int]:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 
 from libs.runtime.errors import DomainError
+from libs.runtime.params import QueryText
 from services.projections.api.deps import Auditor, Ctx
 from services.projections.api.schemas import AuditPage
 from services.projections.application import views
@@ -15,12 +17,14 @@ from services.projections.application.verify import PeerAudit, verify_everything
 
 Publisher = Literal["partners", "orders", "credit", "delivery", "rebates"]
 MAX_SEQ = 2**63 - 1
+_SEQ = re.compile(r"[0-9]{1,19}")
 
 
 def _cursor(after: int, cursor: str | None) -> int:
     if cursor is None:
         return after
-    if not cursor.isdigit() or int(cursor) > MAX_SEQ:
+    # ASCII digits only: str.isdigit() also admits superscripts ("\u00b3"), which int() refuses
+    if not _SEQ.fullmatch(cursor) or int(cursor) > MAX_SEQ:
         raise DomainError("the cursor is not one this service gave out", slug="bad-cursor")
     return int(cursor)
 
@@ -32,7 +36,7 @@ def audit_routes(peers: PeerAudit) -> APIRouter:
     async def audit_events(
         ctx: Ctx, _: Auditor,
         service: Publisher | None = None,
-        stream_id: Annotated[str | None, Query(max_length=200)] = None,
+        stream_id: QueryText = None,
         correlation_id: uuid.UUID | None = None,
         after: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0,
         cursor: Annotated[str | None, Query(max_length=20)] = None,

@@ -33,6 +33,11 @@ def _browser_secret(request: Request, token: str | None) -> str | None:
     return token or request.cookies.get(COOKIE)
 
 
+def _cookie_safe(secret: str) -> bool:
+    """Issued secrets are URL-safe ASCII; anything else cannot travel in a Set-Cookie header."""
+    return secret.isascii() and secret.isprintable() and not any(c in secret for c in ' ";,\\')
+
+
 def _principal(request: Request, secret: str | None) -> Principal:
     if not secret:
         raise Unauthorized("send Authorization: Bearer <secret>, ?token=<secret> or the o2c_token cookie")
@@ -53,7 +58,8 @@ async def dashboard(
     to: Annotated[str | None, Query()] = None,
 ) -> HTMLResponse:
     """Receivables aging, sales by region and rebates accrued vs settled, as HTML tables."""
-    _principal(request, _browser_secret(request, token))
+    secret = _browser_secret(request, token)
+    _principal(request, secret)
     day = parse_day(as_of, "as_of") or ctx.today()
     start, end = parse_day(from_, "from"), parse_day(to, "to")
     async with ctx.db.read() as conn:
@@ -61,6 +67,6 @@ async def dashboard(
         sales = await views.sales_view(conn, "region", start, end)
         rebates = await views.rebates_view(conn)
     response = HTMLResponse(dashboard_page.render(aging, sales, rebates))
-    if token:
+    if token and secret == token and _cookie_safe(token):  # the query token is what authenticated
         response.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/dashboard")
     return response

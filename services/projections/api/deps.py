@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Annotated
 
@@ -21,13 +22,15 @@ FinanceReader = Annotated[Principal, Depends(require("finance", "auditor"))]
 SalesReader = Annotated[Principal, Depends(require("finance", "sales", "auditor"))]
 Auditor = Annotated[Principal, Depends(require("auditor", "admin"))]
 
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
 
 def parse_day(value: str | None, field: str) -> date | None:
     """A ``YYYY-MM-DD`` query parameter (422 when it is anything else)."""
     if value is None or value == "":
         return None
     try:
-        if len(value) != 10:
+        if not _DAY.fullmatch(value):  # fromisoformat alone also takes week dates ("2026-W01-1")
             raise ValueError(value)
         return date.fromisoformat(value)
     except ValueError:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from libs.runtime.auth import Authenticated
 from libs.runtime.errors import DomainError, NotFound
+from libs.runtime.params import PathId
 from services.projections.api.deps import Ctx, FinanceReader, SalesReader, parse_day
 from services.projections.api.schemas import Aging, OrderTimeline, Partner360, Sales
 from services.projections.application import views
@@ -16,7 +17,7 @@ router = APIRouter(tags=["views"])
 
 
 @router.get("/v1/views/orders/{order_id}/timeline", response_model=OrderTimeline)
-async def order_timeline(order_id: str, ctx: Ctx, principal: Authenticated) -> dict[str, Any]:
+async def order_timeline(order_id: PathId, ctx: Ctx, principal: Authenticated) -> dict[str, Any]:
     """Every event of the order across all services, parents before the reactions they caused."""
     async with ctx.db.read() as conn:
         timeline = await views.order_timeline(conn, order_id)
@@ -26,7 +27,7 @@ async def order_timeline(order_id: str, ctx: Ctx, principal: Authenticated) -> d
 
 
 @router.get("/v1/views/partners/{partner_id}", response_model=Partner360)
-async def partner_360(partner_id: str, ctx: Ctx, principal: Authenticated) -> dict[str, Any]:
+async def partner_360(partner_id: PathId, ctx: Ctx, principal: Authenticated) -> dict[str, Any]:
     """A partner's orders, sales, exposure, balance, overdue amount and rebates."""
     if not principal.sees(partner_id):
         raise NotFound(f"no partner {partner_id}")

@@ -3,12 +3,19 @@
 Accrual is continuous and does not stop at a close: a late invoice or return
 dated within a closed program's period changes the basis, and the next close
 proposes the true-up. A known source is never counted twice.
+
+Publishing a program accrues what the ledger already holds, while reactions
+accrue under the programs already published: on PostgreSQL each could miss the
+other's uncommitted work. So accruing reactions share a ledger lock that a
+publish takes alone (SQLite already runs one writer at a time).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.base import EventMetadata
@@ -23,6 +30,15 @@ from services.rebates.domain.ledger import Contribution
 from services.rebates.domain.rebate import decide_accruals
 
 ContributionsOf = Callable[[ProgramPublished], list[Contribution]]
+
+LEDGER_LOCK_KEY = int.from_bytes(hashlib.sha256(b"o2c.rebates.ledger").digest()[:8], "big", signed=True)
+
+
+async def lock_ledger(conn: AsyncConnection, *, alone: bool = False) -> None:
+    """Hold the ledger until the transaction ends: shared by reactions, ``alone`` for a publish."""
+    if conn.dialect.name == "postgresql":
+        shared = "" if alone else "_shared"
+        await conn.execute(text(f"SELECT pg_advisory_xact_lock{shared}(:key)"), {"key": LEDGER_LOCK_KEY})
 
 
 async def all_programs(conn: AsyncConnection) -> list[ProgramPublished]:
@@ -66,6 +82,7 @@ async def accrue_for_partner(
     region). Cash and returns also count where it already accrues, so a partner
     that lost eligibility (e.g. moved down a tier) still has its returns reversed.
     """
+    await lock_ledger(conn)
     changed = []
     for program in await all_programs(conn):
         contributions = contributions_of(program)

@@ -44,11 +44,17 @@ async def when_partner_tier_changed_update_copy(ctx: ServiceContext, delivery: D
 
 async def _accrue_invoice(ctx: ServiceContext, delivery: Delivery, invoice: InvoiceCopy,
                           profile: PartnerProfile | None = None, *, cash: bool = False) -> None:
-    """Accrue what the invoice (and the cash on it) now contributes, then keep the copy."""
+    """Accrue what the invoice (and the cash on it) now contributes, then keep the copy.
+
+    News of cash accrues only cash: it follows a partner into programs it already
+    accrues in, but must not bring in the invoice itself (issued while it was not
+    eligible) on the invoiced basis.
+    """
     profile = profile or await copies.partner_profile(delivery.conn, invoice.partner_id)
     await accrue_for_partner(
         delivery.conn, ctx, profile,
-        lambda program: invoice_contributions(program, invoice, period_of(program)),
+        lambda program: [c for c in invoice_contributions(program, invoice, period_of(program))
+                         if not cash or c.kind == "payment"],
         delivery.meta, delivery.event_ids, follow_existing=cash)
     await copies.save_invoice(delivery.conn, invoice)
 

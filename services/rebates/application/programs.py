@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections import defaultdict
 from typing import Any
 
@@ -15,9 +14,10 @@ from libs.runtime import documents
 from libs.runtime.aggregate import load
 from libs.runtime.auth import Principal
 from libs.runtime.host import ServiceContext
+from libs.runtime.ids import new_id
 from libs.store.schema import documents as documents_table
 from services.rebates.application import views
-from services.rebates.application.accruals import accrue
+from services.rebates.application.accruals import accrue, lock_ledger
 from services.rebates.application.copies import (
     INVOICE,
     RETURN,
@@ -47,11 +47,11 @@ STREAM_TYPE = "program"
 
 
 def new_program_id() -> str:
-    return f"prg_{uuid.uuid4().hex[:12]}"
+    return new_id("prg")
 
 
 def new_settlement_id() -> str:
-    return f"stl_{uuid.uuid4().hex[:12]}"
+    return new_id("stl")
 
 
 def stream_of(program_id: str) -> str:
@@ -69,6 +69,7 @@ async def publish(conn: AsyncConnection, ctx: ServiceContext, principal: Princip
                   command: PublishProgram) -> dict[str, Any]:
     """Publish, then accrue what the ledger already holds in the period (a program may start in the past)."""
     meta = EventMetadata(actor=principal.actor)
+    await lock_ledger(conn, alone=True)
     state, version = await load_program(conn, ctx, command.program_id)
     published = programs.decide_publish(state, command)
     await ctx.store.append(stream_of(command.program_id), STREAM_TYPE, version, published, meta, conn=conn)
