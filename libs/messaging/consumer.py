@@ -4,10 +4,15 @@ Each message is applied in one database transaction that also records its
 event id in the ``inbox``; a redelivered event finds its id there and changes
 nothing. Offsets are committed to Kafka only after the effect is committed.
 Messages are keyed by stream id, so a stream's events arrive in order on one
-partition and are applied one after another.
+partition and are applied one after another; an order guard (the last version
+passed, per stream) also keeps that order when a broker or producer does not
+(a broker that lost data, a retried produce): an event that comes early is
+skipped and applied when the relay brings it again in order.
 
-A handler that keeps failing is retried a bounded number of times, then its
-event goes to the dead-letter topic with the error, and the consumer moves on.
+A handler that keeps failing is retried a bounded number of times (transient
+failures, such as a concurrent append or the database away, until they pass),
+then its event goes to the dead-letter topic with the error, and the consumer
+moves on.
 Later events of the same stream are parked behind it (also dead-lettered, so
 the stream's order is kept) while other streams flow. ``o2c dlq redrive``
 (``libs.messaging.dlq``) puts them back on their topic, in order.
@@ -220,7 +225,7 @@ class Consumer:
                     log.warning("consumer %s: %s %s failed (attempt %d%s): %r", self.name,
                                 envelope.event_type, envelope.event_id, attempt,
                                 ", transient" if transient else "", error)
-                    await asyncio.sleep(min(self.settings.retry_backoff * 2 ** (attempt - 1), 5.0))
+                    await asyncio.sleep(min(self.settings.retry_backoff * 2 ** min(attempt - 1, 10), 5.0))
                     continue
             if outcome is Outcome.PARKED:
                 await self._dead_letter(envelope, origin_topic, f"parked behind {blocker}", 0,
