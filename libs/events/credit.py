@@ -201,6 +201,19 @@ class CreditNoteIssued(DomainEvent):
     lines: list[InvoiceLine] = Field(default_factory=list)
 
 
+class CreditNoteApplied(DomainEvent):
+    """A credit note settled part of an open invoice (not cash: rebates do not count it as collected)."""
+
+    TYPE = "CreditNoteApplied"
+
+    credit_note_id: str
+    invoice_id: str
+    partner_id: str
+    amount_minor: int
+    currency: str = DEFAULT_CURRENCY
+    applied_on: date
+
+
 class StatementConfirmed(DomainEvent):
     """A partner agreed its account statement up to a date and its closing balance."""
 
@@ -237,6 +250,7 @@ EVENTS: tuple[type[DomainEvent], ...] = (
     AdvanceApplied,
     InvoiceWrittenOff,
     CreditNoteIssued,
+    CreditNoteApplied,
     StatementConfirmed,
     StatementDisputed,
 )

@@ -217,6 +217,68 @@ def test_payment_releases_held_orders() -> None:
     assert kinds(events)[-2:] == ["HoldReleased", "FundsReviewPassed"]
 
 
+def test_a_rebate_credit_note_settles_open_invoices_as_credit_note_applied_not_as_advance() -> None:
+    state = given(
+        opened(),
+        passed("o1", 1_000),
+        issued("i1", "o1", 1_000, TODAY - timedelta(5), TODAY + timedelta(25)),
+        received("pay1", 300),
+        ev.PaymentApplied(
+            payment_id="pay1", invoice_id="i1", partner_id=P, amount_minor=300, applied_on=TODAY
+        ),
+    )
+    events = decide_credit_note(
+        state,
+        credit_note_id="cn1",
+        amount=400,
+        reason="rebate",
+        source_kind="rebate",
+        source_ref="stl_1",
+        issued_on=TODAY,
+        today=TODAY,
+    )
+    assert kinds(events) == ["CreditNoteIssued", "CreditNoteApplied"]
+    assert not any(isinstance(e, ev.AdvanceApplied) for e in events)
+    assert events[1] == ev.CreditNoteApplied(
+        credit_note_id="cn1", invoice_id="i1", partner_id=P, amount_minor=400, applied_on=TODAY
+    )
+    after = fold(state, events)
+    figures = position(after, TODAY)
+    assert (after.invoices["i1"].paid_minor, after.invoices["i1"].open_minor) == (700, 300)
+    assert (figures.balance_minor, figures.advance_minor) == (300, 0)
+    # paying the rest with a credit note closes the invoice; the remainder stays as advance ...
+    events = decide_credit_note(
+        after,
+        credit_note_id="cn2",
+        amount=500,
+        reason="refund",
+        source_kind="return",
+        source_ref="ret_1",
+        issued_on=TODAY,
+        today=TODAY,
+    )
+    assert kinds(events) == ["CreditNoteIssued", "CreditNoteApplied", "InvoicePaid"]
+    after = fold(after, events)
+    assert (after.invoices["i1"].status, position(after, TODAY).balance_minor, after.advance_minor) == (
+        "paid",
+        -200,
+        200,
+    )
+    # ... and that pooled advance later settles a new invoice as advance (documented simplification)
+    later = decide_invoice(
+        fold(after, [passed("o2", 150)]),
+        invoice_id="i2",
+        order_id="o2",
+        dispatch_id="d2",
+        lines=[line(1, 150)],
+        issued_on=TODAY,
+        region="east",
+        tier="A",
+        today=TODAY,
+    )
+    assert kinds(later) == ["InvoiceIssued", "AdvanceApplied", "InvoicePaid"]
+
+
 def test_credit_note_is_applied_to_open_invoices_then_kept_as_advance_once_per_source() -> None:
     state = two_invoices()
     events = decide_credit_note(
@@ -229,7 +291,7 @@ def test_credit_note_is_applied_to_open_invoices_then_kept_as_advance_once_per_s
         issued_on=TODAY,
         today=TODAY,
     )
-    assert kinds(events) == ["CreditNoteIssued", "AdvanceApplied", "InvoicePaid", "AdvanceApplied"]
+    assert kinds(events) == ["CreditNoteIssued", "CreditNoteApplied", "InvoicePaid", "CreditNoteApplied"]
     state = fold(state, events)
     assert (state.invoices["i2"].status, state.invoices["i1"].open_minor) == ("paid", 150)
     assert (

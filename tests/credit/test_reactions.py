@@ -205,6 +205,11 @@ async def test_approved_rebate_settlements_credit_the_account(svc: RunningServic
     assert invoice["status"] == "paid"
     figures = await account(svc, finance, "p1")
     assert (figures["advance_minor"], figures["balance_minor"]) == (500, -500)
+    settling = ("CreditNoteApplied", "AdvanceApplied")
+    applied = [(t, e) for t, e in await account_events(svc, "p1") if t in settling]
+    assert [(t, e["invoice_id"], e["credit_note_id"], e["amount_minor"]) for t, e in applied] == [
+        ("CreditNoteApplied", invoice["id"], note["id"], 1_000)
+    ]
 
 
 async def test_a_cancelled_order_frees_its_room_for_held_orders(svc: RunningService, feed: Feed) -> None:

@@ -42,7 +42,8 @@ def test_every_published_type_has_its_publisher() -> None:
     assert PUBLISHER_OF["InvoiceIssued"] == "credit"
     assert PUBLISHER_OF["ShipmentDispatched"] == "delivery"
     assert PUBLISHER_OF["RebateAccrued"] == "rebates"
-    assert len(EVENT_TYPES) == 55
+    assert len(EVENT_TYPES) == 56
+    assert PUBLISHER_OF["CreditNoteApplied"] == "credit"
 
 
 def test_aging_buckets_at_the_day_boundaries() -> None:
@@ -70,6 +71,31 @@ def test_open_amount_follows_settlements_in_time() -> None:
         occurred_on=date(2025, 7, 5))
     assert receivables.open_minor(again) == 500, "a redelivered settlement counts once"
     assert receivables.open_minor(advanced, date(2024, 12, 31)) == 0, "not issued yet"
+
+
+def test_a_credit_note_applied_settles_an_invoice_for_aging_like_an_advance() -> None:
+    base = issued("i1", -10, 1000)
+    noted = receivables.evolve_invoice(base, credit.CreditNoteApplied(
+        credit_note_id="cn1", invoice_id="i1", partner_id="p1", amount_minor=600,
+        applied_on=date(2025, 6, 1)), event_id="n", occurred_on=date(2025, 6, 3))
+    advanced = receivables.evolve_invoice(base, credit.AdvanceApplied(
+        partner_id="p1", invoice_id="i1", amount_minor=600), event_id="n",
+        occurred_on=date(2025, 6, 1))
+    assert receivables.open_minor(noted, date(2025, 5, 31)) == 1000
+    assert receivables.open_minor(noted, date(2025, 6, 1)) == 400, "dated by applied_on"
+    assert receivables.open_minor(noted) == receivables.open_minor(advanced) == 400
+    assert receivables.aging([noted], AS_OF) == receivables.aging([advanced], AS_OF) == [
+        {"partner_id": "p1", "current_minor": 0, "d1_30_minor": 400, "d31_60_minor": 0,
+         "d61_90_minor": 0, "d90_plus_minor": 0, "total_minor": 400}]
+    again = receivables.evolve_invoice(noted, credit.CreditNoteApplied(
+        credit_note_id="cn1", invoice_id="i1", partner_id="p1", amount_minor=600,
+        applied_on=date(2025, 6, 1)), event_id="n", occurred_on=date(2025, 6, 3))
+    assert receivables.open_minor(again) == 400, "a redelivered settlement counts once"
+    partner = read_models.evolve_partner(read_models.blank_partner("p1"), registered("p1"))
+    view = partner_360(partner, orders=[], invoices=[noted],
+                       credit_notes=[credit_note("cn1", "p1", 600, kind="rebate").payload()],
+                       payments=[], accruals=[], settlements=[], today=AS_OF)
+    assert (view["open_invoices_minor"], view["overdue_minor"], view["balance_minor"]) == (400, 400, 400)
 
 
 def test_paid_invoices_are_closed_from_that_day_written_off_ones_when_nothing_is_left() -> None:

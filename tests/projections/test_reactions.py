@@ -64,6 +64,23 @@ async def test_invoice_events_get_their_order_whatever_the_arrival_order(db: Dat
             {"kind": "payment", "on": "2025-01-20", "amount_minor": 400}]
 
 
+async def test_a_credit_note_applied_settles_the_invoice_and_links_to_its_order(db: Database) -> None:
+    async with projections(db) as feed:
+        await feed.emit("invoice-i1", [invoice("i1", "o1", "p1", issued_on=date(2025, 1, 10),
+                                               due_on=date(2025, 2, 9), lines=[("A", 1, 1000)])])
+        [applied] = await feed.emit("account-p1", [credit.CreditNoteApplied(
+            credit_note_id="cn1", invoice_id="i1", partner_id="p1", amount_minor=300,
+            applied_on=date(2025, 1, 22))])
+        async with db.read() as conn:
+            orders_of = dict((await conn.execute(
+                select(archive.c.event_id, archive.c.order_id))).all())
+            doc = await d.get(conn, d.INVOICE, "i1")
+        assert orders_of[applied.event_id] == "o1"
+        assert doc is not None and doc["partner_id"] == "p1"
+        assert list(doc["settlements"].values()) == [
+            {"kind": "credit_note", "on": "2025-01-22", "amount_minor": 300}]
+
+
 async def test_read_models_rebuild_from_the_archive(db: Database) -> None:
     async with projections(db) as feed:
         await feed.emit("partner-p1", [registered("p1")])

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from libs.events.credit import InvoiceIssued
+from libs.events.credit import CreditNoteApplied, InvoiceIssued
 from libs.events.values import InvoiceLine
 from libs.messaging.consumer import Delivery, Outcome
 from libs.runtime import documents
@@ -136,6 +136,26 @@ async def test_collected_basis_counts_the_eligible_share_of_cash_applied_in_the_
             {"kind": "payment", "ref": "pay-3/inv-2", "amount_minor": 200_000},
             {"kind": "payment", "ref": "advance/inv-3", "amount_minor": 50_000}]}
     assert (await accrual(svc, finance, invoiced, "p1"))["basis_minor"] == 1_250_000
+
+
+async def test_collected_basis_does_not_accrue_on_a_credit_note_applied_to_an_invoice(
+        svc: RunningService) -> None:
+    """A credit note settling an invoice is not cash: no rebate on a rebate, no refund as cash."""
+    finance = await issue_key(svc, "finance")
+    feed = Feed(svc)
+    await feed.partner("p1")
+    collected = await publish(svc, finance, basis="collected")
+    await feed.invoice("inv-1", "p1", [("tools", 600_000)])
+    await feed.payment("pay-1", "inv-1", "p1", 100_000, applied_on="2026-02-20")
+    before = await accrual(svc, finance, collected, "p1")
+    assert before["basis_minor"] == 100_000
+    for note_id, amount in (("cn-rebate", 200_000), ("cn-return", 300_000)):
+        applied = CreditNoteApplied(credit_note_id=note_id, invoice_id="inv-1", partner_id="p1",
+                                    amount_minor=amount, applied_on=date(2026, 3, 1))
+        outcome = await svc.consumer.handle(feed.envelope(applied, "account-p1"))
+        assert outcome in (Outcome.IGNORED, Outcome.APPLIED), outcome
+    assert CreditNoteApplied.TYPE not in svc.consumer.handlers
+    assert await accrual(svc, finance, collected, "p1") == before
 
 
 async def test_close_approve_late_return_and_true_ups(svc: RunningService) -> None:

@@ -9,6 +9,7 @@ Money on the account (``advance_minor``) is every receipt and credit note not
 yet applied to an invoice. Part of it can be *reserved* for an approved prepaid
 order (``AdvanceApplied`` with ``order_id`` only); a reservation is consumed by
 that order's invoices (``AdvanceApplied`` with ``invoice_id`` and ``order_id``).
+A credit note's amount applied to invoices when it is issued is ``CreditNoteApplied``.
 """
 
 from __future__ import annotations
@@ -198,6 +199,8 @@ def evolve(state: Account, event: DomainEvent) -> Account:
                     *paid_by.applications, (event.invoice_id, event.amount_minor)))
                 state = replace(state, payments={**state.payments, paid_by.payment_id: paid_by})
             return state
+        case ev.CreditNoteApplied() if event.invoice_id in state.invoices:
+            return _pay_invoice(state, event.invoice_id, event.amount_minor)
         case ev.InvoicePaid() if event.invoice_id in state.invoices:
             return _with_invoice(state, replace(state.invoices[event.invoice_id],
                                                 paid_on=event.paid_on, on_time=event.on_time))

@@ -7,6 +7,8 @@
   order (``AdvanceApplied`` with ``invoice_id`` and ``order_id``), then, like every
   invoice, from the account's unreserved advance (``AdvanceApplied`` with
   ``invoice_id`` only); ``InvoicePaid`` (on time) when nothing remains open;
+  (a credit note's remainder left as advance is, from then on, advance like any
+  other: applied later to a new invoice it is ``AdvanceApplied``);
 - finance writes off at most the open amount, with a reason; the invoice is
   ``written_off`` once nothing remains open.
 """
@@ -25,12 +27,22 @@ from services.credit.domain.funds import decide_reevaluation
 from services.credit.domain.position import NONE, free_advance
 
 
-def settle(state: Account, invoice: Invoice, amount: int, on: date, order_id: str | None = None
-           ) -> list[DomainEvent]:
-    """Advance money settles ``amount`` of ``invoice`` (from ``order_id``'s reservation if named)."""
-    events: list[DomainEvent] = [ev.AdvanceApplied(partner_id=state.partner_id, invoice_id=invoice.invoice_id,
-                                                   order_id=order_id, amount_minor=amount,
-                                                   currency=state.currency)]
+def settle(state: Account, invoice: Invoice, amount: int, on: date, order_id: str | None = None,
+           credit_note_id: str | None = None) -> list[DomainEvent]:
+    """Advance money settles ``amount`` of ``invoice`` (from ``order_id``'s reservation if named).
+
+    With ``credit_note_id`` the money is that credit note's (``CreditNoteApplied``: not cash),
+    else it is advance (``AdvanceApplied``).
+    """
+    applied: DomainEvent
+    if credit_note_id is not None:
+        applied = ev.CreditNoteApplied(credit_note_id=credit_note_id, invoice_id=invoice.invoice_id,
+                                       partner_id=state.partner_id, amount_minor=amount,
+                                       currency=state.currency, applied_on=on)
+    else:
+        applied = ev.AdvanceApplied(partner_id=state.partner_id, invoice_id=invoice.invoice_id,
+                                    order_id=order_id, amount_minor=amount, currency=state.currency)
+    events: list[DomainEvent] = [applied]
     if amount == invoice.open_minor:
         events.append(ev.InvoicePaid(invoice_id=invoice.invoice_id, partner_id=state.partner_id,
                                      paid_on=on, on_time=on <= invoice.due_on))
@@ -38,8 +50,14 @@ def settle(state: Account, invoice: Invoice, amount: int, on: date, order_id: st
 
 
 def settle_from_advance(state: Account, invoice_ids: Sequence[str], on: date, cap: int | None = None,
-                        cancelled: Collection[str] = NONE) -> list[DomainEvent]:
-    """Apply unreserved advance (at most ``cap``) to the given open invoices in order."""
+                        cancelled: Collection[str] = NONE, credit_note_id: str | None = None
+                        ) -> list[DomainEvent]:
+    """Apply unreserved advance (at most ``cap``) to the given open invoices in order.
+
+    ``credit_note_id`` names the credit note the applied money comes from (then ``cap``
+    is at most its amount): each application is ``CreditNoteApplied`` instead of
+    ``AdvanceApplied``.
+    """
     events: list[DomainEvent] = []
     budget = free_advance(state, cancelled) if cap is None else min(cap, free_advance(state, cancelled))
     for invoice_id in invoice_ids:
@@ -47,7 +65,7 @@ def settle_from_advance(state: Account, invoice_ids: Sequence[str], on: date, ca
         amount = min(budget, invoice.open_minor)
         if amount <= 0:
             continue
-        applied = settle(state, invoice, amount, on)
+        applied = settle(state, invoice, amount, on, credit_note_id=credit_note_id)
         events += applied
         state = fold(state, applied)
         budget -= amount

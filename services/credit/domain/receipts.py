@@ -7,8 +7,12 @@
   ``InvoicePaid`` (on time when the payment was received on or before its due
   date). Whatever is not applied stays on the account as advance.
 - A credit note (refund return or rebate payout) reduces what the partner owes
-  the same way: it is applied to open invoices oldest first (as advance money:
-  ``AdvanceApplied`` with ``invoice_id``), the remainder stays as advance.
+  the same way: when it is issued, it is applied to open invoices oldest first
+  (``CreditNoteApplied``: a settlement, not cash collected, so rebates do not
+  earn on it), at most its own amount; the remainder stays as advance. That
+  remainder is pooled with payment advance, so when it later settles a new
+  invoice it is recorded as ``AdvanceApplied`` (a deliberate simplification:
+  only the application at issue is traced to the credit note).
 - Both then re-evaluate held and awaiting orders in arrival order.
 """
 
@@ -91,6 +95,7 @@ def decide_credit_note(state: Account, *, credit_note_id: str, amount: int, reas
         source_ref=source_ref, issued_on=issued_on, order_id=order_id, lines=list(lines))]
     state = fold(state, events)
     invoice_ids = [invoice.invoice_id for invoice in open_invoices(state)]
-    applied = settle_from_advance(state, invoice_ids, issued_on, cap=amount, cancelled=cancelled)
+    applied = settle_from_advance(state, invoice_ids, issued_on, cap=amount, cancelled=cancelled,
+                                  credit_note_id=credit_note_id)
     state = fold(state, applied)
     return events + applied + decide_reevaluation(state, today, f"credit note {credit_note_id}", cancelled)

@@ -90,8 +90,8 @@ PROJECTORS: Mapping[str, Projector] = {
     **dict.fromkeys(read_models.ORDER_STATUS_AFTER, project_order),
     credit.FundsReviewPassed.TYPE: project_order,
     **{cls.TYPE: project_invoice for cls in (
-        credit.InvoiceIssued, credit.PaymentApplied, credit.AdvanceApplied, credit.InvoicePaid,
-        credit.InvoiceWrittenOff)},
+        credit.InvoiceIssued, credit.PaymentApplied, credit.AdvanceApplied, credit.CreditNoteApplied,
+        credit.InvoicePaid, credit.InvoiceWrittenOff)},
     credit.CreditNoteIssued.TYPE: project_credit_note,
     credit.PaymentReceived.TYPE: project_payment,
     rebates.RebateAccrued.TYPE: project_accrual,

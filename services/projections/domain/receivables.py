@@ -3,8 +3,10 @@
 An invoice is open for its total less what settled it, as the credit service
 counts it: payments applied to it, advance applied to it (receipts and credit
 notes sit on the account as advance until credit applies them to an invoice
-with ``AdvanceApplied``) and written-off amounts (a write-off may be partial;
-the invoice is ``written_off`` once nothing remains open). ``InvoicePaid``
+with ``AdvanceApplied``), credit notes applied to it when issued
+(``CreditNoteApplied``, settling it just like advance) and written-off amounts
+(a write-off may be partial; the invoice is ``written_off`` once nothing
+remains open). ``InvoicePaid``
 closes it: from its ``paid_on`` the open amount is zero whatever else the
 events say. A credit note not (yet) applied lowers the balance, not an invoice.
 
@@ -48,6 +50,8 @@ def evolve_invoice(doc: Doc, event: DomainEvent, *, event_id: str, occurred_on: 
             doc["settlements"][event_id] = _settlement("payment", event.applied_on, event.amount_minor)
         case credit.AdvanceApplied():
             doc["settlements"][event_id] = _settlement("advance", occurred_on, event.amount_minor)
+        case credit.CreditNoteApplied():
+            doc["settlements"][event_id] = _settlement("credit_note", event.applied_on, event.amount_minor)
         case credit.InvoicePaid():
             doc["paid_on"] = event.paid_on.isoformat()
         case credit.InvoiceWrittenOff():

@@ -130,5 +130,8 @@ def handlers(ctx: ServiceContext) -> Mapping[str, Handler]:
         AdvanceApplied.TYPE: when_advance_applied_accrue_collected,
         InvoicePaid.TYPE: when_invoice_paid_note_timeliness,
         CreditNoteIssued.TYPE: when_credit_note_issued_reverse_or_link,
+        # ``CreditNoteApplied`` is deliberately not handled: a credit note settling an
+        # invoice is not cash collected (a rebate on a rebate payout, or a refund
+        # counted as cash); a return already reverses the basis via ``CreditNoteIssued``.
     }
     return {event_type: partial(handler, ctx) for event_type, handler in table.items()}
