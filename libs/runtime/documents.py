@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.base import format_timestamp, utc_now
 from libs.events.codec import canonical_json, parse_json
+from libs.runtime.auth import Principal
 from libs.runtime.errors import DomainError
 from libs.store.schema import documents
 from libs.store.sql import upsert
@@ -87,3 +88,18 @@ async def page(
             last_id = ""
             break
     return {"items": items, "next_cursor": encode_cursor(last_id) if last_id else None}
+
+
+async def get_visible(
+    conn: AsyncConnection, kind: str, doc_id: str, principal: Principal, not_found: DomainError,
+) -> dict[str, Any]:
+    """The document, or ``not_found`` when it is unknown *or another partner's*.
+
+    The one place the isolation promise is kept for single resources: a partner
+    key gets the same 404 for another partner's resource as for a missing one,
+    so it never learns that the resource exists.
+    """
+    body = await get(conn, kind, doc_id)
+    if body is None or not principal.sees(body.get("partner_id")):
+        raise not_found
+    return body

@@ -34,10 +34,8 @@ async def list_reviews(
 @router.get("/v1/holds/{order_id}")
 async def get_review(order_id: str, principal: Reader, ctx: Ctx) -> dict[str, Any]:
     async with ctx.db.read() as conn:
-        review = await documents.get(conn, REVIEW, order_id)
-    if review is None or not principal.sees(review["partner_id"]):
-        raise OrderNotFound(order_id)
-    return review
+        return await documents.get_visible(conn, REVIEW, order_id, principal,
+                                           OrderNotFound(order_id))
 
 
 @router.post("/v1/holds/{order_id}/release")

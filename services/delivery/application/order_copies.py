@@ -24,10 +24,8 @@ async def get_order(conn: AsyncConnection, order_id: str) -> dict[str, Any] | No
 
 async def order_seen_by(conn: AsyncConnection, principal: Principal, order_id: str) -> dict[str, Any]:
     """The order copy, or 404 when unknown or another partner's."""
-    order = await get_order(conn, order_id)
-    if order is None or not principal.sees(order["partner_id"]):
-        raise OrderNotFound(f"order {order_id} not found")
-    return order
+    return await documents.get_visible(conn, ORDER_COPY, order_id, principal,
+                                       OrderNotFound(f"order {order_id} not found"))
 
 
 async def save_order(conn: AsyncConnection, order: dict[str, Any]) -> None:

@@ -43,10 +43,8 @@ async def _load(ctx: ServiceContext, conn: AsyncConnection, return_id: str) -> t
 
 async def return_seen_by(conn: AsyncConnection, principal: Principal, return_id: str) -> Doc:
     """The return document, or 404 when unknown or another partner's."""
-    doc = await documents.get(conn, RETURN, return_id)
-    if doc is None or not principal.sees(doc["partner_id"]):
-        raise ReturnNotFound(f"return {return_id} not found")
-    return doc
+    return await documents.get_visible(conn, RETURN, return_id, principal,
+                                       ReturnNotFound(f"return {return_id} not found"))
 
 
 async def _append(

@@ -50,10 +50,8 @@ async def load_shipment(
 
 async def shipment_seen_by(conn: AsyncConnection, principal: Principal, shipment_id: str) -> Doc:
     """The shipment document, or 404 when unknown or another partner's."""
-    doc = await documents.get(conn, SHIPMENT, shipment_id)
-    if doc is None or not principal.sees(doc["partner_id"]):
-        raise ShipmentNotFound(f"shipment {shipment_id} not found")
-    return doc
+    return await documents.get_visible(conn, SHIPMENT, shipment_id, principal,
+                                       ShipmentNotFound(f"shipment {shipment_id} not found"))
 
 
 async def _append(

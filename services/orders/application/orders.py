@@ -102,10 +102,8 @@ async def cancel_order(ctx: ServiceContext, principal: Principal, order_id: str,
 
 async def get_order(ctx: ServiceContext, principal: Principal, order_id: str) -> dict[str, Any]:
     async with ctx.db.read() as conn:
-        body = await documents.get(conn, ORDER, order_id)
-    if body is None or not principal.sees(body["partner_id"]):
-        raise OrderNotFound(f"no order {order_id!r}")
-    return body
+        return await documents.get_visible(conn, ORDER, order_id, principal,
+                                           OrderNotFound(f"no order {order_id!r}"))
 
 
 async def list_orders(
