@@ -83,6 +83,7 @@ Handler = Callable[[Delivery], Awaitable[None]]
 
 class Outcome(enum.Enum):
     APPLIED = "applied"
+    REDRIVEN = "redriven"
     DUPLICATE = "duplicate"
     IGNORED = "ignored"
     PARKED = "parked"
@@ -231,7 +232,7 @@ class Consumer:
                 await self._dead_letter(envelope, origin_topic, f"parked behind {blocker}", 0,
                                         blocker)
             self.outcomes[outcome] += 1
-            if outcome is Outcome.APPLIED:
+            if outcome is Outcome.REDRIVEN:  # events parked behind it may follow now
                 await self._release_parked_followers(envelope, origin_topic)
             return outcome
 
@@ -256,7 +257,10 @@ class Consumer:
                 log.info("consumer %s: %s v%d arrived before v%d; skipped until it comes in order",
                          self.name, envelope.stream_id, version, head + 1)
                 return Outcome.GAP, None
-            if version <= head and not (handler and await self._is_dead_letter(conn, envelope)):
+            # A dead letter passed the head when it was recorded, so only an event behind
+            # the head can be a redriven one; an in-order event never is.
+            redriven = version <= head
+            if redriven and not (handler and await self._is_dead_letter(conn, envelope)):
                 return Outcome.DUPLICATE, None
             if handler is None:
                 await self._advance(conn, envelope)
@@ -281,11 +285,13 @@ class Consumer:
             await conn.execute(inbox.insert().values(
                 consumer=self.name, event_id=envelope.event_id,
                 processed_at=format_timestamp(utc_now())))
-            await conn.execute(
-                update(dead_letters)
-                .where(dead_letters.c.consumer == self.name,
-                       dead_letters.c.event_id == envelope.event_id)
-                .values(status="redriven"))
+            if redriven:
+                await conn.execute(
+                    update(dead_letters)
+                    .where(dead_letters.c.consumer == self.name,
+                           dead_letters.c.event_id == envelope.event_id)
+                    .values(status="redriven"))
+                return Outcome.REDRIVEN, None
             await self._advance(conn, envelope)
             return Outcome.APPLIED, None
 

@@ -59,6 +59,8 @@ class RelaySettings:
     poll_interval: float = 0.05
     broker_check_interval: float = 2.0
     lease_retry_interval: float = 1.0
+    lease_renew_interval: float = 3.0
+    """Well under the lease's time to live (10 s by default)."""
     partitions: int = 3
     error_backoff: float = 0.5
 
@@ -120,11 +122,16 @@ class Relay:
 
     async def _lead(self, stop: asyncio.Event) -> None:
         await self.start()
+        renewed_at = self._clock()
         while not stop.is_set():
-            if not await self.lease.renew():
-                log.warning("relay %s lost its lease", self.name)
-                await self._close_producer()
-                return
+            # Renew a few times per lease period, not on every poll: on SQLite a renewal is
+            # a durable write transaction, on PostgreSQL a round trip.
+            if self._clock() - renewed_at >= self.settings.lease_renew_interval:
+                if not await self.lease.renew():
+                    log.warning("relay %s lost its lease", self.name)
+                    await self._close_producer()
+                    return
+                renewed_at = self._clock()
             published = await self.publish_batch()
             if published == 0:
                 await self.check_broker()
@@ -290,6 +297,4 @@ class Relay:
                 for p, o in offsets.items()], ["relay", "topic", "partition"])
         self._state = state
 
-    def lag(self) -> Checkpoint | None:
-        return self._state.published if self._state else None
 

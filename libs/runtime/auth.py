@@ -20,7 +20,6 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy import select, update
 
-from libs.events.base import format_timestamp
 from libs.events.partners import KeyIssued, KeyRevoked
 from libs.messaging.consumer import Delivery, Handler
 from libs.messaging.timing import sleep_or_stop
@@ -146,6 +145,3 @@ def require(*roles: str) -> Callable[..., Any]:
 
     return dependency
 
-
-def now_text(clock: Callable[[], Any]) -> str:
-    return format_timestamp(clock())

@@ -1,8 +1,10 @@
 """Read models as documents: one JSON body per (kind, id), written with the events that change it.
 
 A service updates a document in the same transaction as the append that
-changes it, so a read right after a write sees the write. Documents are a
-cache of the event streams: ``o2c replay`` can rebuild them.
+changes it, so a read right after a write sees the write. Documents are
+derived data: the events are the record. ``o2c replay`` rebuilds the finance
+views (projections) from their archive; the other services have no generic
+rebuild command yet.
 """
 
 from __future__ import annotations

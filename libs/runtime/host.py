@@ -25,7 +25,7 @@ from libs.events.registry import EventRegistry
 from libs.events.topics import topic_for
 from libs.messaging.broker import end_offsets
 from libs.messaging.consumer import Consumer, ConsumerSettings, Handler
-from libs.messaging.relay import Relay
+from libs.messaging.relay import Relay, RelaySettings
 from libs.messaging.timing import sleep_or_stop
 from libs.runtime.audit import audit_router
 from libs.runtime.auth import KeyRing, key_handlers
@@ -136,7 +136,8 @@ async def serve(spec: ServiceSpec, settings: RuntimeSettings, port: int | None =
     }
     if spec.publishes:
         relay = Relay(ctx.store, topic=topic_for(spec.name),
-                      bootstrap_servers=settings.kafka_bootstrap, name=spec.name)
+                      bootstrap_servers=settings.kafka_bootstrap, name=spec.name,
+                      settings=RelaySettings(partitions=settings.partitions))
         workers["relay"] = lambda: relay.run(stop)
     for task in spec.tasks:
         workers[getattr(task, "__name__", "task")] = lambda task=task: task(ctx, stop)

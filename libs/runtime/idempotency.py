@@ -40,7 +40,7 @@ async def respond_once(
     if len(key) > 200:
         raise Conflict("Idempotency-Key is longer than 200 characters", slug="bad-idempotency-key")
     digest = hashlib.sha256(canonical_json(body.model_dump(mode="json"))).hexdigest()
-    for _ in range(2):
+    for attempt in range(2):
         try:
             async with db.transaction() as conn:
                 stored = (await conn.execute(select(
@@ -60,5 +60,16 @@ async def respond_once(
                     created_at=format_timestamp(utc_now())))
             return JSONResponse(payload, status_code=status)
         except IntegrityError:
-            continue  # a concurrent request with the same key won; answer what it stored
+            # A concurrent request with the same key won the insert: answer what it stored.
+            # Any other integrity error is the command's own and must not pass for a replay.
+            if attempt == 0 and await _stored(db, principal, route, key):
+                continue
+            raise
     raise Conflict("concurrent requests with the same Idempotency-Key", slug="idempotency-key-reused")
+
+
+async def _stored(db: Database, principal: Principal, route: str, key: str) -> bool:
+    async with db.read() as conn:
+        return (await conn.execute(select(idempotency_keys.c.key).where(
+            idempotency_keys.c.principal == principal.key_id,
+            idempotency_keys.c.route == route, idempotency_keys.c.key == key))).first() is not None

@@ -36,11 +36,6 @@ class Product:
     min_price_minor: int | None = None
     currency: str = DEFAULT_CURRENCY
 
-    @classmethod
-    def from_event(cls, event: ProductCreated) -> Product:
-        return cls(event.sku, event.name, event.category, event.list_price_minor,
-                   event.min_price_minor, event.currency)
-
 
 @dataclass(frozen=True)
 class CreateProduct:
