@@ -47,9 +47,9 @@ def _admin_token(data_dir: Path) -> str:
 
 
 def _service_url(name: str) -> str:
-    from libs.runtime.settings import DEFAULT_PORTS
+    from libs.runtime.settings import RuntimeSettings
 
-    return os.environ.get(f"O2C_{name.upper()}_URL", f"http://127.0.0.1:{DEFAULT_PORTS[name]}")
+    return RuntimeSettings().url_of(name)
 
 
 @app.command("up")

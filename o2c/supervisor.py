@@ -25,6 +25,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import fcntl
+import json
 import os
 import secrets
 import signal
@@ -51,6 +52,7 @@ from libs.messaging.broker import (
     stop_blocking,
     wait_until_ready_blocking,
 )
+from libs.runtime.settings import DEFAULT_PORTS
 
 __all__ = [
     "DEFAULT_BROKER_PORT",
@@ -63,15 +65,7 @@ __all__ = [
     "up_command",
 ]
 
-SERVICES: tuple[str, ...] = ("partners", "orders", "credit", "delivery", "rebates", "projections")
-DEFAULT_PORTS: dict[str, int] = {
-    "partners": 8101,
-    "orders": 8102,
-    "credit": 8103,
-    "delivery": 8104,
-    "rebates": 8105,
-    "projections": 8106,
-}
+SERVICES: tuple[str, ...] = tuple(DEFAULT_PORTS)
 DEFAULT_HOST = "127.0.0.1"
 #: First choice for the embedded broker when no port is remembered yet (Kafka's usual port,
 #: so ``o2c dlq redrive`` works with its default); a free port is used when it is taken.
@@ -352,6 +346,7 @@ class Supervisor:
         )
         for service, port in self.ports.items():
             env[f"O2C_{service.upper()}_PORT"] = str(port)
+        env["O2C_SERVICE_URLS"] = json.dumps(self.urls())  # how each service reaches the others
         if self.database_url:
             env["O2C_DATABASE_URL"] = self.database_url
         else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field
@@ -41,4 +42,9 @@ class RuntimeSettings(BaseSettings):
         return Database(f"sqlite:///{(self.data_dir / f'{service}.db').resolve()}")
 
     def url_of(self, service: str) -> str:
-        return self.service_urls.get(service, f"http://127.0.0.1:{DEFAULT_PORTS[service]}")
+        """Where ``service`` answers: ``O2C_SERVICE_URLS`` (``o2c up`` sets it), else its port
+        (``O2C_<SERVICE>_PORT`` or the default) on this machine."""
+        if service in self.service_urls:
+            return self.service_urls[service]
+        port = os.environ.get(f"O2C_{service.upper()}_PORT", str(DEFAULT_PORTS[service]))
+        return f"http://127.0.0.1:{port}"

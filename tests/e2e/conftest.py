@@ -93,14 +93,13 @@ def start_system(data_dir: Path, backend: str, prefix: str) -> Supervisor:
 
     ports = {name: free_port() for name in
              ("partners", "orders", "credit", "delivery", "rebates", "projections")}
-    urls = ",".join(f'"{n}":"http://127.0.0.1:{p}"' for n, p in ports.items())
     supervisor = Supervisor(
         data_dir,
         database_url=PG_URL if backend == "postgres" else None,
         admin_token="e2e-admin-token",
         ports=ports,
         broker_port=free_port(),
-        extra_env={"O2C_SCHEMA_PREFIX": prefix, "O2C_SERVICE_URLS": "{" + urls + "}"},
+        extra_env={"O2C_SCHEMA_PREFIX": prefix},
     )
     supervisor.start()
     return supervisor
