@@ -54,6 +54,10 @@ class Principal:
     def actor(self) -> str:
         return f"{self.role}:{self.key_id}"
 
+    def scoped(self, partner_id: str | None) -> str | None:
+        """The partner filter this caller may use: a partner key is always held to its own."""
+        return self.partner_id if self.is_partner else partner_id
+
     def sees(self, partner_id: str | None) -> bool:
         """A partner key sees its own partner's data only; staff see everything."""
         return not self.is_partner or partner_id == self.partner_id

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from libs.runtime.errors import DomainError
+from libs.runtime.params import PathId
 from services.credit.api.common import IdempotencyKey, run_command, run_once
 from services.credit.api.deps import Ctx, Finance, PartnerKey, Reader
 from services.credit.api.schemas import ConfirmBody, DisputeBody, TermsBody
@@ -19,7 +20,7 @@ router = APIRouter(tags=["accounts"])
 
 
 @router.get("/v1/accounts/{partner_id}")
-async def get_account(partner_id: str, principal: Reader, ctx: Ctx) -> dict[str, Any]:
+async def get_account(partner_id: PathId, principal: Reader, ctx: Ctx) -> dict[str, Any]:
     """The partner's terms and position: exposure, available room, balance, advance, overdue.
 
     exposure = open invoice amounts + approved orders not yet invoiced; available =
@@ -34,7 +35,7 @@ async def get_account(partner_id: str, principal: Reader, ctx: Ctx) -> dict[str,
 
 
 @router.put("/v1/accounts/{partner_id}/terms")
-async def change_terms(partner_id: str, body: TermsBody, principal: Finance, ctx: Ctx) -> dict[str, Any]:
+async def change_terms(partner_id: PathId, body: TermsBody, principal: Finance, ctx: Ctx) -> dict[str, Any]:
     """Change payment terms (prepaid: no limit, no term); held and awaiting orders are re-evaluated."""
     return await run_command(ctx, lambda conn: commands.change_terms(
         conn, ctx, principal, partner_id, body.kind, body.credit_limit_minor, body.term_days))
@@ -42,7 +43,7 @@ async def change_terms(partner_id: str, body: TermsBody, principal: Finance, ctx
 
 @router.get("/v1/statements/{partner_id}")
 async def get_statement(
-    partner_id: str, principal: Reader, ctx: Ctx,
+    partner_id: PathId, principal: Reader, ctx: Ctx,
     start: Annotated[date | None, Query(alias="from")] = None,
     end: Annotated[date | None, Query(alias="to")] = None,
 ) -> dict[str, Any]:
@@ -61,7 +62,7 @@ async def get_statement(
 
 
 @router.post("/v1/statements/{partner_id}/confirm", status_code=201)
-async def confirm_statement(partner_id: str, body: ConfirmBody, principal: PartnerKey, ctx: Ctx,
+async def confirm_statement(partner_id: PathId, body: ConfirmBody, principal: PartnerKey, ctx: Ctx,
                             key: IdempotencyKey = None) -> JSONResponse:
     """The partner agrees its balance at ``to``; a different closing balance answers 409."""
     if not principal.sees(partner_id):
@@ -72,7 +73,7 @@ async def confirm_statement(partner_id: str, body: ConfirmBody, principal: Partn
 
 
 @router.post("/v1/statements/{partner_id}/dispute", status_code=201)
-async def dispute_statement(partner_id: str, body: DisputeBody, principal: PartnerKey, ctx: Ctx,
+async def dispute_statement(partner_id: PathId, body: DisputeBody, principal: PartnerKey, ctx: Ctx,
                             key: IdempotencyKey = None) -> JSONResponse:
     """The partner disputes its statement up to ``to``, with a reason."""
     if not principal.sees(partner_id):

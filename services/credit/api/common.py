@@ -38,7 +38,3 @@ async def run_once(ctx: ServiceContext, principal: Principal, route: str, key: s
 
     return await retry_on_conflict(lambda: respond_once(ctx.db, principal, route, key, body, answered))
 
-
-def scope(principal: Principal, partner_id: str | None) -> str | None:
-    """A partner key lists its own partner's items only, whatever it asked for."""
-    return principal.partner_id if principal.is_partner else partner_id

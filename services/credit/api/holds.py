@@ -8,7 +8,8 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from libs.runtime import documents
-from services.credit.api.common import IdempotencyKey, run_once, scope
+from libs.runtime.params import Cursor, PathId, QueryText
+from services.credit.api.common import IdempotencyKey, run_once
 from services.credit.api.deps import Ctx, Finance, Reader
 from services.credit.api.schemas import ReasonBody
 from services.credit.application import commands
@@ -22,24 +23,24 @@ ReviewStatus = Literal["approved", "held", "awaiting_prepayment", "rejected", "c
 
 @router.get("/v1/holds")
 async def list_reviews(
-    principal: Reader, ctx: Ctx, partner_id: str | None = None, status: ReviewStatus | None = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50, cursor: str | None = None,
+    principal: Reader, ctx: Ctx, partner_id: QueryText = None, status: ReviewStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50, cursor: Cursor = None,
 ) -> dict[str, Any]:
     """Orders credit reviewed (``status=held`` or ``awaiting_prepayment`` lists the queue)."""
     async with ctx.db.read() as conn:
-        return await documents.page(conn, REVIEW, partner_id=scope(principal, partner_id), status=status,
+        return await documents.page(conn, REVIEW, partner_id=principal.scoped(partner_id), status=status,
                                     cursor=cursor, limit=limit)
 
 
 @router.get("/v1/holds/{order_id}")
-async def get_review(order_id: str, principal: Reader, ctx: Ctx) -> dict[str, Any]:
+async def get_review(order_id: PathId, principal: Reader, ctx: Ctx) -> dict[str, Any]:
     async with ctx.db.read() as conn:
         return await documents.get_visible(conn, REVIEW, order_id, principal,
                                            OrderNotFound(order_id))
 
 
 @router.post("/v1/holds/{order_id}/release")
-async def release(order_id: str, body: ReasonBody, principal: Finance, ctx: Ctx,
+async def release(order_id: PathId, body: ReasonBody, principal: Finance, ctx: Ctx,
                   key: IdempotencyKey = None) -> JSONResponse:
     """Release a held or awaiting order: it passes funds review (``how=released``), even over the limit."""
     return await run_once(ctx, principal, f"release {order_id}", key, body, 200,
@@ -48,7 +49,7 @@ async def release(order_id: str, body: ReasonBody, principal: Finance, ctx: Ctx,
 
 
 @router.post("/v1/holds/{order_id}/reject")
-async def reject(order_id: str, body: ReasonBody, principal: Finance, ctx: Ctx,
+async def reject(order_id: PathId, body: ReasonBody, principal: Finance, ctx: Ctx,
                  key: IdempotencyKey = None) -> JSONResponse:
     """Reject a held or awaiting order; it will not ship."""
     return await run_once(ctx, principal, f"reject {order_id}", key, body, 200,

@@ -9,7 +9,8 @@ from fastapi.responses import JSONResponse
 
 from libs.runtime import documents
 from libs.runtime.errors import NotFound
-from services.credit.api.common import IdempotencyKey, run_once, scope
+from libs.runtime.params import Cursor, PathId, QueryText
+from services.credit.api.common import IdempotencyKey, run_once
 from services.credit.api.deps import Ctx, Finance, Reader
 from services.credit.api.schemas import PaymentBody, WriteOffBody
 from services.credit.application import commands
@@ -42,15 +43,15 @@ async def record_payment(body: PaymentBody, principal: Finance, ctx: Ctx,
 
 
 @router.get("/v1/payments")
-async def list_payments(principal: Reader, ctx: Ctx, partner_id: str | None = None, limit: Limit = 50,
-                        cursor: str | None = None) -> dict[str, Any]:
+async def list_payments(principal: Reader, ctx: Ctx, partner_id: QueryText = None, limit: Limit = 50,
+                        cursor: Cursor = None) -> dict[str, Any]:
     async with ctx.db.read() as conn:
-        return await documents.page(conn, PAYMENT, partner_id=scope(principal, partner_id), cursor=cursor,
+        return await documents.page(conn, PAYMENT, partner_id=principal.scoped(partner_id), cursor=cursor,
                                     limit=limit)
 
 
 @router.get("/v1/payments/{payment_id}")
-async def get_payment(payment_id: str, principal: Reader, ctx: Ctx) -> dict[str, Any]:
+async def get_payment(payment_id: PathId, principal: Reader, ctx: Ctx) -> dict[str, Any]:
     payment = await _owned(ctx, principal, PAYMENT, payment_id)
     if payment is None:
         raise NotFound(f"no payment {payment_id!r}", slug="payment-not-found")
@@ -58,16 +59,16 @@ async def get_payment(payment_id: str, principal: Reader, ctx: Ctx) -> dict[str,
 
 
 @router.get("/v1/invoices")
-async def list_invoices(principal: Reader, ctx: Ctx, partner_id: str | None = None,
+async def list_invoices(principal: Reader, ctx: Ctx, partner_id: QueryText = None,
                         status: Literal["open", "paid", "written_off"] | None = None, limit: Limit = 50,
-                        cursor: str | None = None) -> dict[str, Any]:
+                        cursor: Cursor = None) -> dict[str, Any]:
     async with ctx.db.read() as conn:
-        return await documents.page(conn, INVOICE, partner_id=scope(principal, partner_id), status=status,
+        return await documents.page(conn, INVOICE, partner_id=principal.scoped(partner_id), status=status,
                                     cursor=cursor, limit=limit)
 
 
 @router.get("/v1/invoices/{invoice_id}")
-async def get_invoice(invoice_id: str, principal: Reader, ctx: Ctx) -> dict[str, Any]:
+async def get_invoice(invoice_id: PathId, principal: Reader, ctx: Ctx) -> dict[str, Any]:
     invoice = await _owned(ctx, principal, INVOICE, invoice_id)
     if invoice is None:
         raise InvoiceNotFound(invoice_id)
@@ -75,7 +76,7 @@ async def get_invoice(invoice_id: str, principal: Reader, ctx: Ctx) -> dict[str,
 
 
 @router.post("/v1/invoices/{invoice_id}/write-off")
-async def write_off(invoice_id: str, body: WriteOffBody, principal: Finance, ctx: Ctx,
+async def write_off(invoice_id: PathId, body: WriteOffBody, principal: Finance, ctx: Ctx,
                     key: IdempotencyKey = None) -> JSONResponse:
     """Write off at most the open amount, with a reason; ``written_off`` once nothing remains open."""
     return await run_once(ctx, principal, f"write-off {invoice_id}", key, body, 200,
@@ -84,16 +85,16 @@ async def write_off(invoice_id: str, body: WriteOffBody, principal: Finance, ctx
 
 
 @router.get("/v1/credit-notes")
-async def list_credit_notes(principal: Reader, ctx: Ctx, partner_id: str | None = None, limit: Limit = 50,
-                            cursor: str | None = None) -> dict[str, Any]:
+async def list_credit_notes(principal: Reader, ctx: Ctx, partner_id: QueryText = None, limit: Limit = 50,
+                            cursor: Cursor = None) -> dict[str, Any]:
     """Credit notes from refund returns and rebate payouts; each reduces what the partner owes."""
     async with ctx.db.read() as conn:
-        return await documents.page(conn, CREDIT_NOTE, partner_id=scope(principal, partner_id),
+        return await documents.page(conn, CREDIT_NOTE, partner_id=principal.scoped(partner_id),
                                     cursor=cursor, limit=limit)
 
 
 @router.get("/v1/credit-notes/{credit_note_id}")
-async def get_credit_note(credit_note_id: str, principal: Reader, ctx: Ctx) -> dict[str, Any]:
+async def get_credit_note(credit_note_id: PathId, principal: Reader, ctx: Ctx) -> dict[str, Any]:
     note = await _owned(ctx, principal, CREDIT_NOTE, credit_note_id)
     if note is None:
         raise NotFound(f"no credit note {credit_note_id!r}", slug="credit-note-not-found")

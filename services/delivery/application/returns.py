@@ -112,6 +112,6 @@ async def return_page(
 ) -> Doc:
     """Returns, forced to the caller's own when it is a partner key."""
     return await documents.page(
-        conn, RETURN, partner_id=principal.partner_id if principal.is_partner else partner_id,
+        conn, RETURN, partner_id=principal.scoped(partner_id),
         status=status, cursor=cursor, limit=limit,
         where=(lambda doc: doc["order_id"] == order_id) if order_id else None)

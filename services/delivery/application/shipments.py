@@ -148,6 +148,6 @@ async def shipment_page(
 ) -> Doc:
     """Shipments, forced to the caller's own when it is a partner key."""
     return await documents.page(
-        conn, SHIPMENT, partner_id=principal.partner_id if principal.is_partner else partner_id,
+        conn, SHIPMENT, partner_id=principal.scoped(partner_id),
         status=status, cursor=cursor, limit=limit,
         where=(lambda doc: doc["order_id"] == order_id) if order_id else None)

@@ -141,5 +141,5 @@ async def list_partners(
 
     async with ctx.db.read() as conn:
         return await partner_page(
-            conn, partner_id=principal.partner_id if principal.is_partner else None,
+            conn, partner_id=principal.scoped(None),
             status=status, where=matches, cursor=cursor, limit=limit)

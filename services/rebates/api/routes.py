@@ -15,6 +15,7 @@ from libs.runtime import documents
 from libs.runtime.aggregate import retry_on_conflict
 from libs.runtime.auth import Principal
 from libs.runtime.idempotency import respond_once
+from libs.runtime.params import Cursor, PathId, QueryText
 from services.rebates.api.deps import Ctx, Finance, IdempotencyKey, Limit, MoneyReader, ProgramReader
 from services.rebates.api.schemas import (
     AccrualPage,
@@ -32,11 +33,6 @@ from services.rebates.domain.eligibility import partner_eligible
 from services.rebates.domain.errors import ProgramNotFound, SettlementNotFound
 
 router = APIRouter(prefix="/v1", tags=["rebates"])
-
-
-def _own(principal: Principal, partner_id: str | None) -> str | None:
-    """The partner filter a caller may use: a partner key is always held to its own id."""
-    return principal.partner_id if principal.is_partner else partner_id
 
 
 @router.post("/programs", status_code=201, response_model=ProgramOut)
@@ -65,8 +61,8 @@ async def _visible_program(ctx: Ctx, principal: Principal, program_id: str) -> d
 
 
 @router.get("/programs", response_model=ProgramPage)
-async def list_programs(principal: ProgramReader, ctx: Ctx, status: str | None = None,
-                        limit: Limit = 50, cursor: str | None = None) -> dict[str, Any]:
+async def list_programs(principal: ProgramReader, ctx: Ctx, status: QueryText = None,
+                        limit: Limit = 50, cursor: Cursor = None) -> dict[str, Any]:
     async with ctx.db.read() as conn:
         where = None
         if principal.is_partner:
@@ -77,12 +73,12 @@ async def list_programs(principal: ProgramReader, ctx: Ctx, status: str | None =
 
 
 @router.get("/programs/{program_id}", response_model=ProgramOut)
-async def get_program(program_id: str, principal: ProgramReader, ctx: Ctx) -> dict[str, Any]:
+async def get_program(program_id: PathId, principal: ProgramReader, ctx: Ctx) -> dict[str, Any]:
     return await _visible_program(ctx, principal, program_id)
 
 
 @router.post("/programs/{program_id}/close", response_model=ClosedProgramOut)
-async def close_program(program_id: str, principal: Finance, ctx: Ctx, body: NoBody | None = None,
+async def close_program(program_id: PathId, principal: Finance, ctx: Ctx, body: NoBody | None = None,
                         idempotency_key: IdempotencyKey = None) -> JSONResponse:
     """Period close: one settlement proposal per partner with accruals, payout = final - already settled."""
 
@@ -95,28 +91,28 @@ async def close_program(program_id: str, principal: Finance, ctx: Ctx, body: NoB
 
 
 @router.get("/accruals", response_model=AccrualPage)
-async def list_accruals(principal: MoneyReader, ctx: Ctx, partner_id: str | None = None,
-                        program_id: str | None = None, limit: Limit = 50,
-                        cursor: str | None = None) -> dict[str, Any]:
+async def list_accruals(principal: MoneyReader, ctx: Ctx, partner_id: QueryText = None,
+                        program_id: QueryText = None, limit: Limit = 50,
+                        cursor: Cursor = None) -> dict[str, Any]:
     """Running accruals per (program, partner), with the sources that explain them."""
     where = (lambda body: body["program_id"] == program_id) if program_id else None
     async with ctx.db.read() as conn:
-        return await documents.page(conn, views.ACCRUAL, partner_id=_own(principal, partner_id),
+        return await documents.page(conn, views.ACCRUAL, partner_id=principal.scoped(partner_id),
                                     where=where, cursor=cursor, limit=limit)
 
 
 @router.get("/settlements", response_model=SettlementPage)
-async def list_settlements(principal: MoneyReader, ctx: Ctx, partner_id: str | None = None,
-                           program_id: str | None = None, status: str | None = None,
-                           limit: Limit = 50, cursor: str | None = None) -> dict[str, Any]:
+async def list_settlements(principal: MoneyReader, ctx: Ctx, partner_id: QueryText = None,
+                           program_id: QueryText = None, status: QueryText = None,
+                           limit: Limit = 50, cursor: Cursor = None) -> dict[str, Any]:
     where = (lambda body: body["program_id"] == program_id) if program_id else None
     async with ctx.db.read() as conn:
-        return await documents.page(conn, views.SETTLEMENT, partner_id=_own(principal, partner_id),
+        return await documents.page(conn, views.SETTLEMENT, partner_id=principal.scoped(partner_id),
                                     status=status, where=where, cursor=cursor, limit=limit)
 
 
 @router.get("/settlements/{settlement_id}", response_model=SettlementOut)
-async def get_settlement(settlement_id: str, principal: MoneyReader, ctx: Ctx) -> dict[str, Any]:
+async def get_settlement(settlement_id: PathId, principal: MoneyReader, ctx: Ctx) -> dict[str, Any]:
     async with ctx.db.read() as conn:
         body = await settlements.read_settlement(conn, settlement_id)
     if body is None or not principal.sees(body["partner_id"]):
@@ -125,7 +121,7 @@ async def get_settlement(settlement_id: str, principal: MoneyReader, ctx: Ctx) -
 
 
 @router.post("/settlements/{settlement_id}/approve", response_model=SettlementOut)
-async def approve_settlement(settlement_id: str, principal: Finance, ctx: Ctx, body: NoBody | None = None,
+async def approve_settlement(settlement_id: PathId, principal: Finance, ctx: Ctx, body: NoBody | None = None,
                              idempotency_key: IdempotencyKey = None) -> JSONResponse:
     """Approve by a finance key other than the one that closed; the payout becomes a credit note."""
 
