@@ -1,5 +1,10 @@
 """Consumers remember, per stream, the last version they passed (order guard).
 
+Ships with the consumers that use it, so no database predates it. Upgrading a
+consumer database that already applied events would need its heads backfilled
+(the inbox holds event ids, not versions): until then every such stream would
+read as "starts at v1" and its next event as a gap.
+
 Revision ID: backbone_0003
 Revises: backbone_0002
 """
