@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -83,6 +84,18 @@ async def load_price_list(ctx: ServiceContext, conn: AsyncConnection, tier: str)
                       evolve_price_list)
 
 
+async def read_price_list(conn: AsyncConnection, tier: str) -> PriceList:
+    """The tier's versions from its document (written with each PriceListPublished), so a
+    placement reads one row instead of folding every version the tier ever had."""
+    body = await documents.get(conn, PRICE_LIST, tier)
+    return PriceList(tier, tuple(
+        PriceListVersion(version=v["version"], effective_from=date.fromisoformat(v["effective_from"]),
+                         discount_bp=v["discount_bp"],
+                         overrides={o["sku"]: o["unit_price_minor"] for o in v["overrides"]},
+                         currency=v["currency"])
+        for v in (body or {}).get("versions", [])))
+
+
 def version_view(tier: str, version: PriceListVersion) -> dict[str, Any]:
     return {"tier": tier, "version": version.version,
             "effective_from": version.effective_from.isoformat(),
@@ -123,7 +136,7 @@ async def get_price_list(ctx: ServiceContext, tier: str) -> dict[str, Any]:
     """Every version of the tier, and the one in force today (``null`` when none has started)."""
     async with ctx.db.read() as conn:
         body = await documents.get(conn, PRICE_LIST, tier)
-        state, _ = await load_price_list(ctx, conn, tier)
+        state = await read_price_list(conn, tier)
     if body is None:
         raise NotFound(f"no price list for tier {tier!r}", slug="price-list-not-found")
     in_force = state.in_force(ctx.today())

@@ -20,7 +20,7 @@ from libs.runtime.auth import Principal
 from libs.runtime.host import ServiceContext
 from libs.runtime.idempotency import respond_once
 from libs.runtime.ids import new_id
-from services.orders.application.catalog import find_product, load_price_list
+from services.orders.application.catalog import find_product, read_price_list
 from services.orders.application.order_records import ORDER, load_order, save_order
 from services.orders.domain.errors import OrderNotFound, TerritoryViolation
 from services.orders.domain.order import decide_cancel
@@ -62,8 +62,7 @@ async def place_order(
                     if (product := await find_product(conn, sku)) is not None}
         price_list = None
         if partner is not None:
-            prices, _ = await load_price_list(ctx, conn, partner.tier)
-            price_list = prices.in_force(ctx.today())
+            price_list = (await read_price_list(conn, partner.tier)).in_force(ctx.today())
         events = decide_place_order(command, partner, products, price_list)
         record = await save_order(ctx, conn, await load_order(ctx, conn, command.order_id),
                                   command.order_id, events, meta)
