@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.runtime.host import ServiceContext
 from services.credit.application.accounts import read_account
-from services.credit.domain.account import Account, stream_id
+from services.credit.domain.account import Account, evolve, stream_id
+from services.credit.domain.errors import AccountNotFound
 from services.credit.domain.position import position, queue
 from services.credit.domain.statement import StatementLine, closing_at, ledger, statement
 
@@ -37,10 +38,15 @@ async def account(conn: AsyncConnection, ctx: ServiceContext, partner_id: str) -
 
 async def statement_lines(conn: AsyncConnection, ctx: ServiceContext, partner_id: str
                           ) -> tuple[Account, list[StatementLine]]:
-    loaded = await read_account(conn, ctx, partner_id)
-    envelopes = await ctx.store.load(stream_id(partner_id), conn=conn)
-    lines = ledger((ctx.registry.decode(e), e.occurred.date()) for e in envelopes)
-    return loaded.state, lines
+    """The account and its ledger from one load of its stream (each event decoded once)."""
+    dated = [(ctx.registry.decode(e), e.occurred.date())
+             for e in await ctx.store.load(stream_id(partner_id), conn=conn)]
+    state = Account(partner_id=partner_id)
+    for event, _ in dated:
+        state = evolve(state, event)
+    if not state.opened:
+        raise AccountNotFound(partner_id)
+    return state, ledger(dated)
 
 
 def _line_body(line: StatementLine) -> dict[str, Any]:
