@@ -18,13 +18,11 @@ from libs.runtime.host import ServiceContext
 from libs.runtime.ids import new_id
 from services.partners.application.read_models import (
     claim_legal_id,
-    legal_id_taken,
     partner_exists,
     partner_view,
     save_partner,
 )
 from services.partners.domain.commands import ChangePartner, RegisterPartner, SignAgreement
-from services.partners.domain.errors import DuplicateLegalId
 from services.partners.domain.partner import (
     Partner,
     decide_change,
@@ -85,10 +83,10 @@ async def register_partner(
 ) -> dict[str, Any]:
     """Register a partner (``applied``); a legal id already registered answers 409."""
     parent_known = command.parent_id is not None and await partner_exists(conn, command.parent_id)
-    events = decide_register(Partner(), command, legal_id_taken=await legal_id_taken(
-        conn, command.legal_id), parent_exists=parent_known)
-    if not await claim_legal_id(conn, command.legal_id, command.partner_id):
-        raise DuplicateLegalId(command.legal_id)  # a concurrent registration won
+    # The claim is the uniqueness check, atomic under concurrency; a refusal below rolls it back.
+    claimed = await claim_legal_id(conn, command.legal_id, command.partner_id)
+    events = decide_register(Partner(), command, legal_id_taken=not claimed,
+                             parent_exists=parent_known)
     await _append_and_save(conn, ctx, command.partner_id, Partner(), 0, events, meta)
     view = await partner_view(conn, command.partner_id)
     assert view is not None

@@ -73,10 +73,6 @@ async def partner_exists(conn: AsyncConnection, partner_id: str) -> bool:
     return await documents.get(conn, PARTNER, partner_id) is not None
 
 
-async def legal_id_taken(conn: AsyncConnection, legal_id: str) -> bool:
-    return await documents.get(conn, LEGAL_ID, legal_id_key(legal_id)) is not None
-
-
 async def claim_legal_id(conn: AsyncConnection, legal_id: str, partner_id: str) -> bool:
     """Claim a legal id for a partner; False when another registration holds it already."""
     return await insert_ignoring_duplicates(conn, documents_table, {
