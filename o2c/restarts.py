@@ -101,9 +101,9 @@ class Restarts:
             return {"state": "running" if running else "stopped", "restarts": 0,
                     "crashes_in_a_row": 0, "last_exit_code": None, "restart_in_s": None}
         now = self.clock()
-        if running and now - child.started_at >= self.policy.stable_s:
-            child.crashes_in_a_row = 0
+        stable = running and now - child.started_at >= self.policy.stable_s
         state: State = "running" if running else "backoff" if child.restart_at is not None else "stopped"
         restart_in = None if child.restart_at is None else round(max(0.0, child.restart_at - now), 3)
-        return {"state": state, "restarts": child.restarts, "crashes_in_a_row": child.crashes_in_a_row,
+        return {"state": state, "restarts": child.restarts,
+                "crashes_in_a_row": 0 if stable else child.crashes_in_a_row,
                 "last_exit_code": child.last_exit_code, "restart_in_s": restart_in}
