@@ -59,7 +59,7 @@ class ChaosPlan:
     settle_s: float = 60.0
     agree_s: float = 20.0
     answer_within_s: float = 30.0
-    order_pause_s: float = 0.1
+    order_pause_s: float = 0.3
     seed: int = 0
 
 

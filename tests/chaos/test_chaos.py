@@ -70,7 +70,7 @@ KNOWN_ELSEWHERE: dict[str, dict[str, tuple[Diagnosis, ...]]] = {
 }
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_nothing_lost_doubled_or_stuck_when_every_process_is_killed(backend: str, tmp_path: Path) -> None:
     if backend == "postgres" and find_bin_dir() is None:
         integration_unavailable("no PostgreSQL binaries for a private server (set O2C_PG_BIN)")
