@@ -33,6 +33,8 @@ from libs.runtime.errors import NotFound
 from libs.runtime.http import RequestModel
 
 READ_ROLES = ("admin", "auditor")
+Reader = Annotated[Principal, Depends(require(*READ_ROLES))]
+Operator = Annotated[Principal, Depends(require("admin"))]
 
 
 class RedriveRequest(RequestModel):
@@ -52,12 +54,11 @@ def _consumer(request: Request) -> Consumer:
 def dead_letter_router() -> APIRouter:
     """List, show, redrive and discard this service's dead letters (see the module doc)."""
     router = APIRouter(prefix="/internal/dead-letters", tags=["dead letters"])
-    reader = Annotated[Principal, Depends(require(*READ_ROLES))]
-    operator = Annotated[Principal, Depends(require("admin"))]
 
     @router.get("")
     async def list_dead_letters(
-        request: Request, _: reader,
+        request: Request,
+        _: Reader,
         everything: Annotated[bool, Query(alias="all", description="Resolved ones too.")] = False,
     ) -> dict[str, Any]:
         """This consumer's unresolved dead letters, and its streams waiting on a gap."""
@@ -69,7 +70,7 @@ def dead_letter_router() -> APIRouter:
                 "waiting_streams": [w.as_dict() for w in waiting]}
 
     @router.get("/{event_id}")
-    async def show_dead_letter(request: Request, event_id: uuid.UUID, _: reader) -> dict[str, Any]:
+    async def show_dead_letter(request: Request, event_id: uuid.UUID, _: Reader) -> dict[str, Any]:
         """One dead letter with the message it holds."""
         consumer = _consumer(request)
         async with consumer.db.read() as conn:
@@ -79,7 +80,7 @@ def dead_letter_router() -> APIRouter:
         return {"consumer": consumer.name, **letter}
 
     @router.post("/redrive")
-    async def redrive(request: Request, body: RedriveRequest, _: operator) -> dict[str, Any]:
+    async def redrive(request: Request, body: RedriveRequest, _: Operator) -> dict[str, Any]:
         """Re-apply dead letters in this consumer only, in stream order (see ``Consumer.redrive``)."""
         consumer = _consumer(request)
         report = await consumer.redrive(body.ids)
@@ -87,7 +88,7 @@ def dead_letter_router() -> APIRouter:
 
     @router.post("/{event_id}/discard")
     async def discard(request: Request, event_id: uuid.UUID, body: DiscardRequest,
-                      principal: operator) -> dict[str, Any]:
+                      principal: Operator) -> dict[str, Any]:
         """Resolve a dead letter as never to be applied; the caller and reason are recorded."""
         consumer = _consumer(request)
         if not await consumer.discard(event_id, reason=body.reason, actor=principal.actor):
