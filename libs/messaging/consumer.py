@@ -191,6 +191,7 @@ class Consumer:
         self.parked_streams = 0
         self._held_streams: set[str] = set()
         self._locks = [asyncio.Lock() for _ in range(_STRIPES)]
+        self._tending: asyncio.Task[None] | None = None
 
     # -- the Kafka loop ------------------------------------------------------------
 
@@ -527,8 +528,11 @@ class Consumer:
     # -- held events and gaps ---------------------------------------------------------
 
     def _tend_while_running(self, stop: asyncio.Event) -> None:
-        """Start ``tend`` beside the calling task (``run``), ending with it."""
-        tending = asyncio.create_task(self.tend(stop), name=f"consumer {self.name}: tend")
+        """Start ``tend`` beside the calling task (``run``), ending with it (once at a time)."""
+        if self._tending is not None and not self._tending.done():
+            return
+        tending = self._tending = asyncio.create_task(self.tend(stop),
+                                                      name=f"consumer {self.name}: tend")
         current = asyncio.current_task()
         if current is not None:
             current.add_done_callback(lambda _: tending.cancel())

@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.base import format_timestamp, utc_now
@@ -93,7 +93,7 @@ async def mark_redriven(conn: AsyncConnection, consumer: str, event_id: uuid.UUI
 
 
 async def unresolved(conn: AsyncConnection, consumer: str,
-                     ids: Collection[uuid.UUID] | None = None) -> list[Row[Any]]:
+                     ids: Collection[uuid.UUID] | None = None) -> list[Any]:
     """This group's unresolved dead letters (of ``ids`` only, if given), in stream order."""
     query = select(dead_letters.c.event_id, dead_letters.c.event_type, dead_letters.c.envelope,
                    dead_letters.c.origin_topic).where(
@@ -138,6 +138,6 @@ async def shown(conn: AsyncConnection, consumer: str, event_id: uuid.UUID) -> di
     return {**_as_dict(row), "message": row.envelope}
 
 
-def _as_dict(row: Row[Any]) -> dict[str, Any]:
+def _as_dict(row: Any) -> dict[str, Any]:
     return {name: (str(value) if isinstance(value, uuid.UUID) else value)
             for name, value in row._mapping.items() if name != "envelope"}
