@@ -286,6 +286,8 @@ def _server_errors(tally: Tally, faults: Faults) -> dict[str, Any]:
 #: republishing after a broker loss, a topic with a foreign partition count, dead letters.
 LOG_SIGNALS = {
     "consumer skipped an out-of-order event": "skipped until it comes in order",
+    "consumer healed a gap from the topics": "healed from the topics",
+    "consumer parked a stream (gap not healed)": "parked: versions",
     "relay republished after broker loss": "republishing from the start",
     "relay noticed broker loss only when producing": "answered offset",
     "topic with another partition count": "partitions (wanted",

@@ -45,17 +45,17 @@ class Diagnosis:
                 and self.trend in (None, summary.get("settle_trend")))
 
 
-FINDING_1 = ("issue 6 finding 1: a restarted broker auto-creates topics with another partition count, "
-             "a stream's events land on two partitions, and the consumer skips the early one for good")
+FINDING_1_2 = ("issue 6 findings 1 and 2: after a broker loss an idle relay does not republish "
+               "(and a topic may be auto-created with another partition count), so a consumer waits "
+               "for a version the topics do not hold and parks the stream")
 FINDING_2 = ("issue 6 findings 2 and 6: a relay notices the broker's loss only when its service "
              "writes again, so recovery cascades service by service and outlasts the bound")
+PARKED = "consumer parked a stream (gap not healed)"
 #: Orders wait for credit's verdict and delivery's dispatches; delivery for orders' approval;
 #: credit invoices the dispatches it consumes.
-STRANDED = Diagnosis("consumer/relay", FINDING_1, "consumer skipped an out-of-order event",
-                     ("orders", "delivery", "credit"), trend="flat")
+STRANDED = Diagnosis("relay", FINDING_1_2, PARKED, ("orders", "delivery", "credit"), trend="flat")
 #: The views (projections' partner 360 and aging, rebates' accruals) fold what they consumed.
-STRANDED_VIEWS = Diagnosis("consumer/relay", FINDING_1, "consumer skipped an out-of-order event",
-                           ("projections", "rebates"))
+STRANDED_VIEWS = Diagnosis("relay", FINDING_1_2, PARKED, ("projections", "rebates"))
 LATE = Diagnosis("relay", FINDING_2, "relay noticed broker loss only when producing", SERVICES,
                  trend="converging")
 OUTAGE_500 = Diagnosis("http", "issue 6 finding 5: requests answer 500 while PostgreSQL restarts (503 "
