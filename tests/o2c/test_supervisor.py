@@ -370,7 +370,7 @@ def test_up_command_runs_until_sigterm(tmp_path: Path, fake_path: Path) -> None:
 def test_crash_loop_backs_off_and_the_others_keep_serving(tmp_path: Path, fake_path: Path) -> None:
     """A service that crashes at every start is retried with growing waits, never stopping the
     system; once its cause is gone it comes back and stays up."""
-    policy = RestartPolicy(base_s=0.2, cap_s=0.8, stable_s=1.5)
+    policy = RestartPolicy(base_s=0.2, cap_s=0.8, stable_s=4.0)  # a crash at start takes far less
     with make_supervisor(tmp_path, fake_path, restart_policy=policy) as sup:
         others = {name: pid for name, pid in sup.pids().items() if name != "delivery"}
         spawned: list[float] = []
@@ -391,10 +391,11 @@ def test_crash_loop_backs_off_and_the_others_keep_serving(tmp_path: Path, fake_p
             events += sup.check()
             time.sleep(0.02)
         assert len(spawned) >= 6, events
-        waits = [round(later - earlier, 2) for earlier, later in itertools.pairwise(spawned)]
-        assert waits[0] >= 0.2 and waits[-1] >= 0.8, waits  # 0.2, 0.4, 0.8, 0.8: doubling, capped
-        assert waits[-1] > waits[0] and max(waits) < 0.8 + 1.0, waits
-        assert any("crash loop, restarting it in 0.8s" in event for event in events), events
+        delays = [float(event.split("restarting it in ")[1].split("s")[0])
+                  for event in events if "restarting it in" in event]
+        assert delays[:3] == [0.2, 0.4, 0.8] and set(delays[3:]) <= {0.8}, events  # doubling, capped
+        waits = [later - earlier for earlier, later in itertools.pairwise(spawned)]
+        assert all(wait >= delay for wait, delay in zip(waits, delays, strict=False)), (waits, delays)
         assert "crash loop" in (tmp_path / "logs" / "delivery.log").read_text()
 
         status = sup.status()
