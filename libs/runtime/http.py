@@ -36,6 +36,17 @@ def problem(status: int, slug: str, title: str, detail: str, **extra: Any) -> JS
     return JSONResponse(body, status_code=status, media_type="application/problem+json")
 
 
+def private(response: Response) -> Response:
+    """Every answer is one caller's data: never cached on the way, never named in a Referer.
+
+    (The dashboard's links would otherwise carry its address, and the finance
+    figures on it, to wherever they point; shared caches must not keep any answer.)
+    """
+    response.headers.setdefault("Cache-Control", "no-store")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    return response
+
+
 def create_app(
     *,
     title: str,
@@ -58,7 +69,7 @@ def create_app(
         else:
             response = await call_next(request)
         requests.labels(str(response.status_code)).inc()
-        return response
+        return private(response)
 
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, error: DomainError) -> JSONResponse:
