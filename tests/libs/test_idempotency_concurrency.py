@@ -17,10 +17,14 @@ import httpx
 from libs.store.database import Database
 from libs.store.migrate import migrate
 from services.credit.app import SPEC as CREDIT
+from services.delivery.app import SPEC as DELIVERY
 from services.orders.app import SPEC as ORDERS
+from services.partners.app import SPEC as PARTNERS
 from tests.credit.support import Feed, fix_clock
+from tests.delivery.support import FakePublisher
 from tests.orders.support import Publisher, add_product, on_day, order_body
-from tests.service_support import running
+from tests.partners.support import partner_body
+from tests.service_support import ADMIN, running
 
 RACERS = 20
 
@@ -70,3 +74,25 @@ async def test_concurrent_same_key_orders_replay_the_first_201(db: Database, tmp
             assert [o["id"] for o in listed] == [order["id"]]
     finally:
         await scratch.dispose()
+
+
+async def test_concurrent_same_key_stock_receipts_book_once(db: Database) -> None:
+    async with running(DELIVERY, db) as delivery:
+        await FakePublisher(delivery).issue_key("warehouse", secret="wh")
+        headers = {"Authorization": "Bearer wh", "Idempotency-Key": "receipt-once"}
+        body = {"sku": "A", "qty": 5, "reference": "DN-1"}
+        responses = await race(lambda: delivery.client.post("/v1/stock/receipts", json=body,
+                                                            headers=headers))
+        same_first_answer(responses, 201)
+        stock = (await delivery.client.get("/v1/stock/A", headers=headers)).json()
+        assert stock["on_hand"] == 5
+
+
+async def test_concurrent_same_key_registrations_register_once(db: Database) -> None:
+    async with running(PARTNERS, db) as partners:
+        headers = ADMIN | {"Idempotency-Key": "register-once"}
+        responses = await race(lambda: partners.client.post("/v1/partners", json=partner_body(),
+                                                            headers=headers))
+        partner = same_first_answer(responses, 201)
+        listed = (await partners.client.get("/v1/partners", headers=ADMIN)).json()["items"]
+        assert [p["id"] for p in listed] == [partner["id"]]
