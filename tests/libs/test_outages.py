@@ -12,9 +12,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from libs.runtime.outages import RETRY_AFTER_SECONDS, is_outage
 from libs.store.database import Database
@@ -134,7 +136,25 @@ def test_sqlite_locked_past_its_busy_timeout_is_an_outage(tmp_path: Path) -> Non
     assert is_outage(OperationalError("BEGIN IMMEDIATE", {}, locked.value))
 
 
+@pytest.mark.parametrize("outage", [
+    asyncpg.CannotConnectNowError("the database system is starting up"),
+    asyncpg.AdminShutdownError("terminating connection due to administrator command"),
+    asyncpg.TooManyConnectionsError("sorry, too many clients already"),
+    asyncpg.InterfaceError("cannot call Connection.fetch(): connection is closed"),
+    ConnectionRefusedError(111, "Connect call failed"),
+    OSError("Multiple exceptions: [Errno 111] Connect call failed, [Errno 99] ..."),
+    PoolTimeout("QueuePool limit of size 10 overflow 10 reached"),
+])
+def test_what_a_restart_or_an_exhausted_pool_raises_is_an_outage(outage: Exception) -> None:
+    assert is_outage(outage)
+    wrapped = OperationalError("SELECT 1", {}, RuntimeError("adapter"))
+    wrapped.__cause__ = outage
+    assert is_outage(wrapped)
+
+
 @pytest.mark.parametrize("bug", [
+    asyncpg.UniqueViolationError("duplicate key value violates unique constraint"),
+    asyncpg.InterfaceError("cannot perform operation: another operation is in progress"),
     sqlite3.OperationalError("no such table: events"),
     OperationalError("SELECT", {}, sqlite3.OperationalError("near \"SELEC\": syntax error")),
     ValueError("a plain bug"),
