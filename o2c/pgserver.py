@@ -37,8 +37,9 @@ class PrivatePostgresError(RuntimeError):
 
 
 def find_bin_dir() -> Path | None:
-    """Where ``initdb`` and ``postgres`` live: ``O2C_PG_BIN``, the ``PATH``, or a Debian layout."""
-    explicit = os.environ.get("O2C_PG_BIN")
+    """Where ``initdb`` and ``postgres`` live: ``O2C_PG_BIN`` (or ``O2C_TEST_PG_BIN``, as
+    ``tests/pgserver.py`` names it), the ``PATH``, or a Debian layout."""
+    explicit = os.environ.get("O2C_PG_BIN") or os.environ.get("O2C_TEST_PG_BIN")
     candidates = [Path(explicit)] if explicit else []
     on_path = shutil.which("initdb")
     if on_path:

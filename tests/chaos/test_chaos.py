@@ -58,15 +58,12 @@ STRANDED = Diagnosis("relay", FINDING_1_2, PARKED, ("orders", "delivery", "credi
 STRANDED_VIEWS = Diagnosis("relay", FINDING_1_2, PARKED, ("projections", "rebates"))
 LATE = Diagnosis("relay", FINDING_2, "relay noticed broker loss only when producing", SERVICES,
                  trend="converging")
-OUTAGE_500 = Diagnosis("http", "issue 6 finding 5: requests answer 500 while PostgreSQL restarts (503 "
-                       "with Retry-After belongs)", "unhandled error (HTTP 500)", SERVICES)
 #: Broken promises diagnosed as belonging to fixes on other branches of issue 6. The test
 #: is an expected failure only while *every* failing check is explained here; anything
 #: else fails it. Remove an entry once its fix is merged.
 KNOWN_ELSEWHERE: dict[str, dict[str, tuple[Diagnosis, ...]]] = {
     "sqlite": {"stuck": (STRANDED, LATE), "unsettled": (STRANDED, LATE), "disagree": (STRANDED_VIEWS,)},
-    "postgres": {"stuck": (STRANDED, LATE), "unsettled": (STRANDED, LATE), "disagree": (STRANDED_VIEWS,),
-                 "answered_500_in_db_outage": (OUTAGE_500,)},
+    "postgres": {"stuck": (STRANDED, LATE), "unsettled": (STRANDED, LATE), "disagree": (STRANDED_VIEWS,)},
 }
 
 
