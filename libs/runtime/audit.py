@@ -20,8 +20,8 @@ AUDIT_ROLES = ("auditor", "admin")
 def audit_router() -> APIRouter:
     """A router with ``GET /internal/audit/verify`` (auditor, admin) over ``app.state.ctx.db``.
 
-    Answers ``libs.store.integrity.verify(db).as_dict()``:
-    ``{ok, checked, sealed, first_bad?, problems?}``.
+    Answers ``libs.store.integrity.verify(db, chain).as_dict()`` under the keys of the
+    service's own store: ``{ok, mode, checked, sealed, links, warnings?, first_bad?, problems?}``.
     """
     router = APIRouter(tags=["audit"])
 
@@ -30,6 +30,7 @@ def audit_router() -> APIRouter:
         request: Request, _: Annotated[Principal, Depends(require(*AUDIT_ROLES))]
     ) -> dict[str, Any]:
         """Walk this service's stream hash chains and the relay's seal; name the first bad position."""
-        return (await verify(request.app.state.ctx.db)).as_dict()
+        ctx = request.app.state.ctx
+        return (await verify(ctx.db, ctx.store.chain)).as_dict()
 
     return router

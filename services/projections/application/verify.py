@@ -52,17 +52,29 @@ async def _ask(client: httpx.AsyncClient, base_url: str, authorization: str | No
     return {**body, **report}
 
 
+def _mode(services: dict[str, dict[str, Any]]) -> str:
+    """``keyed`` or ``unkeyed`` when every answering store says so, else ``mixed``."""
+    modes = {report["mode"] for report in services.values() if "mode" in report}
+    return modes.pop() if len(modes) == 1 else "mixed"
+
+
 async def verify_everything(ctx: ServiceContext, peers: PeerAudit,
                             authorization: str | None) -> dict[str, Any]:
-    """``{ok, checked, first_bad?, services: {name: {ok, checked, first_bad, ...}}}``."""
+    """``{ok, mode, checked, first_bad?, services: {name: {ok, mode, checked, first_bad, ...}}}``.
+
+    The archive is walked under this service's audit keys, the same keys every
+    service of the system signs with: a publisher running without them shows up
+    here as unkeyed links, even though its own report (unkeyed) passes.
+    """
     async with httpx.AsyncClient(transport=peers.transport, timeout=peers.timeout_seconds) as client:
         reports = await asyncio.gather(*(
             _ask(client, ctx.settings.url_of(name), authorization) for name in PUBLISHERS))
     services = dict(zip(PUBLISHERS, reports, strict=True))
     async with ctx.db.read() as conn:
-        services["projections"] = (await archive.walk_chains(conn)).as_dict()
+        services["projections"] = (await archive.walk_chains(conn, ctx.store.chain)).as_dict()
     result: dict[str, Any] = {
         "ok": all(report["ok"] for report in services.values()),
+        "mode": _mode(services),
         "checked": sum(report["checked"] for report in services.values()),
     }
     bad = next((name for name, report in services.items() if not report["ok"]), None)
