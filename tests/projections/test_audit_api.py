@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 
+import pytest
 from sqlalchemy import select, update
 
 from libs.events import orders
-from libs.events.base import EventMetadata
+from libs.events.base import EventMetadata, format_timestamp, utc_now
+from libs.events.codec import canonical_json
+from libs.events.envelope import Envelope
+from libs.messaging.consumer import Outcome
 from libs.store.database import Database
 from libs.store.schema import events
 from services.projections.application.archive import archive
@@ -132,3 +137,55 @@ async def test_own_store_verification_route(db: Database) -> None:
         finance = await feed.key("finance")
         assert (await feed.svc.client.get("/internal/audit/verify", headers=finance)).status_code == 403
         assert (await feed.svc.client.get("/internal/audit/verify")).status_code == 401
+
+
+async def _forge_head_event(db: Database, stream_id: str, event: orders.OrderApproved,
+                            previous: Envelope) -> Envelope:
+    """What someone with database access but not the key does: append at the stream's head
+    with the public (unkeyed) formula, straight into the table."""
+    forged = Envelope(uuid.uuid4(), event.TYPE, event.VERSION, stream_id, previous.stream_type,
+                      previous.stream_version + 1, format_timestamp(utc_now()), uuid.uuid4(),
+                      None, "system:orders", canonical_json(event.payload()).decode())
+    link = forged.chained_hash(previous.stream_hash or "")
+    async with db.transaction() as conn:
+        position = (await conn.execute(events.insert().returning(events.c.position), {
+            "event_id": forged.event_id, "stream_id": stream_id,
+            "stream_type": forged.stream_type, "version": forged.stream_version,
+            "event_type": forged.event_type, "schema_version": forged.schema_version,
+            "occurred_at": forged.occurred_at, "correlation_id": forged.correlation_id,
+            "causation_id": None, "actor": forged.actor, "data": forged.data, "stream_hash": link,
+        })).scalar_one()
+    return replace(forged, position=position, stream_hash=link)
+
+
+async def test_verify_under_the_audit_key_finds_a_forged_head_event(
+    db: Database, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The forged event is archived as if the relay had published it; both copies name it."""
+    monkeypatch.setenv("O2C_AUDIT_KEYS", "k1:" + "s" * 40)
+    peers = PeerApps()
+    async with projections(db, peers) as feed:
+        for service in PUBLISHERS:
+            peers.serve(service, peer_app(db, feed.svc))
+        auditor = await feed.key("auditor")
+        stream = await feed.emit("order-o1", [placed("o1", "p1", [("A", 1, 100)]),
+                                              orders.OrderConfirmed(order_id="o1")])
+        client = feed.svc.client
+        report = (await client.get("/v1/audit/verify", headers=auditor)).json()
+        assert report["ok"] is True and report["mode"] == "keyed", report
+        assert report["services"]["orders"]["links"] == {"k1": 3}  # the key's stream + order's two
+        assert report["services"]["projections"]["links"] == {"k1": 3}
+
+        forged = await _forge_head_event(db, "order-o1", orders.OrderApproved(order_id="o1"),
+                                         stream[-1])
+        assert await feed.svc.consumer.handle(forged) == Outcome.APPLIED
+        report = (await client.get("/v1/audit/verify", headers=auditor)).json()
+        assert report["ok"] is False
+        orders_report = report["services"]["orders"]
+        assert orders_report["first_bad"] == forged.position
+        assert [p["kind"] for p in orders_report["problems"]] == ["unkeyed"]
+        archived = report["services"]["projections"]
+        assert archived["ok"] is False
+        assert [(p["stream_id"], p["stream_version"], p["kind"]) for p in archived["problems"]] == [
+            ("order-o1", 3, "unkeyed")]
+        assert any("downgrade" in w for w in archived["warnings"])
