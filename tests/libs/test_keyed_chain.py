@@ -13,10 +13,9 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import func, select, update
 
-from libs.events.base import EventMetadata, format_timestamp, utc_now
+from libs.events.base import EventMetadata
 from libs.events.chain import UNKEYED, Chain, parse_audit_keys
-from libs.events.codec import canonical_json
-from libs.events.envelope import GENESIS_HASH, Envelope
+from libs.events.envelope import GENESIS_HASH
 from libs.messaging.broker import ensure_topics
 from libs.messaging.relay import Relay
 from libs.store.database import Database
@@ -24,6 +23,7 @@ from libs.store.integrity import seal_hash, verify
 from libs.store.schema import event_seals, events, relay_state
 from libs.store.store import EventStore
 from tests.conftest import wait_until
+from tests.forgery import forge_head
 from tests.libs.sample_events import CounterIncremented
 
 META = EventMetadata(actor="test")
@@ -69,20 +69,11 @@ async def keyed(db: Database, broker_bootstrap: str, request) -> EventStore:  # 
 
 
 async def _forge_head(db: Database, stream_id: str, link: Chain = UNKEYED) -> int:
-    """Append an event at the head of ``stream_id`` straight into the table, linked by ``link``."""
-    [head] = [e for e in await EventStore(db).load(stream_id)][-1:]
-    forged = Envelope(uuid.uuid4(), CounterIncremented.TYPE, 1, stream_id, "counter",
-                      head.stream_version + 1, format_timestamp(utc_now()), uuid.uuid4(), None,
-                      "forger", canonical_json({"amount_minor": 10**9, "poison": False}).decode())
-    async with db.transaction() as conn:
-        result = await conn.execute(events.insert().returning(events.c.position), {
-            "event_id": forged.event_id, "stream_id": stream_id, "stream_type": "counter",
-            "version": forged.stream_version, "event_type": forged.event_type,
-            "schema_version": 1, "occurred_at": forged.occurred_at,
-            "correlation_id": forged.correlation_id, "causation_id": None, "actor": "forger",
-            "data": forged.data, "stream_hash": forged.chained_hash(head.stream_hash or "", link),
-        })
-        return int(result.scalar_one())
+    """Append a forged event at the head of ``stream_id`` straight into the table."""
+    head = (await EventStore(db).load(stream_id))[-1]
+    forged = await forge_head(db, head, CounterIncremented(amount_minor=10**9), chain=link)
+    assert forged.position is not None
+    return forged.position
 
 
 async def _recompute_everything(db: Database, *, data: str | None = None) -> None:

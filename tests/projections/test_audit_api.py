@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
 
 import pytest
 from sqlalchemy import select, update
 
 from libs.events import orders
-from libs.events.base import EventMetadata, format_timestamp, utc_now
-from libs.events.codec import canonical_json
-from libs.events.envelope import Envelope
+from libs.events.base import EventMetadata
 from libs.messaging.consumer import Outcome
 from libs.store.database import Database
 from libs.store.schema import events
 from services.projections.application.archive import archive
 from services.projections.domain.publishers import PUBLISHERS
+from tests.forgery import forge_head
 from tests.projections.support import PeerApps, peer_app, placed, projections, registered
 from tests.service_support import ADMIN
 
@@ -139,25 +137,6 @@ async def test_own_store_verification_route(db: Database) -> None:
         assert (await feed.svc.client.get("/internal/audit/verify")).status_code == 401
 
 
-async def _forge_head_event(db: Database, stream_id: str, event: orders.OrderApproved,
-                            previous: Envelope) -> Envelope:
-    """What someone with database access but not the key does: append at the stream's head
-    with the public (unkeyed) formula, straight into the table."""
-    forged = Envelope(uuid.uuid4(), event.TYPE, event.VERSION, stream_id, previous.stream_type,
-                      previous.stream_version + 1, format_timestamp(utc_now()), uuid.uuid4(),
-                      None, "system:orders", canonical_json(event.payload()).decode())
-    link = forged.chained_hash(previous.stream_hash or "")
-    async with db.transaction() as conn:
-        position = (await conn.execute(events.insert().returning(events.c.position), {
-            "event_id": forged.event_id, "stream_id": stream_id,
-            "stream_type": forged.stream_type, "version": forged.stream_version,
-            "event_type": forged.event_type, "schema_version": forged.schema_version,
-            "occurred_at": forged.occurred_at, "correlation_id": forged.correlation_id,
-            "causation_id": None, "actor": forged.actor, "data": forged.data, "stream_hash": link,
-        })).scalar_one()
-    return replace(forged, position=position, stream_hash=link)
-
-
 async def test_verify_under_the_audit_key_finds_a_forged_head_event(
     db: Database, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -176,8 +155,8 @@ async def test_verify_under_the_audit_key_finds_a_forged_head_event(
         assert report["services"]["orders"]["links"] == {"k1": 3}  # the key's stream + order's two
         assert report["services"]["projections"]["links"] == {"k1": 3}
 
-        forged = await _forge_head_event(db, "order-o1", orders.OrderApproved(order_id="o1"),
-                                         stream[-1])
+        forged = await forge_head(db, stream[-1], orders.OrderApproved(order_id="o1"),
+                                  actor="system:orders")
         assert await feed.svc.consumer.handle(forged) == Outcome.APPLIED
         report = (await client.get("/v1/audit/verify", headers=auditor)).json()
         assert report["ok"] is False

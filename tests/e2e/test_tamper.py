@@ -1,0 +1,120 @@
+"""A forged event written straight into a running system's database is found by both checks.
+
+``o2c up`` generates the audit key outside the databases; the forger has the database and the
+public formula, not the key. The relay seals the forged event and projections archives it, as
+they would any event, and still ``GET /v1/audit/verify`` and ``o2c audit verify`` name it.
+
+This system is its own (tampering spoils it for every later test), on each backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+import pytest
+
+from libs.events.partners import KeyRevoked
+from libs.runtime.settings import RuntimeSettings
+from libs.store.store import EventStore
+from tests.conftest import PG_URL, integration_unavailable
+from tests.e2e.conftest import System, _drop_schemas, _pg_available, body, eventually, start_system
+from tests.forgery import forge_head
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def own_system(request: pytest.FixtureRequest,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    backend = request.param
+    if backend == "postgres" and not _pg_available():
+        integration_unavailable(f"PostgreSQL at {PG_URL} unreachable")
+    prefix = f"e2etamper{uuid.uuid4().hex[:6]}_"
+    supervisor = start_system(tmp_path_factory.mktemp(f"o2c-tamper-{backend}"), backend, prefix)
+    try:
+        yield System(supervisor, supervisor.urls(), {"Authorization": "Bearer e2e-admin-token"},
+                     backend)
+    finally:
+        supervisor.stop()
+        if backend == "postgres":
+            _drop_schemas(prefix)
+
+
+def _settings(system: System) -> RuntimeSettings:
+    sup = system.supervisor
+    return RuntimeSettings(data_dir=sup.data_dir, database_url=sup.database_url,
+                           schema_prefix=sup.extra_env["O2C_SCHEMA_PREFIX"])
+
+
+def _cli_verify(system: System) -> tuple[int, dict[str, Any]]:
+    """``o2c audit verify`` as an operator runs it: the data directory, nothing else."""
+    sup = system.supervisor
+    env = {k: v for k, v in os.environ.items() if not k.startswith("O2C_AUDIT_KEY")}
+    env["O2C_SCHEMA_PREFIX"] = sup.extra_env["O2C_SCHEMA_PREFIX"]
+    args = ["audit", "verify", "--data-dir", str(sup.data_dir)]
+    if sup.database_url:
+        args += ["--database-url", sup.database_url]
+    done = subprocess.run([sys.executable, "-c", "from o2c.cli import app; app()", *args],
+                          env=env, capture_output=True, timeout=120, check=False)
+    return done.returncode, orjson.loads(done.stdout)
+
+
+def _forge_revocation(system: System, key_id: str) -> int:
+    """Append a KeyRevoked at the head of the key's stream, straight into partners' database."""
+    async def forge() -> int:
+        db = _settings(system).database("partners")
+        try:
+            head = (await EventStore(db).load(f"key-{key_id}"))[-1]
+            forged = await forge_head(db, head, KeyRevoked(key_id=key_id), actor="admin:bootstrap")
+            assert forged.position is not None
+            return forged.position
+        finally:
+            await db.dispose()
+
+    return asyncio.run(forge())
+
+
+def test_a_forged_head_event_is_found_by_the_api_and_the_cli(own_system: System) -> None:
+    system = own_system
+    assert (system.supervisor.data_dir / "audit-key").stat().st_mode & 0o077 == 0
+    with system.client("partners") as partners:
+        issued = body(partners.post("/v1/keys", json={"role": "auditor", "name": "tamper"}), 201)
+    with system.client("projections") as projections:
+        verified = eventually(lambda: body(projections.get("/v1/audit/verify")),
+                              lambda r: r["services"]["partners"].get("sealed", 0) >= 1
+                              and r["services"]["projections"]["checked"] >= 1,
+                              what="the key's event sealed and archived")
+        assert verified["ok"] is True and verified["mode"] == "keyed", verified
+        assert set(verified["services"]["partners"]["links"]) == {"k1"}
+        code, cli = _cli_verify(system)
+        assert (code, cli["ok"], cli["mode"]) == (0, True, "keyed"), cli
+
+        position = _forge_revocation(system, issued["key_id"])
+
+        def archived_and_sealed() -> dict[str, Any]:
+            report = body(projections.get("/v1/audit/verify"))
+            partners_report = report["services"]["partners"]
+            archive = report["services"]["projections"]
+            return {"sealed": partners_report.get("sealed", 0) >= partners_report["checked"],
+                    "archived": archive["checked"] >= verified["services"]["projections"]["checked"] + 1,
+                    "report": report}
+
+        state = eventually(archived_and_sealed, lambda s: s["sealed"] and s["archived"],
+                           what="the forged event sealed by the relay and archived by projections")
+    report = state["report"]
+    assert report["ok"] is False
+    assert report["first_bad"] == {"service": "partners", "position": position}
+    assert [p["kind"] for p in report["services"]["partners"]["problems"]] == ["unkeyed"]
+    assert [p["kind"] for p in report["services"]["projections"]["problems"]] == ["unkeyed"]
+
+    code, cli = _cli_verify(system)
+    assert code == 1 and cli["ok"] is False
+    assert cli["services"]["partners"]["first_bad"] == position
+    assert cli["services"]["orders"]["ok"] is True
+
+
