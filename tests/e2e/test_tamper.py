@@ -13,7 +13,6 @@ import asyncio
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,26 +22,16 @@ import pytest
 from libs.events.partners import KeyRevoked
 from libs.runtime.settings import RuntimeSettings
 from libs.store.store import EventStore
-from tests.conftest import PG_URL, integration_unavailable
-from tests.e2e.conftest import System, _drop_schemas, _pg_available, body, eventually, start_system
+from tests.e2e.conftest import System, body, eventually, running_system
 from tests.forgery import forge_head
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def own_system(request: pytest.FixtureRequest,
                tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    backend = request.param
-    if backend == "postgres" and not _pg_available():
-        integration_unavailable(f"PostgreSQL at {PG_URL} unreachable")
-    prefix = f"e2etamper{uuid.uuid4().hex[:6]}_"
-    supervisor = start_system(tmp_path_factory.mktemp(f"o2c-tamper-{backend}"), backend, prefix)
-    try:
-        yield System(supervisor, supervisor.urls(), {"Authorization": "Bearer e2e-admin-token"},
-                     backend)
-    finally:
-        supervisor.stop()
-        if backend == "postgres":
-            _drop_schemas(prefix)
+    data_dir = tmp_path_factory.mktemp(f"o2c-tamper-{request.param}")
+    with running_system(request.param, data_dir, prefix="e2etamper") as running:
+        yield running
 
 
 def _settings(system: System) -> RuntimeSettings:
