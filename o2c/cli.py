@@ -101,10 +101,15 @@ def audit_verify(
 
     The audit keys are found the way the services find them: ``O2C_AUDIT_KEYS``, else
     ``O2C_AUDIT_KEY_FILE``, else ``<data-dir>/audit-key`` (which ``o2c up`` generates).
+    Each store is also checked against the seal the projections' database anchored for
+    it (``GET /v1/audit/verify`` moves the anchors; this command only reads them).
     """
+    from sqlalchemy.exc import SQLAlchemyError
+
     from libs.events.chain import AuditKeyError
     from libs.runtime.settings import DEFAULT_PORTS, RuntimeSettings
-    from libs.store.integrity import verify
+    from libs.store.integrity import SealAnchor, verify
+    from services.projections.application import anchors
 
     settings = RuntimeSettings(data_dir=data_dir, database_url=database_url)
     try:
@@ -112,14 +117,27 @@ def audit_verify(
     except AuditKeyError as error:
         raise typer.BadParameter(str(error)) from None
 
+    async def anchored() -> dict[str, SealAnchor]:
+        if not settings.database_url and not (data_dir / "projections.db").exists():
+            return {}
+        db = settings.database("projections")
+        try:
+            async with db.read() as conn:
+                return await anchors.load(conn)
+        except SQLAlchemyError:  # projections never ran here: nothing anchored yet
+            return {}
+        finally:
+            await db.dispose()
+
     async def check() -> dict[str, object]:
         results: dict[str, object] = {}
+        known = await anchored()
         for name in DEFAULT_PORTS:
             if name == "projections":
                 continue
             db = settings.database(name)
             try:
-                results[name] = (await verify(db, chain)).as_dict()
+                results[name] = (await verify(db, chain, known.get(name))).as_dict()
             finally:
                 await db.dispose()
         return results

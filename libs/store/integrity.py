@@ -69,6 +69,22 @@ def seal_hash(previous: str, position: int, stream_hash: str, chain: Chain = UNK
 
 
 @dataclass(frozen=True, slots=True)
+class SealAnchor:
+    """A seal as once seen, kept outside the store (the projections' database) to compare with.
+
+    Seals only ever grow, so seal ``seq`` must still exist with the same ``chain_hash``:
+    if it is gone or different, the store was truncated or rewritten behind the anchor.
+    """
+
+    seq: int
+    position: int
+    chain_hash: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"seq": self.seq, "position": self.position, "chain_hash": self.chain_hash}
+
+
+@dataclass(frozen=True, slots=True)
 class Problem:
     position: int
     kind: str
@@ -82,6 +98,8 @@ class VerifyReport:
     tally: LinkTally = field(default_factory=lambda: LinkTally("unkeyed"))
     """Links per key id and what needs saying about them (``libs.events.chain``)."""
     problems: list[Problem] = field(default_factory=list)
+    seal_head: SealAnchor | None = None
+    """The last seal of the chain walked: what an anchor outside the store should keep."""
 
     @property
     def ok(self) -> bool:
@@ -90,6 +108,10 @@ class VerifyReport:
     @property
     def first_bad(self) -> int | None:
         return min((p.position for p in self.problems), default=None)
+
+    @property
+    def rolled_back(self) -> bool:
+        return any(p.kind == "rolled-back" for p in self.problems)
 
     def add(self, position: int, kind: str, detail: str) -> None:
         if len(self.problems) < MAX_PROBLEMS:
@@ -105,6 +127,8 @@ class VerifyReport:
     def as_dict(self) -> dict[str, Any]:
         result: dict[str, Any] = {"ok": self.ok, "checked": self.checked, "sealed": self.sealed,
                                   **self.tally.as_dict()}
+        if self.seal_head is not None:
+            result["seal_head"] = self.seal_head.as_dict()
         if not self.ok:
             result["first_bad"] = self.first_bad
             result["problems"] = [
@@ -121,15 +145,22 @@ _LINK_DETAIL: dict[str, str] = {
 }
 
 
-async def verify(db: Database, chain: Chain = UNKEYED) -> VerifyReport:
-    """Check every stream chain and the global seal of one store under ``chain``'s keys."""
+async def verify(db: Database, chain: Chain = UNKEYED,
+                 anchor: SealAnchor | None = None) -> VerifyReport:
+    """Check every stream chain and the global seal of one store under ``chain``'s keys,
+    and that the seal chain still holds ``anchor`` (a seal seen earlier, kept elsewhere)."""
     report = VerifyReport(tally=LinkTally(chain.mode))
     async with db.reader.connect() as conn:
         if db.is_postgres:  # one snapshot for the whole walk, while the relay keeps sealing
             conn = await conn.execution_options(isolation_level="REPEATABLE READ")
         async with conn.begin():
             await _verify_streams(conn, chain, report)
-            await _verify_seals(conn, chain, report)
+            anchored = await _verify_seals(conn, chain, report, anchor)
+    if anchor is not None and anchored != anchor.chain_hash:
+        report.add(anchor.position, "rolled-back",
+                   f"seal {anchor.seq}, anchored outside the store, is "
+                   + ("gone: the newest events and seals were removed" if anchored is None
+                      else "different: the seal chain was rewritten"))
     return report
 
 
@@ -167,8 +198,10 @@ async def _verify_streams(conn: AsyncConnection, chain: Chain, report: VerifyRep
         last_key = (last[3], last[5])
 
 
-async def _verify_seals(conn: AsyncConnection, chain: Chain, report: VerifyReport) -> None:
-    after_seq, head = 0, GENESIS_HASH
+async def _verify_seals(conn: AsyncConnection, chain: Chain, report: VerifyReport,
+                        anchor: SealAnchor | None) -> str | None:
+    """Walk the seals; answers the chain hash found at the anchor's seq (None: no such seal)."""
+    after_seq, head, anchored = 0, GENESIS_HASH, None
     while True:
         rows = (
             await conn.execute(
@@ -195,7 +228,10 @@ async def _verify_seals(conn: AsyncConnection, chain: Chain, report: VerifyRepor
                 report.add(position, "removed", f"sealed event at position {position} is gone")
             elif current_stream_hash != sealed_stream_hash:
                 report.add(position, "altered", f"event at position {position} was rewritten")
+            if anchor is not None and seq == anchor.seq:
+                anchored = chain_hash
             head, after_seq = chain_hash, seq
+            report.seal_head = SealAnchor(seq, position, chain_hash)
 
     state = (await conn.execute(select(relay_state))).mappings().all()
     for relay in state:
@@ -219,3 +255,4 @@ async def _verify_seals(conn: AsyncConnection, chain: Chain, report: VerifyRepor
         ).scalars().all()
         for position in unsealed:
             report.add(position, "inserted", f"event at position {position} is behind the seal")
+    return anchored

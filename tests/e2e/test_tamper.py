@@ -4,6 +4,9 @@
 public formula, not the key. The relay seals the forged event and projections archives it, as
 they would any event, and still ``GET /v1/audit/verify`` and ``o2c audit verify`` name it.
 
+Then the forger cuts the forged event off again, with its seal: every link left is valid, and
+the seal the projections' database anchored at the previous verification is what is missing.
+
 This system is its own (tampering spoils it for every later test), on each backend.
 """
 
@@ -13,7 +16,7 @@ import asyncio
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import orjson
@@ -21,9 +24,10 @@ import pytest
 
 from libs.events.partners import KeyRevoked
 from libs.runtime.settings import RuntimeSettings
+from libs.store.database import Database
 from libs.store.store import EventStore
 from tests.e2e.conftest import System, body, eventually, running_system
-from tests.forgery import forge_head
+from tests.forgery import forge_head, truncate_newest
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -50,22 +54,30 @@ def _cli_verify(system: System) -> tuple[int, dict[str, Any]]:
         args += ["--database-url", sup.database_url]
     done = subprocess.run([sys.executable, "-c", "from o2c.cli import app; app()", *args],
                           env=env, capture_output=True, timeout=120, check=False)
+    assert done.stdout, done.stderr.decode()[-3000:]
     return done.returncode, orjson.loads(done.stdout)
+
+
+def _in_partners_database(system: System, attack: Callable[[Database], Awaitable[int]]) -> int:
+    async def run() -> int:
+        db = _settings(system).database("partners")
+        try:
+            return await attack(db)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
 
 
 def _forge_revocation(system: System, key_id: str) -> int:
     """Append a KeyRevoked at the head of the key's stream, straight into partners' database."""
-    async def forge() -> int:
-        db = _settings(system).database("partners")
-        try:
-            head = (await EventStore(db).load(f"key-{key_id}"))[-1]
-            forged = await forge_head(db, head, KeyRevoked(key_id=key_id), actor="admin:bootstrap")
-            assert forged.position is not None
-            return forged.position
-        finally:
-            await db.dispose()
+    async def forge(db: Database) -> int:
+        head = (await EventStore(db).load(f"key-{key_id}"))[-1]
+        forged = await forge_head(db, head, KeyRevoked(key_id=key_id), actor="admin:bootstrap")
+        assert forged.position is not None
+        return forged.position
 
-    return asyncio.run(forge())
+    return _in_partners_database(system, forge)
 
 
 def test_a_forged_head_event_is_found_by_the_api_and_the_cli(own_system: System) -> None:
@@ -105,5 +117,17 @@ def test_a_forged_head_event_is_found_by_the_api_and_the_cli(own_system: System)
     assert code == 1 and cli["ok"] is False
     assert cli["services"]["partners"]["first_bad"] == position
     assert cli["services"]["orders"]["ok"] is True
+
+    # The forger covers the tracks: the forged event and its seal are cut off, the relay's
+    # seal head set back. Every link left is valid; the seal anchored by the last verify is
+    # what is missing.
+    assert _in_partners_database(system, truncate_newest) == position
+    with system.client("projections") as projections:
+        report = body(projections.get("/v1/audit/verify"))
+    assert [(p["position"], p["kind"]) for p in report["services"]["partners"]["problems"]] == [
+        (position, "rolled-back")]
+    code, cli = _cli_verify(system)
+    assert code == 1
+    assert [p["kind"] for p in cli["services"]["partners"]["problems"]] == ["rolled-back"]
 
 

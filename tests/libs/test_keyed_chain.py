@@ -7,23 +7,19 @@ exactly as an attacker without the key would, after the relay sealed the store.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import replace
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from libs.events.base import EventMetadata
 from libs.events.chain import UNKEYED, Chain, parse_audit_keys
 from libs.events.envelope import GENESIS_HASH
-from libs.messaging.broker import ensure_topics
-from libs.messaging.relay import Relay
 from libs.store.database import Database
 from libs.store.integrity import seal_hash, verify
 from libs.store.schema import event_seals, events, relay_state
 from libs.store.store import EventStore
-from tests.conftest import wait_until
-from tests.forgery import forge_head
+from tests.forgery import forge_head, seal_everything, truncate_newest
 from tests.libs.sample_events import CounterIncremented
 
 META = EventMetadata(actor="test")
@@ -40,31 +36,12 @@ async def _fill(store: EventStore, first_version: int = 0, versions: int = 3) ->
                                [CounterIncremented(amount_minor=version)], META)
 
 
-async def _seal(store: EventStore, broker: str, topic: str) -> None:
-    """Publish and seal every stored event (on PostgreSQL the relay waits for the commit
-    horizon, which a parallel suite's transaction can hold back for a moment)."""
-    await ensure_topics(broker, [topic])
-    relay = Relay(store, topic=topic, bootstrap_servers=broker)
-
-    async def everything_sealed() -> bool:
-        await relay.publish_batch()
-        async with store.db.read() as conn:
-            stored = (await conn.execute(select(func.count()).select_from(events))).scalar_one()
-            sealed = (await conn.execute(select(func.count()).select_from(event_seals))).scalar_one()
-        return bool(stored == sealed)
-
-    try:
-        await wait_until(everything_sealed, what="the relay to seal every event")
-    finally:
-        await relay.stop()
-
-
 @pytest.fixture
 async def keyed(db: Database, broker_bootstrap: str, request) -> EventStore:  # type: ignore[no-untyped-def]
     """Two streams of three events, linked under k1, published and sealed by the relay."""
     store = EventStore(db, chain=KEYED)
     await _fill(store)
-    await _seal(store, broker_bootstrap, f"test.keyed.{uuid.uuid4().hex[:10]}")
+    await seal_everything(store, broker_bootstrap)
     return store
 
 
@@ -117,7 +94,7 @@ async def test_forged_head_event_with_a_correct_unkeyed_hash_is_found(
     keyed: EventStore, broker_bootstrap: str,
 ) -> None:
     forged = await _forge_head(keyed.db, "b")
-    await _seal(keyed, broker_bootstrap, f"test.keyed.{uuid.uuid4().hex[:10]}")  # and sealed
+    await seal_everything(keyed, broker_bootstrap)  # and sealed
     report = await verify(keyed.db, KEYED)
     assert not report.ok
     assert report.first_bad == forged
@@ -132,7 +109,7 @@ async def test_unkeyed_mode_is_fooled_by_a_forged_head_event_and_says_it_can_be(
     store = EventStore(db)
     await _fill(store, versions=1)
     await _forge_head(db, "a")
-    await _seal(store, broker_bootstrap, f"test.keyed.{uuid.uuid4().hex[:10]}")
+    await seal_everything(store, broker_bootstrap)
     report = (await verify(db)).as_dict()
     assert report["ok"] is True and report["mode"] == "unkeyed"
     assert "not someone with database access" in report["warnings"][0]
@@ -169,7 +146,7 @@ async def test_rotation_keeps_old_links_valid(keyed: EventStore, broker_bootstra
     """k2 becomes the signing key; what k1 signed still verifies, in streams and seals."""
     rotated = EventStore(keyed.db, chain=ROTATED)
     await _fill(rotated, first_version=3, versions=2)
-    await _seal(rotated, broker_bootstrap, f"test.keyed.{uuid.uuid4().hex[:10]}")
+    await seal_everything(rotated, broker_bootstrap)
     report = await verify(keyed.db, ROTATED)
     assert report.ok, report.as_dict()
     assert report.as_dict()["links"] == {"k1": 12, "k2": 8}
@@ -182,7 +159,7 @@ async def test_a_retired_key_that_is_no_longer_configured_is_reported(
 ) -> None:
     rotated = EventStore(keyed.db, chain=ROTATED)
     await _fill(rotated, first_version=3, versions=1)
-    await _seal(rotated, broker_bootstrap, f"test.keyed.{uuid.uuid4().hex[:10]}")
+    await seal_everything(rotated, broker_bootstrap)
     report = await verify(keyed.db, Chain(parse_audit_keys(K2)))
     assert not report.ok
     assert {p.kind for p in report.problems} == {"unknown-key", "seal-unknown-key"}
@@ -206,7 +183,7 @@ async def test_an_unkeyed_store_under_a_configured_key_is_reported(
     """Data written before the key (or by a service without it): reported, link by link."""
     store = EventStore(db)
     await _fill(store, versions=2)
-    await _seal(store, broker_bootstrap, f"test.keyed.{uuid.uuid4().hex[:10]}")
+    await seal_everything(store, broker_bootstrap)
     keyed = EventStore(db, chain=KEYED)
     await _fill(keyed, first_version=2, versions=1)
     report = (await verify(db, KEYED)).as_dict()
@@ -215,3 +192,21 @@ async def test_an_unkeyed_store_under_a_configured_key_is_reported(
     assert {p["kind"] for p in report["problems"]} == {"unkeyed", "seal-unkeyed"}
     assert any("8 links carry no key" in w for w in report["warnings"])
     assert (await verify(db)).as_dict()["problems"][0]["kind"] == "unknown-key"
+
+
+async def test_truncation_passes_the_keys_but_not_an_anchor_kept_elsewhere(
+    keyed: EventStore,
+) -> None:
+    """Cutting off the newest events with their seals leaves only valid links; the seal head
+    anchored outside the store (projections keeps one per publisher) is what finds it."""
+    before = await verify(keyed.db, KEYED)
+    anchor = before.seal_head
+    assert anchor is not None and anchor.seq == 6 and anchor.chain_hash.startswith("k1:")
+    assert (await verify(keyed.db, KEYED, anchor)).ok
+
+    removed = await truncate_newest(keyed.db)
+    assert removed == anchor.position
+    assert (await verify(keyed.db, KEYED)).ok  # what the key alone cannot see
+    report = await verify(keyed.db, KEYED, anchor)
+    assert [(p.position, p.kind) for p in report.problems] == [(anchor.position, "rolled-back")]
+    assert "gone" in report.problems[0].detail

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
+import httpx
 import pytest
 from sqlalchemy import select, update
 
@@ -12,10 +15,11 @@ from libs.events.base import EventMetadata
 from libs.messaging.consumer import Outcome
 from libs.store.database import Database
 from libs.store.schema import events
+from services.projections.application.anchors import seal_anchors
 from services.projections.application.archive import archive
 from services.projections.domain.publishers import PUBLISHERS
-from tests.forgery import forge_head
-from tests.projections.support import PeerApps, peer_app, placed, projections, registered
+from tests.forgery import forge_head, seal_everything, truncate_newest
+from tests.projections.support import Feed, PeerApps, peer_app, placed, projections, registered
 from tests.service_support import ADMIN
 
 
@@ -137,16 +141,24 @@ async def test_own_store_verification_route(db: Database) -> None:
         assert (await feed.svc.client.get("/internal/audit/verify")).status_code == 401
 
 
-async def test_verify_under_the_audit_key_finds_a_forged_head_event(
-    db: Database, monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """The forged event is archived as if the relay had published it; both copies name it."""
+@asynccontextmanager
+async def keyed_projections(db: Database, monkeypatch: pytest.MonkeyPatch,
+                            ) -> AsyncIterator[tuple[Feed, dict[str, str]]]:
+    """Projections and a stand-in for every publisher over ``db``, all under one audit key,
+    with an auditor's key (its ``KeyIssued`` is the first event)."""
     monkeypatch.setenv("O2C_AUDIT_KEYS", "k1:" + "s" * 40)
     peers = PeerApps()
     async with projections(db, peers) as feed:
         for service in PUBLISHERS:
             peers.serve(service, peer_app(db, feed.svc))
-        auditor = await feed.key("auditor")
+        yield feed, await feed.key("auditor")
+
+
+async def test_verify_under_the_audit_key_finds_a_forged_head_event(
+    db: Database, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The forged event is archived as if the relay had published it; both copies name it."""
+    async with keyed_projections(db, monkeypatch) as (feed, auditor):
         stream = await feed.emit("order-o1", [placed("o1", "p1", [("A", 1, 100)]),
                                               orders.OrderConfirmed(order_id="o1")])
         client = feed.svc.client
@@ -168,3 +180,54 @@ async def test_verify_under_the_audit_key_finds_a_forged_head_event(
         assert [(p["stream_id"], p["stream_version"], p["kind"]) for p in archived["problems"]] == [
             ("order-o1", 3, "unkeyed")]
         assert any("downgrade" in w for w in archived["warnings"])
+
+
+async def test_verify_anchors_every_seal_head_and_finds_a_truncation_behind_it(
+    db: Database, broker_bootstrap: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A store cut short with its seals verifies under the key; the anchor kept in the
+    projections' database finds it, verification after verification, and the archive still
+    holds the removed event."""
+    async with keyed_projections(db, monkeypatch) as (feed, auditor):
+        await feed.emit("order-o1", [placed("o1", "p1", [("A", 1, 100)]),
+                                     orders.OrderConfirmed(order_id="o1")])
+        await seal_everything(feed.store, broker_bootstrap)
+        client = feed.svc.client
+
+        first = (await client.get("/v1/audit/verify", headers=auditor)).json()
+        assert first["ok"] is True, first
+        head = first["services"]["orders"]["seal_head"]
+        assert head["seq"] == 3 and "anchor" not in first["services"]["orders"]
+        async with db.read() as conn:
+            kept = (await conn.execute(select(seal_anchors))).mappings().all()
+        assert {(row["service"], row["seq"], row["chain_hash"]) for row in kept} == {
+            (service, 3, head["chain_hash"]) for service in PUBLISHERS}
+
+        second = (await client.get("/v1/audit/verify", headers=auditor)).json()
+        assert second["ok"] is True and second["services"]["orders"]["anchor"] == head
+
+        removed = await truncate_newest(db)
+        for _ in range(2):  # the anchor does not move back to the shortened chain
+            report = (await client.get("/v1/audit/verify", headers=auditor)).json()
+            assert report["ok"] is False
+            orders_report = report["services"]["orders"]
+            assert [(p["position"], p["kind"]) for p in orders_report["problems"]] == [
+                (removed, "rolled-back")]
+            assert report["services"]["projections"]["ok"] is True
+        async with db.read() as conn:
+            assert (await conn.execute(select(archive.c.position).where(
+                archive.c.position == removed))).scalar_one() == removed
+
+
+async def test_an_incomplete_anchor_is_a_problem_not_a_500(db: Database) -> None:
+    async with projections(db) as feed:
+        app = peer_app(db, feed.svc)
+        auditor = await feed.key("auditor")
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://peer") as peer:
+            answer = await peer.get("/internal/audit/verify?anchor_seq=3", headers=auditor)
+            assert answer.status_code == 422
+            assert answer.json()["type"].endswith("incomplete-anchor")
+            for bad in ("anchor_seq=0", "anchor_seq=x", f"anchor_hash={'h' * 65}"):
+                assert (await peer.get(f"/internal/audit/verify?{bad}",
+                                       headers=auditor)).status_code == 422
