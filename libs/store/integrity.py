@@ -28,16 +28,20 @@ names its key id.
 Not covered by the key: whoever holds it (a service's host) can write valid
 links; and a *truncation* (deleting the newest events together with their
 seals and setting the relay's seal head back to an older value, all of which
-were valid links) leaves a shorter chain that verifies. That is what an anchor
-outside the database is for: the projections' archive (another database)
-keeps a second copy of every published event and its link, so comparing the
-archive with a store names events that vanished from it.
+were valid links) leaves a shorter chain that verifies. That is what an
+*anchor* outside the database is for: ``verify(db, chain, anchor)`` checks
+that a seal seen earlier (``SealAnchor``, kept by the projections service in
+its own database at every cross-service verification) is still there,
+unchanged, and reports ``rolled-back`` otherwise. The projections' archive
+also keeps a second copy of every published event, truncated or not.
 
 **Unkeyed** (no key configured; the report says ``mode: "unkeyed"`` with a
 warning). The public sha256 formula finds accidental damage and edits made
 without recomputing the chains, but anyone with write access to the database
 can append a forged event with a correct hash, or rewrite history and
 recompute every hash and seal, and ``verify`` passes.
+
+A table of attacks against modes: ``docs/audit.md``.
 """
 
 from __future__ import annotations
