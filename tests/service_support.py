@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
+from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from libs.messaging.consumer import Consumer, Outcome
@@ -67,7 +68,8 @@ class RunningService:
 @asynccontextmanager
 async def running(spec: ServiceSpec, db: Database) -> AsyncIterator[RunningService]:
     """``spec`` on ``db`` (already migrated by the fixture; its own migrations run here)."""
-    settings = RuntimeSettings(admin_token=ADMIN_TOKEN, database_url=None, audit_keys=AUDIT_KEYS)
+    settings = RuntimeSettings(admin_token=ADMIN_TOKEN, database_url=None,
+                               audit_keys=SecretStr(AUDIT_KEYS))
     ctx = await start_context(spec, settings, db)
     app = build_app(spec, ctx)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)

@@ -43,9 +43,9 @@ def _failed(error: str) -> dict[str, Any]:
 async def _ask(client: httpx.AsyncClient, base_url: str, authorization: str | None,
                anchor: SealAnchor | None) -> dict[str, Any]:
     headers = {"Authorization": authorization} if authorization else {}
-    params = {} if anchor is None else {"anchor_seq": anchor.seq,
-                                        "anchor_position": anchor.position,
-                                        "anchor_hash": anchor.chain_hash}
+    params: dict[str, str | int] = {} if anchor is None else {
+        "anchor_seq": anchor.seq, "anchor_position": anchor.position,
+        "anchor_hash": anchor.chain_hash}
     try:
         response = await client.get(base_url.rstrip("/") + VERIFY_PATH, headers=headers,
                                     params=params)
