@@ -20,8 +20,8 @@ PRIVATE_UMASK = 0o077
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
 #: The files ``o2c up`` and its services keep in a data directory (and its ``logs/``).
-_DATA_FILE_PATTERNS = ("*.db", "*.db-wal", "*.db-shm", "*.db-journal", "admin-token", "broker.port",
-                       "supervisor.lock")
+_DATA_FILE_PATTERNS = ("*.db", "*.db-wal", "*.db-shm", "*.db-journal", "admin-token", "audit-key",
+                       "broker.port", "supervisor.lock")
 _LOG_FILE_PATTERNS = ("*.log",)
 
 

@@ -106,8 +106,13 @@ async def start_context(
     await migrate(db, [spec.migrations] if spec.migrations else [])
     keyring = KeyRing(db, settings.admin_token, settings.key_refresh_seconds)
     await keyring.refresh()
-    return ServiceContext(name=spec.name, settings=settings, db=db, store=EventStore(db),
-                          registry=default_registry(), keyring=keyring)
+    chain = settings.audit_chain()
+    if not chain.keyed:
+        log.warning("%s: no audit key configured; the event chains are unkeyed and do not "
+                    "stop someone with database access (see libs/store/integrity.py)", spec.name)
+    return ServiceContext(name=spec.name, settings=settings, db=db,
+                          store=EventStore(db, chain=chain), registry=default_registry(),
+                          keyring=keyring)
 
 
 def consumer_for(spec: ServiceSpec, ctx: ServiceContext) -> Consumer:

@@ -435,7 +435,7 @@ def test_data_dir_is_private(tmp_path: Path, fake_path: Path) -> None:
     data_dir.chmod(0o755)
     (data_dir / "logs").chmod(0o755)
     old_files = [data_dir / "orders.db", data_dir / "orders.db-wal", data_dir / "orders.db-shm",
-                 data_dir / "logs" / "orders.log", data_dir / "admin-token"]
+                 data_dir / "logs" / "orders.log", data_dir / "admin-token", data_dir / "audit-key"]
     for path in old_files:
         path.write_text("x\n")
         path.chmod(0o644)
