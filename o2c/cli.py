@@ -24,7 +24,7 @@ KAFKA = typer.Option("127.0.0.1:9092", "--kafka", envvar="O2C_KAFKA_BOOTSTRAP",
 
 
 def _bench_app() -> typer.Typer:
-    from o2c.bench.store import bench_app
+    from o2c.bench.app import bench_app
 
     return bench_app
 

@@ -35,7 +35,6 @@ import os
 import platform
 import sqlite3
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -47,8 +46,6 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import orjson
-import typer
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, make_url, select
 
@@ -490,35 +487,3 @@ def run(events: int, rounds: int, pg_url: str | None, skip_pg: bool) -> dict[str
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "elapsed_s": round(time.perf_counter() - started, 1),
     }
-
-
-# -- the command -------------------------------------------------------------------------
-
-bench_app = typer.Typer(help="Benchmarks.", no_args_is_help=True)
-
-
-@bench_app.callback()
-def _bench() -> None:
-    """Benchmarks that print one JSON object."""
-
-
-@bench_app.command("store")
-def store_command(
-    events: int = typer.Option(
-        DEFAULT_EVENTS, "--events", min=CONCURRENCY,
-        help="Events per round for the single and concurrent metrics (batch100: 5x).",
-    ),
-    rounds: int = typer.Option(DEFAULT_ROUNDS, "--rounds", min=1, help="Interleaved rounds."),
-    pg_url: str | None = typer.Option(
-        None, "--pg-url", envvar="O2C_BENCH_PG_URL", help=f"Default: {DEFAULT_PG_URL}"
-    ),
-    skip_pg: bool = typer.Option(False, "--skip-pg", help="Only the SQLite metrics."),
-) -> None:
-    """Our event store against eventsourcing 9.x: events per second, as JSON on stdout."""
-    with contextlib.redirect_stdout(sys.stderr):  # stdout carries the JSON only
-        result = run(events=events, rounds=rounds, pg_url=pg_url, skip_pg=skip_pg)
-    sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n")
-
-
-if __name__ == "__main__":
-    bench_app()
