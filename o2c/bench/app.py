@@ -98,3 +98,15 @@ def chain_command(
 
     _print_json(lambda: run(orders=orders, database_url=database_url, rate=rate, partners=partners,
                             concurrency=concurrency, timeout=timeout, profile_dir=profile_dir))
+
+
+@bench_app.command("replay")
+def replay_command(
+    events: int = typer.Option(100_000, "--events", min=100, help="Archived events to rebuild from."),
+    rounds: int = ROUNDS,
+    pg_url: str | None = PG_URL,
+) -> None:
+    """`o2c replay` over a large archive against a hand-batched asyncpg fold (PostgreSQL)."""
+    from o2c.bench.replay import run
+
+    _print_json(lambda: run(events=events, rounds=rounds, pg_url=pg_url))

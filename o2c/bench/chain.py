@@ -339,26 +339,38 @@ def _result(run: Run, count: int, concurrency: int, rate: float | None, timeout:
     }
 
 
+def set_up(system: RunningSystem, partners: int, orders: int) -> Run:
+    """Program, partners with keys, catalog, price list and enough stock for ``orders``."""
+    publish_program(system)
+    partner_ids = register_partners(system, partners)
+    create_catalog(system, SKUS)
+    receive_stock(system, SKUS, 10 * (orders + partners) + 100)
+    keys = {partner_id: system.issue_key("partner", partner_id) for partner_id in partner_ids}
+    for role in ("sales", "warehouse", "finance"):
+        system.key(role)
+    return Run(system, keys)
+
+
+def drive(state: Run, orders: int, *, concurrency: int = CONCURRENCY, rate: float | None = None,
+          stuck_after: float = 60.0, profile_dir: Path | None = None) -> None:
+    """Warm up, then place ``orders`` and follow them until done or ``stuck_after`` s passed."""
+    asyncio.run(_drive(state, orders, concurrency, rate, stuck_after, profile_dir))
+
+
 def run(*, orders: int, database_url: str | None = None, rate: float | None = None,
         partners: int = PARTNERS, concurrency: int = CONCURRENCY, timeout: float | None = None,
         profile_dir: Path | None = None) -> dict[str, Any]:
     """The JSON object ``o2c bench chain`` prints."""
     started = time.perf_counter()
-    timeout = timeout if timeout is not None else max(60.0, orders / 5)
+    stuck_after = timeout if timeout is not None else max(60.0, orders / 5)
     with running_system(database_url) as system:
-        program = publish_program(system)
-        partner_ids = register_partners(system, partners)
-        create_catalog(system, SKUS)
-        receive_stock(system, SKUS, 10 * (orders + partners) + 100)
-        keys = {partner_id: system.issue_key("partner", partner_id) for partner_id in partner_ids}
-        state = Run(system, keys)
-        asyncio.run(_drive(state, orders, concurrency, rate, timeout, profile_dir))
-        result = _result(state, orders, concurrency, rate, timeout)
-        result["config"]["program_id"] = program
+        state = set_up(system, partners, orders)
+        drive(state, orders, concurrency=concurrency, rate=rate, stuck_after=stuck_after,
+              profile_dir=profile_dir)
+        result = _result(state, orders, concurrency, rate, stuck_after)
         if profile_dir is not None:
             result["profile"] = {
                 name: profile.summary(profile_dir / f"chain-{name}-{system.backend}.txt")
                 for name in ("orders", "credit")}
     result["elapsed_s"] = round(time.perf_counter() - started, 1)
     return result
-

@@ -25,6 +25,8 @@ import httpx
 from sqlalchemy import make_url
 
 from libs.messaging.broker import free_port
+from libs.runtime.settings import RuntimeSettings
+from libs.store.database import Database
 from o2c.supervisor import SERVICES, Supervisor
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -84,11 +86,17 @@ class RunningSystem:
     supervisor: Supervisor
     backend: str
     admin_token: str
+    schema_prefix: str
     keys: dict[str, str] = field(default_factory=dict)
 
     @property
     def urls(self) -> dict[str, str]:
         return self.supervisor.urls()
+
+    def database(self, service: str) -> Database:
+        """The database of ``service``, as the service itself opens it."""
+        return RuntimeSettings(data_dir=self.supervisor.data_dir, database_url=self.supervisor.database_url,
+                               schema_prefix=self.schema_prefix).database(service)
 
     def pids(self) -> dict[str, int]:
         """Process ids of the running services (not the broker)."""
@@ -130,7 +138,7 @@ def running_system(database_url: str | None, services: Sequence[str] = SERVICES,
             extra_env={"O2C_SCHEMA_PREFIX": prefix})
         try:
             supervisor.start()
-            yield RunningSystem(supervisor, "postgres" if database_url else "sqlite", token)
+            yield RunningSystem(supervisor, "postgres" if database_url else "sqlite", token, prefix)
         finally:
             supervisor.stop()
             if database_url:
