@@ -56,26 +56,56 @@ def _frame_name(frame: str) -> str:
     return frame
 
 
-def summary(raw: Path, top: int = TOP) -> dict[str, Any]:
-    """Top functions by inclusive and by self share of all samples, from a raw py-spy file."""
-    inclusive: Counter[str] = Counter()
-    own: Counter[str] = Counter()
-    total = 0
+WAITING = ("EpollSelector.select (selectors.py)", "KqueueSelector.select (selectors.py)")
+"""The event loop waiting for I/O (on a loaded machine a woken thread waiting for a core is
+sampled as running, so these are reported apart, not as work)."""
+
+
+def _stacks(raw: Path) -> Iterator[tuple[list[str], int]]:
     for line in raw.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
-        if not stack or not count_text.isdigit():
-            continue
-        count = int(count_text)
         frames = [_frame_name(f) for f in stack.split(";") if f]
-        if not frames:
-            continue
+        if frames and count_text.isdigit():
+            yield frames, int(count_text)
+
+
+def summary(raw: Path, top: int = TOP) -> dict[str, Any]:
+    """Where the event loop's work goes, from a raw py-spy file.
+
+    ``threads``: shares of all samples (event loop working, event loop waiting in
+    ``select``, other threads such as database driver threads). ``self_pct`` and
+    ``inclusive_pct``: shares of the event loop's *working* samples, at the top of
+    the stack and anywhere on it (frames present in every working sample, the loop's
+    own plumbing, are left out of ``inclusive_pct``).
+    """
+    inclusive: Counter[str] = Counter()
+    own: Counter[str] = Counter()
+    others: Counter[str] = Counter()
+    total = busy = waiting = 0
+    for frames, count in _stacks(raw):
         total += count
-        for frame in set(frames):
-            inclusive[frame] += count
-        own[frames[-1]] += count
+        if frames[0].startswith("Thread._bootstrap"):
+            others[frames[-1]] += count
+        elif frames[-1] in WAITING:
+            waiting += count
+        else:
+            busy += count
+            own[frames[-1]] += count
+            for frame in set(frames):
+                inclusive[frame] += count
 
-    def share(counter: Counter[str]) -> list[list[Any]]:
-        return [[name, round(100 * n / total, 1)] for name, n in counter.most_common(top)]
+    def pct(n: int, of: int) -> float:
+        return round(100 * n / of, 1) if of else 0.0
 
-    return {"samples": total, "inclusive_pct": share(inclusive) if total else [],
-            "self_pct": share(own) if total else []}
+    def share(counter: Counter[str], of: int, skip_everywhere: bool = False) -> list[list[Any]]:
+        ranked = [(name, n) for name, n in counter.most_common() if not (skip_everywhere and n >= busy)]
+        return [[name, pct(n, of)] for name, n in ranked[:top]]
+
+    return {
+        "samples": total,
+        "threads": {"event_loop_working_pct": pct(busy, total), "event_loop_waiting_pct": pct(waiting, total),
+                    "other_threads_pct": pct(total - busy - waiting, total),
+                    "other_threads_top": share(others, total)[:5]},
+        "self_pct": share(own, busy),
+        "inclusive_pct": share(inclusive, busy, skip_everywhere=True),
+    }
