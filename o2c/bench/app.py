@@ -90,7 +90,7 @@ def chain_command(
     concurrency: int = typer.Option(16, "--concurrency", min=1, help="Placing clients (closed loop)."),
     timeout: float | None = typer.Option(None, "--timeout",
                                          help="An order not done this long after the last was "
-                                              "placed is stuck (default: max(60, orders/5) s)."),
+                                              "placed is stuck (default: max(120, orders/2) s)."),
     profile_dir: Path | None = PROFILE,
 ) -> None:
     """Orders through all six steps of the running system, over HTTP."""

@@ -19,9 +19,10 @@ group has joined and every path is warm. Latencies come from the events' own
 timestamps (one machine, one clock): ``approved`` = OrderPlaced -> OrderApproved,
 ``invoiced`` = ShipmentDispatched -> InvoiceIssued; ``projected`` = InvoicePaid ->
 the moment the client first saw the whole chain in projections (so it includes the
-client's polling, at most ``POLL_S`` plus one sweep). ``stuck`` are the orders
-not done ``timeout`` seconds after the last one was placed. ``max_rss_mb`` is the
-largest resident size of any service process, sampled from /proc every second.
+client's polling, at most ``POLL_S`` plus one sweep). ``stuck`` are the orders not
+done ``timeout`` seconds (default: ``max(120, orders / 2)``) after the last one was
+placed. ``max_rss_mb`` is the largest resident size of any service process, sampled
+from /proc every second.
 """
 
 from __future__ import annotations
@@ -123,6 +124,18 @@ async def _bounded(jobs: list[Callable[[], Awaitable[None]]]) -> None:
     await asyncio.gather(*(one(job) for job in jobs))
 
 
+def _bounded_while(run: Run, jobs: list[Callable[[], Awaitable[None]]]) -> Awaitable[None]:
+    """``_bounded``, dropping the jobs not started when the run stops."""
+
+    def unless_stopped(job: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+        async def guarded() -> None:
+            if not run.stop.is_set():
+                await job()
+        return guarded
+
+    return _bounded([unless_stopped(job) for job in jobs])
+
+
 async def _sweeping(run: Run, sweep: Callable[[], Awaitable[int]]) -> None:
     """Call ``sweep`` until the run stops, pausing ``POLL_S`` after a sweep that moved nothing."""
     while not run.stop.is_set():
@@ -153,7 +166,7 @@ async def _warehouse(run: Run) -> None:
         async def sweep() -> int:
             due = [s for s in await _pages(delivery, "/v1/shipments", {"status": "pending"})
                    if s["order_id"] in run.orders and not run.orders[s["order_id"]].dispatched]
-            await _bounded([lambda s=s: dispatch(s) for s in due])
+            await _bounded_while(run, [lambda s=s: dispatch(s) for s in due])
             return len(due)
 
         await _sweeping(run, sweep)
@@ -177,7 +190,7 @@ async def _finance(run: Run) -> None:
         async def sweep() -> int:
             due = [i for i in await _pages(credit, "/v1/invoices", {"status": "open"})
                    if i["order_id"] in run.orders and not run.orders[i["order_id"]].paid]
-            await _bounded([lambda i=i: pay(i) for i in due])
+            await _bounded_while(run, [lambda i=i: pay(i) for i in due])
             return len(due)
 
         await _sweeping(run, sweep)
@@ -199,7 +212,7 @@ async def _projections(run: Run) -> None:
 
         async def sweep() -> int:
             due = [o for o in run.orders.values() if o.paid and o.done_at is None]
-            await _bounded([lambda o=o: check(o) for o in due])
+            await _bounded_while(run, [lambda o=o: check(o) for o in due])
             return sum(1 for o in due if o.done_at is not None)
 
         await _sweeping(run, sweep)
@@ -362,7 +375,7 @@ def run(*, orders: int, database_url: str | None = None, rate: float | None = No
         profile_dir: Path | None = None) -> dict[str, Any]:
     """The JSON object ``o2c bench chain`` prints."""
     started = time.perf_counter()
-    stuck_after = timeout if timeout is not None else max(60.0, orders / 5)
+    stuck_after = timeout if timeout is not None else max(120.0, orders / 2)
     with running_system(database_url) as system:
         state = set_up(system, partners, orders)
         drive(state, orders, concurrency=concurrency, rate=rate, stuck_after=stuck_after,
