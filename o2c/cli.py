@@ -10,8 +10,9 @@ import httpx
 import orjson
 import typer
 
+from o2c.dead_letters import dlq_app
+
 app = typer.Typer(help="o2c: event-sourced channel order-to-cash backend.", no_args_is_help=True)
-dlq_app = typer.Typer(help="Dead letters.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 audit_app = typer.Typer(help="Audit: trails and tamper checks.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
@@ -19,8 +20,6 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 
 DATA_DIR = typer.Option(Path("data"), "--data-dir", envvar="O2C_DATA_DIR", help="Where data lives.")
-KAFKA = typer.Option("127.0.0.1:9092", "--kafka", envvar="O2C_KAFKA_BOOTSTRAP",
-                     help="Kafka bootstrap servers.")
 
 
 def _bench_app() -> typer.Typer:
@@ -65,17 +64,6 @@ def up(
     from o2c.supervisor import up_command
 
     up_command(data_dir, database_url, kafka, host)
-
-
-@dlq_app.command("redrive")
-def dlq_redrive(
-    kafka: str = KAFKA,
-    consumer: str | None = typer.Option(None, help="Only the dead letters of this consumer."),
-) -> None:
-    """Put dead-lettered events back on their topics (each redriven once)."""
-    from libs.messaging.dlq import redrive
-
-    _echo({"redriven": asyncio.run(redrive(kafka, consumer=consumer))})
 
 
 @keys_app.command("create")

@@ -16,7 +16,7 @@ import httpx
 from sqlalchemy import func, select
 
 from libs.messaging.consumer import Consumer, Outcome
-from libs.runtime.host import ServiceContext, ServiceSpec, build_app, consumer_for, start_context
+from libs.runtime.host import ServiceContext, ServiceSpec, build_app, start_context
 from libs.runtime.settings import RuntimeSettings
 from libs.store.database import Database
 from libs.store.schema import events
@@ -70,5 +70,5 @@ async def running(spec: ServiceSpec, db: Database) -> AsyncIterator[RunningServi
     app = build_app(spec, ctx)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        yield RunningService(spec, ctx, client, consumer_for(spec, ctx))
+        yield RunningService(spec, ctx, client, app.state.consumer)
 

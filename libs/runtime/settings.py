@@ -33,6 +33,9 @@ class RuntimeSettings(BaseSettings):
     embedded: bool = Field(False, description="Running on the embedded broker (shorter group timeouts).")
     partitions: int = Field(3, ge=1)
     key_refresh_seconds: float = Field(1.0, gt=0)
+    gap_heal_seconds: float = Field(
+        30.0, gt=0, description="How long a consumer waits for a missing stream version before "
+                                "healing it from the topics, then parking the stream with an alarm.")
     service_urls: dict[str, str] = Field(default_factory=dict,
                                          description="Base URLs of the other services (projections).")
 
