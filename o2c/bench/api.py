@@ -7,8 +7,8 @@ services are left out unless ``--whole-system`` (their reactions to every order
 would compete for the same cores, and this measures the endpoint). Partners,
 agreements, partner keys, products and a price list are set up over HTTP.
 
-The load: ``concurrency`` clients (one ``httpx.AsyncClient`` each connection,
-closed loop), every request with a partner's key (partners in turn), a fresh
+The load: ``concurrency`` clients (closed loop, one keep-alive connection each,
+see :mod:`o2c.bench.load`), every request with a partner's key (partners in turn), a fresh
 ``Idempotency-Key`` and one or two catalog lines. The baseline
 (:mod:`o2c.bench.baseline_app`) runs on the same database (a file next to the
 services' files; a schema on the same PostgreSQL server) and gets the very same
