@@ -23,7 +23,7 @@ DATA_DIR = typer.Option(Path("data"), "--data-dir", envvar="O2C_DATA_DIR", help=
 
 
 def _bench_app() -> typer.Typer:
-    from o2c.bench.store import bench_app
+    from o2c.bench.app import bench_app
 
     return bench_app
 

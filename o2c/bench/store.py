@@ -6,12 +6,13 @@ reported as the median; the per-round figures are kept under ``detail``.
 
 What is compared
 ----------------
-- single: one event per call, a new stream per event, sequential. Ours is
-  ``EventStore.append(..., expected_version=0, [event])``; theirs is
-  ``ApplicationRecorder.insert_events([StoredEvent(...)])``.
+- single: one event per call, a new stream per event, sequential. Ours is the path
+  every service takes (``EventStore.append(..., expected_version=0, [event], conn=conn)``
+  inside ``Database.transaction()``, i.e. ``_append_in`` on a SQLAlchemy connection);
+  theirs is ``ApplicationRecorder.insert_events([StoredEvent(...)])``.
 - concurrent8: the same with 8 writers (ours: asyncio tasks on one store;
   theirs: 8 threads on one recorder with a pool of 8 connections).
-- batch100 (ours): 100 events per append into a new stream.
+- batch100 (ours): 100 events per append into a new stream (the same path).
 - read_all (ours): every stored event, in pages of 1000, from ``ORIGIN`` (after one
   untimed-for-the-median first pass, reported as ``detail.pg_read_all_first_pass_eps``).
 
@@ -35,7 +36,6 @@ import os
 import platform
 import sqlite3
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -47,8 +47,6 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import orjson
-import typer
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, make_url, select
 
@@ -124,6 +122,12 @@ def _stream_id() -> str:
     return f"order-{uuid.uuid4().hex}"
 
 
+async def _append(store: EventStore, events: list[OrderPlaced]) -> None:
+    """One append into a new stream the way the services append: in a transaction, with ``conn``."""
+    async with store.db.transaction() as conn:
+        await store.append(_stream_id(), STREAM_TYPE, 0, events, _meta(), conn=conn)
+
+
 # -- counts and helpers ------------------------------------------------------------
 
 
@@ -178,10 +182,10 @@ def _eventsourcing() -> Any:
 
 async def _ours_single(store: EventStore, count: int, warmup: int) -> float:
     for _ in range(warmup):
-        await store.append(_stream_id(), STREAM_TYPE, 0, SINGLE, _meta())
+        await _append(store, SINGLE)
     started = time.perf_counter()
     for _ in range(count):
-        await store.append(_stream_id(), STREAM_TYPE, 0, SINGLE, _meta())
+        await _append(store, SINGLE)
     return _eps(count, started)
 
 
@@ -190,7 +194,7 @@ async def _ours_concurrent(store: EventStore, count: int, warmup: int) -> float:
 
     async def writer(n: int) -> None:
         for _ in range(n):
-            await store.append(_stream_id(), STREAM_TYPE, 0, SINGLE, _meta())
+            await _append(store, SINGLE)
 
     await asyncio.gather(*(writer(max(1, warmup // CONCURRENCY)) for _ in range(CONCURRENCY)))
     started = time.perf_counter()
@@ -199,11 +203,11 @@ async def _ours_concurrent(store: EventStore, count: int, warmup: int) -> float:
 
 
 async def _ours_batch(store: EventStore, count: int) -> float:
-    await store.append(_stream_id(), STREAM_TYPE, 0, BATCH, _meta())  # warm-up
+    await _append(store, BATCH)  # warm-up
     calls = count // BATCH_SIZE
     started = time.perf_counter()
     for _ in range(calls):
-        await store.append(_stream_id(), STREAM_TYPE, 0, BATCH, _meta())
+        await _append(store, BATCH)
     return _eps(calls * BATCH_SIZE, started)
 
 
@@ -215,7 +219,7 @@ async def _stored_count(db: Database) -> int:
 async def _fill(store: EventStore, at_least: int) -> int:
     stored = await _stored_count(store.db)
     while stored < at_least:
-        await store.append(_stream_id(), STREAM_TYPE, 0, BATCH, _meta())
+        await _append(store, BATCH)
         stored += BATCH_SIZE
     return await _stored_count(store.db)
 
@@ -490,35 +494,3 @@ def run(events: int, rounds: int, pg_url: str | None, skip_pg: bool) -> dict[str
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "elapsed_s": round(time.perf_counter() - started, 1),
     }
-
-
-# -- the command -------------------------------------------------------------------------
-
-bench_app = typer.Typer(help="Benchmarks.", no_args_is_help=True)
-
-
-@bench_app.callback()
-def _bench() -> None:
-    """Benchmarks that print one JSON object."""
-
-
-@bench_app.command("store")
-def store_command(
-    events: int = typer.Option(
-        DEFAULT_EVENTS, "--events", min=CONCURRENCY,
-        help="Events per round for the single and concurrent metrics (batch100: 5x).",
-    ),
-    rounds: int = typer.Option(DEFAULT_ROUNDS, "--rounds", min=1, help="Interleaved rounds."),
-    pg_url: str | None = typer.Option(
-        None, "--pg-url", envvar="O2C_BENCH_PG_URL", help=f"Default: {DEFAULT_PG_URL}"
-    ),
-    skip_pg: bool = typer.Option(False, "--skip-pg", help="Only the SQLite metrics."),
-) -> None:
-    """Our event store against eventsourcing 9.x: events per second, as JSON on stdout."""
-    with contextlib.redirect_stdout(sys.stderr):  # stdout carries the JSON only
-        result = run(events=events, rounds=rounds, pg_url=pg_url, skip_pg=skip_pg)
-    sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n")
-
-
-if __name__ == "__main__":
-    bench_app()
