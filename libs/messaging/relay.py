@@ -179,6 +179,11 @@ class Relay:
         self.shape_mismatches = 0
         """How often the event topic was seen with another partition count than configured."""
 
+    @property
+    def republished(self) -> int:
+        """How often this relay found the broker had lost data and republished everything."""
+        return self._state.republished if self._state is not None else 0
+
     # -- lifecycle ---------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
