@@ -116,6 +116,10 @@ class RelaySettings:
     shape_retry_interval: float = 5.0
 
 
+HOLDS_OFFSET_TIMEOUT_MS = 500
+"""A fetch of a record that exists, or beyond the end, is answered at once on Kafka; only
+an answer that proves nothing (the embedded broker after a restart) waits this long."""
+
 HEARTBEAT_TOPIC_CONFIG = {"cleanup.policy": "compact", "segment.ms": "3600000"}
 """One record per relay survives compaction; the offsets keep growing, which is all
 the heartbeat needs."""
@@ -200,7 +204,7 @@ class Relay:
                     await self._close_producer()
                     await sleep_or_stop(stop, self.settings.shape_retry_interval)
                 except (KafkaError, OSError, ConnectionError) as error:
-                    log.warning("relay %s: broker unavailable (%s); retrying", self.name, error)
+                    log.warning("relay %s: broker unavailable (%r); retrying", self.name, error)
                     await self._close_producer()
                     await sleep_or_stop(stop, self.settings.error_backoff)
                 except Exception:
@@ -331,10 +335,13 @@ class Relay:
         """Produce one heartbeat; a lower offset than expected means the broker lost data.
 
         True when it had (and everything was republished)."""
+        await self.start()  # a republish closed the producer
         assert self._producer is not None and self._state is not None
-        acknowledged = await asyncio.wait_for(self._producer.send_and_wait(
-            self.heartbeat_topic, value=b"", key=self.name.encode("utf-8"), partition=0),
-            self.settings.heartbeat_timeout)
+        try:
+            acknowledged = await self._send_heartbeat()
+        except KafkaError as error:  # one refusal is no outage (a topic just recreated, say)
+            log.info("relay %s: heartbeat refused (%r); once more", self.name, error)
+            acknowledged = await self._send_heartbeat()
         self.heartbeats += 1
         expected = self._state.heartbeat_next
         lost = acknowledged.offset < expected
@@ -348,6 +355,17 @@ class Relay:
                              ["relay", "topic", "partition"])
             self._heartbeat_durable = True
         return lost
+
+    async def _send_heartbeat(self) -> Any:
+        assert self._producer is not None
+        if self._producer.client.cluster.partitions_for_topic(self.heartbeat_topic) is None:
+            # Not in the producer's metadata: it vanished (a broker that lost its data and
+            # does not auto-create topics), or was never asked for. A send would wait for
+            # it until it times out; create it again instead, and the offset tells.
+            await self._ensure_topics()
+        return await asyncio.wait_for(self._producer.send_and_wait(
+            self.heartbeat_topic, value=b"", key=self.name.encode("utf-8"), partition=0),
+            self.settings.heartbeat_timeout)
 
     async def check_broker(self, *, force: bool = False) -> bool:
         """Compare the broker's end offsets with ours; republish everything if it lost data."""
@@ -377,7 +395,8 @@ class Relay:
         end = ends.get(partition, 0)
         if end >= expected or self._verified_ends.get(partition) == (expected, end):
             return True
-        held = await holds_offset(self.bootstrap_servers, self.topic, partition, expected - 1)
+        held = await holds_offset(self.bootstrap_servers, self.topic, partition, expected - 1,
+                                  timeout_ms=HOLDS_OFFSET_TIMEOUT_MS)
         if held:
             self._verified_ends[partition] = (expected, end)
         return held is not False
@@ -391,6 +410,7 @@ class Relay:
         # it again when it comes in order. (Deleting the topic instead would race with
         # brokers that auto-create topics, and not every broker deletes what it hides.)
         await self._ensure_topics()
+        await self._close_producer()  # the next batch starts one with fresh metadata
         self._state.published = ORIGIN
         self._state.next_offsets = {}
         self._state.heartbeat_next = 0  # the next heartbeat sets it again

@@ -183,6 +183,67 @@ async def test_a_relay_down_while_the_broker_lost_its_data_republishes_at_start(
     await wait_until(lambda: _holds(faults, len(ids)), what="every event on the broker again")
 
 
+async def test_after_a_loss_found_by_a_produce_the_heartbeat_starts_over(
+    faults: Harness, broker: EmbeddedBroker
+) -> None:
+    """The republish after a produce answered a low offset leaves the relay ready to beat:
+    the heartbeat learns the new broker's offsets instead of reporting the same loss twice."""
+    await ensure_topics(faults.bootstrap, [faults.topic], partitions=3)
+    relay = production_relay(faults)
+    try:
+        await relay.start()
+        first = await append_many(faults.store, streams=3, per_stream=2)
+        while await relay.publish_batch():
+            pass
+        assert not await relay.beat()
+
+        await broker.restart()
+        await ensure_topics(faults.bootstrap, [faults.topic], partitions=3)
+        second = await append_many_more(faults.store, streams=3, start=2, count=1)
+        assert await relay.publish_batch() == 0 and relay.republished == 1
+        assert not await relay.beat() and not await relay.beat()
+        while await relay.publish_batch():
+            pass
+        assert relay.republished == 1
+        assert await count_messages(faults.bootstrap, faults.topic) >= len(first | second)
+    finally:
+        await relay.stop()
+
+
+async def test_a_failed_batch_is_read_again_without_a_new_kafka_consumer(
+    faults: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch that fails (the database away) is rewound and read again by the same Kafka
+    consumer: a new one would have to re-join the group and wait for the old member."""
+    import libs.messaging.consumer as consumer_module
+
+    created: list[AIOKafkaConsumer] = []
+
+    class CountedConsumer(AIOKafkaConsumer):
+        def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+            super().__init__(*args, **kwargs)
+            created.append(self)
+
+    monkeypatch.setattr(consumer_module, "AIOKafkaConsumer", CountedConsumer)
+    await ensure_topics(faults.bootstrap, [faults.topic], partitions=3)
+    consumer = faults.consumer()
+    real_heads_of, failures = consumer._heads_of, [OSError("database away")]
+
+    async def heads_of_failing_once(records):  # type: ignore[no-untyped-def]
+        if failures:
+            raise failures.pop()
+        return await real_heads_of(records)
+
+    consumer._heads_of = heads_of_failing_once  # type: ignore[method-assign]
+    ids = await append_many(faults.store, streams=4, per_stream=3)
+    faults.start(faults.relay().run)
+    faults.start(consumer.run)
+    await wait_until(lambda: _applied_count(faults, consumer, len(ids)), what="all applied")
+    assert not failures, "the failure never happened"
+    assert_exactly_once_in_stream_order(await faults.applied(consumer), ids)
+    assert len(created) == 1
+
+
 async def _at_least(value: int, wanted: int) -> bool:
     return value >= wanted
 
