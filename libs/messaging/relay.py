@@ -40,23 +40,14 @@ history):
 
 - busy: a produce acknowledgement carries an offset lower than the next one
   the relay remembered for that partition;
-- idle, every ``heartbeat_interval`` (1 s): the relay produces one tiny
-  record to its own control topic (``<prefix>.relay-heartbeats``, one
-  partition, compacted, never read by consumers) and expects an offset at
-  least one past the previous heartbeat's. Produce acknowledgements are exact
-  on every Kafka-protocol broker, so a lower offset (the topic restarted
-  empty) is proof of loss; a topic that vanished is created again by the
-  relay and then answers a lower offset too. The next expected offset is
-  stored with the relay's position, so a loss while the relay itself was
-  down is noticed by its first heartbeat. This costs one produce request a
-  second and nothing else; it is the check that works on the embedded broker,
-  whose listed end offsets and fetches prove nothing after a restart;
-- idle, every ``broker_check_interval`` (10 s): the listed end offsets of the
-  event topic against the relay's; a lower one is verified by fetching the
-  last record the relay published ("offset out of range" is proof). This is
-  what finds a single truncated partition on Apache Kafka, where both answers
-  are exact. A partition once verified is not fetched again until either
-  number changes.
+- idle, every ``heartbeat_interval`` (1 s): a heartbeat on the relay's own
+  control topic answers a lower offset than the previous one
+  (:class:`~libs.messaging.broker_loss.Heartbeat`). The next expected offset
+  is stored with the relay's position, so a loss while the relay itself was
+  down is noticed by its first heartbeat;
+- idle, every ``broker_check_interval`` (10 s): the event topic's end offsets,
+  verified by a fetch (:class:`~libs.messaging.broker_loss.EndOffsets`); this
+  also re-reads the topic's partition count.
 
 - Several replicas: only the holder of the lease publishes.
 """
@@ -77,7 +68,13 @@ from aiokafka.partitioner import murmur2
 from sqlalchemy import select
 
 from libs.events.envelope import GENESIS_HASH
-from libs.messaging.broker import end_offsets, ensure_topics, holds_offset
+from libs.messaging.broker import ensure_topics
+from libs.messaging.broker_loss import (
+    HEARTBEAT_TOPIC_CONFIG,
+    EndOffsets,
+    Heartbeat,
+    heartbeat_topic_for,
+)
 from libs.messaging.lease import Lease, lease_for
 from libs.messaging.timing import sleep_or_stop
 from libs.store.integrity import seal_hash
@@ -116,15 +113,6 @@ class RelaySettings:
     shape_retry_interval: float = 5.0
 
 
-HOLDS_OFFSET_TIMEOUT_MS = 500
-"""A fetch of a record that exists, or beyond the end, is answered at once on Kafka; only
-an answer that proves nothing (the embedded broker after a restart) waits this long."""
-
-HEARTBEAT_TOPIC_CONFIG = {"cleanup.policy": "compact", "segment.ms": "3600000"}
-"""One record per relay survives compaction; the offsets keep growing, which is all
-the heartbeat needs."""
-
-
 class BrokerDataLost(Exception):
     """The broker holds fewer messages than the relay had published."""
 
@@ -140,12 +128,6 @@ def partition_for(key: bytes, partitions: int) -> int:
     every producer configured with the same count puts a stream on the same partition.
     """
     return (murmur2(key) & 0x7FFFFFFF) % partitions
-
-
-def heartbeat_topic_for(topic: str) -> str:
-    """The relay's control topic beside ``topic``: ``o2c.orders.events`` ->
-    ``o2c.orders.relay-heartbeats``."""
-    return f"{topic.removesuffix('.events')}.relay-heartbeats"
 
 
 class Relay:
@@ -170,12 +152,14 @@ class Relay:
         self.settings = settings or RelaySettings()
         self._clock = clock
         self.heartbeat_topic = heartbeat_topic_for(topic)
+        self._heartbeat = Heartbeat(self.heartbeat_topic, name.encode("utf-8"),
+                                    self.settings.heartbeat_timeout, self._ensure_topics)
+        self._end_offsets = EndOffsets(bootstrap_servers, topic)
         self._producer: AIOKafkaProducer | None = None
         self._state: RelayState | None = None
         self._last_broker_check = float("-inf")
         self._last_heartbeat = float("-inf")
         self._heartbeat_durable = False
-        self._verified_ends: dict[int, tuple[int, int]] = {}
         self.published_total = 0
         self.heartbeats = 0
         self.topic_partitions: int | None = None
@@ -337,35 +321,20 @@ class Relay:
         True when it had (and everything was republished)."""
         await self.start()  # a republish closed the producer
         assert self._producer is not None and self._state is not None
-        try:
-            acknowledged = await self._send_heartbeat()
-        except KafkaError as error:  # one refusal is no outage (a topic just recreated, say)
-            log.info("relay %s: heartbeat refused (%r); once more", self.name, error)
-            acknowledged = await self._send_heartbeat()
+        offset = await self._heartbeat.send(self._producer)
         self.heartbeats += 1
         expected = self._state.heartbeat_next
-        lost = acknowledged.offset < expected
+        lost = offset < expected
         if lost:
             await self._republish_all(
-                f"heartbeat answered offset {acknowledged.offset}, expected at least {expected}")
-        self._state.heartbeat_next = acknowledged.offset + 1
+                f"heartbeat answered offset {offset}, expected at least {expected}")
+        self._state.heartbeat_next = offset + 1
         if not self._heartbeat_durable:  # once per leadership: a loss while we are down shows
             async with self.store.db.transaction() as conn:
                 await upsert(conn, relay_offsets, self._heartbeat_row(self._state),
                              ["relay", "topic", "partition"])
             self._heartbeat_durable = True
         return lost
-
-    async def _send_heartbeat(self) -> Any:
-        assert self._producer is not None
-        if self._producer.client.cluster.partitions_for_topic(self.heartbeat_topic) is None:
-            # Not in the producer's metadata: it vanished (a broker that lost its data and
-            # does not auto-create topics), or was never asked for. A send would wait for
-            # it until it times out; create it again instead, and the offset tells.
-            await self._ensure_topics()
-        return await asyncio.wait_for(self._producer.send_and_wait(
-            self.heartbeat_topic, value=b"", key=self.name.encode("utf-8"), partition=0),
-            self.settings.heartbeat_timeout)
 
     async def check_broker(self, *, force: bool = False) -> bool:
         """Compare the broker's end offsets with ours; republish everything if it lost data."""
@@ -374,32 +343,14 @@ class Relay:
             return False
         self._last_broker_check = now
         assert self._state is not None
-        ends = await end_offsets(self.bootstrap_servers, self.topic)
-        if ends:
-            self._note_shape(len(ends))
-        for partition, expected in self._state.next_offsets.items():
-            if await self._holds(ends, partition, expected):
-                continue
-            await self._republish_all(
-                f"partition {partition} no longer holds offset {expected - 1}")
-            return True
-        return False
-
-    async def _holds(self, ends: dict[int, int], partition: int, expected: int) -> bool:
-        """Whether ``partition`` still holds the last record we published (unsure: yes).
-
-        A low end offset is a hint; "out of range" for our last record is proof. A
-        partition already verified with the same numbers is not fetched again."""
-        if not ends:
+        partitions, lost = await self._end_offsets.check(self._state.next_offsets)
+        if partitions:
+            self._note_shape(partitions)
+        if lost is None:
             return False
-        end = ends.get(partition, 0)
-        if end >= expected or self._verified_ends.get(partition) == (expected, end):
-            return True
-        held = await holds_offset(self.bootstrap_servers, self.topic, partition, expected - 1,
-                                  timeout_ms=HOLDS_OFFSET_TIMEOUT_MS)
-        if held:
-            self._verified_ends[partition] = (expected, end)
-        return held is not False
+        await self._republish_all(
+            f"partition {lost} no longer holds offset {self._state.next_offsets[lost] - 1}")
+        return True
 
     async def _republish_all(self, reason: str) -> None:
         log.warning("relay %s: broker lost data (%s); republishing from the start",
@@ -415,7 +366,7 @@ class Relay:
         self._state.next_offsets = {}
         self._state.heartbeat_next = 0  # the next heartbeat sets it again
         self._state.republished += 1
-        self._verified_ends = {}
+        self._end_offsets.forget()
         self._heartbeat_durable = False
         async with self.store.db.transaction() as conn:
             await conn.execute(relay_offsets.delete().where(relay_offsets.c.relay == self.name))
