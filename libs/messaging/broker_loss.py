@@ -67,13 +67,18 @@ class Heartbeat:
             return await self._send(producer)
 
     async def _send(self, producer: AIOKafkaProducer) -> int:
+        """Only the relay creates its heartbeat topic, so a send never waits for it alone:
+        a record waiting for a topic that vanished would also hold up the producer's
+        close for its whole request timeout."""
         if producer.client.cluster.partitions_for_topic(self.topic) is None:
-            # Not in the producer's metadata: vanished, or never asked for. A send would
-            # wait for it until it times out; create it again instead, the offset tells.
+            await self.recreate()  # vanished, or never asked for: the offset tells which
+        delivery = await asyncio.wait_for(
+            producer.send(self.topic, value=b"", key=self.key, partition=0), self.timeout)
+        try:
+            acknowledged = await asyncio.wait_for(asyncio.shield(delivery), self.timeout)
+        except TimeoutError:  # the topic may have vanished while the record waited
             await self.recreate()
-        acknowledged = await asyncio.wait_for(
-            producer.send_and_wait(self.topic, value=b"", key=self.key, partition=0),
-            self.timeout)
+            acknowledged = await asyncio.wait_for(delivery, self.timeout)
         return int(acknowledged.offset)
 
 

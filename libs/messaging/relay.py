@@ -102,7 +102,7 @@ class RelaySettings:
     batch_size: int = 500
     poll_interval: float = 0.05
     heartbeat_interval: float = 1.0
-    heartbeat_timeout: float = 5.0
+    heartbeat_timeout: float = 2.0
     broker_check_interval: float = 10.0
     lease_retry_interval: float = 1.0
     lease_renew_interval: float = 3.0
