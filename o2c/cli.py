@@ -10,8 +10,9 @@ import httpx
 import orjson
 import typer
 
+from o2c.dead_letters import dlq_app
+
 app = typer.Typer(help="o2c: event-sourced channel order-to-cash backend.", no_args_is_help=True)
-dlq_app = typer.Typer(help="Dead letters.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 audit_app = typer.Typer(help="Audit: trails and tamper checks.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
@@ -19,8 +20,6 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 
 DATA_DIR = typer.Option(Path("data"), "--data-dir", envvar="O2C_DATA_DIR", help="Where data lives.")
-KAFKA = typer.Option("127.0.0.1:9092", "--kafka", envvar="O2C_KAFKA_BOOTSTRAP",
-                     help="Kafka bootstrap servers.")
 
 
 def _bench_app() -> typer.Typer:
@@ -67,17 +66,6 @@ def up(
     up_command(data_dir, database_url, kafka, host)
 
 
-@dlq_app.command("redrive")
-def dlq_redrive(
-    kafka: str = KAFKA,
-    consumer: str | None = typer.Option(None, help="Only the dead letters of this consumer."),
-) -> None:
-    """Put dead-lettered events back on their topics (each redriven once)."""
-    from libs.messaging.dlq import redrive
-
-    _echo({"redriven": asyncio.run(redrive(kafka, consumer=consumer))})
-
-
 @keys_app.command("create")
 def keys_create(
     role: str = typer.Option(..., "--role", help="admin, sales, finance, warehouse, auditor, partner"),
@@ -109,27 +97,54 @@ def audit_verify(
     data_dir: Path = DATA_DIR,
     database_url: str | None = typer.Option(None, "--database-url", envvar="O2C_DATABASE_URL"),
 ) -> None:
-    """Walk every service's hash chains directly in its database (services may be down)."""
+    """Walk every service's hash chains directly in its database (services may be down).
+
+    The audit keys are found the way the services find them: ``O2C_AUDIT_KEYS``, else
+    ``O2C_AUDIT_KEY_FILE``, else ``<data-dir>/audit-key`` (which ``o2c up`` generates).
+    Each store is also checked against the seal the projections' database anchored for
+    it (``GET /v1/audit/verify`` moves the anchors; this command only reads them).
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from libs.events.chain import AuditKeyError
     from libs.runtime.settings import DEFAULT_PORTS, RuntimeSettings
-    from libs.store.integrity import verify
+    from libs.store.integrity import SealAnchor, verify
+    from services.projections.application import anchors
 
     settings = RuntimeSettings(data_dir=data_dir, database_url=database_url)
+    try:
+        chain = settings.audit_chain()
+    except AuditKeyError as error:
+        raise typer.BadParameter(str(error)) from None
+
+    async def anchored() -> dict[str, SealAnchor]:
+        if not settings.database_url and not (data_dir / "projections.db").exists():
+            return {}
+        db = settings.database("projections")
+        try:
+            async with db.read() as conn:
+                return await anchors.load(conn)
+        except SQLAlchemyError:  # projections never ran here: nothing anchored yet
+            return {}
+        finally:
+            await db.dispose()
 
     async def check() -> dict[str, object]:
         results: dict[str, object] = {}
+        known = await anchored()
         for name in DEFAULT_PORTS:
             if name == "projections":
                 continue
             db = settings.database(name)
             try:
-                results[name] = (await verify(db)).as_dict()
+                results[name] = (await verify(db, chain, known.get(name))).as_dict()
             finally:
                 await db.dispose()
         return results
 
     results = asyncio.run(check())
     ok = all(r["ok"] for r in results.values())  # type: ignore[index]
-    _echo({"ok": ok, "services": results})
+    _echo({"ok": ok, "mode": chain.mode, "services": results})
     if not ok:
         raise typer.Exit(1)
 

@@ -10,8 +10,9 @@ but drains connected clients for ~5 s on SIGTERM).
 
 Services are configured through the environment (see ``../shared/API.md``):
 ``O2C_DATA_DIR``, ``O2C_DATABASE_URL`` (PostgreSQL, one schema per service),
-``O2C_KAFKA_BOOTSTRAP``, ``O2C_ADMIN_TOKEN``, ``O2C_HOST``, ``O2C_<NAME>_PORT``
-and ``O2C_EMBEDDED=1`` when the embedded broker is used.
+``O2C_KAFKA_BOOTSTRAP``, ``O2C_ADMIN_TOKEN``, ``O2C_HOST``, ``O2C_<NAME>_PORT``,
+``O2C_AUDIT_KEY_FILE`` (see :func:`resolve_audit_key`) and ``O2C_EMBEDDED=1`` when
+the embedded broker is used.
 
 The embedded broker keeps everything in memory. Its port is remembered in
 ``<data_dir>/broker.port`` so a restart of ``o2c up`` reuses it; the services'
@@ -52,7 +53,7 @@ from libs.messaging.broker import (
     stop_blocking,
     wait_until_ready_blocking,
 )
-from libs.runtime.settings import DEFAULT_PORTS
+from libs.runtime.settings import AUDIT_KEY_FILE, DEFAULT_PORTS
 
 __all__ = [
     "DEFAULT_BROKER_PORT",
@@ -62,6 +63,7 @@ __all__ = [
     "Supervisor",
     "SupervisorError",
     "resolve_admin_token",
+    "resolve_audit_key",
     "up_command",
 ]
 
@@ -72,6 +74,8 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_BROKER_PORT = 9092
 ADMIN_TOKEN_ENV = "O2C_ADMIN_TOKEN"
 ADMIN_TOKEN_FILE = "admin-token"
+AUDIT_KEYS_ENV = "O2C_AUDIT_KEYS"
+AUDIT_KEY_FILE_ENV = "O2C_AUDIT_KEY_FILE"
 BROKER_PORT_FILE = "broker.port"
 LOCK_FILE = "supervisor.lock"
 TOPIC_PARTITIONS = 3
@@ -124,6 +128,29 @@ def resolve_admin_token(data_dir: Path) -> tuple[str, Path | None]:
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(token + "\n")
     return token, path
+
+
+def resolve_audit_key(data_dir: Path) -> Path | None:
+    """The file holding the audit keys the services sign with (``None``: the environment has them).
+
+    ``O2C_AUDIT_KEYS`` or ``O2C_AUDIT_KEY_FILE`` win (the services read them themselves).
+    Otherwise ``<data_dir>/audit-key`` is used, created on first start, mode 0600 from the
+    start, with one key ``k1``. The database never holds it: that is what makes the
+    chains keyed (``libs.events.chain``). To rotate, put a new key on the first line
+    (it signs) and keep the old ones below (they verify what they signed).
+    """
+    if any(os.environ.get(name, "").strip() for name in (AUDIT_KEYS_ENV, AUDIT_KEY_FILE_ENV)):
+        return None
+    path = Path(data_dir) / AUDIT_KEY_FILE
+    with contextlib.suppress(FileNotFoundError):
+        if path.read_text(encoding="utf-8").strip():
+            return path
+        path.unlink()  # empty: nothing was signed with it, start afresh
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(f"k1:{secrets.token_hex(32)}\n")
+    return path
 
 
 # --------------------------------------------------------------------------- helpers
@@ -266,6 +293,7 @@ class Supervisor:
             self.admin_token, self.admin_token_path = admin_token, None
         else:
             self.admin_token, self.admin_token_path = resolve_admin_token(self.data_dir)
+        self.audit_key_path = resolve_audit_key(self.data_dir)
         self.broker_port = broker_port
         self.preferred_broker_port = preferred_broker_port
         self.module_template = module_template
@@ -347,6 +375,8 @@ class Supervisor:
         for service, port in self.ports.items():
             env[f"O2C_{service.upper()}_PORT"] = str(port)
         env["O2C_SERVICE_URLS"] = json.dumps(self.urls())  # how each service reaches the others
+        if self.audit_key_path is not None:
+            env[AUDIT_KEY_FILE_ENV] = str(self.audit_key_path)
         if self.database_url:
             env["O2C_DATABASE_URL"] = self.database_url
         else:

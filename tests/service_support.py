@@ -13,10 +13,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
+from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from libs.messaging.consumer import Consumer, Outcome
-from libs.runtime.host import ServiceContext, ServiceSpec, build_app, consumer_for, start_context
+from libs.runtime.host import ServiceContext, ServiceSpec, build_app, start_context
 from libs.runtime.settings import RuntimeSettings
 from libs.store.database import Database
 from libs.store.schema import events
@@ -24,6 +25,8 @@ from libs.store.store import ORIGIN, Checkpoint
 
 ADMIN_TOKEN = "test-admin-token"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+AUDIT_KEYS = "k1:" + "test-audit-key-" * 3
+"""Service tests run keyed, as production does (and never pick up a ``data/audit-key``)."""
 
 
 @dataclass
@@ -65,10 +68,11 @@ class RunningService:
 @asynccontextmanager
 async def running(spec: ServiceSpec, db: Database) -> AsyncIterator[RunningService]:
     """``spec`` on ``db`` (already migrated by the fixture; its own migrations run here)."""
-    settings = RuntimeSettings(admin_token=ADMIN_TOKEN, database_url=None)
+    settings = RuntimeSettings(admin_token=ADMIN_TOKEN, database_url=None,
+                               audit_keys=SecretStr(AUDIT_KEYS))
     ctx = await start_context(spec, settings, db)
     app = build_app(spec, ctx)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        yield RunningService(spec, ctx, client, consumer_for(spec, ctx))
+        yield RunningService(spec, ctx, client, app.state.consumer)
 

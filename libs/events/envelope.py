@@ -7,7 +7,6 @@ at append time are the bytes every reader sees.
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +15,7 @@ from typing import Any
 import orjson
 
 from libs.events.base import parse_timestamp
+from libs.events.chain import UNKEYED, Chain
 from libs.events.codec import canonical_json, parse_json
 
 GENESIS_HASH = "0" * 64
@@ -68,14 +68,14 @@ class Envelope:
             "actor": self.actor,
         }
 
-    def chained_hash(self, previous_hash: str) -> str:
-        """sha256 over the previous hash, the canonical header and the canonical payload."""
-        digest = hashlib.sha256(previous_hash.encode("ascii"))
-        digest.update(b"|")
-        digest.update(canonical_json(self.header()))
-        digest.update(b"|")
-        digest.update(self.data.encode("utf-8"))
-        return digest.hexdigest()
+    def chain_parts(self, previous_hash: str) -> tuple[bytes, ...]:
+        """What a stream link covers: the previous link, the canonical header and payload."""
+        return (previous_hash.encode("utf-8"), b"|", canonical_json(self.header()), b"|",
+                self.data.encode("utf-8"))
+
+    def chained_hash(self, previous_hash: str, chain: Chain = UNKEYED) -> str:
+        """This event's link onto ``previous_hash`` (default: the unkeyed sha256 formula)."""
+        return chain.sign(self.chain_parts(previous_hash))
 
     def to_wire(self) -> bytes:
         """Canonical JSON of the whole envelope, payload nested as an object."""

@@ -3,19 +3,37 @@
 Each message is applied in one database transaction that also records its
 event id in the ``inbox``; a redelivered event finds its id there and changes
 nothing. Offsets are committed to Kafka only after the effect is committed.
-Messages are keyed by stream id, so a stream's events arrive in order on one
-partition and are applied one after another; an order guard (the last version
-passed, per stream) also keeps that order when a broker or producer does not
-(a broker that lost data, a retried produce): an event that comes early is
-skipped and applied when the relay brings it again in order.
+
+**A consumer never commits past an event it has not applied or kept.** Messages
+are keyed by stream id, so a stream's events normally arrive in order on one
+partition; but a stream can be split across partitions (a topic whose
+partition count changed) and a broker that lost data or a retried produce can
+reorder it. An order guard (per stream, the last version passed) therefore
+decides each event in the effect's transaction:
+
+- at or below the head: a repeat, dropped (a whole batch of certain repeats,
+  after a broker loss, is dropped with one read and no write transaction);
+- the next version: applied (or ignored, if no handler wants it), and the
+  head moves;
+- ahead of the head, or behind an unresolved dead letter of its stream:
+  *held* durably in ``held_events`` (``libs.messaging.held``) in that same
+  transaction, then its offset is committed. When the version before it is
+  applied, held events follow in order.
+
+A gap (held events waiting for a version that has not come) is waited for;
+after ``gap_heal_seconds`` it is healed from the topics
+(``libs.messaging.healing``); if the missing version is not there either, the
+stream is parked with an alarm (``gap_alarms``, ``parked_streams`` and an
+ERROR line naming the consumer, the stream and the missing versions). Other
+streams keep flowing; nothing is dropped, and the missing event still
+releases the stream whenever it arrives.
 
 A handler that keeps failing is retried a bounded number of times (transient
 failures, such as a concurrent append or the database away, until they pass),
-then its event goes to the dead-letter topic with the error, and the consumer
-moves on.
-Later events of the same stream are parked behind it (also dead-lettered, so
-the stream's order is kept) while other streams flow. ``o2c dlq redrive``
-(``libs.messaging.dlq``) puts them back on their topic, in order.
+then its event becomes a dead letter of this group (``libs.messaging.dlq``)
+and the consumer moves on; later events of that stream are held behind it
+while other streams flow. ``redrive`` re-applies dead letters from the group's
+own table, in stream order, in process; ``discard`` resolves one for good.
 """
 
 from __future__ import annotations
@@ -25,12 +43,13 @@ import contextlib
 import enum
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+import zlib
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -40,16 +59,17 @@ from libs.events.base import DomainEvent, EventMetadata, format_timestamp, utc_n
 from libs.events.envelope import Envelope
 from libs.events.registry import EventRegistry
 from libs.events.topics import DEAD_LETTER_TOPIC
+from libs.messaging import dlq, held
 from libs.messaging.broker import ensure_topics
+from libs.messaging.healing import find_on_topics
 from libs.messaging.timing import sleep_or_stop
 from libs.store.database import Database
 from libs.store.errors import ConcurrencyError
-from libs.store.schema import dead_letters, inbox, stream_heads
-from libs.store.sql import upsert
+from libs.store.schema import inbox, stream_heads
 
 log = logging.getLogger(__name__)
 
-UNRESOLVED = ("dead", "parked")
+_STRIPES = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,9 +106,8 @@ class Outcome(enum.Enum):
     REDRIVEN = "redriven"
     DUPLICATE = "duplicate"
     IGNORED = "ignored"
-    PARKED = "parked"
+    HELD = "held"
     DEAD = "dead"
-    GAP = "gap"
 
 
 @dataclass(frozen=True)
@@ -101,6 +120,44 @@ class ConsumerSettings:
     session_timeout_ms: int = 10000
     heartbeat_interval_ms: int = 3000
     rebalance_timeout_ms: int = 10000
+    #: How long a stream gap is waited for before it is healed from the topics, then parked.
+    gap_heal_seconds: float = 30.0
+    #: How often held events are looked at (releases missed by a race, overdue gaps).
+    tend_interval: float = 1.0
+    #: The longest one healing scan of the topics may read.
+    heal_scan_seconds: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """What a batch's streams had passed before the batch: heads and held versions."""
+
+    heads: Mapping[str, int]
+    held: Collection[tuple[str, int]]
+
+    def known(self, envelope: Envelope) -> Outcome | None:
+        """DUPLICATE or HELD when the event is certainly passed or held already; else None."""
+        if envelope.stream_version <= self.heads.get(envelope.stream_id, 0):
+            return Outcome.DUPLICATE
+        if (envelope.stream_id, envelope.stream_version) in self.held:
+            return Outcome.HELD
+        return None
+
+
+@dataclass
+class RedriveReport:
+    """What one redrive did: applied, still failing, not an event at all, gaps healed."""
+
+    redriven: int = 0
+    still_dead: int = 0
+    undecodable: int = 0
+    healed_streams: int = 0
+    attempted: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"redriven": self.redriven, "still_dead": self.still_dead,
+                "undecodable": self.undecodable, "healed_streams": self.healed_streams,
+                "attempted": self.attempted}
 
 
 class Consumer:
@@ -128,11 +185,19 @@ class Consumer:
         self.dead_letter_topic = dead_letter_topic
         self._producer: AIOKafkaProducer | None = None
         self.outcomes: dict[Outcome, int] = dict.fromkeys(Outcome, 0)
+        #: Gaps that outlived their bound and the healing (an alarm each), since start.
+        self.gap_alarms = 0
+        #: Streams parked right now (their gap is still open), as of the last tending.
+        self.parked_streams = 0
+        self._held_streams: set[str] = set()
+        self._locks = [asyncio.Lock() for _ in range(_STRIPES)]
+        self._tending: asyncio.Task[None] | None = None
 
     # -- the Kafka loop ------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
         """Consume until ``stop`` is set; reconnects after broker outages."""
+        self._tend_while_running(stop)
         while not stop.is_set():
             settings = self.settings
             consumer = AIOKafkaConsumer(
@@ -211,39 +276,34 @@ class Consumer:
     async def _consume_partition(
         self, consumer: AIOKafkaConsumer, tp: TopicPartition, records: list[ConsumerRecord]
     ) -> None:
-        heads = await self._heads_of(records)
+        seen = await self._seen_before(records)
         for record in records:
-            await self.handle_record(record, heads)
+            await self.handle_record(record, seen)
         await consumer.commit({tp: records[-1].offset + 1})
 
-    async def _heads_of(self, records: list[ConsumerRecord]) -> dict[str, int]:
-        """The stream heads of a batch, in one read (keys are stream ids)."""
+    async def _seen_before(self, records: list[ConsumerRecord]) -> Seen:
+        """The heads and held versions of a batch's streams, in one read (keys are stream ids)."""
         streams = {record.key.decode("utf-8", "replace") for record in records if record.key}
         if not streams:
-            return {}
+            return Seen({}, set())
         async with self.db.read() as conn:
             rows = await conn.execute(select(stream_heads.c.stream_id, stream_heads.c.version).where(
                 stream_heads.c.consumer == self.name, stream_heads.c.stream_id.in_(streams)))
-            return dict(rows.all())
+            heads = dict(rows.all())
+            return Seen(heads, await held.held_keys(conn, self.name, streams))
 
-    async def handle_record(self, record: ConsumerRecord,
-                            heads: dict[str, int] | None = None) -> Outcome:
-        """One message. ``heads`` (read before the batch) lets a certainly-old event go
-        without a write transaction: heads only grow, so a version at or below a head read
-        earlier is a repeat (after a republish, the whole history is). Redrives always pass."""
+    async def handle_record(self, record: ConsumerRecord, seen: Seen | None = None) -> Outcome:
+        """One message. ``seen`` (read before the batch) lets a certainly-old or already-held
+        event go without a write transaction: heads only grow, so a version at or below a head
+        read earlier is a repeat (after a broker loss, the whole history is)."""
         try:
             envelope = Envelope.from_wire(record.value)
         except Exception as error:  # any malformed message: never let it stop the partition
-            log.error("consumer %s: undecodable message at %s:%s offset %s: %s", self.name,
-                      record.topic, record.partition, record.offset, error)
-            await self._publish_dead_letter(record.key, record.value, record.topic,
-                                            f"undecodable: {error!r}", 0, None)
-            self.outcomes[Outcome.DEAD] += 1
-            return Outcome.DEAD
-        redrive = ("redriven", b"1") in (record.headers or ())
-        if not redrive and heads and envelope.stream_version <= heads.get(envelope.stream_id, 0):
-            self.outcomes[Outcome.DUPLICATE] += 1
-            return Outcome.DUPLICATE
+            return await self._dead_letter_undecodable(record, error)
+        known = seen.known(envelope) if seen is not None else None
+        if known is not None:
+            self.outcomes[known] += 1
+            return known
         return await self.handle(envelope, origin_topic=record.topic)
 
     async def close(self) -> None:
@@ -255,10 +315,23 @@ class Consumer:
     # -- one event -------------------------------------------------------------------
 
     async def handle(self, envelope: Envelope, *, origin_topic: str = "") -> Outcome:
-        """Apply one event exactly once, retrying, parking or dead-lettering it.
+        """Apply one event exactly once (or hold or dead-letter it), then the held events it
+        lets through. A stream's events are handled one at a time in this process."""
+        async with self._lock(envelope.stream_id):
+            outcome = await self._handle_one(envelope, origin_topic)
+            if outcome is not Outcome.HELD and envelope.stream_id in self._held_streams:
+                await self._release_held(envelope.stream_id)
+        return outcome
+
+    def _lock(self, stream_id: str) -> asyncio.Lock:
+        return self._locks[zlib.crc32(stream_id.encode("utf-8")) % _STRIPES]
+
+    async def _handle_one(self, envelope: Envelope, origin_topic: str, *,
+                          redrive: bool = False) -> Outcome:
+        """Apply one event, retrying, holding or dead-lettering it.
 
         Transient failures (a concurrent append, the database away) are retried
-        until they pass: dead-lettering them would park a healthy stream. Other
+        until they pass: dead-lettering them would block a healthy stream. Other
         failures are retried ``max_attempts`` times, then dead-lettered.
         """
         handler = self.handlers.get(envelope.event_type)
@@ -266,13 +339,13 @@ class Consumer:
         while True:
             attempt += 1
             try:
-                outcome, blocker = await self._apply(envelope, handler)
+                outcome = await self._apply(envelope, handler, origin_topic, redrive)
             except Exception as error:
                 transient = _is_transient(error)
                 if not transient and attempt >= self.settings.max_attempts:
                     log.error("consumer %s: %s %s failed %d times, dead-lettered: %r", self.name,
                               envelope.event_type, envelope.event_id, attempt, error)
-                    await self._dead_letter(envelope, origin_topic, repr(error), attempt, None)
+                    await self._dead_letter(envelope, origin_topic, repr(error), attempt)
                     outcome = Outcome.DEAD
                 else:
                     log.warning("consumer %s: %s %s failed (attempt %d%s): %r", self.name,
@@ -280,77 +353,70 @@ class Consumer:
                                 ", transient" if transient else "", error)
                     await asyncio.sleep(min(self.settings.retry_backoff * 2 ** min(attempt - 1, 10), 5.0))
                     continue
-            if outcome is Outcome.PARKED:
-                await self._dead_letter(envelope, origin_topic, f"parked behind {blocker}", 0,
-                                        blocker)
             self.outcomes[outcome] += 1
-            if outcome is Outcome.REDRIVEN:  # events parked behind it may follow now
-                await self._release_parked_followers(envelope, origin_topic)
             return outcome
 
-    async def _apply(
-        self, envelope: Envelope, handler: Handler | None
-    ) -> tuple[Outcome, uuid.UUID | None]:
+    async def _apply(self, envelope: Envelope, handler: Handler | None, origin_topic: str,
+                     redrive: bool) -> Outcome:
         """One event, in one transaction: the order guard, then the effect and the inbox.
 
-        The guard keeps each stream's order whatever the broker does: per stream the
-        consumer records the last version it passed (applied, ignored, parked or dead).
-        An older version is a repeat; a version beyond the next one means an earlier
-        event has not come through yet (a broker that lost data and got a newer event
-        first, a producer retry) and it is skipped: the relay's in-order republish
-        brings it again. A redriven dead letter is the one event allowed behind the head.
+        Per stream the consumer records the last version it passed (applied, ignored
+        or dead-lettered). An older version is a repeat. A version beyond the next
+        one, or one behind an unresolved dead letter, is held in this transaction
+        (so its offset may be committed). Only a redrive applies an event behind the
+        head: a dead letter of this group, taken from its table.
         """
         async with self.db.transaction() as conn:
             head = (await conn.execute(select(stream_heads.c.version).where(
                 stream_heads.c.consumer == self.name,
                 stream_heads.c.stream_id == envelope.stream_id))).scalar() or 0
             version = envelope.stream_version
+            if redrive:
+                return await self._apply_dead_letter(conn, envelope, handler)
+            if version <= head:
+                return Outcome.DUPLICATE
             if version > head + 1:
-                log.info("consumer %s: %s v%d arrived before v%d; skipped until it comes in order",
-                         self.name, envelope.stream_id, version, head + 1)
-                return Outcome.GAP, None
-            # A dead letter passed the head when it was recorded, so only an event behind
-            # the head can be a redriven one; an in-order event never is.
-            redriven = version <= head
-            if redriven and not (handler and await self._is_dead_letter(conn, envelope)):
-                return Outcome.DUPLICATE, None
+                return await self._hold(conn, envelope, origin_topic)
             if handler is None:
                 await self._advance(conn, envelope)
-                return Outcome.IGNORED, None
-            seen = (await conn.execute(select(inbox.c.event_id).where(
-                inbox.c.consumer == self.name, inbox.c.event_id == envelope.event_id))).first()
-            if seen is not None:
+                return Outcome.IGNORED
+            if await self._in_inbox(conn, envelope):
                 await self._advance(conn, envelope)
-                return Outcome.DUPLICATE, None
-            blocker = (await conn.execute(
-                select(dead_letters.c.event_id).where(
-                    dead_letters.c.consumer == self.name,
-                    dead_letters.c.stream_id == envelope.stream_id,
-                    dead_letters.c.stream_version < version,
-                    dead_letters.c.status.in_(UNRESOLVED),
-                ).order_by(dead_letters.c.stream_version).limit(1)
-            )).scalar()
-            if blocker is not None:
-                return Outcome.PARKED, blocker  # the head moves when the dead letter is recorded
-            event = self.registry.decode(envelope)
-            await handler(Delivery(conn, envelope, event, self.name))
-            await conn.execute(inbox.insert().values(
-                consumer=self.name, event_id=envelope.event_id,
-                processed_at=format_timestamp(utc_now())))
-            if redriven:
-                await conn.execute(
-                    update(dead_letters)
-                    .where(dead_letters.c.consumer == self.name,
-                           dead_letters.c.event_id == envelope.event_id)
-                    .values(status="redriven"))
-                return Outcome.REDRIVEN, None
+                return Outcome.DUPLICATE
+            if await dlq.blocker(conn, self.name, envelope) is not None:
+                return await self._hold(conn, envelope, origin_topic)
+            await self._run_handler(conn, envelope, handler)
             await self._advance(conn, envelope)
-            return Outcome.APPLIED, None
+            return Outcome.APPLIED
 
-    async def _is_dead_letter(self, conn: AsyncConnection, envelope: Envelope) -> bool:
-        return (await conn.execute(select(dead_letters.c.event_id).where(
-            dead_letters.c.consumer == self.name, dead_letters.c.event_id == envelope.event_id,
-            dead_letters.c.status.in_(UNRESOLVED)))).first() is not None
+    async def _apply_dead_letter(self, conn: AsyncConnection, envelope: Envelope,
+                                 handler: Handler | None) -> Outcome:
+        """A redriven dead letter: applied once, and only after any dead letter before it."""
+        if not await dlq.is_unresolved(conn, self.name, envelope.event_id):
+            return Outcome.DUPLICATE  # resolved meanwhile
+        if await dlq.blocker(conn, self.name, envelope) is not None:
+            return Outcome.HELD  # stays dead until the one before it is resolved
+        if handler is not None and not await self._in_inbox(conn, envelope):
+            await self._run_handler(conn, envelope, handler)
+        await dlq.mark_redriven(conn, self.name, envelope.event_id)
+        return Outcome.REDRIVEN
+
+    async def _run_handler(self, conn: AsyncConnection, envelope: Envelope,
+                           handler: Handler) -> None:
+        event = self.registry.decode(envelope)
+        await handler(Delivery(conn, envelope, event, self.name))
+        await conn.execute(inbox.insert().values(
+            consumer=self.name, event_id=envelope.event_id,
+            processed_at=format_timestamp(utc_now())))
+
+    async def _in_inbox(self, conn: AsyncConnection, envelope: Envelope) -> bool:
+        return (await conn.execute(select(inbox.c.event_id).where(
+            inbox.c.consumer == self.name, inbox.c.event_id == envelope.event_id))).first() is not None
+
+    async def _hold(self, conn: AsyncConnection, envelope: Envelope, origin_topic: str) -> Outcome:
+        await held.hold(conn, self.name, envelope, origin_topic)
+        self._held_streams.add(envelope.stream_id)
+        return Outcome.HELD
 
     async def _advance(self, conn: AsyncConnection, envelope: Envelope) -> None:
         """Move the stream's head to this event's version (never backwards)."""
@@ -362,62 +428,77 @@ class Consumer:
             index_elements=["consumer", "stream_id"], set_={"version": stmt.excluded.version},
             where=stream_heads.c.version < stmt.excluded.version))
 
-    async def _release_parked_followers(self, applied: Envelope, origin_topic: str) -> None:
-        """After a stream's blocker is applied, apply the events parked behind it, in order.
+    async def _release_held(self, stream_id: str) -> None:
+        """Apply the held events that follow the stream's head, in version order.
 
-        Without this, an event parked while a redrive was running would keep blocking
-        its stream until the next redrive. Stops at the first one still blocked.
+        The one mechanism behind every "the stream may go on now": the missing
+        version arrived, a gap was healed, a dead letter was redriven or discarded.
+        Stops at a gap, or at an event held again (behind a dead letter). The caller
+        holds the stream's lock.
         """
-        after = applied.stream_version
         while True:
-            async with self.db.read() as conn:
-                row = (await conn.execute(
-                    select(dead_letters.c.envelope).where(
-                        dead_letters.c.consumer == self.name,
-                        dead_letters.c.stream_id == applied.stream_id,
-                        dead_letters.c.stream_version > after,
-                        dead_letters.c.status == "parked",
-                    ).order_by(dead_letters.c.stream_version).limit(1))).scalar()
-            if row is None:
+            async with self.db.transaction() as conn:
+                head = (await conn.execute(select(stream_heads.c.version).where(
+                    stream_heads.c.consumer == self.name,
+                    stream_heads.c.stream_id == stream_id))).scalar() or 0
+                follower, remaining = await held.next_held(conn, self.name, stream_id, head)
+            if not remaining:
+                self._held_streams.discard(stream_id)
+            if follower is None:
                 return
-            follower = Envelope.from_wire(row.encode("utf-8"))
-            handler = self.handlers.get(follower.event_type)
-            if handler is None:
+            outcome = await self._handle_one(follower.envelope, follower.origin_topic)
+            if outcome is Outcome.HELD:
                 return
-            try:
-                outcome, _ = await self._apply(follower, handler)
-            except Exception:  # it stays parked; the next redrive retries it
-                log.exception("consumer %s: parked %s still fails", self.name, follower.event_id)
-                return
-            if outcome is Outcome.PARKED:
-                return
-            self.outcomes[outcome] += 1
-            after = follower.stream_version
+
+    # -- dead letters ---------------------------------------------------------------
 
     async def _dead_letter(self, envelope: Envelope, origin_topic: str, reason: str,
-                           attempts: int, parked_behind: uuid.UUID | None) -> None:
-        """Publish the dead letter, then record it, outside any other transaction.
+                           attempts: int) -> None:
+        """Make the event a dead letter of this group (once), moving the head past it.
 
-        Publishing first means a crash leaves at worst a repeated dead letter, never a
-        recorded one that the topic (and so the redrive) does not hold; and no database
-        transaction stays open while the broker is slow.
+        A new dead letter is announced on the dead-letter topic before it is recorded,
+        so a crash leaves at worst a repeated notice; one recorded already (a failed
+        redrive) is updated and not announced again. No transaction stays open while
+        the broker is slow.
         """
-        wire = envelope.to_wire()
-        await self._publish_dead_letter(envelope.stream_id.encode(), wire, origin_topic, reason,
-                                        attempts, parked_behind)
+        wire = envelope.to_wire().decode("utf-8")
+        async with self.db.read() as conn:
+            known = await dlq.is_recorded(conn, self.name, envelope.event_id)
+        if not known:
+            await self._publish_dead_letter(envelope.stream_id.encode(), wire.encode("utf-8"),
+                                            origin_topic, reason, attempts)
         async with self.db.transaction() as conn:
             await self._advance(conn, envelope)
-            await upsert(conn, dead_letters, {
-                "consumer": self.name, "event_id": envelope.event_id,
-                "stream_id": envelope.stream_id, "stream_version": envelope.stream_version,
-                "event_type": envelope.event_type, "reason": reason[:2000], "attempts": attempts,
-                "parked_behind": parked_behind, "status": "parked" if parked_behind else "dead",
-                "dead_at": format_timestamp(utc_now()), "envelope": wire.decode("utf-8"),
-            }, ["consumer", "event_id"])
+            await dlq.record(conn, self.name, event_id=envelope.event_id,
+                             stream_id=envelope.stream_id, stream_version=envelope.stream_version,
+                             event_type=envelope.event_type, reason=reason, attempts=attempts,
+                             origin_topic=origin_topic, wire=wire)
 
-    async def _publish_dead_letter(self, key: bytes | None, value: bytes, origin_topic: str,
-                                   reason: str, attempts: int,
-                                   parked_behind: uuid.UUID | None) -> None:
+    async def _dead_letter_undecodable(self, record: ConsumerRecord, error: Exception) -> Outcome:
+        """A message that is not an event: one dead letter per group, however often it is read.
+
+        It belongs to no stream (it blocks none) and can never be redriven, only discarded.
+        """
+        event_id = dlq.undecodable_id(record.topic, record.key, record.value)
+        async with self.db.read() as conn:
+            if await dlq.is_recorded(conn, self.name, event_id):
+                self.outcomes[Outcome.DUPLICATE] += 1
+                return Outcome.DUPLICATE
+        log.error("consumer %s: undecodable message at %s:%s offset %s: %s", self.name,
+                  record.topic, record.partition, record.offset, error)
+        reason = f"undecodable: {error!r}"
+        await self._publish_dead_letter(record.key, record.value, record.topic, reason, 0)
+        key = (record.key or b"").decode("utf-8", "replace")
+        async with self.db.transaction() as conn:
+            await dlq.record(conn, self.name, event_id=event_id, stream_id="", stream_version=0,
+                             event_type=dlq.UNDECODABLE, reason=f"{reason} (key {key!r})",
+                             attempts=0, origin_topic=record.topic,
+                             wire=(record.value or b"").decode("utf-8", "replace"))
+        self.outcomes[Outcome.DEAD] += 1
+        return Outcome.DEAD
+
+    async def _publish_dead_letter(self, key: bytes | None, value: bytes | None,
+                                   origin_topic: str, reason: str, attempts: int) -> None:
         if self._producer is None:
             producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap_servers, acks="all",
                                         enable_idempotence=False, request_timeout_ms=10000)
@@ -429,11 +510,128 @@ class Consumer:
             ("reason", reason[:2000].encode()),
             ("attempts", str(attempts).encode()),
         ]
-        if parked_behind is not None:
-            headers.append(("parked_behind", str(parked_behind).encode()))
         await self._producer.send_and_wait(self.dead_letter_topic, value=value, key=key,
                                            headers=headers)
 
+    async def redrive(self, ids: Collection[uuid.UUID] | None = None) -> RedriveReport:
+        """Re-apply this group's unresolved dead letters (``ids`` only, if given) in stream
+        order, from its own table; then the events held behind each one that passes.
+
+        A dead letter that fails again stays one dead letter (updated, not announced
+        again), so repeating a redrive changes nothing more. Without ``ids``, parked
+        gaps are also healed from the topics once more.
+        """
+        async with self.db.read() as conn:
+            letters = await dlq.unresolved(conn, self.name, ids)
+        report = RedriveReport()
+        for letter in letters:
+            report.attempted.append(str(letter.event_id))
+            if letter.event_type == dlq.UNDECODABLE:
+                report.undecodable += 1
+                continue
+            envelope = Envelope.from_wire(letter.envelope.encode("utf-8"))
+            async with self._lock(envelope.stream_id):
+                outcome = await self._handle_one(envelope, letter.origin_topic or "", redrive=True)
+                if outcome is Outcome.REDRIVEN:
+                    report.redriven += 1
+                    await self._release_held(envelope.stream_id)
+                elif outcome is not Outcome.DUPLICATE:
+                    report.still_dead += 1
+        if ids is None:
+            async with self.db.read() as conn:
+                parked = [w for w in await held.waiting_streams(conn, self.name)
+                          if w.parked_at is not None and w.missing]
+            report.healed_streams = await self._heal(parked, park=False)
+        return report
+
+    async def discard(self, event_id: uuid.UUID, *, reason: str, actor: str) -> bool:
+        """Resolve a dead letter as never to be applied (recorded with ``reason`` and ``actor``);
+        the events held behind it go on. False when there is no such unresolved dead letter."""
+        async with self.db.transaction() as conn:
+            stream = await dlq.discard(conn, self.name, event_id, reason=reason, actor=actor)
+        if stream is None:
+            return False
+        log.warning("consumer %s: dead letter %s discarded by %s: %s", self.name, event_id,
+                    actor, reason)
+        if stream:
+            async with self._lock(stream):
+                await self._release_held(stream)
+        return True
+
+    # -- held events and gaps ---------------------------------------------------------
+
+    def _tend_while_running(self, stop: asyncio.Event) -> None:
+        """Start ``tend`` beside the calling task (``run``), ending with it (once at a time)."""
+        if self._tending is not None and not self._tending.done():
+            return
+        tending = self._tending = asyncio.create_task(self.tend(stop),
+                                                      name=f"consumer {self.name}: tend")
+        current = asyncio.current_task()
+        if current is not None:
+            current.add_done_callback(lambda _: tending.cancel())
+
+    async def tend(self, stop: asyncio.Event) -> None:
+        """Until ``stop``: every ``tend_interval``, look after held events (``tend_once``)."""
+        while not stop.is_set():
+            try:
+                await self.tend_once()
+            except Exception:  # the database or broker away: the next round tries again
+                log.exception("consumer %s: tending held events failed", self.name)
+            await sleep_or_stop(stop, self.settings.tend_interval)
+
+    async def tend_once(self) -> None:
+        """Release held events whose stream can go on (a release another member or a race
+        missed), heal gaps older than ``gap_heal_seconds``, and park those that stay open."""
+        async with self.db.read() as conn:
+            waiting = await held.waiting_streams(conn, self.name)
+        self._held_streams |= {w.stream_id for w in waiting}
+        now = utc_now()
+        overdue = []
+        for stream in waiting:
+            if stream.releasable:
+                async with self._lock(stream.stream_id):
+                    await self._release_held(stream.stream_id)
+            elif (stream.missing and stream.parked_at is None
+                  and stream.waited(now) >= self.settings.gap_heal_seconds):
+                overdue.append(stream)
+        if overdue:
+            await self._heal(overdue, park=True)
+        async with self.db.read() as conn:
+            self.parked_streams = sum(1 for w in await held.waiting_streams(conn, self.name)
+                                      if w.parked_at is not None and w.missing)
+
+    async def _heal(self, gaps: Sequence[held.WaitingStream], *, park: bool) -> int:
+        """Look for the missing versions of ``gaps`` on the topics and apply what is found;
+        park (with the alarm) the streams still missing some, if ``park``. Returns how many
+        streams were healed."""
+        if not gaps:
+            return 0
+        found = await find_on_topics(
+            self.bootstrap_servers, self.topics, {g.stream_id: set(g.missing) for g in gaps},
+            max_seconds=self.settings.heal_scan_seconds)
+        for item in found:
+            async with self._lock(item.envelope.stream_id):
+                await self._handle_one(item.envelope, item.topic)
+        healed = 0
+        for gap in gaps:
+            async with self._lock(gap.stream_id):
+                await self._release_held(gap.stream_id)
+            async with self.db.transaction() as conn:
+                still = next((w for w in await held.waiting_streams(
+                    conn, self.name, [gap.stream_id]) if w.missing), None)
+                if still is None:
+                    healed += 1
+                    log.warning("consumer %s: stream %s healed from the topics (versions %d-%d)",
+                                self.name, gap.stream_id, gap.missing.start, gap.missing.stop - 1)
+                elif park:
+                    await held.park(conn, self.name, gap.stream_id)
+            if still is not None and park:
+                self.gap_alarms += 1
+                log.error("consumer %s: stream %s parked: versions %d-%d missing for %.0fs and "
+                          "not on %s; %d later event(s) held, other streams flow", self.name,
+                          still.stream_id, still.missing.start, still.missing.stop - 1,
+                          still.waited(utc_now()), ", ".join(self.topics), still.count)
+        return healed
 
 
 def _is_transient(error: Exception) -> bool:

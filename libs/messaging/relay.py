@@ -423,7 +423,7 @@ class Relay:
             if checkpoint > state.sealed:
                 state.sealed_seq += 1
                 state.sealed_hash = seal_hash(state.sealed_hash, envelope.position,
-                                              envelope.stream_hash)
+                                              envelope.stream_hash, self.store.chain)
                 state.sealed = checkpoint
                 seals.append({"seq": state.sealed_seq, "position": envelope.position,
                               "stream_hash": envelope.stream_hash,

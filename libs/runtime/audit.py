@@ -2,34 +2,60 @@
 
 Each service mounts ``audit_router()``; the projections service calls every
 service's route (forwarding the caller's key) to verify the whole system,
-since no service reads another's database.
+since no service reads another's database. It passes the seal it anchored
+last time (``anchor_seq``, ``anchor_position``, ``anchor_hash``), and keeps
+the ``seal_head`` answered as the next anchor.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 
 from libs.runtime.auth import Principal, require
-from libs.store.integrity import verify
+from libs.runtime.errors import DomainError
+from libs.store.integrity import SealAnchor, verify
 
 AUDIT_ROLES = ("auditor", "admin")
+MAX_SEQ = 2**63 - 1
+
+AnchorNumber = Annotated[int | None, Query(ge=1, le=MAX_SEQ)]
+
+
+def _anchor(seq: int | None, position: int | None, chain_hash: str | None) -> SealAnchor | None:
+    given = (seq, position, chain_hash)
+    if all(part is None for part in given):
+        return None
+    if seq is None or position is None or chain_hash is None:
+        raise DomainError("anchor_seq, anchor_position and anchor_hash go together",
+                          slug="incomplete-anchor")
+    return SealAnchor(seq, position, chain_hash)
 
 
 def audit_router() -> APIRouter:
-    """A router with ``GET /internal/audit/verify`` (auditor, admin) over ``app.state.ctx.db``.
+    """A router with ``GET /internal/audit/verify`` (auditor, admin) over the service's store.
 
-    Answers ``libs.store.integrity.verify(db).as_dict()``:
-    ``{ok, checked, sealed, first_bad?, problems?}``.
+    Answers ``libs.store.integrity.verify(db, chain, anchor).as_dict()`` under the keys of the
+    service's own store: ``{ok, mode, checked, sealed, links, seal_head?, warnings?,
+    first_bad?, problems?}``.
     """
     router = APIRouter(tags=["audit"])
 
     @router.get("/internal/audit/verify")
     async def verify_own_store(
-        request: Request, _: Annotated[Principal, Depends(require(*AUDIT_ROLES))]
+        request: Request, _: Annotated[Principal, Depends(require(*AUDIT_ROLES))],
+        anchor_seq: AnchorNumber = None,
+        anchor_position: AnchorNumber = None,
+        anchor_hash: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     ) -> dict[str, Any]:
-        """Walk this service's stream hash chains and the relay's seal; name the first bad position."""
-        return (await verify(request.app.state.ctx.db)).as_dict()
+        """Walk this service's stream chains and the relay's seal; name the first bad position.
+
+        With an anchor (a seal seen earlier, kept elsewhere), also check that the seal
+        chain still holds it: a store truncated behind it answers ``rolled-back``.
+        """
+        ctx = request.app.state.ctx
+        anchor = _anchor(anchor_seq, anchor_position, anchor_hash)
+        return (await verify(ctx.db, ctx.store.chain, anchor)).as_dict()
 
     return router

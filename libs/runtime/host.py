@@ -29,6 +29,7 @@ from libs.messaging.relay import Relay, RelaySettings
 from libs.messaging.timing import sleep_or_stop
 from libs.runtime.audit import audit_router
 from libs.runtime.auth import KeyRing, key_handlers
+from libs.runtime.dead_letters import ConsumerMetrics, dead_letter_router
 from libs.runtime.http import create_app
 from libs.runtime.settings import DEFAULT_PORTS, RuntimeSettings
 from libs.store.database import Database
@@ -88,10 +89,12 @@ def build_app(spec: ServiceSpec, ctx: ServiceContext) -> FastAPI:
             checks[task.get_name()] = not task.done()
         return checks
 
-    routers = [*spec.routers(ctx), audit_router()]
+    routers = [*spec.routers(ctx), audit_router(), dead_letter_router()]
     app = create_app(title=f"o2c {spec.name}", routers=routers, ready_check=ready_check)
     app.state.ctx = ctx
     app.state.keyring = ctx.keyring
+    app.state.consumer = consumer_for(spec, ctx)  # run by ``serve``; its dead letters are routed
+    app.state.metrics.register(ConsumerMetrics(app.state.consumer))
     return app
 
 
@@ -103,8 +106,13 @@ async def start_context(
     await migrate(db, [spec.migrations] if spec.migrations else [])
     keyring = KeyRing(db, settings.admin_token, settings.key_refresh_seconds)
     await keyring.refresh()
-    return ServiceContext(name=spec.name, settings=settings, db=db, store=EventStore(db),
-                          registry=default_registry(), keyring=keyring)
+    chain = settings.audit_chain()
+    if not chain.keyed:
+        log.warning("%s: no audit key configured; the event chains are unkeyed and do not "
+                    "stop someone with database access (see libs/store/integrity.py)", spec.name)
+    return ServiceContext(name=spec.name, settings=settings, db=db,
+                          store=EventStore(db, chain=chain), registry=default_registry(),
+                          keyring=keyring)
 
 
 def consumer_for(spec: ServiceSpec, ctx: ServiceContext) -> Consumer:
@@ -117,7 +125,8 @@ def consumer_for(spec: ServiceSpec, ctx: ServiceContext) -> Consumer:
         handlers={**key_handlers(), **spec.handlers(ctx)},
         topics=[topic_for(p) for p in publishers],
         bootstrap_servers=settings.kafka_bootstrap,
-        settings=ConsumerSettings(partitions=settings.partitions, **quick),
+        settings=ConsumerSettings(partitions=settings.partitions,
+                                  gap_heal_seconds=settings.gap_heal_seconds, **quick),
     )
 
 
@@ -129,7 +138,7 @@ async def serve(spec: ServiceSpec, settings: RuntimeSettings, port: int | None =
     server = uvicorn.Server(uvicorn.Config(
         app, host=settings.host, port=port or DEFAULT_PORTS[spec.name], log_level="warning",
         lifespan="off"))
-    consumer = consumer_for(spec, ctx)
+    consumer: Consumer = app.state.consumer
     workers: dict[str, Callable[[], Awaitable[None]]] = {
         "keyring": lambda: ctx.keyring.run(stop),
         "consumer": lambda: consumer.run(stop),

@@ -1,21 +1,28 @@
-"""The HTTP boundary: app factory, problem+json errors in one place, health, readiness, metrics."""
+"""The HTTP boundary: app factory, problem+json errors in one place, health, readiness, metrics.
+
+Outages (``libs.runtime.outages``: the database restarting, unreachable, out of
+connections, or locked too long) answer 503 with ``Retry-After``, never 500.
+"""
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import asyncpg
+import httpx
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from libs.runtime.errors import DomainError
+from libs.runtime.outages import RETRY_AFTER_SECONDS, is_outage
 from libs.store.errors import ConcurrencyError, IdempotencyConflict
 
 log = logging.getLogger(__name__)
@@ -23,6 +30,9 @@ log = logging.getLogger(__name__)
 PROBLEM_BASE = "https://o2c.dev/problems/"
 
 _BAD_TEXT = {"22021", "22P05"}  # PostgreSQL: character not in repertoire, untranslatable
+_MAYBE_OUTAGES = (SQLAlchemyError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError,
+                  sqlite3.Error, httpx.TransportError)
+"""Exception families that may say "a dependency is unreachable" (then 503) or be a bug (500)."""
 
 
 class RequestModel(BaseModel):
@@ -34,6 +44,25 @@ class RequestModel(BaseModel):
 def problem(status: int, slug: str, title: str, detail: str, **extra: Any) -> JSONResponse:
     body = {**extra, "type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail}
     return JSONResponse(body, status_code=status, media_type="application/problem+json")
+
+
+def unavailable() -> JSONResponse:
+    """503 with ``Retry-After``: the same request may simply be sent again later."""
+    response = problem(503, "service-unavailable", "Service unavailable",
+                       "a dependency (the database) is briefly unreachable; retry the same request later")
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+def private(response: Response) -> Response:
+    """Every answer is one caller's data: never cached on the way, never named in a Referer.
+
+    (The dashboard's links would otherwise carry its address, and the finance
+    figures on it, to wherever they point; shared caches must not keep any answer.)
+    """
+    response.headers.setdefault("Cache-Control", "no-store")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    return response
 
 
 def create_app(
@@ -58,7 +87,7 @@ def create_app(
         else:
             response = await call_next(request)
         requests.labels(str(response.status_code)).inc()
-        return response
+        return private(response)
 
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, error: DomainError) -> JSONResponse:
@@ -92,7 +121,17 @@ def create_app(
         if getattr(error.orig, "sqlstate", None) in _BAD_TEXT:
             return problem(422, "invalid-characters", "Invalid characters",
                            "a value holds characters the database cannot store (NUL)")
+        return await outage_or_bug(request, error)
+
+    async def outage_or_bug(request: Request, error: Exception) -> JSONResponse:
+        if is_outage(error):
+            log.warning("503 on %s %s: %s: %s", request.method, request.url.path,
+                        type(error).__name__, error)
+            return unavailable()
         return await unexpected(request, error)
+
+    for family in _MAYBE_OUTAGES:
+        app.add_exception_handler(family, outage_or_bug)  # type: ignore[arg-type]
 
     @app.exception_handler(asyncpg.CharacterNotInRepertoireError)
     async def driver_bad_text(_: Request, error: Exception) -> JSONResponse:

@@ -5,10 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from libs.events.chain import AuditKeyError, Chain, parse_audit_keys
 from libs.store.database import Database
+
+AUDIT_KEY_FILE = "audit-key"
+"""Where ``o2c up`` keeps the generated audit key, in the data directory (mode 0600)."""
 
 DEFAULT_PORTS = {
     "partners": 8101, "orders": 8102, "credit": 8103,
@@ -33,13 +37,43 @@ class RuntimeSettings(BaseSettings):
     embedded: bool = Field(False, description="Running on the embedded broker (shorter group timeouts).")
     partitions: int = Field(3, ge=1)
     key_refresh_seconds: float = Field(1.0, gt=0)
+    gap_heal_seconds: float = Field(
+        30.0, gt=0, description="How long a consumer waits for a missing stream version before "
+                                "healing it from the topics, then parking the stream with an alarm.")
     service_urls: dict[str, str] = Field(default_factory=dict,
                                          description="Base URLs of the other services (projections).")
+    audit_keys: SecretStr | None = Field(
+        None, description="Keys of the tamper-evident chains, '<key id>:<secret>' separated by "
+                          "commas; the first signs, all verify. Unset: the audit key file.")
+    audit_key_file: Path | None = Field(
+        None, description="A file with the audit keys, one per line (a mounted secret, say). "
+                          "Unset: <data_dir>/audit-key when it exists.")
 
     def database(self, service: str) -> Database:
         if self.database_url:
             return Database(self.database_url, schema=f"{self.schema_prefix}{service}")
         return Database(f"sqlite:///{(self.data_dir / f'{service}.db').resolve()}")
+
+    def audit_chain(self) -> Chain:
+        """The chain every store of this process links and seals with (``libs.events.chain``).
+
+        ``O2C_AUDIT_KEYS`` wins, then ``O2C_AUDIT_KEY_FILE``, then ``<data_dir>/audit-key``;
+        with none of them the chain is unkeyed (``verify`` then says so). A configured
+        source that is missing, empty or malformed fails here, at start.
+        """
+        if self.audit_keys is not None and self.audit_keys.get_secret_value().strip():
+            text, source = self.audit_keys.get_secret_value(), "O2C_AUDIT_KEYS"
+        else:
+            path = self.audit_key_file or self.data_dir / AUDIT_KEY_FILE
+            if not path.is_file():
+                if self.audit_key_file is not None:
+                    raise AuditKeyError(f"the audit key file {path} does not exist")
+                return Chain()
+            text, source = path.read_text(encoding="utf-8"), str(path)
+        keys = parse_audit_keys(text)
+        if not keys:
+            raise AuditKeyError(f"{source} holds no audit key")
+        return Chain(keys)
 
     def url_of(self, service: str) -> str:
         """Where ``service`` answers: ``O2C_SERVICE_URLS`` (``o2c up`` sets it), else its port

@@ -11,7 +11,12 @@
   and the partition offsets it last saw acknowledged (to notice a broker that
   lost its data).
 - ``inbox``: event ids a consumer has applied, written in the effect's transaction.
-- ``dead_letters``: events a consumer gave up on, until redriven.
+- ``dead_letters``: events a consumer gave up on, until redriven or discarded
+  (who resolved it, when and why are kept). The consumer's own table is the
+  source of truth for redrive; the dead-letter topic only notifies.
+- ``held_events``: events a consumer received ahead of their stream's head,
+  held until the versions before them are applied (``parked_at``: the gap did
+  not heal within its bound and raised the alarm).
 - ``leases``: which relay replica publishes (SQLite; PostgreSQL uses advisory locks).
 """
 
@@ -108,7 +113,24 @@ dead_letters = Table(
     Column("status", String(20), nullable=False),
     Column("dead_at", String(32), nullable=False),
     Column("envelope", Text, nullable=False),
+    Column("origin_topic", String(200), nullable=True),
+    Column("resolved_at", String(32), nullable=True),
+    Column("resolved_by", String(200), nullable=True),
+    Column("resolution", Text, nullable=True),
     Index("ix_dead_letters_stream", "consumer", "stream_id", "status"),
+)
+
+held_events = Table(
+    "held_events",
+    metadata,
+    Column("consumer", String(100), primary_key=True),
+    Column("stream_id", String(200), primary_key=True),
+    Column("stream_version", Integer, primary_key=True),
+    Column("event_id", Uuid, nullable=False),
+    Column("origin_topic", String(200), nullable=False),
+    Column("held_at", String(32), nullable=False),
+    Column("parked_at", String(32), nullable=True),
+    Column("envelope", Text, nullable=False),
 )
 
 leases = Table(

@@ -34,6 +34,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.base import DomainEvent, EventMetadata, format_timestamp, utc_now
+from libs.events.chain import UNKEYED, Chain
 from libs.events.codec import canonical_json
 from libs.events.envelope import GENESIS_HASH, Envelope
 from libs.store.database import Database
@@ -77,10 +78,17 @@ def envelope_from_row(row: Row[Any] | Sequence[Any]) -> Envelope:
 
 
 class EventStore:
-    """Append-only store of one service; also its outbox (see ``libs.messaging.relay``)."""
+    """Append-only store of one service; also its outbox (see ``libs.messaging.relay``).
 
-    def __init__(self, db: Database, *, clock: Callable[[], Any] = utc_now) -> None:
+    ``chain`` links each appended event to its stream's head (``libs.events.chain``):
+    keyed, the link is computed here, in the writing service, with a key the
+    database never holds; the relay seals with the same chain.
+    """
+
+    def __init__(self, db: Database, *, clock: Callable[[], Any] = utc_now,
+                 chain: Chain = UNKEYED) -> None:
         self.db = db
+        self.chain = chain
         self._clock = clock
         insert = pg_insert if db.is_postgres else sqlite_insert
         self._insert = (
@@ -121,7 +129,7 @@ class EventStore:
         if len(ids) != len(new_events):
             raise ValueError("one event id per event")
         batch = _Batch(stream_id, stream_type, expected_version, new_events, meta, ids,
-                       format_timestamp(self._clock()))
+                       format_timestamp(self._clock()), self.chain)
         if conn is not None:
             stored = await self._append_in(conn, batch)
         elif self.db.is_postgres:
@@ -308,6 +316,7 @@ class _Batch:
     meta: EventMetadata
     ids: list[uuid.UUID]
     occurred_at: str
+    chain: Chain
 
     def prepare(self, version: int, previous_hash: str) -> list[Envelope] | None:
         """Envelopes chained onto the stream's head, or None if the head is not the expected one."""
@@ -319,7 +328,7 @@ class _Batch:
             envelope = Envelope(event_id, event.TYPE, event.VERSION, self.stream_id,
                                 self.stream_type, version + offset, self.occurred_at,
                                 meta.correlation_id, meta.causation_id, meta.actor, data)
-            previous_hash = envelope.chained_hash(previous_hash)
+            previous_hash = envelope.chained_hash(previous_hash, self.chain)
             object.__setattr__(envelope, "stream_hash", previous_hash)  # not yet shared
             envelopes.append(envelope)
         return envelopes

@@ -62,12 +62,12 @@ async def test_received_returns_go_back_on_hand(
     warehouse = await orders.issue_key("warehouse")
     problem(await receive(svc, return_id, {"A": 4}, warehouse), 409, "exceeds-requested")
     problem(await receive(svc, return_id, {"B": 1}, warehouse), 409, "exceeds-requested")
-    before = (await svc.client.get("/v1/stock/A", headers=ADMIN)).json()
+    before = (await svc.client.get("/v1/stock/A", headers=WAREHOUSE)).json()
     received = await receive(svc, return_id, {"A": 2}, warehouse)
     assert received.status_code == 200, received.text
     assert (received.json()["status"], received.json()["received_on"]) == ("received", "2026-03-10")
     assert received.json()["received_lines"] == [{"sku": "A", "qty": 2}]
-    after = (await svc.client.get("/v1/stock/A", headers=ADMIN)).json()
+    after = (await svc.client.get("/v1/stock/A", headers=WAREHOUSE)).json()
     assert after["on_hand"] == before["on_hand"] + 2
     assert after["allocated"] == before["allocated"]
     problem(await receive(svc, return_id, {"A": 1}, warehouse), 409, "return-already-received")

@@ -63,7 +63,7 @@ async def test_path_ids_with_control_characters_or_too_long_are_refused(
                           "path.shipment_id")
         assert_validation(await svc.client.get(f"/v1/returns/{bad_id}", headers=headers),
                           "path.return_id")
-    assert_validation(await svc.client.get(f"/v1/stock/{bad_id}", headers=ADMIN), "path.sku")
+    assert_validation(await svc.client.get(f"/v1/stock/{bad_id}", headers=WAREHOUSE), "path.sku")
     assert_validation(await svc.client.post(f"/v1/shipments/{bad_id}/dispatch", headers=WAREHOUSE,
                                             json={"lines": [{"sku": "A", "qty": 1}], **DISPATCH}),
                       "path.shipment_id")
@@ -85,7 +85,8 @@ async def test_path_ids_with_control_characters_or_too_long_are_refused(
 ])
 async def test_list_filters_and_cursors_with_nul_are_refused(
         svc: RunningService, shipment: dict[str, Any], path: str, query: str) -> None:
-    assert_validation(await svc.client.get(f"{path}?{query}", headers=ADMIN),
+    reader = WAREHOUSE if path == "/v1/stock" else ADMIN
+    assert_validation(await svc.client.get(f"{path}?{query}", headers=reader),
                       "query." + query.split("=")[0])
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.delivery.support import FakePublisher, book, delivery_events, dispatch, shipped_order
-from tests.service_support import ADMIN, RunningService
+from tests.delivery.support import WAREHOUSE, FakePublisher, book, delivery_events, dispatch, shipped_order
+from tests.service_support import RunningService
 
 
 async def test_concurrent_orders_never_share_the_same_stock(
@@ -15,7 +15,7 @@ async def test_concurrent_orders_never_share_the_same_stock(
     await asyncio.gather(*(orders.place(f"o{i}", {"A": 5}) for i in range(4)))
     outcomes = [(await delivery_events(svc, f"allocation-o{i}"))[-1]["type"] for i in range(4)]
     assert sorted(outcomes) == ["StockAllocated"] + ["StockBackordered"] * 3
-    stock = (await svc.client.get("/v1/stock/A", headers=ADMIN)).json()
+    stock = (await svc.client.get("/v1/stock/A", headers=WAREHOUSE)).json()
     assert (stock["on_hand"], stock["allocated"]) == (5, 5)
 
 
@@ -32,5 +32,5 @@ async def test_concurrent_dispatches_ship_what_remains_once(
     sid = (await shipped_order(svc, orders, "o1", {"A": 4}))["id"]
     answers = await asyncio.gather(*(dispatch(svc, sid, {"A": 4}) for _ in range(3)))
     assert sorted(a.status_code for a in answers) == [200, 409, 409]
-    stock = (await svc.client.get("/v1/stock/A", headers=ADMIN)).json()
+    stock = (await svc.client.get("/v1/stock/A", headers=WAREHOUSE)).json()
     assert (stock["on_hand"], stock["allocated"]) == (0, 0)

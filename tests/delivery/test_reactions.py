@@ -18,7 +18,7 @@ async def receive(svc: RunningService, sku: str, qty: int, reference: str | None
 
 
 async def level(svc: RunningService, sku: str) -> tuple[int, int, int]:
-    body = (await svc.client.get(f"/v1/stock/{sku}", headers=ADMIN)).json()
+    body = (await svc.client.get(f"/v1/stock/{sku}", headers=WAREHOUSE)).json()
     return body["on_hand"], body["allocated"], body["available"]
 
 
@@ -162,6 +162,6 @@ async def test_the_stock_ledger_is_the_fold_of_deliverys_events(
         if movement:
             for sku, qty in movement[0].items():
                 folded[sku] = movement[1](folded.get(sku, StockLevel(sku)), qty)
-    listed = (await svc.client.get("/v1/stock", headers=ADMIN)).json()["items"]
+    listed = (await svc.client.get("/v1/stock", headers=WAREHOUSE)).json()["items"]
     assert listed == [level.as_dict() for level in sorted(folded.values(), key=lambda lv: lv.sku)]
     assert [(s["sku"], s["on_hand"], s["allocated"]) for s in listed] == [("A", 4, 4), ("B", 2, 1)]

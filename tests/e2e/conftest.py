@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -105,13 +106,12 @@ def start_system(data_dir: Path, backend: str, prefix: str) -> Supervisor:
     return supervisor
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgres"])
-def system(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    backend = request.param
+@contextmanager
+def running_system(backend: str, data_dir: Path, prefix: str = "e2e") -> Iterator[System]:
+    """A whole system on ``backend``, stopped (and its schemas dropped) afterwards."""
     if backend == "postgres" and not _pg_available():
         integration_unavailable(f"PostgreSQL at {PG_URL} unreachable")
-    prefix = f"e2e{uuid.uuid4().hex[:8]}_"
-    data_dir = tmp_path_factory.mktemp(f"o2c-{backend}")
+    prefix = f"{prefix}{uuid.uuid4().hex[:8]}_"
     supervisor = start_system(data_dir, backend, prefix)
     try:
         yield System(supervisor, supervisor.urls(), {"Authorization": "Bearer e2e-admin-token"},
@@ -120,6 +120,12 @@ def system(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         supervisor.stop()
         if backend == "postgres":
             _drop_schemas(prefix)
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def system(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    with running_system(request.param, tmp_path_factory.mktemp(f"o2c-{request.param}")) as running:
+        yield running
 
 
 AUTHENTICATED_PROBES = {

@@ -143,6 +143,8 @@ def role_matrix(w: dict[str, Any]) -> list[tuple[str, str, str, set[str], dict[s
         ("GET", "credit", f"/v1/statements/{a}", {"finance", "auditor", "partner"}, None),
         ("POST", "credit", f"/v1/statements/{a}/confirm", {"partner"}, {"to": today}),
         ("POST", "delivery", "/v1/stock/receipts", {"warehouse"}, {"sku": ""}),
+        ("GET", "delivery", "/v1/stock", {"warehouse"}, None),
+        ("GET", "delivery", "/v1/stock/ACC-1", {"warehouse"}, None),
         ("POST", "delivery", f"/v1/shipments/{w['shipment']['id']}/dispatch", {"warehouse"},
          {"lines": []}),
         ("POST", "delivery", f"/v1/shipments/{w['shipment']['id']}/deliver", {"warehouse"}, {}),

@@ -6,31 +6,25 @@ import pytest
 from sqlalchemy import delete, update
 
 from libs.events.base import EventMetadata
-from libs.messaging.broker import ensure_topics
-from libs.messaging.relay import Relay
 from libs.store.database import Database
 from libs.store.integrity import verify
 from libs.store.schema import events
 from libs.store.store import EventStore
+from tests.forgery import seal_everything
 from tests.libs.sample_events import CounterIncremented
 
 META = EventMetadata(actor="test")
 
 
 @pytest.fixture
-async def sealed_store(db: Database, broker_bootstrap: str, request) -> EventStore:  # type: ignore[no-untyped-def]
+async def sealed_store(db: Database, broker_bootstrap: str) -> EventStore:
     """Three streams of four events, all published and sealed by the relay."""
     store = EventStore(db)
     for version in range(4):
         for stream in ("a", "b", "c"):
             await store.append(stream, "counter", version,
                                [CounterIncremented(amount_minor=version)], META)
-    topic = f"test.integrity.{abs(hash(request.node.nodeid))}"
-    await ensure_topics(broker_bootstrap, [topic])
-    relay = Relay(store, topic=topic, bootstrap_servers=broker_bootstrap)
-    while await relay.publish_batch():
-        pass
-    await relay.stop()
+    await seal_everything(store, broker_bootstrap)
     return store
 
 

@@ -15,10 +15,9 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, Uuid, func, sel
 from libs.events.base import EventMetadata
 from libs.messaging.broker import EmbeddedBroker, end_offsets, ensure_topics
 from libs.messaging.consumer import Consumer, ConsumerSettings, Delivery, Outcome
-from libs.messaging.dlq import redrive
 from libs.messaging.relay import Relay, RelaySettings
 from libs.store.database import Database
-from libs.store.schema import dead_letters
+from libs.store.schema import dead_letters, held_events
 from libs.store.store import EventStore
 from tests.conftest import wait_until
 from tests.libs.sample_events import CounterIncremented, registry
@@ -227,24 +226,33 @@ async def test_poison_event_is_dead_lettered_others_flow_and_redrive_applies_it(
     healthy = await append_many(store, streams=3, per_stream=4)
 
     await wait_until(lambda: _count_is(harness, consumer, len(healthy)), what="healthy applied")
+    await wait_until(lambda: _held_count_is(harness, 1), what="the follower held")
     async with harness.db.read() as conn:
         letters = dict((await conn.execute(
             select(dead_letters.c.event_id, dead_letters.c.status)
             .where(dead_letters.c.consumer == consumer.name))).all())
-    assert letters == {poison.event_id: "dead", behind[0].event_id: "parked"}
+        held = list((await conn.execute(select(held_events.c.event_id))).scalars())
+    # one dead letter; the event behind it is held (not a second dead letter)
+    assert letters == {poison.event_id: "dead"}
+    assert held == [behind[0].event_id]
     assert {a[1] for a in await harness.applied(consumer)} == {"c-0", "c-1", "c-2"}
-    assert await count_messages(harness.bootstrap, f"{harness.topic}.dlq") == 2
+    assert await count_messages(harness.bootstrap, f"{harness.topic}.dlq") == 1
 
-    harness.poison_fails = False  # the bug is fixed; put the dead letters back
-    assert await redrive(harness.bootstrap, consumer=consumer.name,
-                         dead_letter_topic=f"{harness.topic}.dlq") == 2
+    harness.poison_fails = False  # the bug is fixed; put the dead letter back
+    report = await consumer.redrive()
+    assert (report.redriven, report.still_dead) == (1, 0)
     expected = healthy | {poison.event_id, behind[0].event_id}
-    await wait_until(lambda: _count_is(harness, consumer, len(expected)), what="redriven applied")
     assert_exactly_once_in_stream_order(await harness.applied(consumer), expected)
     async with harness.db.read() as conn:
         statuses = set((await conn.execute(select(dead_letters.c.status).where(
             dead_letters.c.consumer == consumer.name))).scalars())
     assert statuses == {"redriven"}
+    assert not await _held_count_is(harness, 1)
+
+
+async def _held_count_is(harness: Harness, n: int) -> bool:
+    async with harness.db.read() as conn:
+        return (await conn.execute(select(func.count()).select_from(held_events))).scalar() == n
 
 
 async def test_broker_restarted_empty_gets_everything_republished(
@@ -360,14 +368,18 @@ async def test_transient_failures_are_retried_until_they_pass_never_dead_lettere
         assert (await conn.execute(select(func.count()).select_from(dead_letters))).scalar() == 0
 
 
-async def test_an_event_ahead_of_its_stream_waits_until_it_comes_in_order(harness: Harness) -> None:
-    """The order guard: v2 seen before v1 is skipped, and applied when it comes again after v1."""
+async def test_an_event_ahead_of_its_stream_is_held_and_applied_after_the_one_before(
+    harness: Harness,
+) -> None:
+    """The order guard: v2 seen before v1 is held, and applied right after v1."""
     first, second = await harness.store.append(
         "o", "counter", 0, [CounterIncremented(amount_minor=1), CounterIncremented(amount_minor=2)],
         META)
     consumer = harness.consumer()
-    assert await consumer.handle(second) is Outcome.GAP
+    assert await consumer.handle(second) is Outcome.HELD
     assert await consumer.handle(first) is Outcome.APPLIED
-    assert await consumer.handle(second) is Outcome.APPLIED
+    assert [a[2] for a in await harness.applied(consumer)] == [1, 2]
+    assert await consumer.handle(second) is Outcome.DUPLICATE
     assert await consumer.handle(first) is Outcome.DUPLICATE
     assert [a[2] for a in await harness.applied(consumer)] == [1, 2]
+    assert await _held_count_is(harness, 0)

@@ -51,7 +51,7 @@ def peer_app(db: Database, svc: RunningService) -> FastAPI:
         return {"database": True}
 
     app = create_app(title="peer", routers=[audit_router()], ready_check=ready)
-    app.state.ctx = SimpleNamespace(db=db)
+    app.state.ctx = SimpleNamespace(db=db, store=EventStore(db, chain=svc.ctx.store.chain))
     app.state.keyring = svc.ctx.keyring
     return app
 
@@ -89,7 +89,7 @@ async def projections(db: Database, peers: PeerApps | None = None) -> AsyncItera
     spec = build_spec(PeerAudit(transport=peers or PeerApps(), timeout_seconds=5))
     async with running(spec, db) as svc:
         feed = Feed(svc, EventStore(db), datetime(2025, 1, 2, 9, tzinfo=UTC))
-        feed.store = EventStore(db, clock=lambda: feed.moment)
+        feed.store = EventStore(db, clock=lambda: feed.moment, chain=svc.ctx.store.chain)
         yield feed
 
 

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
+import httpx
 from sqlalchemy import select, update
 
 from libs.events import orders
 from libs.events.base import EventMetadata
+from libs.messaging.consumer import Outcome
 from libs.store.database import Database
 from libs.store.schema import events
+from services.projections.application.anchors import seal_anchors
 from services.projections.application.archive import archive
 from services.projections.domain.publishers import PUBLISHERS
-from tests.projections.support import PeerApps, peer_app, placed, projections, registered
+from tests.forgery import forge_head, seal_everything, truncate_newest
+from tests.projections.support import Feed, PeerApps, peer_app, placed, projections, registered
 from tests.service_support import ADMIN
 
 
@@ -40,7 +46,7 @@ async def test_audit_events_page_by_received_seq_with_filters(db: Database) -> N
             "KeyIssued", "PartnerRegistered", "OrderPlaced", "OrderConfirmed", "OrderApproved"]
         assert [item["received_seq"] for item in seen] == sorted(i["received_seq"] for i in seen)
         placed_item = seen[2]
-        assert placed_item["service"] == "orders" and len(placed_item["stream_hash"]) == 64
+        assert placed_item["service"] == "orders" and placed_item["stream_hash"].startswith("k1:")
         assert placed_item["data"]["order_id"] == "o1" and placed_item["schema_version"] == 1
         as_cursor = await client.get(f"/v1/audit/events?cursor={seen[1]['received_seq']}",
                                      headers=ADMIN)
@@ -79,7 +85,8 @@ async def test_verify_checks_every_service_and_the_archive(db: Database) -> None
         report = answer.json()
         assert report["ok"] is True and "first_bad" not in report
         assert set(report["services"]) == {*PUBLISHERS, "projections"}
-        assert report["services"]["projections"] == {"ok": True, "checked": 4, "first_bad": None}
+        archived = report["services"]["projections"]
+        assert (archived["ok"], archived["checked"], archived["first_bad"]) == (True, 4, None)
         assert report["services"]["credit"]["checked"] == 4
         assert report["checked"] == 4 * 6
 
@@ -131,3 +138,93 @@ async def test_own_store_verification_route(db: Database) -> None:
         finance = await feed.key("finance")
         assert (await feed.svc.client.get("/internal/audit/verify", headers=finance)).status_code == 403
         assert (await feed.svc.client.get("/internal/audit/verify")).status_code == 401
+
+
+@asynccontextmanager
+async def keyed_projections(db: Database) -> AsyncIterator[tuple[Feed, dict[str, str]]]:
+    """Projections and a stand-in for every publisher over ``db``, all under the tests' audit
+    key, with an auditor's key (its ``KeyIssued`` is the first event)."""
+    peers = PeerApps()
+    async with projections(db, peers) as feed:
+        for service in PUBLISHERS:
+            peers.serve(service, peer_app(db, feed.svc))
+        yield feed, await feed.key("auditor")
+
+
+async def test_verify_under_the_audit_key_finds_a_forged_head_event(
+    db: Database,
+) -> None:
+    """The forged event is archived as if the relay had published it; both copies name it."""
+    async with keyed_projections(db) as (feed, auditor):
+        stream = await feed.emit("order-o1", [placed("o1", "p1", [("A", 1, 100)]),
+                                              orders.OrderConfirmed(order_id="o1")])
+        client = feed.svc.client
+        report = (await client.get("/v1/audit/verify", headers=auditor)).json()
+        assert report["ok"] is True and report["mode"] == "keyed", report
+        assert report["services"]["orders"]["links"] == {"k1": 3}  # the key's stream + order's two
+        assert report["services"]["projections"]["links"] == {"k1": 3}
+
+        forged = await forge_head(db, stream[-1], orders.OrderApproved(order_id="o1"),
+                                  actor="system:orders")
+        assert await feed.svc.consumer.handle(forged) == Outcome.APPLIED
+        report = (await client.get("/v1/audit/verify", headers=auditor)).json()
+        assert report["ok"] is False
+        orders_report = report["services"]["orders"]
+        assert orders_report["first_bad"] == forged.position
+        assert [p["kind"] for p in orders_report["problems"]] == ["unkeyed"]
+        archived = report["services"]["projections"]
+        assert archived["ok"] is False
+        assert [(p["stream_id"], p["stream_version"], p["kind"]) for p in archived["problems"]] == [
+            ("order-o1", 3, "unkeyed")]
+        assert any("downgrade" in w for w in archived["warnings"])
+
+
+async def test_verify_anchors_every_seal_head_and_finds_a_truncation_behind_it(
+    db: Database, broker_bootstrap: str,
+) -> None:
+    """A store cut short with its seals verifies under the key; the anchor kept in the
+    projections' database finds it, verification after verification, and the archive still
+    holds the removed event."""
+    async with keyed_projections(db) as (feed, auditor):
+        await feed.emit("order-o1", [placed("o1", "p1", [("A", 1, 100)]),
+                                     orders.OrderConfirmed(order_id="o1")])
+        await seal_everything(feed.store, broker_bootstrap)
+        client = feed.svc.client
+
+        first = (await client.get("/v1/audit/verify", headers=auditor)).json()
+        assert first["ok"] is True, first
+        head = first["services"]["orders"]["seal_head"]
+        assert head["seq"] == 3 and "anchor" not in first["services"]["orders"]
+        async with db.read() as conn:
+            kept = (await conn.execute(select(seal_anchors))).mappings().all()
+        assert {(row["service"], row["seq"], row["chain_hash"]) for row in kept} == {
+            (service, 3, head["chain_hash"]) for service in PUBLISHERS}
+
+        second = (await client.get("/v1/audit/verify", headers=auditor)).json()
+        assert second["ok"] is True and second["services"]["orders"]["anchor"] == head
+
+        removed = await truncate_newest(db)
+        for _ in range(2):  # the anchor does not move back to the shortened chain
+            report = (await client.get("/v1/audit/verify", headers=auditor)).json()
+            assert report["ok"] is False
+            orders_report = report["services"]["orders"]
+            assert [(p["position"], p["kind"]) for p in orders_report["problems"]] == [
+                (removed, "rolled-back")]
+            assert report["services"]["projections"]["ok"] is True
+        async with db.read() as conn:
+            assert (await conn.execute(select(archive.c.position).where(
+                archive.c.position == removed))).scalar_one() == removed
+
+
+async def test_an_incomplete_anchor_is_a_problem_not_a_500(db: Database) -> None:
+    async with projections(db) as feed:
+        app = peer_app(db, feed.svc)
+        auditor = await feed.key("auditor")
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://peer") as peer:
+            answer = await peer.get("/internal/audit/verify?anchor_seq=3", headers=auditor)
+            assert answer.status_code == 422
+            assert answer.json()["type"].endswith("incomplete-anchor")
+            for bad in ("anchor_seq=0", "anchor_seq=x", f"anchor_hash={'h' * 65}"):
+                assert (await peer.get(f"/internal/audit/verify?{bad}",
+                                       headers=auditor)).status_code == 422

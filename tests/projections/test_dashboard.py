@@ -48,3 +48,20 @@ async def test_dashboard_renders_with_the_token(db: Database) -> None:
         for refused in (await feed.key("partner", "p1"), await feed.key("sales"), ADMIN):
             assert (await client.get("/dashboard", headers=refused)).status_code == 403
         assert (await client.get("/dashboard?as_of=2025-99-01", headers=finance)).status_code == 422
+
+
+async def test_dashboard_answers_are_never_cached_nor_sent_as_referer(db: Database) -> None:
+    async with projections(db) as feed:
+        finance = await feed.key("finance")
+        secret = finance["Authorization"].split(" ", 1)[1]
+        client = feed.svc.client
+        answers = [await client.get("/dashboard"),
+                   await client.get(f"/dashboard?token={secret}"),
+                   await client.get("/dashboard", headers=finance),
+                   await client.get("/dashboard", headers=await feed.key("sales")),
+                   await client.get("/dashboard?as_of=0", headers=finance),
+                   await client.get("/v1/views/receivables/aging", headers=finance)]
+        assert [a.status_code for a in answers] == [401, 200, 200, 403, 422, 200]
+        for answer in answers:
+            assert answer.headers["cache-control"] == "no-store", answer.request.url
+            assert answer.headers["referrer-policy"] == "no-referrer", answer.request.url

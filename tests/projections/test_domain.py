@@ -239,7 +239,10 @@ def test_chain_walk_names_altered_and_removed_rows() -> None:
     good = ChainWalk()
     for seq, envelope in enumerate((first, second, third), start=1):
         good.feed(seq, "orders", envelope)
-    assert good.as_dict() == {"ok": True, "checked": 3, "first_bad": None}
+    verdict = good.as_dict()
+    assert {k: verdict[k] for k in ("ok", "checked", "first_bad", "mode", "links")} == {
+        "ok": True, "checked": 3, "first_bad": None, "mode": "unkeyed", "links": {"unkeyed": 3}}
+    assert "no audit key is configured" in verdict["warnings"][0]
     bad = ChainWalk()
     bad.feed(1, "orders", first)
     bad.feed(2, "orders", replace(second, data='{"x":1}'))

@@ -206,7 +206,7 @@ async def test_aging_buckets_at_exact_day_boundaries(db: Database) -> None:
         for bad in ("2025-02-30", "20250101", "yesterday", "2025-1-01"):
             answer = await client.get(f"/v1/views/receivables/aging?as_of={bad}", headers=finance)
             assert answer.status_code == 422, bad
-            assert answer.json()["errors"][0]["field"] == "as_of"
+            assert answer.json()["errors"][0]["field"] == "query.as_of"
 
 
 async def test_sales_grouped_and_filtered(db: Database) -> None:

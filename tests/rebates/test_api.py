@@ -141,6 +141,22 @@ async def test_a_partner_sees_only_programs_it_is_eligible_for(svc: RunningServi
     assert [item["id"] for item in listed] == [open_to_all["id"]]
 
 
+async def test_a_partner_never_sees_the_other_partners_a_program_names(svc: RunningService) -> None:
+    finance = await issue_key(svc, "finance")
+    feed = Feed(svc)
+    for partner in ("p1", "p2", "p3"):
+        await feed.partner(partner, tier="A", region="east")
+    program = await publish(svc, finance, eligibility={"tiers": ["A"], "partner_ids": ["p1", "p2", "p3"]})
+    p2 = await issue_key(svc, "partner", partner_id="p2")
+    one = (await svc.client.get(f"/v1/programs/{program['id']}", headers=p2)).json()
+    (listed,) = (await svc.client.get("/v1/programs", headers=p2)).json()["items"]
+    for seen in (one, listed):
+        assert seen["eligibility"] == {"tiers": ["A"], "regions": [], "categories": [],
+                                       "partner_ids": ["p2"]}
+    staff = (await svc.client.get(f"/v1/programs/{program['id']}", headers=finance)).json()
+    assert staff["eligibility"]["partner_ids"] == ["p1", "p2", "p3"]
+
+
 async def test_program_lists_page_with_limit_and_cursor_and_filter_by_status(svc: RunningService) -> None:
     finance = await issue_key(svc, "finance")
     ids = {(await publish(svc, finance, name=f"p{n}"))["id"] for n in range(3)}

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from libs.runtime.errors import DomainError
-from libs.runtime.params import PathId
+from libs.runtime.params import MaybeDate, PathId
 from services.credit.api.common import IdempotencyKey, run_command, run_once
 from services.credit.api.deps import Ctx, Finance, PartnerKey, Reader
 from services.credit.api.schemas import ConfirmBody, DisputeBody, TermsBody
@@ -44,8 +43,8 @@ async def change_terms(partner_id: PathId, body: TermsBody, principal: Finance, 
 @router.get("/v1/statements/{partner_id}")
 async def get_statement(
     partner_id: PathId, principal: Reader, ctx: Ctx,
-    start: Annotated[date | None, Query(alias="from")] = None,
-    end: Annotated[date | None, Query(alias="to")] = None,
+    start: Annotated[MaybeDate, Query(alias="from")] = None,
+    end: Annotated[MaybeDate, Query(alias="to")] = None,
 ) -> dict[str, Any]:
     """Opening balance, invoice/payment/credit note/write-off lines and closing balance.
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from pydantic import Field, StrictInt
 
 from libs.events.values import TermsKind
 from libs.runtime.http import RequestModel
+from libs.runtime.params import StrictDate
 
 MAX_MINOR = 10**15
 Amount = Annotated[StrictInt, Field(gt=0, le=MAX_MINOR, description="integer minor units, > 0")]
@@ -36,7 +36,7 @@ class PaymentBody(RequestModel):
     amount_minor: Amount
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] | None = None
     bank_ref: Ref
-    received_on: date
+    received_on: StrictDate
     allocations: Annotated[list[Allocation], Field(max_length=500)] | None = None
 
 
@@ -46,10 +46,10 @@ class WriteOffBody(RequestModel):
 
 
 class ConfirmBody(RequestModel):
-    to: date
+    to: StrictDate
     closing_minor: Annotated[StrictInt, Field(ge=-MAX_MINOR, le=MAX_MINOR)]
 
 
 class DisputeBody(RequestModel):
-    to: date
+    to: StrictDate
     reason: Reason

@@ -1,4 +1,4 @@
-"""``/v1/stock``: goods receipts and stock levels."""
+"""``/v1/stock``: goods receipts and stock levels, for the warehouse only (API.md)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from libs.runtime.aggregate import retry_on_conflict
 from libs.runtime.idempotency import respond_once
 from libs.runtime.params import Cursor, PathId, QueryText
-from services.delivery.api.deps import Ctx, IdempotencyKey, Limit, Staff, Warehouse
+from services.delivery.api.deps import Ctx, IdempotencyKey, Limit, Warehouse
 from services.delivery.api.schemas import ReceiptOut, StockOut, StockPage, StockReceiptIn
 from services.delivery.application.stock import receive_stock, stock_of, stock_page
 
@@ -36,7 +36,7 @@ async def book_receipt(
 
 @router.get("", response_model=StockPage)
 async def list_stock(
-    ctx: Ctx, _: Staff, sku: QueryText = None, limit: Limit = 50, cursor: Cursor = None,
+    ctx: Ctx, _: Warehouse, sku: QueryText = None, limit: Limit = 50, cursor: Cursor = None,
 ) -> dict[str, Any]:
     """Per sku: ``on_hand``, ``allocated`` (reserved for confirmed orders) and ``available``."""
     async with ctx.db.read() as conn:
@@ -44,6 +44,6 @@ async def list_stock(
 
 
 @router.get("/{sku}", response_model=StockOut)
-async def get_stock(sku: PathId, ctx: Ctx, _: Staff) -> dict[str, Any]:
+async def get_stock(sku: PathId, ctx: Ctx, _: Warehouse) -> dict[str, Any]:
     async with ctx.db.read() as conn:
         return await stock_of(conn, sku)

@@ -2,31 +2,22 @@
 
 from __future__ import annotations
 
-import re
-from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import AfterValidator, BeforeValidator, Field, StrictInt, StringConstraints, model_validator
+from pydantic import AfterValidator, Field, StrictInt, StringConstraints, model_validator
 
 from libs.events.values import DEFAULT_CURRENCY
 from libs.runtime.http import RequestModel
-from libs.runtime.params import no_control_characters
+from libs.runtime.params import StrictDate, no_control_characters
 
 CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 MAX_MONEY_MINOR = 10**12
 MAX_QTY = 10**6
-def _iso_date_text(value: Any) -> Any:
-    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        raise ValueError("expected a date as YYYY-MM-DD")
-    return value
-
-
 Code = Annotated[str, StringConstraints(pattern=CODE_PATTERN)]
 """A sku or a tier: letters, digits, ``.``, ``_``, ``-`` (at most 64)."""
 Clean = AfterValidator(no_control_characters)
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Clean]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
-IsoDate = Annotated[date, BeforeValidator(_iso_date_text)]
 Price = Annotated[StrictInt, Field(gt=0, le=MAX_MONEY_MINOR)]
 
 
@@ -51,7 +42,7 @@ class OverrideIn(RequestModel):
 
 
 class PriceListIn(RequestModel):
-    effective_from: IsoDate
+    effective_from: StrictDate
     discount_bp: Annotated[StrictInt, Field(ge=0, le=10_000)]
     overrides: Annotated[list[OverrideIn], Field(max_length=1000)] = []
 

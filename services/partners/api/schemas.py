@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
 from libs.events.values import AgreementKind, PartnerKind, PartnerStatus, Role, TermsKind
 from libs.runtime.http import RequestModel
-from libs.runtime.params import no_control_characters
+from libs.runtime.params import StrictDate, no_control_characters
 
 MAX_MINOR = 10**15
 Clean = AfterValidator(no_control_characters)
@@ -19,18 +18,6 @@ Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, ma
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000), Clean]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 Minor = Annotated[int, Field(strict=True, ge=0, le=MAX_MINOR)]
-
-
-def _iso_day(value: object) -> object:
-    """Dates travel as ``YYYY-MM-DD`` text only (no timestamps, no numbers)."""
-    if isinstance(value, date):
-        return value
-    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        raise ValueError("expected a date as YYYY-MM-DD")
-    return value
-
-
-Day = Annotated[date, BeforeValidator(_iso_day)]
 
 
 def _unique(values: list[str]) -> list[str]:
@@ -66,8 +53,8 @@ class SignAgreementIn(RequestModel):
     """An agreement ends after it starts; a trial ends by itself on ``ends_on``."""
 
     kind: AgreementKind
-    starts_on: Day
-    ends_on: Day
+    starts_on: StrictDate
+    ends_on: StrictDate
     annual_target_minor: Minor | None = None
 
 

@@ -50,7 +50,8 @@ def audit_routes(peers: PeerAudit) -> APIRouter:
 
     @router.get("/v1/audit/verify")
     async def audit_verify(request: Request, ctx: Ctx, _: Auditor) -> dict[str, Any]:
-        """Verify every service's store and the archive: any altered or removed event is named."""
+        """Verify every service's store and the archive: any altered, forged or removed event is
+        named. Each publisher's seal head is anchored here for the next verification."""
         return await verify_everything(ctx, peers, request.headers.get("authorization"))
 
     return router

@@ -16,8 +16,9 @@ from fastapi.responses import HTMLResponse
 
 from libs.runtime.auth import Principal
 from libs.runtime.errors import Forbidden, Unauthorized
+from libs.runtime.params import MaybeDate, QueryDate
 from services.projections.api import dashboard_page
-from services.projections.api.deps import Ctx, parse_day
+from services.projections.api.deps import Ctx
 from services.projections.application import views
 
 COOKIE = "o2c_token"
@@ -53,15 +54,14 @@ def _principal(request: Request, secret: str | None) -> Principal:
 async def dashboard(
     request: Request, ctx: Ctx,
     token: Annotated[str | None, Query(max_length=500)] = None,
-    as_of: Annotated[str | None, Query()] = None,
-    from_: Annotated[str | None, Query(alias="from")] = None,
-    to: Annotated[str | None, Query()] = None,
+    as_of: QueryDate = None,
+    start: Annotated[MaybeDate, Query(alias="from")] = None,
+    end: Annotated[MaybeDate, Query(alias="to")] = None,
 ) -> HTMLResponse:
     """Receivables aging, sales by region and rebates accrued vs settled, as HTML tables."""
     secret = _browser_secret(request, token)
     _principal(request, secret)
-    day = parse_day(as_of, "as_of") or ctx.today()
-    start, end = parse_day(from_, "from"), parse_day(to, "to")
+    day = as_of or ctx.today()
     async with ctx.db.read() as conn:
         aging = await views.aging_view(conn, day)
         sales = await views.sales_view(conn, "region", start, end)

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query
 
 from libs.runtime.auth import Authenticated
 from libs.runtime.errors import DomainError, NotFound
-from libs.runtime.params import PathId
-from services.projections.api.deps import Ctx, FinanceReader, SalesReader, parse_day
+from libs.runtime.params import MaybeDate, PathId, QueryDate
+from services.projections.api.deps import Ctx, FinanceReader, SalesReader
 from services.projections.api.schemas import Aging, OrderTimeline, Partner360, Sales
 from services.projections.application import views
 
@@ -40,10 +40,10 @@ async def partner_360(partner_id: PathId, ctx: Ctx, principal: Authenticated) ->
 
 @router.get("/v1/views/receivables/aging", response_model=Aging)
 async def receivables_aging(
-    ctx: Ctx, _: FinanceReader, as_of: Annotated[str | None, Query()] = None,
+    ctx: Ctx, _: FinanceReader, as_of: QueryDate = None,
 ) -> dict[str, Any]:
     """Open invoice amounts per partner at ``as_of`` (default today) by days past due."""
-    day = parse_day(as_of, "as_of") or ctx.today()
+    day = as_of or ctx.today()
     async with ctx.db.read() as conn:
         return await views.aging_view(conn, day)
 
@@ -52,11 +52,10 @@ async def receivables_aging(
 async def sales(
     ctx: Ctx, _: SalesReader,
     group_by: Annotated[Literal["region", "tier", "sku", "month"], Query()],
-    from_: Annotated[str | None, Query(alias="from")] = None,
-    to: Annotated[str | None, Query()] = None,
+    start: Annotated[MaybeDate, Query(alias="from")] = None,
+    end: Annotated[MaybeDate, Query(alias="to")] = None,
 ) -> dict[str, Any]:
     """Invoiced sales net of returns between ``from`` and ``to`` (inclusive), grouped."""
-    start, end = parse_day(from_, "from"), parse_day(to, "to")
     if start and end and start > end:
         raise DomainError("from must not be after to", slug="validation",
                           errors=[{"field": "from", "message": "after to", "type": "range"}])

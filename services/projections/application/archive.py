@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from libs.events.chain import Chain
 from libs.events.credit import InvoiceIssued
 from libs.events.envelope import Envelope
 from libs.events.orders import OrderPlaced
@@ -147,9 +148,9 @@ async def page_events(
     return (await conn.execute(query.order_by(archive.c.received_seq).limit(limit))).all()
 
 
-async def walk_chains(conn: AsyncConnection) -> ChainWalk:
-    """Recompute every archived stream's hash chain (see ``domain.chain``)."""
-    walk = ChainWalk()
+async def walk_chains(conn: AsyncConnection, chain: Chain) -> ChainWalk:
+    """Recompute every archived stream's chain under ``chain``'s keys (see ``domain.chain``)."""
+    walk = ChainWalk(chain)
     key_columns = (archive.c.service, archive.c.stream_id, archive.c.stream_version,
                    archive.c.received_seq)
     last: tuple[Any, ...] | None = None

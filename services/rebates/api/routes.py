@@ -2,6 +2,7 @@
 
 A partner key sees the programs it is eligible for and its own accruals and
 settlements; anything else answers 404, and its lists are forced to its own id.
+In a program it sees only its own entry of the eligibility's ``partner_ids``.
 """
 
 from __future__ import annotations
@@ -48,6 +49,15 @@ async def publish_program(body: ProgramIn, principal: Finance, ctx: Ctx,
         ctx.db, principal, "POST /v1/programs", idempotency_key, body, command))
 
 
+def _as_seen_by(principal: Principal, program: dict[str, Any]) -> dict[str, Any]:
+    """The program as ``principal`` may see it: a partner never sees which other partners it names."""
+    if not principal.is_partner:
+        return program
+    eligibility = program["eligibility"]
+    own = [p for p in eligibility.get("partner_ids", []) if p == principal.partner_id]
+    return {**program, "eligibility": {**eligibility, "partner_ids": own}}
+
+
 async def _visible_program(ctx: Ctx, principal: Principal, program_id: str) -> dict[str, Any]:
     async with ctx.db.read() as conn:
         body = await programs.read_program(conn, program_id)
@@ -57,7 +67,7 @@ async def _visible_program(ctx: Ctx, principal: Principal, program_id: str) -> d
                 body = None
     if body is None:
         raise ProgramNotFound(f"no program {program_id}")
-    return body
+    return _as_seen_by(principal, body)
 
 
 @router.get("/programs", response_model=ProgramPage)
@@ -68,8 +78,9 @@ async def list_programs(principal: ProgramReader, ctx: Ctx, status: QueryText = 
         if principal.is_partner:
             profile = await partner_profile(conn, principal.partner_id or "")
             where = lambda body: partner_eligible(views.program_from(body).eligibility, profile)  # noqa: E731
-        return await documents.page(conn, views.PROGRAM, status=status, where=where, cursor=cursor,
+        page = await documents.page(conn, views.PROGRAM, status=status, where=where, cursor=cursor,
                                     limit=limit)
+    return {**page, "items": [_as_seen_by(principal, program) for program in page["items"]]}
 
 
 @router.get("/programs/{program_id}", response_model=ProgramOut)

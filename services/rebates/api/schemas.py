@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field, StringConstraints, model_validator
+from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from libs.events.values import Eligibility, GrowthRule, RebateTier, SourceKind, TimelinessRule
 from libs.runtime.http import RequestModel
+from libs.runtime.params import StrictDate
 from services.rebates.domain.program import PublishProgram, rule_problems
 
 MAX_MINOR = 10**15
 """A sanity bound on money (10 trillion in major units) so arithmetic and JSON stay exact."""
 
-_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
-def _iso_day(value: Any) -> Any:
-    if not isinstance(value, str) or not _ISO_DAY.fullmatch(value):
-        raise ValueError("a date must be written YYYY-MM-DD")
-    return value
-
-
-Day = Annotated[date, BeforeValidator(_iso_day)]
 Minor = Annotated[int, Field(strict=True, ge=0, le=MAX_MINOR)]
 Rate = Annotated[int, Field(strict=True, ge=0, le=10_000)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -45,8 +35,8 @@ class EligibilityIn(RequestModel):
 
 
 class GrowthIn(RequestModel):
-    baseline_from: Day
-    baseline_to: Day
+    baseline_from: StrictDate
+    baseline_to: StrictDate
     min_growth_bp: Annotated[int, Field(strict=True, ge=0, le=1_000_000)]
     rate_bp: Rate
 
@@ -60,8 +50,8 @@ class ProgramIn(RequestModel):
     """A volume program: tiers of thresholds and rates over a period, optional bonuses and cap."""
 
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-    starts_on: Day
-    ends_on: Day
+    starts_on: StrictDate
+    ends_on: StrictDate
     basis: Literal["invoiced", "collected"]
     mode: Literal["retroactive", "incremental"]
     tiers: list[TierIn] = Field(min_length=1, max_length=50)

@@ -1,0 +1,87 @@
+"""The gateway never logs query strings (the dashboard's ``?token=``) or ``Authorization``.
+
+The configuration is run for real by nginx when it is installed: a request carrying a
+secret in its query and its header leaves neither in the access log nor the error log.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from libs.messaging.broker import free_port
+from tests.conftest import wait_until
+
+GATEWAY = Path(__file__).resolve().parents[2] / "deploy" / "gateway.conf"
+SECRET = "s3cr3t-token-value"
+
+
+def test_the_log_format_names_no_query_and_no_header() -> None:
+    conf = GATEWAY.read_text()
+    formats = re.findall(r"log_format\s+(\w+)((?:\s+'[^']*')+)\s*;", conf)
+    assert [name for name, _ in formats] == ["o2c_private"]
+    (_, fields), = formats
+    for leaky in ("$request ", "$request\"", "$request_uri", "$args", "$query_string", "$arg_",
+                  "$http_", "$cookie_"):
+        assert leaky not in fields, leaky
+    assert re.findall(r"^\s*access_log\s+(\S+)(?:\s+(\S+))?;", conf, re.M) == [
+        ("/var/log/nginx/access.log", "o2c_private")]
+
+
+@pytest.fixture
+def gateway(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """deploy/gateway.conf under a real nginx, on a free port, logging into ``tmp_path``."""
+    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if nginx is None:
+        pytest.skip("nginx is not installed")
+    port = free_port()
+    conf = GATEWAY.read_text().replace("listen 8080;", f"listen 127.0.0.1:{port};")
+    conf = conf.replace("/var/log/nginx/", f"{tmp_path}/")
+    (tmp_path / "gateway.conf").write_text(conf)
+    (tmp_path / "nginx.conf").write_text(
+        f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/main-error.log;\n"
+        "events {}\n"
+        f"http {{\n  access_log off;\n  client_body_temp_path {tmp_path};\n"
+        f"  proxy_temp_path {tmp_path};\n  include {tmp_path}/gateway.conf;\n}}\n")
+    command = [nginx, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")]
+    checked = subprocess.run([*command, "-t"], capture_output=True, text=True, timeout=30)
+    assert checked.returncode == 0, checked.stderr
+    process = subprocess.Popen([*command, "-g", "daemon off;"], stderr=subprocess.PIPE)
+    try:
+        yield f"http://127.0.0.1:{port}", tmp_path
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+async def test_a_secret_in_the_query_or_header_is_never_logged(gateway: tuple[str, Path]) -> None:
+    url, logs = gateway
+    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+        async def up() -> bool:
+            try:
+                return (await client.get("/health")).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        await wait_until(up, 10, "nginx to answer")
+        headers = {"Authorization": f"Bearer {SECRET}"}
+        for path in (f"/dashboard?token={SECRET}", f"/v1/orders?partner_id={SECRET}",
+                     f"/nowhere?token={SECRET}"):
+            response = await client.get(path, headers=headers)
+            assert response.status_code in (404, 502, 503, 504), response.text
+
+    async def logged() -> bool:
+        access = (logs / "access.log").read_text() if (logs / "access.log").exists() else ""
+        return access.count("\n") >= 4
+
+    await wait_until(logged, 10, "the access log")
+    access = (logs / "access.log").read_text()
+    assert "GET /dashboard HTTP/1.1" in access and "GET /nowhere HTTP/1.1" in access
+    for log in logs.glob("*.log"):
+        assert SECRET not in log.read_text(), log.name
