@@ -177,3 +177,40 @@ def replay(
             await db.dispose()
 
     _echo({"replayed_events": asyncio.run(rebuild())})
+
+
+@app.command("chaos")
+def chaos(
+    minutes: float = typer.Option(5.0, "--minutes", min=0.1, help="How long to load and kill."),
+    database_url: str | None = typer.Option(None, "--database-url",
+                                            help="PostgreSQL URL (schemas under a random prefix)."),
+    private_postgres: bool = typer.Option(False, "--private-postgres",
+                                          help="Start a private PostgreSQL server and kill it too."),
+    kill_every: float = typer.Option(6.0, "--kill-every", min=0.5, help="Seconds between two kills."),
+    data_dir: Path | None = typer.Option(None, "--data-dir",
+                                         help="Where the system under test keeps its data "
+                                              "(default: a temporary directory)."),
+) -> None:
+    """Run the system under load while killing every process in turn; print one JSON summary.
+
+    Exit code 1 when anything was lost, doubled, stuck, disagreed or failed verification
+    (the data directory, with every log, is then kept and named on stderr).
+    """
+    import shutil
+    import tempfile
+
+    from o2c.chaos import ChaosPlan, run_chaos
+
+    if database_url and private_postgres:
+        raise typer.BadParameter("give --database-url or --private-postgres, not both")
+    plan = ChaosPlan(load_s=minutes * 60, kill_every_s=kill_every, settle_s=max(60.0, minutes * 12),
+                     agree_s=max(30.0, minutes * 6))
+    where = data_dir or Path(tempfile.mkdtemp(prefix="o2c-chaos-"))
+    summary = run_chaos(plan, where, database_url=database_url, private_postgres=private_postgres,
+                        report=lambda line: typer.echo(line, err=True))
+    _echo(summary)
+    if not summary.get("ok"):
+        typer.echo(f"logs and data kept in {where}", err=True)
+        raise typer.Exit(1)
+    if data_dir is None:
+        shutil.rmtree(where, ignore_errors=True)

@@ -14,6 +14,12 @@ Services are configured through the environment (see ``../shared/API.md``):
 ``O2C_AUDIT_KEY_FILE`` (see :func:`resolve_audit_key`) and ``O2C_EMBEDDED=1`` when
 the embedded broker is used.
 
+A child that dies is restarted by :meth:`Supervisor.check`: at once, and with
+exponential back-off while it keeps crashing (``o2c.restarts``); the others keep
+serving, and :meth:`Supervisor.status` says which child waits for its restart.
+The data directory and everything o2c writes in it are private (0700/0600; the
+children run with umask 077, see ``o2c.private_files``).
+
 The embedded broker keeps everything in memory. Its port is remembered in
 ``<data_dir>/broker.port`` so a restart of ``o2c up`` reuses it; the services'
 relays notice that the broker lost its data and republish their stores.
@@ -35,7 +41,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -54,11 +59,14 @@ from libs.messaging.broker import (
     wait_until_ready_blocking,
 )
 from libs.runtime.settings import AUDIT_KEY_FILE, DEFAULT_PORTS
+from o2c.private_files import PRIVATE_UMASK, make_private, open_private, private_dir, write_private
+from o2c.restarts import RestartPolicy, Restarts
 
 __all__ = [
     "DEFAULT_BROKER_PORT",
     "DEFAULT_PORTS",
     "SERVICES",
+    "RestartPolicy",
     "ServiceStartError",
     "Supervisor",
     "SupervisorError",
@@ -85,10 +93,6 @@ STOP_TIMEOUT_S = 10.0
 BROKER_START_TIMEOUT_S = 15.0
 EXTERNAL_KAFKA_TIMEOUT_S = 30.0
 BROKER_STOP_TIMEOUT_S = 5.0
-#: A child restarted by :meth:`Supervisor.check` more than this often within the window
-#: is considered crash-looping and :meth:`Supervisor.check` gives up.
-MAX_RESTARTS = 5
-RESTART_WINDOW_S = 60.0
 
 _LOG_TAIL_BYTES = 4000
 _POLL_INTERVAL_S = 0.1
@@ -230,9 +234,9 @@ def _die_with_parent() -> None:
 
 
 def _stamp(log_path: Path, what: str) -> None:
-    """Append a separator line so consecutive runs are easy to tell apart in a log."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("ab") as handle:
+    """Append a separator line so consecutive runs are easy to tell apart in a log (file 0600)."""
+    private_dir(log_path.parent)
+    with open_private(log_path) as handle:
         handle.write(f"\n=== o2c up: {what} at {time.strftime('%Y-%m-%d %H:%M:%S')} ===\n".encode())
 
 
@@ -259,6 +263,7 @@ class Supervisor:
     :param extra_env: extra environment for the children (applied last).
     :param create_topics: create the service topics (3 partitions) once the broker is up,
         before any service can auto-create them (Tansu would use 4 partitions).
+    :param restart_policy: the back-off of a crash-looping child (:class:`RestartPolicy`).
     """
 
     def __init__(
@@ -280,6 +285,7 @@ class Supervisor:
         create_topics: bool = True,
         start_timeout: float = START_TIMEOUT_S,
         stop_timeout: float = STOP_TIMEOUT_S,
+        restart_policy: RestartPolicy | None = None,
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.logs_dir = self.data_dir / "logs"
@@ -288,7 +294,7 @@ class Supervisor:
         self.host = host
         self.services: tuple[str, ...] = tuple(services)
         self.ports = self._resolve_ports(ports or {}, base_port)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.data_dir)
         if admin_token:
             self.admin_token, self.admin_token_path = admin_token, None
         else:
@@ -306,7 +312,7 @@ class Supervisor:
         self._bootstrap: str | None = self.kafka
         self._broker: subprocess.Popen[bytes] | None = None
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
-        self._restarts: dict[str, deque[float]] = {}
+        self._restarts = Restarts(restart_policy or RestartPolicy())
         self._lock_handle: IO[str] | None = None
 
     # -- configuration
@@ -406,7 +412,8 @@ class Supervisor:
         try:
             self._acquire_lock()
             self._check_ports()
-            self.logs_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(self.logs_dir)
+            make_private(self.data_dir)
             if self.embedded:
                 self._start_broker()
             else:
@@ -425,7 +432,8 @@ class Supervisor:
 
         Idempotent. Returns the exit code of each child that was still running.
         """
-        codes = self._stop_services(list(self._procs))
+        codes = self._stop_services(list(self.services))
+        self._restarts.forget("broker")
         if self._broker is not None:
             codes["broker"] = stop_blocking(self._broker, BROKER_STOP_TIMEOUT_S, signal.SIGINT)
             self._broker = None
@@ -446,37 +454,81 @@ class Supervisor:
     def check(self) -> list[str]:
         """Restart whatever died: the embedded broker (empty again; relays republish) and services.
 
-        Returns a line per restarted child. Services are respawned without waiting for
-        their health, so a crash loop shows up on the next calls; more than
-        :data:`MAX_RESTARTS` restarts of one child within :data:`RESTART_WINDOW_S` raise.
-
-        :raises SupervisorError: a child keeps crashing.
+        Returns a line per event (a child died, was restarted, waits for its restart), each
+        also written to that child's log. A child is restarted at once after its first crash
+        and with growing waits while it keeps crashing (:class:`RestartPolicy`); services are
+        respawned without waiting for their health, so a crash loop shows up on later calls.
+        Nothing here stops the other children: a crash loop is reported, never fatal
+        (:meth:`status` tells which child waits).
         """
-        events: list[str] = []
+        events = self._check_broker() if self.embedded else []
+        for name in self.services:
+            proc = self._procs.get(name)
+            if proc is not None and proc.poll() is None:
+                continue
+            died = ""
+            if proc is not None:
+                _signal_group(proc.pid, signal.SIGKILL)  # leftovers of its group, if any
+                del self._procs[name]
+                died = self._died(name, proc.returncode, self.log_path(name))
+            if not self._restarts.due(name):
+                events += [died] if died else []
+                continue
+            self._spawn(name, "restart")
+            events.append(f"{died or name + ' back-off over'}; restarted (log: {self.log_path(name)})")
+        return events
+
+    def status(self) -> dict[str, dict[str, Any]]:
+        """Each child's ``{state, pid, restarts, crashes_in_a_row, last_exit_code, restart_in_s}``.
+
+        ``state``: ``running``, ``backoff`` (dead, its restart pending after ``restart_in_s``)
+        or ``stopped``. The embedded broker is listed as ``"broker"``.
+        """
+        pids = self.pids()
+        names = [*(["broker"] if self.embedded else []), *self.services]
+        return {name: {**self._restarts.status(name, name in pids), "pid": pids.get(name)}
+                for name in names}
+
+    def _died(self, name: str, code: int | None, log_path: Path, failure: str = "") -> str:
+        """Note that ``name`` died with ``code`` (or ``failure``: it could not start) and say so,
+        in its log too, with the back-off before its restart if any."""
+        delay = self._restarts.exited(name, code)
+        how = failure or f"exited with code {code}"
+        if delay <= 0:
+            return f"{name} {how}"
+        crashes = self._restarts.status(name, False)["crashes_in_a_row"]
+        line = (f"{name} {how}, {crashes} crashes in a row: crash loop, "
+                f"restarting it in {delay:.1f}s (log: {log_path})")
+        _stamp(log_path, line)
+        return line
+
+    def _check_broker(self) -> list[str]:
+        """Restart the embedded broker when it died (on its port; services follow if it moved)."""
+        died = ""
         if self._broker is not None and self._broker.poll() is not None:
             code = self._broker.returncode
-            previous = self._bootstrap
-            self._note_restart("broker")
             self._broker = None
+            died = self._died("broker", code, self.broker_log)
+        if self._broker is not None or not self._restarts.due("broker"):
+            return [died] if died else []
+        previous = self._bootstrap
+        try:
             self._start_broker()
             if self.create_topics:
                 self._ensure_topics()
-            events.append(f"broker exited with code {code}; restarted empty on {self.bootstrap}")
-            if self.bootstrap != previous:  # its port was taken meanwhile: services must follow
-                running = list(self._procs)
-                self._stop_services(running)
-                for name in running:
-                    self._spawn(name, f"restart: broker moved to {self.bootstrap}")
-                events.append(f"services restarted to use the broker on {self.bootstrap}")
-        for name, proc in list(self._procs.items()):
-            code = proc.poll()
-            if code is None:
-                continue
-            _signal_group(proc.pid, signal.SIGKILL)  # leftovers of its group, if any
-            del self._procs[name]
-            self._note_restart(name, self.log_path(name))
-            self._spawn(name, f"restart after exit code {code}")
-            events.append(f"{name} exited with code {code}; restarted (log: {self.log_path(name)})")
+        except SupervisorError as error:
+            if self._broker is not None:
+                stop_blocking(self._broker, 1.0, signal.SIGKILL)
+                self._broker = None
+            return [*([died] if died else []),
+                    self._died("broker", None, self.broker_log, f"failed to restart: {error}")]
+        events = [f"{died or 'broker back-off over'}; restarted empty on {self.bootstrap}"]
+        if self.bootstrap != previous:  # its port was taken meanwhile: services must follow
+            running = list(self._procs)
+            self._stop_services(running)
+            for name in running:
+                self._spawn(name, f"restart: broker moved to {self.bootstrap}")
+            events.append(f"services restarted to use the broker on {self.bootstrap}")
         return events
 
     def __enter__(self) -> Supervisor:
@@ -495,7 +547,8 @@ class Supervisor:
 
     def _acquire_lock(self) -> None:
         """One supervisor per data dir: the SQLite files and the broker port are not shareable."""
-        handle = (self.data_dir / LOCK_FILE).open("a+", encoding="utf-8")
+        path = self.data_dir / LOCK_FILE
+        handle = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o600), "a+", encoding="utf-8")
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -566,8 +619,9 @@ class Supervisor:
                 last_error = error
                 continue
             self._bootstrap = bootstrap
+            self._restarts.started("broker")
             with contextlib.suppress(OSError):
-                (self.data_dir / BROKER_PORT_FILE).write_text(f"{port}\n")
+                write_private(self.data_dir / BROKER_PORT_FILE, f"{port}\n")
             return
         raise SupervisorError(f"the embedded broker did not start: {last_error}")
 
@@ -593,7 +647,7 @@ class Supervisor:
         module = self.module_template.format(name=name)
         # PDEATHSIG follows the spawning *thread*: only tie children to the main thread.
         in_main_thread = threading.current_thread() is threading.main_thread()
-        with log_path.open("ab") as log_file:
+        with open_private(log_path) as log_file:
             self._procs[name] = subprocess.Popen(
                 [sys.executable, "-m", module],
                 stdin=subprocess.DEVNULL,
@@ -602,7 +656,9 @@ class Supervisor:
                 env=self.service_env(),
                 start_new_session=True,
                 preexec_fn=_die_with_parent if in_main_thread else None,
+                umask=PRIVATE_UMASK,
             )
+        self._restarts.started(name)
 
     def _wait_healthy(self, names: Sequence[str]) -> None:
         pending = {name: f"{self.urls()[name]}/health" for name in names}
@@ -637,6 +693,8 @@ class Supervisor:
 
     def _stop_services(self, names: Sequence[str]) -> dict[str, int]:
         procs = {name: self._procs.pop(name) for name in names if name in self._procs}
+        for name in names:
+            self._restarts.forget(name)
         for proc in procs.values():
             if proc.poll() is None:
                 _signal_group(proc.pid, signal.SIGTERM)
@@ -650,18 +708,6 @@ class Supervisor:
                 codes[name] = proc.wait()
             _signal_group(proc.pid, signal.SIGKILL)  # anything the service left in its group
         return codes
-
-    def _note_restart(self, name: str, log_path: Path | None = None) -> None:
-        now = time.monotonic()
-        history = self._restarts.setdefault(name, deque())
-        while history and now - history[0] > RESTART_WINDOW_S:
-            history.popleft()
-        history.append(now)
-        if len(history) > MAX_RESTARTS:
-            tail = f"\n--- log tail ---\n{_read_tail(log_path)}" if log_path else ""
-            raise SupervisorError(
-                f"{name} crashed {len(history)} times within {RESTART_WINDOW_S:.0f}s; giving up{tail}"
-            )
 
 
 # --------------------------------------------------------------------------- o2c up
@@ -715,8 +761,9 @@ def up_command(
     """Blocking ``o2c up``: start everything, print where it is, run until Ctrl-C or SIGTERM.
 
     Children that die are restarted (the embedded broker comes back empty; relays
-    republish). Returns normally (exit code 0) after a requested stop; exits with code 1
-    when the system cannot start or a child keeps crashing. ``options`` are passed on to
+    republish); one that keeps crashing is retried with back-off and reported in red,
+    while the others keep serving. Returns normally (exit code 0) after a requested stop;
+    exits with code 1 when the system cannot start. ``options`` are passed on to
     :class:`Supervisor` (e.g. ``ports``, ``base_port``).
     """
     from rich.console import Console
@@ -738,7 +785,8 @@ def up_command(
         while True:
             time.sleep(0.5)
             for event in sup.check():
-                err.print(f"[yellow]{escape(event)}[/yellow]", highlight=False)
+                colour = "red" if "crash loop" in event or "failed" in event else "yellow"
+                err.print(f"[{colour}]{escape(event)}[/{colour}]", highlight=False)
     except KeyboardInterrupt:
         console.print("stopping...")
     except SupervisorError as error:

@@ -5,6 +5,8 @@ reader never has to upgrade its lock and fail half way) and are queued in
 process by an asyncio lock; other processes wait on SQLite's busy timeout.
 WAL journaling lets readers run beside the writer. ``synchronous=FULL`` makes a
 committed transaction survive an operating-system crash, not only a process crash.
+A new database file is created 0600 (SQLite gives its ``-wal`` and ``-shm`` the
+database file's mode): it holds every partner's data, readable by its owner only.
 
 On PostgreSQL each service owns a schema; connections set ``search_path`` to it.
 """
@@ -12,6 +14,7 @@ On PostgreSQL each service owns a schema; connections set ``search_path`` to it.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Callable
@@ -51,6 +54,15 @@ async def _end_open_transaction(connection: asyncpg.Connection) -> None:
         await connection.execute("ROLLBACK")
 
 
+def _create_private(path: Path) -> None:
+    """Create the SQLite file ``path`` (mode 0600, whatever the umask) if it does not exist yet."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+
+
 class Database:
     """Engines and transactions for one service's store."""
 
@@ -79,7 +91,7 @@ class Database:
         if self.dialect == "sqlite":
             database = self.url.database or ""
             if database and database != ":memory:":
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
+                _create_private(Path(database))
             self.engine = self._sqlite_engine("BEGIN IMMEDIATE", sqlite_synchronous)
             self.reader = self._sqlite_engine("BEGIN", sqlite_synchronous)
         else:

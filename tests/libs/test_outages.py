@@ -20,10 +20,11 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from libs.runtime.outages import RETRY_AFTER_SECONDS, is_outage
 from libs.store.database import Database
+from o2c.pgserver import PrivatePostgres
 from services.credit.app import SPEC as CREDIT
 from tests.conftest import wait_until
 from tests.credit.support import Feed, fix_clock
-from tests.pgserver import PrivateServer, private_postgres
+from tests.pgserver import private_postgres
 from tests.service_support import RunningService, running
 
 
@@ -35,13 +36,13 @@ def assert_unavailable(response: httpx.Response) -> None:
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[PrivateServer]:
+async def server() -> AsyncIterator[PrivatePostgres]:
     with private_postgres() as started:
         yield started
 
 
 @pytest.fixture
-async def credit(server: PrivateServer) -> AsyncIterator[RunningService]:
+async def credit(server: PrivatePostgres) -> AsyncIterator[RunningService]:
     db = Database(server.url, schema="o2c_credit")
     try:
         async with running(CREDIT, db) as service:
@@ -69,12 +70,12 @@ async def database_ready(svc: RunningService) -> bool:
 
 
 async def test_a_database_outage_answers_503_and_the_service_recovers(
-        server: PrivateServer, credit: RunningService, finance: dict[str, str]) -> None:
+        server: PrivatePostgres, credit: RunningService, finance: dict[str, str]) -> None:
     client = credit.client
     assert (await client.post("/v1/payments", json=payment("B0"), headers=finance)).status_code == 201
     assert await database_ready(credit)
 
-    await asyncio.to_thread(server.crash)
+    await asyncio.to_thread(server.kill)
     retried = finance | {"Idempotency-Key": "pay-during-outage"}
     for _ in range(2):  # the first use of a dropped connection, then a refused new one
         assert_unavailable(await client.get("/v1/accounts/p1", headers=finance))
@@ -94,7 +95,7 @@ async def test_a_database_outage_answers_503_and_the_service_recovers(
 
 
 async def test_requests_cut_mid_flight_answer_503_never_500_and_retries_double_nothing(
-        server: PrivateServer, credit: RunningService, finance: dict[str, str]) -> None:
+        server: PrivatePostgres, credit: RunningService, finance: dict[str, str]) -> None:
     client = credit.client
 
     async def pay(n: int) -> httpx.Response:
@@ -102,7 +103,7 @@ async def test_requests_cut_mid_flight_answer_503_never_500_and_retries_double_n
         return await client.post("/v1/payments", json=payment(f"B{n}"), headers=headers)
 
     in_flight = [asyncio.create_task(pay(n)) for n in range(30)]
-    await asyncio.to_thread(server.crash)
+    await asyncio.to_thread(server.kill)
     answers = await asyncio.gather(*in_flight)
     assert {a.status_code for a in answers} <= {201, 503}, [a.text for a in answers if a.status_code >= 500
                                                              and a.status_code != 503]

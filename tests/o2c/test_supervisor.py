@@ -7,6 +7,7 @@ repository's own, because ``python -m`` puts the working directory first.
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import stat
@@ -24,6 +25,7 @@ from libs.messaging.broker import free_port
 from o2c.supervisor import (
     DEFAULT_PORTS,
     SERVICES,
+    RestartPolicy,
     ServiceStartError,
     Supervisor,
     SupervisorError,
@@ -39,7 +41,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 def main(name: str) -> None:
-    if os.environ.get("FAKE_CRASH") == name:
+    crash_flag = os.path.join(os.environ["O2C_DATA_DIR"], f"crash-{name}")
+    if os.environ.get("FAKE_CRASH") == name or os.path.exists(crash_flag):
         print(f"boom: {name} cannot open its database", file=sys.stderr, flush=True)
         sys.exit(3)
     port = int(os.environ[f"O2C_{name.upper()}_PORT"])
@@ -362,3 +365,100 @@ def test_up_command_runs_until_sigterm(tmp_path: Path, fake_path: Path) -> None:
     assert "stopped." in rest
     for pid in pids:
         assert not alive(pid)
+
+
+def test_crash_loop_backs_off_and_the_others_keep_serving(tmp_path: Path, fake_path: Path) -> None:
+    """A service that crashes at every start is retried with growing waits, never stopping the
+    system; once its cause is gone it comes back and stays up."""
+    policy = RestartPolicy(base_s=0.2, cap_s=0.8, stable_s=4.0)  # a crash at start takes far less
+    with make_supervisor(tmp_path, fake_path, restart_policy=policy) as sup:
+        others = {name: pid for name, pid in sup.pids().items() if name != "delivery"}
+        spawned: list[float] = []
+        original_spawn = sup._spawn
+
+        def recording_spawn(name: str, why: str) -> None:
+            original_spawn(name, why)
+            if name == "delivery":
+                spawned.append(time.monotonic())
+
+        sup._spawn = recording_spawn  # type: ignore[method-assign]
+        (tmp_path / "crash-delivery").touch()  # from now on delivery dies at every start
+        os.kill(sup.pids()["delivery"], signal.SIGKILL)
+
+        events: list[str] = []
+        deadline = time.monotonic() + 20
+        while len(spawned) < 6 and time.monotonic() < deadline:
+            events += sup.check()
+            time.sleep(0.02)
+        assert len(spawned) >= 6, events
+        delays = [float(event.split("restarting it in ")[1].split("s")[0])
+                  for event in events if "restarting it in" in event]
+        assert delays[:3] == [0.2, 0.4, 0.8] and set(delays[3:]) <= {0.8}, events  # doubling, capped
+        waits = [later - earlier for earlier, later in itertools.pairwise(spawned)]
+        assert all(wait >= delay for wait, delay in zip(waits, delays, strict=False)), (waits, delays)
+        assert "crash loop" in (tmp_path / "logs" / "delivery.log").read_text()
+
+        status = sup.status()
+        assert status["delivery"]["restarts"] >= 6
+        assert status["delivery"]["crashes_in_a_row"] >= 5
+        assert status["delivery"]["last_exit_code"] == 3
+        assert {status[name]["state"] for name in others} == {"running"}
+        assert {name: pid for name, pid in sup.pids().items() if name != "delivery"} == others
+        with httpx.Client(trust_env=False, timeout=2) as client:
+            for name in others.keys() - {"broker"}:
+                assert health(client, sup.urls()[name])["pid"] == others[name]
+
+            (tmp_path / "crash-delivery").unlink()  # the cause is gone
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                sup.check()
+                if sup.status()["delivery"]["state"] == "running":
+                    break
+                time.sleep(0.02)
+            sup._wait_healthy(["delivery"])
+            healthy_pid = sup.pids()["delivery"]
+            stable_until = time.monotonic() + policy.stable_s + 0.2
+            while time.monotonic() < stable_until:
+                assert sup.check() == []
+                time.sleep(0.05)
+            assert health(client, sup.urls()["delivery"])["pid"] == healthy_pid
+        assert sup.status()["delivery"] == {"state": "running", "pid": healthy_pid,
+                                            "restarts": len(spawned), "crashes_in_a_row": 0,
+                                            "last_exit_code": 3, "restart_in_s": None}
+
+
+def test_data_dir_is_private(tmp_path: Path, fake_path: Path) -> None:
+    """Directories 0700; databases (with -wal/-shm), logs, the token and the port file 0600,
+    new ones created so and old ones (from a version that left them 0644) tightened at start."""
+    data_dir = tmp_path / "data"
+    (data_dir / "logs").mkdir(parents=True)
+    data_dir.chmod(0o755)
+    (data_dir / "logs").chmod(0o755)
+    old_files = [data_dir / "orders.db", data_dir / "orders.db-wal", data_dir / "orders.db-shm",
+                 data_dir / "logs" / "orders.log", data_dir / "admin-token", data_dir / "audit-key"]
+    for path in old_files:
+        path.write_text("x\n")
+        path.chmod(0o644)
+    (data_dir / "notes.txt").write_text("the user's own file")
+    (data_dir / "notes.txt").chmod(0o644)
+
+    previous = os.umask(0o022)
+    try:
+        with make_supervisor(data_dir, fake_path, admin_token=None):
+            created = [data_dir / "broker.port", data_dir / "supervisor.lock",
+                       *(data_dir / "logs" / f"{name}.log" for name in [*SERVICES, "broker"])]
+            for path in [*old_files, *created]:
+                assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+            for path in (data_dir, data_dir / "logs"):
+                assert stat.S_IMODE(path.stat().st_mode) == 0o700, path
+            assert stat.S_IMODE((data_dir / "notes.txt").stat().st_mode) == 0o644
+    finally:
+        os.umask(previous)
+
+
+def test_children_get_a_private_umask(tmp_path: Path, fake_path: Path) -> None:
+    """What a service creates itself (its SQLite file, -wal, -shm) is private too."""
+    with make_supervisor(tmp_path, fake_path) as sup:
+        pid = sup.pids()["credit"]
+        status = Path(f"/proc/{pid}/status").read_text()
+    assert "Umask:\t0077" in status
