@@ -14,7 +14,12 @@ Tansu behaviours worth knowing (observed with Tansu 0.6.0 and aiokafka 0.14):
 * Topics are auto-created (with 4 partitions, not the requested count) by any metadata
   request that names them and allows auto-creation, which is aiokafka's default: a
   producer ``send`` to an unknown topic, a consumer subscription, ``end_offsets``...
-  Create topics with :func:`ensure_topics` before any client touches them.
+  Create topics with :func:`ensure_topics` before any client touches them. After a
+  restart, reconnecting consumers may still win that race; the relay chooses
+  partitions from the configured count, so the extra partition stays empty.
+* A producer whose records reached a topic while it was absent from metadata (see
+  the next point) gets ``UnknownError`` for its first produce once the topic is
+  created again; the next one is answered.
 * After a restart, a producer holding cached metadata can still produce to the old
   partitions; Tansu stores the records although the topic is absent from metadata.
 * Consumer groups: the first generation id is 0, so aiokafka skips ``LeaveGroup`` when
@@ -35,7 +40,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -514,44 +519,60 @@ async def ensure_topics(
     topics: Iterable[str],
     partitions: int = 3,
     replication_factor: int = 1,
-) -> None:
-    """Create the missing ``topics`` (idempotent) and wait until metadata shows them.
+    config: Mapping[str, str] | None = None,
+) -> dict[str, int]:
+    """Create the missing ``topics`` (idempotent), wait until metadata shows them, and
+    return the partition count of every wanted topic.
 
-    Existing topics are left untouched, whatever their partition count (a mismatch is
-    logged as a warning). ``TopicAlreadyExistsError`` from a concurrent creator is
-    ignored; any other per-topic error is raised as the matching aiokafka error.
-    Plain Kafka protocol: works on Apache Kafka as well as on Tansu.
+    A topic that already exists with another partition count is left as it is and
+    reported: an error line here, and the count in the result, so that a caller
+    whose mapping depends on the count (the relay) can refuse it. Such a topic was
+    created by someone else, typically a broker that auto-creates topics on first
+    use (Tansu always does, with 4 partitions; Apache Kafka does unless
+    ``auto.create.topics.enable=false``) before this call could create it.
+    ``TopicAlreadyExistsError`` from a concurrent creator is ignored; any other
+    per-topic error is raised as the matching aiokafka error. ``config`` replaces
+    :data:`TOPIC_CONFIG` for the topics this call creates. Plain Kafka protocol:
+    works on Apache Kafka as well as on Tansu.
     """
     wanted = list(dict.fromkeys(topics))
     if not wanted:
-        return
+        return {}
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()
     try:
-        existing = await _all_topics(admin)
-        for name in wanted:
-            if name in existing and len(existing[name]["partitions"]) != partitions:
-                logger.warning(
-                    "topic %s already exists with %d partitions (wanted %d)",
-                    name,
-                    len(existing[name]["partitions"]),
-                    partitions,
-                )
-        missing = [name for name in wanted if name not in existing]
-        if not missing:
-            return
-        try:
-            response = await admin.create_topics(
-                [NewTopic(name, partitions, replication_factor, topic_configs=dict(TOPIC_CONFIG))
-                 for name in missing]
-            )
-        except TopicAlreadyExistsError:
-            response = None
-        if response is not None:
-            _raise_topic_errors(response.topic_errors)
-        await _wait_topics_visible(admin, missing)
+        counts = await _create_missing(admin, wanted, partitions, replication_factor,
+                                       dict(TOPIC_CONFIG if config is None else config))
     finally:
         await admin.close()
+    for name, count in counts.items():
+        if count != partitions:
+            logger.error(
+                "topic %s exists with %d partitions, configured %d: streams keyed by the "
+                "configured count would move between partitions; fix the topic (see the "
+                "README, Running against real Kafka)", name, count, partitions)
+    return counts
+
+
+async def _create_missing(admin: AIOKafkaAdminClient, wanted: list[str], partitions: int,
+                          replication_factor: int, config: dict[str, str]) -> dict[str, int]:
+    """Create the topics of ``wanted`` that are missing; the partition count of each."""
+    existing = await _all_topics(admin)
+    counts = {name: len(existing[name]["partitions"]) for name in wanted if name in existing}
+    missing = [name for name in wanted if name not in existing]
+    if not missing:
+        return counts
+    try:
+        response = await admin.create_topics(
+            [NewTopic(name, partitions, replication_factor, topic_configs=dict(config))
+             for name in missing]
+        )
+    except TopicAlreadyExistsError:
+        response = None
+    if response is not None:
+        _raise_topic_errors(response.topic_errors)
+    known = await _wait_topics_visible(admin, missing)
+    return {**counts, **{name: len(known[name]["partitions"]) for name in missing}}
 
 
 def _raise_topic_errors(topic_errors: Sequence[Any]) -> None:
@@ -565,8 +586,11 @@ def _raise_topic_errors(topic_errors: Sequence[Any]) -> None:
         raise error_class(f"creating topic {name!r} failed: {message or error_class.message}")
 
 
-async def _wait_topics_visible(admin: AIOKafkaAdminClient, names: Sequence[str]) -> None:
-    """Wait until every topic is in metadata with leaders (Kafka creates asynchronously)."""
+async def _wait_topics_visible(
+    admin: AIOKafkaAdminClient, names: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """Wait until every topic is in metadata with leaders (Kafka creates asynchronously);
+    return that metadata."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + _TOPIC_VISIBLE_TIMEOUT_S
     while True:
@@ -579,7 +603,7 @@ async def _wait_topics_visible(admin: AIOKafkaAdminClient, names: Sequence[str])
             or any(p["leader"] < 0 for p in known[name]["partitions"])
         ]
         if not pending:
-            return
+            return known
         if loop.time() >= deadline:
             raise TimeoutError(f"topics not visible in metadata after creation: {pending}")
         await asyncio.sleep(0.1)

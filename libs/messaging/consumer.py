@@ -48,7 +48,7 @@ from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import CommitFailedError, KafkaError
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -224,11 +224,8 @@ class Consumer:
                         timeout_ms=self.settings.poll_timeout_ms,
                         max_records=self.settings.max_records,
                     )
-                    if batch:
-                        await asyncio.gather(*(
-                            self._consume_partition(consumer, tp, records)
-                            for tp, records in batch.items()
-                        ))
+                    if batch and not await self._consume_batch(consumer, batch):
+                        await sleep_or_stop(stop, 1.0)
             except (KafkaError, OSError, ConnectionError) as error:
                 log.warning("consumer %s: broker trouble (%s); reconnecting", self.name, error)
                 await sleep_or_stop(stop, 0.5)
@@ -239,6 +236,42 @@ class Consumer:
                 with contextlib.suppress(Exception):
                     await consumer.stop()
         await self.close()
+
+    async def _consume_batch(
+        self, consumer: AIOKafkaConsumer, batch: dict[TopicPartition, list[ConsumerRecord]]
+    ) -> bool:
+        """Each partition's records, side by side. False when a partition failed.
+
+        Whatever fails, the Kafka consumer stays: a new one would re-join the group, and
+        (on brokers that keep a departed member until its session times out) the whole
+        group would wait for that before it resumes. Instead the batch's partitions are
+        rewound to their first record, so what was not committed is read again (the
+        inbox skips what was applied):
+        - a commit refused because the group rebalanced (a member came or went, or the
+          broker lost the group with its data) is no failure: the consumer re-joins by
+          itself and reads on from the committed offsets;
+        - anything else (the database away, say) is logged; the caller pauses.
+        """
+        results = await asyncio.gather(*(
+            self._consume_partition(consumer, tp, records) for tp, records in batch.items()
+        ), return_exceptions=True)
+        failures = [result for result in results if isinstance(result, BaseException)]
+        if not failures:
+            return True
+        for failure in failures:
+            if not isinstance(failure, Exception):  # cancelled: stop as asked
+                raise failure
+        assigned = consumer.assignment()
+        for tp, records in batch.items():
+            if tp in assigned:
+                consumer.seek(tp, records[0].offset)
+        errors = [f for f in failures if not isinstance(f, CommitFailedError)]
+        if not errors:
+            log.info("consumer %s: commit refused, the group rebalanced; re-joining", self.name)
+            return True
+        log.error("consumer %s: a batch failed; reading it again", self.name,
+                  exc_info=errors[0])
+        return False
 
     async def _consume_partition(
         self, consumer: AIOKafkaConsumer, tp: TopicPartition, records: list[ConsumerRecord]

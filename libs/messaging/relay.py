@@ -2,18 +2,53 @@
 
 The event store is the outbox: services never write to Kafka themselves. The
 relay reads committed events in commit-safe order (see ``libs.store.store``),
-publishes each keyed by its stream id (one partition per stream, so order per
-stream holds), waits for the broker's acknowledgement, then records in one
-transaction how far it got and seals what it read into the global hash chain.
+publishes each keyed by its stream id, waits for the broker's acknowledgement,
+then records in one transaction how far it got and seals what it read into
+the global hash chain.
 
 - Crash between publish and record: the batch is published again. Repeats are
   allowed (consumers deduplicate by event id); gaps never happen.
-- Broker lost its data (a restarted in-memory broker, a recreated topic): the
-  relay remembers the next offset of each partition. When a produce answers a
-  lower offset, or (checked while idle) the topic is gone or no longer serves
-  the last record the relay published, the relay republishes the whole store
-  from the start (consumers skip what they have, and their order guard skips
-  anything the broker kept that now stands ahead of its stream's history).
+
+One stream, one partition, for good. Order per stream holds only while a
+stream stays on one partition, so the relay chooses the partition itself:
+Kafka's default partitioner formula (murmur2 of the key, modulo the count,
+:func:`partition_for`) over the *configured* partition count, passed
+explicitly with every record. Any other producer using that count (the Java
+client's default partitioner, aiokafka's) agrees with it. What the broker did
+to the topic cannot move a stream:
+
+- more partitions than configured (a broker that auto-created the topic with
+  its own count before anyone created it properly) are tolerated: the extra
+  ones are never written; the relay logs an error and counts it
+  (``shape_mismatches``, ``topic_partitions``);
+- fewer partitions are refused: publishing around them would split streams,
+  so the relay logs an error and publishes nothing until the topic has the
+  configured count (it checks again every ``shape_retry_interval``).
+
+On Apache Kafka, set ``auto.create.topics.enable=false`` on the brokers (or
+an equivalent policy on a managed cluster): topics are then created only by
+:func:`~libs.messaging.broker.ensure_topics` (``o2c up``, each relay and
+consumer at start), with the configured count, before anything writes. Never
+change the count of an event topic under a running system; moving to another
+count is a migration (new topics, republish).
+
+Broker loss (a restarted in-memory broker, a recreated topic, an unclean
+leader election) is noticed three ways, and then the relay republishes the
+whole store from the start (consumers skip what they have, and their order
+guard skips anything the broker kept that now stands ahead of its stream's
+history):
+
+- busy: a produce acknowledgement carries an offset lower than the next one
+  the relay remembered for that partition;
+- idle, every ``heartbeat_interval`` (1 s): a heartbeat on the relay's own
+  control topic answers a lower offset than the previous one
+  (:class:`~libs.messaging.broker_loss.Heartbeat`). The next expected offset
+  is stored with the relay's position, so a loss while the relay itself was
+  down is noticed by its first heartbeat;
+- idle, every ``broker_check_interval`` (10 s): the event topic's end offsets,
+  verified by a fetch (:class:`~libs.messaging.broker_loss.EndOffsets`); this
+  also re-reads the topic's partition count.
+
 - Several replicas: only the holder of the lease publishes.
 """
 
@@ -29,10 +64,17 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from aiokafka.partitioner import murmur2
 from sqlalchemy import select
 
 from libs.events.envelope import GENESIS_HASH
-from libs.messaging.broker import end_offsets, ensure_topics, holds_offset
+from libs.messaging.broker import ensure_topics
+from libs.messaging.broker_loss import (
+    HEARTBEAT_TOPIC_CONFIG,
+    EndOffsets,
+    Heartbeat,
+    heartbeat_topic_for,
+)
 from libs.messaging.lease import Lease, lease_for
 from libs.messaging.timing import sleep_or_stop
 from libs.store.integrity import seal_hash
@@ -51,22 +93,41 @@ class RelayState:
     sealed_hash: str = GENESIS_HASH
     republished: int = 0
     next_offsets: dict[int, int] = field(default_factory=dict)
+    heartbeat_next: int = 0
+    """The lowest offset the next heartbeat may get (0: nothing known yet)."""
 
 
 @dataclass(frozen=True)
 class RelaySettings:
     batch_size: int = 500
     poll_interval: float = 0.05
-    broker_check_interval: float = 2.0
+    heartbeat_interval: float = 1.0
+    heartbeat_timeout: float = 2.0
+    broker_check_interval: float = 10.0
     lease_retry_interval: float = 1.0
     lease_renew_interval: float = 3.0
     """Well under the lease's time to live (10 s by default)."""
     partitions: int = 3
+    """The configured partition count of the event topic: the stream -> partition mapping."""
     error_backoff: float = 0.5
+    shape_retry_interval: float = 5.0
 
 
 class BrokerDataLost(Exception):
     """The broker holds fewer messages than the relay had published."""
+
+
+class TopicShapeError(Exception):
+    """The event topic has fewer partitions than configured; publishing would split streams."""
+
+
+def partition_for(key: bytes, partitions: int) -> int:
+    """Kafka's default partitioner (murmur2, positive, modulo) over ``partitions``.
+
+    The same formula as the Java client and aiokafka use when given that count, so
+    every producer configured with the same count puts a stream on the same partition.
+    """
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 class Relay:
@@ -90,10 +151,26 @@ class Relay:
         self.lease = lease or lease_for(store.db, f"relay:{name}")
         self.settings = settings or RelaySettings()
         self._clock = clock
+        self.heartbeat_topic = heartbeat_topic_for(topic)
+        self._heartbeat = Heartbeat(self.heartbeat_topic, name.encode("utf-8"),
+                                    self.settings.heartbeat_timeout, self._ensure_topics)
+        self._end_offsets = EndOffsets(bootstrap_servers, topic)
         self._producer: AIOKafkaProducer | None = None
         self._state: RelayState | None = None
         self._last_broker_check = float("-inf")
+        self._last_heartbeat = float("-inf")
+        self._heartbeat_durable = False
         self.published_total = 0
+        self.heartbeats = 0
+        self.topic_partitions: int | None = None
+        """The event topic's partition count as last seen (a gauge for metrics)."""
+        self.shape_mismatches = 0
+        """How often the event topic was seen with another partition count than configured."""
+
+    @property
+    def republished(self) -> int:
+        """How often this relay found the broker had lost data and republished everything."""
+        return self._state.republished if self._state is not None else 0
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -106,8 +183,12 @@ class Relay:
                     continue
                 try:
                     await self._lead(stop)
+                except TopicShapeError as error:
+                    log.error("relay %s: %s", self.name, error)
+                    await self._close_producer()
+                    await sleep_or_stop(stop, self.settings.shape_retry_interval)
                 except (KafkaError, OSError, ConnectionError) as error:
-                    log.warning("relay %s: broker unavailable (%s); retrying", self.name, error)
+                    log.warning("relay %s: broker unavailable (%r); retrying", self.name, error)
                     await self._close_producer()
                     await sleep_or_stop(stop, self.settings.error_backoff)
                 except Exception:
@@ -134,13 +215,13 @@ class Relay:
                 renewed_at = self._clock()
             published = await self.publish_batch()
             if published == 0:
-                await self.check_broker()
+                await self.watch_broker()
                 await sleep_or_stop(stop, self.settings.poll_interval)
 
     async def start(self) -> None:
-        """Connect the producer, make sure the topic exists, load the durable state."""
+        """Make sure the topics exist with the right shape, connect, load the durable state."""
         if self._producer is None:
-            await ensure_topics(self.bootstrap_servers, [self.topic], self.settings.partitions)
+            await self._ensure_topics()
             producer = AIOKafkaProducer(
                 bootstrap_servers=self.bootstrap_servers,
                 acks="all",
@@ -153,8 +234,31 @@ class Relay:
             self._producer = producer
         if self._state is None:
             self._state = await self._load_state()
+            self._heartbeat_durable = False
             self._last_broker_check = float("-inf")
-            await self.check_broker()
+            self._last_heartbeat = float("-inf")
+            await self.watch_broker()
+
+    async def _ensure_topics(self) -> None:
+        counts = await ensure_topics(self.bootstrap_servers, [self.topic], self.settings.partitions)
+        self._note_shape(counts[self.topic])
+        await ensure_topics(self.bootstrap_servers, [self.heartbeat_topic], 1,
+                            config=HEARTBEAT_TOPIC_CONFIG)
+
+    def _note_shape(self, partitions: int) -> None:
+        """Record the topic's partition count; refuse fewer than configured (see the module)."""
+        self.topic_partitions = partitions
+        wanted = self.settings.partitions
+        if partitions == wanted:
+            return
+        self.shape_mismatches += 1
+        if partitions < wanted:
+            raise TopicShapeError(
+                f"topic {self.topic} has {partitions} partitions, fewer than the configured "
+                f"{wanted}: nothing is published until it has {wanted}")
+        log.error("relay %s: topic %s has %d partitions, configured %d; streams stay on the "
+                  "first %d, the others are never written", self.name, self.topic, partitions,
+                  wanted, wanted)
 
     async def stop(self) -> None:
         await self._close_producer()
@@ -177,10 +281,12 @@ class Relay:
             return 0
         pending = []
         for envelope in page.events:
+            key = envelope.stream_id.encode("utf-8")
             pending.append(await self._producer.send(
                 self.topic,
                 value=envelope.to_wire(),
-                key=envelope.stream_id.encode("utf-8"),
+                key=key,
+                partition=partition_for(key, self.settings.partitions),
                 headers=[("event_type", envelope.event_type.encode()),
                          ("event_id", str(envelope.event_id).encode())],
             ))
@@ -198,6 +304,38 @@ class Relay:
         self.published_total += len(page.events)
         return len(page.events)
 
+    async def watch_broker(self) -> bool:
+        """While idle: a heartbeat when one is due, the end-offset check when due.
+
+        True when the broker had lost data (and everything was republished)."""
+        now = self._clock()
+        if now - self._last_heartbeat >= self.settings.heartbeat_interval:
+            self._last_heartbeat = now
+            if await self.beat():
+                return True
+        return await self.check_broker()
+
+    async def beat(self) -> bool:
+        """Produce one heartbeat; a lower offset than expected means the broker lost data.
+
+        True when it had (and everything was republished)."""
+        await self.start()  # a republish closed the producer
+        assert self._producer is not None and self._state is not None
+        offset = await self._heartbeat.send(self._producer)
+        self.heartbeats += 1
+        expected = self._state.heartbeat_next
+        lost = offset < expected
+        if lost:
+            await self._republish_all(
+                f"heartbeat answered offset {offset}, expected at least {expected}")
+        self._state.heartbeat_next = offset + 1
+        if not self._heartbeat_durable:  # once per leadership: a loss while we are down shows
+            async with self.store.db.transaction() as conn:
+                await upsert(conn, relay_offsets, self._heartbeat_row(self._state),
+                             ["relay", "topic", "partition"])
+            self._heartbeat_durable = True
+        return lost
+
     async def check_broker(self, *, force: bool = False) -> bool:
         """Compare the broker's end offsets with ours; republish everything if it lost data."""
         now = self._clock()
@@ -205,23 +343,14 @@ class Relay:
             return False
         self._last_broker_check = now
         assert self._state is not None
-        if not self._state.next_offsets:
+        partitions, lost = await self._end_offsets.check(self._state.next_offsets)
+        if partitions:
+            self._note_shape(partitions)
+        if lost is None:
             return False
-        ends = await end_offsets(self.bootstrap_servers, self.topic)
-        for partition, expected in self._state.next_offsets.items():
-            if not ends:
-                lost = True
-            elif ends.get(partition, 0) >= expected:
-                continue
-            else:  # a low end offset is a hint; "out of range" for our last record is proof
-                held = await holds_offset(self.bootstrap_servers, self.topic, partition,
-                                          expected - 1)
-                lost = held is False
-            if lost:
-                await self._republish_all(
-                    f"partition {partition} no longer holds offset {expected - 1}")
-                return True
-        return False
+        await self._republish_all(
+            f"partition {lost} no longer holds offset {self._state.next_offsets[lost] - 1}")
+        return True
 
     async def _republish_all(self, reason: str) -> None:
         log.warning("relay %s: broker lost data (%s); republishing from the start",
@@ -231,10 +360,14 @@ class Relay:
         # ahead of the republished history; consumers' order guard skips it and applies
         # it again when it comes in order. (Deleting the topic instead would race with
         # brokers that auto-create topics, and not every broker deletes what it hides.)
-        await ensure_topics(self.bootstrap_servers, [self.topic], self.settings.partitions)
+        await self._ensure_topics()
+        await self._close_producer()  # the next batch starts one with fresh metadata
         self._state.published = ORIGIN
         self._state.next_offsets = {}
+        self._state.heartbeat_next = 0  # the next heartbeat sets it again
         self._state.republished += 1
+        self._end_offsets.forget()
+        self._heartbeat_durable = False
         async with self.store.db.transaction() as conn:
             await conn.execute(relay_offsets.delete().where(relay_offsets.c.relay == self.name))
             await upsert(conn, relay_state, self._state_row(self._state), ["relay"])
@@ -246,8 +379,10 @@ class Relay:
             row = (await conn.execute(
                 select(relay_state).where(relay_state.c.relay == self.name))).mappings().first()
             offsets = (await conn.execute(
-                select(relay_offsets.c.partition, relay_offsets.c.next_offset).where(
-                    relay_offsets.c.relay == self.name, relay_offsets.c.topic == self.topic)
+                select(relay_offsets.c.topic, relay_offsets.c.partition,
+                       relay_offsets.c.next_offset).where(
+                    relay_offsets.c.relay == self.name,
+                    relay_offsets.c.topic.in_([self.topic, self.heartbeat_topic]))
             )).all()
         if row is None:
             return RelayState()
@@ -257,7 +392,10 @@ class Relay:
             sealed_seq=row["sealed_seq"],
             sealed_hash=row["sealed_hash"],
             republished=row["republished"],
-            next_offsets={partition: offset for partition, offset in offsets},
+            next_offsets={partition: offset for topic, partition, offset in offsets
+                          if topic == self.topic},
+            heartbeat_next=max((offset for topic, _, offset in offsets
+                                if topic == self.heartbeat_topic), default=0),
         )
 
     def _state_row(self, state: RelayState) -> dict[str, Any]:
@@ -271,6 +409,10 @@ class Relay:
             "sealed_hash": state.sealed_hash,
             "republished": state.republished,
         }
+
+    def _heartbeat_row(self, state: RelayState) -> dict[str, Any]:
+        return {"relay": self.name, "topic": self.heartbeat_topic, "partition": 0,
+                "next_offset": state.heartbeat_next}
 
     async def _record(self, envelopes: list[Any], checkpoints: list[Checkpoint],
                       offsets: dict[int, int]) -> None:
@@ -293,8 +435,10 @@ class Relay:
                 await conn.execute(event_seals.insert(), seals)
             await upsert(conn, relay_state, self._state_row(state), ["relay"])
             await upsert(conn, relay_offsets, [
-                {"relay": self.name, "topic": self.topic, "partition": p, "next_offset": o}
-                for p, o in offsets.items()], ["relay", "topic", "partition"])
+                *({"relay": self.name, "topic": self.topic, "partition": p, "next_offset": o}
+                  for p, o in offsets.items()),
+                *([self._heartbeat_row(state)] if state.heartbeat_next else [])],
+                ["relay", "topic", "partition"])
         self._state = state
 
 
