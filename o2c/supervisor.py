@@ -58,7 +58,7 @@ from libs.messaging.broker import (
     stop_blocking,
     wait_until_ready_blocking,
 )
-from libs.runtime.settings import AUDIT_KEY_FILE, DEFAULT_PORTS
+from libs.runtime.settings import AUDIT_KEY_FILE, DEFAULT_PORTS, RuntimeSettings
 from o2c.private_files import PRIVATE_UMASK, make_private, open_private, private_dir, write_private
 from o2c.restarts import RestartPolicy, Restarts
 
@@ -77,8 +77,8 @@ __all__ = [
 
 SERVICES: tuple[str, ...] = tuple(DEFAULT_PORTS)
 DEFAULT_HOST = "127.0.0.1"
-#: First choice for the embedded broker when no port is remembered yet (Kafka's usual port,
-#: so ``o2c dlq redrive`` works with its default); a free port is used when it is taken.
+#: First choice for the embedded broker when no port is remembered yet (Kafka's usual port);
+#: a free port is used when it is taken.
 DEFAULT_BROKER_PORT = 9092
 ADMIN_TOKEN_ENV = "O2C_ADMIN_TOKEN"
 ADMIN_TOKEN_FILE = "admin-token"
@@ -86,7 +86,6 @@ AUDIT_KEYS_ENV = "O2C_AUDIT_KEYS"
 AUDIT_KEY_FILE_ENV = "O2C_AUDIT_KEY_FILE"
 BROKER_PORT_FILE = "broker.port"
 LOCK_FILE = "supervisor.lock"
-TOPIC_PARTITIONS = 3
 
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
@@ -261,8 +260,9 @@ class Supervisor:
     :param module_template: module run per service, ``{name}`` is replaced (tests use fakes).
     :param python_path: directories put first on the children's ``PYTHONPATH``.
     :param extra_env: extra environment for the children (applied last).
-    :param create_topics: create the service topics (3 partitions) once the broker is up,
-        before any service can auto-create them (Tansu would use 4 partitions).
+    :param create_topics: create the service topics once the broker is up, with the partition
+        count every relay and consumer is configured with (``O2C_PARTITIONS``), before any
+        client can auto-create them with another count.
     :param restart_policy: the back-off of a crash-looping child (:class:`RestartPolicy`).
     """
 
@@ -293,6 +293,7 @@ class Supervisor:
         self.kafka = kafka or None
         self.host = host
         self.services: tuple[str, ...] = tuple(services)
+        self.partitions = RuntimeSettings().partitions
         self.ports = self._resolve_ports(ports or {}, base_port)
         private_dir(self.data_dir)
         if admin_token:
@@ -376,6 +377,7 @@ class Supervisor:
             O2C_KAFKA_BOOTSTRAP=self.bootstrap,
             O2C_ADMIN_TOKEN=self.admin_token,
             O2C_HOST=self.host,
+            O2C_PARTITIONS=str(self.partitions),
             PYTHONUNBUFFERED="1",
         )
         for service, port in self.ports.items():
@@ -635,7 +637,7 @@ class Supervisor:
     def _ensure_topics(self) -> None:
         topics = [topic_for(name) for name in PUBLISHERS] + [DEAD_LETTER_TOPIC]
         try:
-            asyncio.run(ensure_topics(self.bootstrap, topics, TOPIC_PARTITIONS))
+            asyncio.run(ensure_topics(self.bootstrap, topics, self.partitions))
         except Exception as error:
             raise SupervisorError(f"could not create topics on {self.bootstrap}: {error}") from error
 
