@@ -25,6 +25,7 @@ test: $(STAMP) lint
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/python docs/api_reference.py --check
 
 bench: $(STAMP)
 	$(BIN)/o2c bench store

@@ -181,6 +181,7 @@ async def test_a_relay_down_while_the_broker_lost_its_data_republishes_at_start(
     await wait_until(lambda: _at_least(relay.republished, 1), IDLE_NOTICE_BOUND_S,
                      what="the restarted relay to notice the broker's loss")
     await wait_until(lambda: _holds(faults, len(ids)), what="every event on the broker again")
+    assert relay.republished >= 1
 
 
 async def test_after_a_loss_found_by_a_produce_the_heartbeat_starts_over(
