@@ -409,10 +409,13 @@ def test_crash_loop_backs_off_and_the_others_keep_serving(tmp_path: Path, fake_p
                 assert health(client, sup.urls()[name])["pid"] == others[name]
 
             (tmp_path / "crash-delivery").unlink()  # the cause is gone
+            # A child spawned before the unlink may still be starting and will crash: wait for
+            # one spawned after it.
+            spawned_before_fix = len(spawned)
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline:
                 sup.check()
-                if sup.status()["delivery"]["state"] == "running":
+                if len(spawned) > spawned_before_fix and sup.status()["delivery"]["state"] == "running":
                     break
                 time.sleep(0.02)
             sup._wait_healthy(["delivery"])
