@@ -581,24 +581,29 @@ class Consumer:
 
     async def tend_once(self) -> None:
         """Release held events whose stream can go on (a release another member or a race
-        missed), heal gaps older than ``gap_heal_seconds``, and park those that stay open."""
+        missed), heal gaps older than ``gap_heal_seconds``, and park those that stay open.
+
+        An idle round (nothing to release or heal) is one read: it runs every
+        ``tend_interval`` in every service."""
         async with self.db.read() as conn:
             waiting = await held.waiting_streams(conn, self.name)
         self._held_streams |= {w.stream_id for w in waiting}
         now = utc_now()
-        overdue = []
+        released, overdue = False, []
         for stream in waiting:
             if stream.releasable:
                 async with self._lock(stream.stream_id):
                     await self._release_held(stream.stream_id)
+                released = True
             elif (stream.missing and stream.parked_at is None
                   and stream.waited(now) >= self.settings.gap_heal_seconds):
                 overdue.append(stream)
         if overdue:
             await self._heal(overdue, park=True)
-        async with self.db.read() as conn:
-            self.parked_streams = sum(1 for w in await held.waiting_streams(conn, self.name)
-                                      if w.parked_at is not None and w.missing)
+        if released or overdue:
+            async with self.db.read() as conn:
+                waiting = await held.waiting_streams(conn, self.name)
+        self.parked_streams = sum(1 for w in waiting if w.parked_at is not None and w.missing)
 
     async def _heal(self, gaps: Sequence[held.WaitingStream], *, park: bool) -> int:
         """Look for the missing versions of ``gaps`` on the topics and apply what is found;

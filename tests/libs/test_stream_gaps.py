@@ -226,3 +226,26 @@ async def test_a_consumer_killed_mid_batch_neither_loses_nor_doubles_an_effect(
     expected = {e.event_id for e in history}
     await wait_until(lambda: _applied_is(four, restarted, len(expected)), what="all applied")
     assert_exactly_once_in_stream_order(await four.applied(restarted), expected)
+
+
+async def test_an_idle_tending_round_is_one_read_and_no_write(
+    four: Harness, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Tending runs every second in every service: with held events that cannot go on
+    yet (a gap inside its bound), one round reads once and writes nothing."""
+    _, _, v3 = await stream_of(four.db, "acct-t", 3)
+    consumer = four.consumer()
+    await consumer.handle(v3)  # held: v1 and v2 have not come
+    calls = {"read": 0, "transaction": 0}
+    for name in calls:
+        real = getattr(four.db, name)
+
+        def counted(real=real, name=name):  # type: ignore[no-untyped-def]
+            calls[name] += 1
+            return real()
+
+        monkeypatch.setattr(four.db, name, counted)
+    await consumer.tend_once()
+    assert calls == {"read": 1, "transaction": 0}
+    assert consumer.parked_streams == 0
+    assert await held_of(four.db, consumer.name) == {("acct-t", 3): None}
