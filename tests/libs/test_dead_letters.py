@@ -20,7 +20,7 @@ import uvicorn
 from typer.testing import CliRunner
 
 from libs.events.partners import KeyIssued
-from libs.messaging import dlq
+from libs.messaging import dlq, held
 from libs.messaging.broker import free_port
 from libs.messaging.consumer import Consumer, Delivery
 from libs.runtime.auth import KeyRing, hash_secret, store_key
@@ -136,6 +136,25 @@ async def _held(harness: Harness, consumer: Consumer, keys: set[tuple[str, int]]
 
 
 # -- over HTTP, and through ``o2c dlq`` ------------------------------------------------
+
+
+async def test_a_redrive_while_the_broker_is_away_answers_503_not_500(harness: Harness) -> None:
+    """Healing parked gaps reads the topics: with the broker away, the redrive is
+    to be retried (503 with Retry-After), not a bug (500)."""
+    _, _, v3 = await stream_of(harness.db, "acct-b", 3)
+    consumer = harness.consumer()
+    await consumer.handle(v3)  # held: v1 and v2 never came
+    async with harness.db.transaction() as conn:
+        await held.park(conn, consumer.name, "acct-b")
+    consumer.bootstrap_servers = f"127.0.0.1:{free_port()}"  # nothing listens there
+    async with dead_letter_api(consumer) as api:
+        answer = await api.post("/internal/dead-letters/redrive", json={},
+                                headers=as_(ADMIN_SECRET))
+    assert answer.status_code == 503, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert int(answer.headers["Retry-After"]) > 0
+    [(key, parked_at)] = (await held_of(harness.db, consumer.name)).items()
+    assert key == ("acct-b", 3) and parked_at is not None  # still held, still parked
 
 
 @asynccontextmanager
