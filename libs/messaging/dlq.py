@@ -59,9 +59,11 @@ async def is_recorded(conn: AsyncConnection, consumer: str, event_id: uuid.UUID)
 
 
 async def is_unresolved(conn: AsyncConnection, consumer: str, event_id: uuid.UUID) -> bool:
+    """Whether the dead letter still waits; the row stays locked until the transaction ends
+    (PostgreSQL; SQLite has one writer), so a discard cannot resolve it meanwhile."""
     return (await conn.execute(select(dead_letters.c.event_id).where(
         dead_letters.c.consumer == consumer, dead_letters.c.event_id == event_id,
-        dead_letters.c.status.in_(UNRESOLVED)))).first() is not None
+        dead_letters.c.status.in_(UNRESOLVED)).with_for_update())).first() is not None
 
 
 async def blocker(conn: AsyncConnection, consumer: str, envelope: Envelope) -> uuid.UUID | None:
@@ -106,17 +108,22 @@ async def unresolved(conn: AsyncConnection, consumer: str,
 
 async def discard(conn: AsyncConnection, consumer: str, event_id: uuid.UUID, *, reason: str,
                   actor: str) -> str | None:
-    """Resolve an unresolved dead letter as never to be applied; its stream id, or None."""
+    """Resolve an unresolved dead letter as never to be applied; its stream id, or None.
+
+    The update checks the status itself: a redrive that applied the event first (and
+    held the row meanwhile) wins, and the discard finds nothing to resolve.
+    """
     stream = (await conn.execute(select(dead_letters.c.stream_id).where(
         dead_letters.c.consumer == consumer, dead_letters.c.event_id == event_id,
         dead_letters.c.status.in_(UNRESOLVED)))).scalar()
     if stream is None:
         return None
-    await conn.execute(update(dead_letters).where(
+    resolved = await conn.execute(update(dead_letters).where(
         dead_letters.c.consumer == consumer, dead_letters.c.event_id == event_id,
+        dead_letters.c.status.in_(UNRESOLVED),
     ).values(status="discarded", resolved_at=format_timestamp(utc_now()), resolved_by=actor,
              resolution=reason[:2000]))
-    return stream
+    return stream if resolved.rowcount == 1 else None
 
 
 async def listed(conn: AsyncConnection, consumer: str, *, everything: bool = False,
