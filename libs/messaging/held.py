@@ -88,8 +88,10 @@ async def next_held(conn: AsyncConnection, consumer: str, stream_id: str,
     """The held event right after ``head``, and whether any remain held for the stream.
 
     Spent rows (at or below the head: applied, or dead-lettered) are deleted first.
+    When that moves the stream onto a new gap, the new gap's wait starts now: its
+    rows are no longer parked, and it is healed (then parked) only after its own bound.
     """
-    await conn.execute(delete(held_events).where(
+    spent = await conn.execute(delete(held_events).where(
         held_events.c.consumer == consumer, held_events.c.stream_id == stream_id,
         held_events.c.stream_version <= head))
     row = (await conn.execute(
@@ -99,8 +101,16 @@ async def next_held(conn: AsyncConnection, consumer: str, stream_id: str,
     if row is None:
         return None, False
     if row.stream_version != head + 1:
+        if spent.rowcount:
+            await _wait_anew(conn, consumer, stream_id)
         return None, True
     return Held(Envelope.from_wire(row.envelope.encode("utf-8")), row.origin_topic), True
+
+
+async def _wait_anew(conn: AsyncConnection, consumer: str, stream_id: str) -> None:
+    await conn.execute(update(held_events).where(
+        held_events.c.consumer == consumer, held_events.c.stream_id == stream_id,
+    ).values(held_at=format_timestamp(utc_now()), parked_at=None))
 
 
 async def held_keys(conn: AsyncConnection, consumer: str,

@@ -17,6 +17,8 @@ from collections.abc import AsyncIterator
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
+from libs.events.base import utc_now
+from libs.messaging import held
 from libs.messaging.broker import end_offsets
 from libs.messaging.consumer import Outcome
 from libs.runtime.dead_letters import ConsumerMetrics
@@ -249,3 +251,29 @@ async def test_an_idle_tending_round_is_one_read_and_no_write(
     assert calls == {"read": 1, "transaction": 0}
     assert consumer.parked_streams == 0
     assert await held_of(four.db, consumer.name) == {("acct-t", 3): None}
+
+
+async def test_when_a_parked_gap_fills_the_next_gap_waits_its_own_bound(four: Harness) -> None:
+    """v2 and v4 missing, v3 and v5 held, the stream parked on v2. When v2 comes, v3 is
+    applied and the stream now waits for v4: a new gap, not parked (and not yet healed
+    or alarmed) until it has waited its own bound."""
+    v1, v2, v3, _, v5 = await stream_of(four.db, "acct-2gaps", 5)
+    consumer = four.consumer()
+    for event in (v1, v3, v5):
+        await consumer.handle(event)
+    async with four.db.transaction() as conn:
+        await held.park(conn, consumer.name, "acct-2gaps")
+    await consumer.tend_once()
+    assert consumer.parked_streams == 1
+    await consumer.handle(v2)
+    assert await held_of(four.db, consumer.name) == {("acct-2gaps", 5): None}
+    await consumer.tend_once()
+    assert consumer.parked_streams == 0
+    [waiting] = await _waiting(four, consumer.name)
+    assert waiting.missing == range(4, 5) and waiting.waited(utc_now()) < 5
+    assert [a[2] for a in await four.applied(consumer)] == [1, 2, 3]
+
+
+async def _waiting(harness: Harness, consumer: str) -> list[held.WaitingStream]:
+    async with harness.db.read() as conn:
+        return await held.waiting_streams(conn, consumer)
