@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
-from sqlalchemy import select
+from sqlalchemy import exists, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -367,12 +367,10 @@ class Consumer:
         head: a dead letter of this group, taken from its table.
         """
         async with self.db.transaction() as conn:
-            head = (await conn.execute(select(stream_heads.c.version).where(
-                stream_heads.c.consumer == self.name,
-                stream_heads.c.stream_id == envelope.stream_id))).scalar() or 0
-            version = envelope.stream_version
             if redrive:
                 return await self._apply_dead_letter(conn, envelope, handler)
+            head, in_inbox, blocked = await self._guard(conn, envelope)
+            version = envelope.stream_version
             if version <= head:
                 return Outcome.DUPLICATE
             if version > head + 1:
@@ -380,21 +378,33 @@ class Consumer:
             if handler is None:
                 await self._advance(conn, envelope)
                 return Outcome.IGNORED
-            if await self._in_inbox(conn, envelope):
+            if in_inbox:
                 await self._advance(conn, envelope)
                 return Outcome.DUPLICATE
-            if await dlq.blocker(conn, self.name, envelope) is not None:
+            if blocked:
                 return await self._hold(conn, envelope, origin_topic)
             await self._run_handler(conn, envelope, handler)
             await self._advance(conn, envelope)
             return Outcome.APPLIED
+
+    async def _guard(self, conn: AsyncConnection, envelope: Envelope) -> tuple[int, bool, bool]:
+        """What the order guard needs, in one read (it runs for every event): the stream's
+        head, whether the event is in the inbox, and whether a dead letter blocks it."""
+        head = select(stream_heads.c.version).where(
+            stream_heads.c.consumer == self.name,
+            stream_heads.c.stream_id == envelope.stream_id).scalar_subquery()
+        in_inbox = exists().where(inbox.c.consumer == self.name,
+                                  inbox.c.event_id == envelope.event_id)
+        row = (await conn.execute(select(
+            func.coalesce(head, 0), in_inbox, dlq.blocking(self.name, envelope)))).one()
+        return int(row[0]), bool(row[1]), bool(row[2])
 
     async def _apply_dead_letter(self, conn: AsyncConnection, envelope: Envelope,
                                  handler: Handler | None) -> Outcome:
         """A redriven dead letter: applied once, and only after any dead letter before it."""
         if not await dlq.is_unresolved(conn, self.name, envelope.event_id):
             return Outcome.DUPLICATE  # resolved meanwhile
-        if await dlq.blocker(conn, self.name, envelope) is not None:
+        if await dlq.is_blocked(conn, self.name, envelope):
             return Outcome.HELD  # stays dead until the one before it is resolved
         if handler is not None and not await self._in_inbox(conn, envelope):
             await self._run_handler(conn, envelope, handler)

@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Exists, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.base import format_timestamp, utc_now
@@ -66,13 +66,17 @@ async def is_unresolved(conn: AsyncConnection, consumer: str, event_id: uuid.UUI
         dead_letters.c.status.in_(UNRESOLVED)).with_for_update())).first() is not None
 
 
-async def blocker(conn: AsyncConnection, consumer: str, envelope: Envelope) -> uuid.UUID | None:
-    """The earliest unresolved dead letter before ``envelope`` in its stream, if any."""
-    return (await conn.execute(select(dead_letters.c.event_id).where(
+def blocking(consumer: str, envelope: Envelope) -> Exists:
+    """Whether an unresolved dead letter comes before ``envelope`` in its stream (an
+    EXISTS clause, so the consumer's order guard reads it with the head in one query)."""
+    return exists().where(
         dead_letters.c.consumer == consumer, dead_letters.c.stream_id == envelope.stream_id,
         dead_letters.c.stream_version < envelope.stream_version,
-        dead_letters.c.status.in_(UNRESOLVED),
-    ).order_by(dead_letters.c.stream_version).limit(1))).scalar()
+        dead_letters.c.status.in_(UNRESOLVED))
+
+
+async def is_blocked(conn: AsyncConnection, consumer: str, envelope: Envelope) -> bool:
+    return bool((await conn.execute(select(blocking(consumer, envelope)))).scalar())
 
 
 async def record(conn: AsyncConnection, consumer: str, *, event_id: uuid.UUID, stream_id: str,

@@ -15,6 +15,7 @@ import logging
 from collections.abc import AsyncIterator
 
 import pytest
+import sqlalchemy
 from prometheus_client import CollectorRegistry, generate_latest
 
 from libs.events.base import utc_now
@@ -277,3 +278,25 @@ async def test_when_a_parked_gap_fills_the_next_gap_waits_its_own_bound(four: Ha
 async def _waiting(harness: Harness, consumer: str) -> list[held.WaitingStream]:
     async with harness.db.read() as conn:
         return await held.waiting_streams(conn, consumer)
+
+
+async def test_an_event_in_order_costs_one_guard_read_beside_its_effect(four: Harness) -> None:
+    """The hot path: every consumed event. The order guard (head, inbox, dead letter before
+    it) is one read; then the effect, the inbox row and the head: four statements."""
+    v1, v2 = await stream_of(four.db, "acct-hot", 2)
+    consumer = four.consumer()
+    await consumer.handle(v1)
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement: str, *_: object) -> None:  # type: ignore[no-untyped-def]
+        if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "PRAGMA")):
+            statements.append(statement)
+
+    engine = four.db.engine.sync_engine
+    sqlalchemy.event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert await consumer.handle(v2) is Outcome.APPLIED
+    finally:
+        sqlalchemy.event.remove(engine, "before_cursor_execute", record)
+    assert len(statements) == 4, statements
+    assert [a[2] for a in await four.applied(consumer)] == [1, 2]
