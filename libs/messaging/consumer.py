@@ -18,10 +18,17 @@ decides each event in the effect's transaction:
 - ahead of the head, or behind an unresolved dead letter of its stream:
   *held* durably in ``held_events`` (``libs.messaging.held``) in that same
   transaction, then its offset is committed. When the version before it is
-  applied, held events follow in order.
+  applied, held events follow in order: at once in the process that applied
+  it, else (another member of the group applied it, or it raced the hold) at
+  the next tending, within ``tend_interval``.
+
+Offsets are committed only by ``_consume_partition``, after every record of
+the batch was applied, ignored, held or dead-lettered in its own committed
+transaction; a crash in between re-reads the batch, and the guard drops what
+was passed or held already.
 
 A gap (held events waiting for a version that has not come) is waited for;
-after ``gap_heal_seconds`` it is healed from the topics
+``gap_heal_seconds`` after the stream reached it, it is healed from the topics
 (``libs.messaging.healing``); if the missing version is not there either, the
 stream is parked with an alarm (``gap_alarms``, ``parked_streams`` and an
 ERROR line naming the consumer, the stream and the missing versions). Other

@@ -6,8 +6,9 @@ another partition, not republished yet, or dead-lettered) is written here in
 the transaction that decides to hold it, and only then is its offset
 committed. So a consumer never commits past an event it has not applied or
 kept. Held events are applied in version order as soon as the version before
-them is (``Consumer._release_held``); a row at or below the stream's head is
-spent and is deleted by the next release.
+them is (``Consumer._release_held``, at once in the process that applied it,
+else by the next tending); a row at or below the stream's head is spent and
+is deleted by the next release.
 
 A gap that does not fill within its bound is healed from the topics
 (``libs.messaging.healing``); one that still does not is *parked*
