@@ -18,10 +18,17 @@ decides each event in the effect's transaction:
 - ahead of the head, or behind an unresolved dead letter of its stream:
   *held* durably in ``held_events`` (``libs.messaging.held``) in that same
   transaction, then its offset is committed. When the version before it is
-  applied, held events follow in order.
+  applied, held events follow in order: at once in the process that applied
+  it, else (another member of the group applied it, or it raced the hold) at
+  the next tending, within ``tend_interval``.
+
+Offsets are committed only by ``_consume_partition``, after every record of
+the batch was applied, ignored, held or dead-lettered in its own committed
+transaction; a crash in between re-reads the batch, and the guard drops what
+was passed or held already.
 
 A gap (held events waiting for a version that has not come) is waited for;
-after ``gap_heal_seconds`` it is healed from the topics
+``gap_heal_seconds`` after the stream reached it, it is healed from the topics
 (``libs.messaging.healing``); if the missing version is not there either, the
 stream is parked with an alarm (``gap_alarms``, ``parked_streams`` and an
 ERROR line naming the consumer, the stream and the missing versions). Other
@@ -49,7 +56,7 @@ from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
-from sqlalchemy import select
+from sqlalchemy import exists, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -367,12 +374,10 @@ class Consumer:
         head: a dead letter of this group, taken from its table.
         """
         async with self.db.transaction() as conn:
-            head = (await conn.execute(select(stream_heads.c.version).where(
-                stream_heads.c.consumer == self.name,
-                stream_heads.c.stream_id == envelope.stream_id))).scalar() or 0
-            version = envelope.stream_version
             if redrive:
                 return await self._apply_dead_letter(conn, envelope, handler)
+            head, in_inbox, blocked = await self._guard(conn, envelope)
+            version = envelope.stream_version
             if version <= head:
                 return Outcome.DUPLICATE
             if version > head + 1:
@@ -380,21 +385,33 @@ class Consumer:
             if handler is None:
                 await self._advance(conn, envelope)
                 return Outcome.IGNORED
-            if await self._in_inbox(conn, envelope):
+            if in_inbox:
                 await self._advance(conn, envelope)
                 return Outcome.DUPLICATE
-            if await dlq.blocker(conn, self.name, envelope) is not None:
+            if blocked:
                 return await self._hold(conn, envelope, origin_topic)
             await self._run_handler(conn, envelope, handler)
             await self._advance(conn, envelope)
             return Outcome.APPLIED
+
+    async def _guard(self, conn: AsyncConnection, envelope: Envelope) -> tuple[int, bool, bool]:
+        """What the order guard needs, in one read (it runs for every event): the stream's
+        head, whether the event is in the inbox, and whether a dead letter blocks it."""
+        head = select(stream_heads.c.version).where(
+            stream_heads.c.consumer == self.name,
+            stream_heads.c.stream_id == envelope.stream_id).scalar_subquery()
+        in_inbox = exists().where(inbox.c.consumer == self.name,
+                                  inbox.c.event_id == envelope.event_id)
+        row = (await conn.execute(select(
+            func.coalesce(head, 0), in_inbox, dlq.blocking(self.name, envelope)))).one()
+        return int(row[0]), bool(row[1]), bool(row[2])
 
     async def _apply_dead_letter(self, conn: AsyncConnection, envelope: Envelope,
                                  handler: Handler | None) -> Outcome:
         """A redriven dead letter: applied once, and only after any dead letter before it."""
         if not await dlq.is_unresolved(conn, self.name, envelope.event_id):
             return Outcome.DUPLICATE  # resolved meanwhile
-        if await dlq.blocker(conn, self.name, envelope) is not None:
+        if await dlq.is_blocked(conn, self.name, envelope):
             return Outcome.HELD  # stays dead until the one before it is resolved
         if handler is not None and not await self._in_inbox(conn, envelope):
             await self._run_handler(conn, envelope, handler)
@@ -581,24 +598,29 @@ class Consumer:
 
     async def tend_once(self) -> None:
         """Release held events whose stream can go on (a release another member or a race
-        missed), heal gaps older than ``gap_heal_seconds``, and park those that stay open."""
+        missed), heal gaps older than ``gap_heal_seconds``, and park those that stay open.
+
+        An idle round (nothing to release or heal) is one read: it runs every
+        ``tend_interval`` in every service."""
         async with self.db.read() as conn:
             waiting = await held.waiting_streams(conn, self.name)
         self._held_streams |= {w.stream_id for w in waiting}
         now = utc_now()
-        overdue = []
+        released, overdue = False, []
         for stream in waiting:
             if stream.releasable:
                 async with self._lock(stream.stream_id):
                     await self._release_held(stream.stream_id)
+                released = True
             elif (stream.missing and stream.parked_at is None
                   and stream.waited(now) >= self.settings.gap_heal_seconds):
                 overdue.append(stream)
         if overdue:
             await self._heal(overdue, park=True)
-        async with self.db.read() as conn:
-            self.parked_streams = sum(1 for w in await held.waiting_streams(conn, self.name)
-                                      if w.parked_at is not None and w.missing)
+        if released or overdue:
+            async with self.db.read() as conn:
+                waiting = await held.waiting_streams(conn, self.name)
+        self.parked_streams = sum(1 for w in waiting if w.parked_at is not None and w.missing)
 
     async def _heal(self, gaps: Sequence[held.WaitingStream], *, park: bool) -> int:
         """Look for the missing versions of ``gaps`` on the topics and apply what is found;

@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Exists, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.base import format_timestamp, utc_now
@@ -59,18 +59,24 @@ async def is_recorded(conn: AsyncConnection, consumer: str, event_id: uuid.UUID)
 
 
 async def is_unresolved(conn: AsyncConnection, consumer: str, event_id: uuid.UUID) -> bool:
+    """Whether the dead letter still waits; the row stays locked until the transaction ends
+    (PostgreSQL; SQLite has one writer), so a discard cannot resolve it meanwhile."""
     return (await conn.execute(select(dead_letters.c.event_id).where(
         dead_letters.c.consumer == consumer, dead_letters.c.event_id == event_id,
-        dead_letters.c.status.in_(UNRESOLVED)))).first() is not None
+        dead_letters.c.status.in_(UNRESOLVED)).with_for_update())).first() is not None
 
 
-async def blocker(conn: AsyncConnection, consumer: str, envelope: Envelope) -> uuid.UUID | None:
-    """The earliest unresolved dead letter before ``envelope`` in its stream, if any."""
-    return (await conn.execute(select(dead_letters.c.event_id).where(
+def blocking(consumer: str, envelope: Envelope) -> Exists:
+    """Whether an unresolved dead letter comes before ``envelope`` in its stream (an
+    EXISTS clause, so the consumer's order guard reads it with the head in one query)."""
+    return exists().where(
         dead_letters.c.consumer == consumer, dead_letters.c.stream_id == envelope.stream_id,
         dead_letters.c.stream_version < envelope.stream_version,
-        dead_letters.c.status.in_(UNRESOLVED),
-    ).order_by(dead_letters.c.stream_version).limit(1))).scalar()
+        dead_letters.c.status.in_(UNRESOLVED))
+
+
+async def is_blocked(conn: AsyncConnection, consumer: str, envelope: Envelope) -> bool:
+    return bool((await conn.execute(select(blocking(consumer, envelope)))).scalar())
 
 
 async def record(conn: AsyncConnection, consumer: str, *, event_id: uuid.UUID, stream_id: str,
@@ -106,17 +112,22 @@ async def unresolved(conn: AsyncConnection, consumer: str,
 
 async def discard(conn: AsyncConnection, consumer: str, event_id: uuid.UUID, *, reason: str,
                   actor: str) -> str | None:
-    """Resolve an unresolved dead letter as never to be applied; its stream id, or None."""
+    """Resolve an unresolved dead letter as never to be applied; its stream id, or None.
+
+    The update checks the status itself: a redrive that applied the event first (and
+    held the row meanwhile) wins, and the discard finds nothing to resolve.
+    """
     stream = (await conn.execute(select(dead_letters.c.stream_id).where(
         dead_letters.c.consumer == consumer, dead_letters.c.event_id == event_id,
         dead_letters.c.status.in_(UNRESOLVED)))).scalar()
     if stream is None:
         return None
-    await conn.execute(update(dead_letters).where(
+    resolved = await conn.execute(update(dead_letters).where(
         dead_letters.c.consumer == consumer, dead_letters.c.event_id == event_id,
+        dead_letters.c.status.in_(UNRESOLVED),
     ).values(status="discarded", resolved_at=format_timestamp(utc_now()), resolved_by=actor,
              resolution=reason[:2000]))
-    return stream
+    return stream if resolved.rowcount == 1 else None
 
 
 async def listed(conn: AsyncConnection, consumer: str, *, everything: bool = False,

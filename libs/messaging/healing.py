@@ -23,8 +23,11 @@ Why the topic is the source (and not, say, the publisher's HTTP API):
   lost data). A gap that outlives this scan is parked with an alarm, never
   skipped.
 
-A scan reads whole topics, so it runs only for gaps older than the bound, and
-all overdue gaps of one consumer share one scan.
+A scan reads whole topics, so it runs only for gaps older than the bound, once
+per gap (a gap that does not heal is parked, and parked gaps are scanned again
+only by an operator's redrive), and all overdue gaps of one consumer process
+share one scan. Every member of a group tends all of the group's held streams,
+so each member may scan for the same gap once.
 """
 
 from __future__ import annotations

@@ -6,8 +6,9 @@ another partition, not republished yet, or dead-lettered) is written here in
 the transaction that decides to hold it, and only then is its offset
 committed. So a consumer never commits past an event it has not applied or
 kept. Held events are applied in version order as soon as the version before
-them is (``Consumer._release_held``); a row at or below the stream's head is
-spent and is deleted by the next release.
+them is (``Consumer._release_held``, at once in the process that applied it,
+else by the next tending); a row at or below the stream's head is spent and
+is deleted by the next release.
 
 A gap that does not fill within its bound is healed from the topics
 (``libs.messaging.healing``); one that still does not is *parked*
@@ -88,8 +89,10 @@ async def next_held(conn: AsyncConnection, consumer: str, stream_id: str,
     """The held event right after ``head``, and whether any remain held for the stream.
 
     Spent rows (at or below the head: applied, or dead-lettered) are deleted first.
+    When that moves the stream onto a new gap, the new gap's wait starts now: its
+    rows are no longer parked, and it is healed (then parked) only after its own bound.
     """
-    await conn.execute(delete(held_events).where(
+    spent = await conn.execute(delete(held_events).where(
         held_events.c.consumer == consumer, held_events.c.stream_id == stream_id,
         held_events.c.stream_version <= head))
     row = (await conn.execute(
@@ -99,8 +102,16 @@ async def next_held(conn: AsyncConnection, consumer: str, stream_id: str,
     if row is None:
         return None, False
     if row.stream_version != head + 1:
+        if spent.rowcount:
+            await _wait_anew(conn, consumer, stream_id)
         return None, True
     return Held(Envelope.from_wire(row.envelope.encode("utf-8")), row.origin_topic), True
+
+
+async def _wait_anew(conn: AsyncConnection, consumer: str, stream_id: str) -> None:
+    await conn.execute(update(held_events).where(
+        held_events.c.consumer == consumer, held_events.c.stream_id == stream_id,
+    ).values(held_at=format_timestamp(utc_now()), parked_at=None))
 
 
 async def held_keys(conn: AsyncConnection, consumer: str,

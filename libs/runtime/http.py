@@ -13,6 +13,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+from aiokafka.errors import KafkaError
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -31,7 +32,7 @@ PROBLEM_BASE = "https://o2c.dev/problems/"
 
 _BAD_TEXT = {"22021", "22P05"}  # PostgreSQL: character not in repertoire, untranslatable
 _MAYBE_OUTAGES = (SQLAlchemyError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError,
-                  sqlite3.Error, httpx.TransportError)
+                  sqlite3.Error, httpx.TransportError, KafkaError)
 """Exception families that may say "a dependency is unreachable" (then 503) or be a bug (500)."""
 
 
@@ -49,7 +50,8 @@ def problem(status: int, slug: str, title: str, detail: str, **extra: Any) -> JS
 def unavailable() -> JSONResponse:
     """503 with ``Retry-After``: the same request may simply be sent again later."""
     response = problem(503, "service-unavailable", "Service unavailable",
-                       "a dependency (the database) is briefly unreachable; retry the same request later")
+                       "a dependency (the database or the broker) is briefly unreachable; "
+                       "retry the same request later")
     response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
 

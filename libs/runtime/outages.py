@@ -4,8 +4,10 @@ A request that fails because the database restarts, refuses connections, cut
 one mid-request, is out of connections, or (SQLite) stays locked past its busy
 timeout, answers 503 with ``Retry-After`` (``libs.runtime.http``): retrying the
 same request later is correct, and nothing was half done (each command is one
-transaction). The same holds for another service that does not answer. Every
-other error is a bug and stays a logged 500.
+transaction). The same holds for another service that does not answer, and for
+a Kafka broker that cannot be reached or answers "not now" (a retriable error;
+an operator's redrive reads the topics to heal parked gaps). Every other error
+is a bug and stays a logged 500.
 
 The failure can arrive bare (asyncpg on the store's driver pool, sqlite3 on its
 writer thread, an ``OSError`` while connecting) or wrapped by SQLAlchemy
@@ -18,6 +20,7 @@ import sqlite3
 
 import asyncpg
 import httpx
+from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -63,6 +66,10 @@ def _names_outage(error: BaseException) -> bool:
         return True
     if isinstance(error, PoolTimeout | OSError | httpx.TransportError):
         return True  # no pooled connection in time; refused, reset or timed-out sockets
+    if isinstance(error, KafkaConnectionError | KafkaTimeoutError):
+        return True
+    if isinstance(error, KafkaError) and error.retriable:
+        return True  # the broker says "not now": no leader yet, a coordinator loading
     sqlstate = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
     if isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
         return True

@@ -16,11 +16,13 @@ from contextlib import asynccontextmanager
 
 import httpx
 import pytest
+import sqlalchemy
 import uvicorn
+from sqlalchemy.ext.asyncio import AsyncConnection
 from typer.testing import CliRunner
 
 from libs.events.partners import KeyIssued
-from libs.messaging import dlq
+from libs.messaging import dlq, held
 from libs.messaging.broker import free_port
 from libs.messaging.consumer import Consumer, Delivery
 from libs.runtime.auth import KeyRing, hash_secret, store_key
@@ -136,6 +138,25 @@ async def _held(harness: Harness, consumer: Consumer, keys: set[tuple[str, int]]
 
 
 # -- over HTTP, and through ``o2c dlq`` ------------------------------------------------
+
+
+async def test_a_redrive_while_the_broker_is_away_answers_503_not_500(harness: Harness) -> None:
+    """Healing parked gaps reads the topics: with the broker away, the redrive is
+    to be retried (503 with Retry-After), not a bug (500)."""
+    _, _, v3 = await stream_of(harness.db, "acct-b", 3)
+    consumer = harness.consumer()
+    await consumer.handle(v3)  # held: v1 and v2 never came
+    async with harness.db.transaction() as conn:
+        await held.park(conn, consumer.name, "acct-b")
+    consumer.bootstrap_servers = f"127.0.0.1:{free_port()}"  # nothing listens there
+    async with dead_letter_api(consumer) as api:
+        answer = await api.post("/internal/dead-letters/redrive", json={},
+                                headers=as_(ADMIN_SECRET))
+    assert answer.status_code == 503, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert int(answer.headers["Retry-After"]) > 0
+    [(key, parked_at)] = (await held_of(harness.db, consumer.name)).items()
+    assert key == ("acct-b", 3) and parked_at is not None  # still held, still parked
 
 
 @asynccontextmanager
@@ -263,3 +284,47 @@ async def test_o2c_dlq_finds_the_service_says_when_nothing_is_to_do_and_fails_un
 
 async def _started(server: uvicorn.Server) -> bool:
     return bool(server.started)
+
+
+async def test_a_discard_racing_a_redrive_that_applied_the_event_is_refused(
+    harness: Harness,
+) -> None:
+    """The redrive applied the dead letter and commits while a discard of it waits on
+    the row: the discard must then find it resolved (404), never record "discarded"
+    over an event that was applied."""
+    poison, _ = await stream_of(harness.db, "acct-r", 2, poison_at=1)
+    consumer = harness.consumer()
+    await consumer.handle(poison)
+    assert (await dead_letters_of(harness.db, consumer.name))[poison.event_id] == "dead"
+    redriving = harness.db.transaction()
+    conn = await redriving.__aenter__()
+    assert await dlq.is_unresolved(conn, consumer.name, poison.event_id)
+    await dlq.mark_redriven(conn, consumer.name, poison.event_id)  # not committed yet
+    redriver = await _backend_pid(conn)
+    discarding = asyncio.create_task(
+        consumer.discard(poison.event_id, reason="too late", actor="admin:test"))
+    await wait_until(lambda: _blocked_by(harness.db, redriver, discarding),
+                     what="the discard waiting for the redrive")
+    await redriving.__aexit__(None, None, None)
+    assert await discarding is False
+    assert (await dead_letters_of(harness.db, consumer.name))[poison.event_id] == "redriven"
+
+
+async def _backend_pid(conn: AsyncConnection) -> int | None:
+    if conn.dialect.name != "postgresql":
+        return None
+    return int((await conn.execute(sqlalchemy.text("select pg_backend_pid()"))).scalar_one())
+
+
+async def _blocked_by(db: Database, redriver: int | None, task: asyncio.Task[bool]) -> bool:
+    """The discard waits for the redrive's transaction: on PostgreSQL, some session is
+    blocked by the redriving one; SQLite lets one writer in at a time anyway."""
+    assert not task.done(), "the discard did not wait for the redrive's transaction"
+    if redriver is None:
+        await asyncio.sleep(0)
+        return True
+    async with db.read() as conn:
+        blocked = (await conn.execute(sqlalchemy.text(
+            "select count(*) from pg_stat_activity where :pid = any(pg_blocking_pids(pid))"),
+            {"pid": redriver})).scalar_one()
+    return bool(blocked)

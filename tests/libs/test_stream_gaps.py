@@ -15,8 +15,11 @@ import logging
 from collections.abc import AsyncIterator
 
 import pytest
+import sqlalchemy
 from prometheus_client import CollectorRegistry, generate_latest
 
+from libs.events.base import utc_now
+from libs.messaging import held
 from libs.messaging.broker import end_offsets
 from libs.messaging.consumer import Outcome
 from libs.runtime.dead_letters import ConsumerMetrics
@@ -226,3 +229,74 @@ async def test_a_consumer_killed_mid_batch_neither_loses_nor_doubles_an_effect(
     expected = {e.event_id for e in history}
     await wait_until(lambda: _applied_is(four, restarted, len(expected)), what="all applied")
     assert_exactly_once_in_stream_order(await four.applied(restarted), expected)
+
+
+async def test_an_idle_tending_round_is_one_read_and_no_write(
+    four: Harness, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Tending runs every second in every service: with held events that cannot go on
+    yet (a gap inside its bound), one round reads once and writes nothing."""
+    _, _, v3 = await stream_of(four.db, "acct-t", 3)
+    consumer = four.consumer()
+    await consumer.handle(v3)  # held: v1 and v2 have not come
+    calls = {"read": 0, "transaction": 0}
+    for name in calls:
+        real = getattr(four.db, name)
+
+        def counted(real=real, name=name):  # type: ignore[no-untyped-def]
+            calls[name] += 1
+            return real()
+
+        monkeypatch.setattr(four.db, name, counted)
+    await consumer.tend_once()
+    assert calls == {"read": 1, "transaction": 0}
+    assert consumer.parked_streams == 0
+    assert await held_of(four.db, consumer.name) == {("acct-t", 3): None}
+
+
+async def test_when_a_parked_gap_fills_the_next_gap_waits_its_own_bound(four: Harness) -> None:
+    """v2 and v4 missing, v3 and v5 held, the stream parked on v2. When v2 comes, v3 is
+    applied and the stream now waits for v4: a new gap, not parked (and not yet healed
+    or alarmed) until it has waited its own bound."""
+    v1, v2, v3, _, v5 = await stream_of(four.db, "acct-2gaps", 5)
+    consumer = four.consumer()
+    for event in (v1, v3, v5):
+        await consumer.handle(event)
+    async with four.db.transaction() as conn:
+        await held.park(conn, consumer.name, "acct-2gaps")
+    await consumer.tend_once()
+    assert consumer.parked_streams == 1
+    await consumer.handle(v2)
+    assert await held_of(four.db, consumer.name) == {("acct-2gaps", 5): None}
+    await consumer.tend_once()
+    assert consumer.parked_streams == 0
+    [waiting] = await _waiting(four, consumer.name)
+    assert waiting.missing == range(4, 5) and waiting.waited(utc_now()) < 5
+    assert [a[2] for a in await four.applied(consumer)] == [1, 2, 3]
+
+
+async def _waiting(harness: Harness, consumer: str) -> list[held.WaitingStream]:
+    async with harness.db.read() as conn:
+        return await held.waiting_streams(conn, consumer)
+
+
+async def test_an_event_in_order_costs_one_guard_read_beside_its_effect(four: Harness) -> None:
+    """The hot path: every consumed event. The order guard (head, inbox, dead letter before
+    it) is one read; then the effect, the inbox row and the head: four statements."""
+    v1, v2 = await stream_of(four.db, "acct-hot", 2)
+    consumer = four.consumer()
+    await consumer.handle(v1)
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement: str, *_: object) -> None:  # type: ignore[no-untyped-def]
+        if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "PRAGMA")):
+            statements.append(statement)
+
+    engine = four.db.engine.sync_engine
+    sqlalchemy.event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert await consumer.handle(v2) is Outcome.APPLIED
+    finally:
+        sqlalchemy.event.remove(engine, "before_cursor_execute", record)
+    assert len(statements) == 4, statements
+    assert [a[2] for a in await four.applied(consumer)] == [1, 2]
