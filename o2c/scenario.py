@@ -9,8 +9,9 @@ the driver's: the benchmarks send each request once (:class:`Direct`); the chaos
 load retries until a definite answer, because services die under it. So a
 :class:`Scenario` only asks for a :class:`Sender` per key (``connect``).
 
-Every write of the walk carries an ``Idempotency-Key``, so a sender that retries
-never doubles a partner, a receipt or a program.
+Every POST of the walk carries an ``Idempotency-Key`` (the PUT of a price list is
+idempotent itself), so a sender that retries never doubles a partner, a receipt or
+a program.
 """
 
 from __future__ import annotations
