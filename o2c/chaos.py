@@ -15,20 +15,18 @@ summary whose ``ok`` is true only when no check found anything.
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from libs.messaging.broker import free_port
 from o2c import chaos_checks
 from o2c.chaos_checks import Books
 from o2c.chaos_load import Api, Clients, GaveUp, Tally, World, set_up
 from o2c.pgserver import PrivatePostgres
+from o2c.scenario import schema_prefix, supervisor_for
 from o2c.supervisor import SERVICES, Supervisor
 
 DATABASE = "database"
@@ -133,15 +131,6 @@ class Faults:
         return self._db_back_at is None and all(child["state"] == "running" for child in status.values())
 
 
-def _start_system(data_dir: Path, database_url: str | None, prefix: str, token: str) -> Supervisor:
-    supervisor = Supervisor(
-        data_dir, database_url=database_url, admin_token=token,
-        ports={name: free_port() for name in SERVICES}, broker_port=free_port(),
-        preferred_broker_port=None, extra_env={"O2C_SCHEMA_PREFIX": prefix})
-    supervisor.start()
-    return supervisor
-
-
 def _tend_while(faults: Faults, busy: Callable[[], bool], until: float, events: list[str]) -> bool:
     """Keep restarting the dead while ``busy()``; False if ``until`` passed first."""
     while busy():
@@ -160,9 +149,7 @@ def run_chaos(plan: ChaosPlan, data_dir: Path, *, database_url: str | None = Non
     ``report`` gets a line per fault and per restart as they happen.
     """
     database = PrivatePostgres() if private_postgres else None
-    prefix = f"chaos{uuid.uuid4().hex[:8]}_"
-    token = secrets.token_urlsafe(24)
-    summary: dict[str, Any] = {"plan": asdict(plan), "schema_prefix": prefix,
+    summary: dict[str, Any] = {"plan": asdict(plan),
                                "database": "private postgres" if database else
                                ("postgres" if database_url else "sqlite")}
     supervisor: Supervisor | None = None
@@ -172,9 +159,11 @@ def run_chaos(plan: ChaosPlan, data_dir: Path, *, database_url: str | None = Non
             database.start()
             database_url = database.url
         started = time.monotonic()
-        supervisor = _start_system(data_dir, database_url, prefix, token)
+        supervisor = supervisor_for(data_dir, database_url, "chaos")
+        summary["schema_prefix"] = schema_prefix(supervisor)
+        supervisor.start()
         tally = Tally()
-        admin = Api(supervisor.urls(), token, tally)
+        admin = Api(supervisor.urls(), supervisor.admin_token, tally)
         world = set_up(admin, plan.partners, until=time.monotonic() + 120)
         summary["timings_s"] = {"start_and_set_up": round(time.monotonic() - started, 1)}
         faults = Faults(supervisor, database, plan, report=report)

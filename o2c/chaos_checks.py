@@ -21,7 +21,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from o2c.chaos_load import Api, GaveUp, Tally, World, expect
+from o2c.chaos_load import Api, GaveUp, Tally, World
+from o2c.scenario import expect
 
 FINAL_STATUS = "shipped"
 _SHOWN = 10  # findings listed per check (the count is always complete)

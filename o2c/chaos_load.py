@@ -14,14 +14,15 @@ from __future__ import annotations
 import random
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import httpx
+
+from o2c.scenario import REGION, Scenario, expect, order
 
 #: Answers worth the same request again: the service or its database is away, or a
 #: concurrent twin of the request still holds its Idempotency-Key.
@@ -31,14 +32,6 @@ UNIT_PRICE = 1_000
 STOCK = 10_000_000
 CREDIT_LIMIT = 10**12
 PARTNER_TIER = "A"
-REGION = "east"
-#: A probe per service that any valid key may call (401 until the key has reached it).
-KEY_PROBES = {
-    "partners": "/v1/partners/none", "orders": "/v1/orders/none", "credit": "/v1/invoices/none",
-    "delivery": "/v1/shipments/none", "rebates": "/v1/programs/none",
-    "projections": "/v1/audit/events",
-}
-
 
 class GaveUp(RuntimeError):
     """A request was retried until its deadline without a definite answer."""
@@ -128,11 +121,19 @@ class Api:
                 return
 
 
-def expect(response: httpx.Response, status: int) -> Any:
-    if response.status_code != status:
-        raise RuntimeError(f"{response.request.method} {response.request.url} answered "
-                           f"{response.status_code}: {response.text[:500]}")
-    return response.json()
+@dataclass
+class Until:
+    """A :class:`o2c.scenario.Sender` over :meth:`Api.send`: each request retried until ``until``."""
+
+    api: Api
+    until: float
+
+    def send(self, service: str, method: str, path: str, *, json: Any = None,
+             key: str | None = None) -> httpx.Response:
+        return self.api.send(service, method, path, until=self.until, json=json, key=key)
+
+    def close(self) -> None:
+        self.api.close()
 
 
 # --------------------------------------------------------------------------- the business
@@ -147,63 +148,19 @@ class World:
     program_id: str
 
 
-def issue_key(admin: Api, role: str, until: float, partner_id: str | None = None) -> str:
-    """A new key of ``role`` (not yet known everywhere: see :func:`wait_for_keys`)."""
-    return str(expect(admin.send("partners", "POST", "/v1/keys", until=until,
-                                 json={"role": role, "partner_id": partner_id, "name": f"chaos {role}"}),
-                      201)["secret"])
-
-
-def wait_for_keys(urls: dict[str, str], secrets: list[str], until: float) -> None:
-    """Return once every service accepts every key (keys travel to the services as events)."""
-    with httpx.Client(timeout=5, trust_env=False) as client:
-        for secret in secrets:
-            for service, probe in KEY_PROBES.items():
-                while client.get(urls[service] + probe,
-                                 headers={"Authorization": f"Bearer {secret}"}).status_code == 401:
-                    if time.monotonic() > until:
-                        raise GaveUp(f"{service} never accepted a new key")
-                    time.sleep(0.1)
-
-
 def set_up(admin: Api, partners: int, until: float) -> World:
-    """Staff keys, ``partners`` credit distributors with agreements and keys, stock, a rebate program."""
-    staff = {role: issue_key(admin, role, until) for role in ("sales", "finance", "warehouse")}
-    wait_for_keys(admin.urls, list(staff.values()), until)
-    sales, finance, warehouse = (Api(admin.urls, staff[r], admin.tally) for r in ("sales", "finance",
-                                                                                 "warehouse"))
-    today = date.today()
-    try:
-        created = sales.send("orders", "POST", "/v1/products", until=until, key=f"product-{SKU}", json={
-            "sku": SKU, "name": "Chaos unit", "category": "misc", "list_price_minor": UNIT_PRICE})
-        if created.status_code not in (201, 409):
-            expect(created, 201)
-        expect(warehouse.send("delivery", "POST", "/v1/stock/receipts", until=until,
-                              key=f"receipt-{SKU}", json={"sku": SKU, "qty": STOCK,
-                                                          "reference": f"GRN-{uuid.uuid4().hex[:8]}"}),
-               201)
-        program = expect(finance.send("rebates", "POST", "/v1/programs", until=until, key="program", json={
-            "name": "Chaos volume", "starts_on": str(today - timedelta(days=1)),
-            "ends_on": str(today + timedelta(days=60)), "basis": "invoiced", "mode": "retroactive",
-            "tiers": [{"from_minor": 0, "rate_bp": 100}], "eligibility": {"tiers": [PARTNER_TIER]}}), 201)
-        keys: dict[str, str] = {}
-        for index in range(partners):
-            tag = uuid.uuid4().hex[:10].upper()
-            partner = expect(sales.send("partners", "POST", "/v1/partners", until=until, key=f"p-{tag}",
-                                        json={
-                "name": f"Chaos distributor {index} {tag}", "legal_id": f"CH{tag}", "kind": "distributor",
-                "tier": PARTNER_TIER, "region": REGION, "territories": [REGION],
-                "payment_terms": {"kind": "credit", "credit_limit_minor": CREDIT_LIMIT, "term_days": 30}}),
-                201)
-            expect(sales.send("partners", "POST", f"/v1/partners/{partner['id']}/agreements", until=until,
-                              key=f"a-{tag}", json={"kind": "annual", "starts_on": str(today),
-                                                    "ends_on": str(today + timedelta(days=300))}), 201)
-            keys[partner["id"]] = issue_key(admin, "partner", until, partner["id"])
-        wait_for_keys(admin.urls, list(keys.values()), until)
-    finally:
-        for api in (sales, finance, warehouse):
-            api.close()
-    return World(staff=staff, partners=keys, program_id=program["id"])
+    """Staff keys, ``partners`` credit distributors with agreements and keys, stock, a rebate program
+    (:class:`o2c.scenario.Scenario`, every request retried until ``until``); no price list."""
+    scenario = Scenario(admin.urls, admin.token, "chaos",
+                        lambda token: Until(Api(admin.urls, token, admin.tally), until),
+                        setup_s=max(0.0, until - time.monotonic()))
+    scenario.staff_keys(("sales", "finance", "warehouse"))
+    scenario.create_catalog([SKU], list_price=UNIT_PRICE, discount_bp=None)
+    scenario.receive_stock([SKU], STOCK)
+    program_id = scenario.publish_program(PARTNER_TIER)
+    partner_ids = scenario.register_partners(partners, tier=PARTNER_TIER, region=REGION,
+                                             credit_limit=CREDIT_LIMIT)
+    return World(staff=scenario.staff, partners=scenario.partner_keys(partner_ids), program_id=program_id)
 
 
 # --------------------------------------------------------------------------- the clients
@@ -266,10 +223,9 @@ class Clients:
             api.close()
 
     def _place(self, api: Api, key: str, qty: int) -> None:
-        order = {"partner_ref": key, "lines": [{"sku": SKU, "qty": qty}],
-                 "ship_to": {"region": REGION, "address": "1 Chaos Rd"}}
         try:
-            response = api.send("orders", "POST", "/v1/orders", json=order, key=key,
+            response = api.send("orders", "POST", "/v1/orders", key=key,
+                                json=order(key, [{"sku": SKU, "qty": qty}], address="1 Chaos Rd"),
                                 until=time.monotonic() + self.answer_within_s)
         except GaveUp:
             with self.tally.lock:

@@ -38,15 +38,12 @@ from o2c.bench.load import Request, Round, drive
 from o2c.bench.system import (
     DEFAULT_PG_URL,
     RunningSystem,
-    SetupError,
-    create_catalog,
     order_body,
     plain_pg_url,
-    poll,
-    register_partners,
     running_system,
     wait_partner_known,
 )
+from o2c.scenario import SetupError, poll
 from o2c.supervisor import SERVICES
 
 CONCURRENCY = 32
@@ -115,8 +112,8 @@ def _pg(url: str, statement: str) -> None:
 
 def _set_up(system: RunningSystem) -> list[str]:
     """Partners with keys, the catalog and a price list; the partner keys."""
-    create_catalog(system, SKUS)
-    keys = [system.issue_key("partner", partner_id) for partner_id in register_partners(system, PARTNERS)]
+    system.scenario.create_catalog(SKUS)
+    keys = list(system.scenario.partner_keys(system.scenario.register_partners(PARTNERS)).values())
     for key in keys:
         wait_partner_known(system, key, SKUS)
     return keys

@@ -41,16 +41,7 @@ from typing import Any
 import httpx
 
 from o2c.bench import profile
-from o2c.bench.system import (
-    RunningSystem,
-    create_catalog,
-    order_body,
-    publish_program,
-    receive_stock,
-    register_partners,
-    rss_mb,
-    running_system,
-)
+from o2c.bench.system import RunningSystem, order_body, rss_mb, running_system
 
 PARTNERS = 8
 CONCURRENCY = 16
@@ -97,7 +88,7 @@ class Run:
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
         return httpx.AsyncClient(base_url=self.system.urls[service], timeout=60, trust_env=False,
                                  limits=limits,
-                                 headers={"Authorization": f"Bearer {self.system.key(role)}"})
+                                 headers={"Authorization": f"Bearer {self.system.scenario.key(role)}"})
 
 
 async def _pages(client: httpx.AsyncClient, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -354,13 +345,13 @@ def _result(run: Run, count: int, concurrency: int, rate: float | None, timeout:
 
 def set_up(system: RunningSystem, partners: int, orders: int) -> Run:
     """Program, partners with keys, catalog, price list and enough stock for ``orders``."""
-    publish_program(system)
-    partner_ids = register_partners(system, partners)
-    create_catalog(system, SKUS)
-    receive_stock(system, SKUS, 10 * (orders + partners) + 100)
-    keys = {partner_id: system.issue_key("partner", partner_id) for partner_id in partner_ids}
-    for role in ("sales", "warehouse", "finance"):
-        system.key(role)
+    scenario = system.scenario
+    scenario.publish_program(rates=((0, 100), (10_000_000, 200)))
+    partner_ids = scenario.register_partners(partners)
+    scenario.create_catalog(SKUS)
+    scenario.receive_stock(SKUS, 10 * (orders + partners) + 100)
+    keys = scenario.partner_keys(partner_ids)
+    scenario.staff_keys(("sales", "warehouse", "finance"))
     return Run(system, keys)
 
 
