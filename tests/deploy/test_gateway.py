@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from libs.messaging.broker import free_port
-from tests.conftest import wait_until
+from tests.conftest import integration_unavailable, wait_until
 
 GATEWAY = Path(__file__).resolve().parents[2] / "deploy" / "gateway.conf"
 SECRET = "s3cr3t-token-value"
@@ -39,7 +39,7 @@ def gateway(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """deploy/gateway.conf under a real nginx, on a free port, logging into ``tmp_path``."""
     nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
     if nginx is None:
-        pytest.skip("nginx is not installed")
+        integration_unavailable("nginx is not installed (.ci/run installs Debian's nginx-light)")
     port = free_port()
     conf = GATEWAY.read_text().replace("listen 8080;", f"listen 127.0.0.1:{port};")
     conf = conf.replace("/var/log/nginx/", f"{tmp_path}/")
