@@ -5,8 +5,6 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-import pytest
-
 from tests.e2e.conftest import System
 
 
@@ -15,14 +13,17 @@ def mode(path: Path) -> int:
 
 
 def test_databases_logs_and_directories_are_private(system: System) -> None:
-    if system.backend != "sqlite":
-        pytest.skip("PostgreSQL keeps the data in its own server")
+    """On SQLite the database files too; on PostgreSQL the data stays in its server, but the
+    data directory, the logs and the secrets beside them are private all the same."""
     data_dir = system.supervisor.data_dir
-    databases = sorted(data_dir.glob("*.db*"))
-    names = {path.name for path in databases}
-    for service in system.supervisor.services:
-        assert {f"{service}.db", f"{service}.db-wal", f"{service}.db-shm"} <= names, names
-    logs = sorted(system.supervisor.logs_dir.glob("*.log"))
-    assert len(logs) == len(system.supervisor.services) + 1
-    assert {path: mode(path) for path in [*databases, *logs]} == dict.fromkeys([*databases, *logs], 0o600)
+    private = sorted(system.supervisor.logs_dir.glob("*.log"))
+    assert len(private) == len(system.supervisor.services) + (1 if system.supervisor.embedded else 0)
+    private += [path for path in (data_dir / "admin-token", data_dir / "audit-key") if path.exists()]
+    if system.backend == "sqlite":
+        databases = sorted(data_dir.glob("*.db*"))
+        names = {path.name for path in databases}
+        for service in system.supervisor.services:
+            assert {f"{service}.db", f"{service}.db-wal", f"{service}.db-shm"} <= names, names
+        private += databases
+    assert {path: mode(path) for path in private} == dict.fromkeys(private, 0o600)
     assert mode(data_dir) == 0o700 and mode(system.supervisor.logs_dir) == 0o700
