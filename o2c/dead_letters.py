@@ -110,18 +110,24 @@ def dlq_list(
     _finish(answers)
 
 
+def _echo_found_or_exit(answers: Answers, missing: str) -> None:
+    """Print what the consumers found; when every one answered and none had it, say ``missing``
+    and exit 1 (a single dead letter was asked for by id)."""
+    if answers.found:
+        _echo(list(answers.found.values()))
+    elif not answers.failed:
+        typer.echo(missing, err=True)
+        raise typer.Exit(1)
+    _finish(answers)
+
+
 @dlq_app.command("show")
 def dlq_show(event_id: uuid.UUID, consumer: str | None = CONSUMER,
              data_dir: Path = DATA_DIR) -> None:
     """One dead letter (in every consumer that has it), with its message."""
     answers = _ask_each(_services(consumer), data_dir,
                         lambda client: client.get(f"/internal/dead-letters/{event_id}"))
-    if answers.found:
-        _echo(list(answers.found.values()))
-    elif not answers.failed:
-        typer.echo(f"no dead letter {event_id}", err=True)
-        raise typer.Exit(1)
-    _finish(answers)
+    _echo_found_or_exit(answers, f"no dead letter {event_id}")
 
 
 @dlq_app.command("redrive")
@@ -161,9 +167,4 @@ def dlq_discard(
         raise typer.BadParameter("give a reason")
     answers = _ask_each(_services(consumer), data_dir, lambda client: client.post(
         f"/internal/dead-letters/{event_id}/discard", json={"reason": reason}))
-    if answers.found:
-        _echo(list(answers.found.values()))
-    elif not answers.failed:
-        typer.echo(f"nothing to discard: no unresolved dead letter {event_id}", err=True)
-        raise typer.Exit(1)
-    _finish(answers)
+    _echo_found_or_exit(answers, f"nothing to discard: no unresolved dead letter {event_id}")
