@@ -5,15 +5,15 @@ answers ``await command.run(lambda unit: ..., body)``; the command function gets
 a ``libs.runtime.commands.Unit`` and returns plain data. The answer's status is
 the route's own ``status_code``.
 
-``Idempotency-Key``: a repeat with the same key and the same request answers the
+``Idempotency-Key``: a repeat with the same key and the same body answers the
 first response again, byte for byte (same status, same body); the same key with
-another request answers 409. The request is the body *and* the path parameters,
-so one key sent to ``/v1/holds/o1/release`` and then to ``/v1/holds/o2/release``
-is refused the second time rather than answered with o1's release. The scope of
-a key is (caller, route), the route being the method and the route's path
-template (``POST /v1/holds/{order_id}/release``), taken from the matched route,
-never typed by hand. The record is written in the same transaction as the
-command's effect, so a crash leaves either both or neither.
+another body answers 409. A key is scoped to (caller, route, path parameters):
+the route is the method and the path template of the matched route
+(``POST /v1/holds/{order_id}/release``), never typed by hand, and the path
+parameters follow it (``... order_id=ord_1``), so one key sent for ``ord_1`` and
+for ``ord_2`` runs two commands and never answers one with the other's answer.
+The record is written in the same transaction as the command's effect, so a
+crash leaves either both or neither.
 
 Concurrent requests with one key queue behind each other, so the command runs
 once and every other request replays its answer (never a 409 from the command
@@ -46,6 +46,7 @@ from libs.runtime.host import ServiceContext
 from libs.store.schema import idempotency_keys
 
 MAX_KEY_LENGTH = 200
+MAX_ROUTE_LENGTH = 200
 
 CommandFunction = Callable[[Unit], Awaitable[Any]]
 
@@ -57,9 +58,8 @@ class CommandRoute:
         route = request.scope["route"]
         self.ctx: ServiceContext = request.app.state.ctx
         self.principal = principal
-        self.route = f"{request.method} {route.path}"
+        self.route = route_key(f"{request.method} {route.path}", request.path_params)
         self.status = getattr(route, "status_code", None) or 200
-        self.params = dict(request.path_params)
         self.key = key
         if key is not None and len(key) > MAX_KEY_LENGTH:
             raise Conflict(f"Idempotency-Key is longer than {MAX_KEY_LENGTH} characters",
@@ -91,7 +91,7 @@ class CommandRoute:
                 idempotency_keys.c.body), key))).first()
             if stored is not None:
                 if stored[0] != digest:
-                    raise Conflict("this Idempotency-Key was used with a different request",
+                    raise Conflict("this Idempotency-Key was used with a different body",
                                    slug="idempotency-key-reused")
                 return _stored_answer(stored[1], stored[2])
             payload = await command(unit(conn))
@@ -111,10 +111,10 @@ class CommandRoute:
                 raise
         return await transact(self.ctx, attempt)
 
-    def _digest(self, body: BaseModel | None) -> str:
-        request = {"params": self.params,
-                   "body": body.model_dump(mode="json") if body is not None else None}
-        return hashlib.sha256(canonical_json(request)).hexdigest()
+    @staticmethod
+    def _digest(body: BaseModel | None) -> str:
+        return hashlib.sha256(canonical_json(body.model_dump(mode="json") if body is not None else {})
+                              ).hexdigest()
 
     def _where(self, query: Any, key: str) -> Any:
         return query.where(idempotency_keys.c.principal == self.principal.key_id,
@@ -133,6 +133,16 @@ class CommandRoute:
         async with self.ctx.db.read() as conn:
             return (await conn.execute(self._where(select(idempotency_keys.c.key), key))
                     ).first() is not None
+
+
+def route_key(route: str, params: dict[str, Any]) -> str:
+    """``METHOD /path/{template}`` and the values of its path parameters, at most 200 characters."""
+    if not params:
+        return route
+    scoped = route + "".join(f" {name}={value}" for name, value in sorted(params.items()))
+    if len(scoped) <= MAX_ROUTE_LENGTH:
+        return scoped
+    return f"{route} sha256:{hashlib.sha256(canonical_json(params)).hexdigest()}"[:MAX_ROUTE_LENGTH]
 
 
 def replay_id(namespace: uuid.UUID, route: CommandRoute) -> uuid.UUID | None:

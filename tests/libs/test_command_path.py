@@ -1,6 +1,7 @@
 """The one command path (``libs.runtime.commands`` + ``libs.runtime.idempotency``), on both databases.
 
-- a route's idempotency scope is its method and path template, taken from the matched route;
+- a route's idempotency scope is its method and path template, taken from the matched route,
+  with the path parameters' values;
 - one key sent to two different path parameters never replays the other's answer;
 - a command runs again, from a fresh transaction and a fresh load, on a concurrency conflict,
   and what the failed attempt wrote is gone;
@@ -22,6 +23,7 @@ from libs.events.base import DomainEvent, EventMetadata
 from libs.events.orders import PriceListPublished
 from libs.runtime import commands, documents
 from libs.runtime.commands import Aggregate, Loaded, Unit
+from libs.runtime.idempotency import route_key
 from libs.store.database import Database
 from libs.store.errors import ConcurrencyError
 from libs.store.schema import idempotency_keys
@@ -58,21 +60,37 @@ async def test_the_route_key_is_the_method_and_the_path_template(partners: Runni
                                        headers=headers)
     assert first.status_code == again.status_code == 201, first.text
     assert again.content == first.content  # replayed byte for byte
-    assert await _stored_routes(partners) == ["POST /v1/partners/{partner_id}/agreements"]
+    assert await _stored_routes(partners) == [
+        f"POST /v1/partners/{{partner_id}}/agreements partner_id={partner_id}"]
 
 
 async def test_one_key_on_two_path_params_never_replays_the_other(partners: RunningService) -> None:
     first_id, second_id = await _register(partners, "LEGAL-A"), await _register(partners, "LEGAL-B")
     headers = ADMIN | {"Idempotency-Key": "same-key"}
-    signed = await partners.client.post(f"/v1/partners/{first_id}/agreements", json=AGREEMENT,
-                                        headers=headers)
-    assert signed.status_code == 201 and signed.json()["id"] == first_id
-    other = await partners.client.post(f"/v1/partners/{second_id}/agreements", json=AGREEMENT,
+    first = await partners.client.post(f"/v1/partners/{first_id}/agreements", json=AGREEMENT,
                                        headers=headers)
-    assert other.status_code == 409, other.text
-    assert other.json()["type"].endswith("idempotency-key-reused")
-    untouched = (await partners.client.get(f"/v1/partners/{second_id}", headers=ADMIN)).json()
-    assert untouched["status"] == "applied" and untouched["agreements"] == []
+    assert first.status_code == 201 and first.json()["id"] == first_id
+    second = await partners.client.post(f"/v1/partners/{second_id}/agreements", json=AGREEMENT,
+                                        headers=headers)
+    assert second.status_code == 201, second.text
+    assert second.json()["id"] == second_id and second.json()["status"] == "active"
+    replayed = await partners.client.post(f"/v1/partners/{first_id}/agreements", json=AGREEMENT,
+                                          headers=headers)
+    assert replayed.content == first.content
+    other_body = await partners.client.post(f"/v1/partners/{second_id}/agreements",
+                                            json={**AGREEMENT, "ends_on": "2025-11-30"}, headers=headers)
+    assert other_body.status_code == 409
+    assert other_body.json()["type"].endswith("idempotency-key-reused")
+    assert len(await _stored_routes(partners)) == 2
+
+
+def test_a_long_path_parameter_keeps_the_route_key_within_its_column() -> None:
+    short = route_key("POST /v1/holds/{order_id}/release", {"order_id": "ord_1"})
+    assert short == "POST /v1/holds/{order_id}/release order_id=ord_1"
+    long = route_key("POST /v1/holds/{order_id}/release", {"order_id": "o" * 200})
+    other = route_key("POST /v1/holds/{order_id}/release", {"order_id": "o" * 199 + "p"})
+    assert len(long) <= 200 and long.startswith("POST /v1/holds/{order_id}/release sha256:")
+    assert long != other
 
 
 async def test_a_key_over_200_characters_is_refused(partners: RunningService) -> None:
