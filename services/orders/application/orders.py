@@ -15,7 +15,7 @@ from libs.events.base import EventMetadata
 from libs.events.orders import TerritoryViolationRecorded
 from libs.runtime import documents
 from libs.runtime.auth import Principal
-from libs.runtime.commands import Loaded, Unit
+from libs.runtime.commands import Loaded, Unit, transact
 from libs.runtime.host import ServiceContext
 from libs.runtime.ids import new_id
 from services.orders.application.catalog import find_product, read_price_list
@@ -61,10 +61,9 @@ async def record_violation(ctx: ServiceContext, violation: TerritoryViolationRec
                            event_id: uuid.UUID | None) -> None:
     """A refused cross-territory order is recorded in its own committed transaction (the order's
     own rolled back); ``event_id`` (from the request's Idempotency-Key) records a retry once."""
-    async with ctx.db.transaction() as conn:
-        await ctx.store.append(violation_stream(violation.partner_id), "partner-violations", None,
-                               [violation], EventMetadata(actor=actor), conn=conn,
-                               event_ids=[event_id] if event_id is not None else None)
+    await transact(ctx, lambda conn: ctx.store.append(
+        violation_stream(violation.partner_id), "partner-violations", None, [violation],
+        EventMetadata(actor=actor), conn=conn, event_ids=[event_id] if event_id is not None else None))
 
 
 async def cancel_order(unit: Unit, order_id: str, reason: str) -> dict[str, Any]:
