@@ -1,9 +1,19 @@
-"""``Idempotency-Key`` for creating POSTs.
+"""The command path of a route: transaction, conflict retry and ``Idempotency-Key``.
 
-A repeat with the same key and the same body answers the first response again
-(same status, same body); the same key with another body answers 409. The
-record is written in the same transaction as the command's effect, so a crash
-leaves either both or neither.
+A route takes ``Command`` (or ``IdempotentCommand`` for a creating POST) and
+answers ``await command.run(lambda unit: ..., body)``; the command function gets
+a ``libs.runtime.commands.Unit`` and returns plain data. The answer's status is
+the route's own ``status_code``.
+
+``Idempotency-Key``: a repeat with the same key and the same body answers the
+first response again, byte for byte (same status, same body); the same key with
+another body answers 409. A key is scoped to (caller, route, path parameters):
+the route is the method and the path template of the matched route
+(``POST /v1/holds/{order_id}/release``), never typed by hand, and the path
+parameters follow it (``... order_id=ord_1``), so one key sent for ``ord_1`` and
+for ``ord_2`` runs two commands and never answers one with the other's answer.
+The record is written in the same transaction as the command's effect, so a
+crash leaves either both or neither.
 
 Concurrent requests with one key queue behind each other, so the command runs
 once and every other request replays its answer (never a 409 from the command
@@ -16,90 +26,155 @@ behind the process's write lock), so the stored answer is always seen.
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi.responses import JSONResponse
+from fastapi import Depends, Header, Request
+from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from libs.events.base import format_timestamp, utc_now
+from libs.events.base import EventMetadata, format_timestamp, utc_now
 from libs.events.codec import canonical_json
-from libs.runtime.auth import Principal
+from libs.runtime.auth import Authenticated, Principal
+from libs.runtime.commands import Unit, transact
 from libs.runtime.errors import Conflict
-from libs.store.database import Database
+from libs.runtime.host import ServiceContext
 from libs.store.schema import idempotency_keys
 
-Command = Callable[[AsyncConnection], Awaitable[tuple[int, dict[str, Any]]]]
+MAX_KEY_LENGTH = 200
+MAX_ROUTE_LENGTH = 200
+
+CommandFunction = Callable[[Unit], Awaitable[Any]]
 
 
-async def respond_once(
-    db: Database, principal: Principal, route: str, key: str | None, body: BaseModel,
-    command: Command,
-) -> JSONResponse:
-    """Run ``command`` in a transaction, at most once per (caller, route, key)."""
-    if key is None:
-        async with db.transaction() as conn:
-            status, payload = await command(conn)
-        return JSONResponse(payload, status_code=status)
-    if len(key) > 200:
-        raise Conflict("Idempotency-Key is longer than 200 characters", slug="bad-idempotency-key")
-    digest = hashlib.sha256(canonical_json(body.model_dump(mode="json"))).hexdigest()
-    for attempt in range(2):
+class CommandRoute:
+    """What a command route gets: its service, caller, route key and ``Idempotency-Key``."""
+
+    def __init__(self, request: Request, principal: Principal, key: str | None) -> None:
+        route = request.scope["route"]
+        self.ctx: ServiceContext = request.app.state.ctx
+        self.principal = principal
+        self.route = route_key(f"{request.method} {route.path}", request.path_params)
+        self.status = getattr(route, "status_code", None) or 200
+        self.key = key
+        if key is not None and len(key) > MAX_KEY_LENGTH:
+            raise Conflict(f"Idempotency-Key is longer than {MAX_KEY_LENGTH} characters",
+                           slug="bad-idempotency-key")
+
+    @property
+    def replay_scope(self) -> str | None:
+        """``caller\\nroute\\nkey`` when the request has a key (stable across its retries)."""
+        if self.key is None:
+            return None
+        return f"{self.principal.key_id}\n{self.route}\n{self.key}"
+
+    async def run(self, command: CommandFunction, body: BaseModel | None = None) -> Response:
+        """Run ``command`` once (per key): its plain-data answer becomes the route's response."""
+        meta = EventMetadata(actor=self.principal.actor)
+
+        def unit(conn: AsyncConnection) -> Unit:
+            return Unit(self.ctx, conn, meta, self.principal)
+
+        if self.key is None:
+            return _answer(self.status, await transact(self.ctx, lambda conn: command(unit(conn))))
+        digest = self._digest(body)
+        key = self.key
+
+        async def attempt(conn: AsyncConnection) -> Response:
+            await self._queue_behind_same_key(conn, key)
+            stored = (await conn.execute(self._where(select(
+                idempotency_keys.c.request_sha256, idempotency_keys.c.status,
+                idempotency_keys.c.body), key))).first()
+            if stored is not None:
+                if stored[0] != digest:
+                    raise Conflict("this Idempotency-Key was used with a different body",
+                                   slug="idempotency-key-reused")
+                return _stored_answer(stored[1], stored[2])
+            payload = await command(unit(conn))
+            stored_body = canonical_json(payload).decode("utf-8")
+            await conn.execute(idempotency_keys.insert().values(
+                principal=self.principal.key_id, route=self.route, key=key,
+                request_sha256=digest, status=self.status, body=stored_body,
+                created_at=format_timestamp(utc_now())))
+            return _stored_answer(self.status, stored_body)
+
         try:
-            async with db.transaction() as conn:
-                await _queue_behind_same_key(conn, db, principal, route, key)
-                stored = (await conn.execute(select(
-                    idempotency_keys.c.request_sha256, idempotency_keys.c.status,
-                    idempotency_keys.c.body).where(
-                    idempotency_keys.c.principal == principal.key_id,
-                    idempotency_keys.c.route == route, idempotency_keys.c.key == key))).first()
-                if stored is not None:
-                    if stored[0] != digest:
-                        raise Conflict("this Idempotency-Key was used with a different body",
-                                       slug="idempotency-key-reused")
-                    return _answer(stored[1], stored[2])
-                status, payload = await command(conn)
-                stored_body = canonical_json(payload).decode("utf-8")
-                await conn.execute(idempotency_keys.insert().values(
-                    principal=principal.key_id, route=route, key=key, request_sha256=digest,
-                    status=status, body=stored_body, created_at=format_timestamp(utc_now())))
-            return _answer(status, stored_body)
+            return await transact(self.ctx, attempt)
         except IntegrityError:
             # A concurrent request with the same key won the insert: answer what it stored.
             # Any other integrity error is the command's own and must not pass for a replay.
-            if attempt == 0 and await _stored(db, principal, route, key):
-                continue
-            raise
-    raise Conflict("concurrent requests with the same Idempotency-Key", slug="idempotency-key-reused")
+            if not await self._stored(key):
+                raise
+        return await transact(self.ctx, attempt)
+
+    @staticmethod
+    def _digest(body: BaseModel | None) -> str:
+        return hashlib.sha256(canonical_json(body.model_dump(mode="json") if body is not None else {})
+                              ).hexdigest()
+
+    def _where(self, query: Any, key: str) -> Any:
+        return query.where(idempotency_keys.c.principal == self.principal.key_id,
+                           idempotency_keys.c.route == self.route, idempotency_keys.c.key == key)
+
+    async def _queue_behind_same_key(self, conn: AsyncConnection, key: str) -> None:
+        """Wait for any other transaction holding this (caller, route, key); PostgreSQL only."""
+        db = self.ctx.db
+        if not db.is_postgres:
+            return
+        name = canonical_json([db.schema, self.principal.key_id, self.route, key])
+        lock_id = int.from_bytes(hashlib.sha256(name).digest()[:8], "big", signed=True)
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": lock_id})
+
+    async def _stored(self, key: str) -> bool:
+        async with self.ctx.db.read() as conn:
+            return (await conn.execute(self._where(select(idempotency_keys.c.key), key))
+                    ).first() is not None
 
 
-class _StoredAnswer(JSONResponse):
-    """A JSON response sent as the stored canonical text, byte for byte."""
+def route_key(route: str, params: dict[str, Any]) -> str:
+    """``METHOD /path/{template}`` and the values of its path parameters, at most 200 characters."""
+    if not params:
+        return route
+    scoped = route + "".join(f" {name}={value}" for name, value in sorted(params.items()))
+    if len(scoped) <= MAX_ROUTE_LENGTH:
+        return scoped
+    return f"{route} sha256:{hashlib.sha256(canonical_json(params)).hexdigest()}"[:MAX_ROUTE_LENGTH]
 
-    def render(self, content: Any) -> bytes:
-        return str(content).encode("utf-8")
+
+def replay_id(namespace: uuid.UUID, route: CommandRoute) -> uuid.UUID | None:
+    """A deterministic id for something a keyed request records outside its own transaction."""
+    scope = route.replay_scope
+    return uuid.uuid5(namespace, scope) if scope is not None else None
 
 
-def _answer(status: int, stored_body: str) -> JSONResponse:
+def _answer(status: int, payload: Any) -> Response:
+    if status == 204:
+        return Response(status_code=204)
+    return _stored_answer(status, canonical_json(payload).decode("utf-8"))
+
+
+def _stored_answer(status: int, stored_body: str) -> Response:
     """What was stored: the first request and every replay get the same bytes."""
-    return _StoredAnswer(stored_body, status_code=status)
+    return Response(stored_body.encode("utf-8"), status_code=status, media_type="application/json")
 
 
-async def _queue_behind_same_key(conn: AsyncConnection, db: Database, principal: Principal,
-                                 route: str, key: str) -> None:
-    """Wait for any other transaction holding this (caller, route, key); PostgreSQL only."""
-    if not db.is_postgres:
-        return
-    name = canonical_json([db.schema, principal.key_id, route, key])
-    lock_id = int.from_bytes(hashlib.sha256(name).digest()[:8], "big", signed=True)
-    await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": lock_id})
+def _command_route(request: Request, principal: Authenticated) -> CommandRoute:
+    return CommandRoute(request, principal, None)
 
 
-async def _stored(db: Database, principal: Principal, route: str, key: str) -> bool:
-    async with db.read() as conn:
-        return (await conn.execute(select(idempotency_keys.c.key).where(
-            idempotency_keys.c.principal == principal.key_id,
-            idempotency_keys.c.route == route, idempotency_keys.c.key == key))).first() is not None
+def _idempotent_command_route(
+    request: Request, principal: Authenticated,
+    key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> CommandRoute:
+    return CommandRoute(request, principal, key)
+
+
+Command = Annotated[CommandRoute, Depends(_command_route)]
+"""A command route: one transaction, run again on a concurrency conflict."""
+
+IdempotentCommand = Annotated[CommandRoute, Depends(_idempotent_command_route)]
+"""A creating command route that also takes ``Idempotency-Key`` (replays the first answer)."""

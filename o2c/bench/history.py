@@ -10,7 +10,7 @@ appended to real event stores of their own first, so credit gets real envelopes.
 For each size (10, 1,000 and 10,000 orders by default) one partner's account is
 given that many orders behind it: each order reviewed, invoiced and paid, decided
 by credit's own ``decide_*`` functions on the account's state and saved by
-``accounts.save`` (the append and the read models every command writes), in
+``Unit.save`` (the append and the read models every command writes), in
 batches so a 10,000-order history takes seconds, not hours; each order also has
 its copy in credit (``copies.keep_order``). What is timed, on each account in
 turn (interleaved rounds), is one more order going through the real paths:
@@ -46,6 +46,7 @@ from libs.events.envelope import Envelope
 from libs.events.values import InvoiceLine, OrderLine, PaymentTerms, SkuQty
 from libs.messaging.consumer import Consumer, Outcome
 from libs.runtime.auth import hash_secret
+from libs.runtime.commands import Unit
 from libs.runtime.host import ServiceContext, build_app, consumer_for, start_context
 from libs.runtime.ids import new_id
 from libs.runtime.settings import RuntimeSettings
@@ -61,7 +62,7 @@ from services.credit.domain.receipts import decide_payment
 
 SIZES = (10, 1_000, 10_000)
 SAVE_EVERY = 400
-"""Events per ``accounts.save`` while the history is built."""
+"""Events per ``Unit.save`` while the history is built."""
 UNIT_PRICE = 9_000
 SKU = "BENCH-01"
 TIER, REGION = "A", "east"
@@ -122,7 +123,7 @@ async def _build_history(ctx: ServiceContext, partner_id: str, orders: int) -> N
     today = date.today()
     meta = EventMetadata(actor="bench:history")
     async with ctx.db.transaction() as conn:
-        loaded = await accounts.load_for_update(conn, ctx, partner_id)
+        loaded = await accounts.load_for_update(Unit(ctx, conn, meta), partner_id)
     state, version, pending, placed = loaded.state, loaded.version, [], []
 
     async def save() -> None:
@@ -130,7 +131,8 @@ async def _build_history(ctx: ServiceContext, partner_id: str, orders: int) -> N
         async with ctx.db.transaction() as conn:
             for event in placed:
                 await copies.keep_order(conn, event)
-            await accounts.save(conn, ctx, accounts.Loaded(start_state, version, frozenset()), pending, meta)
+            await Unit(ctx, conn, meta).save(
+                accounts.Loaded(accounts.ACCOUNT, partner_id, start_state, version), pending)
         version += len(pending)
 
     start_state = state

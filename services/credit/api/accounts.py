@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Query, Response
 
 from libs.runtime.errors import DomainError
+from libs.runtime.idempotency import Command, IdempotentCommand
 from libs.runtime.params import MaybeDate, PathId
-from services.credit.api.common import IdempotencyKey, run_command, run_once
 from services.credit.api.deps import Ctx, Finance, PartnerKey, Reader
 from services.credit.api.schemas import ConfirmBody, DisputeBody, TermsBody
 from services.credit.application import commands, queries
@@ -34,10 +33,10 @@ async def get_account(partner_id: PathId, principal: Reader, ctx: Ctx) -> dict[s
 
 
 @router.put("/v1/accounts/{partner_id}/terms")
-async def change_terms(partner_id: PathId, body: TermsBody, principal: Finance, ctx: Ctx) -> dict[str, Any]:
+async def change_terms(partner_id: PathId, body: TermsBody, _: Finance, command: Command) -> Response:
     """Change payment terms (prepaid: no limit, no term); held and awaiting orders are re-evaluated."""
-    return await run_command(ctx, lambda conn: commands.change_terms(
-        conn, ctx, principal, partner_id, body.kind, body.credit_limit_minor, body.term_days))
+    return await command.run(lambda unit: commands.change_terms(
+        unit, partner_id, body.kind, body.credit_limit_minor, body.term_days), body)
 
 
 @router.get("/v1/statements/{partner_id}")
@@ -61,22 +60,20 @@ async def get_statement(
 
 
 @router.post("/v1/statements/{partner_id}/confirm", status_code=201)
-async def confirm_statement(partner_id: PathId, body: ConfirmBody, principal: PartnerKey, ctx: Ctx,
-                            key: IdempotencyKey = None) -> JSONResponse:
+async def confirm_statement(partner_id: PathId, body: ConfirmBody, principal: PartnerKey,
+                            command: IdempotentCommand) -> Response:
     """The partner agrees its balance at ``to``; a different closing balance answers 409."""
     if not principal.sees(partner_id):
         raise AccountNotFound(partner_id)
-    return await run_once(ctx, principal, f"confirm {partner_id}", key, body, 201,
-                          lambda conn: commands.answer_statement(conn, ctx, principal, partner_id, body.to,
-                                                                 closing_minor=body.closing_minor))
+    return await command.run(lambda unit: commands.answer_statement(
+        unit, partner_id, body.to, closing_minor=body.closing_minor), body)
 
 
 @router.post("/v1/statements/{partner_id}/dispute", status_code=201)
-async def dispute_statement(partner_id: PathId, body: DisputeBody, principal: PartnerKey, ctx: Ctx,
-                            key: IdempotencyKey = None) -> JSONResponse:
+async def dispute_statement(partner_id: PathId, body: DisputeBody, principal: PartnerKey,
+                            command: IdempotentCommand) -> Response:
     """The partner disputes its statement up to ``to``, with a reason."""
     if not principal.sees(partner_id):
         raise AccountNotFound(partner_id)
-    return await run_once(ctx, principal, f"dispute {partner_id}", key, body, 201,
-                          lambda conn: commands.answer_statement(conn, ctx, principal, partner_id, body.to,
-                                                                 reason=body.reason))
+    return await command.run(lambda unit: commands.answer_statement(
+        unit, partner_id, body.to, reason=body.reason), body)

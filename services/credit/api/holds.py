@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Query, Response
 
 from libs.runtime import documents
+from libs.runtime.idempotency import IdempotentCommand
 from libs.runtime.params import Cursor, PathId, QueryText
-from services.credit.api.common import IdempotencyKey, run_once
 from services.credit.api.deps import Ctx, Finance, Reader
 from services.credit.api.schemas import ReasonBody
 from services.credit.application import commands
@@ -40,18 +39,14 @@ async def get_review(order_id: PathId, principal: Reader, ctx: Ctx) -> dict[str,
 
 
 @router.post("/v1/holds/{order_id}/release")
-async def release(order_id: PathId, body: ReasonBody, principal: Finance, ctx: Ctx,
-                  key: IdempotencyKey = None) -> JSONResponse:
+async def release(order_id: PathId, body: ReasonBody, _: Finance, command: IdempotentCommand) -> Response:
     """Release a held or awaiting order: it passes funds review (``how=released``), even over the limit."""
-    return await run_once(ctx, principal, f"release {order_id}", key, body, 200,
-                          lambda conn: commands.decide_hold(conn, ctx, principal, order_id, body.reason,
-                                                            release=True))
+    return await command.run(lambda unit: commands.decide_hold(unit, order_id, body.reason, release=True),
+                             body)
 
 
 @router.post("/v1/holds/{order_id}/reject")
-async def reject(order_id: PathId, body: ReasonBody, principal: Finance, ctx: Ctx,
-                 key: IdempotencyKey = None) -> JSONResponse:
+async def reject(order_id: PathId, body: ReasonBody, _: Finance, command: IdempotentCommand) -> Response:
     """Reject a held or awaiting order; it will not ship."""
-    return await run_once(ctx, principal, f"reject {order_id}", key, body, 200,
-                          lambda conn: commands.decide_hold(conn, ctx, principal, order_id, body.reason,
-                                                            release=False))
+    return await command.run(lambda unit: commands.decide_hold(unit, order_id, body.reason, release=False),
+                             body)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Query, Response
 
 from libs.runtime import documents
 from libs.runtime.errors import NotFound
+from libs.runtime.idempotency import IdempotentCommand
 from libs.runtime.params import Cursor, PathId, QueryText
-from services.credit.api.common import IdempotencyKey, run_once
 from services.credit.api.deps import Ctx, Finance, Reader
 from services.credit.api.schemas import PaymentBody, WriteOffBody
 from services.credit.application import commands
@@ -29,17 +28,15 @@ async def _owned(ctx: Ctx, principal: Any, kind: str, doc_id: str) -> dict[str, 
 
 
 @router.post("/v1/payments", status_code=201)
-async def record_payment(body: PaymentBody, principal: Finance, ctx: Ctx,
-                         key: IdempotencyKey = None) -> JSONResponse:
+async def record_payment(body: PaymentBody, _: Finance, command: IdempotentCommand) -> Response:
     """Record a bank receipt: ``bank_ref`` is unique (409 on a repeat); applied oldest invoice first
     unless ``allocations`` name open invoices (each <= its open amount, in total <= the payment);
     the rest is advance. Held and awaiting orders are then re-evaluated in arrival order."""
     allocations = ([(a.invoice_id, a.amount_minor) for a in body.allocations]
                    if body.allocations is not None else None)
-    return await run_once(ctx, principal, "payments", key, body, 201, lambda conn: commands.record_payment(
-        conn, ctx, principal, partner_id=body.partner_id, amount_minor=body.amount_minor,
-        currency=body.currency, bank_ref=body.bank_ref, received_on=body.received_on,
-        allocations=allocations))
+    return await command.run(lambda unit: commands.record_payment(
+        unit, partner_id=body.partner_id, amount_minor=body.amount_minor, currency=body.currency,
+        bank_ref=body.bank_ref, received_on=body.received_on, allocations=allocations), body)
 
 
 @router.get("/v1/payments")
@@ -76,12 +73,11 @@ async def get_invoice(invoice_id: PathId, principal: Reader, ctx: Ctx) -> dict[s
 
 
 @router.post("/v1/invoices/{invoice_id}/write-off")
-async def write_off(invoice_id: PathId, body: WriteOffBody, principal: Finance, ctx: Ctx,
-                    key: IdempotencyKey = None) -> JSONResponse:
+async def write_off(invoice_id: PathId, body: WriteOffBody, _: Finance,
+                    command: IdempotentCommand) -> Response:
     """Write off at most the open amount, with a reason; ``written_off`` once nothing remains open."""
-    return await run_once(ctx, principal, f"write-off {invoice_id}", key, body, 200,
-                          lambda conn: commands.write_off(conn, ctx, principal, invoice_id, body.amount_minor,
-                                                          body.reason))
+    return await command.run(lambda unit: commands.write_off(
+        unit, invoice_id, body.amount_minor, body.reason), body)
 
 
 @router.get("/v1/credit-notes")

@@ -2,9 +2,10 @@
 
 Every change to an account goes: lock the account, load it (state + version),
 decide, append with that version as the expected one, rewrite the changed
-documents. The version check alone makes a lost update impossible (a stale
-decision fails with ``ConcurrencyError`` and the command or reaction is run
-again on fresh state); on PostgreSQL the account is also locked for the
+documents (``ACCOUNT`` describes the stream to ``libs.runtime.commands``). The
+version check alone makes a lost update impossible (a stale decision fails
+with ``ConcurrencyError`` and the command or reaction is run again on fresh
+state); on PostgreSQL the account is also locked for the
 transaction (``pg_advisory_xact_lock``), so racing decisions queue instead of
 failing over and over. SQLite already runs one writer at a time.
 """
@@ -12,19 +13,19 @@ failing over and over. SQLite already runs one writer at a time.
 from __future__ import annotations
 
 import hashlib
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from libs.events.base import DomainEvent, EventMetadata
-from libs.runtime.aggregate import load
+from libs.events.base import DomainEvent
+from libs.runtime import commands
+from libs.runtime.commands import Aggregate, Unit
 from libs.runtime.host import ServiceContext
 from services.credit.application.copies import cancelled_orders
 from services.credit.application.read_models import project
-from services.credit.domain.account import STREAM_TYPE, Account, evolve, fold, stream_id
+from services.credit.domain.account import STREAM_TYPE, Account, evolve, stream_id
 from services.credit.domain.errors import AccountNotFound
 
 _LOCK = text("SELECT pg_advisory_xact_lock(:key)")
@@ -35,12 +36,21 @@ def _lock_key(stream: str) -> int:
 
 
 @dataclass(frozen=True)
-class Loaded:
+class Loaded(commands.Loaded[str, Account]):
     """An account as loaded for a decision: its state, version and the cancelled orders."""
 
-    state: Account
-    version: int
-    cancelled: frozenset[str]
+    cancelled: frozenset[str] = frozenset()
+
+
+async def _rewrite_documents(unit: Unit, loaded: Loaded, events: Sequence[DomainEvent],
+                             before: Account) -> None:
+    await project(unit.conn, loaded.state, events, loaded.cancelled)
+
+
+ACCOUNT: Aggregate[str, Account] = Aggregate(
+    stream_type=STREAM_TYPE, stream_id=stream_id,
+    initial=lambda partner_id: Account(partner_id=partner_id), evolve=evolve,
+    project=_rewrite_documents)
 
 
 async def lock(conn: AsyncConnection, partner_id: str) -> None:
@@ -49,17 +59,20 @@ async def lock(conn: AsyncConnection, partner_id: str) -> None:
         await conn.execute(_LOCK, {"key": _lock_key(stream_id(partner_id))})
 
 
-async def load_for_update(conn: AsyncConnection, ctx: ServiceContext, partner_id: str) -> Loaded:
+async def _with_cancelled(conn: AsyncConnection, loaded: commands.Loaded[str, Account]) -> Loaded:
+    return Loaded(ACCOUNT, loaded.key, loaded.state, loaded.version,
+                  cancelled=await cancelled_orders(conn, loaded.key))
+
+
+async def load_for_update(unit: Unit, partner_id: str) -> Loaded:
     """Lock and load the account; ``state.opened`` is False when there is none."""
-    await lock(conn, partner_id)
-    state, version = await load(conn, ctx.store, ctx.registry, stream_id(partner_id),
-                                Account(partner_id=partner_id), evolve)
-    return Loaded(state, version, await cancelled_orders(conn, partner_id))
+    await lock(unit.conn, partner_id)
+    return await _with_cancelled(unit.conn, await unit.load(ACCOUNT, partner_id))
 
 
-async def open_account(conn: AsyncConnection, ctx: ServiceContext, partner_id: str) -> Loaded:
+async def open_account(unit: Unit, partner_id: str) -> Loaded:
     """Lock and load an account that must exist (404 otherwise)."""
-    loaded = await load_for_update(conn, ctx, partner_id)
+    loaded = await load_for_update(unit, partner_id)
     if not loaded.state.opened:
         raise AccountNotFound(partner_id)
     return loaded
@@ -67,20 +80,7 @@ async def open_account(conn: AsyncConnection, ctx: ServiceContext, partner_id: s
 
 async def read_account(conn: AsyncConnection, ctx: ServiceContext, partner_id: str) -> Loaded:
     """Load an account without locking it (for reads)."""
-    state, version = await load(conn, ctx.store, ctx.registry, stream_id(partner_id),
-                                Account(partner_id=partner_id), evolve)
-    if not state.opened:
+    loaded = await commands.read(ctx, conn, ACCOUNT, partner_id)
+    if not loaded.state.opened:
         raise AccountNotFound(partner_id)
-    return Loaded(state, version, await cancelled_orders(conn, partner_id))
-
-
-async def save(conn: AsyncConnection, ctx: ServiceContext, loaded: Loaded, events: Sequence[DomainEvent],
-               meta: EventMetadata, event_ids: Sequence[uuid.UUID] | None = None) -> Account:
-    """Append the decided events at the loaded version and rewrite the documents they changed."""
-    if not events:
-        return loaded.state
-    await ctx.store.append(stream_id(loaded.state.partner_id), STREAM_TYPE, loaded.version, list(events),
-                           meta, conn=conn, event_ids=event_ids)
-    state = fold(loaded.state, list(events))
-    await project(conn, state, events, loaded.cancelled)
-    return state
+    return await _with_cancelled(conn, loaded)

@@ -1,7 +1,8 @@
-"""Finance's and partners' commands on an account; each runs in one transaction.
+"""Finance's and partners' commands on an account, each a ``Unit`` of the one command path.
 
 A command locks and loads the account, decides, appends at the loaded version
-and rewrites the documents; the callers run it again on ``ConcurrencyError``.
+and rewrites the documents (``unit.save``); the path runs it again on
+``ConcurrencyError``. Each answers plain data, the route's response.
 """
 
 from __future__ import annotations
@@ -9,15 +10,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from libs.events import credit as ev
-from libs.events.base import DomainEvent, EventMetadata, format_timestamp, utc_now
+from libs.events.base import DomainEvent, format_timestamp, utc_now
 from libs.events.codec import canonical_json
 from libs.runtime import documents
-from libs.runtime.auth import Principal
-from libs.runtime.host import ServiceContext
-from libs.runtime.ids import new_id
+from libs.runtime.commands import Unit
 from libs.store.schema import documents as documents_table
 from libs.store.sql import insert_ignoring_duplicates
 from services.credit.application import accounts, copies
@@ -31,47 +28,43 @@ from services.credit.domain.receipts import decide_payment
 BANK_REF = "bank-ref"
 
 
-def _meta(principal: Principal) -> EventMetadata:
-    return EventMetadata(actor=principal.actor)
-
-
-async def change_terms(conn: AsyncConnection, ctx: ServiceContext, principal: Principal, partner_id: str,
-                       kind: str, credit_limit_minor: int | None, term_days: int | None) -> dict[str, Any]:
+async def change_terms(unit: Unit, partner_id: str, kind: str, credit_limit_minor: int | None,
+                       term_days: int | None) -> dict[str, Any]:
     """Change a partner's terms; held and awaiting orders are re-evaluated on the new terms."""
-    loaded = await accounts.open_account(conn, ctx, partner_id)
-    decided = decide_terms(loaded.state, kind, credit_limit_minor, term_days, ctx.today(), loaded.cancelled)
-    state = await accounts.save(conn, ctx, loaded, decided, _meta(principal))
-    return account_body(state, ctx.today(), loaded.cancelled)
+    loaded = await accounts.open_account(unit, partner_id)
+    decided = decide_terms(loaded.state, kind, credit_limit_minor, term_days, unit.today(), loaded.cancelled)
+    saved = await unit.save(loaded, decided)
+    return account_body(saved.state, unit.today(), loaded.cancelled)
 
 
-async def decide_hold(conn: AsyncConnection, ctx: ServiceContext, principal: Principal, order_id: str,
-                      reason: str, release: bool) -> dict[str, Any]:
+async def decide_hold(unit: Unit, order_id: str, reason: str, release: bool) -> dict[str, Any]:
     """Release (passes funds review, even over the limit) or reject a held or awaiting order."""
-    order = await copies.order(conn, order_id)
+    order = await copies.order(unit.conn, order_id)
     if order is None:
         raise OrderNotFound(order_id)
-    loaded = await accounts.open_account(conn, ctx, order["partner_id"])
+    loaded = await accounts.open_account(unit, order["partner_id"])
     decide = decide_release if release else decide_reject
-    decided = decide(loaded.state, order_id, reason, principal.actor, loaded.cancelled)
-    await accounts.save(conn, ctx, loaded, decided, _meta(principal))
-    review = await documents.get(conn, REVIEW, order_id)
+    decided = decide(loaded.state, order_id, reason, unit.actor, loaded.cancelled)
+    await unit.save(loaded, decided)
+    review = await documents.get(unit.conn, REVIEW, order_id)
     assert review is not None
     return review
 
 
-async def record_payment(conn: AsyncConnection, ctx: ServiceContext, principal: Principal, *,
-                         partner_id: str, amount_minor: int, currency: str | None, bank_ref: str,
-                         received_on: date, allocations: list[tuple[str, int]] | None) -> dict[str, Any]:
+async def record_payment(unit: Unit, *, partner_id: str, amount_minor: int, currency: str | None,
+                         bank_ref: str, received_on: date, allocations: list[tuple[str, int]] | None
+                         ) -> dict[str, Any]:
     """Record a bank receipt (its ``bank_ref`` unique across all partners) and apply it."""
+    conn = unit.conn
     if await documents.get(conn, BANK_REF, bank_ref) is not None:
         raise DuplicateBankRef(bank_ref)
-    loaded = await accounts.open_account(conn, ctx, partner_id)
-    payment_id = new_id("pay")
+    loaded = await accounts.open_account(unit, partner_id)
+    payment_id = unit.new_id("pay")
     decided = decide_payment(
         loaded.state, payment_id=payment_id, amount=amount_minor, currency=currency or loaded.state.currency,
-        bank_ref=bank_ref, received_on=received_on, allocations=allocations, today=ctx.today(),
+        bank_ref=bank_ref, received_on=received_on, allocations=allocations, today=unit.today(),
         cancelled=loaded.cancelled)
-    state = await accounts.save(conn, ctx, loaded, decided, _meta(principal))
+    state = (await unit.save(loaded, decided)).state
     claimed = await insert_ignoring_duplicates(conn, documents_table, {
         "kind": BANK_REF, "id": bank_ref, "partner_id": partner_id, "status": None, "version": 0,
         "body": canonical_json({"bank_ref": bank_ref, "payment_id": payment_id}).decode("utf-8"),
@@ -81,34 +74,32 @@ async def record_payment(conn: AsyncConnection, ctx: ServiceContext, principal: 
     payment = await documents.get(conn, PAYMENT, payment_id)
     assert payment is not None
     return {**payment, "released_orders": _released(decided),
-            "account": account_body(state, ctx.today(), loaded.cancelled)}
+            "account": account_body(state, unit.today(), loaded.cancelled)}
 
 
 def _released(decided: list[DomainEvent]) -> list[str]:
     return [e.order_id for e in decided if isinstance(e, ev.FundsReviewPassed)]
 
 
-async def write_off(conn: AsyncConnection, ctx: ServiceContext, principal: Principal, invoice_id: str,
-                    amount_minor: int, reason: str) -> dict[str, Any]:
+async def write_off(unit: Unit, invoice_id: str, amount_minor: int, reason: str) -> dict[str, Any]:
     """Write off (part of) an open invoice's open amount, with a reason."""
-    invoice = await documents.get(conn, INVOICE, invoice_id)
+    invoice = await documents.get(unit.conn, INVOICE, invoice_id)
     if invoice is None:
         raise InvoiceNotFound(invoice_id)
-    loaded = await accounts.open_account(conn, ctx, invoice["partner_id"])
-    decided = decide_write_off(loaded.state, invoice_id, amount_minor, reason, principal.actor, ctx.today(),
+    loaded = await accounts.open_account(unit, invoice["partner_id"])
+    decided = decide_write_off(loaded.state, invoice_id, amount_minor, reason, unit.actor, unit.today(),
                                loaded.cancelled)
-    await accounts.save(conn, ctx, loaded, decided, _meta(principal))
-    written = await documents.get(conn, INVOICE, invoice_id)
+    await unit.save(loaded, decided)
+    written = await documents.get(unit.conn, INVOICE, invoice_id)
     assert written is not None
     return written
 
 
-async def answer_statement(conn: AsyncConnection, ctx: ServiceContext, principal: Principal, partner_id: str,
-                           to: date, *, closing_minor: int | None = None, reason: str | None = None
-                           ) -> dict[str, Any]:
+async def answer_statement(unit: Unit, partner_id: str, to: date, *, closing_minor: int | None = None,
+                           reason: str | None = None) -> dict[str, Any]:
     """Confirm (the closing balance at ``to`` must match) or dispute (with a reason) a statement."""
-    loaded = await accounts.open_account(conn, ctx, partner_id)
-    closing = await closing_balance(conn, ctx, partner_id, to)
+    loaded = await accounts.open_account(unit, partner_id)
+    closing = await closing_balance(unit.conn, unit.ctx, partner_id, to)
     answer: DomainEvent
     if reason is None:
         assert closing_minor is not None
@@ -118,7 +109,7 @@ async def answer_statement(conn: AsyncConnection, ctx: ServiceContext, principal
                                        currency=loaded.state.currency)
     else:
         answer = ev.StatementDisputed(partner_id=partner_id, to=to, reason=reason)
-    await accounts.save(conn, ctx, loaded, [answer], _meta(principal))
+    await unit.save(loaded, [answer])
     return {"partner_id": partner_id, "to": to.isoformat(), "closing_minor": closing,
             "currency": loaded.state.currency, "status": "confirmed" if reason is None else "disputed",
             "reason": reason}

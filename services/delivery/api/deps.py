@@ -1,10 +1,10 @@
-"""Dependencies of the routes: the service context, the caller's role, the Idempotency-Key."""
+"""Dependencies of the routes: the service context and the caller's role."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Query, Request
+from fastapi import Depends, Query, Request
 
 from libs.runtime.auth import ALL_ROLES, STAFF, Principal, require
 from libs.runtime.host import ServiceContext
@@ -26,5 +26,4 @@ Staff = Annotated[Principal, Depends(require(*STAFF))]
 AnyRole = Annotated[Principal, Depends(require(*ALL_ROLES))]
 ReturnRequester = Annotated[Principal, Depends(require(*RETURN_REQUESTERS))]
 
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 Limit = Annotated[int, Query(ge=1, le=200)]

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse
-from sqlalchemy.ext.asyncio import AsyncConnection
+from fastapi import APIRouter, Response
 
-from libs.runtime.aggregate import retry_on_conflict
-from libs.runtime.idempotency import respond_once
+from libs.runtime.idempotency import IdempotentCommand
 from libs.runtime.params import Cursor, PathId, QueryText
-from services.delivery.api.deps import AnyRole, Ctx, IdempotencyKey, Limit, ReturnRequester, Warehouse
+from services.delivery.api.deps import AnyRole, Ctx, Limit, ReturnRequester, Warehouse
 from services.delivery.api.schemas import ReceiveReturnIn, ReturnIn, ReturnOut, ReturnPage
 from services.delivery.application.returns import (
     receive_return,
@@ -24,19 +21,11 @@ router = APIRouter(prefix="/v1/returns", tags=["returns"])
 
 
 @router.post("", status_code=201, response_model=ReturnOut)
-async def create_return(
-    body: ReturnIn, ctx: Ctx, principal: ReturnRequester, idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+async def create_return(body: ReturnIn, _: ReturnRequester, command: IdempotentCommand) -> Response:
     """Ask to return goods of an order (a partner: its own orders only). Per sku at most what
     was dispatched minus what earlier returns claimed, else 409 ``exceeds-returnable``."""
-
-    async def command(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
-        return 201, await request_return(ctx, conn, principal, order_id=body.order_id,
-                                         lines=body.quantities(), reason=body.reason,
-                                         kind=body.kind)
-
-    return await retry_on_conflict(lambda: respond_once(
-        ctx.db, principal, "POST /v1/returns", idempotency_key, body, command))
+    return await command.run(lambda unit: request_return(
+        unit, order_id=body.order_id, lines=body.quantities(), reason=body.reason, kind=body.kind), body)
 
 
 @router.get("", response_model=ReturnPage)
@@ -57,16 +46,7 @@ async def get_return(return_id: PathId, ctx: Ctx, principal: AnyRole) -> dict[st
 
 
 @router.post("/{return_id}/receive", response_model=ReturnOut)
-async def receive(
-    return_id: PathId, body: ReceiveReturnIn, ctx: Ctx, principal: Warehouse,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+async def receive(return_id: PathId, body: ReceiveReturnIn, _: Warehouse,
+                  command: IdempotentCommand) -> Response:
     """The goods arrived (at most what was requested, per sku); they go back on hand."""
-
-    async def command(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
-        return 200, await receive_return(ctx, conn, principal.actor, return_id,
-                                         body.quantities())
-
-    return await retry_on_conflict(lambda: respond_once(
-        ctx.db, principal, f"POST /v1/returns/{return_id}/receive", idempotency_key, body,
-        command))
+    return await command.run(lambda unit: receive_return(unit, return_id, body.quantities()), body)

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse
-from sqlalchemy.ext.asyncio import AsyncConnection
+from fastapi import APIRouter, Response
 
-from libs.runtime.aggregate import retry_on_conflict
-from libs.runtime.idempotency import respond_once
+from libs.runtime.idempotency import IdempotentCommand
 from libs.runtime.params import Cursor, PathId, QueryText
-from services.delivery.api.deps import AnyRole, Ctx, IdempotencyKey, Limit, Warehouse
+from services.delivery.api.deps import AnyRole, Ctx, Limit, Warehouse
 from services.delivery.api.schemas import DeliverIn, DispatchIn, ShipmentOut, ShipmentPage
 from services.delivery.application.shipments import (
     deliver,
@@ -43,34 +40,18 @@ async def get_shipment(shipment_id: PathId, ctx: Ctx, principal: AnyRole) -> dic
 
 
 @router.post("/{shipment_id}/dispatch", response_model=ShipmentOut)
-async def dispatch_shipment(
-    shipment_id: PathId, body: DispatchIn, ctx: Ctx, principal: Warehouse,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+async def dispatch_shipment(shipment_id: PathId, body: DispatchIn, _: Warehouse,
+                            command: IdempotentCommand) -> Response:
     """Ship all or part of what remains; more than remains of a sku (or a sku not on the
     shipment) answers 409 ``exceeds-remaining``. Each dispatch is invoiced on its date."""
-
-    async def command(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
-        return 200, await dispatch(ctx, conn, principal.actor, shipment_id,
-                                   lines=body.quantities(), carrier=body.carrier,
-                                   tracking_no=body.tracking_no)
-
-    return await retry_on_conflict(lambda: respond_once(
-        ctx.db, principal, f"POST /v1/shipments/{shipment_id}/dispatch", idempotency_key, body,
-        command))
+    return await command.run(lambda unit: dispatch(
+        unit, shipment_id, lines=body.quantities(), carrier=body.carrier, tracking_no=body.tracking_no),
+        body)
 
 
 @router.post("/{shipment_id}/deliver", response_model=ShipmentOut)
-async def deliver_shipment(
-    shipment_id: PathId, body: DeliverIn, ctx: Ctx, principal: Warehouse,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+async def deliver_shipment(shipment_id: PathId, body: DeliverIn, _: Warehouse,
+                           command: IdempotentCommand) -> Response:
     """Proof of delivery, only once the shipment was dispatched completely (else 409)."""
-
-    async def command(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
-        return 200, await deliver(ctx, conn, principal.actor, shipment_id,
-                                  delivered_at=body.delivered_at, signed_by=body.signed_by)
-
-    return await retry_on_conflict(lambda: respond_once(
-        ctx.db, principal, f"POST /v1/shipments/{shipment_id}/deliver", idempotency_key, body,
-        command))
+    return await command.run(lambda unit: deliver(
+        unit, shipment_id, delivered_at=body.delivered_at, signed_by=body.signed_by), body)

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse
-from sqlalchemy.ext.asyncio import AsyncConnection
+from fastapi import APIRouter, Response
 
-from libs.runtime.aggregate import retry_on_conflict
-from libs.runtime.idempotency import respond_once
+from libs.runtime.idempotency import IdempotentCommand
 from libs.runtime.params import Cursor, PathId, QueryText
-from services.delivery.api.deps import Ctx, IdempotencyKey, Limit, Warehouse
+from services.delivery.api.deps import Ctx, Limit, Warehouse
 from services.delivery.api.schemas import ReceiptOut, StockOut, StockPage, StockReceiptIn
 from services.delivery.application.stock import receive_stock, stock_of, stock_page
 
@@ -19,19 +16,11 @@ router = APIRouter(prefix="/v1/stock", tags=["stock"])
 
 
 @router.post("/receipts", status_code=201, response_model=ReceiptOut)
-async def book_receipt(
-    body: StockReceiptIn, ctx: Ctx, principal: Warehouse, idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+async def book_receipt(body: StockReceiptIn, _: Warehouse, command: IdempotentCommand) -> Response:
     """Book goods in. ``reference`` is unique per sku: booking it again answers 409
     ``duplicate-reference``. Backordered orders the new stock covers completely are
     allocated at once, in arrival order (``allocated_orders``)."""
-
-    async def command(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
-        return 201, await receive_stock(ctx, conn, principal.actor, body.sku, body.qty,
-                                        body.reference)
-
-    return await retry_on_conflict(lambda: respond_once(
-        ctx.db, principal, "POST /v1/stock/receipts", idempotency_key, body, command))
+    return await command.run(lambda unit: receive_stock(unit, body.sku, body.qty, body.reference), body)
 
 
 @router.get("", response_model=StockPage)

@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.base import DomainEvent, EventMetadata
 from libs.events.delivery import StockAllocated, StockBackordered, StockReleased
-from libs.runtime import documents
+from libs.runtime import commands, documents
 from libs.runtime.aggregate import load
-from libs.runtime.host import ServiceContext
+from libs.runtime.commands import Aggregate, Unit
 from services.delivery.application import ledger
 from services.delivery.application.order_copies import get_order
 from services.delivery.domain.allocation import (
@@ -51,22 +52,22 @@ def needed_of(order: dict[str, Any]) -> Tally:
     return from_json(order["lines"])
 
 
-async def _load(ctx: ServiceContext, conn: AsyncConnection, order_id: str) -> tuple[Allocation, int]:
-    return await load(conn, ctx.store, ctx.registry, allocation_stream(order_id), Allocation(),
-                      evolve_allocation)
+@dataclass(frozen=True)
+class Loaded(commands.Loaded[str, Allocation]):
+    """An order's allocation, with the order copy its document starts from."""
+
+    order: dict[str, Any] | None = None
 
 
-async def _append(
-    ctx: ServiceContext, conn: AsyncConnection, order: dict[str, Any], version: int,
-    new: Sequence[DomainEvent], meta: EventMetadata, event_ids: Sequence[uuid.UUID],
-) -> uuid.UUID:
-    """Append, then move the ledger and the allocation document accordingly."""
-    stored = await ctx.store.append(allocation_stream(order["order_id"]), ALLOCATION, version, new,
-                                    meta, conn=conn, event_ids=event_ids)
-    doc = await documents.get(conn, ALLOCATION, order["order_id"]) or {
+async def _move_ledger_and_document(unit: Unit, loaded: Loaded, new: Sequence[DomainEvent],
+                                    before: Allocation) -> None:
+    """Move the ledger and the allocation document by the appended events."""
+    order = loaded.order
+    assert order is not None
+    doc = await documents.get(unit.conn, ALLOCATION, order["order_id"]) or {
         "order_id": order["order_id"], "partner_id": order["partner_id"], "lines": order["lines"],
         "arrival": order["arrival"], "correlation_id": order["correlation_id"], "missing": []}
-    await ledger.record(conn, new)
+    await ledger.record(unit.conn, new)
     for event in new:
         if isinstance(event, StockAllocated):
             doc.update(status=ALLOCATED, missing=[])
@@ -74,23 +75,28 @@ async def _append(
             doc.update(status=BACKORDERED, missing=[line.model_dump() for line in event.lines])
         elif isinstance(event, StockReleased):
             doc.update(status=RELEASED, released=[line.model_dump() for line in event.lines])
-    await documents.put(conn, ALLOCATION, order["order_id"], doc, partner_id=order["partner_id"],
+    await documents.put(unit.conn, ALLOCATION, order["order_id"], doc, partner_id=order["partner_id"],
                         status=doc["status"])
-    return stored[-1].event_id
 
 
-async def allocate_placed_order(
-    ctx: ServiceContext, conn: AsyncConnection, order: dict[str, Any], meta: EventMetadata,
-    event_ids: Sequence[uuid.UUID],
-) -> None:
+ALLOCATION_STREAM: Aggregate[str, Allocation] = Aggregate(
+    stream_type=ALLOCATION, stream_id=allocation_stream, initial=lambda order_id: Allocation(),
+    evolve=evolve_allocation, project=_move_ledger_and_document)
+
+
+async def _load(unit: Unit, order: dict[str, Any]) -> Loaded:
+    loaded = await unit.load(ALLOCATION_STREAM, order["order_id"])
+    return Loaded(ALLOCATION_STREAM, loaded.key, loaded.state, loaded.version, order=order)
+
+
+async def allocate_placed_order(unit: Unit, order: dict[str, Any]) -> None:
     """All lines of a new order, or a backorder listing what is missing."""
-    await ledger.hold_lock(conn)
-    state, version = await _load(ctx, conn, order["order_id"])
+    await ledger.hold_lock(unit.conn)
+    loaded = await _load(unit, order)
     needed = needed_of(order)
-    available = available_of(await ledger.levels(conn, needed))
-    new = decide_on_placement(state, order["order_id"], needed, available)
-    if new:
-        await _append(ctx, conn, order, version, new, meta, event_ids[:len(new)])
+    available = available_of(await ledger.levels(unit.conn, needed))
+    new = decide_on_placement(loaded.state, order["order_id"], needed, available)
+    await unit.save(loaded, new, salt="allocation")
 
 
 async def _queue(conn: AsyncConnection) -> list[dict[str, Any]]:
@@ -104,13 +110,12 @@ async def _queue(conn: AsyncConnection) -> list[dict[str, Any]]:
             return queued
 
 
-async def serve_backorders(
-    ctx: ServiceContext, conn: AsyncConnection, cause_id: uuid.UUID, actor: str
-) -> list[str]:
+async def serve_backorders(unit: Unit, cause_id: uuid.UUID) -> list[str]:
     """Allocate the queued orders that stock now covers, in arrival order (caller holds the lock).
 
     Returns the ids of the orders allocated.
     """
+    conn = unit.conn
     waiting = {doc["order_id"]: doc for doc in await _queue(conn)}
     if not waiting:
         return []
@@ -120,41 +125,39 @@ async def serve_backorders(
     served: list[str] = []
     for queued in serve_in_arrival_order(queue, available_of(await ledger.levels(conn, skus))):
         order = waiting[queued.order_id]
-        state, version = await _load(ctx, conn, queued.order_id)
+        loaded = await _load(unit, order)
         needed = dict(queued.needed)
-        new = decide_from_backorder(state, needed, available_of(await ledger.levels(conn, needed)))
+        new = decide_from_backorder(loaded.state, needed, available_of(await ledger.levels(conn, needed)))
         if not new:
             continue
-        meta = EventMetadata(actor=actor, correlation_id=uuid.UUID(order["correlation_id"]),
-                             causation_id=cause_id)
+        meta = EventMetadata(actor=f"system:{unit.ctx.name}",
+                             correlation_id=uuid.UUID(order["correlation_id"]), causation_id=cause_id)
         ids = [uuid.uuid5(cause_id, f"backorder-served:{queued.order_id}")]
-        await _append(ctx, conn, order, version, new, meta, ids)
+        await unit.save(loaded, new, event_ids=ids, meta=meta)
         served.append(queued.order_id)
     return served
 
 
-async def release_order(
-    ctx: ServiceContext, conn: AsyncConnection, order_id: str, meta: EventMetadata,
-    event_ids: Sequence[uuid.UUID],
-) -> list[str]:
+async def release_order(unit: Unit, order_id: str) -> list[str]:
     """Release a cancelled or rejected order's unshipped stock, then serve the queue with it.
 
     Returns the ids of backordered orders the freed stock allocated.
     """
+    conn, ctx = unit.conn, unit.ctx
     await ledger.hold_lock(conn)
     order = await get_order(conn, order_id)
     if order is None:
         return []
-    state, version = await _load(ctx, conn, order_id)
+    loaded = await _load(unit, order)
     dispatched: Tally = {}
     if order.get("shipment_id"):
         shipment, _ = await load(conn, ctx.store, ctx.registry, f"shipment-{order['shipment_id']}",
                                  Shipment(), evolve_shipment)
         dispatched = dict(shipment.dispatched)
-    new = decide_release(state, order_id, dispatched)
+    new = decide_release(loaded.state, order_id, dispatched)
     if not new:
         return []
-    released_id = await _append(ctx, conn, order, version, new, meta, event_ids[:len(new)])
+    released = await unit.save(loaded, new, salt="release")
     if any(line.qty for event in new if isinstance(event, StockReleased) for line in event.lines):
-        return await serve_backorders(ctx, conn, released_id, meta.actor)
+        return await serve_backorders(unit, released.stored[-1].event_id)
     return []

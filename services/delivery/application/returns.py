@@ -8,17 +8,16 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from libs.events.base import DomainEvent, EventMetadata
+from libs.events.base import EventMetadata
 from libs.events.values import ReturnKind
 from libs.runtime import documents
-from libs.runtime.aggregate import load
 from libs.runtime.auth import Principal
-from libs.runtime.host import ServiceContext
+from libs.runtime.commands import Aggregate, Loaded, Unit, folded_document
 from libs.runtime.ids import new_id
 from services.delivery.application import ledger
 from services.delivery.application.allocations import serve_backorders
 from services.delivery.application.order_copies import get_order, order_seen_by, update_order
-from services.delivery.application.shipments import load_shipment
+from services.delivery.application.shipments import SHIPMENT_STREAM
 from services.delivery.application.views import RETURN, project_return
 from services.delivery.domain.errors import ReturnNotFound
 from services.delivery.domain.quantities import Tally, plus
@@ -36,9 +35,10 @@ def return_stream(return_id: str) -> str:
     return f"return-{return_id}"
 
 
-async def _load(ctx: ServiceContext, conn: AsyncConnection, return_id: str) -> tuple[GoodsReturn, int]:
-    return await load(conn, ctx.store, ctx.registry, return_stream(return_id), GoodsReturn(),
-                      evolve_return)
+RETURN_STREAM: Aggregate[str, GoodsReturn] = Aggregate(
+    stream_type=RETURN, stream_id=return_stream, initial=lambda return_id: GoodsReturn(),
+    evolve=evolve_return, project=folded_document(
+        RETURN, lambda doc, event, unit: project_return(doc, event, unit.today().isoformat())))
 
 
 async def return_seen_by(conn: AsyncConnection, principal: Principal, return_id: str) -> Doc:
@@ -47,63 +47,46 @@ async def return_seen_by(conn: AsyncConnection, principal: Principal, return_id:
                                        ReturnNotFound(f"return {return_id} not found"))
 
 
-async def _append(
-    ctx: ServiceContext, conn: AsyncConnection, return_id: str, version: int,
-    new: list[DomainEvent], meta: EventMetadata,
-) -> tuple[Doc, uuid.UUID]:
-    """Append to the return's stream and project its document; answers it and the last event id."""
-    stored = await ctx.store.append(return_stream(return_id), RETURN, version, new, meta, conn=conn)
-    doc = await documents.get(conn, RETURN, return_id)
-    for event in new:
-        doc = project_return(doc, event, ctx.today().isoformat())
-    if doc is None:
-        raise LookupError(f"return {return_id} has no document")
-    await documents.put(conn, RETURN, return_id, doc, partner_id=doc["partner_id"],
-                        status=doc["status"])
-    return doc, stored[-1].event_id
-
-
-async def request_return(
-    ctx: ServiceContext, conn: AsyncConnection, principal: Principal, *, order_id: str,
-    lines: Mapping[str, int], reason: str, kind: ReturnKind,
-) -> Doc:
+async def request_return(unit: Unit, *, order_id: str, lines: Mapping[str, int], reason: str,
+                         kind: ReturnKind) -> Doc:
     """Ask to return goods of an order: at most what was dispatched and not returned yet."""
+    conn = unit.conn
+    assert unit.principal is not None
     await ledger.hold_lock(conn, f"o2c.delivery.returns:{order_id}")
-    order = await order_seen_by(conn, principal, order_id)
+    order = await order_seen_by(conn, unit.principal, order_id)
     dispatched: Tally = {}
     if order.get("shipment_id"):
-        shipment, _ = await load_shipment(ctx, conn, order["shipment_id"])
-        dispatched = dict(shipment.dispatched)
+        shipment = await unit.load(SHIPMENT_STREAM, order["shipment_id"])
+        dispatched = dict(shipment.state.dispatched)
     claimed: Tally = {}
     for earlier_id in order.get("return_ids", []):
-        earlier, _ = await _load(ctx, conn, earlier_id)
-        claimed = plus(claimed, earlier.claimed)
+        earlier = await unit.load(RETURN_STREAM, earlier_id)
+        claimed = plus(claimed, earlier.state.claimed)
     return_id = new_id("ret")
     new = decide_request(return_id=return_id, order_id=order_id, partner_id=order["partner_id"],
                          lines=lines, reason=reason, kind=kind, dispatched=dispatched,
                          claimed=claimed)
-    meta = EventMetadata(actor=principal.actor, correlation_id=uuid.UUID(order["correlation_id"]))
-    doc, _ = await _append(ctx, conn, return_id, 0, new, meta)
+    meta = EventMetadata(actor=unit.actor, correlation_id=uuid.UUID(order["correlation_id"]))
+    saved = await unit.save(Loaded(RETURN_STREAM, return_id, GoodsReturn(), 0), new, meta=meta)
     await update_order(conn, order_id, return_ids=[*order.get("return_ids", []), return_id])
-    return doc
+    assert saved.document is not None
+    return saved.document
 
 
-async def receive_return(
-    ctx: ServiceContext, conn: AsyncConnection, actor: str, return_id: str, lines: Mapping[str, int]
-) -> Doc:
+async def receive_return(unit: Unit, return_id: str, lines: Mapping[str, int]) -> Doc:
     """The returned goods arrived: they go back on hand, and may serve the backorder queue."""
-    await ledger.hold_lock(conn)
-    state, version = await _load(ctx, conn, return_id)
-    if not state.return_id:
+    await ledger.hold_lock(unit.conn)
+    loaded = await unit.load(RETURN_STREAM, return_id)
+    if not loaded.state.return_id:
         raise ReturnNotFound(f"return {return_id} not found")
-    new = decide_receipt_of_return(state, lines, ctx.today())
-    order = await get_order(conn, state.order_id)
+    new = decide_receipt_of_return(loaded.state, lines, unit.today())
+    order = await get_order(unit.conn, loaded.state.order_id)
     correlation = uuid.UUID(order["correlation_id"]) if order else uuid.uuid4()
-    doc, received_id = await _append(ctx, conn, return_id, version, new,
-                                     EventMetadata(actor=actor, correlation_id=correlation))
-    await ledger.record(conn, new)
-    await serve_backorders(ctx, conn, received_id, actor=f"system:{ctx.name}")
-    return doc
+    saved = await unit.save(loaded, new, meta=EventMetadata(actor=unit.actor, correlation_id=correlation))
+    await ledger.record(unit.conn, new)
+    await serve_backorders(unit, saved.stored[-1].event_id)
+    assert saved.document is not None
+    return saved.document
 
 
 async def return_page(

@@ -7,23 +7,22 @@ the invoices and status changes they cause join the order's timeline.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from libs.events.base import DomainEvent, EventMetadata
+from libs.events.base import EventMetadata
 from libs.runtime import documents
-from libs.runtime.aggregate import load
 from libs.runtime.auth import Principal
-from libs.runtime.host import ServiceContext
+from libs.runtime.commands import Aggregate, Loaded, Unit, folded_document
 from libs.runtime.ids import new_id
 from services.delivery.application import ledger
-from services.delivery.application.allocations import allocation_stream
+from services.delivery.application.allocations import ALLOCATION_STREAM
 from services.delivery.application.order_copies import get_order, update_order
 from services.delivery.application.views import SHIPMENT, cancel_shipment, project_shipment
-from services.delivery.domain.allocation import RELEASED, Allocation, evolve_allocation
+from services.delivery.domain.allocation import RELEASED
 from services.delivery.domain.errors import ShipmentNotFound
 from services.delivery.domain.quantities import from_json
 from services.delivery.domain.shipment import (
@@ -41,11 +40,10 @@ def shipment_stream(shipment_id: str) -> str:
     return f"shipment-{shipment_id}"
 
 
-async def load_shipment(
-    ctx: ServiceContext, conn: AsyncConnection, shipment_id: str
-) -> tuple[Shipment, int]:
-    return await load(conn, ctx.store, ctx.registry, shipment_stream(shipment_id), Shipment(),
-                      evolve_shipment)
+SHIPMENT_STREAM: Aggregate[str, Shipment] = Aggregate(
+    stream_type=SHIPMENT, stream_id=shipment_stream, initial=lambda shipment_id: Shipment(),
+    evolve=evolve_shipment,
+    project=folded_document(SHIPMENT, lambda doc, event, unit: project_shipment(doc, event)))
 
 
 async def shipment_seen_by(conn: AsyncConnection, principal: Principal, shipment_id: str) -> Doc:
@@ -54,43 +52,25 @@ async def shipment_seen_by(conn: AsyncConnection, principal: Principal, shipment
                                        ShipmentNotFound(f"shipment {shipment_id} not found"))
 
 
-async def _append(
-    ctx: ServiceContext, conn: AsyncConnection, shipment_id: str, version: int,
-    new: Sequence[DomainEvent], meta: EventMetadata, event_ids: Sequence[uuid.UUID] | None = None,
-) -> Doc:
-    """Append to the shipment's stream and project its document in the same transaction."""
-    await ctx.store.append(shipment_stream(shipment_id), SHIPMENT, version, new, meta, conn=conn,
-                           event_ids=event_ids)
-    doc = await documents.get(conn, SHIPMENT, shipment_id)
-    for event in new:
-        doc = project_shipment(doc, event)
-    if doc is None:
-        raise LookupError(f"shipment {shipment_id} has no document")
-    await save_shipment(conn, doc)
-    return doc
-
-
 async def save_shipment(conn: AsyncConnection, doc: Doc) -> None:
     await documents.put(conn, SHIPMENT, doc["id"], doc, partner_id=doc["partner_id"],
                         status=doc["status"])
 
 
-async def create_shipment(
-    ctx: ServiceContext, conn: AsyncConnection, order_id: str, meta: EventMetadata,
-    event_ids: Sequence[uuid.UUID],
-) -> None:
+async def create_shipment(unit: Unit, order_id: str) -> None:
     """An approved order gets one shipment (``pending``) with the lines it was placed with."""
-    order = await get_order(conn, order_id)
+    order = await get_order(unit.conn, order_id)
     if order is None:
         raise LookupError(f"OrderApproved for {order_id} before its OrderPlaced")
     if order.get("shipment_id"):
         return  # the approval was handled already
-    shipment_id = new_id("shp", event_ids[0])
-    state, version = await load_shipment(ctx, conn, shipment_id)
-    new = decide_creation(state, shipment_id, order_id, order["partner_id"],
+    event_ids = unit.event_ids(2, "shipment")
+    shipment_id = new_id("shp", event_ids[0] if event_ids else None)
+    loaded = await unit.load(SHIPMENT_STREAM, shipment_id)
+    new = decide_creation(loaded.state, shipment_id, order_id, order["partner_id"],
                           from_json(order["lines"]))
-    await _append(ctx, conn, shipment_id, version, new, meta, event_ids[1:1 + len(new)])
-    await update_order(conn, order_id, shipment_id=shipment_id, status="approved")
+    await unit.save(loaded, new, event_ids=event_ids[1:1 + len(new)] if event_ids else None)
+    await update_order(unit.conn, order_id, shipment_id=shipment_id, status="approved")
 
 
 def _order_meta(actor: str, order: Doc | None) -> EventMetadata:
@@ -99,37 +79,37 @@ def _order_meta(actor: str, order: Doc | None) -> EventMetadata:
     return EventMetadata(actor=actor, correlation_id=uuid.UUID(order["correlation_id"]))
 
 
-async def dispatch(
-    ctx: ServiceContext, conn: AsyncConnection, actor: str, shipment_id: str, *,
-    lines: Mapping[str, int], carrier: str, tracking_no: str,
-) -> Doc:
+async def _existing(unit: Unit, shipment_id: str) -> Loaded[str, Shipment]:
+    loaded = await unit.load(SHIPMENT_STREAM, shipment_id)
+    if not loaded.state.exists:
+        raise ShipmentNotFound(f"shipment {shipment_id} not found")
+    return loaded
+
+
+async def dispatch(unit: Unit, shipment_id: str, *, lines: Mapping[str, int], carrier: str,
+                   tracking_no: str) -> Doc:
     """Ship ``lines`` out of what remains; the allocated stock leaves on hand."""
-    await ledger.hold_lock(conn)
-    state, version = await load_shipment(ctx, conn, shipment_id)
-    if not state.exists:
-        raise ShipmentNotFound(f"shipment {shipment_id} not found")
-    allocation, _ = await load(conn, ctx.store, ctx.registry, allocation_stream(state.order_id),
-                               Allocation(), evolve_allocation)
-    new = decide_dispatch(state, lines=lines, carrier=carrier, tracking_no=tracking_no,
-                          dispatch_id=new_id("dsp"), today=ctx.today(),
-                          cancelled=allocation.status == RELEASED)
-    order = await get_order(conn, state.order_id)
-    doc = await _append(ctx, conn, shipment_id, version, new, _order_meta(actor, order))
-    await ledger.record(conn, new)
-    return doc
+    await ledger.hold_lock(unit.conn)
+    loaded = await _existing(unit, shipment_id)
+    allocation = await unit.load(ALLOCATION_STREAM, loaded.state.order_id)
+    new = decide_dispatch(loaded.state, lines=lines, carrier=carrier, tracking_no=tracking_no,
+                          dispatch_id=new_id("dsp"), today=unit.today(),
+                          cancelled=allocation.state.status == RELEASED)
+    order = await get_order(unit.conn, loaded.state.order_id)
+    saved = await unit.save(loaded, new, meta=_order_meta(unit.actor, order))
+    await ledger.record(unit.conn, new)
+    assert saved.document is not None
+    return saved.document
 
 
-async def deliver(
-    ctx: ServiceContext, conn: AsyncConnection, actor: str, shipment_id: str, *,
-    delivered_at: datetime, signed_by: str,
-) -> Doc:
+async def deliver(unit: Unit, shipment_id: str, *, delivered_at: datetime, signed_by: str) -> Doc:
     """Record proof of delivery of a completely dispatched shipment."""
-    state, version = await load_shipment(ctx, conn, shipment_id)
-    if not state.exists:
-        raise ShipmentNotFound(f"shipment {shipment_id} not found")
-    new = decide_delivery(state, delivered_at, signed_by)
-    order = await get_order(conn, state.order_id)
-    return await _append(ctx, conn, shipment_id, version, new, _order_meta(actor, order))
+    loaded = await _existing(unit, shipment_id)
+    new = decide_delivery(loaded.state, delivered_at, signed_by)
+    order = await get_order(unit.conn, loaded.state.order_id)
+    saved = await unit.save(loaded, new, meta=_order_meta(unit.actor, order))
+    assert saved.document is not None
+    return saved.document
 
 
 async def cancel_shipment_of(conn: AsyncConnection, order_id: str) -> None:

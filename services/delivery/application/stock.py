@@ -6,10 +6,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from libs.events.base import EventMetadata
 from libs.runtime import documents
-from libs.runtime.aggregate import load
-from libs.runtime.host import ServiceContext
+from libs.runtime.commands import Aggregate, Unit
 from services.delivery.application import ledger
 from services.delivery.application.allocations import serve_backorders
 from services.delivery.domain.errors import SkuNotStocked
@@ -20,23 +18,25 @@ def stock_stream(sku: str) -> str:
     return f"stock-{sku}"
 
 
-async def receive_stock(
-    ctx: ServiceContext, conn: AsyncConnection, actor: str, sku: str, qty: int, reference: str
-) -> dict[str, Any]:
+STOCK_ITEM: Aggregate[str, StockItem] = Aggregate(
+    stream_type="stock", stream_id=stock_stream, initial=lambda sku: StockItem(),
+    evolve=evolve_stock_item)
+"""A sku's receipts (its references); the ledger is moved by ``ledger.record``."""
+
+
+async def receive_stock(unit: Unit, sku: str, qty: int, reference: str) -> dict[str, Any]:
     """Book a receipt (``reference`` unique per sku); queued orders it covers are allocated.
 
     Answers the receipt with the sku's new level and the orders allocated from the queue.
     """
-    await ledger.hold_lock(conn)
-    state, version = await load(conn, ctx.store, ctx.registry, stock_stream(sku), StockItem(),
-                                evolve_stock_item)
-    new = decide_receipt(state, sku, qty, reference)
-    stored = await ctx.store.append(stock_stream(sku), "stock", version, new,
-                                    EventMetadata(actor=actor), conn=conn)
-    await ledger.record(conn, new)
-    served = await serve_backorders(ctx, conn, stored[-1].event_id, actor=f"system:{ctx.name}")
-    level = (await ledger.levels(conn, [sku]))[sku]
-    return {"sku": sku, "qty": qty, "reference": reference, "received_on": ctx.today().isoformat(),
+    await ledger.hold_lock(unit.conn)
+    loaded = await unit.load(STOCK_ITEM, sku)
+    new = decide_receipt(loaded.state, sku, qty, reference)
+    saved = await unit.save(loaded, new)
+    await ledger.record(unit.conn, new)
+    served = await serve_backorders(unit, saved.stored[-1].event_id)
+    level = (await ledger.levels(unit.conn, [sku]))[sku]
+    return {"sku": sku, "qty": qty, "reference": reference, "received_on": unit.today().isoformat(),
             **level.as_dict(), "allocated_orders": served}
 
 

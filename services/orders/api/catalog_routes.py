@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Path
-from fastapi.responses import JSONResponse
-from sqlalchemy.ext.asyncio import AsyncConnection
+from fastapi import APIRouter, Path, Response
 
-from libs.events.base import EventMetadata
 from libs.runtime.errors import NotFound
-from libs.runtime.idempotency import respond_once
+from libs.runtime.idempotency import Command, IdempotentCommand
 from libs.runtime.params import Cursor, PathId, QueryText
-from services.orders.api.deps import Anyone, Ctx, IdempotencyKey, Limit, Sales
+from services.orders.api.deps import Anyone, Ctx, Limit, Sales
 from services.orders.api.schemas import CODE_PATTERN, PriceListIn, ProductIn
 from services.orders.application import catalog
 from services.orders.application.orders import find_partner
@@ -23,16 +20,10 @@ TierPath = Path(pattern=CODE_PATTERN)
 
 
 @router.post("/v1/products", status_code=201)
-async def create_product(body: ProductIn, ctx: Ctx, principal: Sales,
-                         idempotency_key: IdempotencyKey = None) -> JSONResponse:
+async def create_product(body: ProductIn, _: Sales, command: IdempotentCommand) -> Response:
     """Add a product to the catalog; a sku is unique (409). No line may be priced below its minimum."""
-    command = CreateProduct(**body.model_dump())
-    meta = EventMetadata(actor=principal.actor)
-
-    async def create(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
-        return 201, await catalog.create_product(ctx, conn, command, meta)
-
-    return await respond_once(ctx.db, principal, "POST /v1/products", idempotency_key, body, create)
+    product = CreateProduct(**body.model_dump())
+    return await command.run(lambda unit: catalog.create_product(unit, product), body)
 
 
 @router.get("/v1/products")
@@ -47,13 +38,12 @@ async def get_product(sku: PathId, ctx: Ctx, _: Anyone) -> dict[str, Any]:
 
 
 @router.put("/v1/price-lists/{tier}")
-async def publish_price_list(body: PriceListIn, ctx: Ctx, principal: Sales,
-                             tier: str = TierPath) -> dict[str, Any]:
+async def publish_price_list(body: PriceListIn, _: Sales, command: Command, tier: str = TierPath) -> Response:
     """Publish a new version of the tier's prices; answers it with its version number."""
-    command = PublishPriceList(tier=tier, effective_from=body.effective_from,
-                               discount_bp=body.discount_bp,
-                               overrides=[(o.sku, o.unit_price_minor) for o in body.overrides])
-    return await catalog.publish_price_list(ctx, command, EventMetadata(actor=principal.actor))
+    publication = PublishPriceList(tier=tier, effective_from=body.effective_from,
+                                   discount_bp=body.discount_bp,
+                                   overrides=[(o.sku, o.unit_price_minor) for o in body.overrides])
+    return await command.run(lambda unit: catalog.publish_price_list(unit, publication), body)
 
 
 @router.get("/v1/price-lists")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Query, Request
+from fastapi import Depends, Query, Request
 
 from libs.runtime.auth import ALL_ROLES, STAFF, Principal, require
 from libs.runtime.host import ServiceContext
@@ -21,5 +21,4 @@ Sales = Annotated[Principal, Depends(require("admin", "sales"))]
 """Catalog and price lists are kept by channel operations."""
 Orderer = Annotated[Principal, Depends(require("admin", "sales", "partner"))]
 """Placing and cancelling: a partner for itself, or admin/sales on a partner's behalf."""
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 Limit = Annotated[int, Query(ge=1, le=200)]

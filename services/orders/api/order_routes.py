@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Query, Response
 
 from libs.runtime.auth import Principal
 from libs.runtime.errors import DomainError
+from libs.runtime.idempotency import Command, IdempotentCommand, replay_id
 from libs.runtime.params import Cursor, PathId, QueryText
-from services.orders.api.deps import Anyone, Ctx, IdempotencyKey, Limit, Orderer
+from services.orders.api.deps import Anyone, Ctx, Limit, Orderer
 from services.orders.api.schemas import CancelIn, OrderIn
 from services.orders.application import orders
-from services.orders.domain.errors import PartnerNotFound
+from services.orders.domain.errors import PartnerNotFound, TerritoryViolation
 from services.orders.domain.order import OrderStatus
 from services.orders.domain.placement import PlaceOrder
 
@@ -33,19 +33,23 @@ def ordering_partner(principal: Principal, body: OrderIn) -> str:
 
 
 @router.post("/v1/orders", status_code=201)
-async def place_order(body: OrderIn, ctx: Ctx, principal: Orderer,
-                      idempotency_key: IdempotencyKey = None) -> JSONResponse:
+async def place_order(body: OrderIn, ctx: Ctx, principal: Orderer, command: IdempotentCommand) -> Response:
     """Place an order: prices are fixed from the tier's price list in force today.
 
     Refusals: 404 partner-not-found, 403 partner-not-active, 422 unknown-sku,
     territory-violation (recorded against the partner), category-not-authorised,
     below-minimum-price.
     """
-    command = PlaceOrder(
+    placement = PlaceOrder(
         order_id=orders.new_order_id(), partner_id=ordering_partner(principal, body),
         partner_ref=body.partner_ref, lines=[(line.sku, line.qty) for line in body.lines],
         ship_to_region=body.ship_to.region, ship_to_address=body.ship_to.address)
-    return await orders.place_order(ctx, principal, command, body, idempotency_key)
+    try:
+        return await command.run(lambda unit: orders.place_order(unit, placement), body)
+    except TerritoryViolation as refusal:
+        await orders.record_violation(ctx, refusal.violation, principal.actor,
+                                      replay_id(orders.VIOLATIONS_NAMESPACE, command))
+        raise
 
 
 @router.get("/v1/orders")
@@ -63,6 +67,6 @@ async def get_order(order_id: PathId, ctx: Ctx, principal: Anyone) -> dict[str, 
 
 
 @router.post("/v1/orders/{order_id}/cancel")
-async def cancel_order(order_id: PathId, body: CancelIn, ctx: Ctx, principal: Orderer) -> dict[str, Any]:
+async def cancel_order(order_id: PathId, body: CancelIn, _: Orderer, command: Command) -> Response:
     """Cancel before any dispatch; 409 once dispatched, rejected, cancelled or delivered."""
-    return await orders.cancel_order(ctx, principal, order_id, body.reason)
+    return await command.run(lambda unit: orders.cancel_order(unit, order_id, body.reason), body)

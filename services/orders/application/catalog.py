@@ -3,15 +3,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from libs.events.base import EventMetadata
-from libs.events.orders import PriceListPublished
+from libs.events.base import DomainEvent
+from libs.events.orders import ProductCreated
 from libs.runtime import documents
-from libs.runtime.aggregate import load, retry_on_conflict
+from libs.runtime.commands import Aggregate, Loaded, Unit
 from libs.runtime.errors import NotFound
 from libs.runtime.host import ServiceContext
 from libs.store.errors import ConcurrencyError
@@ -48,20 +49,30 @@ async def find_product(conn: AsyncConnection, sku: str) -> Product | None:
                    min_price_minor=body["min_price_minor"], currency=body["currency"])
 
 
-async def create_product(
-    ctx: ServiceContext, conn: AsyncConnection, command: CreateProduct, meta: EventMetadata
-) -> dict[str, Any]:
+async def _write_product(unit: Unit, loaded: Loaded[str, ProductCreated | None],
+                         events: Sequence[DomainEvent], before: None) -> dict[str, Any]:
+    assert loaded.state is not None
+    body = {**loaded.state.payload(), "created_at": loaded.stored[0].occurred_at}
+    await documents.put(unit.conn, PRODUCT, loaded.key, body, version=1)
+    return body
+
+
+PRODUCT_STREAM: Aggregate[str, ProductCreated | None] = Aggregate(
+    stream_type="product", stream_id=product_stream, initial=lambda sku: None,
+    evolve=lambda state, event: event if isinstance(event, ProductCreated) else state,
+    project=_write_product)
+"""A product is its creation (later changes would be further events on the stream)."""
+
+
+async def create_product(unit: Unit, command: CreateProduct) -> dict[str, Any]:
     """A new sku (unique: a second one answers 409) — answers the product document."""
-    events = decide_create_product(await find_product(conn, command.sku), command)
+    events = decide_create_product(await find_product(unit.conn, command.sku), command)
     try:
-        (stored,) = await ctx.store.append(product_stream(command.sku), "product", 0, events, meta,
-                                           conn=conn)
+        created = await unit.save(Loaded(PRODUCT_STREAM, command.sku, None, 0), events)
     except ConcurrencyError:
         raise SkuExists(f"sku {command.sku!r} is already in the catalog") from None
-    event = events[0]
-    body = {**event.payload(), "created_at": stored.occurred_at}
-    await documents.put(conn, PRODUCT, command.sku, body, version=1)
-    return body
+    assert created.document is not None
+    return created.document
 
 
 async def get_product(ctx: ServiceContext, sku: str) -> dict[str, Any]:
@@ -77,11 +88,6 @@ async def list_products(ctx: ServiceContext, *, category: str | None, cursor: st
     where = (lambda body: body["category"] == category) if category else None
     async with ctx.db.read() as conn:
         return await documents.page(conn, PRODUCT, where=where, cursor=cursor, limit=limit)
-
-
-async def load_price_list(ctx: ServiceContext, conn: AsyncConnection, tier: str) -> tuple[PriceList, int]:
-    return await load(conn, ctx.store, ctx.registry, price_list_stream(tier), PriceList(tier),
-                      evolve_price_list)
 
 
 async def read_price_list(conn: AsyncConnection, tier: str) -> PriceList:
@@ -105,31 +111,31 @@ def version_view(tier: str, version: PriceListVersion) -> dict[str, Any]:
             "currency": version.currency}
 
 
-async def publish_price_list(
-    ctx: ServiceContext, command: PublishPriceList, meta: EventMetadata
-) -> dict[str, Any]:
+async def _write_price_list(unit: Unit, loaded: Loaded[str, PriceList], events: Sequence[DomainEvent],
+                            before: PriceList) -> dict[str, Any]:
+    """The tier's document gains the new version; answers that version as published."""
+    tier = loaded.key
+    view = {**version_view(tier, loaded.state.versions[-1]), "published_at": loaded.stored[-1].occurred_at}
+    previous = await documents.get(unit.conn, PRICE_LIST, tier)
+    versions = [*(previous or {}).get("versions", []), view]
+    await documents.put(unit.conn, PRICE_LIST, tier, {"tier": tier, "versions": versions},
+                        version=loaded.state.versions[-1].version)
+    return view
+
+
+PRICE_LIST_STREAM: Aggregate[str, PriceList] = Aggregate(
+    stream_type="price-list", stream_id=price_list_stream, initial=PriceList,
+    evolve=evolve_price_list, project=_write_price_list)
+
+
+async def publish_price_list(unit: Unit, command: PublishPriceList) -> dict[str, Any]:
     """A new version of a tier's prices (overrides must name catalog skus); answers that version."""
-
-    async def attempt() -> dict[str, Any]:
-        async with ctx.db.transaction() as conn:
-            state, version = await load_price_list(ctx, conn, command.tier)
-            known = {sku for sku, _ in command.overrides
-                     if await documents.get(conn, PRODUCT, sku) is not None}
-            events = decide_publish_price_list(state, command, known)
-            (stored,) = await ctx.store.append(price_list_stream(command.tier), "price-list",
-                                               version, events, meta, conn=conn)
-            published: PriceListPublished = events[0]
-            state = evolve_price_list(state, published)
-            view = {**version_view(command.tier, state.versions[-1]),
-                    "published_at": stored.occurred_at}
-            previous = await documents.get(conn, PRICE_LIST, command.tier)
-            versions = [*(previous or {}).get("versions", []), view]
-            await documents.put(conn, PRICE_LIST, command.tier,
-                                {"tier": command.tier, "versions": versions},
-                                version=published.version)
-            return view
-
-    return await retry_on_conflict(attempt)
+    loaded = await unit.load(PRICE_LIST_STREAM, command.tier)
+    known = {sku for sku, _ in command.overrides
+             if await documents.get(unit.conn, PRODUCT, sku) is not None}
+    published = await unit.save(loaded, decide_publish_price_list(loaded.state, command, known))
+    assert published.document is not None
+    return published.document
 
 
 async def get_price_list(ctx: ServiceContext, tier: str) -> dict[str, Any]:

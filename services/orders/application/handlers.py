@@ -1,15 +1,15 @@
 """Reactions to other services' events, in one visible table.
 
 Partners' events keep the local partner copy current. Delivery's and credit's
-events move an order's status: each reaction loads the order, lets the domain
-decide (guarded by the order's state, so a late or repeated fact changes
-nothing), appends with the delivery's metadata (the correlation id flows on)
-and deterministic event ids, and rewrites the order's document.
+events move an order's status: each reaction is a ``Unit`` of the one command
+path (``libs.runtime.commands``) that loads the order, lets the domain decide
+(guarded by the order's state, so a late or repeated fact changes nothing),
+appends with the delivery's metadata (the correlation id flows on) and
+deterministic event ids, and rewrites the order's document.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -39,10 +39,11 @@ from libs.events.partners import (
     PartnerTierChanged,
     TrialEnded,
 )
-from libs.messaging.consumer import Delivery, Handler
+from libs.messaging.consumer import Handler
 from libs.runtime import documents
+from libs.runtime.commands import Reaction, Unit, reactions
 from libs.runtime.host import ServiceContext
-from services.orders.application.order_records import load_order, save_order
+from services.orders.application.order_records import ORDER_STREAM
 from services.orders.application.orders import PARTNER_COPY, find_partner
 from services.orders.domain import order as rules
 from services.orders.domain.order import Order
@@ -51,70 +52,61 @@ from services.orders.domain.partner_copy import evolve_partner_copy
 log = logging.getLogger(__name__)
 
 
-async def keep_partner_copy(ctx: ServiceContext, delivery: Delivery) -> None:
+async def keep_partner_copy(unit: Unit, event: Any) -> None:
     """Apply a partner event (or a terms change) to the local partner copy."""
-    partner_id: str = delivery.event.partner_id  # type: ignore[attr-defined]
-    copy = evolve_partner_copy(await find_partner(delivery.conn, partner_id), delivery.event)
+    partner_id: str = event.partner_id
+    copy = evolve_partner_copy(await find_partner(unit.conn, partner_id), event)
     if copy is None:
-        log.warning("orders: %s for unknown partner %s ignored", delivery.envelope.event_type, partner_id)
+        log.warning("orders: %s for unknown partner %s ignored", event.TYPE, partner_id)
         return
-    await documents.put(delivery.conn, PARTNER_COPY, partner_id, copy.as_document(),
+    await documents.put(unit.conn, PARTNER_COPY, partner_id, copy.as_document(),
                         partner_id=partner_id, status=copy.status)
 
 
-async def advance_order(ctx: ServiceContext, delivery: Delivery,
-                        decide: Callable[[Order], list[DomainEvent]]) -> None:
-    order_id: str = delivery.event.order_id  # type: ignore[attr-defined]
-    record = await load_order(ctx, delivery.conn, order_id)
-    if not record.order.exists:
-        log.warning("orders: %s for unknown order %s ignored", delivery.envelope.event_type, order_id)
+async def advance_order(unit: Unit, order_id: str, decide: Callable[[Order], list[DomainEvent]]) -> None:
+    loaded = await unit.load(ORDER_STREAM, order_id)
+    if not loaded.state.exists:
+        log.warning("orders: %s for unknown order %s ignored", unit.envelope.event_type, order_id)
         return
-    events = decide(record.order)
-    if events:
-        await save_order(ctx, delivery.conn, record, order_id, events, delivery.meta,
-                         event_ids=delivery.event_ids(len(events)))
+    await unit.save(loaded, decide(loaded.state))
 
 
-async def when_stock_allocated_confirm_order(ctx: ServiceContext, delivery: Delivery) -> None:
-    await advance_order(ctx, delivery, rules.when_stock_allocated)
+async def when_stock_allocated_confirm_order(unit: Unit, event: Any) -> None:
+    await advance_order(unit, event.order_id, rules.when_stock_allocated)
 
 
-async def when_stock_backordered_backorder_order(ctx: ServiceContext, delivery: Delivery) -> None:
-    await advance_order(ctx, delivery, rules.when_stock_backordered)
+async def when_stock_backordered_backorder_order(unit: Unit, event: Any) -> None:
+    await advance_order(unit, event.order_id, rules.when_stock_backordered)
 
 
-async def when_funds_review_passed_approve_order(ctx: ServiceContext, delivery: Delivery) -> None:
-    await advance_order(ctx, delivery, rules.when_funds_review_passed)
+async def when_funds_review_passed_approve_order(unit: Unit, event: Any) -> None:
+    await advance_order(unit, event.order_id, rules.when_funds_review_passed)
 
 
-async def when_order_put_on_hold_hold_order(ctx: ServiceContext, delivery: Delivery) -> None:
-    event = delivery.event
+async def when_order_put_on_hold_hold_order(unit: Unit, event: Any) -> None:
     assert isinstance(event, OrderPutOnHold)
-    await advance_order(ctx, delivery, lambda order: rules.when_put_on_hold(order, event.reason))
+    await advance_order(unit, event.order_id, lambda order: rules.when_put_on_hold(order, event.reason))
 
 
-async def when_awaiting_prepayment_await_funds(ctx: ServiceContext, delivery: Delivery) -> None:
-    await advance_order(ctx, delivery, rules.when_awaiting_prepayment)
+async def when_awaiting_prepayment_await_funds(unit: Unit, event: Any) -> None:
+    await advance_order(unit, event.order_id, rules.when_awaiting_prepayment)
 
 
-async def when_rejected_by_finance_reject_order(ctx: ServiceContext, delivery: Delivery) -> None:
-    event = delivery.event
+async def when_rejected_by_finance_reject_order(unit: Unit, event: Any) -> None:
     assert isinstance(event, OrderRejectedByFinance)
-    await advance_order(ctx, delivery, lambda order: rules.when_rejected_by_finance(order, event.reason))
+    await advance_order(unit, event.order_id,
+                        lambda order: rules.when_rejected_by_finance(order, event.reason))
 
 
-async def when_shipment_dispatched_ship_order(ctx: ServiceContext, delivery: Delivery) -> None:
-    event = delivery.event
+async def when_shipment_dispatched_ship_order(unit: Unit, event: Any) -> None:
     assert isinstance(event, ShipmentDispatched)
-    await advance_order(ctx, delivery, lambda order: rules.when_dispatched(
+    await advance_order(unit, event.order_id, lambda order: rules.when_dispatched(
         order, event.dispatch_id, event.lines, event.complete))
 
 
-async def when_shipment_delivered_deliver_order(ctx: ServiceContext, delivery: Delivery) -> None:
-    await advance_order(ctx, delivery, rules.when_delivered)
+async def when_shipment_delivered_deliver_order(unit: Unit, event: Any) -> None:
+    await advance_order(unit, event.order_id, rules.when_delivered)
 
-
-Reaction = Callable[[ServiceContext, Delivery], Any]
 
 REACTIONS: dict[str, Reaction] = {
     PartnerRegistered.TYPE: keep_partner_copy,
@@ -141,4 +133,4 @@ REACTIONS: dict[str, Reaction] = {
 
 def handlers(ctx: ServiceContext) -> Mapping[str, Handler]:
     """The reaction table bound to the service's context, as the consumer runtime wants it."""
-    return {event_type: functools.partial(reaction, ctx) for event_type, reaction in REACTIONS.items()}
+    return reactions(ctx, REACTIONS)

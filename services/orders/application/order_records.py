@@ -1,73 +1,56 @@
-"""Loading an order from its stream and rendering its document (a pure function of the stream).
+"""An order as an aggregate (stream ``order-<id>``) and its document.
 
+``ORDER`` describes the stream to the one command path (``libs.runtime.commands``).
 The document adds to the aggregate state what only the envelopes know: when the
-order was placed and the history of its status changes.
+order was placed and the history of its status changes. Each save extends it
+from the envelopes it appended, so it stays a pure function of the stream.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from libs.events.base import DomainEvent, EventMetadata
-from libs.events.envelope import Envelope
+from libs.events.base import DomainEvent
 from libs.runtime import documents
-from libs.runtime.host import ServiceContext
+from libs.runtime.commands import Aggregate, Loaded, Unit
 from services.orders.domain.order import Order, evolve
 
 ORDER = "order"
+
+LoadedOrder = Loaded[str, Order]
 
 
 def order_stream(order_id: str) -> str:
     return f"order-{order_id}"
 
 
-@dataclass(frozen=True)
-class OrderRecord:
-    order: Order = field(default_factory=Order)
-    version: int = 0
-    placed_at: str = ""
-    updated_at: str = ""
-    history: tuple[dict[str, str], ...] = field(default_factory=tuple)
-
-    def folded(self, envelope: Envelope, event: DomainEvent) -> OrderRecord:
-        order = evolve(self.order, event)
-        history = self.history
-        if order.status != self.order.status:
-            history = (*history, {"status": order.status, "at": envelope.occurred_at,
-                                  "event": envelope.event_type})
-        return replace(self, order=order, version=envelope.stream_version,
-                       placed_at=self.placed_at or envelope.occurred_at,
-                       updated_at=envelope.occurred_at, history=history)
-
-
-async def load_order(ctx: ServiceContext, conn: AsyncConnection, order_id: str) -> OrderRecord:
-    record = OrderRecord()
-    for envelope in await ctx.store.load(order_stream(order_id), conn=conn):
-        record = record.folded(envelope, ctx.registry.decode(envelope))
-    return record
+async def _write_document(unit: Unit, loaded: LoadedOrder, events: Sequence[DomainEvent], before: Order
+                          ) -> dict[str, Any]:
+    """The order's document after ``events``: its state, and its timeline from their envelopes."""
+    previous = await documents.get(unit.conn, ORDER, loaded.key) if before.exists else None
+    placed_at = previous["placed_at"] if previous else loaded.stored[0].occurred_at
+    history: list[dict[str, str]] = list(previous["history"]) if previous else []
+    order = before
+    for event, envelope in zip(events, loaded.stored, strict=True):
+        status = order.status
+        order = evolve(order, event)
+        if order.status != status:
+            history.append({"status": order.status, "at": envelope.occurred_at,
+                            "event": envelope.event_type})
+    body = order_document(loaded.state, placed_at, loaded.stored[-1].occurred_at, history)
+    await documents.put(unit.conn, ORDER, loaded.key, body, partner_id=loaded.state.partner_id,
+                        status=loaded.state.status, version=loaded.version)
+    return body
 
 
-async def save_order(
-    ctx: ServiceContext, conn: AsyncConnection, record: OrderRecord, order_id: str,
-    events: Sequence[DomainEvent], meta: EventMetadata, event_ids: Sequence[Any] | None = None,
-) -> OrderRecord:
-    """Append ``events`` at the record's version, then write the document in the same transaction."""
-    stored = await ctx.store.append(order_stream(order_id), "order", record.version, events, meta,
-                                    conn=conn, event_ids=event_ids)
-    for envelope, event in zip(stored, events, strict=True):
-        record = record.folded(envelope, event)
-    order = record.order
-    await documents.put(conn, ORDER, order.order_id, order_document(record),
-                        partner_id=order.partner_id, status=order.status, version=record.version)
-    return record
+ORDER_STREAM: Aggregate[str, Order] = Aggregate(
+    stream_type=ORDER, stream_id=order_stream, initial=lambda order_id: Order(), evolve=evolve,
+    project=_write_document)
 
 
-def order_document(record: OrderRecord) -> dict[str, Any]:
-    order = record.order
+def order_document(order: Order, placed_at: str, updated_at: str, history: list[dict[str, str]]
+                   ) -> dict[str, Any]:
     return {
         "id": order.order_id, "partner_id": order.partner_id, "partner_ref": order.partner_ref,
         "status": order.status,
@@ -81,6 +64,5 @@ def order_document(record: OrderRecord) -> dict[str, Any]:
         "hold_reason": order.hold_reason if order.status == "credit_hold" else None,
         "cancel_reason": order.closing_reason if order.status == "cancelled" else None,
         "reject_reason": order.closing_reason if order.status == "rejected" else None,
-        "placed_at": record.placed_at, "updated_at": record.updated_at,
-        "history": list(record.history),
+        "placed_at": placed_at, "updated_at": updated_at, "history": history,
     }

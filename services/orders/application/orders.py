@@ -9,26 +9,23 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.base import EventMetadata
+from libs.events.orders import TerritoryViolationRecorded
 from libs.runtime import documents
-from libs.runtime.aggregate import retry_on_conflict
 from libs.runtime.auth import Principal
+from libs.runtime.commands import Loaded, Unit, transact
 from libs.runtime.host import ServiceContext
-from libs.runtime.idempotency import respond_once
 from libs.runtime.ids import new_id
 from services.orders.application.catalog import find_product, read_price_list
-from services.orders.application.order_records import ORDER, load_order, save_order
-from services.orders.domain.errors import OrderNotFound, TerritoryViolation
-from services.orders.domain.order import decide_cancel
+from services.orders.application.order_records import ORDER, ORDER_STREAM
+from services.orders.domain.errors import OrderNotFound
+from services.orders.domain.order import Order, decide_cancel
 from services.orders.domain.partner_copy import PartnerCopy
 from services.orders.domain.placement import PlaceOrder, decide_place_order
 
 PARTNER_COPY = "partner-copy"
-PLACE_ROUTE = "POST /v1/orders"
 VIOLATIONS_NAMESPACE = uuid.UUID("6f0c1f8e-6a4e-4d47-9a0e-6b1f2c0d9e11")
 
 
@@ -45,58 +42,38 @@ async def find_partner(conn: AsyncConnection, partner_id: str) -> PartnerCopy | 
     return PartnerCopy.from_document(body) if body else None
 
 
-async def place_order(
-    ctx: ServiceContext, principal: Principal, command: PlaceOrder, body: BaseModel,
-    idempotency_key: str | None,
-) -> JSONResponse:
-    """Place the order (201 with its document), at most once per Idempotency-Key.
-
-    A territory violation is recorded in its own committed transaction (the order's
-    own transaction rolls back) and then refused.
-    """
-    meta = EventMetadata(actor=principal.actor)
-
-    async def place(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
-        partner = await find_partner(conn, command.partner_id)
-        products = {sku: product for sku, _ in command.lines
-                    if (product := await find_product(conn, sku)) is not None}
-        price_list = None
-        if partner is not None:
-            price_list = (await read_price_list(conn, partner.tier)).in_force(ctx.today())
-        events = decide_place_order(command, partner, products, price_list)
-        record = await save_order(ctx, conn, await load_order(ctx, conn, command.order_id),
-                                  command.order_id, events, meta)
-        return 201, (await documents.get(conn, ORDER, record.order.order_id)) or {}
-
-    try:
-        return await respond_once(ctx.db, principal, PLACE_ROUTE, idempotency_key, body, place)
-    except TerritoryViolation as refusal:
-        ids = None
-        if idempotency_key is not None:  # a retried request records its violation once
-            ids = [uuid.uuid5(VIOLATIONS_NAMESPACE,
-                              f"{principal.key_id}\n{PLACE_ROUTE}\n{idempotency_key}")]
-        async with ctx.db.transaction() as conn:
-            await ctx.store.append(violation_stream(refusal.violation.partner_id),
-                                   "partner-violations", None, [refusal.violation], meta,
-                                   conn=conn, event_ids=ids)
-        raise
+async def place_order(unit: Unit, command: PlaceOrder) -> dict[str, Any]:
+    """Place the order: its document, or a refusal (``TerritoryViolation``: see ``record_violation``)."""
+    conn = unit.conn
+    partner = await find_partner(conn, command.partner_id)
+    products = {sku: product for sku, _ in command.lines
+                if (product := await find_product(conn, sku)) is not None}
+    price_list = None
+    if partner is not None:
+        price_list = (await read_price_list(conn, partner.tier)).in_force(unit.today())
+    events = decide_place_order(command, partner, products, price_list)
+    placed = await unit.save(Loaded(ORDER_STREAM, command.order_id, Order(), 0), events)
+    assert placed.document is not None
+    return placed.document
 
 
-async def cancel_order(ctx: ServiceContext, principal: Principal, order_id: str,
-                       reason: str) -> dict[str, Any]:
+async def record_violation(ctx: ServiceContext, violation: TerritoryViolationRecorded, actor: str,
+                           event_id: uuid.UUID | None) -> None:
+    """A refused cross-territory order is recorded in its own committed transaction (the order's
+    own rolled back); ``event_id`` (from the request's Idempotency-Key) records a retry once."""
+    await transact(ctx, lambda conn: ctx.store.append(
+        violation_stream(violation.partner_id), "partner-violations", None, [violation],
+        EventMetadata(actor=actor), conn=conn, event_ids=[event_id] if event_id is not None else None))
+
+
+async def cancel_order(unit: Unit, order_id: str, reason: str) -> dict[str, Any]:
     """Cancel before any dispatch (409 after, or once rejected, cancelled or delivered)."""
-    meta = EventMetadata(actor=principal.actor)
-
-    async def attempt() -> dict[str, Any]:
-        async with ctx.db.transaction() as conn:
-            record = await load_order(ctx, conn, order_id)
-            if not record.order.exists or not principal.sees(record.order.partner_id):
-                raise OrderNotFound(f"no order {order_id!r}")
-            record = await save_order(ctx, conn, record, order_id,
-                                      decide_cancel(record.order, reason), meta)
-            return (await documents.get(conn, ORDER, order_id)) or {}
-
-    return await retry_on_conflict(attempt)
+    assert unit.principal is not None
+    loaded = await unit.load(ORDER_STREAM, order_id)
+    if not loaded.state.exists or not unit.principal.sees(loaded.state.partner_id):
+        raise OrderNotFound(f"no order {order_id!r}")
+    cancelled = await unit.save(loaded, decide_cancel(loaded.state, reason))
+    return cancelled.document or (await documents.get(unit.conn, ORDER, order_id)) or {}
 
 
 async def get_order(ctx: ServiceContext, principal: Principal, order_id: str) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
 
 from libs.runtime.auth import ALL_ROLES, Principal, require
 from libs.runtime.host import ServiceContext
@@ -20,5 +20,4 @@ Editor = Annotated[Principal, Depends(require("admin", "sales"))]
 """Who maintains partners: admin and sales."""
 Reader = Annotated[Principal, Depends(require(*ALL_ROLES))]
 """Staff read every partner; a partner key reads only its own."""
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 

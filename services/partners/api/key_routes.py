@@ -11,9 +11,9 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Response
 
-from libs.events.base import EventMetadata
 from libs.events.values import Role
 from libs.runtime.documents import MAX_LIMIT
+from libs.runtime.idempotency import Command
 from libs.runtime.params import Cursor, PathId, QueryText
 from services.partners.api.deps import Admin, Ctx
 from services.partners.api.schemas import IssuedKeyOut, IssueKeyIn, KeyOut, KeyPage
@@ -24,10 +24,12 @@ router = APIRouter(prefix="/v1/keys", tags=["keys"])
 
 
 @router.post("", status_code=201, response_model=IssuedKeyOut)
-async def issue(body: IssueKeyIn, principal: Admin, ctx: Ctx) -> dict[str, Any]:
+async def issue(body: IssueKeyIn, _: Admin, ctx: Ctx, command: Command) -> Response:
     """Issue a key; the answer carries the secret, shown this once."""
-    return await keys.issue_key(ctx, role=body.role, partner_id=body.partner_id, name=body.name,
-                                meta=EventMetadata(actor=principal.actor))
+    issued = await command.run(lambda unit: keys.issue_key(
+        unit, role=body.role, partner_id=body.partner_id, name=body.name), body)
+    await ctx.keyring.refresh()  # this service accepts the new key at once
+    return issued
 
 
 @router.get("", response_model=KeyPage)
@@ -50,7 +52,8 @@ async def get_key(key_id: PathId, _: Admin, ctx: Ctx) -> dict[str, Any]:
 
 
 @router.delete("/{key_id}", status_code=204)
-async def revoke(key_id: PathId, principal: Admin, ctx: Ctx) -> Response:
+async def revoke(key_id: PathId, _: Admin, ctx: Ctx, command: Command) -> Response:
     """Revoke a key; every service refuses it within seconds (this one at once)."""
-    await keys.revoke(ctx, key_id, EventMetadata(actor=principal.actor))
-    return Response(status_code=204)
+    revoked = await command.run(lambda unit: keys.revoke(unit, key_id))
+    await ctx.keyring.refresh()
+    return revoked

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
-from sqlalchemy.ext.asyncio import AsyncConnection
+from fastapi import APIRouter, Query, Response
 
-from libs.events.base import EventMetadata
 from libs.events.values import PartnerStatus, PaymentTerms
-from libs.runtime.aggregate import retry_on_conflict
-from libs.runtime.auth import Principal
 from libs.runtime.documents import MAX_LIMIT
-from libs.runtime.host import ServiceContext
-from libs.runtime.idempotency import respond_once
+from libs.runtime.idempotency import Command, IdempotentCommand
 from libs.runtime.params import Cursor, PathId, QueryText
-from services.partners.api.deps import Ctx, Editor, IdempotencyKey, Reader
+from services.partners.api.deps import Ctx, Editor, Reader
 from services.partners.api.schemas import (
     ChangePartnerIn,
     PartnerOut,
@@ -33,85 +26,55 @@ from services.partners.domain.errors import PartnerNotFound
 
 router = APIRouter(prefix="/v1/partners", tags=["partners"])
 
-Command = Callable[[AsyncConnection], Awaitable[dict[str, Any]]]
-
-
-def _meta(principal: Principal) -> EventMetadata:
-    return EventMetadata(actor=principal.actor)
-
-
-async def _in_transaction(ctx: ServiceContext, command: Command) -> dict[str, Any]:
-    """Run a command in its own transaction, again from a fresh load if the partner moved on."""
-
-    async def attempt() -> dict[str, Any]:
-        async with ctx.db.transaction() as conn:
-            return await command(conn)
-
-    return await retry_on_conflict(attempt)
-
 
 @router.post("", status_code=201, response_model=PartnerOut)
-async def register(body: RegisterPartnerIn, principal: Editor, ctx: Ctx,
-                   idempotency_key: IdempotencyKey = None) -> JSONResponse:
+async def register(body: RegisterPartnerIn, _: Editor, command: IdempotentCommand) -> Response:
     """Register a partner with status ``applied``. A legal id registered already answers 409."""
-
-    async def run(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
-        command = RegisterPartner(
-            partner_id=commands.new_partner_id(), name=body.name, legal_id=body.legal_id,
-            kind=body.kind, tier=body.tier, region=body.region,
-            territories=tuple(body.territories), categories=tuple(body.categories),
-            parent_id=body.parent_id, currency=body.currency,
-            payment_terms=PaymentTerms(**body.payment_terms.model_dump()))
-        return 201, await commands.register_partner(conn, ctx, command, _meta(principal))
-
-    return await respond_once(ctx.db, principal, "POST /v1/partners", idempotency_key, body, run)
+    registration = RegisterPartner(
+        partner_id=commands.new_partner_id(), name=body.name, legal_id=body.legal_id,
+        kind=body.kind, tier=body.tier, region=body.region,
+        territories=tuple(body.territories), categories=tuple(body.categories),
+        parent_id=body.parent_id, currency=body.currency,
+        payment_terms=PaymentTerms(**body.payment_terms.model_dump()))
+    return await command.run(lambda unit: commands.register_partner(unit, registration), body)
 
 
 @router.post("/{partner_id}/agreements", status_code=201, response_model=PartnerOut)
-async def sign_agreement(partner_id: PathId, body: SignAgreementIn, principal: Editor, ctx: Ctx,
-                         idempotency_key: IdempotencyKey = None) -> JSONResponse:
+async def sign_agreement(partner_id: PathId, body: SignAgreementIn, _: Editor,
+                         command: IdempotentCommand) -> Response:
     """Sign an agreement: ``trial`` makes the partner ``trial``, ``annual`` makes it ``active``."""
-
-    async def run(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
-        command = SignAgreement(agreement_id=commands.new_agreement_id(), kind=body.kind,
-                                starts_on=body.starts_on, ends_on=body.ends_on,
-                                annual_target_minor=body.annual_target_minor)
-        return 201, await commands.sign_agreement(conn, ctx, partner_id, command, _meta(principal))
-
-    return await retry_on_conflict(lambda: respond_once(
-        ctx.db, principal, f"POST /v1/partners/{partner_id}/agreements", idempotency_key, body, run))
+    signing = SignAgreement(agreement_id=commands.new_agreement_id(), kind=body.kind,
+                            starts_on=body.starts_on, ends_on=body.ends_on,
+                            annual_target_minor=body.annual_target_minor)
+    return await command.run(lambda unit: commands.sign_agreement(unit, partner_id, signing), body)
 
 
 @router.post("/{partner_id}/suspend", response_model=PartnerOut)
-async def suspend(partner_id: PathId, body: ReasonIn, principal: Editor, ctx: Ctx) -> dict[str, Any]:
+async def suspend(partner_id: PathId, body: ReasonIn, _: Editor, command: Command) -> Response:
     """Suspend a ``trial`` or ``active`` partner for remediation (409 otherwise)."""
-    return await _in_transaction(ctx, lambda conn: commands.suspend_partner(
-        conn, ctx, partner_id, body.reason, _meta(principal)))
+    return await command.run(lambda unit: commands.suspend_partner(unit, partner_id, body.reason), body)
 
 
 @router.post("/{partner_id}/reinstate", response_model=PartnerOut)
-async def reinstate(partner_id: PathId, principal: Editor, ctx: Ctx) -> dict[str, Any]:
+async def reinstate(partner_id: PathId, _: Editor, command: Command) -> Response:
     """Reinstate a suspended partner to the status it had before (409 if not suspended)."""
-    return await _in_transaction(ctx, lambda conn: commands.reinstate_partner(
-        conn, ctx, partner_id, _meta(principal)))
+    return await command.run(lambda unit: commands.reinstate_partner(unit, partner_id))
 
 
 @router.post("/{partner_id}/terminate", response_model=PartnerOut)
-async def terminate(partner_id: PathId, body: ReasonIn, principal: Editor, ctx: Ctx) -> dict[str, Any]:
+async def terminate(partner_id: PathId, body: ReasonIn, _: Editor, command: Command) -> Response:
     """Terminate a partner for good, with its agreement in force (409 if terminated already)."""
-    return await _in_transaction(ctx, lambda conn: commands.terminate_partner(
-        conn, ctx, partner_id, body.reason, _meta(principal)))
+    return await command.run(lambda unit: commands.terminate_partner(unit, partner_id, body.reason), body)
 
 
 @router.patch("/{partner_id}", response_model=PartnerOut)
-async def change(partner_id: PathId, body: ChangePartnerIn, principal: Editor, ctx: Ctx) -> dict[str, Any]:
+async def change(partner_id: PathId, body: ChangePartnerIn, _: Editor, command: Command) -> Response:
     """Change tier, territories or categories: each real change is its own event."""
-    command = ChangePartner(
+    changes = ChangePartner(
         tier=body.tier,
         territories=tuple(body.territories) if body.territories is not None else None,
         categories=tuple(body.categories) if body.categories is not None else None)
-    return await _in_transaction(ctx, lambda conn: commands.change_partner(
-        conn, ctx, partner_id, command, _meta(principal)))
+    return await command.run(lambda unit: commands.change_partner(unit, partner_id, changes), body)
 
 
 @router.get("/{partner_id}", response_model=PartnerOut)

@@ -9,12 +9,14 @@ and reload the key ring after the commit, so this service accepts a new key
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from typing import Any
 
-from libs.events.base import EventMetadata
+from libs.events.base import DomainEvent
 from libs.events.partners import KeyIssued
-from libs.runtime import aggregate, documents
+from libs.runtime import documents
 from libs.runtime.auth import hash_secret, revoke_key, store_key
+from libs.runtime.commands import Aggregate, Loaded, Unit
 from libs.runtime.host import ServiceContext
 from libs.runtime.ids import new_id
 from services.partners.application.read_models import KEY, key_body, partner_exists, save_key
@@ -28,46 +30,40 @@ def stream_of(key_id: str) -> str:
     return f"key-{key_id}"
 
 
-async def issue_key(
-    ctx: ServiceContext, *, role: str, partner_id: str | None, name: str | None,
-    meta: EventMetadata,
-) -> dict[str, Any]:
+async def _write_key(unit: Unit, loaded: Loaded[str, ApiKey], events: Sequence[DomainEvent],
+                     before: ApiKey) -> None:
+    """This service's own copy of the key and the key document (the ring reloads after commit)."""
+    for event, envelope in zip(events, loaded.stored, strict=True):
+        if isinstance(event, KeyIssued):
+            await store_key(unit.conn, event, envelope.occurred_at)
+            await save_key(unit.conn, key_body(evolve(ApiKey(), event), envelope.occurred_at))
+        else:
+            await revoke_key(unit.conn, loaded.key)
+            body = await documents.get(unit.conn, KEY, loaded.key) or key_body(loaded.state, "")
+            await save_key(unit.conn, {**body, "revoked": True, "revoked_at": envelope.occurred_at})
+
+
+API_KEY: Aggregate[str, ApiKey] = Aggregate(
+    stream_type=STREAM_TYPE, stream_id=stream_of, initial=lambda key_id: ApiKey(), evolve=evolve,
+    project=_write_key)
+
+
+async def issue_key(unit: Unit, *, role: str, partner_id: str | None, name: str | None) -> dict[str, Any]:
     """Issue a key; answers the key with its ``secret`` (the only time it is ever shown)."""
     secret = secrets.token_urlsafe(32)
     key_id = new_id("key")
-    async with ctx.db.transaction() as conn:
-        known = partner_id is not None and await partner_exists(conn, partner_id)
-        command = IssueKey(key_id=key_id, role=role, partner_id=partner_id, name=name,  # type: ignore[arg-type]
-                           secret_sha256=hash_secret(secret))
-        events = decide_issue(command, partner_exists=known)
-        envelopes = await ctx.store.append(stream_of(key_id), STREAM_TYPE, 0, events, meta, conn=conn)
-        issued = events[0]
-        assert isinstance(issued, KeyIssued)
-        await store_key(conn, issued, envelopes[0].occurred_at)
-        body = key_body(evolve(ApiKey(), issued), envelopes[0].occurred_at)
-        await save_key(conn, body)
-    await ctx.keyring.refresh()
+    known = partner_id is not None and await partner_exists(unit.conn, partner_id)
+    command = IssueKey(key_id=key_id, role=role, partner_id=partner_id, name=name,  # type: ignore[arg-type]
+                       secret_sha256=hash_secret(secret))
+    await unit.save(Loaded(API_KEY, key_id, ApiKey(), 0), decide_issue(command, partner_exists=known))
+    body = await documents.get(unit.conn, KEY, key_id)
+    assert body is not None
     return {**body, "secret": secret}
 
 
-async def revoke(ctx: ServiceContext, key_id: str, meta: EventMetadata) -> None:
+async def revoke(unit: Unit, key_id: str) -> None:
     """Revoke a key (unknown: 404); revoking a revoked key appends nothing."""
-
-    async def attempt() -> None:
-        async with ctx.db.transaction() as conn:
-            state, version = await aggregate.load(conn, ctx.store, ctx.registry, stream_of(key_id),
-                                                  ApiKey(), evolve)
-            events = decide_revoke(state, key_id)
-            if not events:
-                return
-            envelopes = await ctx.store.append(stream_of(key_id), STREAM_TYPE, version, events,
-                                               meta, conn=conn)
-            await revoke_key(conn, key_id)
-            body = await documents.get(conn, KEY, key_id) or key_body(state, "")
-            await save_key(conn, {**body, "revoked": True, "revoked_at": envelopes[0].occurred_at})
-
-    await aggregate.retry_on_conflict(attempt)
-    await ctx.keyring.refresh()
+    await unit.change(API_KEY, key_id, lambda state: decide_revoke(state, key_id))
 
 
 async def list_keys(ctx: ServiceContext, *, role: str | None, partner_id: str | None,

@@ -1,20 +1,18 @@
 """Partner commands: load the partner, decide, append at the loaded version, write the document.
 
-Each function runs inside the caller's transaction (``conn``) and answers the
-partner as the API shows it, read back from the document it just wrote.
+Each is a ``Unit`` of the one command path (``libs.runtime.commands``): ``PARTNER``
+describes the stream, and each command answers the partner as the API shows it,
+read back from the document it just wrote.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from libs.events.base import DomainEvent, EventMetadata
-from libs.runtime import aggregate
-from libs.runtime.host import ServiceContext
+from libs.events.base import DomainEvent
+from libs.runtime.commands import Aggregate, Loaded, Unit
 from libs.runtime.ids import new_id
 from services.partners.application.read_models import (
     claim_legal_id,
@@ -50,88 +48,61 @@ def new_agreement_id() -> str:
     return new_id("agr")
 
 
-async def load_partner(conn: AsyncConnection, ctx: ServiceContext, partner_id: str) -> tuple[Partner, int]:
-    return await aggregate.load(conn, ctx.store, ctx.registry, stream_of(partner_id), Partner(), evolve)
+async def _write_document(unit: Unit, loaded: Loaded[str, Partner], events: Sequence[DomainEvent],
+                          before: Partner) -> None:
+    await save_partner(unit.conn, loaded.state, loaded.version)
 
 
-async def _append_and_save(
-    conn: AsyncConnection, ctx: ServiceContext, partner_id: str, state: Partner, version: int,
-    events: list[DomainEvent], meta: EventMetadata,
-) -> Partner:
-    await ctx.store.append(stream_of(partner_id), STREAM_TYPE, version, events, meta, conn=conn)
-    for event in events:
-        state = evolve(state, event)
-    await save_partner(conn, state, version + len(events))
-    return state
+PARTNER: Aggregate[str, Partner] = Aggregate(
+    stream_type=STREAM_TYPE, stream_id=stream_of, initial=lambda partner_id: Partner(), evolve=evolve,
+    project=_write_document)
 
 
-async def _change(
-    conn: AsyncConnection, ctx: ServiceContext, partner_id: str,
-    decide: Callable[[Partner], list[DomainEvent]], meta: EventMetadata,
-) -> dict[str, Any]:
-    state, version = await load_partner(conn, ctx, partner_id)
-    events = decide(state)
-    if events:
-        await _append_and_save(conn, ctx, partner_id, state, version, events, meta)
-    view = await partner_view(conn, partner_id)
+async def _change(unit: Unit, partner_id: str, decide: Callable[[Partner], list[DomainEvent]]
+                  ) -> dict[str, Any]:
+    await unit.change(PARTNER, partner_id, decide)
+    view = await partner_view(unit.conn, partner_id)
     assert view is not None  # decide refused unknown partners
     return view
 
 
-async def register_partner(
-    conn: AsyncConnection, ctx: ServiceContext, command: RegisterPartner, meta: EventMetadata
-) -> dict[str, Any]:
+async def register_partner(unit: Unit, command: RegisterPartner) -> dict[str, Any]:
     """Register a partner (``applied``); a legal id already registered answers 409."""
+    conn = unit.conn
     parent_known = command.parent_id is not None and await partner_exists(conn, command.parent_id)
     # The claim is the uniqueness check, atomic under concurrency; a refusal below rolls it back.
     claimed = await claim_legal_id(conn, command.legal_id, command.partner_id)
     events = decide_register(Partner(), command, legal_id_taken=not claimed,
                              parent_exists=parent_known)
-    await _append_and_save(conn, ctx, command.partner_id, Partner(), 0, events, meta)
+    await unit.save(Loaded(PARTNER, command.partner_id, Partner(), 0), events)
     view = await partner_view(conn, command.partner_id)
     assert view is not None
     return view
 
 
-async def sign_agreement(
-    conn: AsyncConnection, ctx: ServiceContext, partner_id: str, command: SignAgreement,
-    meta: EventMetadata,
-) -> dict[str, Any]:
-    return await _change(conn, ctx, partner_id, lambda s: decide_sign(s, partner_id, command), meta)
+async def sign_agreement(unit: Unit, partner_id: str, command: SignAgreement) -> dict[str, Any]:
+    return await _change(unit, partner_id, lambda s: decide_sign(s, partner_id, command))
 
 
-async def suspend_partner(
-    conn: AsyncConnection, ctx: ServiceContext, partner_id: str, reason: str, meta: EventMetadata
-) -> dict[str, Any]:
-    return await _change(conn, ctx, partner_id, lambda s: decide_suspend(s, partner_id, reason), meta)
+async def suspend_partner(unit: Unit, partner_id: str, reason: str) -> dict[str, Any]:
+    return await _change(unit, partner_id, lambda s: decide_suspend(s, partner_id, reason))
 
 
-async def reinstate_partner(
-    conn: AsyncConnection, ctx: ServiceContext, partner_id: str, meta: EventMetadata
-) -> dict[str, Any]:
-    return await _change(conn, ctx, partner_id, lambda s: decide_reinstate(s, partner_id), meta)
+async def reinstate_partner(unit: Unit, partner_id: str) -> dict[str, Any]:
+    return await _change(unit, partner_id, lambda s: decide_reinstate(s, partner_id))
 
 
-async def terminate_partner(
-    conn: AsyncConnection, ctx: ServiceContext, partner_id: str, reason: str, meta: EventMetadata
-) -> dict[str, Any]:
-    return await _change(conn, ctx, partner_id, lambda s: decide_terminate(s, partner_id, reason),
-                         meta)
+async def terminate_partner(unit: Unit, partner_id: str, reason: str) -> dict[str, Any]:
+    return await _change(unit, partner_id, lambda s: decide_terminate(s, partner_id, reason))
 
 
-async def change_partner(
-    conn: AsyncConnection, ctx: ServiceContext, partner_id: str, command: ChangePartner,
-    meta: EventMetadata,
-) -> dict[str, Any]:
-    return await _change(conn, ctx, partner_id, lambda s: decide_change(s, partner_id, command), meta)
+async def change_partner(unit: Unit, partner_id: str, command: ChangePartner) -> dict[str, Any]:
+    return await _change(unit, partner_id, lambda s: decide_change(s, partner_id, command))
 
 
-async def end_trial_if_due(
-    conn: AsyncConnection, ctx: ServiceContext, partner_id: str, today: date, meta: EventMetadata
-) -> bool:
+async def end_trial_if_due(unit: Unit, partner_id: str, today: date) -> bool:
     """End the partner's running trial when its end date is before ``today``; True if it ended."""
-    state, version = await load_partner(conn, ctx, partner_id)
-    events = decide_end_trial(state, today)
-    if events:
-        await _append_and_save(conn, ctx, partner_id, state, version, events, meta)
+    loaded = await unit.load(PARTNER, partner_id)
+    events = decide_end_trial(loaded.state, today)
+    await unit.save(loaded, events)
     return bool(events)

@@ -13,8 +13,7 @@ from datetime import date
 
 from libs.events.base import EventMetadata
 from libs.messaging.timing import sleep_or_stop
-from libs.runtime import documents
-from libs.runtime.aggregate import retry_on_conflict
+from libs.runtime import commands, documents
 from libs.runtime.host import ServiceContext
 from services.partners.application.partners import end_trial_if_due
 from services.partners.application.read_models import PARTNER
@@ -46,13 +45,10 @@ async def _candidates(ctx: ServiceContext, today: date) -> list[str]:
 async def end_expired_trials(ctx: ServiceContext, today: date) -> list[str]:
     """Append ``TrialEnded`` for every running trial that ended before ``today``; the ids ended."""
     ended: list[str] = []
+    meta = EventMetadata(actor=ACTOR)
     for partner_id in await _candidates(ctx, today):
-
-        async def attempt(partner_id: str = partner_id) -> bool:
-            async with ctx.db.transaction() as conn:
-                return await end_trial_if_due(conn, ctx, partner_id, today, EventMetadata(actor=ACTOR))
-
-        if await retry_on_conflict(attempt):
+        if await commands.run(ctx, meta, lambda unit, partner_id=partner_id: end_trial_if_due(
+                unit, partner_id, today)):
             ended.append(partner_id)
     return ended
 

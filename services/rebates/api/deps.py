@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Query, Request
+from fastapi import Depends, Query, Request
 
 from libs.runtime.auth import STAFF, Principal, require
 from libs.runtime.host import ServiceContext
@@ -21,5 +21,4 @@ MoneyReader = Annotated[Principal, Depends(require("finance", "auditor", "partne
 """Reads accruals and settlements (a partner key: its own only)."""
 ProgramReader = Annotated[Principal, Depends(require(*STAFF, "partner"))]
 """Reads programs (a partner key: those it is eligible for only)."""
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 Limit = Annotated[int, Query(ge=1, le=200)]

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Response
 
 from libs.runtime import documents
-from libs.runtime.aggregate import retry_on_conflict
 from libs.runtime.auth import Principal
-from libs.runtime.idempotency import respond_once
+from libs.runtime.idempotency import IdempotentCommand
 from libs.runtime.params import Cursor, PathId, QueryText
-from services.rebates.api.deps import Ctx, Finance, IdempotencyKey, Limit, MoneyReader, ProgramReader
+from services.rebates.api.deps import Ctx, Finance, Limit, MoneyReader, ProgramReader
 from services.rebates.api.schemas import (
     AccrualPage,
     ClosedProgramOut,
@@ -37,16 +35,10 @@ router = APIRouter(prefix="/v1", tags=["rebates"])
 
 
 @router.post("/programs", status_code=201, response_model=ProgramOut)
-async def publish_program(body: ProgramIn, principal: Finance, ctx: Ctx,
-                          idempotency_key: IdempotencyKey = None) -> JSONResponse:
+async def publish_program(body: ProgramIn, principal: Finance, command: IdempotentCommand) -> Response:
     """Publish a program (status ``open``); accrual starts at once, also for past sources in its period."""
-    program_id = programs.new_program_id()
-
-    async def command(conn: Any) -> tuple[int, dict[str, Any]]:
-        return 201, await programs.publish(conn, ctx, principal, body.command(program_id, principal.key_id))
-
-    return await retry_on_conflict(lambda: respond_once(
-        ctx.db, principal, "POST /v1/programs", idempotency_key, body, command))
+    publication = body.command(programs.new_program_id(), principal.key_id)
+    return await command.run(lambda unit: programs.publish(unit, publication), body)
 
 
 def _as_seen_by(principal: Principal, program: dict[str, Any]) -> dict[str, Any]:
@@ -89,16 +81,10 @@ async def get_program(program_id: PathId, principal: ProgramReader, ctx: Ctx) ->
 
 
 @router.post("/programs/{program_id}/close", response_model=ClosedProgramOut)
-async def close_program(program_id: PathId, principal: Finance, ctx: Ctx, body: NoBody | None = None,
-                        idempotency_key: IdempotencyKey = None) -> JSONResponse:
+async def close_program(program_id: PathId, _: Finance, command: IdempotentCommand,
+                        body: NoBody | None = None) -> Response:
     """Period close: one settlement proposal per partner with accruals, payout = final - already settled."""
-
-    async def command(conn: Any) -> tuple[int, dict[str, Any]]:
-        return 200, await programs.close(conn, ctx, principal, program_id)
-
-    return await retry_on_conflict(lambda: respond_once(
-        ctx.db, principal, f"POST /v1/programs/{program_id}/close", idempotency_key, body or NoBody(),
-        command))
+    return await command.run(lambda unit: programs.close(unit, program_id), body or NoBody())
 
 
 @router.get("/accruals", response_model=AccrualPage)
@@ -132,13 +118,7 @@ async def get_settlement(settlement_id: PathId, principal: MoneyReader, ctx: Ctx
 
 
 @router.post("/settlements/{settlement_id}/approve", response_model=SettlementOut)
-async def approve_settlement(settlement_id: PathId, principal: Finance, ctx: Ctx, body: NoBody | None = None,
-                             idempotency_key: IdempotencyKey = None) -> JSONResponse:
+async def approve_settlement(settlement_id: PathId, _: Finance, command: IdempotentCommand,
+                             body: NoBody | None = None) -> Response:
     """Approve by a finance key other than the one that closed; the payout becomes a credit note."""
-
-    async def command(conn: Any) -> tuple[int, dict[str, Any]]:
-        return 200, await settlements.approve(conn, ctx, principal, settlement_id)
-
-    return await retry_on_conflict(lambda: respond_once(
-        ctx.db, principal, f"POST /v1/settlements/{settlement_id}/approve", idempotency_key,
-        body or NoBody(), command))
+    return await command.run(lambda unit: settlements.approve(unit, settlement_id), body or NoBody())

@@ -18,13 +18,12 @@ from collections.abc import Callable
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from libs.events.base import EventMetadata
 from libs.events.rebates import ProgramPublished
 from libs.runtime import documents
-from libs.runtime.host import ServiceContext
+from libs.runtime.commands import Unit
 from services.rebates.application import views
 from services.rebates.application.copies import all_documents
-from services.rebates.application.rebates import EventIds, Loaded, append, fresh_ids, load_rebate, write
+from services.rebates.application.rebates import LoadedRebate, append, load_rebate
 from services.rebates.domain.eligibility import PartnerProfile, partner_eligible
 from services.rebates.domain.ledger import Contribution
 from services.rebates.domain.rebate import decide_accruals
@@ -45,18 +44,16 @@ async def all_programs(conn: AsyncConnection) -> list[ProgramPublished]:
     return [views.program_from(body) async for body in all_documents(conn, views.PROGRAM)]
 
 
-async def accrue(
-    conn: AsyncConnection, ctx: ServiceContext, program: ProgramPublished, partner_id: str,
-    contributions: list[Contribution], meta: EventMetadata, event_ids: EventIds = fresh_ids,
-) -> Loaded | None:
+async def accrue(unit: Unit, program: ProgramPublished, partner_id: str,
+                 contributions: list[Contribution]) -> LoadedRebate | None:
     """Append the accruals of new contributions (``None`` when nothing was new)."""
     if not contributions:
         return None
-    loaded = await load_rebate(conn, ctx, program.program_id, partner_id)
+    loaded = await load_rebate(unit, program.program_id, partner_id)
     accrued = decide_accruals(loaded.state, program, contributions)
     if not accrued:
         return None
-    return await append(conn, ctx, loaded, accrued, meta, event_ids)
+    return await append(unit, loaded, accrued)
 
 
 async def counts_for(
@@ -71,24 +68,17 @@ async def counts_for(
                                                                      profile.partner_id)) is not None
 
 
-async def accrue_for_partner(
-    conn: AsyncConnection, ctx: ServiceContext, profile: PartnerProfile,
-    contributions_of: ContributionsOf, meta: EventMetadata, event_ids: EventIds = fresh_ids,
-    *, follow_existing: bool = False,
-) -> None:
-    """Under every program the partner counts for: append first, then write the documents.
+async def accrue_for_partner(unit: Unit, profile: PartnerProfile, contributions_of: ContributionsOf, *,
+                             follow_existing: bool = False) -> None:
+    """Under every program the partner counts for, append the accruals and write the documents.
 
     A partner counts for a program while it is eligible (its current tier and
     region). Cash and returns also count where it already accrues, so a partner
     that lost eligibility (e.g. moved down a tier) still has its returns reversed.
     """
+    conn = unit.conn
     await lock_ledger(conn)
-    changed = []
     for program in await all_programs(conn):
         contributions = contributions_of(program)
         if contributions and await counts_for(conn, program, profile, follow_existing):
-            found = await accrue(conn, ctx, program, profile.partner_id, contributions, meta, event_ids)
-            if found is not None:
-                changed.append(found)
-    for loaded in changed:
-        await write(conn, loaded)
+            await accrue(unit, program, profile.partner_id, contributions)

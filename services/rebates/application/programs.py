@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from libs.events.base import EventMetadata
+from libs.events.base import DomainEvent
 from libs.events.rebates import ProgramPublished
 from libs.runtime import documents
-from libs.runtime.aggregate import load
-from libs.runtime.auth import Principal
-from libs.runtime.host import ServiceContext
+from libs.runtime.commands import Aggregate, Loaded, Unit
 from libs.runtime.ids import new_id
 from libs.store.schema import documents as documents_table
 from services.rebates.application import views
@@ -27,7 +26,7 @@ from services.rebates.application.copies import (
     partner_profile,
     return_from,
 )
-from services.rebates.application.rebates import Loaded, append, load_rebate, write
+from services.rebates.application.rebates import append, load_rebate
 from services.rebates.domain import program as programs
 from services.rebates.domain.closing import Performance, final_amount
 from services.rebates.domain.eligibility import partner_eligible
@@ -58,69 +57,58 @@ def stream_of(program_id: str) -> str:
     return f"program-{program_id}"
 
 
-async def load_program(
-    conn: AsyncConnection, ctx: ServiceContext, program_id: str
-) -> tuple[ProgramState, int]:
-    return await load(conn, ctx.store, ctx.registry, stream_of(program_id), ProgramState(),
-                      programs.evolve)
+async def _write_document(unit: Unit, loaded: Loaded[str, ProgramState], events: Sequence[DomainEvent],
+                          before: ProgramState) -> dict[str, Any]:
+    return await views.write_program(unit.conn, loaded.state, loaded.version)
 
 
-async def publish(conn: AsyncConnection, ctx: ServiceContext, principal: Principal,
-                  command: PublishProgram) -> dict[str, Any]:
+PROGRAM: Aggregate[str, ProgramState] = Aggregate(
+    stream_type=STREAM_TYPE, stream_id=stream_of, initial=lambda program_id: ProgramState(),
+    evolve=programs.evolve, project=_write_document)
+
+
+async def publish(unit: Unit, command: PublishProgram) -> dict[str, Any]:
     """Publish, then accrue what the ledger already holds in the period (a program may start in the past)."""
-    meta = EventMetadata(actor=principal.actor)
-    await lock_ledger(conn, alone=True)
-    state, version = await load_program(conn, ctx, command.program_id)
-    published = programs.decide_publish(state, command)
-    await ctx.store.append(stream_of(command.program_id), STREAM_TYPE, version, published, meta, conn=conn)
-    for event in published:
-        state = programs.evolve(state, event)
-    for loaded in await _accrue_ledger(conn, ctx, published[0], meta):
-        await write(conn, loaded)
-    return await views.write_program(conn, state, version + len(published))
+    await lock_ledger(unit.conn, alone=True)
+    loaded = await unit.load(PROGRAM, command.program_id)
+    published = programs.decide_publish(loaded.state, command)
+    saved = await unit.save(loaded, published)
+    await _accrue_ledger(unit, published[0])
+    assert saved.document is not None
+    return saved.document
 
 
-async def _accrue_ledger(
-    conn: AsyncConnection, ctx: ServiceContext, program: ProgramPublished, meta: EventMetadata
-) -> list[Loaded]:
+async def _accrue_ledger(unit: Unit, program: ProgramPublished) -> None:
+    conn = unit.conn
     period = period_of(program)
     found: dict[str, list[Contribution]] = defaultdict(list)
     async for body in all_documents(conn, INVOICE):
         found[body["partner_id"]] += invoice_contributions(program, invoice_from(body), period)
     async for body in all_documents(conn, RETURN):
         found[body["partner_id"]] += return_contribution(program, return_from(body), period)
-    changed = []
     for partner_id, contributions in sorted(found.items()):
         if contributions and partner_eligible(program.eligibility, await partner_profile(conn, partner_id)):
             ordered = sorted(contributions, key=lambda c: (c.on, c.ref))
-            loaded = await accrue(conn, ctx, program, partner_id, ordered, meta)
-            if loaded is not None:
-                changed.append(loaded)
-    return changed
+            await accrue(unit, program, partner_id, ordered)
 
 
-async def close(conn: AsyncConnection, ctx: ServiceContext, principal: Principal,
-                program_id: str) -> dict[str, Any]:
+async def close(unit: Unit, program_id: str) -> dict[str, Any]:
     """Close the period: one settlement proposal per partner with accruals (a true-up on a re-close)."""
-    meta = EventMetadata(actor=principal.actor)
-    state, version = await load_program(conn, ctx, program_id)
-    closed = programs.decide_close(state, program_id, principal.key_id)
-    await ctx.store.append(stream_of(program_id), STREAM_TYPE, version, closed, meta, conn=conn)
-    for event in closed:
-        state = programs.evolve(state, event)
-    assert state.definition is not None
-    proposed = []
-    for partner_id in await partners_with_accruals(conn, program_id):
-        loaded = await load_rebate(conn, ctx, program_id, partner_id)
-        performance = await _performance(conn, state.definition, partner_id)
-        final = final_amount(state.definition, loaded.state.basis_minor, performance)
-        proposal = decide_proposal(loaded.state, new_settlement_id(), final, principal.key_id)
-        proposed.append(await append(conn, ctx, loaded, proposal, meta))
+    assert unit.principal is not None
+    conn, closer = unit.conn, unit.principal.key_id
+    loaded = await unit.load(PROGRAM, program_id)
+    saved = await unit.save(loaded, programs.decide_close(loaded.state, program_id, closer))
+    definition = saved.state.definition
+    assert definition is not None
+    body = saved.document or await views.write_program(conn, saved.state, saved.version)
     settlements = []
-    for loaded in proposed:
-        await write(conn, loaded)
-        settlements.append(views.settlement_body(loaded.state, loaded.state.settlements[-1]))
-    body = await views.write_program(conn, state, version + len(closed))
+    for partner_id in await partners_with_accruals(conn, program_id):
+        rebate = await load_rebate(unit, program_id, partner_id)
+        performance = await _performance(conn, definition, partner_id)
+        final = final_amount(definition, rebate.state.basis_minor, performance)
+        proposal = decide_proposal(rebate.state, new_settlement_id(), final, closer)
+        proposed = await append(unit, rebate, proposal)
+        settlements.append(views.settlement_body(proposed.state, proposed.state.settlements[-1]))
     return {**body, "settlements": settlements}
 
 

@@ -10,12 +10,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from libs.events.base import EventMetadata
 from libs.runtime import documents
-from libs.runtime.auth import Principal
-from libs.runtime.host import ServiceContext
+from libs.runtime.commands import Unit
 from services.rebates.application import views
-from services.rebates.application.rebates import append, load_rebate, write
+from services.rebates.application.rebates import append, load_rebate
 from services.rebates.domain.errors import SettlementNotFound
 from services.rebates.domain.rebate import decide_approval
 
@@ -24,15 +22,14 @@ async def read_settlement(conn: AsyncConnection, settlement_id: str) -> dict[str
     return await documents.get(conn, views.SETTLEMENT, settlement_id)
 
 
-async def approve(conn: AsyncConnection, ctx: ServiceContext, principal: Principal,
-                  settlement_id: str) -> dict[str, Any]:
-    found = await read_settlement(conn, settlement_id)
+async def approve(unit: Unit, settlement_id: str) -> dict[str, Any]:
+    assert unit.principal is not None
+    found = await read_settlement(unit.conn, settlement_id)
     if found is None:
         raise SettlementNotFound(f"no settlement {settlement_id}")
-    loaded = await load_rebate(conn, ctx, found["program_id"], found["partner_id"])
-    approved = decide_approval(loaded.state, settlement_id, principal.key_id)
-    loaded = await append(conn, ctx, loaded, approved, EventMetadata(actor=principal.actor))
-    await write(conn, loaded)
-    body = await read_settlement(conn, settlement_id)
+    loaded = await load_rebate(unit, found["program_id"], found["partner_id"])
+    approved = decide_approval(loaded.state, settlement_id, unit.principal.key_id)
+    await append(unit, loaded, approved)
+    body = await read_settlement(unit.conn, settlement_id)
     assert body is not None
     return body

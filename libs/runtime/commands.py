@@ -1,0 +1,216 @@
+"""The one command path: how every command and every reaction changes an aggregate.
+
+A service says *what* to decide; this module says *how* it runs:
+
+- an ``Aggregate`` describes one kind of stream once: its stream id, stream type,
+  empty state, ``evolve`` and the read-model hook (``project``) its events move;
+- a ``Unit`` is one unit of work on one open transaction: ``load`` (through
+  ``libs.runtime.aggregate.load``), ``save`` (append at the loaded version, fold,
+  project) and ``change`` (load -> decide -> save);
+- ``run`` runs a command in a write transaction of its own, from scratch again
+  (fresh transaction, fresh load) when a stream moved on meanwhile
+  (``ConcurrencyError``);
+- ``react`` runs a reaction inside the consumer's transaction
+  (``delivery.conn``): it opens none and never retries by itself, the consumer
+  already retries the whole delivery. Event ids are deterministic there
+  (``delivery.event_ids``), so a repeated event appends nothing new.
+
+HTTP routes reach ``run`` through the dependencies in ``libs.runtime.idempotency``
+(``Command``, ``IdempotentCommand``), which add the ``Idempotency-Key`` handling.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import date
+from functools import partial
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from libs.events.base import DomainEvent, EventMetadata
+from libs.events.envelope import Envelope
+from libs.runtime import documents
+from libs.runtime.aggregate import load, retry_on_conflict
+from libs.runtime.ids import new_id
+
+if TYPE_CHECKING:
+    from libs.messaging.consumer import Delivery, Handler
+    from libs.runtime.auth import Principal
+    from libs.runtime.host import ServiceContext
+
+K = TypeVar("K")
+S = TypeVar("S")
+T = TypeVar("T")
+L = TypeVar("L", bound="Loaded[Any, Any]")
+
+
+@dataclass(frozen=True)
+class Loaded(Generic[K, S]):
+    """An aggregate as loaded for a decision: its key, state and version (0: no stream yet).
+
+    A service may subclass it to carry what its decisions also need (credit: the
+    cancelled orders); ``Unit.save`` keeps the subclass and its fields.
+    """
+
+    aggregate: Aggregate[K, S]
+    key: K
+    state: S
+    version: int
+    #: What the last ``Unit.save`` appended, and the document its ``project`` hook wrote.
+    stored: tuple[Envelope, ...] = ()
+    document: dict[str, Any] | None = None
+
+
+Project = Callable[["Unit", Any, Sequence[DomainEvent], Any], Awaitable["dict[str, Any] | None"]]
+"""``(unit, loaded after the events, the events, the state before them)``: rewrite the read
+models; answers the aggregate's own document when it wrote one (``Loaded.document``), so the
+command need not read it back."""
+
+
+async def _no_read_model(unit: Unit, loaded: Any, events: Sequence[DomainEvent], before: Any) -> None:
+    return None
+
+
+Fold = Callable[["dict[str, Any] | None", DomainEvent, "Unit"], "dict[str, Any] | None"]
+
+
+def folded_document(kind: str, fold: Fold) -> Project:
+    """A ``project`` hook for a document folded event by event from the stored one.
+
+    The document (``documents`` of ``kind``, id = the aggregate's key) is read,
+    ``fold(document, event, unit)`` applied to each new event and written back
+    with its ``partner_id`` and ``status``; the hook answers it.
+    """
+
+    async def project(unit: Unit, loaded: Any, events: Sequence[DomainEvent], before: Any
+                      ) -> dict[str, Any]:
+        doc = await documents.get(unit.conn, kind, loaded.key)
+        for event in events:
+            doc = fold(doc, event, unit)
+        if doc is None:
+            raise LookupError(f"{kind} {loaded.key} has no document")
+        await documents.put(unit.conn, kind, loaded.key, doc, partner_id=doc.get("partner_id"),
+                            status=doc.get("status"))
+        return doc
+
+    return project
+
+
+@dataclass(frozen=True)
+class Aggregate(Generic[K, S]):
+    """One kind of aggregate, declared once per service next to its load/save users."""
+
+    stream_type: str
+    stream_id: Callable[[K], str]
+    initial: Callable[[K], S]
+    evolve: Callable[[S, DomainEvent], S]
+    project: Project = _no_read_model
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One command or reaction at work: the service, the open transaction, who acts and how.
+
+    ``event_ids`` and ``new_id`` are deterministic in a reaction (derived from the
+    event reacted to) and fresh in a command.
+    """
+
+    ctx: ServiceContext
+    conn: AsyncConnection
+    meta: EventMetadata
+    principal: Principal | None = None
+    delivery: Delivery | None = None
+
+    @property
+    def actor(self) -> str:
+        return self.meta.actor
+
+    def today(self) -> date:
+        return self.ctx.today()
+
+    def event_ids(self, count: int, salt: str = "") -> list[uuid.UUID] | None:
+        return self.delivery.event_ids(count, salt) if self.delivery is not None else None
+
+    def new_id(self, prefix: str) -> str:
+        """A new id; in a reaction the same one every time the event is handled."""
+        ids = self.event_ids(1, prefix)
+        return new_id(prefix, ids[0]) if ids else new_id(prefix)
+
+    @property
+    def envelope(self) -> Envelope:
+        """The envelope of the event reacted to (reactions only)."""
+        assert self.delivery is not None, "a command reacts to no event"
+        return self.delivery.envelope
+
+    async def load(self, aggregate: Aggregate[K, S], key: K) -> Loaded[K, S]:
+        return await read(self.ctx, self.conn, aggregate, key)
+
+    async def save(self, loaded: L, events: Sequence[DomainEvent], *, salt: str = "",
+                   event_ids: Sequence[uuid.UUID] | None = None,
+                   meta: EventMetadata | None = None) -> L:
+        """Append ``events`` at the loaded version, fold them in, rewrite the read models.
+
+        A stale version raises ``ConcurrencyError``: ``run`` starts the command
+        again, the consumer the reaction.
+        """
+        if not events:
+            return loaded
+        aggregate = loaded.aggregate
+        ids = event_ids if event_ids is not None else self.event_ids(len(events), salt)
+        stored = await self.ctx.store.append(
+            aggregate.stream_id(loaded.key), aggregate.stream_type, loaded.version, list(events),
+            meta or self.meta, conn=self.conn, event_ids=ids)
+        state = loaded.state
+        for event in events:
+            state = aggregate.evolve(state, event)
+        after = replace(loaded, state=state, version=loaded.version + len(events),
+                        stored=tuple(stored), document=None)
+        document = await aggregate.project(self, after, events, loaded.state)
+        return replace(after, document=document) if document is not None else after
+
+    async def change(self, aggregate: Aggregate[K, S], key: K,
+                     decide: Callable[[S], Sequence[DomainEvent]], *, salt: str = "") -> Loaded[K, S]:
+        """Load, decide on the current state, save what was decided."""
+        loaded = await self.load(aggregate, key)
+        return await self.save(loaded, decide(loaded.state), salt=salt)
+
+
+async def read(ctx: ServiceContext, conn: AsyncConnection, aggregate: Aggregate[K, S], key: K
+               ) -> Loaded[K, S]:
+    """Load an aggregate on any connection (a read needs no ``Unit``)."""
+    state, version = await load(conn, ctx.store, ctx.registry, aggregate.stream_id(key),
+                                aggregate.initial(key), aggregate.evolve)
+    return Loaded(aggregate, key, state, version)
+
+
+async def transact(ctx: ServiceContext, attempt: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    """``attempt`` in a write transaction of its own, again from scratch on ``ConcurrencyError``."""
+
+    async def once() -> T:
+        async with ctx.db.transaction() as conn:
+            return await attempt(conn)
+
+    return await retry_on_conflict(once)
+
+
+async def run(ctx: ServiceContext, meta: EventMetadata, command: Callable[[Unit], Awaitable[T]],
+              principal: Principal | None = None) -> T:
+    """Run a command (no HTTP: background tasks, and routes through ``libs.runtime.idempotency``)."""
+    return await transact(ctx, lambda conn: command(Unit(ctx, conn, meta, principal)))
+
+
+Reaction = Callable[[Unit, Any], Awaitable[None]]
+"""``(unit, event)``: a reaction to one event, in the consumer's transaction."""
+
+
+async def react(ctx: ServiceContext, reaction: Reaction, delivery: Delivery) -> None:
+    """Run a reaction in the consumer's transaction, with the delivery's metadata and ids."""
+    await reaction(Unit(ctx, delivery.conn, delivery.meta, delivery=delivery), delivery.event)
+
+
+def reactions(ctx: ServiceContext, table: Mapping[str, Reaction]) -> dict[str, Handler]:
+    """A service's reaction table bound to its context, as the consumer wants it."""
+    return {event_type: partial(react, ctx, reaction) for event_type, reaction in table.items()}
