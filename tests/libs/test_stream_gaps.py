@@ -13,12 +13,15 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
 import sqlalchemy
+from aiokafka.errors import KafkaConnectionError
 from prometheus_client import CollectorRegistry, generate_latest
 
 from libs.events.base import utc_now
+from libs.messaging import consumer as consumer_module
 from libs.messaging import held
 from libs.messaging.broker import end_offsets
 from libs.messaging.consumer import Outcome
@@ -204,9 +207,13 @@ async def _true(value: bool) -> bool:
 async def test_a_consumer_killed_mid_batch_neither_loses_nor_doubles_an_effect(
     four: Harness,
 ) -> None:
+    """30 events in batches of 10, one transaction each. The consumer dies inside the second
+    batch, after two of its effects were written: the first batch stays, the second is gone
+    whole (effects, inbox rows, heads), and a restarted consumer applies each event once."""
     history = [e for s in range(3) for e in await stream_of(four.db, f"acct-k{s}", 10)]
     await produce(four.bootstrap, four.topic, history, partition=0)
     killed = four.consumer()
+    killed.settings = replace(killed.settings, batch_events=10)
     apply, calls = killed.handlers[CounterIncremented.TYPE], 0
 
     async def stalls_on_the_thirteenth(delivery):  # type: ignore[no-untyped-def]
@@ -219,16 +226,48 @@ async def test_a_consumer_killed_mid_batch_neither_loses_nor_doubles_an_effect(
     killed.handlers[CounterIncremented.TYPE] = stalls_on_the_thirteenth
     four.start(killed.run)
     await wait_until(lambda: _true(calls == 13), what="the kill point")
-    assert len(await four.applied(killed)) == 12
     four.tasks[-1].cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await four.tasks[-1]
+    assert len(await four.applied(killed)) == 10  # the first batch, nothing of the second
+    assert await committed_offsets(four.bootstrap, killed.name, four.topic) == dict.fromkeys(
+        range(PARTITIONS), -1)  # the poll's offsets wait for all its batches
 
     restarted = four.consumer()
     four.start(restarted.run)
     expected = {e.event_id for e in history}
     await wait_until(lambda: _applied_is(four, restarted, len(expected)), what="all applied")
     assert_exactly_once_in_stream_order(await four.applied(restarted), expected)
+    assert restarted.outcomes[Outcome.DUPLICATE] == 10 and restarted.outcomes[Outcome.APPLIED] == 20
+
+
+async def test_a_consumer_that_dies_between_its_commit_and_the_offsets_applies_nothing_twice(
+    four: Harness, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The batch's transaction committed, then the offset commit fails (the process dies
+    there, or the broker goes): the poll is read again and dropped by the guard, its
+    unhandled events too, with one read and no write transaction."""
+    history = [e for s in range(2) for e in await stream_of(four.db, f"acct-c{s}", 5)]
+    history += [ignored(e) for e in await stream_of(four.db, "acct-other", 3)]
+    await produce(four.bootstrap, four.topic, history, partition=0)
+    failures = [KafkaConnectionError("the process died before committing its offsets")]
+
+    class DiesBeforeItsOffsets(consumer_module.AIOKafkaConsumer):  # type: ignore[misc,name-defined]
+        async def commit(self, offsets=None):  # type: ignore[no-untyped-def]
+            if failures:
+                raise failures.pop()
+            return await super().commit(offsets)
+
+    monkeypatch.setattr(consumer_module, "AIOKafkaConsumer", DiesBeforeItsOffsets)
+    consumer = four.consumer()
+    four.start(consumer.run)
+    expected = {e.event_id for e in history[:10]}
+    await wait_until(lambda: _applied_is(four, consumer, len(expected)), what="all applied")
+    await wait_until(lambda: _true(consumer.outcomes[Outcome.DUPLICATE] >= len(history)),
+                     what="the poll read again")
+    assert not failures, "the failure never happened"
+    assert_exactly_once_in_stream_order(await four.applied(consumer), expected)
+    assert consumer.outcomes[Outcome.APPLIED] == 10 and consumer.outcomes[Outcome.IGNORED] == 3
 
 
 async def test_an_idle_tending_round_is_one_read_and_no_write(
