@@ -17,10 +17,12 @@ from dataclasses import replace
 
 import pytest
 import sqlalchemy
+from aiokafka import ConsumerRecord
 from aiokafka.errors import KafkaConnectionError
 from prometheus_client import CollectorRegistry, generate_latest
 
 from libs.events.base import utc_now
+from libs.events.envelope import Envelope
 from libs.messaging import consumer as consumer_module
 from libs.messaging import held
 from libs.messaging.broker import end_offsets
@@ -339,3 +341,46 @@ async def test_an_event_in_order_costs_one_guard_read_beside_its_effect(four: Ha
         sqlalchemy.event.remove(engine, "before_cursor_execute", record)
     assert len(statements) == 4, statements
     assert [a[2] for a in await four.applied(consumer)] == [1, 2]
+
+
+def _record(topic: str, offset: int, envelope: Envelope) -> ConsumerRecord:  # type: ignore[type-arg]
+    """A record as the relay publishes it (headers ``event_type`` and ``event_id``)."""
+    value, key = envelope.to_wire(), envelope.stream_id.encode()
+    return ConsumerRecord(topic, 0, offset, 0, 0, key, value, None, len(key), len(value),
+                          [("event_type", envelope.event_type.encode()),
+                           ("event_id", str(envelope.event_id).encode())])
+
+
+async def test_a_batch_costs_one_guard_read_its_effects_and_three_bulk_writes(
+    four: Harness,
+) -> None:
+    """The order guard is read once per batch, not per event; inbox rows and heads are
+    written in bulk; events no handler wants cost no statement of their own."""
+    wanted = [*await stream_of(four.db, "acct-b1", 3), *await stream_of(four.db, "acct-b2", 2)]
+    unwanted = [ignored(e) for e in await stream_of(four.db, "acct-b3", 2)]
+    _, v2 = await stream_of(four.db, "acct-b4", 2)  # ahead of its stream: held
+    records = [_record(four.topic, offset, envelope)
+               for offset, envelope in enumerate([*wanted, *unwanted, v2])]
+    consumer = four.consumer()
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement: str, *_: object) -> None:  # type: ignore[no-untyped-def]
+        if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "PRAGMA")):
+            statements.append(statement)
+
+    engines = {four.db.engine.sync_engine, four.db.reader.sync_engine}
+    for engine in engines:
+        sqlalchemy.event.listen(engine, "before_cursor_execute", record)
+    try:
+        await consumer.apply_records(records)
+    finally:
+        for engine in engines:
+            sqlalchemy.event.remove(engine, "before_cursor_execute", record)
+    # the guard, 5 effects, the held row, the inbox rows, the heads
+    assert len(statements) == 1 + 5 + 3, statements
+    assert consumer.outcomes[Outcome.APPLIED] == 5 and consumer.outcomes[Outcome.IGNORED] == 2
+    assert await held_of(four.db, consumer.name) == {("acct-b4", 2): None}
+    assert_exactly_once_in_stream_order(await four.applied(consumer),
+                                        {e.event_id for e in wanted})
+    await consumer.apply_records(records)  # read again: all dropped
+    assert consumer.outcomes[Outcome.DUPLICATE] == 7 and consumer.outcomes[Outcome.HELD] == 2
