@@ -7,8 +7,8 @@ Events ahead of their stream are held (``libs.messaging.held``), gaps are healed
 from the topics (``libs.messaging.healing``), and an event whose handler keeps
 failing becomes a dead letter of this group (``libs.messaging.dlq``).
 
-**One transaction per batch.** A poll (``getmany``: up to ``max_records`` of
-every assigned partition) is decided against one guard read and applied in
+**One transaction per batch.** A poll (``getmany``: up to ``max_records`` records of
+the assigned partitions) is decided against one guard read and applied in
 transactions of at most ``batch_events`` events: the handlers' effects, then
 the held rows, inbox rows and heads in bulk, then one commit; the offsets of the
 whole poll are committed after the last of them. A consumer that dies anywhere
