@@ -1,120 +1,74 @@
-"""Consumers: at-least-once delivery made effectively-once by an inbox.
+"""Consumers: the Kafka loop that applies a group's events exactly once, in stream order.
 
-Each message is applied in one database transaction that also records its
-event id in the ``inbox``; a redelivered event finds its id there and changes
-nothing. Offsets are committed to Kafka only after the effect is committed.
+At-least-once delivery is made exactly-once by the inbox and the order guard
+(``libs.messaging.inbox``): every effect is committed together with its event
+id and its stream's head, and offsets are committed to Kafka only after that.
+Events ahead of their stream are held (``libs.messaging.held``), gaps are healed
+from the topics (``libs.messaging.healing``), and an event whose handler keeps
+failing becomes a dead letter of this group (``libs.messaging.dlq``).
 
-**A consumer never commits past an event it has not applied or kept.** Messages
-are keyed by stream id, so a stream's events normally arrive in order on one
-partition; but a stream can be split across partitions (a topic whose
-partition count changed) and a broker that lost data or a retried produce can
-reorder it. An order guard (per stream, the last version passed) therefore
-decides each event in the effect's transaction:
+**One transaction per batch.** A poll (``getmany``: up to ``max_records`` records of
+the assigned partitions) is decided against one guard read and applied in
+transactions of at most ``batch_events`` events: the handlers' effects, then
+the held rows, inbox rows and heads in bulk, then one commit; the offsets of the
+whole poll are committed after the last of them. A consumer that dies anywhere
+in between leaves either the whole transaction or nothing, and its offsets
+behind: the poll is read again and the guard drops what was committed.
 
-- at or below the head: a repeat, dropped (a whole batch of certain repeats,
-  after a broker loss, is dropped with one read and no write transaction);
-- the next version: applied (or ignored, if no handler wants it), and the
-  head moves;
-- ahead of the head, or behind an unresolved dead letter of its stream:
-  *held* durably in ``held_events`` (``libs.messaging.held``) in that same
-  transaction, then its offset is committed. When the version before it is
-  applied, held events follow in order: at once in the process that applied
-  it, else (another member of the group applied it, or it raced the hold) at
-  the next tending, within ``tend_interval``.
+**A failing handler** (why not a savepoint per event: that is two more round
+trips for every event, to pay for a failure that is rare). The batch's
+transaction is rolled back whole, so no partial effect survives; then the events
+before the failing one are applied again as a batch (they passed once), the
+failing one alone, exactly as before batches existed (retried; transient
+failures until they pass, others ``max_attempts`` times and then dead-lettered),
+and the rest go on as a new batch. So the batch never commits past the failing
+event, and never loses the others' effects. A failure outside the handlers (the
+database away at commit) rewinds the whole poll and reads it again.
 
-Offsets are committed only by ``_consume_partition``, after every record of
-the batch was applied, ignored, held or dead-lettered in its own committed
-transaction; a crash in between re-reads the batch, and the guard drops what
-was passed or held already.
+**A stream's events are handled one at a time in this process.** A batch holds
+the (striped) locks of all its streams, taken in one order, while it runs;
+releases, redrives, tending and healing take one stream's lock at a time. Held
+events whose stream may now go on are released once the batch has committed.
 
-A gap (held events waiting for a version that has not come) is waited for;
-``gap_heal_seconds`` after the stream reached it, it is healed from the topics
-(``libs.messaging.healing``); if the missing version is not there either, the
-stream is parked with an alarm (``gap_alarms``, ``parked_streams`` and an
-ERROR line naming the consumer, the stream and the missing versions). Other
-streams keep flowing; nothing is dropped, and the missing event still
-releases the stream whenever it arrives.
-
-A handler that keeps failing is retried a bounded number of times (transient
-failures, such as a concurrent append or the database away, until they pass),
-then its event becomes a dead letter of this group (``libs.messaging.dlq``)
-and the consumer moves on; later events of that stream are held behind it
-while other streams flow. ``redrive`` re-applies dead letters from the group's
-own table, in stream order, in process; ``discard`` resolves one for good.
+**Reactions to hot streams.** A burst of events that each append to one stream
+(a partner's account) becomes one transaction per batch, with the events in
+stream order on one connection. Each reaction still loads and appends on its
+own (a handler sees one event at a time), so the statements per event remain;
+only the commits and the guard's round trips are shared.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
 import uuid
 import zlib
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
-from sqlalchemy import exists, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from libs.events.base import DomainEvent, EventMetadata, format_timestamp, utc_now
+from libs.events.base import utc_now
 from libs.events.envelope import Envelope
 from libs.events.registry import EventRegistry
 from libs.events.topics import DEAD_LETTER_TOPIC
-from libs.messaging import dlq, held
+from libs.messaging import dlq, held, inbox
 from libs.messaging.broker import ensure_topics
 from libs.messaging.healing import find_on_topics
+from libs.messaging.inbox import Delivery, Handler, Incoming, Outcome
 from libs.messaging.timing import sleep_or_stop
 from libs.store.database import Database
 from libs.store.errors import ConcurrencyError
-from libs.store.schema import inbox, stream_heads
+
+__all__ = ["Consumer", "ConsumerSettings", "Delivery", "Handler", "Outcome", "RedriveReport"]
 
 log = logging.getLogger(__name__)
 
 _STRIPES = 64
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """What a handler gets: the event, its envelope and the open transaction."""
-
-    conn: AsyncConnection
-    envelope: Envelope
-    event: DomainEvent
-    consumer: str
-
-    @property
-    def meta(self) -> EventMetadata:
-        """Metadata for events appended in reaction: same correlation, caused by this event."""
-        return EventMetadata(
-            actor=f"system:{self.consumer}",
-            correlation_id=self.envelope.correlation_id,
-            causation_id=self.envelope.event_id,
-        )
-
-    def event_ids(self, count: int, salt: str = "") -> list[uuid.UUID]:
-        """Deterministic ids for reaction events: a replayed reaction appends nothing new."""
-        return [
-            uuid.uuid5(self.envelope.event_id, f"{self.consumer}:{salt}:{index}")
-            for index in range(count)
-        ]
-
-
-Handler = Callable[[Delivery], Awaitable[None]]
-
-
-class Outcome(enum.Enum):
-    APPLIED = "applied"
-    REDRIVEN = "redriven"
-    DUPLICATE = "duplicate"
-    IGNORED = "ignored"
-    HELD = "held"
-    DEAD = "dead"
 
 
 @dataclass(frozen=True)
@@ -122,6 +76,9 @@ class ConsumerSettings:
     max_attempts: int = 5
     retry_backoff: float = 0.05
     max_records: int = 200
+    #: The most events one transaction applies (a poll may hold several such batches). On
+    #: SQLite a batch holds the service's one writer: bigger batches delay its commands.
+    batch_events: int = 50
     poll_timeout_ms: int = 200
     partitions: int = 3
     session_timeout_ms: int = 10000
@@ -133,22 +90,6 @@ class ConsumerSettings:
     tend_interval: float = 1.0
     #: The longest one healing scan of the topics may read.
     heal_scan_seconds: float = 30.0
-
-
-@dataclass(frozen=True, slots=True)
-class Seen:
-    """What a batch's streams had passed before the batch: heads and held versions."""
-
-    heads: Mapping[str, int]
-    held: Collection[tuple[str, int]]
-
-    def known(self, envelope: Envelope) -> Outcome | None:
-        """DUPLICATE or HELD when the event is certainly passed or held already; else None."""
-        if envelope.stream_version <= self.heads.get(envelope.stream_id, 0):
-            return Outcome.DUPLICATE
-        if (envelope.stream_id, envelope.stream_version) in self.held:
-            return Outcome.HELD
-        return None
 
 
 @dataclass
@@ -165,6 +106,14 @@ class RedriveReport:
         return {"redriven": self.redriven, "still_dead": self.still_dead,
                 "undecodable": self.undecodable, "healed_streams": self.healed_streams,
                 "attempted": self.attempted}
+
+
+class _HandlerFailed(Exception):
+    """A handler failed inside a batch: the batch is rolled back and split at ``index``."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__(index)
+        self.index = index
 
 
 class Consumer:
@@ -190,7 +139,7 @@ class Consumer:
         self.bootstrap_servers = bootstrap_servers
         self.settings = settings or ConsumerSettings()
         self.dead_letter_topic = dead_letter_topic
-        self._producer: AIOKafkaProducer | None = None
+        self._notices = dlq.Notices(bootstrap_servers, dead_letter_topic, name)
         self.outcomes: dict[Outcome, int] = dict.fromkeys(Outcome, 0)
         #: Gaps that outlived their bound and the healing (an alarm each), since start.
         self.gap_alarms = 0
@@ -247,77 +196,145 @@ class Consumer:
     async def _consume_batch(
         self, consumer: AIOKafkaConsumer, batch: dict[TopicPartition, list[ConsumerRecord]]
     ) -> bool:
-        """Each partition's records, side by side. False when a partition failed.
+        """Apply a poll, then commit its offsets. False when it failed.
 
         Whatever fails, the Kafka consumer stays: a new one would re-join the group, and
         (on brokers that keep a departed member until its session times out) the whole
-        group would wait for that before it resumes. Instead the batch's partitions are
+        group would wait for that before it resumes. Instead the poll's partitions are
         rewound to their first record, so what was not committed is read again (the
-        inbox skips what was applied):
+        guard drops what was applied):
         - a commit refused because the group rebalanced (a member came or went, or the
           broker lost the group with its data) is no failure: the consumer re-joins by
           itself and reads on from the committed offsets;
         - anything else (the database away, say) is logged; the caller pauses.
         """
-        results = await asyncio.gather(*(
-            self._consume_partition(consumer, tp, records) for tp, records in batch.items()
-        ), return_exceptions=True)
-        failures = [result for result in results if isinstance(result, BaseException)]
-        if not failures:
-            return True
-        for failure in failures:
-            if not isinstance(failure, Exception):  # cancelled: stop as asked
-                raise failure
-        assigned = consumer.assignment()
-        for tp, records in batch.items():
-            if tp in assigned:
-                consumer.seek(tp, records[0].offset)
-        errors = [f for f in failures if not isinstance(f, CommitFailedError)]
-        if not errors:
-            log.info("consumer %s: commit refused, the group rebalanced; re-joining", self.name)
-            return True
-        log.error("consumer %s: a batch failed; reading it again", self.name,
-                  exc_info=errors[0])
-        return False
-
-    async def _consume_partition(
-        self, consumer: AIOKafkaConsumer, tp: TopicPartition, records: list[ConsumerRecord]
-    ) -> None:
-        seen = await self._seen_before(records)
-        for record in records:
-            await self.handle_record(record, seen)
-        await consumer.commit({tp: records[-1].offset + 1})
-
-    async def _seen_before(self, records: list[ConsumerRecord]) -> Seen:
-        """The heads and held versions of a batch's streams, in one read (keys are stream ids)."""
-        streams = {record.key.decode("utf-8", "replace") for record in records if record.key}
-        if not streams:
-            return Seen({}, set())
-        async with self.db.read() as conn:
-            rows = await conn.execute(select(stream_heads.c.stream_id, stream_heads.c.version).where(
-                stream_heads.c.consumer == self.name, stream_heads.c.stream_id.in_(streams)))
-            heads = dict(rows.all())
-            return Seen(heads, await held.held_keys(conn, self.name, streams))
-
-    async def handle_record(self, record: ConsumerRecord, seen: Seen | None = None) -> Outcome:
-        """One message. ``seen`` (read before the batch) lets a certainly-old or already-held
-        event go without a write transaction: heads only grow, so a version at or below a head
-        read earlier is a repeat (after a broker loss, the whole history is)."""
         try:
-            envelope = Envelope.from_wire(record.value)
-        except Exception as error:  # any malformed message: never let it stop the partition
-            return await self._dead_letter_undecodable(record, error)
-        known = seen.known(envelope) if seen is not None else None
-        if known is not None:
-            self.outcomes[known] += 1
-            return known
-        return await self.handle(envelope, origin_topic=record.topic)
+            await self.apply_records([record for records in batch.values() for record in records])
+            await consumer.commit({tp: records[-1].offset + 1 for tp, records in batch.items()})
+            return True
+        except Exception as failure:
+            assigned = consumer.assignment()
+            for tp, records in batch.items():
+                if tp in assigned:
+                    consumer.seek(tp, records[0].offset)
+            if isinstance(failure, CommitFailedError):
+                log.info("consumer %s: commit refused, the group rebalanced; re-joining",
+                         self.name)
+                return True
+            log.error("consumer %s: a batch failed; reading it again", self.name,
+                      exc_info=failure)
+            return False
 
     async def close(self) -> None:
-        producer, self._producer = self._producer, None
-        if producer is not None:
-            with contextlib.suppress(Exception):
-                await producer.stop()
+        await self._notices.close()
+
+    # -- batches -------------------------------------------------------------------
+
+    async def apply_records(self, records: Sequence[ConsumerRecord]) -> None:
+        """Apply (or hold, or dead-letter) ``records`` in order, one transaction per batch.
+
+        Messages that are not events are dead-lettered first: they belong to no stream.
+        """
+        items: list[Incoming] = []
+        for record in records:
+            try:
+                items.append(inbox.peek(record, self.handlers))
+            except Exception as error:  # any malformed message: never let it stop the partition
+                await self._dead_letter_undecodable(record, error)
+        if not items:
+            return
+        passed: set[str] = set()
+        async with self._locked(inbox.streams_of(items)):
+            await self._apply_items(items, passed)
+            for stream in sorted(passed & self._held_streams):
+                await self._release_held(stream)
+
+    async def _apply_items(self, items: list[Incoming], passed: set[str]) -> None:
+        """Batches of ``items``; a batch whose handler failed is split at the failing event.
+        ``passed`` gets the streams whose head moved (their held events may follow)."""
+        while items:
+            guard = await self._read_guard(items)
+            pending = []
+            for item in items:  # certain repeats and held events go without a transaction
+                known = guard.known(item.stream_id, item.version)
+                if known is None:
+                    pending.append(item)
+                else:
+                    self.outcomes[known] += 1
+            if not pending:
+                return
+            size = self.settings.batch_events
+            batch, items = pending[:size], pending[size:]
+            failed = await self._apply_batch(batch, guard, passed)
+            if failed is not None:
+                await self._apply_items(batch[:failed], passed)
+                alone = batch[failed]
+                outcome = await self._handle_one(self._envelope(alone), alone.record.topic)
+                if outcome not in (Outcome.HELD, Outcome.DEAD):  # a dead letter blocks its stream
+                    passed.add(alone.stream_id)
+                items = batch[failed + 1:] + items
+
+    async def _read_guard(self, items: Sequence[Incoming]) -> inbox.Guard:
+        """The order guard of a batch's streams, in one read (before any write transaction)."""
+        handled = [item.envelope.event_id for item in items if item.envelope is not None]
+        async with self.db.read() as conn:
+            return await inbox.read_guard(conn, self.name, inbox.streams_of(items), handled)
+
+    async def _apply_batch(self, items: Sequence[Incoming], guard: inbox.Guard,
+                           passed: set[str]) -> int | None:
+        """One transaction for ``items``; the index of a failing handler's event (all rolled
+        back), else None. A failure of the bulk writes that will not pass by itself (another
+        member applied the same event meanwhile) splits at the first event (index 0)."""
+        batch = inbox.Batch(self.name, guard)
+        outcomes = []
+        try:
+            async with self.db.transaction() as conn:
+                for index, item in enumerate(items):
+                    handler = self.handlers.get(item.event_type)
+                    outcome = batch.decide(item, handler is not None)
+                    if outcome is None:
+                        assert handler is not None and item.envelope is not None
+                        try:
+                            await self._run_handler(conn, item.envelope, handler, record=False)
+                        except Exception as error:
+                            raise _HandlerFailed(index) from error
+                        batch.applied(item)
+                        outcome = Outcome.APPLIED
+                    outcomes.append(outcome)
+                await batch.write(conn)
+        except _HandlerFailed as failed:
+            item = items[failed.index]
+            log.info("consumer %s: %s %s failed in a batch (%r); applying it alone", self.name,
+                     item.event_type, item.envelope and item.envelope.event_id,
+                     failed.__cause__)
+            return failed.index
+        except Exception as error:
+            if _is_transient(error):
+                raise
+            log.warning("consumer %s: a batch failed (%r); applying one by one", self.name, error)
+            return 0
+        for outcome in outcomes:
+            self.outcomes[outcome] += 1
+        passed |= batch.advanced.keys()
+        self._held_streams |= {item.stream_id for item, _ in batch.holds}
+        return None
+
+    def _envelope(self, item: Incoming) -> Envelope:
+        return item.envelope or Envelope.from_wire(item.record.value)
+
+    @contextlib.asynccontextmanager
+    async def _locked(self, streams: Collection[str]) -> AsyncIterator[None]:
+        """The locks of all ``streams``, taken in stripe order (so two batches never deadlock)."""
+        async with contextlib.AsyncExitStack() as stack:
+            for stripe in sorted({self._stripe(stream) for stream in streams}):
+                await stack.enter_async_context(self._locks[stripe])
+            yield
+
+    def _stripe(self, stream_id: str) -> int:
+        return zlib.crc32(stream_id.encode("utf-8")) % _STRIPES
+
+    def _lock(self, stream_id: str) -> asyncio.Lock:
+        return self._locks[self._stripe(stream_id)]
 
     # -- one event -------------------------------------------------------------------
 
@@ -329,9 +346,6 @@ class Consumer:
             if outcome is not Outcome.HELD and envelope.stream_id in self._held_streams:
                 await self._release_held(envelope.stream_id)
         return outcome
-
-    def _lock(self, stream_id: str) -> asyncio.Lock:
-        return self._locks[zlib.crc32(stream_id.encode("utf-8")) % _STRIPES]
 
     async def _handle_one(self, envelope: Envelope, origin_topic: str, *,
                           redrive: bool = False) -> Outcome:
@@ -367,16 +381,15 @@ class Consumer:
                      redrive: bool) -> Outcome:
         """One event, in one transaction: the order guard, then the effect and the inbox.
 
-        Per stream the consumer records the last version it passed (applied, ignored
-        or dead-lettered). An older version is a repeat. A version beyond the next
-        one, or one behind an unresolved dead letter, is held in this transaction
-        (so its offset may be committed). Only a redrive applies an event behind the
-        head: a dead letter of this group, taken from its table.
+        An older version is a repeat. A version beyond the next one, or one behind an
+        unresolved dead letter, is held in this transaction (so its offset may be
+        committed). Only a redrive applies an event behind the head: a dead letter of
+        this group, taken from its table.
         """
         async with self.db.transaction() as conn:
             if redrive:
                 return await self._apply_dead_letter(conn, envelope, handler)
-            head, in_inbox, blocked = await self._guard(conn, envelope)
+            head, in_inbox, blocked = await inbox.guard_one(conn, self.name, envelope)
             version = envelope.stream_version
             if version <= head:
                 return Outcome.DUPLICATE
@@ -394,18 +407,6 @@ class Consumer:
             await self._advance(conn, envelope)
             return Outcome.APPLIED
 
-    async def _guard(self, conn: AsyncConnection, envelope: Envelope) -> tuple[int, bool, bool]:
-        """What the order guard needs, in one read (it runs for every event): the stream's
-        head, whether the event is in the inbox, and whether a dead letter blocks it."""
-        head = select(stream_heads.c.version).where(
-            stream_heads.c.consumer == self.name,
-            stream_heads.c.stream_id == envelope.stream_id).scalar_subquery()
-        in_inbox = exists().where(inbox.c.consumer == self.name,
-                                  inbox.c.event_id == envelope.event_id)
-        row = (await conn.execute(select(
-            func.coalesce(head, 0), in_inbox, dlq.blocking(self.name, envelope)))).one()
-        return int(row[0]), bool(row[1]), bool(row[2])
-
     async def _apply_dead_letter(self, conn: AsyncConnection, envelope: Envelope,
                                  handler: Handler | None) -> Outcome:
         """A redriven dead letter: applied once, and only after any dead letter before it."""
@@ -413,22 +414,18 @@ class Consumer:
             return Outcome.DUPLICATE  # resolved meanwhile
         if await dlq.is_blocked(conn, self.name, envelope):
             return Outcome.HELD  # stays dead until the one before it is resolved
-        if handler is not None and not await self._in_inbox(conn, envelope):
+        if handler is not None and not await inbox.contains(conn, self.name, envelope.event_id):
             await self._run_handler(conn, envelope, handler)
         await dlq.mark_redriven(conn, self.name, envelope.event_id)
         return Outcome.REDRIVEN
 
-    async def _run_handler(self, conn: AsyncConnection, envelope: Envelope,
-                           handler: Handler) -> None:
+    async def _run_handler(self, conn: AsyncConnection, envelope: Envelope, handler: Handler,
+                           *, record: bool = True) -> None:
+        """Decode and apply; the inbox row now (``record``), or in the batch's bulk write."""
         event = self.registry.decode(envelope)
         await handler(Delivery(conn, envelope, event, self.name))
-        await conn.execute(inbox.insert().values(
-            consumer=self.name, event_id=envelope.event_id,
-            processed_at=format_timestamp(utc_now())))
-
-    async def _in_inbox(self, conn: AsyncConnection, envelope: Envelope) -> bool:
-        return (await conn.execute(select(inbox.c.event_id).where(
-            inbox.c.consumer == self.name, inbox.c.event_id == envelope.event_id))).first() is not None
+        if record:
+            await inbox.record(conn, self.name, envelope.event_id)
 
     async def _hold(self, conn: AsyncConnection, envelope: Envelope, origin_topic: str) -> Outcome:
         await held.hold(conn, self.name, envelope, origin_topic)
@@ -437,13 +434,7 @@ class Consumer:
 
     async def _advance(self, conn: AsyncConnection, envelope: Envelope) -> None:
         """Move the stream's head to this event's version (never backwards)."""
-        values = {"consumer": self.name, "stream_id": envelope.stream_id,
-                  "version": envelope.stream_version}
-        insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-        stmt = insert(stream_heads).values(**values)
-        await conn.execute(stmt.on_conflict_do_update(
-            index_elements=["consumer", "stream_id"], set_={"version": stmt.excluded.version},
-            where=stream_heads.c.version < stmt.excluded.version))
+        await inbox.advance(conn, self.name, {envelope.stream_id: envelope.stream_version})
 
     async def _release_held(self, stream_id: str) -> None:
         """Apply the held events that follow the stream's head, in version order.
@@ -455,9 +446,7 @@ class Consumer:
         """
         while True:
             async with self.db.transaction() as conn:
-                head = (await conn.execute(select(stream_heads.c.version).where(
-                    stream_heads.c.consumer == self.name,
-                    stream_heads.c.stream_id == stream_id))).scalar() or 0
+                head = await inbox.head_of(conn, self.name, stream_id)
                 follower, remaining = await held.next_held(conn, self.name, stream_id, head)
             if not remaining:
                 self._held_streams.discard(stream_id)
@@ -482,8 +471,8 @@ class Consumer:
         async with self.db.read() as conn:
             known = await dlq.is_recorded(conn, self.name, envelope.event_id)
         if not known:
-            await self._publish_dead_letter(envelope.stream_id.encode(), wire.encode("utf-8"),
-                                            origin_topic, reason, attempts)
+            await self._notices.announce(envelope.stream_id.encode(), wire.encode("utf-8"),
+                                         origin_topic, reason, attempts)
         async with self.db.transaction() as conn:
             await self._advance(conn, envelope)
             await dlq.record(conn, self.name, event_id=envelope.event_id,
@@ -504,7 +493,7 @@ class Consumer:
         log.error("consumer %s: undecodable message at %s:%s offset %s: %s", self.name,
                   record.topic, record.partition, record.offset, error)
         reason = f"undecodable: {error!r}"
-        await self._publish_dead_letter(record.key, record.value, record.topic, reason, 0)
+        await self._notices.announce(record.key, record.value, record.topic, reason, 0)
         key = (record.key or b"").decode("utf-8", "replace")
         async with self.db.transaction() as conn:
             await dlq.record(conn, self.name, event_id=event_id, stream_id="", stream_version=0,
@@ -513,22 +502,6 @@ class Consumer:
                              wire=(record.value or b"").decode("utf-8", "replace"))
         self.outcomes[Outcome.DEAD] += 1
         return Outcome.DEAD
-
-    async def _publish_dead_letter(self, key: bytes | None, value: bytes | None,
-                                   origin_topic: str, reason: str, attempts: int) -> None:
-        if self._producer is None:
-            producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap_servers, acks="all",
-                                        enable_idempotence=False, request_timeout_ms=10000)
-            await producer.start()
-            self._producer = producer
-        headers = [
-            ("consumer", self.name.encode()),
-            ("origin_topic", origin_topic.encode()),
-            ("reason", reason[:2000].encode()),
-            ("attempts", str(attempts).encode()),
-        ]
-        await self._producer.send_and_wait(self.dead_letter_topic, value=value, key=key,
-                                           headers=headers)
 
     async def redrive(self, ids: Collection[uuid.UUID] | None = None) -> RedriveReport:
         """Re-apply this group's unresolved dead letters (``ids`` only, if given) in stream

@@ -22,11 +22,13 @@ letter, its later events are held (``libs.messaging.held``), not dead-lettered.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import uuid
 from collections.abc import Collection
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
 from sqlalchemy import Exists, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -152,3 +154,34 @@ async def shown(conn: AsyncConnection, consumer: str, event_id: uuid.UUID) -> di
 def _as_dict(row: Any) -> dict[str, Any]:
     return {name: (str(value) if isinstance(value, uuid.UUID) else value)
             for name, value in row._mapping.items() if name != "envelope"}
+
+
+class Notices:
+    """The dead-letter topic: one outward notice per new dead letter (nothing reads it to act)."""
+
+    def __init__(self, bootstrap_servers: str, topic: str, consumer: str) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.topic = topic
+        self.consumer = consumer
+        self._producer: AIOKafkaProducer | None = None
+
+    async def announce(self, key: bytes | None, value: bytes | None, origin_topic: str,
+                       reason: str, attempts: int) -> None:
+        if self._producer is None:
+            producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap_servers, acks="all",
+                                        enable_idempotence=False, request_timeout_ms=10000)
+            await producer.start()
+            self._producer = producer
+        headers = [
+            ("consumer", self.consumer.encode()),
+            ("origin_topic", origin_topic.encode()),
+            ("reason", reason[:2000].encode()),
+            ("attempts", str(attempts).encode()),
+        ]
+        await self._producer.send_and_wait(self.topic, value=value, key=key, headers=headers)
+
+    async def close(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            with contextlib.suppress(Exception):
+                await producer.stop()

@@ -18,11 +18,13 @@ releases them whenever it arrives.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.base import format_timestamp, parse_timestamp, utc_now
@@ -155,3 +157,15 @@ async def park(conn: AsyncConnection, consumer: str, stream_id: str) -> None:
     await conn.execute(update(held_events).where(
         held_events.c.consumer == consumer, held_events.c.stream_id == stream_id,
         held_events.c.parked_at.is_(None)).values(parked_at=format_timestamp(utc_now())))
+
+
+async def hold_many(conn: AsyncConnection, consumer: str,
+                    envelopes: Sequence[tuple[Envelope, str]]) -> None:
+    """``hold`` for many events (with their origin topics), in one statement."""
+    now = format_timestamp(utc_now())
+    rows = [{"consumer": consumer, "stream_id": envelope.stream_id,
+             "stream_version": envelope.stream_version, "event_id": envelope.event_id,
+             "origin_topic": topic, "held_at": now, "parked_at": None,
+             "envelope": envelope.to_wire().decode("utf-8")} for envelope, topic in envelopes]
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    await conn.execute(insert(held_events).values(rows).on_conflict_do_nothing())

@@ -228,14 +228,14 @@ async def test_a_failed_batch_is_read_again_without_a_new_kafka_consumer(
     monkeypatch.setattr(consumer_module, "AIOKafkaConsumer", CountedConsumer)
     await ensure_topics(faults.bootstrap, [faults.topic], partitions=3)
     consumer = faults.consumer()
-    real_seen_before, failures = consumer._seen_before, [OSError("database away")]
+    real_seen_before, failures = consumer._read_guard, [OSError("database away")]
 
     async def seen_before_failing_once(records):  # type: ignore[no-untyped-def]
         if failures:
             raise failures.pop()
         return await real_seen_before(records)
 
-    consumer._seen_before = seen_before_failing_once  # type: ignore[method-assign]
+    consumer._read_guard = seen_before_failing_once  # type: ignore[method-assign]
     ids = await append_many(faults.store, streams=4, per_stream=3)
     faults.start(faults.relay().run)
     faults.start(consumer.run)

@@ -13,12 +13,17 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
 import sqlalchemy
+from aiokafka import ConsumerRecord
+from aiokafka.errors import KafkaConnectionError
 from prometheus_client import CollectorRegistry, generate_latest
 
 from libs.events.base import utc_now
+from libs.events.envelope import Envelope
+from libs.messaging import consumer as consumer_module
 from libs.messaging import held
 from libs.messaging.broker import end_offsets
 from libs.messaging.consumer import Outcome
@@ -66,7 +71,8 @@ async def test_a_stream_split_across_two_partitions_is_applied_once_in_order(fou
     expected = {e.event_id for e in split + other}
     await wait_until(lambda: _applied_is(four, consumer, len(expected)), what="everything applied")
     assert_exactly_once_in_stream_order(await four.applied(consumer), expected)
-    assert await held_of(four.db, consumer.name) == {}
+    # the last spent row goes in the release step after the last effect's commit
+    await wait_until(lambda: _held_is(four, consumer.name, 0), what="spent held rows deleted")
     ends = await end_offsets(four.bootstrap, four.topic)
 
     async def all_committed() -> bool:
@@ -90,7 +96,8 @@ async def test_a_gap_the_group_committed_past_is_healed_from_the_topic(four: Har
     assert_exactly_once_in_stream_order(await four.applied(consumer),
                                         {e.event_id for e in (v1, v2, v3, v4)})
     assert consumer.gap_alarms == 0
-    assert await held_of(four.db, consumer.name) == {}
+    # the last spent row goes in the release step after the last effect's commit
+    await wait_until(lambda: _held_is(four, consumer.name, 0), what="spent held rows deleted")
 
 
 async def test_a_gap_that_never_heals_parks_its_stream_with_an_alarm_others_flow(
@@ -204,9 +211,13 @@ async def _true(value: bool) -> bool:
 async def test_a_consumer_killed_mid_batch_neither_loses_nor_doubles_an_effect(
     four: Harness,
 ) -> None:
+    """30 events in batches of 10, one transaction each. The consumer dies inside the second
+    batch, after two of its effects were written: the first batch stays, the second is gone
+    whole (effects, inbox rows, heads), and a restarted consumer applies each event once."""
     history = [e for s in range(3) for e in await stream_of(four.db, f"acct-k{s}", 10)]
     await produce(four.bootstrap, four.topic, history, partition=0)
     killed = four.consumer()
+    killed.settings = replace(killed.settings, batch_events=10)
     apply, calls = killed.handlers[CounterIncremented.TYPE], 0
 
     async def stalls_on_the_thirteenth(delivery):  # type: ignore[no-untyped-def]
@@ -219,16 +230,48 @@ async def test_a_consumer_killed_mid_batch_neither_loses_nor_doubles_an_effect(
     killed.handlers[CounterIncremented.TYPE] = stalls_on_the_thirteenth
     four.start(killed.run)
     await wait_until(lambda: _true(calls == 13), what="the kill point")
-    assert len(await four.applied(killed)) == 12
     four.tasks[-1].cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await four.tasks[-1]
+    assert len(await four.applied(killed)) == 10  # the first batch, nothing of the second
+    assert await committed_offsets(four.bootstrap, killed.name, four.topic) == dict.fromkeys(
+        range(PARTITIONS), -1)  # the poll's offsets wait for all its batches
 
     restarted = four.consumer()
     four.start(restarted.run)
     expected = {e.event_id for e in history}
     await wait_until(lambda: _applied_is(four, restarted, len(expected)), what="all applied")
     assert_exactly_once_in_stream_order(await four.applied(restarted), expected)
+    assert restarted.outcomes[Outcome.DUPLICATE] == 10 and restarted.outcomes[Outcome.APPLIED] == 20
+
+
+async def test_a_consumer_that_dies_between_its_commit_and_the_offsets_applies_nothing_twice(
+    four: Harness, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The batch's transaction committed, then the offset commit fails (the process dies
+    there, or the broker goes): the poll is read again and dropped by the guard, its
+    unhandled events too, with one read and no write transaction."""
+    history = [e for s in range(2) for e in await stream_of(four.db, f"acct-c{s}", 5)]
+    history += [ignored(e) for e in await stream_of(four.db, "acct-other", 3)]
+    await produce(four.bootstrap, four.topic, history, partition=0)
+    failures = [KafkaConnectionError("the process died before committing its offsets")]
+
+    class DiesBeforeItsOffsets(consumer_module.AIOKafkaConsumer):  # type: ignore[misc,name-defined]
+        async def commit(self, offsets=None):  # type: ignore[no-untyped-def]
+            if failures:
+                raise failures.pop()
+            return await super().commit(offsets)
+
+    monkeypatch.setattr(consumer_module, "AIOKafkaConsumer", DiesBeforeItsOffsets)
+    consumer = four.consumer()
+    four.start(consumer.run)
+    expected = {e.event_id for e in history[:10]}
+    await wait_until(lambda: _applied_is(four, consumer, len(expected)), what="all applied")
+    await wait_until(lambda: _true(consumer.outcomes[Outcome.DUPLICATE] >= len(history)),
+                     what="the poll read again")
+    assert not failures, "the failure never happened"
+    assert_exactly_once_in_stream_order(await four.applied(consumer), expected)
+    assert consumer.outcomes[Outcome.APPLIED] == 10 and consumer.outcomes[Outcome.IGNORED] == 3
 
 
 async def test_an_idle_tending_round_is_one_read_and_no_write(
@@ -300,3 +343,46 @@ async def test_an_event_in_order_costs_one_guard_read_beside_its_effect(four: Ha
         sqlalchemy.event.remove(engine, "before_cursor_execute", record)
     assert len(statements) == 4, statements
     assert [a[2] for a in await four.applied(consumer)] == [1, 2]
+
+
+def _record(topic: str, offset: int, envelope: Envelope) -> ConsumerRecord:  # type: ignore[type-arg]
+    """A record as the relay publishes it (headers ``event_type`` and ``event_id``)."""
+    value, key = envelope.to_wire(), envelope.stream_id.encode()
+    return ConsumerRecord(topic, 0, offset, 0, 0, key, value, None, len(key), len(value),
+                          [("event_type", envelope.event_type.encode()),
+                           ("event_id", str(envelope.event_id).encode())])
+
+
+async def test_a_batch_costs_one_guard_read_its_effects_and_three_bulk_writes(
+    four: Harness,
+) -> None:
+    """The order guard is read once per batch, not per event; inbox rows and heads are
+    written in bulk; events no handler wants cost no statement of their own."""
+    wanted = [*await stream_of(four.db, "acct-b1", 3), *await stream_of(four.db, "acct-b2", 2)]
+    unwanted = [ignored(e) for e in await stream_of(four.db, "acct-b3", 2)]
+    _, v2 = await stream_of(four.db, "acct-b4", 2)  # ahead of its stream: held
+    records = [_record(four.topic, offset, envelope)
+               for offset, envelope in enumerate([*wanted, *unwanted, v2])]
+    consumer = four.consumer()
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement: str, *_: object) -> None:  # type: ignore[no-untyped-def]
+        if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "PRAGMA")):
+            statements.append(statement)
+
+    engines = {four.db.engine.sync_engine, four.db.reader.sync_engine}
+    for engine in engines:
+        sqlalchemy.event.listen(engine, "before_cursor_execute", record)
+    try:
+        await consumer.apply_records(records)
+    finally:
+        for engine in engines:
+            sqlalchemy.event.remove(engine, "before_cursor_execute", record)
+    # the guard, 5 effects, the held row, the inbox rows, the heads
+    assert len(statements) == 1 + 5 + 3, statements
+    assert consumer.outcomes[Outcome.APPLIED] == 5 and consumer.outcomes[Outcome.IGNORED] == 2
+    assert await held_of(four.db, consumer.name) == {("acct-b4", 2): None}
+    assert_exactly_once_in_stream_order(await four.applied(consumer),
+                                        {e.event_id for e in wanted})
+    await consumer.apply_records(records)  # read again: all dropped
+    assert consumer.outcomes[Outcome.DUPLICATE] == 7 and consumer.outcomes[Outcome.HELD] == 2
