@@ -33,3 +33,13 @@ async def insert_ignoring_duplicates(
     insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     result = await conn.execute(insert(table).values(**values).on_conflict_do_nothing())
     return bool(result.rowcount)
+
+
+async def insert_many_ignoring_duplicates(
+    conn: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """Insert rows in one statement, skipping those whose key exists."""
+    if not rows:
+        return
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    await conn.execute(insert(table).on_conflict_do_nothing(), list(rows))

@@ -22,8 +22,10 @@ from sqlalchemy import (
     Table,
     Text,
     Uuid,
+    func,
     or_,
     select,
+    text,
     tuple_,
     update,
 )
@@ -146,6 +148,20 @@ async def page_events(
     if correlation_id is not None:
         query = query.where(archive.c.correlation_id == correlation_id)
     return (await conn.execute(query.order_by(archive.c.received_seq).limit(limit))).all()
+
+
+async def count(conn: AsyncConnection) -> int:
+    """How many events the archive holds."""
+    return int((await conn.execute(select(func.count()).select_from(archive))).scalar_one())
+
+
+async def keep_writers_out(conn: AsyncConnection) -> None:
+    """Until this transaction ends, no event is archived (PostgreSQL; reads go on).
+
+    SQLite has one writer at a time: a write transaction keeps the others out already.
+    """
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text("LOCK TABLE archive IN SHARE MODE"))
 
 
 async def walk_chains(conn: AsyncConnection, chain: Chain) -> ChainWalk:
