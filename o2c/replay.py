@@ -35,9 +35,11 @@ Rebuild = Callable[..., Awaitable[int]]
 
 def rebuilders() -> dict[str, Rebuild]:
     """Service name -> its read-model rebuild (``db, registry, *, progress, total`` -> events)."""
+    from services.credit.application.rebuild import rebuild_read_models as credit
+    from services.partners.application.rebuild import rebuild_read_models as partners
     from services.projections.application.replay import rebuild_read_models as projections
 
-    return {"projections": projections}
+    return {"partners": partners, "credit": credit, "projections": projections}
 
 
 def _spec(name: str) -> Any:

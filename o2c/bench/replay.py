@@ -149,7 +149,8 @@ def _ours(url: str, prefix: str) -> tuple[float, float, str]:
     """Seconds, peak RSS (MB) and the printed answer of one ``o2c replay`` in a child process."""
     env = dict(os.environ, O2C_SCHEMA_PREFIX=prefix)
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from o2c.bench.replay import child; child()", "--database-url", url],
+        [sys.executable, "-c", "from o2c.bench.replay import child; child()", "--database-url", url,
+         "--service", "projections"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
     out, err = proc.stdout.read(), proc.stderr.read()  # type: ignore[union-attr]
     _, status, usage = os.wait4(proc.pid, 0)
