@@ -36,10 +36,13 @@ Rebuild = Callable[..., Awaitable[int]]
 def rebuilders() -> dict[str, Rebuild]:
     """Service name -> its read-model rebuild (``db, registry, *, progress, total`` -> events)."""
     from services.credit.application.rebuild import rebuild_read_models as credit
+    from services.delivery.application.rebuild import rebuild_read_models as delivery
+    from services.orders.application.rebuild import rebuild_read_models as orders
     from services.partners.application.rebuild import rebuild_read_models as partners
     from services.projections.application.replay import rebuild_read_models as projections
 
-    return {"partners": partners, "credit": credit, "projections": projections}
+    return {"partners": partners, "orders": orders, "credit": credit, "delivery": delivery,
+            "projections": projections}
 
 
 def _spec(name: str) -> Any:

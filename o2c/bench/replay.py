@@ -133,8 +133,10 @@ def child() -> None:
 
     from typer.main import get_command
 
-    import services.projections.application.replay  # noqa: F401  (imported before the clock starts)
     from o2c.cli import app
+    from o2c.replay import rebuilders
+
+    rebuilders()  # imports every service's rebuild before the clock starts
 
     command = get_command(app)
     output = io.StringIO()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from libs.events import credit, partners, rebates
@@ -51,7 +52,7 @@ def _order(doc: Doc, envelope: Envelope, event: DomainEvent) -> Doc:
 
 def _invoice(doc: Doc, envelope: Envelope, event: DomainEvent) -> Doc:
     return receivables.evolve_invoice(doc, event, event_id=str(envelope.event_id),
-                                      occurred_on=envelope.occurred.date())
+                                      occurred_on=date.fromisoformat(envelope.occurred_at[:10]))
 
 
 def _accrual(doc: Doc, envelope: Envelope, event: DomainEvent) -> Doc:

@@ -45,10 +45,9 @@ async def rebuild_read_models(db: Database, registry: EventRegistry, *,
         total(await archive.count(conn))
         await documents.forget_all(conn)
         docs = Documents(conn, lock=False)
-        while rows := await archive.page_events(conn, service=None, stream_id=None,
-                                                correlation_id=None, after=after, limit=PAGE):
-            page = [(envelope, registry.decode(envelope))
-                    for envelope in map(archive.envelope_of, rows) if envelope.event_type in PROJECTORS]
+        while rows := await archive.page_all(conn, after, PAGE):
+            page = [(envelope, registry.decode(envelope)) for envelope in
+                    map(archive.envelope_of, (row for row in rows if row[3] in PROJECTORS))]
             await docs.load(keys_of(event for _, event in page))
             for envelope, event in page:
                 await project(docs, envelope, event)
