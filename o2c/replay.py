@@ -40,9 +40,10 @@ def rebuilders() -> dict[str, Rebuild]:
     from services.orders.application.rebuild import rebuild_read_models as orders
     from services.partners.application.rebuild import rebuild_read_models as partners
     from services.projections.application.replay import rebuild_read_models as projections
+    from services.rebates.application.rebuild import rebuild_read_models as rebates
 
     return {"partners": partners, "orders": orders, "credit": credit, "delivery": delivery,
-            "projections": projections}
+            "rebates": rebates, "projections": projections}
 
 
 def _spec(name: str) -> Any:
