@@ -20,7 +20,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy import delete, func, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -116,3 +116,22 @@ async def rebuild(
             progress(len(rows))
             rows = following
     return count
+
+
+class Rebuild(Protocol):
+    """A service's read-model rebuild, as ``o2c replay`` runs it."""
+
+    async def __call__(self, db: Database, registry: EventRegistry, *,
+                       progress: Callable[[int], None] = ...,
+                       total: Callable[[int], None] = ...) -> int: ...
+
+
+def rebuilder(kinds: Collection[str], models: Sequence[StreamReadModels[Any]]) -> Rebuild:
+    """The rebuild of a service whose ``kinds`` of document its ``models`` determine."""
+
+    async def rebuild_read_models(db: Database, registry: EventRegistry, *,
+                                  progress: Callable[[int], None] = _nothing,
+                                  total: Callable[[int], None] = _nothing) -> int:
+        return await rebuild(db, registry, kinds, models, progress=progress, total=total)
+
+    return rebuild_read_models

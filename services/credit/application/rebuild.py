@@ -9,12 +9,8 @@ kept; the orders they mark cancelled are read as the commands read them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from libs.events.registry import EventRegistry
 from libs.runtime.documents import Documents
-from libs.runtime.rebuild import StreamReadModels, rebuild
-from libs.store.database import Database
+from libs.runtime.rebuild import StreamReadModels, rebuilder
 from services.credit.application import read_models as rm
 from services.credit.application.copies import cancelled_orders
 from services.credit.domain.account import STREAM_TYPE, Account, evolve
@@ -39,9 +35,5 @@ MODELS = (StreamReadModels(STREAM_TYPE, lambda stream_id: Account(),
                            lambda state, envelope, event: evolve(state, event), _write_account),)
 
 
-async def rebuild_read_models(db: Database, registry: EventRegistry, *,
-                              progress: Callable[[int], None] = lambda n: None,
-                              total: Callable[[int], None] = lambda n: None) -> int:
-    """Forget credit's documents and write them again from the account streams; events folded."""
-    return await rebuild(db, registry, (rm.INVOICE, rm.PAYMENT, rm.CREDIT_NOTE, rm.REVIEW), MODELS,
-                         progress=progress, total=total)
+rebuild_read_models = rebuilder((rm.INVOICE, rm.PAYMENT, rm.CREDIT_NOTE, rm.REVIEW), MODELS)
+"""Forget credit's documents and write them again from the account streams; events folded."""

@@ -9,13 +9,10 @@ allocations and order copies are not rebuilt here.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from libs.events.registry import EventRegistry
 from libs.runtime.documents import Documents
-from libs.runtime.rebuild import StreamReadModels, rebuild
-from libs.store.database import Database
+from libs.runtime.rebuild import StreamReadModels, rebuilder
 from services.delivery.application.order_copies import get_order
 from services.delivery.application.views import (
     RETURN,
@@ -51,8 +48,5 @@ MODELS = (
 )
 
 
-async def rebuild_read_models(db: Database, registry: EventRegistry, *,
-                              progress: Callable[[int], None] = lambda n: None,
-                              total: Callable[[int], None] = lambda n: None) -> int:
-    """Forget the shipment and return documents, write them again from their streams; events folded."""
-    return await rebuild(db, registry, (SHIPMENT, RETURN), MODELS, progress=progress, total=total)
+rebuild_read_models = rebuilder((SHIPMENT, RETURN), MODELS)
+"""Forget the shipment and return documents, write them again from their streams; events folded."""

@@ -7,12 +7,8 @@ the commands. The catalog and the partner copies are not rebuilt here.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from libs.events.registry import EventRegistry
 from libs.runtime.documents import Documents
-from libs.runtime.rebuild import StreamReadModels, rebuild
-from libs.store.database import Database
+from libs.runtime.rebuild import StreamReadModels, rebuilder
 from services.orders.application.order_records import ORDER, OrderRecord, order_document
 
 
@@ -26,8 +22,5 @@ MODELS = (StreamReadModels("order", lambda stream_id: OrderRecord(),
                            lambda record, envelope, event: record.folded(envelope, event), _write_order),)
 
 
-async def rebuild_read_models(db: Database, registry: EventRegistry, *,
-                              progress: Callable[[int], None] = lambda n: None,
-                              total: Callable[[int], None] = lambda n: None) -> int:
-    """Forget the order documents and write them again from the order streams; events folded."""
-    return await rebuild(db, registry, (ORDER,), MODELS, progress=progress, total=total)
+rebuild_read_models = rebuilder((ORDER,), MODELS)
+"""Forget the order documents and write them again from the order streams; events folded."""

@@ -8,16 +8,13 @@ claims are not derived from this store and are kept as they are.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from libs.events.base import DomainEvent
 from libs.events.envelope import Envelope
 from libs.events.partners import KeyIssued, KeyRevoked
-from libs.events.registry import EventRegistry
 from libs.runtime.documents import Documents
-from libs.runtime.rebuild import StreamReadModels, rebuild
-from libs.store.database import Database
+from libs.runtime.rebuild import StreamReadModels, rebuilder
 from services.partners.application import keys, partners
 from services.partners.application.read_models import KEY, PARTNER, key_body, partner_body
 from services.partners.domain import key, partner
@@ -59,8 +56,5 @@ MODELS = (
 )
 
 
-async def rebuild_read_models(db: Database, registry: EventRegistry, *,
-                              progress: Callable[[int], None] = lambda n: None,
-                              total: Callable[[int], None] = lambda n: None) -> int:
-    """Forget the partner and key documents and write them again from the streams; events folded."""
-    return await rebuild(db, registry, (PARTNER, KEY), MODELS, progress=progress, total=total)
+rebuild_read_models = rebuilder((PARTNER, KEY), MODELS)
+"""Forget the partner and key documents and write them again from the streams; events folded."""

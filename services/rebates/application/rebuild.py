@@ -11,17 +11,14 @@ only when its status changes). The copies of other services' facts are kept.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from sqlalchemy import select
 
 from libs.events.base import DomainEvent
 from libs.events.envelope import Envelope
-from libs.events.registry import EventRegistry
 from libs.runtime.documents import Documents
-from libs.runtime.rebuild import StreamReadModels, rebuild
-from libs.store.database import Database
+from libs.runtime.rebuild import StreamReadModels, rebuilder
 from libs.store.schema import documents
 from services.rebates.application import programs, rebates, views
 from services.rebates.domain import program, rebate
@@ -85,9 +82,5 @@ MODELS = (
 )
 
 
-async def rebuild_read_models(db: Database, registry: EventRegistry, *,
-                              progress: Callable[[int], None] = lambda n: None,
-                              total: Callable[[int], None] = lambda n: None) -> int:
-    """Forget program and accrual documents, write them and the settlements again; events folded."""
-    return await rebuild(db, registry, (views.PROGRAM, views.ACCRUAL), MODELS, progress=progress,
-                         total=total)
+rebuild_read_models = rebuilder((views.PROGRAM, views.ACCRUAL), MODELS)
+"""Forget program and accrual documents, write them and the settlements again; events folded."""
