@@ -15,7 +15,7 @@ stays bounded by the page.
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -27,7 +27,7 @@ from libs.events.codec import canonical_json, parse_json
 from libs.runtime.auth import Principal
 from libs.runtime.errors import DomainError
 from libs.store.schema import documents
-from libs.store.sql import insert_many_ignoring_duplicates, upsert
+from libs.store.sql import driver_of, insert_many_ignoring_duplicates, upsert
 
 MAX_LIMIT = 200
 LOAD_CHUNK = 500
@@ -35,6 +35,15 @@ LOAD_CHUNK = 500
 
 Key = tuple[str, str]
 """(kind, id) of a document."""
+
+_COLUMNS = ("kind", "id", "partner_id", "status", "body", "version", "updated_at")
+_PG_SELECT = ("SELECT d.kind, d.id, d.body FROM documents d "
+              "JOIN unnest($1::text[], $2::text[]) AS k(kind, id) ON d.kind = k.kind AND d.id = k.id")
+_PG_UPSERT = (f"INSERT INTO documents ({', '.join(_COLUMNS)}) SELECT * FROM unnest("
+              "$1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[]) "
+              "ON CONFLICT (kind, id) DO UPDATE SET partner_id = excluded.partner_id, "
+              "status = excluded.status, body = excluded.body, version = excluded.version, "
+              "updated_at = excluded.updated_at")
 
 
 async def put(
@@ -85,17 +94,26 @@ class Documents:
                  "body": canonical_json(dict(blank)).decode("utf-8"), "version": 0, "updated_at": stamp}
                 for kind, doc_id in missing if (blank := wanted[(kind, doc_id)]) is not None])
         self._bodies.update(dict.fromkeys(missing))
+        for kind, doc_id, body in await self._select(missing):
+            self._bodies[(kind, doc_id)] = parse_json(body)
+
+    async def _select(self, keys: list[Key]) -> Iterable[tuple[str, str, str]]:
+        """(kind, id, body) of the stored documents among ``keys`` (locked when locking)."""
+        if self.conn.dialect.name == "postgresql":  # one statement, straight from the driver
+            driver = await driver_of(self.conn)
+            locking = " ORDER BY d.kind, d.id FOR UPDATE OF d" if self.lock else ""
+            return await driver.fetch(_PG_SELECT + locking, [kind for kind, _ in keys],  # type: ignore[no-any-return]
+                                      [doc_id for _, doc_id in keys])
+        found: list[tuple[str, str, str]] = []
         by_kind: dict[str, list[str]] = {}
-        for kind, doc_id in missing:
+        for kind, doc_id in keys:
             by_kind.setdefault(kind, []).append(doc_id)
         for kind, ids in by_kind.items():
             for first in range(0, len(ids), LOAD_CHUNK):
-                query = select(documents.c.id, documents.c.body).where(
+                query = select(documents.c.kind, documents.c.id, documents.c.body).where(
                     documents.c.kind == kind, documents.c.id.in_(ids[first:first + LOAD_CHUNK]))
-                if self.lock:
-                    query = query.order_by(documents.c.id).with_for_update()
-                for doc_id, body in (await self.conn.execute(query)).all():
-                    self._bodies[(kind, doc_id)] = parse_json(body)
+                found += [(row[0], row[1], row[2]) for row in await self.conn.execute(query)]
+        return found
 
     async def get(self, kind: str, doc_id: str) -> dict[str, Any] | None:
         """The document as folded so far in this unit of work, or as stored."""
@@ -123,11 +141,15 @@ class Documents:
         if not self._changed:
             return 0
         stamp = format_timestamp(utc_now())
-        rows = [{"kind": kind, "id": doc_id, "partner_id": partner_id, "status": status,
-                 "body": canonical_json(body).decode("utf-8"), "version": version, "updated_at": stamp}
+        rows = [(kind, doc_id, partner_id, status, canonical_json(body).decode("utf-8"), version, stamp)
                 for (kind, doc_id), (body, partner_id, status, version) in self._changed.items()]
         self._changed.clear()
-        await upsert(self.conn, documents, rows, ["kind", "id"])
+        if self.conn.dialect.name == "postgresql":  # one statement of arrays, straight from the driver
+            driver = await driver_of(self.conn)
+            await driver.execute(_PG_UPSERT, *(list(column) for column in zip(*rows, strict=True)))
+        else:
+            await upsert(self.conn, documents, [dict(zip(_COLUMNS, row, strict=True)) for row in rows],
+                         ["kind", "id"])
         return len(rows)
 
     def forget(self) -> None:

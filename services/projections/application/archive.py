@@ -35,7 +35,7 @@ from libs.events.chain import Chain
 from libs.events.credit import InvoiceIssued
 from libs.events.envelope import Envelope
 from libs.events.orders import OrderPlaced
-from libs.store.sql import insert_ignoring_duplicates
+from libs.store.sql import driver_of, insert_ignoring_duplicates
 from services.projections.domain.chain import ChainWalk
 from services.projections.domain.publishers import named_id, publisher_of
 
@@ -161,9 +161,7 @@ async def page_all(conn: AsyncConnection, after: int, limit: int) -> Sequence[Se
     reads the whole archive, and row objects cost more than the rest of its read.
     """
     if conn.dialect.name == "postgresql":
-        driver = (await conn.get_raw_connection()).driver_connection
-        assert driver is not None
-        return await driver.fetch(_PG_PAGE, after, limit)  # type: ignore[no-any-return]
+        return await (await driver_of(conn)).fetch(_PG_PAGE, after, limit)  # type: ignore[no-any-return]
     return await page_events(conn, service=None, stream_id=None, correlation_id=None,
                              after=after, limit=limit)
 
