@@ -153,30 +153,29 @@ def audit_verify(
 def replay(
     data_dir: Path = DATA_DIR,
     database_url: str | None = typer.Option(None, "--database-url", envvar="O2C_DATABASE_URL"),
+    service: list[str] = typer.Option([], "--service", help="Only this service (repeatable; default: all)."),
 ) -> None:
-    """Rebuild the finance read models (projections) by folding every archived event again.
+    """Rebuild read models from the events: every service's, or those named with --service.
 
-    The projections service keeps every event of every service in its archive, in
-    arrival order; the views (timelines, partner 360, aging, sales) are thrown away
-    and recomputed from it in one transaction. Safe while the system runs.
+    Read models are derived data: each service's are thrown away and folded again
+    from its own store (projections: from its archive of every service's events),
+    in one transaction per service, so readers see the old ones until the new ones
+    are complete. Writers of that service wait meanwhile. Progress and the rate go
+    to stderr; the answer (events, seconds, events/s per service) to stdout.
     """
-    from libs.events import default_registry
+    from rich.console import Console
+
     from libs.runtime.settings import RuntimeSettings
-    from libs.store.migrate import migrate
-    from services.projections.app import SPEC
-    from services.projections.application.replay import rebuild_read_models
+    from o2c.replay import rebuilders
+    from o2c.replay import replay as run_replay
 
+    known = list(rebuilders())
+    unknown = [name for name in service if name not in known]
+    if unknown:
+        raise typer.BadParameter(f"no such service: {', '.join(unknown)} (known: {', '.join(known)})")
     settings = RuntimeSettings(data_dir=data_dir, database_url=database_url)
-
-    async def rebuild() -> int:
-        db = settings.database("projections")
-        try:
-            await migrate(db, [SPEC.migrations] if SPEC.migrations else [])
-            return await rebuild_read_models(db, default_registry())
-        finally:
-            await db.dispose()
-
-    _echo({"replayed_events": asyncio.run(rebuild())})
+    results = asyncio.run(run_replay(settings, service or known, Console(stderr=True)))
+    _echo({"replayed_events": sum(r["events"] for r in results.values()), "services": results})
 
 
 @app.command("chaos")

@@ -2,15 +2,21 @@
 
 A service updates a document in the same transaction as the append that
 changes it, so a read right after a write sees the write. Documents are
-derived data: the events are the record. ``o2c replay`` rebuilds the finance
-views (projections) from their archive; the other services have no generic
-rebuild command yet.
+derived data: the events are the record, and ``o2c replay`` rebuilds them.
+
+``batch(conn)`` is the unit of work for folding many events: it reads each
+document once (``load`` fetches many in one statement), keeps the folded
+bodies in memory, and writes the changed ones in one multi-row upsert when
+flushed or when the block ends. The live consumers and ``o2c replay`` fold
+through it alike; a rebuild flushes and forgets it page by page, so its memory
+stays bounded by the page.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import select
@@ -21,9 +27,23 @@ from libs.events.codec import canonical_json, parse_json
 from libs.runtime.auth import Principal
 from libs.runtime.errors import DomainError
 from libs.store.schema import documents
-from libs.store.sql import upsert
+from libs.store.sql import driver_of, insert_many_ignoring_duplicates, upsert
 
 MAX_LIMIT = 200
+LOAD_CHUNK = 500
+"""Ids per ``SELECT ... IN`` (well below SQLite's bound on parameters)."""
+
+Key = tuple[str, str]
+"""(kind, id) of a document."""
+
+_COLUMNS = ("kind", "id", "partner_id", "status", "body", "version", "updated_at")
+_PG_SELECT = ("SELECT d.kind, d.id, d.body FROM documents d "
+              "JOIN unnest($1::text[], $2::text[]) AS k(kind, id) ON d.kind = k.kind AND d.id = k.id")
+_PG_UPSERT = (f"INSERT INTO documents ({', '.join(_COLUMNS)}) SELECT * FROM unnest("
+              "$1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[]) "
+              "ON CONFLICT (kind, id) DO UPDATE SET partner_id = excluded.partner_id, "
+              "status = excluded.status, body = excluded.body, version = excluded.version, "
+              "updated_at = excluded.updated_at")
 
 
 async def put(
@@ -41,6 +61,109 @@ async def get(conn: AsyncConnection, kind: str, doc_id: str) -> dict[str, Any] |
     row = (await conn.execute(select(documents.c.body).where(
         documents.c.kind == kind, documents.c.id == doc_id))).first()
     return parse_json(row[0]) if row else None
+
+
+class Documents:
+    """A unit of work over documents on one connection: read once, fold in memory, write in bulk.
+
+    With ``lock`` (the live path), documents are created blank if missing and
+    row-locked before they are read (PostgreSQL ``FOR UPDATE``; SQLite has one
+    writer at a time), so two transactions folding into one document take
+    turns. Without it (a rebuild that keeps every other writer out) they are
+    read plainly.
+    """
+
+    def __init__(self, conn: AsyncConnection, *, lock: bool = True) -> None:
+        self.conn = conn
+        self.lock = lock
+        self._bodies: dict[Key, dict[str, Any] | None] = {}
+        self._changed: dict[Key, tuple[dict[str, Any], str | None, str | None, int]] = {}
+
+    async def load(self, wanted: Mapping[Key, Mapping[str, Any] | None]) -> None:
+        """Read the documents not read yet, in a few statements; ``wanted`` maps key -> blank.
+
+        When locking, a missing document with a blank is created from it first.
+        """
+        missing = sorted(key for key in wanted if key not in self._bodies)
+        if not missing:
+            return
+        if self.lock:
+            stamp = format_timestamp(utc_now())
+            await insert_many_ignoring_duplicates(self.conn, documents, [
+                {"kind": kind, "id": doc_id, "partner_id": None, "status": None,
+                 "body": canonical_json(dict(blank)).decode("utf-8"), "version": 0, "updated_at": stamp}
+                for kind, doc_id in missing if (blank := wanted[(kind, doc_id)]) is not None])
+        self._bodies.update(dict.fromkeys(missing))
+        for kind, doc_id, body in await self._select(missing):
+            self._bodies[(kind, doc_id)] = parse_json(body)
+
+    async def _select(self, keys: list[Key]) -> Iterable[tuple[str, str, str]]:
+        """(kind, id, body) of the stored documents among ``keys`` (locked when locking)."""
+        if self.conn.dialect.name == "postgresql":  # one statement, straight from the driver
+            driver = await driver_of(self.conn)
+            locking = " ORDER BY d.kind, d.id FOR UPDATE OF d" if self.lock else ""
+            return await driver.fetch(_PG_SELECT + locking, [kind for kind, _ in keys],  # type: ignore[no-any-return]
+                                      [doc_id for _, doc_id in keys])
+        found: list[tuple[str, str, str]] = []
+        by_kind: dict[str, list[str]] = {}
+        for kind, doc_id in keys:
+            by_kind.setdefault(kind, []).append(doc_id)
+        for kind, ids in by_kind.items():
+            for first in range(0, len(ids), LOAD_CHUNK):
+                query = select(documents.c.kind, documents.c.id, documents.c.body).where(
+                    documents.c.kind == kind, documents.c.id.in_(ids[first:first + LOAD_CHUNK]))
+                found += [(row[0], row[1], row[2]) for row in await self.conn.execute(query)]
+        return found
+
+    async def get(self, kind: str, doc_id: str) -> dict[str, Any] | None:
+        """The document as folded so far in this unit of work, or as stored."""
+        key = (kind, doc_id)
+        if key not in self._bodies:
+            await self.load({key: None})
+        return self._bodies[key]
+
+    async def locked(self, kind: str, doc_id: str, blank: Mapping[str, Any]) -> dict[str, Any]:
+        """The document (``blank`` when new), locked until the transaction ends when locking."""
+        key = (kind, doc_id)
+        if key not in self._bodies:
+            await self.load({key: blank})
+        body = self._bodies[key]
+        return dict(blank) if body is None else body
+
+    def put(self, kind: str, doc_id: str, body: dict[str, Any], *, partner_id: str | None = None,
+            status: str | None = None, version: int = 0) -> None:
+        """Keep the new body; it is written at the next ``flush``."""
+        self._bodies[(kind, doc_id)] = body
+        self._changed[(kind, doc_id)] = (body, partner_id, status, version)
+
+    async def flush(self) -> int:
+        """Write every changed document in one multi-row upsert; how many."""
+        if not self._changed:
+            return 0
+        stamp = format_timestamp(utc_now())
+        rows = [(kind, doc_id, partner_id, status, canonical_json(body).decode("utf-8"), version, stamp)
+                for (kind, doc_id), (body, partner_id, status, version) in self._changed.items()]
+        self._changed.clear()
+        if self.conn.dialect.name == "postgresql":  # one statement of arrays, straight from the driver
+            driver = await driver_of(self.conn)
+            await driver.execute(_PG_UPSERT, *(list(column) for column in zip(*rows, strict=True)))
+        else:
+            await upsert(self.conn, documents, [dict(zip(_COLUMNS, row, strict=True)) for row in rows],
+                         ["kind", "id"])
+        return len(rows)
+
+    def forget(self) -> None:
+        """Drop what was read (after a ``flush``): the next read goes to the table again."""
+        assert not self._changed, "flush before forgetting"
+        self._bodies.clear()
+
+
+@asynccontextmanager
+async def batch(conn: AsyncConnection, *, lock: bool = True) -> AsyncIterator[Documents]:
+    """``async with documents.batch(conn) as docs:`` fold into ``docs``; flushed when the block ends."""
+    docs = Documents(conn, lock=lock)
+    yield docs
+    await docs.flush()
 
 
 def encode_cursor(last_id: str) -> str:

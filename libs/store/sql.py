@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Table, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -33,3 +33,26 @@ async def insert_ignoring_duplicates(
     insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     result = await conn.execute(insert(table).values(**values).on_conflict_do_nothing())
     return bool(result.rowcount)
+
+
+async def insert_many_ignoring_duplicates(
+    conn: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """Insert rows in one statement, skipping those whose key exists."""
+    if not rows:
+        return
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    await conn.execute(insert(table).on_conflict_do_nothing(), list(rows))
+
+
+async def driver_of(conn: AsyncConnection) -> Any:
+    """The asyncpg connection under ``conn`` (PostgreSQL), inside ``conn``'s transaction.
+
+    For bulk statements SQLAlchemy would only slow down (arrays, whole pages).
+    SQLAlchemy begins its transaction at the first statement, so one is sent
+    first when none was.
+    """
+    driver: Any = (await conn.get_raw_connection()).driver_connection
+    if conn.in_transaction() and not driver.is_in_transaction():
+        await conn.execute(text("SELECT 1"))
+    return driver

@@ -11,8 +11,11 @@ Timed, in interleaved rounds:
 
 - ours: the ``o2c replay`` command itself, in a child process (``replay --database-url``,
   parsed by the CLI), timed inside the child from just before the command to its end
-  (interpreter start-up and imports are not counted); the child's peak RSS is
-  ``max_rss_mb``;
+  (interpreter start-up and imports are not counted); the child's peak RSS
+  (``VmHWM`` of its own address space, read by the child as it ends) is
+  ``max_rss_mb``. Not ``wait4``'s ``ru_maxrss``: Linux carries the forked copy of
+  this process's RSS across ``exec`` into it, so it reported this process's size
+  (which holds the baseline's documents) instead of the replay's;
 - baseline: the same events folded by the projections' pure ``evolve`` functions
   into documents held in memory, written with one ``COPY`` into the same table,
   reading the archive in pages with plain asyncpg.
@@ -33,6 +36,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -133,8 +137,10 @@ def child() -> None:
 
     from typer.main import get_command
 
-    import services.projections.application.replay  # noqa: F401  (imported before the clock starts)
     from o2c.cli import app
+    from o2c.replay import rebuilders
+
+    rebuilders()  # imports every service's rebuild before the clock starts
 
     command = get_command(app)
     output = io.StringIO()
@@ -142,22 +148,24 @@ def child() -> None:
     with contextlib.redirect_stdout(output):
         command.main(["replay", *sys.argv[1:]], standalone_mode=False)
     seconds = time.perf_counter() - started
-    sys.stdout.write(orjson.dumps({"seconds": seconds, "output": output.getvalue()}).decode() + "\n")
+    status = Path("/proc/self/status").read_text()
+    peak_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
+    sys.stdout.write(orjson.dumps({"seconds": seconds, "output": output.getvalue(),
+                                   "peak_rss_mb": peak_kb / 1024}).decode() + "\n")
 
 
 def _ours(url: str, prefix: str) -> tuple[float, float, str]:
     """Seconds, peak RSS (MB) and the printed answer of one ``o2c replay`` in a child process."""
     env = dict(os.environ, O2C_SCHEMA_PREFIX=prefix)
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from o2c.bench.replay import child; child()", "--database-url", url],
+        [sys.executable, "-c", "from o2c.bench.replay import child; child()", "--database-url", url,
+         "--service", "projections"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
-    out, err = proc.stdout.read(), proc.stderr.read()  # type: ignore[union-attr]
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    out, err = proc.communicate()
     if proc.returncode != 0:
         raise RuntimeError(f"o2c replay failed ({proc.returncode}): {err.decode()[-2000:]}")
     answer = orjson.loads(out.splitlines()[-1])
-    return answer["seconds"], usage.ru_maxrss / 1024, answer["output"]
+    return answer["seconds"], answer["peak_rss_mb"], answer["output"]
 
 
 # -- baseline: hand-batched ------------------------------------------------------------------

@@ -22,8 +22,10 @@ from sqlalchemy import (
     Table,
     Text,
     Uuid,
+    func,
     or_,
     select,
+    text,
     tuple_,
     update,
 )
@@ -33,7 +35,7 @@ from libs.events.chain import Chain
 from libs.events.credit import InvoiceIssued
 from libs.events.envelope import Envelope
 from libs.events.orders import OrderPlaced
-from libs.store.sql import insert_ignoring_duplicates
+from libs.store.sql import driver_of, insert_ignoring_duplicates
 from services.projections.domain.chain import ChainWalk
 from services.projections.domain.publishers import named_id, publisher_of
 
@@ -146,6 +148,36 @@ async def page_events(
     if correlation_id is not None:
         query = query.where(archive.c.correlation_id == correlation_id)
     return (await conn.execute(query.order_by(archive.c.received_seq).limit(limit))).all()
+
+
+_PG_PAGE = (f"SELECT {', '.join(column.name for column in ROW)} FROM archive "
+            "WHERE received_seq > $1 ORDER BY received_seq LIMIT $2")
+
+
+async def page_all(conn: AsyncConnection, after: int, limit: int) -> Sequence[Sequence[Any]]:
+    """Up to ``limit`` rows (``ROW``) of every service after the cursor ``after``: a rebuild's pages.
+
+    On PostgreSQL straight from the driver, in the caller's transaction: a rebuild
+    reads the whole archive, and row objects cost more than the rest of its read.
+    """
+    if conn.dialect.name == "postgresql":
+        return await (await driver_of(conn)).fetch(_PG_PAGE, after, limit)  # type: ignore[no-any-return]
+    return await page_events(conn, service=None, stream_id=None, correlation_id=None,
+                             after=after, limit=limit)
+
+
+async def count(conn: AsyncConnection) -> int:
+    """How many events the archive holds."""
+    return int((await conn.execute(select(func.count()).select_from(archive))).scalar_one())
+
+
+async def keep_writers_out(conn: AsyncConnection) -> None:
+    """Until this transaction ends, no event is archived (PostgreSQL; reads go on).
+
+    SQLite has one writer at a time: a write transaction keeps the others out already.
+    """
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text("LOCK TABLE archive IN SHARE MODE"))
 
 
 async def walk_chains(conn: AsyncConnection, chain: Chain) -> ChainWalk:

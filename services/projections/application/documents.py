@@ -1,24 +1,22 @@
-"""Read-model documents of the projections, updated under a row lock.
+"""Read-model documents of the projections: their kinds, and the reads behind the views.
 
+They are written through ``libs.runtime.documents.batch`` by the projectors.
 Several partitions are consumed at once, so two events about one document
 (an invoice issued and a payment applied to it) can be folded concurrently:
-each update creates the document if missing, then locks its row before
+the unit of work creates a document if missing, then locks its row before
 reading it (PostgreSQL ``FOR UPDATE``; SQLite has one writer at a time).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from libs.events.base import format_timestamp, utc_now
-from libs.events.codec import canonical_json, parse_json
+from libs.events.codec import parse_json
 from libs.runtime import documents as docs
 from libs.store.schema import documents
-from libs.store.sql import insert_ignoring_duplicates
 
 PARTNER = "partner"
 ORDER = "order"
@@ -29,23 +27,6 @@ ACCRUAL = "accrual"
 SETTLEMENT = "settlement"
 PROGRAM = "program"
 KINDS = (PARTNER, ORDER, INVOICE, CREDIT_NOTE, PAYMENT, ACCRUAL, SETTLEMENT, PROGRAM)
-
-
-async def locked(conn: AsyncConnection, kind: str, doc_id: str, blank: Mapping[str, Any]) -> dict[str, Any]:
-    """The document (``blank`` when new), its row locked until the transaction ends."""
-    await insert_ignoring_duplicates(conn, documents, {
-        "kind": kind, "id": doc_id, "partner_id": None, "status": None,
-        "body": canonical_json(dict(blank)).decode("utf-8"), "version": 0,
-        "updated_at": format_timestamp(utc_now()),
-    })
-    body = (await conn.execute(select(documents.c.body).where(
-        documents.c.kind == kind, documents.c.id == doc_id).with_for_update())).scalar_one()
-    return parse_json(body)
-
-
-async def save(conn: AsyncConnection, kind: str, doc_id: str, body: Mapping[str, Any], *,
-               partner_id: str | None = None, status: str | None = None) -> None:
-    await docs.put(conn, kind, doc_id, body, partner_id=partner_id, status=status)
 
 
 async def get(conn: AsyncConnection, kind: str, doc_id: str) -> dict[str, Any] | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from libs.messaging.consumer import Delivery, Handler
+from libs.runtime import documents
 from libs.runtime.auth import key_handlers
 from services.projections.application import archive
 from services.projections.application.projectors import project
@@ -20,7 +21,8 @@ from services.projections.domain.publishers import EVENT_TYPES
 async def when_any_event_archive_and_project(delivery: Delivery) -> None:
     """Archive the envelope as published; fold it into the read models the first time only."""
     if await archive.record(delivery.conn, delivery.envelope):
-        await project(delivery.conn, delivery.envelope, delivery.event)
+        async with documents.batch(delivery.conn) as docs:
+            await project(docs, delivery.envelope, delivery.event)
 
 
 def _keeping_the_key(keep_key: Handler) -> Handler:

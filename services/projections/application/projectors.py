@@ -1,85 +1,111 @@
 """Read models kept from the archived events: one small projector per kind of document.
 
-``PROJECTORS`` is the visible table (event type -> projector). Each projector
-locks its document, folds the event with a pure ``evolve`` from ``domain`` and
-saves it, in the transaction that archived the event.
+``PROJECTORS`` is the visible table (event type -> projector). A projector
+names the one document an event changes (kind, id, blank) and folds the event
+into it with a pure ``evolve`` from ``domain``. ``project`` runs it against a
+unit of work (``libs.runtime.documents.batch``): the live consumer in the
+transaction that archived the event, ``o2c replay`` over a page of the archive
+at a time (``keys_of`` says which documents to read for a page, in one go).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-
-from sqlalchemy.ext.asyncio import AsyncConnection
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
 
 from libs.events import credit, partners, rebates
 from libs.events.base import DomainEvent
 from libs.events.envelope import Envelope
+from libs.runtime.documents import Documents, Key
 from services.projections.application import documents as d
 from services.projections.domain import read_models, receivables
 from services.projections.domain import rebates as rebate_rules
 
-Projector = Callable[[AsyncConnection, Envelope, DomainEvent], Awaitable[None]]
+Doc = dict[str, Any]
 
 
-async def project_partner(conn: AsyncConnection, envelope: Envelope, event: DomainEvent) -> None:
-    partner_id = event.partner_id  # type: ignore[attr-defined]
-    doc = read_models.evolve_partner(
-        await d.locked(conn, d.PARTNER, partner_id, read_models.blank_partner(partner_id)), event)
-    await d.save(conn, d.PARTNER, partner_id, doc, partner_id=partner_id, status=doc["status"])
+@dataclass(frozen=True)
+class Projector:
+    """How one kind of document follows the events that change it."""
+
+    kind: str
+    doc_id: Callable[[DomainEvent], str | None]
+    """The document the event changes (None: it changes none)."""
+    fold: Callable[[Doc, Envelope, DomainEvent], Doc]
+    """The document after the event (given the blank when it is new)."""
+    blank: Callable[[DomainEvent, str], Doc] | None = None
+    """A new document; None when each event writes its document whole (nothing is read)."""
+    partner_id: Callable[[Doc, DomainEvent], str | None] = lambda doc, event: doc["partner_id"]
+    status: Callable[[Doc, DomainEvent], str | None] = lambda doc, event: None
 
 
-async def project_order(conn: AsyncConnection, envelope: Envelope, event: DomainEvent) -> None:
-    order_id = event.order_id  # type: ignore[attr-defined]
-    doc = read_models.evolve_order(
-        await d.locked(conn, d.ORDER, order_id, read_models.blank_order(order_id)), event,
-        occurred_at=envelope.occurred_at, correlation_id=str(envelope.correlation_id))
-    await d.save(conn, d.ORDER, order_id, doc, partner_id=doc["partner_id"], status=doc["status"])
+def _partner(doc: Doc, envelope: Envelope, event: DomainEvent) -> Doc:
+    return read_models.evolve_partner(doc, event)
 
 
-async def project_invoice(conn: AsyncConnection, envelope: Envelope, event: DomainEvent) -> None:
-    invoice_id = getattr(event, "invoice_id", None)
-    if invoice_id is None:  # an advance reserved for an order settles no invoice yet
-        return
-    doc = receivables.evolve_invoice(
-        await d.locked(conn, d.INVOICE, invoice_id, receivables.blank_invoice(invoice_id)), event,
-        event_id=str(envelope.event_id), occurred_on=envelope.occurred.date())
-    await d.save(conn, d.INVOICE, invoice_id, doc, partner_id=doc["partner_id"],
-                 status=receivables.status_of(doc))
+def _order(doc: Doc, envelope: Envelope, event: DomainEvent) -> Doc:
+    return read_models.evolve_order(doc, event, occurred_at=envelope.occurred_at,
+                                    correlation_id=str(envelope.correlation_id))
 
 
-async def project_credit_note(conn: AsyncConnection, envelope: Envelope, event: DomainEvent) -> None:
-    assert isinstance(event, credit.CreditNoteIssued)
-    body = event.payload()
-    await d.save(conn, d.CREDIT_NOTE, event.credit_note_id, body, partner_id=event.partner_id,
-                 status=event.source_kind)
+def _invoice(doc: Doc, envelope: Envelope, event: DomainEvent) -> Doc:
+    return receivables.evolve_invoice(doc, event, event_id=str(envelope.event_id),
+                                      occurred_on=date.fromisoformat(envelope.occurred_at[:10]))
 
 
-async def project_payment(conn: AsyncConnection, envelope: Envelope, event: DomainEvent) -> None:
-    assert isinstance(event, credit.PaymentReceived)
-    await d.save(conn, d.PAYMENT, event.payment_id, event.payload(), partner_id=event.partner_id)
-
-
-async def project_accrual(conn: AsyncConnection, envelope: Envelope, event: DomainEvent) -> None:
+def _accrual(doc: Doc, envelope: Envelope, event: DomainEvent) -> Doc:
     assert isinstance(event, rebates.RebateAccrued)
-    doc_id = rebate_rules.accrual_id(event.program_id, event.partner_id)
-    blank = rebate_rules.blank_accrual(event.program_id, event.partner_id)
-    doc = rebate_rules.evolve_accrual(await d.locked(conn, d.ACCRUAL, doc_id, blank), event,
-                                      stamp=[envelope.stream_version, envelope.occurred_at])
-    await d.save(conn, d.ACCRUAL, doc_id, doc, partner_id=event.partner_id)
+    return rebate_rules.evolve_accrual(doc, event, stamp=[envelope.stream_version, envelope.occurred_at])
 
 
-async def project_settlement(conn: AsyncConnection, envelope: Envelope, event: DomainEvent) -> None:
-    settlement_id = event.settlement_id  # type: ignore[attr-defined]
-    doc = rebate_rules.evolve_settlement(
-        await d.locked(conn, d.SETTLEMENT, settlement_id,
-                       rebate_rules.blank_settlement(settlement_id)), event)
-    await d.save(conn, d.SETTLEMENT, settlement_id, doc, partner_id=doc["partner_id"],
-                 status=doc["status"])
+def _accrual_id(event: DomainEvent) -> str:
+    assert isinstance(event, rebates.RebateAccrued)
+    return rebate_rules.accrual_id(event.program_id, event.partner_id)
 
 
-async def project_program(conn: AsyncConnection, envelope: Envelope, event: DomainEvent) -> None:
+def _accrual_blank(event: DomainEvent, doc_id: str) -> Doc:
+    assert isinstance(event, rebates.RebateAccrued)
+    return rebate_rules.blank_accrual(event.program_id, event.partner_id)
+
+
+def _program(doc: Doc, envelope: Envelope, event: DomainEvent) -> Doc:
     assert isinstance(event, rebates.ProgramPublished)
-    await d.save(conn, d.PROGRAM, event.program_id, rebate_rules.program_doc(event))
+    return rebate_rules.program_doc(event)
+
+
+def _its_payload(doc: Doc, envelope: Envelope, event: DomainEvent) -> Doc:
+    return event.payload()
+
+
+def _named(field: str) -> Callable[[DomainEvent], str | None]:
+    return lambda event: getattr(event, field, None)
+
+
+def _event_partner(doc: Doc, event: DomainEvent) -> str | None:
+    return getattr(event, "partner_id", None)
+
+
+project_partner = Projector(
+    d.PARTNER, _named("partner_id"), _partner, lambda event, pid: read_models.blank_partner(pid),
+    status=lambda doc, event: doc["status"])
+project_order = Projector(
+    d.ORDER, _named("order_id"), _order, lambda event, oid: read_models.blank_order(oid),
+    status=lambda doc, event: doc["status"])
+project_invoice = Projector(  # an advance reserved for an order names no invoice: it settles none yet
+    d.INVOICE, _named("invoice_id"), _invoice, lambda event, iid: receivables.blank_invoice(iid),
+    status=lambda doc, event: receivables.status_of(doc))
+project_credit_note = Projector(
+    d.CREDIT_NOTE, _named("credit_note_id"), _its_payload, partner_id=_event_partner,
+    status=lambda doc, event: getattr(event, "source_kind", None))
+project_payment = Projector(d.PAYMENT, _named("payment_id"), _its_payload, partner_id=_event_partner)
+project_accrual = Projector(d.ACCRUAL, _accrual_id, _accrual, _accrual_blank, partner_id=_event_partner)
+project_settlement = Projector(
+    d.SETTLEMENT, _named("settlement_id"), lambda doc, envelope, event: rebate_rules.evolve_settlement(
+        doc, event),
+    lambda event, sid: rebate_rules.blank_settlement(sid), status=lambda doc, event: doc["status"])
+project_program = Projector(d.PROGRAM, _named("program_id"), _program, partner_id=lambda doc, event: None)
 
 
 PROJECTORS: Mapping[str, Projector] = {
@@ -102,8 +128,31 @@ PROJECTORS: Mapping[str, Projector] = {
 """Event type -> the projector that folds it into a read model."""
 
 
-async def project(conn: AsyncConnection, envelope: Envelope, event: DomainEvent) -> None:
-    """Fold one (newly archived) event into the read models it changes."""
+def keys_of(events: Iterable[DomainEvent]) -> dict[Key, Doc | None]:
+    """The documents the events change that their projectors read, with their blanks."""
+    wanted: dict[Key, Doc | None] = {}
+    for event in events:
+        projector = PROJECTORS.get(event.TYPE)
+        if projector is None or projector.blank is None:
+            continue
+        doc_id = projector.doc_id(event)
+        if doc_id is not None and (projector.kind, doc_id) not in wanted:
+            wanted[(projector.kind, doc_id)] = projector.blank(event, doc_id)
+    return wanted
+
+
+async def project(docs: Documents, envelope: Envelope, event: DomainEvent) -> None:
+    """Fold one (newly archived) event into the read model it changes."""
     projector = PROJECTORS.get(envelope.event_type)
-    if projector is not None:
-        await projector(conn, envelope, event)
+    if projector is None:
+        return
+    doc_id = projector.doc_id(event)
+    if doc_id is None:
+        return
+    if projector.blank is None:
+        doc: Doc = {}
+    else:
+        doc = await docs.locked(projector.kind, doc_id, projector.blank(event, doc_id))
+    doc = projector.fold(doc, envelope, event)
+    docs.put(projector.kind, doc_id, doc, partner_id=projector.partner_id(doc, event),
+             status=projector.status(doc, event))
