@@ -7,6 +7,9 @@ decision fails with ``ConcurrencyError`` and the command or reaction is run
 again on fresh state); on PostgreSQL the account is also locked for the
 transaction (``pg_advisory_xact_lock``), so racing decisions queue instead of
 failing over and over. SQLite already runs one writer at a time.
+
+A load starts from a snapshot (``SNAPSHOTS``) and folds only the events after it;
+``save`` takes a new snapshot in the same transaction when one is due.
 """
 
 from __future__ import annotations
@@ -19,13 +22,20 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from libs.events import credit as ev
 from libs.events.base import DomainEvent, EventMetadata
 from libs.runtime.aggregate import load
 from libs.runtime.host import ServiceContext
+from libs.store.snapshots import SnapshotPolicy, save_if_due
 from services.credit.application.copies import cancelled_orders
 from services.credit.application.read_models import project
-from services.credit.domain.account import STREAM_TYPE, Account, evolve, fold, stream_id
+from services.credit.domain import snapshot
+from services.credit.domain.account import SHAPE, STREAM_TYPE, Account, evolve, fold, stream_id
 from services.credit.domain.errors import AccountNotFound
+
+SNAPSHOTS: SnapshotPolicy[Account] = SnapshotPolicy(SHAPE, ev.EVENTS, snapshot.encode, snapshot.decode)
+"""Account snapshots: the account stream grows with every order, so a load starts from the
+latest snapshot (or the state last loaded in this process) and folds only what came after."""
 
 _LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 
@@ -52,8 +62,12 @@ async def lock(conn: AsyncConnection, partner_id: str) -> None:
 async def load_for_update(conn: AsyncConnection, ctx: ServiceContext, partner_id: str) -> Loaded:
     """Lock and load the account; ``state.opened`` is False when there is none."""
     await lock(conn, partner_id)
+    return await _load(conn, ctx, partner_id)
+
+
+async def _load(conn: AsyncConnection, ctx: ServiceContext, partner_id: str) -> Loaded:
     state, version = await load(conn, ctx.store, ctx.registry, stream_id(partner_id),
-                                Account(partner_id=partner_id), evolve)
+                                Account(partner_id=partner_id), evolve, snapshots=SNAPSHOTS)
     return Loaded(state, version, await cancelled_orders(conn, partner_id))
 
 
@@ -67,11 +81,10 @@ async def open_account(conn: AsyncConnection, ctx: ServiceContext, partner_id: s
 
 async def read_account(conn: AsyncConnection, ctx: ServiceContext, partner_id: str) -> Loaded:
     """Load an account without locking it (for reads)."""
-    state, version = await load(conn, ctx.store, ctx.registry, stream_id(partner_id),
-                                Account(partner_id=partner_id), evolve)
-    if not state.opened:
+    loaded = await _load(conn, ctx, partner_id)
+    if not loaded.state.opened:
         raise AccountNotFound(partner_id)
-    return Loaded(state, version, await cancelled_orders(conn, partner_id))
+    return loaded
 
 
 async def save(conn: AsyncConnection, ctx: ServiceContext, loaded: Loaded, events: Sequence[DomainEvent],
@@ -79,8 +92,10 @@ async def save(conn: AsyncConnection, ctx: ServiceContext, loaded: Loaded, event
     """Append the decided events at the loaded version and rewrite the documents they changed."""
     if not events:
         return loaded.state
-    await ctx.store.append(stream_id(loaded.state.partner_id), STREAM_TYPE, loaded.version, list(events),
-                           meta, conn=conn, event_ids=event_ids)
+    stream = stream_id(loaded.state.partner_id)
+    await ctx.store.append(stream, STREAM_TYPE, loaded.version, list(events), meta, conn=conn,
+                           event_ids=event_ids)
     state = fold(loaded.state, list(events))
     await project(conn, state, events, loaded.cancelled)
+    await save_if_due(conn, stream, state, loaded.version + len(events), SNAPSHOTS)
     return state
