@@ -16,12 +16,19 @@ or an older state class is never decoded.
 When one is taken
 -----------------
 ``save_if_due`` writes a snapshot, in the caller's transaction (the one that
-appended the events it covers), when ``every`` events or more were appended
-since the stream's snapshot, or when it has none or a stale one. A threshold
-on the distance rather than "at each multiple of N" because one command
-appends several events at once and can step over a multiple. Taking one costs
-an encode of the whole state, so it is done at most once per ``every`` events;
-a load folds at most about ``every`` events after it.
+appended the events it covers), when the stream has none or a stale one, or
+when enough events were appended since: at least ``every``, and at least half
+as many as the state has parts (``size(state)``) when the policy measures it. A threshold on the distance
+rather than "at each multiple of N" because one command appends several events
+at once and can step over a multiple.
+
+Why the size: an aggregate whose state grows (an account that remembers every
+invoice) costs more to encode the larger it is. Spacing its snapshots by its
+size keeps the cost of taking them, spread over the events between two, the
+same per event at any size, and keeps them off all but a rare command. A load
+in a process that has not seen the stream yet decodes the snapshot and folds at
+most about as many events as the state has parts: proportional to the state,
+once; every load after that starts from the remembered state (below).
 
 Remembered in the process
 -------------------------
@@ -73,21 +80,28 @@ class SnapshotPolicy(Generic[S]):
     ``encode`` must turn the state into JSON values deterministically (integers
     for money, ISO strings for dates); ``decode`` must give back an equal state.
     ``events`` are the event classes the aggregate folds: their schema versions
-    are part of the fingerprint.
+    are part of the fingerprint. ``size``, for a state that grows, counts its parts
+    (see "When one is taken").
     """
 
     def __init__(self, shape: str, events: Iterable[type[DomainEvent]], encode: Callable[[S], Any],
-                 decode: Callable[[Any], S], *, every: int = EVERY, remembered: int = REMEMBERED) -> None:
+                 decode: Callable[[Any], S], *, every: int = EVERY, remembered: int = REMEMBERED,
+                 size: Callable[[S], int] | None = None) -> None:
         if every < 1:
             raise ValueError("every must be at least 1")
         self.shape = shape
         self.encode = encode
         self.decode = decode
         self.every = every
+        self.size = size
         schemas = sorted(f"{cls.TYPE}:{cls.VERSION}" for cls in events)
         self.fingerprint = hashlib.sha256("\n".join([shape, *schemas]).encode()).hexdigest()
         self._capacity = remembered
         self._memory: OrderedDict[str, Remembered[S]] = OrderedDict()
+
+    def spacing(self, state: S) -> int:
+        """Events between two snapshots of a stream in this state."""
+        return max(self.every, self.size(state) // 2) if self.size is not None else self.every
 
     def remembered(self, stream_id: str) -> Remembered[S] | None:
         return self._memory.get(stream_id)
@@ -126,7 +140,7 @@ async def save_if_due(conn: AsyncConnection, stream_id: str, state: S, version: 
     row = (await conn.execute(
         select(snapshots_table.c.version, snapshots_table.c.fingerprint)
         .where(snapshots_table.c.stream_id == stream_id))).first()
-    if row is not None and row[1] == policy.fingerprint and version - row[0] < policy.every:
+    if row is not None and row[1] == policy.fingerprint and version - row[0] < policy.spacing(state):
         return False
     await upsert(conn, snapshots_table, {
         "stream_id": stream_id, "version": version, "fingerprint": policy.fingerprint,

@@ -131,6 +131,7 @@ async def _busy_account(svc: RunningService, feed: Feed, finance: dict[str, str]
 async def test_deleting_every_snapshot_changes_no_response(svc: RunningService, feed: Feed,
                                                            monkeypatch: Any) -> None:
     monkeypatch.setattr(SNAPSHOTS, "every", 4)
+    monkeypatch.setattr(SNAPSHOTS, "size", None)
     finance = await feed.key("finance")
     await _busy_account(svc, feed, finance)
     assert (await _snapshot_version(svc) or 0) > 10  # the account really was loaded from snapshots
@@ -152,6 +153,7 @@ async def test_deleting_every_snapshot_changes_no_response(svc: RunningService, 
 async def test_a_snapshot_of_another_shape_is_ignored(svc: RunningService, feed: Feed,
                                                       monkeypatch: Any) -> None:
     monkeypatch.setattr(SNAPSHOTS, "every", 4)
+    monkeypatch.setattr(SNAPSHOTS, "size", None)
     finance = await feed.key("finance")
     await _busy_account(svc, feed, finance)
     before = await _answers(svc, finance)

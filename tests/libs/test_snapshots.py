@@ -134,6 +134,18 @@ async def test_a_remembered_state_is_used_only_while_its_version_still_holds_the
     assert folded == []  # remembered at version 3 with the committed event's hash
 
 
+async def test_a_growing_state_is_snapshotted_less_often_the_larger_it_is(store: EventStore) -> None:
+    snapshots: SnapshotPolicy[Counter] = SnapshotPolicy(
+        "counter/1", [CounterIncremented], lambda c: {"total": c.total, "seen": c.seen},
+        lambda body: Counter(**body), every=2, remembered=0, size=lambda c: c.seen)
+    taken = []
+    for n in range(1, 40):
+        await _command(store, snapshots, [n])
+        taken += [version for _, version in await _snapshot_rows(store) if version not in taken]
+    assert taken == [1, 3, 5, 9, 17, 33]  # each at least half its size (= version here) after the last
+    assert await _load(store, snapshots) == await _load(store, None)
+
+
 async def test_no_snapshot_is_taken_before_any_event(store: EventStore) -> None:
     async with store.db.transaction() as conn:
         assert await save_if_due(conn, STREAM, Counter(), 0, policy()) is False

@@ -33,9 +33,10 @@ from services.credit.domain import snapshot
 from services.credit.domain.account import SHAPE, STREAM_TYPE, Account, evolve, fold, stream_id
 from services.credit.domain.errors import AccountNotFound
 
-SNAPSHOTS: SnapshotPolicy[Account] = SnapshotPolicy(SHAPE, ev.EVENTS, snapshot.encode, snapshot.decode)
+SNAPSHOTS: SnapshotPolicy[Account] = SnapshotPolicy(SHAPE, ev.EVENTS, snapshot.encode, snapshot.decode,
+                                                    size=snapshot.size)
 """Account snapshots: the account stream grows with every order, so a load starts from the
-latest snapshot (or the state last loaded in this process) and folds only what came after."""
+state last loaded in this process (or the latest snapshot) and folds only what came after."""
 
 _LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 

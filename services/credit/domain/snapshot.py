@@ -109,3 +109,8 @@ def decode(body: dict[str, Any]) -> Account:
         note_by_source=PMap(((kind, ref), note) for kind, ref, note in body["first_note_per_source"]),
     )
 
+
+
+def size(state: Account) -> int:
+    """The parts an encode writes: orders, invoices, receipts and credit notes."""
+    return len(state.orders) + len(state.invoices) + len(state.payments) + len(state.credit_notes)
