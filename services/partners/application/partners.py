@@ -12,16 +12,19 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from libs.events import partners as pt
 from libs.events.base import DomainEvent, EventMetadata
 from libs.runtime import aggregate
 from libs.runtime.host import ServiceContext
 from libs.runtime.ids import new_id
+from libs.store.snapshots import SnapshotPolicy, save_if_due
 from services.partners.application.read_models import (
     claim_legal_id,
     partner_exists,
     partner_view,
     save_partner,
 )
+from services.partners.domain import snapshot
 from services.partners.domain.commands import ChangePartner, RegisterPartner, SignAgreement
 from services.partners.domain.partner import (
     Partner,
@@ -36,6 +39,9 @@ from services.partners.domain.partner import (
 )
 
 STREAM_TYPE = "partner"
+SNAPSHOTS: SnapshotPolicy[Partner] = SnapshotPolicy(snapshot.SHAPE, pt.EVENTS, snapshot.encode,
+                                                    snapshot.decode)
+"""A partner's stream lives as long as the partner: loads start from a snapshot."""
 
 
 def stream_of(partner_id: str) -> str:
@@ -51,7 +57,8 @@ def new_agreement_id() -> str:
 
 
 async def load_partner(conn: AsyncConnection, ctx: ServiceContext, partner_id: str) -> tuple[Partner, int]:
-    return await aggregate.load(conn, ctx.store, ctx.registry, stream_of(partner_id), Partner(), evolve)
+    return await aggregate.load(conn, ctx.store, ctx.registry, stream_of(partner_id), Partner(), evolve,
+                                snapshots=SNAPSHOTS)
 
 
 async def _append_and_save(
@@ -62,6 +69,7 @@ async def _append_and_save(
     for event in events:
         state = evolve(state, event)
     await save_partner(conn, state, version + len(events))
+    await save_if_due(conn, stream_of(partner_id), state, version + len(events), SNAPSHOTS)
     return state
 
 
