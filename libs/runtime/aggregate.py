@@ -1,4 +1,11 @@
-"""Loading an aggregate is folding its events: ``evolve(state, event) -> state``, pure and total."""
+"""Loading an aggregate is folding its events: ``evolve(state, event) -> state``, pure and total.
+
+With a ``SnapshotPolicy`` (``libs.store.snapshots``) a load starts from the
+state remembered in the process or stored as a snapshot, and folds only the
+events after it, so its cost does not grow with the stream's history. Without
+one, or when neither is usable, it folds the stream from its first event: the
+answer is the same either way.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +15,10 @@ from typing import TypeVar
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.base import DomainEvent
+from libs.events.envelope import Envelope
 from libs.events.registry import EventRegistry
 from libs.store.errors import ConcurrencyError
+from libs.store.snapshots import SnapshotPolicy, latest
 from libs.store.store import EventStore
 
 S = TypeVar("S")
@@ -18,14 +27,52 @@ T = TypeVar("T")
 
 async def load(
     conn: AsyncConnection, store: EventStore, registry: EventRegistry, stream_id: str,
-    initial: S, evolve: Callable[[S, DomainEvent], S],
+    initial: S, evolve: Callable[[S, DomainEvent], S], *,
+    snapshots: SnapshotPolicy[S] | None = None,
 ) -> tuple[S, int]:
-    """The state of a stream and its version (0: the stream does not exist)."""
-    state, version = initial, 0
-    for envelope in await store.load(stream_id, conn=conn):
+    """The state of a stream and its version (0: the stream does not exist).
+
+    ``evolve`` must not copy what it does not change (see ``libs.runtime.persistent``),
+    or folding the tail costs as much as the state is large.
+    """
+    state, version, tail = initial, 0, None
+    if snapshots is not None:
+        state, version, tail = await _start(conn, store, stream_id, initial, snapshots)
+    if tail is None:
+        tail = await store.load(stream_id, after_version=version, conn=conn)
+    if not tail:
+        return state, version
+    for envelope in tail:
         state = evolve(state, registry.decode(envelope))
-        version = envelope.stream_version
-    return state, version
+    head = tail[-1]
+    if snapshots is not None and head.stream_hash is not None:
+        snapshots.remember(stream_id, head.stream_version, head.stream_hash, state)
+    return state, head.stream_version
+
+
+async def _start(conn: AsyncConnection, store: EventStore, stream_id: str, initial: S,
+                 policy: SnapshotPolicy[S]) -> tuple[S, int, list[Envelope] | None]:
+    """Where a load starts: a remembered state, else the stored snapshot, else ``initial``.
+
+    Each is used only when the event at its version is still in the stream (for a
+    remembered state, with the same ``stream_hash``); the events after it come back
+    as the tail, so the start costs no extra query.
+    """
+    remembered = policy.remembered(stream_id)
+    if remembered is not None:
+        tail = await store.load(stream_id, after_version=remembered.version - 1, conn=conn)
+        if tail and tail[0].stream_version == remembered.version \
+                and tail[0].stream_hash == remembered.stream_hash:
+            return remembered.state, remembered.version, tail[1:]
+    snapshot = await latest(conn, stream_id, policy)
+    if snapshot is not None:
+        version, state = snapshot
+        tail = await store.load(stream_id, after_version=version - 1, conn=conn)
+        if tail and tail[0].stream_version == version:
+            if len(tail) == 1 and tail[0].stream_hash is not None:  # nothing after it
+                policy.remember(stream_id, version, tail[0].stream_hash, state)
+            return state, version, tail[1:]
+    return initial, 0, None
 
 
 async def retry_on_conflict(attempt: Callable[[], Awaitable[T]], tries: int = 5) -> T:

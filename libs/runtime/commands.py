@@ -35,6 +35,7 @@ from libs.events.envelope import Envelope
 from libs.runtime import documents
 from libs.runtime.aggregate import load, retry_on_conflict
 from libs.runtime.ids import new_id
+from libs.store.snapshots import SnapshotPolicy, save_if_due
 
 if TYPE_CHECKING:
     from libs.messaging.consumer import Delivery, Handler
@@ -108,6 +109,9 @@ class Aggregate(Generic[K, S]):
     initial: Callable[[K], S]
     evolve: Callable[[S, DomainEvent], S]
     project: Project = _no_read_model
+    snapshots: SnapshotPolicy[S] | None = None
+    """For a stream that lives as long as a partner, a product or a program: loads start
+    from a snapshot and fold only the events after it (``libs.store.snapshots``)."""
 
 
 @dataclass(frozen=True)
@@ -168,6 +172,9 @@ class Unit:
             state = aggregate.evolve(state, event)
         after = replace(loaded, state=state, version=loaded.version + len(events),
                         stored=tuple(stored), document=None)
+        if aggregate.snapshots is not None:
+            await save_if_due(self.conn, aggregate.stream_id(loaded.key), state, after.version,
+                              aggregate.snapshots)
         document = await aggregate.project(self, after, events, loaded.state)
         return replace(after, document=document) if document is not None else after
 
@@ -182,7 +189,7 @@ async def read(ctx: ServiceContext, conn: AsyncConnection, aggregate: Aggregate[
                ) -> Loaded[K, S]:
     """Load an aggregate on any connection (a read needs no ``Unit``)."""
     state, version = await load(conn, ctx.store, ctx.registry, aggregate.stream_id(key),
-                                aggregate.initial(key), aggregate.evolve)
+                                aggregate.initial(key), aggregate.evolve, snapshots=aggregate.snapshots)
     return Loaded(aggregate, key, state, version)
 
 

@@ -18,6 +18,10 @@
   held until the versions before them are applied (``parked_at``: the gap did
   not heal within its bound and raised the alarm).
 - ``leases``: which relay replica publishes (SQLite; PostgreSQL uses advisory locks).
+- ``snapshots``: the latest folded state of a long-lived stream at a version,
+  written in the transaction of the events it covers (``libs.store.snapshots``).
+  Only a cache: ``fingerprint`` names the state's shape and the event schemas it
+  was folded under, and a snapshot whose fingerprint differs is ignored.
 """
 
 from __future__ import annotations
@@ -177,6 +181,7 @@ documents = Table(
     Column("updated_at", String(32), nullable=False),
     Index("ix_documents_partner", "kind", "partner_id", "id"),
     Index("ix_documents_status", "kind", "status", "id"),
+    Index("ix_documents_partner_status", "kind", "partner_id", "status"),
 )
 
 stream_heads = Table(
@@ -185,4 +190,14 @@ stream_heads = Table(
     Column("consumer", String(100), primary_key=True),
     Column("stream_id", String(200), primary_key=True),
     Column("version", Integer, nullable=False),
+)
+
+snapshots = Table(
+    "snapshots",
+    metadata,
+    Column("stream_id", String(200), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("state", Text, nullable=False),
+    Column("taken_at", String(32), nullable=False),
 )

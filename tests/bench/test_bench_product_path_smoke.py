@@ -53,6 +53,7 @@ def test_bench_history_times_each_account(backend: str, request: pytest.FixtureR
         assert positive_number(result[key]), (key, result[key])
     for size in (5, 40):
         assert set(result["detail"]["ms_per_step"][size]) == {"funds_review", "invoice", "payment"}
+        assert positive_number(result["detail"]["first_order_ms"][size])
 
 
 def test_bench_replay_rebuilds_what_the_baseline_builds(pg_url: str) -> None:

@@ -8,6 +8,9 @@ with ``ConcurrencyError`` and the command or reaction is run again on fresh
 state); on PostgreSQL the account is also locked for the
 transaction (``pg_advisory_xact_lock``), so racing decisions queue instead of
 failing over and over. SQLite already runs one writer at a time.
+
+A load starts from a snapshot (``SNAPSHOTS``) and folds only the events after it;
+a save takes a new snapshot in the same transaction when one is due.
 """
 
 from __future__ import annotations
@@ -19,13 +22,16 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from libs.events import credit as ev
 from libs.events.base import DomainEvent
 from libs.runtime import commands
 from libs.runtime.commands import Aggregate, Unit
 from libs.runtime.host import ServiceContext
+from libs.store.snapshots import SnapshotPolicy
 from services.credit.application.copies import cancelled_orders
 from services.credit.application.read_models import project
-from services.credit.domain.account import STREAM_TYPE, Account, evolve, stream_id
+from services.credit.domain import snapshot
+from services.credit.domain.account import SHAPE, STREAM_TYPE, Account, evolve, stream_id
 from services.credit.domain.errors import AccountNotFound
 
 _LOCK = text("SELECT pg_advisory_xact_lock(:key)")
@@ -47,10 +53,15 @@ async def _rewrite_documents(unit: Unit, loaded: Loaded, events: Sequence[Domain
     await project(unit.conn, loaded.state, events, loaded.cancelled)
 
 
+SNAPSHOTS: SnapshotPolicy[Account] = SnapshotPolicy(SHAPE, ev.EVENTS, snapshot.encode, snapshot.decode,
+                                                    size=snapshot.size)
+"""Account snapshots: the account stream grows with every order, so a load starts from the
+state last loaded in this process (or the latest snapshot) and folds only what came after."""
+
 ACCOUNT: Aggregate[str, Account] = Aggregate(
     stream_type=STREAM_TYPE, stream_id=stream_id,
     initial=lambda partner_id: Account(partner_id=partner_id), evolve=evolve,
-    project=_rewrite_documents)
+    project=_rewrite_documents, snapshots=SNAPSHOTS)
 
 
 async def lock(conn: AsyncConnection, partner_id: str) -> None:

@@ -10,6 +10,13 @@ yet applied to an invoice. Part of it can be *reserved* for an approved prepaid
 order (``AdvanceApplied`` with ``order_id`` only); a reservation is consumed by
 that order's invoices (``AdvanceApplied`` with ``invoice_id`` and ``order_id``).
 A credit note's amount applied to invoices when it is issued is ``CreditNoteApplied``.
+
+The maps are ``PMap``s, so applying an event shares the rest of the account with
+the state before it and costs the same at 10 orders as at 100,000. The account
+also keeps, as it folds, which invoices are open and which orders are still live
+(queued, or approved and not fully invoiced), and which invoice each dispatch and
+which credit note each source got: the position and every decision read those,
+never the whole history.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from typing import Literal
 from libs.events import credit as ev
 from libs.events.base import DomainEvent
 from libs.events.values import DEFAULT_CURRENCY, InvoiceLine
+from libs.runtime.persistent import PMap
 
 ReviewStatus = Literal["approved", "held", "awaiting_prepayment", "rejected"]
 QUEUED: tuple[ReviewStatus, ...] = ("held", "awaiting_prepayment")
@@ -31,6 +39,9 @@ def stream_id(partner_id: str) -> str:
 
 
 STREAM_TYPE = "account"
+SHAPE = "credit.account/2"
+"""The account's shape for snapshots (``services.credit.domain.snapshot``): bump it whenever
+``Account`` or one of its parts changes, so snapshots of the old shape are ignored."""
 
 
 @dataclass(frozen=True)
@@ -118,26 +129,50 @@ class Account:
     currency: str = DEFAULT_CURRENCY
     advance_minor: int = 0
     next_seq: int = 1
-    orders: dict[str, OrderReview] = field(default_factory=dict)
-    invoices: dict[str, Invoice] = field(default_factory=dict)
-    payments: dict[str, Receipt] = field(default_factory=dict)
-    credit_notes: dict[str, CreditNote] = field(default_factory=dict)
+    orders: PMap[str, OrderReview] = field(default_factory=PMap)
+    invoices: PMap[str, Invoice] = field(default_factory=PMap)
+    payments: PMap[str, Receipt] = field(default_factory=PMap)
+    credit_notes: PMap[str, CreditNote] = field(default_factory=PMap)
     statements: tuple[tuple[date, str], ...] = ()
+    open_invoice_ids: frozenset[str] = frozenset()
+    """Invoices with an open amount (status ``open``)."""
+    live_order_ids: frozenset[str] = frozenset()
+    """Orders queued, or approved and not fully invoiced: the only ones exposure, reservations
+    and the queue can count."""
+    invoice_by_dispatch: PMap[str, str] = field(default_factory=PMap)
+    note_by_source: PMap[tuple[str, str], str] = field(default_factory=PMap)
 
     def invoice_for_dispatch(self, dispatch_id: str) -> Invoice | None:
-        return next((i for i in self.invoices.values() if i.dispatch_id == dispatch_id), None)
+        invoice_id = self.invoice_by_dispatch.get(dispatch_id)
+        return None if invoice_id is None else self.invoices[invoice_id]
 
     def credit_note_for(self, source_kind: str, source_ref: str) -> CreditNote | None:
-        return next((n for n in self.credit_notes.values()
-                     if n.source_kind == source_kind and n.source_ref == source_ref), None)
+        note_id = self.note_by_source.get((source_kind, source_ref))
+        return None if note_id is None else self.credit_notes[note_id]
+
+
+def is_open(invoice: Invoice) -> bool:
+    return invoice.status == "open" and invoice.open_minor > 0
+
+
+def is_live(order: OrderReview) -> bool:
+    return order.status in QUEUED or (order.status == "approved" and order.invoiced_minor < order.total_minor)
+
+
+def _flagged(ids: frozenset[str], item_id: str, flag: bool) -> frozenset[str]:
+    if flag == (item_id in ids):
+        return ids
+    return ids | {item_id} if flag else ids - {item_id}
 
 
 def _with_order(state: Account, review: OrderReview) -> Account:
-    return replace(state, orders={**state.orders, review.order_id: review})
+    return replace(state, orders=state.orders.set(review.order_id, review),
+                   live_order_ids=_flagged(state.live_order_ids, review.order_id, is_live(review)))
 
 
 def _with_invoice(state: Account, invoice: Invoice) -> Account:
-    return replace(state, invoices={**state.invoices, invoice.invoice_id: invoice})
+    return replace(state, invoices=state.invoices.set(invoice.invoice_id, invoice),
+                   open_invoice_ids=_flagged(state.open_invoice_ids, invoice.invoice_id, is_open(invoice)))
 
 
 def _reviewed(state: Account, order_id: str, total: int, status: ReviewStatus, **changes: object) -> Account:
@@ -181,6 +216,9 @@ def evolve(state: Account, event: DomainEvent) -> Account:
                               event.issued_on, event.due_on, tuple(event.lines), event.region,
                               event.tier, event.currency, seq=len(state.invoices) + 1)
             state = _with_invoice(state, invoice)
+            if event.dispatch_id not in state.invoice_by_dispatch:
+                state = replace(state, invoice_by_dispatch=state.invoice_by_dispatch.set(
+                    event.dispatch_id, event.invoice_id))
             order = state.orders.get(event.order_id)
             if order is not None:
                 state = _with_order(state, replace(
@@ -190,14 +228,14 @@ def evolve(state: Account, event: DomainEvent) -> Account:
             receipt = Receipt(event.payment_id, event.amount_minor, event.currency, event.bank_ref,
                               event.received_on)
             return replace(state, advance_minor=state.advance_minor + event.amount_minor,
-                           payments={**state.payments, event.payment_id: receipt})
+                           payments=state.payments.set(event.payment_id, receipt))
         case ev.PaymentApplied() if event.invoice_id in state.invoices:
             state = _pay_invoice(state, event.invoice_id, event.amount_minor)
             paid_by = state.payments.get(event.payment_id)
             if paid_by is not None:
                 paid_by = replace(paid_by, applications=(
                     *paid_by.applications, (event.invoice_id, event.amount_minor)))
-                state = replace(state, payments={**state.payments, paid_by.payment_id: paid_by})
+                state = replace(state, payments=state.payments.set(paid_by.payment_id, paid_by))
             return state
         case ev.CreditNoteApplied() if event.invoice_id in state.invoices:
             return _pay_invoice(state, event.invoice_id, event.amount_minor)
@@ -212,8 +250,11 @@ def evolve(state: Account, event: DomainEvent) -> Account:
             note = CreditNote(event.credit_note_id, event.amount_minor, event.currency, event.reason,
                               event.source_kind, event.source_ref, event.issued_on, event.order_id,
                               tuple(event.lines))
+            source = (note.source_kind, note.source_ref)
             return replace(state, advance_minor=state.advance_minor + event.amount_minor,
-                           credit_notes={**state.credit_notes, note.credit_note_id: note})
+                           credit_notes=state.credit_notes.set(note.credit_note_id, note),
+                           note_by_source=state.note_by_source if source in state.note_by_source
+                           else state.note_by_source.set(source, note.credit_note_id))
         case ev.StatementConfirmed():
             return replace(state, statements=(*state.statements, (event.to, "confirmed")))
         case ev.StatementDisputed():

@@ -37,8 +37,7 @@ def open_invoices(state: Account) -> list[Invoice]:
 
     This is the order payments and credit notes are applied in.
     """
-    return sorted((i for i in state.invoices.values() if i.status == "open" and i.open_minor > 0),
-                  key=lambda i: (i.issued_on, i.seq))
+    return sorted((state.invoices[i] for i in state.open_invoice_ids), key=lambda i: (i.issued_on, i.seq))
 
 
 def open_reservation(order: OrderReview, cancelled: Collection[str]) -> int:
@@ -49,8 +48,13 @@ def open_reservation(order: OrderReview, cancelled: Collection[str]) -> int:
     return max(order.reserved_minor - order.reservation_used_minor, 0)
 
 
+def live_orders(state: Account) -> list[OrderReview]:
+    """Orders queued, or approved and not fully invoiced (no other order counts below)."""
+    return [state.orders[o] for o in state.live_order_ids]
+
+
 def reserved(state: Account, cancelled: Collection[str] = NONE) -> int:
-    return sum(open_reservation(o, cancelled) for o in state.orders.values())
+    return sum(open_reservation(o, cancelled) for o in live_orders(state))
 
 
 def free_advance(state: Account, cancelled: Collection[str] = NONE) -> int:
@@ -59,7 +63,7 @@ def free_advance(state: Account, cancelled: Collection[str] = NONE) -> int:
 
 
 def uninvoiced_approved(state: Account, cancelled: Collection[str] = NONE) -> int:
-    return sum(max(o.total_minor - o.invoiced_minor, 0) for o in state.orders.values()
+    return sum(max(o.total_minor - o.invoiced_minor, 0) for o in live_orders(state)
                if o.status == "approved" and o.order_id not in cancelled)
 
 
@@ -73,7 +77,7 @@ def overdue(state: Account, today: date) -> int:
 
 def queue(state: Account, cancelled: Collection[str] = NONE) -> list[OrderReview]:
     """Held and awaiting orders in arrival order."""
-    return sorted((o for o in state.orders.values() if o.status in QUEUED and o.order_id not in cancelled),
+    return sorted((o for o in live_orders(state) if o.status in QUEUED and o.order_id not in cancelled),
                   key=lambda o: o.seq)
 
 

@@ -6,21 +6,35 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from libs.events import delivery as dl
 from libs.runtime import documents
 from libs.runtime.commands import Aggregate, Unit
+from libs.store.snapshots import SnapshotPolicy
 from services.delivery.application import ledger
 from services.delivery.application.allocations import serve_backorders
 from services.delivery.domain.errors import SkuNotStocked
-from services.delivery.domain.stock import StockItem, decide_receipt, evolve_stock_item
+from services.delivery.domain.stock import (
+    STOCK_ITEM_SHAPE,
+    StockItem,
+    decide_receipt,
+    decode_stock_item,
+    encode_stock_item,
+    evolve_stock_item,
+)
 
 
 def stock_stream(sku: str) -> str:
     return f"stock-{sku}"
 
 
+SNAPSHOTS: SnapshotPolicy[StockItem] = SnapshotPolicy(
+    STOCK_ITEM_SHAPE, [dl.StockReceived], encode_stock_item, decode_stock_item,
+    size=lambda item: len(item.references))
+"""A sku's receipts stream lives as long as the sku: loads start from a snapshot."""
+
 STOCK_ITEM: Aggregate[str, StockItem] = Aggregate(
     stream_type="stock", stream_id=stock_stream, initial=lambda sku: StockItem(),
-    evolve=evolve_stock_item)
+    evolve=evolve_stock_item, snapshots=SNAPSHOTS)
 """A sku's receipts (its references); the ledger is moved by ``ledger.record``."""
 
 

@@ -18,7 +18,8 @@ lock (see ``application.ledger``):
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from libs.events.base import DomainEvent
 from libs.events.delivery import (
@@ -28,24 +29,44 @@ from libs.events.delivery import (
     StockReceived,
     StockReleased,
 )
+from libs.runtime.persistent import PMap
 from services.delivery.domain.errors import DuplicateReference
 from services.delivery.domain.quantities import Tally, tally
+
+STOCK_ITEM_SHAPE = "delivery.stock-item/1"
+"""The shape of ``StockItem`` in snapshots: bump it with any change to the class or its codec."""
 
 
 @dataclass(frozen=True)
 class StockItem:
-    """The receipts booked for one sku (state of the ``stock-<sku>`` stream)."""
+    """The receipts booked for one sku (state of the ``stock-<sku>`` stream).
+
+    ``references`` maps each booked delivery note to its quantity; a ``PMap``, so
+    booking one more shares the rest with the state before it.
+    """
 
     sku: str = ""
     received: int = 0
-    references: frozenset[str] = frozenset()
+    references: PMap[str, int] = field(default_factory=PMap)
 
 
 def evolve_stock_item(state: StockItem, event: DomainEvent) -> StockItem:
     if isinstance(event, StockReceived):
         return replace(state, sku=event.sku, received=state.received + event.qty,
-                       references=state.references | {event.reference})
+                       references=state.references.set(event.reference,
+                                                       state.references.get(event.reference, 0) + event.qty))
     return state
+
+
+def encode_stock_item(state: StockItem) -> dict[str, object]:
+    """The stock item as JSON for snapshots (references sorted, so the same bytes every time)."""
+    return {"sku": state.sku, "received": state.received,
+            "references": [[ref, state.references[ref]] for ref in sorted(state.references)]}
+
+
+def decode_stock_item(body: dict[str, Any]) -> StockItem:
+    return StockItem(sku=body["sku"], received=body["received"],
+                     references=PMap((ref, qty) for ref, qty in body["references"]))
 
 
 def decide_receipt(state: StockItem, sku: str, qty: int, reference: str) -> list[DomainEvent]:

@@ -11,15 +11,18 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any
 
+from libs.events import partners as pt
 from libs.events.base import DomainEvent
 from libs.runtime.commands import Aggregate, Loaded, Unit
 from libs.runtime.ids import new_id
+from libs.store.snapshots import SnapshotPolicy
 from services.partners.application.read_models import (
     claim_legal_id,
     partner_exists,
     partner_view,
     save_partner,
 )
+from services.partners.domain import snapshot
 from services.partners.domain.commands import ChangePartner, RegisterPartner, SignAgreement
 from services.partners.domain.partner import (
     Partner,
@@ -53,9 +56,13 @@ async def _write_document(unit: Unit, loaded: Loaded[str, Partner], events: Sequ
     await save_partner(unit.conn, loaded.state, loaded.version)
 
 
+SNAPSHOTS: SnapshotPolicy[Partner] = SnapshotPolicy(snapshot.SHAPE, pt.EVENTS, snapshot.encode,
+                                                    snapshot.decode)
+"""A partner's stream lives as long as the partner: loads start from a snapshot."""
+
 PARTNER: Aggregate[str, Partner] = Aggregate(
     stream_type=STREAM_TYPE, stream_id=stream_of, initial=lambda partner_id: Partner(), evolve=evolve,
-    project=_write_document)
+    project=_write_document, snapshots=SNAPSHOTS)
 
 
 async def _change(unit: Unit, partner_id: str, decide: Callable[[Partner], list[DomainEvent]]

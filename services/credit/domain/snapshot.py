@@ -1,0 +1,116 @@
+"""The account as JSON for snapshots, and back: integers stay integers, dates are ISO strings.
+
+The facts are written (terms, money, orders, invoices, receipts, credit notes,
+statements, the first invoice of each dispatch and the first credit note of
+each source), each list in a fixed order, so the same account always encodes to
+the same bytes. Which invoices are open and which orders are live is rebuilt on
+decode from the facts, so it can never disagree with them. Change ``SHAPE`` in
+``account.py`` with any change here.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from libs.events.values import InvoiceLine
+from libs.runtime.persistent import PMap
+from services.credit.domain.account import (
+    Account,
+    CreditNote,
+    Invoice,
+    OrderReview,
+    Receipt,
+    is_live,
+    is_open,
+)
+
+
+def _day(value: date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _date(value: str | None) -> date | None:
+    return None if value is None else date.fromisoformat(value)
+
+
+def _lines(lines: tuple[InvoiceLine, ...]) -> list[dict[str, Any]]:
+    return [line.model_dump(mode="json") for line in lines]
+
+
+def _order(o: OrderReview) -> list[Any]:
+    return [o.order_id, o.total_minor, o.status, o.seq, o.hold_reason, o.how, o.decided_reason,
+            o.invoiced_minor, o.reserved_minor, o.reservation_used_minor]
+
+
+def _invoice(i: Invoice) -> dict[str, Any]:
+    return {"invoice_id": i.invoice_id, "order_id": i.order_id, "dispatch_id": i.dispatch_id,
+            "total_minor": i.total_minor, "issued_on": _day(i.issued_on), "due_on": _day(i.due_on),
+            "lines": _lines(i.lines), "region": i.region, "tier": i.tier, "currency": i.currency,
+            "seq": i.seq, "paid_minor": i.paid_minor, "written_off_minor": i.written_off_minor,
+            "paid_on": _day(i.paid_on), "on_time": i.on_time}
+
+
+def _receipt(r: Receipt) -> dict[str, Any]:
+    return {"payment_id": r.payment_id, "amount_minor": r.amount_minor, "currency": r.currency,
+            "bank_ref": r.bank_ref, "received_on": _day(r.received_on),
+            "applications": [[invoice_id, amount] for invoice_id, amount in r.applications]}
+
+
+def _note(n: CreditNote) -> dict[str, Any]:
+    return {"credit_note_id": n.credit_note_id, "amount_minor": n.amount_minor, "currency": n.currency,
+            "reason": n.reason, "source_kind": n.source_kind, "source_ref": n.source_ref,
+            "issued_on": _day(n.issued_on), "order_id": n.order_id, "lines": _lines(n.lines)}
+
+
+def encode(state: Account) -> dict[str, Any]:
+    return {
+        "partner_id": state.partner_id, "opened": state.opened, "kind": state.kind,
+        "credit_limit_minor": state.credit_limit_minor, "term_days": state.term_days,
+        "currency": state.currency, "advance_minor": state.advance_minor, "next_seq": state.next_seq,
+        "orders": [_order(o) for o in sorted(state.orders.values(), key=lambda o: o.seq)],
+        "invoices": [_invoice(i) for i in sorted(state.invoices.values(),
+                                                 key=lambda i: (i.seq, i.invoice_id))],
+        "payments": [_receipt(state.payments[k]) for k in sorted(state.payments)],
+        "credit_notes": [_note(state.credit_notes[k]) for k in sorted(state.credit_notes)],
+        "statements": [[_day(to), status] for to, status in state.statements],
+        "first_invoice_per_dispatch": sorted(state.invoice_by_dispatch.items()),
+        "first_note_per_source": sorted([kind, ref, note]
+                                        for (kind, ref), note in state.note_by_source.items()),
+    }
+
+
+def _read_lines(raw: list[dict[str, Any]]) -> tuple[InvoiceLine, ...]:
+    return tuple(InvoiceLine.model_validate(line) for line in raw)
+
+
+def decode(body: dict[str, Any]) -> Account:
+    orders = [OrderReview(*row) for row in body["orders"]]
+    invoices = [Invoice(**{**raw, "issued_on": _date(raw["issued_on"]), "due_on": _date(raw["due_on"]),
+                           "paid_on": _date(raw["paid_on"]), "lines": _read_lines(raw["lines"])})
+                for raw in body["invoices"]]
+    payments = [Receipt(**{**raw, "received_on": _date(raw["received_on"]),
+                           "applications": tuple((i, a) for i, a in raw["applications"])})
+                for raw in body["payments"]]
+    notes = [CreditNote(**{**raw, "issued_on": _date(raw["issued_on"]), "lines": _read_lines(raw["lines"])})
+             for raw in body["credit_notes"]]
+    return Account(
+        partner_id=body["partner_id"], opened=body["opened"], kind=body["kind"],
+        credit_limit_minor=body["credit_limit_minor"], term_days=body["term_days"],
+        currency=body["currency"], advance_minor=body["advance_minor"], next_seq=body["next_seq"],
+        orders=PMap((o.order_id, o) for o in orders),
+        invoices=PMap((i.invoice_id, i) for i in invoices),
+        payments=PMap((p.payment_id, p) for p in payments),
+        credit_notes=PMap((n.credit_note_id, n) for n in notes),
+        statements=tuple((date.fromisoformat(to), status) for to, status in body["statements"]),
+        open_invoice_ids=frozenset(i.invoice_id for i in invoices if is_open(i)),
+        live_order_ids=frozenset(o.order_id for o in orders if is_live(o)),
+        invoice_by_dispatch=PMap((d, i) for d, i in body["first_invoice_per_dispatch"]),
+        note_by_source=PMap(((kind, ref), note) for kind, ref, note in body["first_note_per_source"]),
+    )
+
+
+
+def size(state: Account) -> int:
+    """The parts an encode writes: orders, invoices, receipts and credit notes."""
+    return len(state.orders) + len(state.invoices) + len(state.payments) + len(state.credit_notes)
