@@ -113,6 +113,10 @@ class RelaySettings:
     batch_size: int = 500
     poll_interval: float = 1.0
     """The fallback read while no commit is signalled (see the module doc)."""
+    linger: float = 0.01
+    """After a batch that caught up, the next read waits until this long after it, so that
+    a trickle of commits is published a few at a time rather than one transaction each
+    (a checkpoint is a write transaction: on SQLite it takes the write lock and a sync)."""
     settle_interval: float = 0.002
     """The first re-read when a signalled PostgreSQL commit is not readable yet (an older
     transaction still runs); it doubles on each empty read, up to ``poll_interval``."""
@@ -223,7 +227,7 @@ class Relay:
         commits.relays_leading += 1  # writers in this process need not NOTIFY now
         try:
             renewed_at = self._clock()
-            settle = 0.0
+            settle, caught_up_at = 0.0, float("-inf")
             while not stop.is_set():
                 # Renew a few times per lease period, not on every read: on SQLite a
                 # renewal is a durable write transaction, on PostgreSQL a round trip.
@@ -235,9 +239,14 @@ class Relay:
                     renewed_at = self._clock()
                 if listener is not None:
                     await listener.ensure()
+                if (gather := caught_up_at + self.settings.linger - self._clock()) > 0:
+                    await sleep_or_stop(stop, gather)
                 seen = commits.count  # before the read: a commit during it wakes the next wait
-                if await self.publish_batch():
+                published = await self.publish_batch()
+                if published:
                     settle = 0.0
+                    if published < self.settings.batch_size:
+                        caught_up_at = self._clock()
                     continue
                 await self.watch_broker()
                 wait = self._idle_wait(renewed_at)
