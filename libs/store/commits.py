@@ -13,8 +13,8 @@ fallback poll, so a lost wake-up costs at most one poll interval, never an event
   leading relay LISTENs on its own connection (:class:`CommitListener`) and
   reconnects when it is lost. Writers in the leading relay's process skip the
   NOTIFY: a committing transaction that notified holds a global lock through its
-  WAL flush, which serialises such commits (measured: it cost this machine a third
-  of its concurrent commit rate).
+  WAL flush, which serialises such commits (measured with 16 concurrent writers on
+  this 2-core machine: a quarter to a half of the commit rate).
 - **Writers in other processes on SQLite** (the CLI): the fallback poll.
 
 On PostgreSQL a commit is not always readable at once: the relay reads only behind
