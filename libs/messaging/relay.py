@@ -50,6 +50,16 @@ history):
   also re-reads the topic's partition count.
 
 - Several replicas: only the holder of the lease publishes.
+
+Promptly, without polling hard. The relay reads the store when it is told that a
+transaction which appended events has committed (``libs.store.commits``: at once
+for writers in its own process, by PostgreSQL ``LISTEN/NOTIFY`` for the others),
+and otherwise once every ``poll_interval`` (1 s), the fallback for writers it is not
+told about (the CLI on SQLite, a lost LISTEN connection). A wake-up only shortens
+the wait: the same read, the same checkpoint, so a missed one costs latency, never
+an event. Under load a read takes what committed meanwhile (up to ``batch_size``),
+sends it all and waits once for every acknowledgement before recording the
+checkpoint: batches grow with the load, like a group commit.
 """
 
 from __future__ import annotations
@@ -77,6 +87,7 @@ from libs.messaging.broker_loss import (
 )
 from libs.messaging.lease import Lease, lease_for
 from libs.messaging.timing import sleep_or_stop
+from libs.store.commits import CommitListener
 from libs.store.integrity import seal_hash
 from libs.store.schema import event_seals, relay_offsets, relay_state
 from libs.store.sql import upsert
@@ -100,7 +111,15 @@ class RelayState:
 @dataclass(frozen=True)
 class RelaySettings:
     batch_size: int = 500
-    poll_interval: float = 0.05
+    poll_interval: float = 1.0
+    """The fallback read while no commit is signalled (see the module doc)."""
+    linger: float = 0.01
+    """After a batch that caught up, the next read waits until this long after it, so that
+    a trickle of commits is published a few at a time rather than one transaction each
+    (a checkpoint is a write transaction: on SQLite it takes the write lock and a sync)."""
+    settle_interval: float = 0.002
+    """The first re-read when a signalled PostgreSQL commit is not readable yet (an older
+    transaction still runs); it doubles on each empty read, up to ``poll_interval``."""
     heartbeat_interval: float = 1.0
     heartbeat_timeout: float = 2.0
     broker_check_interval: float = 10.0
@@ -203,20 +222,51 @@ class Relay:
 
     async def _lead(self, stop: asyncio.Event) -> None:
         await self.start()
-        renewed_at = self._clock()
-        while not stop.is_set():
-            # Renew a few times per lease period, not on every poll: on SQLite a renewal is
-            # a durable write transaction, on PostgreSQL a round trip.
-            if self._clock() - renewed_at >= self.settings.lease_renew_interval:
-                if not await self.lease.renew():
-                    log.warning("relay %s lost its lease", self.name)
-                    await self._close_producer()
-                    return
-                renewed_at = self._clock()
-            published = await self.publish_batch()
-            if published == 0:
+        commits = self.store.db.commits
+        listener = CommitListener(self.store.db) if self.store.db.is_postgres else None
+        commits.relays_leading += 1  # writers in this process need not NOTIFY now
+        try:
+            renewed_at = self._clock()
+            settle, caught_up_at = 0.0, float("-inf")
+            while not stop.is_set():
+                # Renew a few times per lease period, not on every read: on SQLite a
+                # renewal is a durable write transaction, on PostgreSQL a round trip.
+                if self._clock() - renewed_at >= self.settings.lease_renew_interval:
+                    if not await self.lease.renew():
+                        log.warning("relay %s lost its lease", self.name)
+                        await self._close_producer()
+                        return
+                    renewed_at = self._clock()
+                if listener is not None:
+                    await listener.ensure()
+                if (gather := caught_up_at + self.settings.linger - self._clock()) > 0:
+                    await sleep_or_stop(stop, gather)
+                seen = commits.count  # before the read: a commit during it wakes the next wait
+                published = await self.publish_batch()
+                if published:
+                    settle = 0.0
+                    if published < self.settings.batch_size:
+                        caught_up_at = self._clock()
+                    continue
                 await self.watch_broker()
-                await sleep_or_stop(stop, self.settings.poll_interval)
+                wait = self._idle_wait(renewed_at)
+                assert self._state is not None
+                if commits.tx_id > self._state.published.tx_id:  # signalled, not readable yet
+                    settle = wait = min(max(settle * 2, self.settings.settle_interval), wait)
+                else:
+                    settle = 0.0
+                await commits.wait(seen, stop, wait)
+        finally:
+            commits.relays_leading -= 1
+            if listener is not None:
+                await listener.close()
+
+    def _idle_wait(self, renewed_at: float) -> float:
+        """How long an idle relay may sleep: until the fallback read, heartbeat or renewal."""
+        now = self._clock()
+        return max(0.0, min(self.settings.poll_interval,
+                            self._last_heartbeat + self.settings.heartbeat_interval - now,
+                            renewed_at + self.settings.lease_renew_interval - now))
 
     async def start(self) -> None:
         """Make sure the topics exist with the right shape, connect, load the durable state."""

@@ -14,21 +14,20 @@ On PostgreSQL each service owns a schema; connections set ``search_path`` to it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
-import sqlite3
-from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import asyncpg
 from sqlalchemy import event, make_url, text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-T = TypeVar("T")
+from libs.store.commits import APPENDED, Commits, channel_for
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -47,8 +46,8 @@ async def _end_open_transaction(connection: asyncpg.Connection) -> None:
     """Pool reset for the store's driver connections.
 
     asyncpg's default reset sends a query on every release (unlock advisory locks,
-    close cursors, UNLISTEN, RESET ALL): a round trip per append. The store's hot
-    paths leave no such session state, so only an interrupted transaction is ended.
+    close cursors, UNLISTEN, RESET ALL): a round trip per read. The relay's reads
+    leave no such session state, so only an interrupted transaction is ended.
     """
     if connection.is_in_transaction():
         await connection.execute("ROLLBACK")
@@ -85,9 +84,11 @@ class Database:
         self._pool_size = pool_size
         self._driver_pool: asyncpg.Pool | None = None
         self._driver_pool_lock = asyncio.Lock()
-        self._sqlite_thread: ThreadPoolExecutor | None = None
-        self._sqlite_conn: sqlite3.Connection | None = None
-        self._sqlite_synchronous = sqlite_synchronous
+        self.commits = Commits()
+        """Signalled after each committed transaction that appended events (see
+        ``libs.store.commits``)."""
+        self._notify = text("SELECT pg_notify(:channel, :tx_id)").bindparams(
+            channel=channel_for(self.schema)) if self.dialect == "postgresql" else None
         if self.dialect == "sqlite":
             database = self.url.database or ""
             if database and database != ":memory:":
@@ -142,13 +143,23 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        """A write transaction: committed when the block ends, rolled back on error."""
-        if self._write_lock is None:
-            async with self.engine.begin() as conn:
+        """A write transaction: committed when the block ends, rolled back on error.
+
+        If the store appended in it, the relay is woken once it has committed (see
+        ``libs.store.commits``)."""
+        async with contextlib.AsyncExitStack() as stack:
+            if self._write_lock is not None:
+                await stack.enter_async_context(self._write_lock)
+            conn = await stack.enter_async_context(self.engine.begin())
+            try:
                 yield conn
-            return
-        async with self._write_lock, self.engine.begin() as conn:
-            yield conn
+            finally:
+                appended: int | None = conn.info.pop(APPENDED, None)
+            if appended is not None and self._notify is not None \
+                    and not self.commits.relays_leading:  # the relay runs elsewhere
+                await conn.execute(self._notify, {"tx_id": str(appended)})
+        if appended is not None:
+            self.commits.committed(appended)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -167,10 +178,10 @@ class Database:
         async with self._autocommit_engine.connect() as conn:
             yield conn
 
-    # -- driver-level hot paths (the event store's standalone appends and reads) ------
+    # -- the driver-level read path (the relay's ``read_all`` on PostgreSQL) ----------
 
     async def driver_pool(self) -> asyncpg.Pool:
-        """A plain asyncpg pool on the service's schema, for the store's hot paths."""
+        """A plain asyncpg pool on the service's schema, for the relay's reads."""
         if self._driver_pool is None:
             async with self._driver_pool_lock:
                 if self._driver_pool is None:
@@ -182,30 +193,6 @@ class Database:
                         reset=_end_open_transaction)
         return self._driver_pool
 
-    async def sqlite_write(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``work`` on a dedicated writer thread: one hand-off per write transaction.
-
-        ``work`` gets a plain sqlite3 connection in autocommit mode and issues its own
-        ``BEGIN IMMEDIATE``/``COMMIT``. In-process writers queue on the same lock as
-        ``transaction()``; the event loop never blocks.
-        """
-        assert self._write_lock is not None
-        async with self._write_lock:
-            if self._sqlite_thread is None:
-                self._sqlite_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
-            return await asyncio.get_running_loop().run_in_executor(
-                self._sqlite_thread, self._run_sqlite, work)
-
-    def _run_sqlite(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        if self._sqlite_conn is None:
-            conn = sqlite3.connect(self.url.database or ":memory:", isolation_level=None,
-                                   timeout=30, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(f"PRAGMA synchronous={self._sqlite_synchronous}")
-            conn.execute("PRAGMA busy_timeout=30000")
-            self._sqlite_conn = conn
-        return work(self._sqlite_conn)
-
     async def dispose(self) -> None:
         await self.engine.dispose()
         if self.reader is not self.engine:
@@ -213,9 +200,4 @@ class Database:
         if self._driver_pool is not None:
             await self._driver_pool.close()
             self._driver_pool = None
-        if self._sqlite_thread is not None:
-            conn, self._sqlite_conn = self._sqlite_conn, None
-            if conn is not None:
-                self._sqlite_thread.submit(conn.close).result()
-            self._sqlite_thread.shutdown(wait=True)
-            self._sqlite_thread = None
+

@@ -22,7 +22,6 @@ order is the position order.
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from libs.events.base import DomainEvent, EventMetadata, format_timestamp, utc_n
 from libs.events.chain import UNKEYED, Chain
 from libs.events.codec import canonical_json
 from libs.events.envelope import GENESIS_HASH, Envelope
+from libs.store.commits import APPENDED
 from libs.store.database import Database
 from libs.store.errors import ConcurrencyError, IdempotencyConflict
 from libs.store.schema import events
@@ -92,7 +92,8 @@ class EventStore:
         self._clock = clock
         insert = pg_insert if db.is_postgres else sqlite_insert
         self._insert = (
-            insert(events).on_conflict_do_nothing().returning(events.c.position, events.c.event_id)
+            insert(events).on_conflict_do_nothing()
+            .returning(events.c.position, events.c.event_id, events.c.tx_id)
         )
         if db.is_postgres:
             self._horizon = text("pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
@@ -120,8 +121,9 @@ class EventStore:
 
         Re-appending event ids that are all stored already is a no-op that returns
         the stored envelopes. Raises ``ConcurrencyError`` when the stream is not at
-        the expected version. With ``conn`` the append joins the caller's transaction;
-        without, it is its own transaction (on a driver-level fast path).
+        the expected version. With ``conn`` the append joins the caller's transaction
+        (the services' path: inside ``Database.transaction()``); without, it runs the
+        same path in a transaction of its own.
         """
         if not new_events:
             return []
@@ -132,10 +134,9 @@ class EventStore:
                        format_timestamp(self._clock()), self.chain)
         if conn is not None:
             stored = await self._append_in(conn, batch)
-        elif self.db.is_postgres:
-            stored = await self._append_postgres(batch)
         else:
-            stored = await self.db.sqlite_write(batch.write_sqlite)
+            async with self.db.transaction() as own:
+                stored = await self._append_in(own, batch)
         if stored is None:
             return await self._replayed_or_conflict(stream_id, expected_version, ids, conn)
         return stored
@@ -173,41 +174,10 @@ class EventStore:
             if await self.by_ids(clashed, conn=conn):
                 raise IdempotencyConflict(f"{len(clashed)} of {len(envelopes)} event ids stored")
             raise ConcurrencyError(batch.stream_id, batch.expected_version)
-        return batch.positioned(envelopes, [(r[0], r[1]) for r in inserted])
-
-    async def _append_postgres(self, batch: _Batch) -> list[Envelope] | None:
-        """Standalone append on PostgreSQL: one round trip for a new single-event stream.
-
-        A single-row INSERT is atomic on its own and runs in autocommit; several rows
-        run in one transaction that rolls back if any of them clashes.
-        """
-        pool = await self.db.driver_pool()
-        async with pool.acquire() as con:
-            if len(batch.events) == 1:
-                return await self._insert_postgres(con, batch)
-            try:
-                async with con.transaction():
-                    stored = await self._insert_postgres(con, batch)
-                    if stored is None:
-                        raise _Clash
-                    return stored
-            except _Clash:
-                return None
-
-    async def _insert_postgres(self, con: Any, batch: _Batch) -> list[Envelope] | None:
-        version, previous_hash = 0, GENESIS_HASH
-        if batch.expected_version != 0:
-            head = await con.fetchrow(_PG_HEAD, batch.stream_id)
-            if head is not None:
-                version, previous_hash = head[0], head[1]
-        envelopes = batch.prepare(version, previous_hash)
-        if envelopes is None:
+        if not inserted:  # a replay or a clash: the caller decides which
             return None
-        if len(envelopes) == 1:
-            inserted = await con.fetch(_PG_INSERT_ONE, *batch.values(envelopes[0]))
-        else:
-            columns = list(zip(*(batch.values(e) for e in envelopes), strict=True))
-            inserted = await con.fetch(_PG_INSERT_MANY, *columns)
+        # Wakes the relay once the transaction commits (libs.store.commits).
+        conn.info[APPENDED] = max(conn.info.get(APPENDED, 0), *(r[2] for r in inserted))
         return batch.positioned(envelopes, [(r[0], r[1]) for r in inserted])
 
     async def _replayed_or_conflict(
@@ -281,28 +251,13 @@ class EventStore:
             return (await own.execute(query)).all()
 
 
-class _Clash(Exception):
-    """A row of a multi-row standalone append clashed: roll its transaction back."""
-
-
-_COLUMN_LIST = ("event_id, stream_id, stream_type, version, event_type, schema_version, "
-                "occurred_at, correlation_id, causation_id, actor, data, stream_hash")
-_PG_HEAD = "SELECT version, stream_hash FROM events WHERE stream_id = $1 ORDER BY version DESC LIMIT 1"
-_PG_INSERT_ONE = (f"INSERT INTO events ({_COLUMN_LIST}) VALUES "
-                  "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
-                  "ON CONFLICT DO NOTHING RETURNING position, event_id")
-_PG_INSERT_MANY = (f"INSERT INTO events ({_COLUMN_LIST}) SELECT * FROM unnest("
-                   "$1::uuid[], $2::text[], $3::text[], $4::int[], $5::text[], $6::int[], "
-                   "$7::text[], $8::uuid[], $9::uuid[], $10::text[], $11::text[], $12::text[]) "
-                   "ON CONFLICT DO NOTHING RETURNING position, event_id")
 _PG_READ = ("SELECT event_id, event_type, schema_version, stream_id, stream_type, version, "
             "occurred_at, correlation_id, causation_id, actor, data, position, stream_hash, tx_id "
             "FROM events WHERE (tx_id, position) > ($1, $2) "
             "AND tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint "
             "ORDER BY tx_id, position LIMIT $3")
-_SQLITE_HEAD = "SELECT version, stream_hash FROM events WHERE stream_id = ? ORDER BY version DESC LIMIT 1"
-_SQLITE_INSERT = (f"INSERT INTO events ({_COLUMN_LIST}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                  "ON CONFLICT DO NOTHING RETURNING position")
+"""The relay's read (``read_all`` without ``conn`` on PostgreSQL), on the driver directly:
+it runs on every wake-up of every relay."""
 
 
 @dataclass(slots=True)
@@ -342,48 +297,9 @@ class _Batch:
                 "actor": e.actor, "data": e.data, "stream_hash": e.stream_hash}
 
     @staticmethod
-    def values(e: Envelope) -> tuple[Any, ...]:
-        return (e.event_id, e.stream_id, e.stream_type, e.stream_version, e.event_type,
-                e.schema_version, e.occurred_at, e.correlation_id, e.causation_id, e.actor,
-                e.data, e.stream_hash)
-
-    @staticmethod
-    def positioned(envelopes: list[Envelope], inserted: list[tuple[int, Any]]) -> list[Envelope] | None:
-        """Give each envelope its position; None when nothing was inserted (a clash or a replay)."""
-        if len(inserted) != len(envelopes):
-            if inserted:  # part of the batch clashed: roll its transaction back, then decide
-                raise _Clash
-            return None
+    def positioned(envelopes: list[Envelope], inserted: list[tuple[int, Any]]) -> list[Envelope]:
+        """Give each envelope its position (every one of them was inserted)."""
         positions = {str(event_id): position for position, event_id in inserted}
         for envelope in envelopes:
             object.__setattr__(envelope, "position", positions[str(envelope.event_id)])
         return envelopes
-
-    def write_sqlite(self, conn: sqlite3.Connection) -> list[Envelope] | None:
-        """The whole standalone append on SQLite, run on the database's writer thread."""
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            version, previous_hash = 0, GENESIS_HASH
-            if self.expected_version != 0:
-                head = conn.execute(_SQLITE_HEAD, (self.stream_id,)).fetchone()
-                if head is not None:
-                    version, previous_hash = head
-            envelopes = self.prepare(version, previous_hash)
-            inserted = []
-            for envelope in envelopes or ():
-                values = list(self.values(envelope))
-                values[0], values[7] = envelope.event_id.hex, envelope.correlation_id.hex
-                values[8] = envelope.causation_id.hex if envelope.causation_id else None
-                row = conn.execute(_SQLITE_INSERT, values).fetchone()
-                if row is None:
-                    break
-                inserted.append((row[0], envelope.event_id))
-            if envelopes is None or len(inserted) != len(envelopes):
-                conn.execute("ROLLBACK")
-                return None
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        return self.positioned(envelopes, inserted)

@@ -1,0 +1,125 @@
+"""The relay wakes on commit instead of polling hard (libs.store.commits).
+
+The relays here would read the store only once a minute on their own (fallback poll,
+heartbeat and lease renewal all set to 60 s), so each event below reaches the broker
+within the test's wait only if its commit woke the relay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+from sqlalchemy import event
+
+from libs.messaging.relay import Relay, RelaySettings
+from libs.store.commits import channel_for, listener_name
+from libs.store.database import Database
+from libs.store.store import EventStore
+from tests.conftest import PG_URL, wait_until
+from tests.libs.sample_events import CounterIncremented
+from tests.libs.test_relay_consumer import META, Harness, count_messages
+from tests.libs.test_relay_consumer import harness as harness  # the fixture
+
+SLEEPY = RelaySettings(poll_interval=60, heartbeat_interval=60, lease_renew_interval=60,
+                       broker_check_interval=60)
+
+
+@pytest.fixture
+async def sleepy(harness: Harness) -> AsyncIterator[Relay]:
+    """A running relay that has published what there was and gone idle."""
+    relay = Relay(harness.store, topic=harness.topic, bootstrap_servers=harness.bootstrap,
+                  settings=SLEEPY)
+    harness.start(relay.run)
+    await wait_until(lambda: _true(relay.heartbeats >= 1), what="the relay to go idle")
+    yield relay
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def _published(harness: Harness, relay: Relay, n: int) -> bool:
+    return relay.published_total >= n
+
+
+async def test_a_commit_in_the_relays_process_wakes_it(harness: Harness, sleepy: Relay) -> None:
+    for n in range(3):
+        async with harness.db.transaction() as conn:
+            await harness.store.append(f"c-{n}", "counter", 0,
+                                       [CounterIncremented(amount_minor=n)], META, conn=conn)
+        await wait_until(lambda n=n: _published(harness, sleepy, n + 1),  # type: ignore[misc]
+                         what=f"event {n} published")
+    assert await count_messages(harness.bootstrap, harness.topic) == 3
+
+
+async def test_a_rolled_back_append_signals_nothing(harness: Harness) -> None:
+    commits = harness.db.commits
+    before = commits.count
+    with pytest.raises(RuntimeError):
+        async with harness.db.transaction() as conn:
+            await harness.store.append("c-1", "counter", 0, [CounterIncremented(amount_minor=1)],
+                                       META, conn=conn)
+            raise RuntimeError("effect failed")
+    async with harness.db.transaction():
+        pass  # a transaction that appends nothing
+    assert commits.count == before
+    await harness.store.append("c-1", "counter", 0, [CounterIncremented(amount_minor=1)], META)
+    assert commits.count == before + 1
+
+
+@pytest.mark.postgres
+async def test_a_commit_in_another_process_wakes_it_by_notify(
+    harness: Harness, sleepy: Relay
+) -> None:
+    if not harness.db.is_postgres:
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's; SQLite's other writers are polled")
+    other = Database(PG_URL, schema=harness.db.schema)  # another process's connections
+    try:
+        store = EventStore(other)
+        for n in range(3):
+            await store.append(f"c-{n}", "counter", 0, [CounterIncremented(amount_minor=n)],
+                               META)
+            await wait_until(lambda n=n: _published(harness, sleepy, n + 1),  # type: ignore[misc]
+                             what=f"event {n} published")
+        # The listener's connection is cut: the relay connects again and keeps listening.
+        admin = await asyncpg.connect(PG_URL)
+        try:
+            cut = await admin.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = $1", listener_name(channel_for(harness.db.schema)))
+        finally:
+            await admin.close()
+        assert cut == 1
+        await asyncio.sleep(0)
+        await store.append("c-9", "counter", 0, [CounterIncremented(amount_minor=9)], META)
+        await wait_until(lambda: _published(harness, sleepy, 4), what="published after the cut")
+    finally:
+        await other.dispose()
+
+
+@pytest.mark.postgres
+async def test_writers_beside_a_leading_relay_do_not_notify(harness: Harness) -> None:
+    """NOTIFY serialises commits, so it is sent only when the relay runs elsewhere."""
+    if not harness.db.is_postgres:
+        pytest.skip("PostgreSQL only")
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(harness.db.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        await harness.store.append("c-1", "counter", 0, [CounterIncremented(amount_minor=1)], META)
+        assert sum("pg_notify" in s for s in statements) == 1
+        harness.db.commits.relays_leading += 1  # as a relay does while it leads
+        try:
+            await harness.store.append("c-2", "counter", 0, [CounterIncremented(amount_minor=2)],
+                                       META)
+        finally:
+            harness.db.commits.relays_leading -= 1
+        assert sum("pg_notify" in s for s in statements) == 1
+    finally:
+        event.remove(harness.db.engine.sync_engine, "before_cursor_execute", seen)
