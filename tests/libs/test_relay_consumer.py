@@ -93,14 +93,26 @@ class Harness:
         await asyncio.gather(*self.tasks, return_exceptions=True)
 
 
-@pytest.fixture
-async def harness(db: Database, broker_bootstrap: str) -> AsyncIterator[Harness]:
+async def _harness(db: Database, broker_bootstrap: str) -> AsyncIterator[Harness]:
     async with db.engine.begin() as conn:
         await conn.run_sync(effects_metadata.create_all)
     h = Harness(db, broker_bootstrap)
     await ensure_topics(broker_bootstrap, [h.topic, f"{h.topic}.dlq"], partitions=3)
     yield h
     await h.close()
+
+
+@pytest.fixture
+async def harness(db: Database, broker_bootstrap: str) -> AsyncIterator[Harness]:
+    async for h in _harness(db, broker_bootstrap):
+        yield h
+
+
+@pytest.fixture
+async def pg_harness(pg_db: Database, broker_bootstrap: str) -> AsyncIterator[Harness]:
+    """The harness on PostgreSQL only, for what only PostgreSQL has (LISTEN/NOTIFY)."""
+    async for h in _harness(pg_db, broker_bootstrap):
+        yield h
 
 
 async def count_messages(bootstrap: str, topic: str) -> int:

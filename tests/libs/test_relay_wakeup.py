@@ -8,7 +8,6 @@ within the test's wait only if its commit woke the relay.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -22,19 +21,29 @@ from tests.conftest import PG_URL, wait_until
 from tests.libs.sample_events import CounterIncremented
 from tests.libs.test_relay_consumer import META, Harness, count_messages
 from tests.libs.test_relay_consumer import harness as harness  # the fixture
+from tests.libs.test_relay_consumer import pg_harness as pg_harness  # the fixture
 
 SLEEPY = RelaySettings(poll_interval=60, heartbeat_interval=60, lease_renew_interval=60,
                        broker_check_interval=60)
 
 
-@pytest.fixture
-async def sleepy(harness: Harness) -> AsyncIterator[Relay]:
+async def _sleepy(harness: Harness) -> Relay:
     """A running relay that has published what there was and gone idle."""
     relay = Relay(harness.store, topic=harness.topic, bootstrap_servers=harness.bootstrap,
                   settings=SLEEPY)
     harness.start(relay.run)
     await wait_until(lambda: _true(relay.heartbeats >= 1), what="the relay to go idle")
-    yield relay
+    return relay
+
+
+@pytest.fixture
+async def sleepy(harness: Harness) -> Relay:
+    return await _sleepy(harness)
+
+
+@pytest.fixture
+async def pg_sleepy(pg_harness: Harness) -> Relay:
+    return await _sleepy(pg_harness)
 
 
 async def _true(value: bool) -> bool:
@@ -72,10 +81,10 @@ async def test_a_rolled_back_append_signals_nothing(harness: Harness) -> None:
 
 @pytest.mark.postgres
 async def test_a_commit_in_another_process_wakes_it_by_notify(
-    harness: Harness, sleepy: Relay
+    pg_harness: Harness, pg_sleepy: Relay
 ) -> None:
-    if not harness.db.is_postgres:
-        pytest.skip("LISTEN/NOTIFY is PostgreSQL's; SQLite's other writers are polled")
+    """LISTEN/NOTIFY is PostgreSQL's; on SQLite other processes' writes are polled."""
+    harness, sleepy = pg_harness, pg_sleepy
     other = Database(PG_URL, schema=harness.db.schema)  # another process's connections
     try:
         store = EventStore(other)
@@ -101,10 +110,9 @@ async def test_a_commit_in_another_process_wakes_it_by_notify(
 
 
 @pytest.mark.postgres
-async def test_writers_beside_a_leading_relay_do_not_notify(harness: Harness) -> None:
+async def test_writers_beside_a_leading_relay_do_not_notify(pg_harness: Harness) -> None:
     """NOTIFY serialises commits, so it is sent only when the relay runs elsewhere."""
-    if not harness.db.is_postgres:
-        pytest.skip("PostgreSQL only")
+    harness = pg_harness
     statements: list[str] = []
 
     def seen(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
