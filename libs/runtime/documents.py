@@ -10,10 +10,12 @@ rebuild command yet.
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.base import format_timestamp, utc_now
@@ -21,26 +23,54 @@ from libs.events.codec import canonical_json, parse_json
 from libs.runtime.auth import Principal
 from libs.runtime.errors import DomainError
 from libs.store.schema import documents
-from libs.store.sql import upsert
 
 MAX_LIMIT = 200
+
+# Statements built once: building and cache-keying a fresh SQLAlchemy statement on every
+# call cost more than running it (the orders profile, docs/benchmarks.md).
+_GET = select(documents.c.body).where(documents.c.kind == bindparam("kind"),
+                                      documents.c.id == bindparam("doc_id"))
+_GET_MANY = select(documents.c.id, documents.c.body).where(
+    documents.c.kind == bindparam("kind"), documents.c.id.in_(bindparam("ids", expanding=True)))
+
+
+def _upsert(insert: Any) -> Any:
+    stmt = insert(documents)
+    return stmt.on_conflict_do_update(
+        index_elements=[documents.c.kind, documents.c.id],
+        set_={name: stmt.excluded[name]
+              for name in ("partner_id", "status", "ref_id", "body", "version", "updated_at")})
+
+
+_PUT = {"postgresql": _upsert(pg_insert), "sqlite": _upsert(sqlite_insert)}
 
 
 async def put(
     conn: AsyncConnection, kind: str, doc_id: str, body: Mapping[str, Any], *,
     partner_id: str | None = None, status: str | None = None, version: int = 0,
+    ref_id: str | None = None,
 ) -> None:
-    await upsert(conn, documents, {
-        "kind": kind, "id": doc_id, "partner_id": partner_id, "status": status,
+    """Write a document; ``partner_id``, ``status`` and ``ref_id`` are the indexed columns
+    its lists filter by (``ref_id``: the one other id, e.g. a shipment's order)."""
+    await conn.execute(_PUT[conn.dialect.name], {
+        "kind": kind, "id": doc_id, "partner_id": partner_id, "status": status, "ref_id": ref_id,
         "body": canonical_json(dict(body)).decode("utf-8"), "version": version,
         "updated_at": format_timestamp(utc_now()),
-    }, ["kind", "id"])
+    })
 
 
 async def get(conn: AsyncConnection, kind: str, doc_id: str) -> dict[str, Any] | None:
-    row = (await conn.execute(select(documents.c.body).where(
-        documents.c.kind == kind, documents.c.id == doc_id))).first()
+    row = (await conn.execute(_GET, {"kind": kind, "doc_id": doc_id})).first()
     return parse_json(row[0]) if row else None
+
+
+async def get_many(conn: AsyncConnection, kind: str, doc_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The documents of ``kind`` among ``doc_ids`` that exist, by id, in one statement."""
+    wanted = sorted(set(doc_ids))
+    if not wanted:
+        return {}
+    rows = (await conn.execute(_GET_MANY, {"kind": kind, "ids": wanted})).all()
+    return {row[0]: parse_json(row[1]) for row in rows}
 
 
 def encode_cursor(last_id: str) -> str:
@@ -60,10 +90,14 @@ def decode_cursor(cursor: str) -> str:
 
 async def page(
     conn: AsyncConnection, kind: str, *, partner_id: str | None = None, status: str | None = None,
-    where: Callable[[dict[str, Any]], bool] | None = None, cursor: str | None = None,
-    limit: int = 50,
+    ref_id: str | None = None, where: Callable[[dict[str, Any]], bool] | None = None,
+    cursor: str | None = None, limit: int = 50,
 ) -> dict[str, Any]:
-    """``{"items": [...], "next_cursor": ...}`` in id order; ``where`` filters other fields."""
+    """``{"items": [...], "next_cursor": ...}`` in id order.
+
+    ``partner_id``, ``status`` and ``ref_id`` filter on indexed columns; ``where`` is for
+    the rare filter no column holds (it reads every document the others leave).
+    """
     limit = max(1, min(limit, MAX_LIMIT))
     after = decode_cursor(cursor) if cursor else ""
     items: list[dict[str, Any]] = []
@@ -75,6 +109,8 @@ async def page(
             query = query.where(documents.c.partner_id == partner_id)
         if status is not None:
             query = query.where(documents.c.status == status)
+        if ref_id is not None:
+            query = query.where(documents.c.ref_id == ref_id)
         rows = (await conn.execute(query.order_by(documents.c.id).limit(limit * 2))).all()
         if not rows:
             last_id = ""

@@ -59,7 +59,7 @@ async def _append(
     if doc is None:
         raise LookupError(f"return {return_id} has no document")
     await documents.put(conn, RETURN, return_id, doc, partner_id=doc["partner_id"],
-                        status=doc["status"])
+                        status=doc["status"], ref_id=doc["order_id"])
     return doc, stored[-1].event_id
 
 
@@ -113,5 +113,4 @@ async def return_page(
     """Returns, forced to the caller's own when it is a partner key."""
     return await documents.page(
         conn, RETURN, partner_id=principal.scoped(partner_id),
-        status=status, cursor=cursor, limit=limit,
-        where=(lambda doc: doc["order_id"] == order_id) if order_id else None)
+        status=status, cursor=cursor, limit=limit, ref_id=order_id or None)

@@ -72,7 +72,7 @@ async def _append(
 
 async def save_shipment(conn: AsyncConnection, doc: Doc) -> None:
     await documents.put(conn, SHIPMENT, doc["id"], doc, partner_id=doc["partner_id"],
-                        status=doc["status"])
+                        status=doc["status"], ref_id=doc["order_id"])
 
 
 async def create_shipment(
@@ -149,5 +149,4 @@ async def shipment_page(
     """Shipments, forced to the caller's own when it is a partner key."""
     return await documents.page(
         conn, SHIPMENT, partner_id=principal.scoped(partner_id),
-        status=status, cursor=cursor, limit=limit,
-        where=(lambda doc: doc["order_id"] == order_id) if order_id else None)
+        status=status, cursor=cursor, limit=limit, ref_id=order_id or None)

@@ -66,7 +66,7 @@ def partner_body(state: Partner) -> dict[str, Any]:
 
 async def save_partner(conn: AsyncConnection, state: Partner, version: int) -> None:
     await documents.put(conn, PARTNER, state.id, partner_body(state), partner_id=state.id,
-                        status=state.status, version=version)
+                        status=state.status, version=version, ref_id=state.parent_id)
 
 
 async def partner_exists(conn: AsyncConnection, partner_id: str) -> bool:
