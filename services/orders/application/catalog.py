@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
@@ -41,8 +42,15 @@ def price_list_stream(tier: str) -> str:
 
 async def find_product(conn: AsyncConnection, sku: str) -> Product | None:
     body = await documents.get(conn, PRODUCT, sku)
-    if body is None:
-        return None
+    return _product(body) if body is not None else None
+
+
+async def find_products(conn: AsyncConnection, skus: Iterable[str]) -> dict[str, Product]:
+    """The catalog's products among ``skus``, by sku (unknown skus are left out): one read."""
+    return {sku: _product(body) for sku, body in (await documents.get_many(conn, PRODUCT, skus)).items()}
+
+
+def _product(body: dict[str, Any]) -> Product:
     return Product(sku=body["sku"], name=body["name"], category=body["category"],
                    list_price_minor=body["list_price_minor"],
                    min_price_minor=body["min_price_minor"], currency=body["currency"])

@@ -20,8 +20,14 @@ from libs.runtime.auth import Principal
 from libs.runtime.host import ServiceContext
 from libs.runtime.idempotency import respond_once
 from libs.runtime.ids import new_id
-from services.orders.application.catalog import find_product, read_price_list
-from services.orders.application.order_records import ORDER, load_order, save_order
+from services.orders.application.catalog import find_products, read_price_list
+from services.orders.application.order_records import (
+    ORDER,
+    OrderRecord,
+    load_order,
+    order_document,
+    save_order,
+)
 from services.orders.domain.errors import OrderNotFound, TerritoryViolation
 from services.orders.domain.order import decide_cancel
 from services.orders.domain.partner_copy import PartnerCopy
@@ -58,15 +64,15 @@ async def place_order(
 
     async def place(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
         partner = await find_partner(conn, command.partner_id)
-        products = {sku: product for sku, _ in command.lines
-                    if (product := await find_product(conn, sku)) is not None}
+        products = await find_products(conn, (sku for sku, _ in command.lines))
         price_list = None
         if partner is not None:
             price_list = (await read_price_list(conn, partner.tier)).in_force(ctx.today())
         events = decide_place_order(command, partner, products, price_list)
-        record = await save_order(ctx, conn, await load_order(ctx, conn, command.order_id),
-                                  command.order_id, events, meta)
-        return 201, (await documents.get(conn, ORDER, record.order.order_id)) or {}
+        # The order id is new (``new_order_id``): its stream is empty, nothing to load. The
+        # answer is the document just written, not read back.
+        record = await save_order(ctx, conn, OrderRecord(), command.order_id, events, meta)
+        return 201, order_document(record)
 
     try:
         return await respond_once(ctx.db, principal, PLACE_ROUTE, idempotency_key, body, place)
