@@ -23,6 +23,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+import aiosqlite
 import asyncpg
 from sqlalchemy import event, make_url, text
 from sqlalchemy.engine import URL
@@ -52,6 +53,37 @@ async def _end_open_transaction(connection: asyncpg.Connection) -> None:
     """
     if connection.is_in_transaction():
         await connection.execute("ROLLBACK")
+
+
+class _WaitsOnItsThread(aiosqlite.Connection):
+    """aiosqlite that runs statements on the event loop and hands only the waits to its thread.
+
+    A statement on a local SQLite file in WAL mode reads cached pages or appends to the
+    WAL: microseconds. Handing every one to aiosqlite's thread and back cost two thread
+    wake-ups per statement, and a write transaction holds the process's write lock across
+    all of them (the orders profile in ``docs/benchmarks.md``). Only the statements that
+    can wait still go to the thread: ``BEGIN IMMEDIATE`` (another process's write lock,
+    up to the busy timeout) and ``COMMIT`` (the fsync of ``synchronous=FULL``), so the
+    event loop never blocks on a lock or a disk flush. (A reader's ``BEGIN`` never waits
+    in WAL mode.) One connection is never used by both threads at once: each call
+    handed to the thread is awaited before the next statement.
+    """
+
+    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if _may_wait(fn, args):
+            return await super()._execute(fn, *args, **kwargs)
+        if not self._running or not self._connection:
+            raise ValueError("Connection closed")
+        return fn(*args, **kwargs)
+
+
+def _may_wait(fn: Callable[..., Any], args: tuple[Any, ...]) -> bool:
+    if getattr(fn, "__name__", "") in ("commit", "close"):
+        return True
+    if args and isinstance(args[0], str):
+        head = args[0].lstrip()[:16].upper()
+        return head.startswith(("BEGIN IMMEDIATE", "BEGIN EXCLUSIVE", "COMMIT", "END", "PRAGMA"))
+    return False
 
 
 def _create_private(path: Path) -> None:
@@ -112,7 +144,17 @@ class Database:
         return self.dialect == "postgresql"
 
     def _sqlite_engine(self, begin: str, synchronous: str) -> AsyncEngine:
-        engine = create_async_engine(self.url, connect_args={"timeout": 30})
+        database = self.url.database or ":memory:"
+
+        def connector() -> sqlite3.Connection:  # runs on the connection's aiosqlite thread
+            return sqlite3.connect(database, timeout=30, check_same_thread=False)
+
+        async def connect() -> aiosqlite.Connection:
+            connection = _WaitsOnItsThread(connector, 64)
+            connection._thread.daemon = True
+            return await connection
+
+        engine = create_async_engine(self.url, async_creator=connect)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:
