@@ -13,7 +13,7 @@ import base64
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -30,8 +30,8 @@ MAX_LIMIT = 200
 # call cost more than running it (the orders profile, docs/benchmarks.md).
 _GET = select(documents.c.body).where(documents.c.kind == bindparam("kind"),
                                       documents.c.id == bindparam("doc_id"))
-_GET_MANY = select(documents.c.id, documents.c.body).where(
-    documents.c.kind == bindparam("kind"), documents.c.id.in_(bindparam("ids", expanding=True)))
+_GET_MANY = select(documents.c.kind, documents.c.id, documents.c.body).where(
+    tuple_(documents.c.kind, documents.c.id).in_(bindparam("keys", expanding=True)))
 
 
 def _upsert(insert: Any) -> Any:
@@ -64,13 +64,15 @@ async def get(conn: AsyncConnection, kind: str, doc_id: str) -> dict[str, Any] |
     return parse_json(row[0]) if row else None
 
 
-async def get_many(conn: AsyncConnection, kind: str, doc_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """The documents of ``kind`` among ``doc_ids`` that exist, by id, in one statement."""
-    wanted = sorted(set(doc_ids))
+async def get_many(
+    conn: AsyncConnection, keys: Iterable[tuple[str, str]],
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """The documents among ``keys`` (``(kind, id)`` pairs) that exist, by key: one statement."""
+    wanted = sorted(set(keys))
     if not wanted:
         return {}
-    rows = (await conn.execute(_GET_MANY, {"kind": kind, "ids": wanted})).all()
-    return {row[0]: parse_json(row[1]) for row in rows}
+    rows = (await conn.execute(_GET_MANY, {"keys": wanted})).all()
+    return {(row[0], row[1]): parse_json(row[2]) for row in rows}
 
 
 def encode_cursor(last_id: str) -> str:

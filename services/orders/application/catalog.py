@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
@@ -45,9 +45,9 @@ async def find_product(conn: AsyncConnection, sku: str) -> Product | None:
     return _product(body) if body is not None else None
 
 
-async def find_products(conn: AsyncConnection, skus: Iterable[str]) -> dict[str, Product]:
-    """The catalog's products among ``skus``, by sku (unknown skus are left out): one read."""
-    return {sku: _product(body) for sku, body in (await documents.get_many(conn, PRODUCT, skus)).items()}
+def products_in(found: Mapping[tuple[str, str], dict[str, Any]]) -> dict[str, Product]:
+    """The products among documents read by ``documents.get_many``, by sku."""
+    return {doc_id: _product(body) for (kind, doc_id), body in found.items() if kind == PRODUCT}
 
 
 def _product(body: dict[str, Any]) -> Product:

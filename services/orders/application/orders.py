@@ -20,7 +20,7 @@ from libs.runtime.auth import Principal
 from libs.runtime.host import ServiceContext
 from libs.runtime.idempotency import respond_once
 from libs.runtime.ids import new_id
-from services.orders.application.catalog import find_products, read_price_list
+from services.orders.application.catalog import PRODUCT, products_in, read_price_list
 from services.orders.application.order_records import (
     ORDER,
     OrderRecord,
@@ -63,8 +63,11 @@ async def place_order(
     meta = EventMetadata(actor=principal.actor)
 
     async def place(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
-        partner = await find_partner(conn, command.partner_id)
-        products = await find_products(conn, (sku for sku, _ in command.lines))
+        found = await documents.get_many(conn, [(PARTNER_COPY, command.partner_id),
+                                                *((PRODUCT, sku) for sku, _ in command.lines)])
+        copy = found.get((PARTNER_COPY, command.partner_id))
+        partner = PartnerCopy.from_document(copy) if copy else None
+        products = products_in(found)
         price_list = None
         if partner is not None:
             price_list = (await read_price_list(conn, partner.tier)).in_force(ctx.today())
