@@ -64,26 +64,51 @@ class _WaitsOnItsThread(aiosqlite.Connection):
     all of them (the orders profile in ``docs/benchmarks.md``). Only the statements that
     can wait still go to the thread: ``BEGIN IMMEDIATE`` (another process's write lock,
     up to the busy timeout) and ``COMMIT`` (the fsync of ``synchronous=FULL``), so the
-    event loop never blocks on a lock or a disk flush. (A reader's ``BEGIN`` never waits
-    in WAL mode.) One connection is never used by both threads at once: each call
-    handed to the thread is awaited before the next statement.
+    event loop never blocks on a lock or a disk flush. ``BEGIN IMMEDIATE`` is first tried
+    here without waiting (in-process writers already queue on ``Database``'s lock, so the
+    file's lock is nearly always free) and goes to the thread, to wait, only when another
+    process holds it. (A reader's ``BEGIN`` never waits in WAL mode.) One connection is
+    never used by both threads at once: each call handed to the thread is awaited before
+    the next statement.
     """
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        if _may_wait(fn, args):
-            return await super()._execute(fn, *args, **kwargs)
         if not self._running or not self._connection:
             raise ValueError("Connection closed")
+        wait = _may_wait(fn, args)
+        if wait == "lock" and self._take_lock_now(fn, args):
+            return None
+        if wait:
+            return await super()._execute(fn, *args, **kwargs)
         return fn(*args, **kwargs)
 
-
-def _may_wait(fn: Callable[..., Any], args: tuple[Any, ...]) -> bool:
-    if getattr(fn, "__name__", "") in ("commit", "close"):
+    def _take_lock_now(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> bool:
+        """Run ``BEGIN IMMEDIATE`` at once if the file's write lock is free; False if it is not."""
+        conn = self._conn
+        (busy_ms,) = conn.execute("PRAGMA busy_timeout").fetchone()
+        conn.execute("PRAGMA busy_timeout=0")
+        try:
+            fn(*args)
+        except sqlite3.OperationalError as error:
+            if "locked" in str(error).lower() or "busy" in str(error).lower():
+                return False
+            raise
+        finally:
+            conn.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
         return True
+
+
+def _may_wait(fn: Callable[..., Any], args: tuple[Any, ...]) -> str | None:
+    """``"lock"`` for a statement taking the write lock, ``"io"`` for one that may flush."""
+    if getattr(fn, "__name__", "") in ("commit", "close"):
+        return "io"
     if args and isinstance(args[0], str):
         head = args[0].lstrip()[:16].upper()
-        return head.startswith(("BEGIN IMMEDIATE", "BEGIN EXCLUSIVE", "COMMIT", "END", "PRAGMA"))
-    return False
+        if head.startswith(("BEGIN IMMEDIATE", "BEGIN EXCLUSIVE")):
+            return "lock"
+        if head.startswith(("COMMIT", "END", "PRAGMA")):
+            return "io"
+    return None
 
 
 def _create_private(path: Path) -> None:
