@@ -13,7 +13,7 @@ import base64
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import bindparam, select, tuple_
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -30,8 +30,7 @@ MAX_LIMIT = 200
 # call cost more than running it (the orders profile, docs/benchmarks.md).
 _GET = select(documents.c.body).where(documents.c.kind == bindparam("kind"),
                                       documents.c.id == bindparam("doc_id"))
-_GET_MANY = select(documents.c.kind, documents.c.id, documents.c.body).where(
-    tuple_(documents.c.kind, documents.c.id).in_(bindparam("keys", expanding=True)))
+
 
 
 def _upsert(insert: Any) -> Any:
@@ -71,7 +70,10 @@ async def get_many(
     wanted = sorted(set(keys))
     if not wanted:
         return {}
-    rows = (await conn.execute(_GET_MANY, {"keys": wanted})).all()
+    # OR of (kind, id) pairs, each an index search; SQLite scans the table for a row-value IN.
+    rows = (await conn.execute(select(documents.c.kind, documents.c.id, documents.c.body).where(
+        or_(*(and_(documents.c.kind == kind, documents.c.id == doc_id)
+              for kind, doc_id in wanted))))).all()
     return {(row[0], row[1]): parse_json(row[2]) for row in rows}
 
 

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+
 from libs.runtime import documents
 from libs.store.database import Database
-from libs.store.migrate import run_alembic
+from libs.store.migrate import migrate, run_alembic
 from services.delivery.app import MIGRATIONS as DELIVERY
 from services.rebates.app import MIGRATIONS as REBATES
 
@@ -39,3 +45,45 @@ async def test_service_migrations_fill_the_ref_of_documents_written_before_it(db
     await run_alembic(db, "downgrade", "delivery@base", [DELIVERY, REBATES])
     assert await _ids(db, "shipment", "o1") == []
     assert await _ids(db, "accrual", "prg_1") == ["prg_1:p1"]
+
+
+async def test_get_many_reads_several_kinds_at_once(db: Database) -> None:
+    async with db.transaction() as conn:
+        await documents.put(conn, "partner-copy", "p1", {"id": "p1"})
+        await documents.put(conn, "product", "A", {"sku": "A"})
+        await documents.put(conn, "product", "B", {"sku": "B"})
+        found = await documents.get_many(conn, [("partner-copy", "p1"), ("product", "A"),
+                                                ("product", "Z"), ("partner-copy", "A")])
+    assert found == {("partner-copy", "p1"): {"id": "p1"}, ("product", "A"): {"sku": "A"}}
+
+
+async def test_lists_and_look_ups_search_an_index_on_sqlite(tmp_path: Path) -> None:
+    """SQLite's plan is deterministic: no statement of these reads scans the documents table."""
+    db = Database(f"sqlite:///{tmp_path / 'plans.db'}")
+    await migrate(db)
+    sent: list[tuple[str, Any]] = []
+
+    @event.listens_for(db.reader.sync_engine, "before_cursor_execute")
+    def remember(_conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        sent.append((statement, params))
+
+    try:
+        async with db.read() as conn:
+            await documents.get_many(conn, [("partner-copy", "p1"), ("product", "A")])
+            await documents.page(conn, "shipment", ref_id="o1")
+            await documents.page(conn, "shipment", ref_id="o1", partner_id="p1", status="pending")
+            await documents.page(conn, "order", partner_id="p1")
+        plain = sqlite3.connect(tmp_path / "plans.db")
+        try:
+            reads = [s for s in sent if "documents" in s[0]]
+            searched = ["(kind=? AND id=?)", "ref_id=?", "ref_id=?", "partner_id=?"]
+            assert len(reads) == len(searched)
+            for (statement, params), column in zip(reads, searched, strict=True):
+                plan = " ".join(row[-1] for row in plain.execute(f"EXPLAIN QUERY PLAN {statement}",
+                                                                 params).fetchall())
+                assert "SCAN documents" not in plan, (statement, plan)
+                assert "SEARCH documents USING" in plan and column in plan, (statement, plan)
+        finally:
+            plain.close()
+    finally:
+        await db.dispose()
