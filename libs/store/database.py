@@ -67,15 +67,20 @@ class _WaitsOnItsThread(aiosqlite.Connection):
     event loop never blocks on a lock or a disk flush. ``BEGIN IMMEDIATE`` is first tried
     here without waiting (in-process writers already queue on ``Database``'s lock, so the
     file's lock is nearly always free) and goes to the thread, to wait, only when another
-    process holds it. (A reader's ``BEGIN`` never waits in WAL mode.) One connection is
-    never used by both threads at once: each call handed to the thread is awaited before
-    the next statement.
+    process holds it. A reader's ``BEGIN`` never waits in WAL mode, and its ``COMMIT``
+    flushes nothing (``reads_only``: the connections of ``Database.read``). One
+    connection is never used by both threads at once: each call handed to the thread is
+    awaited before the next statement.
     """
+
+    reads_only = False
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if not self._running or not self._connection:
             raise ValueError("Connection closed")
         wait = _may_wait(fn, args)
+        if wait == "io" and self.reads_only and getattr(fn, "__name__", "") == "commit":
+            wait = None
         if wait == "lock" and self._take_lock_now(fn, args):
             return None
         if wait:
@@ -176,6 +181,7 @@ class Database:
 
         async def connect() -> aiosqlite.Connection:
             connection = _WaitsOnItsThread(connector, 64)
+            connection.reads_only = begin == "BEGIN"
             connection._thread.daemon = True
             return await connection
 
