@@ -50,7 +50,8 @@ async def put(
     ref_id: str | None = None,
 ) -> None:
     """Write a document; ``partner_id``, ``status`` and ``ref_id`` are the indexed columns
-    its lists filter by (``ref_id``: the one other id, e.g. a shipment's order)."""
+    its lists filter by (``ref_id``: the one other key, e.g. a shipment's order, a
+    product's category)."""
     await conn.execute(_PUT[conn.dialect.name], {
         "kind": kind, "id": doc_id, "partner_id": partner_id, "status": status, "ref_id": ref_id,
         "body": canonical_json(dict(body)).decode("utf-8"), "version": version,

@@ -68,7 +68,7 @@ async def create_product(
         raise SkuExists(f"sku {command.sku!r} is already in the catalog") from None
     event = events[0]
     body = {**event.payload(), "created_at": stored.occurred_at}
-    await documents.put(conn, PRODUCT, command.sku, body, version=1)
+    await documents.put(conn, PRODUCT, command.sku, body, version=1, ref_id=command.category)
     return body
 
 
@@ -82,9 +82,9 @@ async def get_product(ctx: ServiceContext, sku: str) -> dict[str, Any]:
 
 async def list_products(ctx: ServiceContext, *, category: str | None, cursor: str | None,
                         limit: int) -> dict[str, Any]:
-    where = (lambda body: body["category"] == category) if category else None
     async with ctx.db.read() as conn:
-        return await documents.page(conn, PRODUCT, where=where, cursor=cursor, limit=limit)
+        return await documents.page(conn, PRODUCT, ref_id=category or None, cursor=cursor,
+                                    limit=limit)
 
 
 async def load_price_list(ctx: ServiceContext, conn: AsyncConnection, tier: str) -> tuple[PriceList, int]:

@@ -128,4 +128,4 @@ def key_body(state: ApiKey, issued_at: str, revoked_at: str | None = None) -> di
 
 async def save_key(conn: AsyncConnection, body: dict[str, Any]) -> None:
     await documents.put(conn, KEY, body["key_id"], body, partner_id=body["partner_id"],
-                        status="revoked" if body["revoked"] else "active")
+                        status="revoked" if body["revoked"] else "active", ref_id=body["role"])

@@ -1,4 +1,4 @@
-"""Partners: partners are listed by parent on the indexed ``documents.ref_id``.
+"""Partners: partners are listed by parent, keys by role, on the indexed ``documents.ref_id``.
 
 Revision ID: partners_0001_document_refs
 Revises:
@@ -15,7 +15,7 @@ down_revision = None
 branch_labels = ("partners",)
 depends_on = "backbone_0005_document_refs"
 
-FIELDS = {"partner": "parent_id"}
+FIELDS = {"partner": "parent_id", "api-key": "role"}
 
 
 def upgrade() -> None:
