@@ -13,11 +13,11 @@ from libs.store.schema import documents
 
 
 async def documents_of(db: Database, kinds: Collection[str]) -> list[tuple[Any, ...]]:
-    """Every document of ``kinds``: kind, id, partner, status, body and version (not the write time)."""
+    """Every document of ``kinds``: kind, id, partner, status, ref, body and version (not the write time)."""
     async with db.read() as conn:
         rows = (await conn.execute(select(
             documents.c.kind, documents.c.id, documents.c.partner_id, documents.c.status,
-            documents.c.body, documents.c.version,
+            documents.c.ref_id, documents.c.body, documents.c.version,
         ).where(documents.c.kind.in_(list(kinds))).order_by(documents.c.kind, documents.c.id))).all()
-    return [(kind, doc_id, partner_id, status, parse_json(body), version)
-            for kind, doc_id, partner_id, status, body, version in rows]
+    return [(kind, doc_id, partner_id, status, ref_id, parse_json(body), version)
+            for kind, doc_id, partner_id, status, ref_id, body, version in rows]

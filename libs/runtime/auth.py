@@ -2,7 +2,8 @@
 
 Keys are issued and revoked by the partners service as events; every service
 keeps a local copy (``api_keys``) from those events and an in-memory key ring
-refreshed every second, so a revoked key is refused everywhere within seconds.
+that checks that copy for changes every second, so a revoked key is refused
+everywhere within seconds (see ``KeyRing``).
 Only the sha256 of a secret is ever stored. The bootstrap admin secret comes
 from ``O2C_ADMIN_TOKEN``.
 """
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from libs.events.partners import KeyIssued, KeyRevoked
 from libs.messaging.consumer import Delivery, Handler
@@ -67,27 +68,62 @@ ADMIN = Principal(key_id="bootstrap-admin", role="admin")
 
 
 class KeyRing:
-    """The keys a service accepts, reloaded from its local copy every ``refresh_seconds``."""
+    """The keys a service accepts, held in memory; a request never reads the database for them.
+
+    Off the request path, ``run`` checks the local copy every ``refresh_seconds`` with one
+    one-row statement (how many keys, how many revoked) and reloads the ring only when that
+    changed. Keys are never deleted and a revocation is never undone, so every issue and
+    every revocation changes the pair. A key revoked in the partners service is refused
+    there at once (``refresh`` after the revoking transaction) and in every other service
+    within ``refresh_seconds`` of its consumer applying the ``KeyRevoked`` event. A full
+    reload every ``FULL_RELOAD_CHECKS`` checks is the backstop for any other change.
+    """
+
+    FULL_RELOAD_CHECKS = 60
 
     def __init__(self, db: Database, admin_token: str | None, refresh_seconds: float = 1.0) -> None:
         self._db = db
         self._admin_hash = hash_secret(admin_token) if admin_token else None
         self._refresh_seconds = refresh_seconds
         self._keys: dict[str, Principal] = {}
+        self._seen: tuple[int, int] | None = None
 
     async def refresh(self) -> None:
+        """Reload the whole ring now."""
         async with self._db.read() as conn:
+            seen = await self._fingerprint(conn)
             rows = (await conn.execute(
                 select(api_keys.c.secret_sha256, api_keys.c.key_id, api_keys.c.role,
                        api_keys.c.partner_id).where(api_keys.c.revoked == 0))).all()
         self._keys = {row[0]: Principal(row[1], row[2], row[3]) for row in rows}
+        self._seen = seen
+
+    async def refresh_if_changed(self) -> bool:
+        """Reload the ring when the local copy changed since the last load; True if it did."""
+        async with self._db.read() as conn:
+            seen = await self._fingerprint(conn)
+        if seen == self._seen:
+            return False
+        await self.refresh()
+        return True
+
+    @staticmethod
+    async def _fingerprint(conn: Any) -> tuple[int, int]:
+        row = (await conn.execute(select(
+            func.count(), func.coalesce(func.sum(api_keys.c.revoked), 0)))).one()
+        return int(row[0]), int(row[1])
 
     async def run(self, stop: asyncio.Event) -> None:
+        checks = 0
         while not stop.is_set():
             await sleep_or_stop(stop, self._refresh_seconds)
+            checks += 1
             try:
-                await self.refresh()
-            except Exception:  # keep the last good ring; the next refresh retries
+                if checks % self.FULL_RELOAD_CHECKS == 0:
+                    await self.refresh()
+                else:
+                    await self.refresh_if_changed()
+            except Exception:  # keep the last good ring; the next check retries
                 log.exception("key ring refresh failed")
 
     def authenticate(self, secret: str) -> Principal | None:

@@ -78,7 +78,7 @@ async def _no_read_model(unit: Unit, loaded: Any, events: Sequence[DomainEvent],
 Fold = Callable[["dict[str, Any] | None", DomainEvent, "Unit"], "dict[str, Any] | None"]
 
 
-def folded_document(kind: str, fold: Fold) -> Project:
+def folded_document(kind: str, fold: Fold, *, ref: str | None = None) -> Project:
     """A ``project`` hook for a document folded event by event from the stored one.
 
     The document (``documents`` of ``kind``, id = the aggregate's key) is read,
@@ -94,7 +94,7 @@ def folded_document(kind: str, fold: Fold) -> Project:
         if doc is None:
             raise LookupError(f"{kind} {loaded.key} has no document")
         await documents.put(unit.conn, kind, loaded.key, doc, partner_id=doc.get("partner_id"),
-                            status=doc.get("status"))
+                            status=doc.get("status"), ref_id=doc.get(ref) if ref else None)
         return doc
 
     return project

@@ -19,7 +19,9 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, bindparam, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.base import format_timestamp, utc_now
@@ -36,30 +38,51 @@ LOAD_CHUNK = 500
 Key = tuple[str, str]
 """(kind, id) of a document."""
 
-_COLUMNS = ("kind", "id", "partner_id", "status", "body", "version", "updated_at")
+_COLUMNS = ("kind", "id", "partner_id", "status", "ref_id", "body", "version", "updated_at")
 _PG_SELECT = ("SELECT d.kind, d.id, d.body FROM documents d "
               "JOIN unnest($1::text[], $2::text[]) AS k(kind, id) ON d.kind = k.kind AND d.id = k.id")
 _PG_UPSERT = (f"INSERT INTO documents ({', '.join(_COLUMNS)}) SELECT * FROM unnest("
-              "$1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[]) "
-              "ON CONFLICT (kind, id) DO UPDATE SET partner_id = excluded.partner_id, "
-              "status = excluded.status, body = excluded.body, version = excluded.version, "
+              "$1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[], "
+              "$8::text[]) ON CONFLICT (kind, id) DO UPDATE SET partner_id = excluded.partner_id, "
+              "status = excluded.status, ref_id = excluded.ref_id, body = excluded.body, "
+              "version = excluded.version, "
               "updated_at = excluded.updated_at")
+
+# Statements built once: building and cache-keying a fresh SQLAlchemy statement on every
+# call cost more than running it (the orders profile, docs/benchmarks.md).
+_GET = select(documents.c.body).where(documents.c.kind == bindparam("kind"),
+                                      documents.c.id == bindparam("doc_id"))
+
+
+
+def _upsert(insert: Any) -> Any:
+    stmt = insert(documents)
+    return stmt.on_conflict_do_update(
+        index_elements=[documents.c.kind, documents.c.id],
+        set_={name: stmt.excluded[name]
+              for name in ("partner_id", "status", "ref_id", "body", "version", "updated_at")})
+
+
+_PUT = {"postgresql": _upsert(pg_insert), "sqlite": _upsert(sqlite_insert)}
 
 
 async def put(
     conn: AsyncConnection, kind: str, doc_id: str, body: Mapping[str, Any], *,
     partner_id: str | None = None, status: str | None = None, version: int = 0,
+    ref_id: str | None = None,
 ) -> None:
-    await upsert(conn, documents, {
-        "kind": kind, "id": doc_id, "partner_id": partner_id, "status": status,
+    """Write a document; ``partner_id``, ``status`` and ``ref_id`` are the indexed columns
+    its lists filter by (``ref_id``: the one other key, e.g. a shipment's order, a
+    product's category)."""
+    await conn.execute(_PUT[conn.dialect.name], {
+        "kind": kind, "id": doc_id, "partner_id": partner_id, "status": status, "ref_id": ref_id,
         "body": canonical_json(dict(body)).decode("utf-8"), "version": version,
         "updated_at": format_timestamp(utc_now()),
-    }, ["kind", "id"])
+    })
 
 
 async def get(conn: AsyncConnection, kind: str, doc_id: str) -> dict[str, Any] | None:
-    row = (await conn.execute(select(documents.c.body).where(
-        documents.c.kind == kind, documents.c.id == doc_id))).first()
+    row = (await conn.execute(_GET, {"kind": kind, "doc_id": doc_id})).first()
     return parse_json(row[0]) if row else None
 
 
@@ -77,7 +100,7 @@ class Documents:
         self.conn = conn
         self.lock = lock
         self._bodies: dict[Key, dict[str, Any] | None] = {}
-        self._changed: dict[Key, tuple[dict[str, Any], str | None, str | None, int]] = {}
+        self._changed: dict[Key, tuple[dict[str, Any], str | None, str | None, str | None, int]] = {}
 
     async def load(self, wanted: Mapping[Key, Mapping[str, Any] | None]) -> None:
         """Read the documents not read yet, in a few statements; ``wanted`` maps key -> blank.
@@ -90,7 +113,7 @@ class Documents:
         if self.lock:
             stamp = format_timestamp(utc_now())
             await insert_many_ignoring_duplicates(self.conn, documents, [
-                {"kind": kind, "id": doc_id, "partner_id": None, "status": None,
+                {"kind": kind, "id": doc_id, "partner_id": None, "status": None, "ref_id": None,
                  "body": canonical_json(dict(blank)).decode("utf-8"), "version": 0, "updated_at": stamp}
                 for kind, doc_id in missing if (blank := wanted[(kind, doc_id)]) is not None])
         self._bodies.update(dict.fromkeys(missing))
@@ -131,18 +154,19 @@ class Documents:
         return dict(blank) if body is None else body
 
     def put(self, kind: str, doc_id: str, body: dict[str, Any], *, partner_id: str | None = None,
-            status: str | None = None, version: int = 0) -> None:
-        """Keep the new body; it is written at the next ``flush``."""
+            status: str | None = None, version: int = 0, ref_id: str | None = None) -> None:
+        """Keep the new body (indexed columns as ``put``'s); it is written at the next ``flush``."""
         self._bodies[(kind, doc_id)] = body
-        self._changed[(kind, doc_id)] = (body, partner_id, status, version)
+        self._changed[(kind, doc_id)] = (body, partner_id, status, ref_id, version)
 
     async def flush(self) -> int:
         """Write every changed document in one multi-row upsert; how many."""
         if not self._changed:
             return 0
         stamp = format_timestamp(utc_now())
-        rows = [(kind, doc_id, partner_id, status, canonical_json(body).decode("utf-8"), version, stamp)
-                for (kind, doc_id), (body, partner_id, status, version) in self._changed.items()]
+        rows = [(kind, doc_id, partner_id, status, ref_id, canonical_json(body).decode("utf-8"), version,
+                 stamp)
+                for (kind, doc_id), (body, partner_id, status, ref_id, version) in self._changed.items()]
         self._changed.clear()
         if self.conn.dialect.name == "postgresql":  # one statement of arrays, straight from the driver
             driver = await driver_of(self.conn)
@@ -164,6 +188,18 @@ async def batch(conn: AsyncConnection, *, lock: bool = True) -> AsyncIterator[Do
     docs = Documents(conn, lock=lock)
     yield docs
     await docs.flush()
+async def get_many(
+    conn: AsyncConnection, keys: Iterable[tuple[str, str]],
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """The documents among ``keys`` (``(kind, id)`` pairs) that exist, by key: one statement."""
+    wanted = sorted(set(keys))
+    if not wanted:
+        return {}
+    # OR of (kind, id) pairs, each an index search; SQLite scans the table for a row-value IN.
+    rows = (await conn.execute(select(documents.c.kind, documents.c.id, documents.c.body).where(
+        or_(*(and_(documents.c.kind == kind, documents.c.id == doc_id)
+              for kind, doc_id in wanted))))).all()
+    return {(row[0], row[1]): parse_json(row[2]) for row in rows}
 
 
 def encode_cursor(last_id: str) -> str:
@@ -183,10 +219,14 @@ def decode_cursor(cursor: str) -> str:
 
 async def page(
     conn: AsyncConnection, kind: str, *, partner_id: str | None = None, status: str | None = None,
-    where: Callable[[dict[str, Any]], bool] | None = None, cursor: str | None = None,
-    limit: int = 50,
+    ref_id: str | None = None, where: Callable[[dict[str, Any]], bool] | None = None,
+    cursor: str | None = None, limit: int = 50,
 ) -> dict[str, Any]:
-    """``{"items": [...], "next_cursor": ...}`` in id order; ``where`` filters other fields."""
+    """``{"items": [...], "next_cursor": ...}`` in id order.
+
+    ``partner_id``, ``status`` and ``ref_id`` filter on indexed columns; ``where`` is for
+    the rare filter no column holds (it reads every document the others leave).
+    """
     limit = max(1, min(limit, MAX_LIMIT))
     after = decode_cursor(cursor) if cursor else ""
     items: list[dict[str, Any]] = []
@@ -198,6 +238,8 @@ async def page(
             query = query.where(documents.c.partner_id == partner_id)
         if status is not None:
             query = query.where(documents.c.status == status)
+        if ref_id is not None:
+            query = query.where(documents.c.ref_id == ref_id)
         rows = (await conn.execute(query.order_by(documents.c.id).limit(limit * 2))).all()
         if not rows:
             last_id = ""

@@ -13,6 +13,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import orjson
 from aiokafka.errors import KafkaError
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -20,7 +21,9 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from libs.runtime.errors import DomainError
 from libs.runtime.outages import RETRY_AFTER_SECONDS, is_outage
@@ -42,9 +45,20 @@ class RequestModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class FastJSONResponse(JSONResponse):
+    """JSON rendered by orjson: the same compact UTF-8 text as ``JSONResponse``, several times faster.
+
+    (Routes with a return type are serialised by pydantic already; this serves the
+    problems, the routes answering a plain ``dict`` and any ``JSONResponse`` we build.)
+    """
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+
+
 def problem(status: int, slug: str, title: str, detail: str, **extra: Any) -> JSONResponse:
     body = {**extra, "type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail}
-    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+    return FastJSONResponse(body, status_code=status, media_type="application/problem+json")
 
 
 def unavailable() -> JSONResponse:
@@ -56,15 +70,57 @@ def unavailable() -> JSONResponse:
     return response
 
 
-def private(response: Response) -> Response:
+def _private_headers(headers: MutableHeaders) -> None:
     """Every answer is one caller's data: never cached on the way, never named in a Referer.
 
     (The dashboard's links would otherwise carry its address, and the finance
     figures on it, to wherever they point; shared caches must not keep any answer.)
     """
-    response.headers.setdefault("Cache-Control", "no-store")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
-    return response
+    headers.setdefault("Cache-Control", "no-store")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+
+
+class Boundary:
+    """Pure ASGI middleware around every route: a NUL in the path is a 422 problem, every
+    answer is made private (``_private_headers``) and counted by status.
+
+    Pure ASGI, not ``BaseHTTPMiddleware``: that one runs the route in a task of its own
+    and streams the answer back through a memory channel, which showed up in the orders
+    profile. This only rewrites the ``http.response.start`` message on its way out.
+    An exception no handler answers passes through (``ServerErrorMiddleware`` outside
+    this one logs it and answers the 500 problem), as before.
+    """
+
+    def __init__(self, app: ASGIApp, requests: Counter) -> None:
+        self.app = app
+        self._requests = requests
+        self._by_status: dict[int, Any] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_private(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                self._count(message["status"])
+                _private_headers(MutableHeaders(scope=message))
+            await send(message)
+
+        # A backstop for path ids; query values are validated per field (libs.runtime.params),
+        # which names the bad parameter, and PostgreSQL's bad-text errors map to 422 below.
+        if "\x00" in scope["path"]:
+            refusal = problem(422, "invalid-characters", "Invalid characters",
+                              "the path holds a NUL character")
+            await refusal(scope, receive, send_private)
+            return
+        await self.app(scope, receive, send_private)
+
+    def _count(self, status: int) -> None:
+        child = self._by_status.get(status)
+        if child is None:
+            child = self._by_status[status] = self._requests.labels(str(status))
+        child.inc()
 
 
 def create_app(
@@ -74,22 +130,11 @@ def create_app(
     ready_check: Callable[[], Awaitable[dict[str, bool]]],
     lifespan: Any = None,
 ) -> FastAPI:
-    app = FastAPI(title=title, lifespan=lifespan)
+    app = FastAPI(title=title, lifespan=lifespan, default_response_class=FastJSONResponse)
     metrics = CollectorRegistry()
     requests = Counter("o2c_http_requests", "HTTP requests by status", ["status"], registry=metrics)
     app.state.metrics = metrics
-
-    @app.middleware("http")
-    async def count(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        # A backstop for path ids; query values are validated per field (libs.runtime.params),
-        # which names the bad parameter, and PostgreSQL's bad-text errors map to 422 below.
-        if "\x00" in request.url.path:
-            response: Response = problem(422, "invalid-characters", "Invalid characters",
-                                         "the path holds a NUL character")
-        else:
-            response = await call_next(request)
-        requests.labels(str(response.status_code)).inc()
-        return private(response)
+    app.add_middleware(Boundary, requests=requests)
 
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, error: DomainError) -> JSONResponse:
@@ -152,8 +197,8 @@ def create_app(
     @app.get("/ready", include_in_schema=False)
     async def ready() -> JSONResponse:
         checks = await ready_check()
-        return JSONResponse({"ready": all(checks.values()), "checks": checks},
-                            status_code=200 if all(checks.values()) else 503)
+        return FastJSONResponse({"ready": all(checks.values()), "checks": checks},
+                                status_code=200 if all(checks.values()) else 503)
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus() -> Response:

@@ -17,11 +17,13 @@ import asyncio
 import contextlib
 import os
 import re
-from collections.abc import AsyncIterator
+import sqlite3
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
 import asyncpg
 from sqlalchemy import event, make_url, text
 from sqlalchemy.engine import URL
@@ -51,6 +53,67 @@ async def _end_open_transaction(connection: asyncpg.Connection) -> None:
     """
     if connection.is_in_transaction():
         await connection.execute("ROLLBACK")
+
+
+class _WaitsOnItsThread(aiosqlite.Connection):
+    """aiosqlite that runs statements on the event loop and hands only the waits to its thread.
+
+    A statement on a local SQLite file in WAL mode reads cached pages or appends to the
+    WAL: microseconds. Handing every one to aiosqlite's thread and back cost two thread
+    wake-ups per statement, and a write transaction holds the process's write lock across
+    all of them (the orders profile in ``docs/benchmarks.md``). Only the statements that
+    can wait still go to the thread: ``BEGIN IMMEDIATE`` (another process's write lock,
+    up to the busy timeout) and ``COMMIT`` (the fsync of ``synchronous=FULL``), so the
+    event loop never blocks on a lock or a disk flush. ``BEGIN IMMEDIATE`` is first tried
+    here without waiting (in-process writers already queue on ``Database``'s lock, so the
+    file's lock is nearly always free) and goes to the thread, to wait, only when another
+    process holds it. A reader's ``BEGIN`` never waits in WAL mode, and its ``COMMIT``
+    flushes nothing (``reads_only``: the connections of ``Database.read``). One
+    connection is never used by both threads at once: each call handed to the thread is
+    awaited before the next statement.
+    """
+
+    reads_only = False
+
+    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if not self._running or not self._connection:
+            raise ValueError("Connection closed")
+        wait = _may_wait(fn, args)
+        if wait == "io" and self.reads_only and getattr(fn, "__name__", "") == "commit":
+            wait = None
+        if wait == "lock" and self._take_lock_now(fn, args):
+            return None
+        if wait:
+            return await super()._execute(fn, *args, **kwargs)
+        return fn(*args, **kwargs)
+
+    def _take_lock_now(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> bool:
+        """Run ``BEGIN IMMEDIATE`` at once if the file's write lock is free; False if it is not."""
+        conn = self._conn
+        (busy_ms,) = conn.execute("PRAGMA busy_timeout").fetchone()
+        conn.execute("PRAGMA busy_timeout=0")
+        try:
+            fn(*args)
+        except sqlite3.OperationalError as error:
+            if "locked" in str(error).lower() or "busy" in str(error).lower():
+                return False
+            raise
+        finally:
+            conn.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
+        return True
+
+
+def _may_wait(fn: Callable[..., Any], args: tuple[Any, ...]) -> str | None:
+    """``"lock"`` for a statement taking the write lock, ``"io"`` for one that may flush."""
+    if getattr(fn, "__name__", "") in ("commit", "close"):
+        return "io"
+    if args and isinstance(args[0], str):
+        head = args[0].lstrip()[:16].upper()
+        if head.startswith(("BEGIN IMMEDIATE", "BEGIN EXCLUSIVE")):
+            return "lock"
+        if head.startswith(("COMMIT", "END", "PRAGMA")):
+            return "io"
+    return None
 
 
 def _create_private(path: Path) -> None:
@@ -113,7 +176,18 @@ class Database:
         return self.dialect == "postgresql"
 
     def _sqlite_engine(self, begin: str, synchronous: str) -> AsyncEngine:
-        engine = create_async_engine(self.url, connect_args={"timeout": 30})
+        database = self.url.database or ":memory:"
+
+        def connector() -> sqlite3.Connection:  # runs on the connection's aiosqlite thread
+            return sqlite3.connect(database, timeout=30, check_same_thread=False)
+
+        async def connect() -> aiosqlite.Connection:
+            connection = _WaitsOnItsThread(connector, 64)
+            connection.reads_only = begin == "BEGIN"
+            connection._thread.daemon = True
+            return await connection
+
+        engine = create_async_engine(self.url, async_creator=connect)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from libs.store.database import Database
@@ -47,3 +48,26 @@ async def run_alembic(
 async def migrate(db: Database, extra_locations: Sequence[Path] = ()) -> None:
     """Bring the database to the newest revision of every branch."""
     await run_alembic(db, "upgrade", "heads", extra_locations)
+
+
+def fill_document_refs(connection: Connection, fields: dict[str, str]) -> None:
+    """In a service's migration: set ``documents.ref_id`` of each kind from a field of its body.
+
+    ``fields`` maps a document kind to the body field its lists filter by (for example
+    ``{"shipment": "order_id"}``); documents written since carry ``ref_id`` already.
+    """
+    postgres = connection.dialect.name == "postgresql"
+    for kind, field in fields.items():
+        if not field.isidentifier():
+            raise ValueError(f"not a field name: {field!r}")
+        value = f"(body::json ->> '{field}')" if postgres else f"json_extract(body, '$.{field}')"
+        connection.execute(
+            text(f"UPDATE documents SET ref_id = {value} WHERE kind = :kind AND ref_id IS NULL"),
+            {"kind": kind})
+
+
+def clear_document_refs(connection: Connection, kinds: Sequence[str]) -> None:
+    """The downgrade of ``fill_document_refs``."""
+    for kind in kinds:
+        connection.execute(text("UPDATE documents SET ref_id = NULL WHERE kind = :kind"),
+                           {"kind": kind})

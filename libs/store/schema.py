@@ -179,9 +179,11 @@ documents = Table(
     Column("body", Text, nullable=False),
     Column("version", Integer, nullable=False),
     Column("updated_at", String(32), nullable=False),
+    Column("ref_id", String(200), nullable=True),
     Index("ix_documents_partner", "kind", "partner_id", "id"),
     Index("ix_documents_status", "kind", "status", "id"),
     Index("ix_documents_partner_status", "kind", "partner_id", "status"),
+    Index("ix_documents_ref", "kind", "ref_id", "id"),
 )
 
 stream_heads = Table(

@@ -199,6 +199,22 @@ async def test_unknown_shipments_answer_404(svc: RunningService) -> None:
         "delivered_at": "2026-03-12T10:00:00Z", "signed_by": "x"}), 404, "shipment-not-found")
 
 
+async def test_shipments_are_listed_by_order(svc: RunningService, orders: FakePublisher) -> None:
+    first = await shipped_order(svc, orders, "o1", {"A": 2}, partner_id="ptn_a")
+    second = await shipped_order(svc, orders, "o2", {"B": 1}, partner_id="ptn_a")
+
+    async def listed(query: str) -> list[str]:
+        return [s["id"] for s in (await svc.client.get(f"/v1/shipments{query}",
+                                                       headers=ADMIN)).json()["items"]]
+
+    assert await listed("?order_id=o1") == [first["id"]]
+    assert await listed("?order_id=o2") == [second["id"]]
+    assert await listed("?order_id=o2&status=pending") == [second["id"]]
+    assert await listed("?order_id=o2&partner_id=ptn_b") == []
+    assert await listed("?order_id=o3") == []
+    assert sorted(await listed("")) == sorted([first["id"], second["id"]])
+
+
 async def test_shipment_roles_and_partner_isolation(svc: RunningService, orders: FakePublisher) -> None:
     mine = await shipped_order(svc, orders, "o1", {"A": 2}, partner_id="ptn_a")
     theirs = await shipped_order(svc, orders, "o2", {"B": 2}, partner_id="ptn_b")

@@ -21,6 +21,9 @@ async def test_a_product_is_created_and_read_back(svc: RunningService, publisher
     assert [p["sku"] for p in listed["items"]] == ["P-1", "V-1"]
     valves = (await svc.client.get("/v1/products?category=valves", headers=ADMIN)).json()
     assert [p["sku"] for p in valves["items"]] == ["V-1"] and valves["items"][0]["currency"] == "USD"
+    pumps = (await svc.client.get("/v1/products?category=pumps", headers=ADMIN)).json()
+    assert [p["sku"] for p in pumps["items"]] == ["P-1"]
+    assert (await svc.client.get("/v1/products?category=hoses", headers=ADMIN)).json()["items"] == []
     first = (await svc.client.get("/v1/products?limit=1", headers=ADMIN)).json()
     second = (await svc.client.get(f"/v1/products?limit=1&cursor={first['next_cursor']}",
                                    headers=ADMIN)).json()

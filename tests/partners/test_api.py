@@ -45,6 +45,12 @@ async def test_sub_dealer_and_prepaid_partner(svc: RunningService) -> None:
     assert child["payment_terms"] == {"kind": "prepaid", "credit_limit_minor": None,
                                       "term_days": None}
     assert child["currency"] == "USD"
+    other = await register(svc, legal_id="L-OTHER", kind="reseller", parent_id=None)
+    listed = (await svc.client.get(f"/v1/partners?parent_id={parent['id']}", headers=ADMIN)).json()
+    assert [p["id"] for p in listed["items"]] == [child["id"]]  # neither ``other`` nor the parent
+    assert other["parent_id"] is None
+    none = (await svc.client.get("/v1/partners?parent_id=ptn_nobody", headers=ADMIN)).json()
+    assert none["items"] == []
 
 
 @pytest.mark.parametrize(("changes", "slug"), [

@@ -117,4 +117,7 @@ async def test_list_filters(svc: RunningService) -> None:
     assert await roles("?role=sales") == ["sales"]
     assert await roles("?revoked=true") == ["finance"]
     assert await roles("?revoked=false") == ["sales"]
+    assert await roles("?role=finance&revoked=true") == ["finance"]
+    assert await roles("?role=finance&revoked=false") == []
+    assert await roles("?role=auditor") == []
     assert (await svc.client.get("/v1/keys?role=root", headers=ADMIN)).status_code == 422

@@ -226,5 +226,10 @@ async def test_accrual_and_settlement_lists_are_forced_to_a_partner_keys_own_id(
     auditor = await issue_key(svc, "auditor")
     seen = await svc.client.get(f"/v1/settlements/{by_partner['p2']['id']}", headers=auditor)
     assert seen.status_code == 200
-    filtered = await svc.client.get("/v1/accruals", headers=auditor, params={"program_id": "prg_other"})
-    assert filtered.json()["items"] == []
+    for path in ("/v1/accruals", "/v1/settlements"):
+        filtered = await svc.client.get(path, headers=auditor, params={"program_id": "prg_other"})
+        assert filtered.json()["items"] == []
+        by_program = (await svc.client.get(path, headers=auditor,
+                                           params={"program_id": program["id"]})).json()["items"]
+        assert sorted(item["partner_id"] for item in by_program) == ["p1", "p2"]
+        assert {item["program_id"] for item in by_program} == {program["id"]}

@@ -52,7 +52,7 @@ async def test_rebuilding_from_the_store_gives_the_documents_the_commands_wrote(
     assert {row[0] for row in live} == set(KINDS)
     statuses = {row[3] for row in live if row[0] == views.SETTLEMENT}
     assert {"approved", "superseded"} <= statuses
-    assert any(row[4].get("credit_note_id") == "cn-rebate" for row in live)
+    assert any(row[5].get("credit_note_id") == "cn-rebate" for row in live)
 
     await rebuild_read_models(svc.ctx.db, default_registry())
 

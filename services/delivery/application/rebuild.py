@@ -31,12 +31,14 @@ async def _write_shipment(docs: Documents, doc: Doc, version: int) -> None:
     order = await get_order(docs.conn, doc["order_id"])
     if order is not None and order["status"] in ("cancelled", "rejected"):
         doc = cancel_shipment(doc)
-    docs.put(SHIPMENT, doc["id"], doc, partner_id=doc["partner_id"], status=doc["status"])
+    docs.put(SHIPMENT, doc["id"], doc, partner_id=doc["partner_id"], status=doc["status"],
+             ref_id=doc["order_id"])
 
 
 def _write_return(docs: Documents, doc: Doc, version: int) -> None:
     if doc is not None:
-        docs.put(RETURN, doc["id"], doc, partner_id=doc["partner_id"], status=doc["status"])
+        docs.put(RETURN, doc["id"], doc, partner_id=doc["partner_id"], status=doc["status"],
+                 ref_id=doc["order_id"])
 
 
 MODELS = (

@@ -38,7 +38,8 @@ def return_stream(return_id: str) -> str:
 RETURN_STREAM: Aggregate[str, GoodsReturn] = Aggregate(
     stream_type=RETURN, stream_id=return_stream, initial=lambda return_id: GoodsReturn(),
     evolve=evolve_return, project=folded_document(
-        RETURN, lambda doc, event, unit: project_return(doc, event, unit.today().isoformat())))
+        RETURN, lambda doc, event, unit: project_return(doc, event, unit.today().isoformat()),
+        ref="order_id"))
 
 
 async def return_seen_by(conn: AsyncConnection, principal: Principal, return_id: str) -> Doc:
@@ -96,5 +97,4 @@ async def return_page(
     """Returns, forced to the caller's own when it is a partner key."""
     return await documents.page(
         conn, RETURN, partner_id=principal.scoped(partner_id),
-        status=status, cursor=cursor, limit=limit,
-        where=(lambda doc: doc["order_id"] == order_id) if order_id else None)
+        status=status, cursor=cursor, limit=limit, ref_id=order_id or None)

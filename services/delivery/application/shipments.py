@@ -43,7 +43,8 @@ def shipment_stream(shipment_id: str) -> str:
 SHIPMENT_STREAM: Aggregate[str, Shipment] = Aggregate(
     stream_type=SHIPMENT, stream_id=shipment_stream, initial=lambda shipment_id: Shipment(),
     evolve=evolve_shipment,
-    project=folded_document(SHIPMENT, lambda doc, event, unit: project_shipment(doc, event)))
+    project=folded_document(SHIPMENT, lambda doc, event, unit: project_shipment(doc, event),
+                            ref="order_id"))
 
 
 async def shipment_seen_by(conn: AsyncConnection, principal: Principal, shipment_id: str) -> Doc:
@@ -54,7 +55,7 @@ async def shipment_seen_by(conn: AsyncConnection, principal: Principal, shipment
 
 async def save_shipment(conn: AsyncConnection, doc: Doc) -> None:
     await documents.put(conn, SHIPMENT, doc["id"], doc, partner_id=doc["partner_id"],
-                        status=doc["status"])
+                        status=doc["status"], ref_id=doc["order_id"])
 
 
 async def create_shipment(unit: Unit, order_id: str) -> None:
@@ -129,5 +130,4 @@ async def shipment_page(
     """Shipments, forced to the caller's own when it is a partner key."""
     return await documents.page(
         conn, SHIPMENT, partner_id=principal.scoped(partner_id),
-        status=status, cursor=cursor, limit=limit,
-        where=(lambda doc: doc["order_id"] == order_id) if order_id else None)
+        status=status, cursor=cursor, limit=limit, ref_id=order_id or None)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -42,8 +42,15 @@ def price_list_stream(tier: str) -> str:
 
 async def find_product(conn: AsyncConnection, sku: str) -> Product | None:
     body = await documents.get(conn, PRODUCT, sku)
-    if body is None:
-        return None
+    return _product(body) if body is not None else None
+
+
+def products_in(found: Mapping[tuple[str, str], dict[str, Any]]) -> dict[str, Product]:
+    """The products among documents read by ``documents.get_many``, by sku."""
+    return {doc_id: _product(body) for (kind, doc_id), body in found.items() if kind == PRODUCT}
+
+
+def _product(body: dict[str, Any]) -> Product:
     return Product(sku=body["sku"], name=body["name"], category=body["category"],
                    list_price_minor=body["list_price_minor"],
                    min_price_minor=body["min_price_minor"], currency=body["currency"])
@@ -53,7 +60,8 @@ async def _write_product(unit: Unit, loaded: Loaded[str, ProductCreated | None],
                          events: Sequence[DomainEvent], before: None) -> dict[str, Any]:
     assert loaded.state is not None
     body = {**loaded.state.payload(), "created_at": loaded.stored[0].occurred_at}
-    await documents.put(unit.conn, PRODUCT, loaded.key, body, version=1)
+    await documents.put(unit.conn, PRODUCT, loaded.key, body, version=1,
+                        ref_id=loaded.state.category)
     return body
 
 
@@ -85,9 +93,9 @@ async def get_product(ctx: ServiceContext, sku: str) -> dict[str, Any]:
 
 async def list_products(ctx: ServiceContext, *, category: str | None, cursor: str | None,
                         limit: int) -> dict[str, Any]:
-    where = (lambda body: body["category"] == category) if category else None
     async with ctx.db.read() as conn:
-        return await documents.page(conn, PRODUCT, where=where, cursor=cursor, limit=limit)
+        return await documents.page(conn, PRODUCT, ref_id=category or None, cursor=cursor,
+                                    limit=limit)
 
 
 async def read_price_list(conn: AsyncConnection, tier: str) -> PriceList:

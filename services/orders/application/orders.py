@@ -18,7 +18,7 @@ from libs.runtime.auth import Principal
 from libs.runtime.commands import Loaded, Unit, transact
 from libs.runtime.host import ServiceContext
 from libs.runtime.ids import new_id
-from services.orders.application.catalog import find_product, read_price_list
+from services.orders.application.catalog import PRODUCT, products_in, read_price_list
 from services.orders.application.order_records import ORDER, ORDER_STREAM
 from services.orders.domain.errors import OrderNotFound
 from services.orders.domain.order import Order, decide_cancel
@@ -45,9 +45,11 @@ async def find_partner(conn: AsyncConnection, partner_id: str) -> PartnerCopy | 
 async def place_order(unit: Unit, command: PlaceOrder) -> dict[str, Any]:
     """Place the order: its document, or a refusal (``TerritoryViolation``: see ``record_violation``)."""
     conn = unit.conn
-    partner = await find_partner(conn, command.partner_id)
-    products = {sku: product for sku, _ in command.lines
-                if (product := await find_product(conn, sku)) is not None}
+    found = await documents.get_many(conn, [(PARTNER_COPY, command.partner_id),
+                                            *((PRODUCT, sku) for sku, _ in command.lines)])
+    copy = found.get((PARTNER_COPY, command.partner_id))
+    partner = PartnerCopy.from_document(copy) if copy else None
+    products = products_in(found)
     price_list = None
     if partner is not None:
         price_list = (await read_price_list(conn, partner.tier)).in_force(unit.today())

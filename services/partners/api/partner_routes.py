@@ -98,11 +98,10 @@ async def list_partners(
     """Partners in id order, filtered; a partner key lists only itself."""
 
     def matches(body: dict[str, Any]) -> bool:
-        return ((tier is None or body["tier"] == tier)
-                and (region is None or body["region"] == region)
-                and (parent_id is None or body["parent_id"] == parent_id))
+        return (tier is None or body["tier"] == tier) and (region is None or body["region"] == region)
 
     async with ctx.db.read() as conn:
         return await partner_page(
-            conn, partner_id=principal.scoped(None),
-            status=status, where=matches, cursor=cursor, limit=limit)
+            conn, partner_id=principal.scoped(None), status=status, ref_id=parent_id,
+            where=matches if tier is not None or region is not None else None,
+            cursor=cursor, limit=limit)

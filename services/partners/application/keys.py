@@ -71,8 +71,8 @@ async def list_keys(ctx: ServiceContext, *, role: str | None, partner_id: str | 
     status = None if revoked is None else ("revoked" if revoked else "active")
     async with ctx.db.read() as conn:
         return await documents.page(
-            conn, KEY, partner_id=partner_id, status=status, cursor=cursor, limit=limit,
-            where=(lambda body: body["role"] == role) if role else None)
+            conn, KEY, partner_id=partner_id, status=status, ref_id=role or None, cursor=cursor,
+            limit=limit)
 
 
 async def get_key(ctx: ServiceContext, key_id: str) -> dict[str, Any] | None:

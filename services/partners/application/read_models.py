@@ -66,7 +66,7 @@ def partner_body(state: Partner) -> dict[str, Any]:
 
 async def save_partner(conn: AsyncConnection, state: Partner, version: int) -> None:
     await documents.put(conn, PARTNER, state.id, partner_body(state), partner_id=state.id,
-                        status=state.status, version=version)
+                        status=state.status, version=version, ref_id=state.parent_id)
 
 
 async def partner_exists(conn: AsyncConnection, partner_id: str) -> bool:
@@ -128,4 +128,4 @@ def key_body(state: ApiKey, issued_at: str, revoked_at: str | None = None) -> di
 
 async def save_key(conn: AsyncConnection, body: dict[str, Any]) -> None:
     await documents.put(conn, KEY, body["key_id"], body, partner_id=body["partner_id"],
-                        status="revoked" if body["revoked"] else "active")
+                        status="revoked" if body["revoked"] else "active", ref_id=body["role"])

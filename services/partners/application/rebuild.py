@@ -24,7 +24,7 @@ from services.partners.domain.partner import Partner
 
 def _write_partner(docs: Documents, state: Partner, version: int) -> None:
     docs.put(PARTNER, state.id, partner_body(state), partner_id=state.id, status=state.status,
-             version=version)
+             version=version, ref_id=state.parent_id)
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ def _fold_key(held: _Key, envelope: Envelope, event: DomainEvent) -> _Key:
 def _write_key(docs: Documents, held: _Key, version: int) -> None:
     body = key_body(held.state, held.issued_at, held.revoked_at)
     docs.put(KEY, body["key_id"], body, partner_id=body["partner_id"],
-             status="revoked" if body["revoked"] else "active")
+             status="revoked" if body["revoked"] else "active", ref_id=body["role"])
 
 
 MODELS = (

@@ -92,20 +92,19 @@ async def list_accruals(principal: MoneyReader, ctx: Ctx, partner_id: QueryText 
                         program_id: QueryText = None, limit: Limit = 50,
                         cursor: Cursor = None) -> dict[str, Any]:
     """Running accruals per (program, partner), with the sources that explain them."""
-    where = (lambda body: body["program_id"] == program_id) if program_id else None
     async with ctx.db.read() as conn:
         return await documents.page(conn, views.ACCRUAL, partner_id=principal.scoped(partner_id),
-                                    where=where, cursor=cursor, limit=limit)
+                                    ref_id=program_id or None, cursor=cursor, limit=limit)
 
 
 @router.get("/settlements", response_model=SettlementPage)
 async def list_settlements(principal: MoneyReader, ctx: Ctx, partner_id: QueryText = None,
                            program_id: QueryText = None, status: QueryText = None,
                            limit: Limit = 50, cursor: Cursor = None) -> dict[str, Any]:
-    where = (lambda body: body["program_id"] == program_id) if program_id else None
     async with ctx.db.read() as conn:
         return await documents.page(conn, views.SETTLEMENT, partner_id=principal.scoped(partner_id),
-                                    status=status, where=where, cursor=cursor, limit=limit)
+                                    status=status, ref_id=program_id or None, cursor=cursor,
+                                    limit=limit)
 
 
 @router.get("/settlements/{settlement_id}", response_model=SettlementOut)

@@ -61,7 +61,7 @@ async def _write_rebate(docs: Documents, held: _Rebate, version: int) -> None:
     if state is None:
         return
     docs.put(views.ACCRUAL, views.accrual_id(state.program_id, state.partner_id), views.accrual_body(state),
-             partner_id=state.partner_id, version=version)
+             partner_id=state.partner_id, version=version, ref_id=state.program_id)
     versions = await _settlement_versions(docs, [s.settlement_id for s in state.settlements])
     for settlement in state.settlements:
         body = views.settlement_body(state, settlement)
@@ -72,7 +72,7 @@ async def _write_rebate(docs: Documents, held: _Rebate, version: int) -> None:
             if stored["status"] == settlement.status:
                 version = versions[settlement.settlement_id]
         docs.put(views.SETTLEMENT, settlement.settlement_id, body, partner_id=state.partner_id,
-                 status=settlement.status, version=version)
+                 status=settlement.status, version=version, ref_id=state.program_id)
 
 
 MODELS = (

@@ -67,7 +67,8 @@ def settlement_body(state: RebateState, settlement: Settlement) -> dict[str, Any
 async def write_rebate(conn: AsyncConnection, state: RebateState, version: int) -> None:
     """The accrual document, and every settlement document whose status changed."""
     await documents.put(conn, ACCRUAL, accrual_id(state.program_id, state.partner_id),
-                        accrual_body(state), partner_id=state.partner_id, version=version)
+                        accrual_body(state), partner_id=state.partner_id, version=version,
+                        ref_id=state.program_id)
     for settlement in state.settlements:
         stored = await documents.get(conn, SETTLEMENT, settlement.settlement_id)
         if stored is not None and stored["status"] == settlement.status:
@@ -76,7 +77,8 @@ async def write_rebate(conn: AsyncConnection, state: RebateState, version: int) 
         if stored is not None:
             body["credit_note_id"] = stored.get("credit_note_id")
         await documents.put(conn, SETTLEMENT, settlement.settlement_id, body,
-                            partner_id=state.partner_id, status=settlement.status, version=version)
+                            partner_id=state.partner_id, status=settlement.status, version=version,
+                            ref_id=state.program_id)
 
 
 async def note_credit_note(conn: AsyncConnection, settlement_id: str, credit_note_id: str) -> None:
@@ -86,4 +88,4 @@ async def note_credit_note(conn: AsyncConnection, settlement_id: str, credit_not
         return
     body["credit_note_id"] = credit_note_id
     await documents.put(conn, SETTLEMENT, settlement_id, body, partner_id=body["partner_id"],
-                        status=body["status"])
+                        status=body["status"], ref_id=body["program_id"])

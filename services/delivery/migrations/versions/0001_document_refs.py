@@ -1,0 +1,26 @@
+"""Delivery: shipments and returns are listed by order on the indexed ``documents.ref_id``.
+
+Revision ID: delivery_0001_document_refs
+Revises:
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+from libs.store.migrate import clear_document_refs, fill_document_refs
+
+revision = "delivery_0001_document_refs"
+down_revision = None
+branch_labels = ("delivery",)
+depends_on = "backbone_0006_document_refs"
+
+FIELDS = {"shipment": "order_id", "return": "order_id"}
+
+
+def upgrade() -> None:
+    fill_document_refs(op.get_bind(), FIELDS)
+
+
+def downgrade() -> None:
+    clear_document_refs(op.get_bind(), list(FIELDS))

@@ -1,0 +1,26 @@
+"""Rebates: accruals and settlements are listed by program on the indexed ``documents.ref_id``.
+
+Revision ID: rebates_0001_document_refs
+Revises:
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+from libs.store.migrate import clear_document_refs, fill_document_refs
+
+revision = "rebates_0001_document_refs"
+down_revision = None
+branch_labels = ("rebates",)
+depends_on = "backbone_0006_document_refs"
+
+FIELDS = {"accrual": "program_id", "settlement": "program_id"}
+
+
+def upgrade() -> None:
+    fill_document_refs(op.get_bind(), FIELDS)
+
+
+def downgrade() -> None:
+    clear_document_refs(op.get_bind(), list(FIELDS))
