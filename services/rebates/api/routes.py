@@ -92,10 +92,9 @@ async def list_accruals(principal: MoneyReader, ctx: Ctx, partner_id: QueryText 
                         program_id: QueryText = None, limit: Limit = 50,
                         cursor: Cursor = None) -> dict[str, Any]:
     """Running accruals per (program, partner), with the sources that explain them."""
-    where = (lambda body: body["program_id"] == program_id) if program_id else None
     async with ctx.db.read() as conn:
-        return await documents.page(conn, views.ACCRUAL, partner_id=principal.scoped(partner_id),
-                                    where=where, cursor=cursor, limit=limit)
+        return await views.accrual_page(conn, partner_id=principal.scoped(partner_id),
+                                        program_id=program_id, cursor=cursor, limit=limit)
 
 
 @router.get("/settlements", response_model=SettlementPage)

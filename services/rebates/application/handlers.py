@@ -51,11 +51,13 @@ async def _accrue_invoice(unit: Unit, invoice: InvoiceCopy,
     eligible) on the invoiced basis.
     """
     profile = profile or await copies.partner_profile(unit.conn, invoice.partner_id)
+    dates = [] if invoice.issued_on is None else [
+        invoice.issued_on, *(application.on for application in invoice.applications if application.on)]
     await accrue_for_partner(
         unit, profile,
         lambda program: [c for c in invoice_contributions(program, invoice, period_of(program))
                          if not cash or c.kind == "payment"],
-        follow_existing=cash)
+        currency=invoice.currency, dates=dates, follow_existing=cash)
     await copies.save_invoice(unit.conn, invoice)
 
 
@@ -112,7 +114,7 @@ async def when_credit_note_issued_reverse_or_link(unit: Unit, event: Any) -> Non
     await accrue_for_partner(
         unit, profile,
         lambda program: return_contribution(program, note, period_of(program)),
-        follow_existing=True)
+        currency=note.currency, dates=[note.issued_on], follow_existing=True)
     await copies.save_return(unit.conn, note)
 
 
