@@ -3,7 +3,8 @@
 Every reaction is a ``Unit`` of the one command path (``libs.runtime.commands``),
 in the consumer's transaction, with the delivery's metadata (the correlation id
 flows on) and deterministic event ids, so a replay appends nothing new; a source
-already accrued is skipped by the aggregate itself.
+already accrued is found by its row (``sources.counted``) and skipped by the decision.
+The programs a document may count for are found by index (``applicability``).
 """
 
 from __future__ import annotations
