@@ -15,8 +15,10 @@ from sqlalchemy import select
 
 from libs.runtime import documents
 from libs.store.database import Database
-from services.rebates.app import SPEC
+from libs.store.migrate import migrate
+from services.rebates.app import MIGRATIONS, SPEC
 from services.rebates.application import applicability, sources
+from services.rebates.application.applicability import rebate_program_scope, rebate_programs
 from services.rebates.application.accruals import programs_for
 from services.rebates.application.sources import rebate_sources
 from services.rebates.domain.eligibility import PartnerProfile
@@ -111,3 +113,25 @@ async def test_programs_not_applying_to_a_partner_are_never_loaded(svc: RunningS
         assert [program.program_id for program in following] == sorted([applies, named])
         assert await programs_for(conn, PartnerProfile("p1", "C", "east"), "CNY", [day],
                                   follow_existing=False) == [p for p in following if p.program_id == named]
+
+
+async def test_the_migration_moves_sources_and_scopes_out_of_earlier_documents(db: Database) -> None:
+    """Documents written before the rows existed: their sources and programs become rows."""
+    listed = [{"kind": "invoice", "ref": "inv-9", "amount_minor": 900},
+              {"kind": "return", "ref": "cn-1", "amount_minor": -100}]
+    async with db.transaction() as conn:
+        await documents.put(conn, "program", "prg_1", {
+            "id": "prg_1", "currency": "CNY", "starts_on": "2026-01-01", "ends_on": "2026-03-31",
+            "eligibility": {"partner_ids": [], "tiers": ["B", "A"], "regions": ["east"], "categories": []}})
+        await documents.put(conn, "accrual", "prg_1:p1", {
+            "program_id": "prg_1", "partner_id": "p1", "basis_minor": 800, "sources": listed},
+            partner_id="p1")
+    await migrate(db, [MIGRATIONS])
+    async with db.read() as conn:
+        assert await sources.listed(conn, [("prg_1", "p1")]) == {("prg_1", "p1"): listed}
+        assert (await conn.execute(select(rebate_programs))).all() == [
+            ("prg_1", "CNY", "2026-01-01", "2026-03-31")]
+        scope = select(rebate_program_scope.c.axis, rebate_program_scope.c.value).order_by(
+            rebate_program_scope.c.axis, rebate_program_scope.c.value)
+        assert [tuple(row) for row in (await conn.execute(scope)).all()] == [
+            ("partner", "*"), ("region", "east"), ("tier", "A"), ("tier", "B")]
