@@ -18,8 +18,8 @@ from libs.store.database import Database
 from libs.store.migrate import migrate
 from services.rebates.app import MIGRATIONS, SPEC
 from services.rebates.application import applicability, sources
-from services.rebates.application.applicability import rebate_program_scope, rebate_programs
 from services.rebates.application.accruals import programs_for
+from services.rebates.application.applicability import rebate_program_scope, rebate_programs
 from services.rebates.application.sources import rebate_sources
 from services.rebates.domain.eligibility import PartnerProfile
 from tests.rebates.support import Feed, accrual, issue_key, program_body, stored_events
