@@ -12,8 +12,8 @@ MIGRATIONS = Path(__file__).parent / "migrations" / "versions"
 
 SPEC = ServiceSpec(
     name="rebates",
-    migrations=MIGRATIONS,
     routers=lambda ctx: [router],
     handlers=handlers,
     subscribes_to=("partners", "credit"),
+    migrations=MIGRATIONS,
 )

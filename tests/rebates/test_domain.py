@@ -110,8 +110,11 @@ def test_crossing_a_tier_lifts_the_rate_and_a_return_lowers_it_again() -> None:
 
 def test_a_source_already_accrued_is_not_counted_again() -> None:
     state = given(rebate.decide_accruals(given([]), program(), [contribution("inv-1", 10_000)]))
-    assert rebate.decide_accruals(state, program(), [contribution("inv-1", 10_000)]) == []
-    assert len(rebate.decide_accruals(state, program(), [contribution("inv-1", 5, "payment")])) == 1
+    counted = {("invoice", "inv-1")}  # what the application looked up in the rebate's source rows
+    assert rebate.decide_accruals(state, program(), [contribution("inv-1", 10_000)], counted) == []
+    assert len(rebate.decide_accruals(state, program(), [contribution("inv-1", 5, "payment")], counted)) == 1
+    twice = rebate.decide_accruals(state, program(), [contribution("inv-2", 7), contribution("inv-2", 7)])
+    assert [e.source.ref for e in twice] == ["inv-2"]
 
 
 # -- ledger ----------------------------------------------------------------------------
@@ -266,10 +269,11 @@ def approved(settlement_id: str, payout: int) -> SettlementApproved:
 def test_payout_is_final_minus_what_approved_settlements_paid() -> None:
     state = given(rebate.decide_accruals(given([]), program(), [contribution("inv-1", 2_000_000)]))
     final = final_amount(program(), state.basis_minor, Performance())
-    first = rebate.decide_proposal(state, "stl_1", final, "fin-1")
+    counted = [SourceRef(kind="invoice", ref="inv-1", amount_minor=2_000_000)]
+    first = rebate.decide_proposal(state, "stl_1", final, "fin-1", counted)
     assert (first[0].final_minor, first[0].already_settled_minor, first[0].payout_minor) == (
         40_000, 0, 40_000)
-    assert first[0].sources == [SourceRef(kind="invoice", ref="inv-1", amount_minor=2_000_000)]
+    assert first[0].sources == counted
     state = given([*first, approved("stl_1", 40_000)], state)
     lower = final_amount(program(), 900_000, Performance())
     true_up = rebate.decide_proposal(state, "stl_2", lower, "fin-1")[0]

@@ -93,8 +93,8 @@ async def list_accruals(principal: MoneyReader, ctx: Ctx, partner_id: QueryText 
                         cursor: Cursor = None) -> dict[str, Any]:
     """Running accruals per (program, partner), with the sources that explain them."""
     async with ctx.db.read() as conn:
-        return await documents.page(conn, views.ACCRUAL, partner_id=principal.scoped(partner_id),
-                                    ref_id=program_id or None, cursor=cursor, limit=limit)
+        return await views.accrual_page(conn, partner_id=principal.scoped(partner_id),
+                                        program_id=program_id, cursor=cursor, limit=limit)
 
 
 @router.get("/settlements", response_model=SettlementPage)

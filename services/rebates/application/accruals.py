@@ -13,7 +13,8 @@ publish takes alone (SQLite already runs one writer at a time).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import date
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -21,10 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from libs.events.rebates import ProgramPublished
 from libs.runtime import documents
 from libs.runtime.commands import Unit
-from services.rebates.application import views
-from services.rebates.application.copies import all_documents
+from services.rebates.application import applicability, sources, views
 from services.rebates.application.rebates import LoadedRebate, append, load_rebate
-from services.rebates.domain.eligibility import PartnerProfile, partner_eligible
+from services.rebates.domain.eligibility import PartnerProfile
 from services.rebates.domain.ledger import Contribution
 from services.rebates.domain.rebate import decide_accruals
 
@@ -40,45 +40,53 @@ async def lock_ledger(conn: AsyncConnection, *, alone: bool = False) -> None:
         await conn.execute(text(f"SELECT pg_advisory_xact_lock{shared}(:key)"), {"key": LEDGER_LOCK_KEY})
 
 
-async def all_programs(conn: AsyncConnection) -> list[ProgramPublished]:
-    return [views.program_from(body) async for body in all_documents(conn, views.PROGRAM)]
-
-
 async def accrue(unit: Unit, program: ProgramPublished, partner_id: str,
                  contributions: list[Contribution]) -> LoadedRebate | None:
     """Append the accruals of new contributions (``None`` when nothing was new)."""
     if not contributions:
         return None
     loaded = await load_rebate(unit, program.program_id, partner_id)
-    accrued = decide_accruals(loaded.state, program, contributions)
+    counted = await sources.counted(unit.conn, loaded.key, contributions)
+    accrued = decide_accruals(loaded.state, program, contributions, counted)
     if not accrued:
         return None
     return await append(unit, loaded, accrued)
 
 
-async def counts_for(
-    conn: AsyncConnection, program: ProgramPublished, profile: PartnerProfile, follow_existing: bool
-) -> bool:
-    """Eligible now, or (for cash and returns, which follow earlier sales) already accruing there."""
-    if partner_eligible(program.eligibility, profile):
-        return True
-    if not follow_existing:
-        return False
-    return await documents.get(conn, views.ACCRUAL, views.accrual_id(program.program_id,
-                                                                     profile.partner_id)) is not None
+async def programs_for(conn: AsyncConnection, profile: PartnerProfile, currency: str,
+                       dates: Sequence[date], follow_existing: bool) -> list[ProgramPublished]:
+    """The programs the partner counts for, found by index: only their documents are read.
+
+    Eligible now (partner, tier and region) in the currency with a period that
+    meets the dates, or (for cash and returns, which follow earlier sales)
+    already accruing there.
+    """
+    found = set(await applicability.eligible_programs(conn, profile, currency, min(dates), max(dates)))
+    if follow_existing:
+        found.update(await sources.accruing_programs(conn, profile.partner_id))
+    programs = []
+    for program_id in sorted(found):
+        body = await documents.get(conn, views.PROGRAM, program_id)
+        assert body is not None, program_id
+        programs.append(views.program_from(body))
+    return programs
 
 
 async def accrue_for_partner(unit: Unit, profile: PartnerProfile, contributions_of: ContributionsOf, *,
-                             follow_existing: bool = False) -> None:
+                             currency: str, dates: Sequence[date], follow_existing: bool = False) -> None:
     """Under every program the partner counts for, append the accruals and write the documents.
 
     A partner counts for a program while it is eligible (its current tier and
     region). Cash and returns also count where it already accrues, so a partner
     that lost eligibility (e.g. moved down a tier) still has its returns reversed.
+    ``currency`` and ``dates`` (those of what may contribute) narrow the programs
+    looked at; a program outside them would contribute nothing.
     """
     conn = unit.conn
     await lock_ledger(conn)
-    for program in await all_programs(conn):
+    if not dates:
+        return
+    for program in await programs_for(conn, profile, currency, dates, follow_existing):
         contributions = contributions_of(program)
-        if contributions and await counts_for(conn, program, profile, follow_existing):
+        if contributions:
             await accrue(unit, program, profile.partner_id, contributions)

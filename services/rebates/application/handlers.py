@@ -3,7 +3,8 @@
 Every reaction is a ``Unit`` of the one command path (``libs.runtime.commands``),
 in the consumer's transaction, with the delivery's metadata (the correlation id
 flows on) and deterministic event ids, so a replay appends nothing new; a source
-already accrued is skipped by the aggregate itself.
+already accrued is found by its row (``sources.counted``) and skipped by the decision.
+The programs a document may count for are found by index (``applicability``).
 """
 
 from __future__ import annotations
@@ -51,11 +52,13 @@ async def _accrue_invoice(unit: Unit, invoice: InvoiceCopy,
     eligible) on the invoiced basis.
     """
     profile = profile or await copies.partner_profile(unit.conn, invoice.partner_id)
+    dates = [] if invoice.issued_on is None else [
+        invoice.issued_on, *(application.on for application in invoice.applications if application.on)]
     await accrue_for_partner(
         unit, profile,
         lambda program: [c for c in invoice_contributions(program, invoice, period_of(program))
                          if not cash or c.kind == "payment"],
-        follow_existing=cash)
+        currency=invoice.currency, dates=dates, follow_existing=cash)
     await copies.save_invoice(unit.conn, invoice)
 
 
@@ -112,7 +115,7 @@ async def when_credit_note_issued_reverse_or_link(unit: Unit, event: Any) -> Non
     await accrue_for_partner(
         unit, profile,
         lambda program: return_contribution(program, note, period_of(program)),
-        follow_existing=True)
+        currency=note.currency, dates=[note.issued_on], follow_existing=True)
     await copies.save_return(unit.conn, note)
 
 

@@ -15,7 +15,7 @@ from libs.runtime import documents
 from libs.runtime.commands import Aggregate, Loaded, Unit
 from libs.runtime.ids import new_id
 from libs.store.schema import documents as documents_table
-from services.rebates.application import views
+from services.rebates.application import sources, views
 from services.rebates.application.accruals import accrue, lock_ledger
 from services.rebates.application.copies import (
     INVOICE,
@@ -106,7 +106,8 @@ async def close(unit: Unit, program_id: str) -> dict[str, Any]:
         rebate = await load_rebate(unit, program_id, partner_id)
         performance = await _performance(conn, definition, partner_id)
         final = final_amount(definition, rebate.state.basis_minor, performance)
-        proposal = decide_proposal(rebate.state, new_settlement_id(), final, closer)
+        counted = await sources.of(conn, (program_id, partner_id))
+        proposal = decide_proposal(rebate.state, new_settlement_id(), final, closer, counted)
         proposed = await append(unit, rebate, proposal)
         settlements.append(views.settlement_body(proposed.state, proposed.state.settlements[-1]))
     return {**body, "settlements": settlements}

@@ -11,15 +11,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from libs.events.base import DomainEvent
+from libs.events.rebates import RebateAccrued
 from libs.runtime.commands import Aggregate, Loaded, Unit
-from services.rebates.application import views
+from services.rebates.application import sources, views
 from services.rebates.domain import rebate
 from services.rebates.domain.rebate import RebateState
 
 STREAM_TYPE = "rebate"
 
-RebateKey = tuple[str, str]
-"""``(program_id, partner_id)``."""
+RebateKey = sources.RebateKey
 
 LoadedRebate = Loaded[RebateKey, RebateState]
 
@@ -31,6 +31,9 @@ def stream_of(key: RebateKey) -> str:
 
 async def _write_documents(unit: Unit, loaded: LoadedRebate, events: Sequence[DomainEvent],
                            before: RebateState) -> None:
+    """The rows of the sources just counted, the accrual document (totals) and the settlements."""
+    accrued = [event.source for event in events if isinstance(event, RebateAccrued)]
+    await sources.save(unit.conn, loaded.key, before.accruals + 1, accrued)
     await views.write_rebate(unit.conn, loaded.state, loaded.version)
 
 

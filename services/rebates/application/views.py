@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.rebates import ProgramPublished
 from libs.runtime import documents
+from services.rebates.application import applicability, sources
 from services.rebates.domain.program import ProgramState
 from services.rebates.domain.rebate import RebateState, Settlement
 
@@ -33,21 +34,35 @@ def program_from(body: dict[str, Any]) -> ProgramPublished:
 
 async def write_program(conn: AsyncConnection, state: ProgramState, version: int) -> dict[str, Any]:
     body = program_body(state)
+    assert state.definition is not None
+    await applicability.save(conn, state.definition)
     await documents.put(conn, PROGRAM, body["id"], body, status=state.status, version=version)
     return body
 
 
-def _sources(sources: Any) -> list[dict[str, Any]]:
-    return [source.model_dump(mode="json") for source in sources]
+def _sources(refs: Any) -> list[dict[str, Any]]:
+    return [source.model_dump(mode="json") for source in refs]
 
 
 def accrual_body(state: RebateState) -> dict[str, Any]:
+    """Totals only: the sources are rows of their own (``sources``), attached when read."""
     return {
         "partner_id": state.partner_id, "program_id": state.program_id,
         "basis_minor": state.basis_minor, "accrued_minor": state.accrued_minor,
         "tier_rate_bp": state.tier_rate_bp, "currency": state.currency,
-        "sources": _sources(state.sources), "settled_minor": state.settled_minor,
+        "settled_minor": state.settled_minor,
     }
+
+
+async def accrual_page(conn: AsyncConnection, *, partner_id: str | None, program_id: str | None,
+                       cursor: str | None, limit: int) -> dict[str, Any]:
+    """A page of accrual documents, each with its sources from their rows, in accrual order."""
+    page = await documents.page(conn, ACCRUAL, partner_id=partner_id, ref_id=program_id or None,
+                                cursor=cursor, limit=limit)
+    found = await sources.listed(conn, [(body["program_id"], body["partner_id"]) for body in page["items"]])
+    items = [{**body, "sources": found.get((body["program_id"], body["partner_id"]), [])}
+             for body in page["items"]]
+    return {**page, "items": items}
 
 
 def settlement_body(state: RebateState, settlement: Settlement) -> dict[str, Any]:

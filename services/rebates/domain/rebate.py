@@ -14,7 +14,7 @@ it was approved) and ``approved``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from libs.events.base import DomainEvent
@@ -49,20 +49,18 @@ class RebateState:
     basis_minor: int = 0
     accrued_minor: int = 0
     tier_rate_bp: int = 0
-    sources: tuple[SourceRef, ...] = ()
+    #: How many sources it counted; the sources themselves are rows the application keeps.
+    accruals: int = 0
     settlements: tuple[Settlement, ...] = ()
 
     @property
     def exists(self) -> bool:
-        return bool(self.sources or self.settlements)
+        return bool(self.accruals or self.settlements)
 
     @property
     def settled_minor(self) -> int:
         """What was actually paid: the approved payouts."""
         return sum(s.payout_minor for s in self.settlements if s.status == "approved")
-
-    def has_source(self, kind: str, ref: str) -> bool:
-        return any(source.kind == kind and source.ref == ref for source in self.sources)
 
     def settlement(self, settlement_id: str) -> Settlement | None:
         return next((s for s in self.settlements if s.settlement_id == settlement_id), None)
@@ -76,7 +74,7 @@ def evolve(state: RebateState, event: DomainEvent) -> RebateState:
     if isinstance(event, RebateAccrued):
         return replace(state, basis_minor=event.basis_minor, accrued_minor=event.accrued_minor,
                        tier_rate_bp=event.tier_rate_bp, currency=event.currency,
-                       sources=(*state.sources, event.source))
+                       accruals=state.accruals + 1)
     if isinstance(event, SettlementProposed):
         earlier = tuple(replace(s, status="superseded") if s.status in OPEN_PROPOSALS else s
                         for s in state.settlements)
@@ -95,13 +93,20 @@ def evolve(state: RebateState, event: DomainEvent) -> RebateState:
 
 
 def decide_accruals(
-    state: RebateState, program: ProgramPublished, contributions: Iterable[Contribution]
+    state: RebateState, program: ProgramPublished, contributions: Iterable[Contribution],
+    counted: Collection[tuple[str, str]] = frozenset(),
 ) -> list[RebateAccrued]:
-    """One ``RebateAccrued`` per new source, with running basis and accrual; a known source is skipped."""
+    """One ``RebateAccrued`` per new source, with running basis and accrual.
+
+    A source already ``counted`` (its ``(kind, ref)``, looked up by the caller) or
+    listed twice is skipped.
+    """
     found: list[RebateAccrued] = []
+    seen = set(counted)
     for contribution in contributions:
-        if state.has_source(contribution.kind, contribution.ref):
+        if (contribution.kind, contribution.ref) in seen:
             continue
+        seen.add((contribution.kind, contribution.ref))
         basis = state.basis_minor + contribution.amount_minor
         accrued, rate = volume_rebate(basis, program.tiers, program.mode)
         event = RebateAccrued(
@@ -115,15 +120,19 @@ def decide_accruals(
 
 
 def decide_proposal(
-    state: RebateState, settlement_id: str, final: FinalAmount, proposed_by: str
+    state: RebateState, settlement_id: str, final: FinalAmount, proposed_by: str,
+    sources: Sequence[SourceRef] = (),
 ) -> list[SettlementProposed]:
-    """Payout = final - already settled (approved payouts): a true-up across closes and returns."""
+    """Payout = final - already settled (approved payouts): a true-up across closes and returns.
+
+    ``sources`` are the rebate's counted sources, in accrual order, that explain it.
+    """
     settled = state.settled_minor
     return [SettlementProposed(
         settlement_id=settlement_id, program_id=state.program_id, partner_id=state.partner_id,
         final_minor=final.final_minor, already_settled_minor=settled,
         payout_minor=final.final_minor - settled, currency=state.currency,
-        sources=list(state.sources), proposed_by=proposed_by, basis_minor=final.basis_minor,
+        sources=list(sources), proposed_by=proposed_by, basis_minor=final.basis_minor,
         volume_minor=final.volume_minor, growth_bonus_minor=final.growth_bonus_minor,
         timeliness_bonus_minor=final.timeliness_bonus_minor,
     )]

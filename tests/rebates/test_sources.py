@@ -1,0 +1,137 @@
+"""Accrual sources as rows, and programs found by index (both databases).
+
+The accrual document keeps totals only; its sources are rows read back in
+accrual order; a reaction reads only the programs that can apply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import date
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from libs.runtime import documents
+from libs.store.database import Database
+from libs.store.migrate import migrate
+from services.rebates.app import MIGRATIONS, SPEC
+from services.rebates.application import applicability, sources
+from services.rebates.application.accruals import programs_for
+from services.rebates.application.applicability import rebate_program_scope, rebate_programs
+from services.rebates.application.sources import rebate_sources
+from services.rebates.domain.eligibility import PartnerProfile
+from tests.rebates.support import Feed, accrual, issue_key, program_body, stored_events
+from tests.service_support import RunningService, running
+
+
+@pytest.fixture
+async def svc(db: Database) -> AsyncIterator[RunningService]:
+    async with running(SPEC, db) as service:
+        yield service
+
+
+async def publish(svc: RunningService, headers: dict[str, str], **overrides: Any) -> str:
+    response = await svc.client.post("/v1/programs", json=program_body(**overrides), headers=headers)
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+async def source_rows(svc: RunningService, program_id: str) -> list[tuple[Any, ...]]:
+    table = rebate_sources.c
+    query = select(table.partner_id, table.seq, table.kind, table.ref, table.amount_minor).where(
+        table.program_id == program_id).order_by(table.partner_id, table.seq)
+    async with svc.ctx.db.read() as conn:
+        return [tuple(row) for row in (await conn.execute(query)).all()]
+
+
+async def test_a_repeated_invoice_is_one_row_and_one_accrual(svc: RunningService) -> None:
+    finance = await issue_key(svc, "finance")
+    feed = Feed(svc)
+    await feed.partner("p1")
+    program = await publish(svc, finance)
+    for _ in range(3):  # the same invoice under three event ids
+        await feed.invoice("inv-1", "p1", [("tools", 100_000)])
+    assert await source_rows(svc, program) == [("p1", 1, "invoice", "inv-1", 100_000)]
+    assert len(await stored_events(svc, "RebateAccrued")) == 1
+    assert (await accrual(svc, finance, program, "p1"))["basis_minor"] == 100_000
+
+
+async def test_sources_are_rows_served_in_accrual_order_and_the_document_keeps_totals(
+        svc: RunningService) -> None:
+    finance = await issue_key(svc, "finance")
+    feed = Feed(svc)
+    await feed.partner("p1")
+    await feed.partner("p2")
+    program = await publish(svc, finance)
+    await feed.invoice("inv-z", "p1", [("tools", 300)], issued_on="2026-03-01")
+    await feed.invoice("inv-a", "p1", [("tools", 200)], issued_on="2026-01-15")
+    await feed.invoice("inv-m", "p2", [("tools", 50)])
+    await feed.credit_note("cn-1", "p1", [("tools", 100)])
+    expected = [{"kind": "invoice", "ref": "inv-z", "amount_minor": 300},
+                {"kind": "invoice", "ref": "inv-a", "amount_minor": 200},
+                {"kind": "return", "ref": "cn-1", "amount_minor": -100}]
+    for _ in range(2):  # the same answer each time, in accrual order (not by ref or date)
+        assert (await accrual(svc, finance, program, "p1"))["sources"] == expected
+    assert await source_rows(svc, program) == [
+        ("p1", 1, "invoice", "inv-z", 300), ("p1", 2, "invoice", "inv-a", 200),
+        ("p1", 3, "return", "cn-1", -100), ("p2", 1, "invoice", "inv-m", 50)]
+    listed = (await svc.client.get("/v1/accruals", params={"program_id": program}, headers=finance)).json()
+    assert [(a["partner_id"], [s["ref"] for s in a["sources"]]) for a in listed["items"]] == [
+        ("p1", ["inv-z", "inv-a", "cn-1"]), ("p2", ["inv-m"])]
+    async with svc.ctx.db.read() as conn:
+        stored = await documents.get(conn, "accrual", f"{program}:p1")
+    assert stored is not None and "sources" not in stored and stored["basis_minor"] == 400
+
+
+async def test_programs_not_applying_to_a_partner_are_never_loaded(svc: RunningService) -> None:
+    finance = await issue_key(svc, "finance")
+    feed = Feed(svc)
+    await feed.partner("p1", tier="A", region="east")
+    applies = await publish(svc, finance, eligibility={"tiers": ["A", "B"], "regions": ["east"]})
+    named = await publish(svc, finance, eligibility={"partner_ids": ["p1", "p9"]})
+    await publish(svc, finance, eligibility={"tiers": ["B"]})
+    await publish(svc, finance, eligibility={"regions": ["west"]})
+    await publish(svc, finance, eligibility={"partner_ids": ["p9"]})
+    await publish(svc, finance, currency="USD")
+    await publish(svc, finance, starts_on="2025-01-01", ends_on="2025-12-31")
+    profile = PartnerProfile("p1", "A", "east")
+    day = date(2026, 2, 10)
+    async with svc.ctx.db.read() as conn:
+        assert await applicability.eligible_programs(conn, profile, "CNY", day, day) == sorted(
+            [applies, named])
+        assert await applicability.eligible_programs(conn, PartnerProfile("p1"), "CNY", day, day) == [named]
+        loaded = await programs_for(conn, profile, "CNY", [day], follow_existing=False)
+    assert [program.program_id for program in loaded] == sorted([applies, named])
+    await feed.invoice("inv-1", "p1", [("tools", 1_000)])
+    await feed.tier_change("p1", "A", "C")  # no longer eligible, but its returns still follow its sales
+    async with svc.ctx.db.read() as conn:
+        assert await sources.accruing_programs(conn, "p1") == sorted([applies, named])
+        following = await programs_for(conn, PartnerProfile("p1", "C", "east"), "CNY", [day],
+                                       follow_existing=True)
+        assert [program.program_id for program in following] == sorted([applies, named])
+        assert await programs_for(conn, PartnerProfile("p1", "C", "east"), "CNY", [day],
+                                  follow_existing=False) == [p for p in following if p.program_id == named]
+
+
+async def test_the_migration_moves_sources_and_scopes_out_of_earlier_documents(db: Database) -> None:
+    """Documents written before the rows existed: their sources and programs become rows."""
+    listed = [{"kind": "invoice", "ref": "inv-9", "amount_minor": 900},
+              {"kind": "return", "ref": "cn-1", "amount_minor": -100}]
+    async with db.transaction() as conn:
+        await documents.put(conn, "program", "prg_1", {
+            "id": "prg_1", "currency": "CNY", "starts_on": "2026-01-01", "ends_on": "2026-03-31",
+            "eligibility": {"partner_ids": [], "tiers": ["B", "A"], "regions": ["east"], "categories": []}})
+        await documents.put(conn, "accrual", "prg_1:p1", {
+            "program_id": "prg_1", "partner_id": "p1", "basis_minor": 800, "sources": listed},
+            partner_id="p1")
+    await migrate(db, [MIGRATIONS])
+    async with db.read() as conn:
+        assert await sources.listed(conn, [("prg_1", "p1")]) == {("prg_1", "p1"): listed}
+        assert (await conn.execute(select(rebate_programs))).all() == [
+            ("prg_1", "CNY", "2026-01-01", "2026-03-31")]
+        scope = select(rebate_program_scope.c.axis, rebate_program_scope.c.value).order_by(
+            rebate_program_scope.c.axis, rebate_program_scope.c.value)
+        assert [tuple(row) for row in (await conn.execute(scope)).all()] == [
+            ("partner", "*"), ("region", "east"), ("tier", "A"), ("tier", "B")]
