@@ -9,8 +9,8 @@ a Kafka broker that cannot be reached or answers "not now" (a retriable error;
 an operator's redrive reads the topics to heal parked gaps). Every other error
 is a bug and stays a logged 500.
 
-The failure can arrive bare (asyncpg on the store's driver pool, sqlite3 on its
-writer thread, an ``OSError`` while connecting) or wrapped by SQLAlchemy
+The failure can arrive bare (asyncpg on the store's driver pool or inside a
+document batch, sqlite3 from the connection, an ``OSError`` while connecting) or wrapped by SQLAlchemy
 (``DBAPIError.orig``) or chained (``__cause__``), so the whole chain is read.
 """
 
