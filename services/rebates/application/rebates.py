@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from libs.events.base import DomainEvent
-from libs.events.rebates import RebateAccrued
+from libs.events.rebates import RebateAccrued, SettlementApproved, SettlementProposed
 from libs.runtime.commands import Aggregate, Loaded, Unit
+from libs.store.snapshots import SnapshotPolicy
 from services.rebates.application import sources, views
-from services.rebates.domain import rebate
+from services.rebates.domain import rebate, snapshot
 from services.rebates.domain.rebate import RebateState
 
 STREAM_TYPE = "rebate"
@@ -37,9 +38,14 @@ async def _write_documents(unit: Unit, loaded: LoadedRebate, events: Sequence[Do
     await views.write_rebate(unit.conn, loaded.state, loaded.version)
 
 
+SNAPSHOTS: SnapshotPolicy[RebateState] = SnapshotPolicy(
+    snapshot.SHAPE, [RebateAccrued, SettlementProposed, SettlementApproved], snapshot.encode,
+    snapshot.decode)
+"""A rebate's stream gains an event per source its program counts: loads start from a snapshot."""
+
 REBATE: Aggregate[RebateKey, RebateState] = Aggregate(
     stream_type=STREAM_TYPE, stream_id=stream_of, initial=lambda key: RebateState(*key),
-    evolve=rebate.evolve, project=_write_documents)
+    evolve=rebate.evolve, project=_write_documents, snapshots=SNAPSHOTS)
 
 
 async def load_rebate(unit: Unit, program_id: str, partner_id: str) -> LoadedRebate:
