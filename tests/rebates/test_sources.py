@@ -6,36 +6,24 @@ accrual order; a reaction reads only the programs that can apply.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import date
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
 from libs.runtime import documents
 from libs.store.database import Database
 from libs.store.migrate import migrate
-from services.rebates.app import MIGRATIONS, SPEC
+from services.rebates.app import MIGRATIONS
 from services.rebates.application import applicability, sources
 from services.rebates.application.accruals import programs_for
 from services.rebates.application.applicability import rebate_program_scope, rebate_programs
 from services.rebates.application.sources import rebate_sources
 from services.rebates.domain.eligibility import PartnerProfile
-from tests.rebates.support import Feed, accrual, issue_key, program_body, stored_events
-from tests.service_support import RunningService, running
-
-
-@pytest.fixture
-async def svc(db: Database) -> AsyncIterator[RunningService]:
-    async with running(SPEC, db) as service:
-        yield service
-
-
-async def publish(svc: RunningService, headers: dict[str, str], **overrides: Any) -> str:
-    response = await svc.client.post("/v1/programs", json=program_body(**overrides), headers=headers)
-    assert response.status_code == 201, response.text
-    return response.json()["id"]
+from tests.rebates.support import Feed, accrual, issue_key, stored_events
+from tests.rebates.test_reactions import publish
+from tests.rebates.test_reactions import svc as svc  # the fixture
+from tests.service_support import RunningService
 
 
 async def source_rows(svc: RunningService, program_id: str) -> list[tuple[Any, ...]]:
