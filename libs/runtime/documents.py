@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -29,7 +29,7 @@ from libs.events.codec import canonical_json, parse_json
 from libs.runtime.auth import Principal
 from libs.runtime.errors import DomainError
 from libs.store.schema import documents
-from libs.store.sql import driver_of, insert_many_ignoring_duplicates, upsert
+from libs.store.sql import driver_of, insert_many_ignoring_duplicates, pairs_in, upsert
 
 MAX_LIMIT = 200
 LOAD_CHUNK = 500
@@ -195,10 +195,8 @@ async def get_many(
     wanted = sorted(set(keys))
     if not wanted:
         return {}
-    # OR of (kind, id) pairs, each an index search; SQLite scans the table for a row-value IN.
     rows = (await conn.execute(select(documents.c.kind, documents.c.id, documents.c.body).where(
-        or_(*(and_(documents.c.kind == kind, documents.c.id == doc_id)
-              for kind, doc_id in wanted))))).all()
+        pairs_in(documents.c.kind, documents.c.id, wanted)))).all()
     return {(row[0], row[1]): parse_json(row[2]) for row in rows}
 
 

@@ -5,10 +5,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Table, text
+from sqlalchemy import ColumnElement, Table, and_, or_, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+def pairs_in(first: Any, second: Any, pairs: Sequence[tuple[Any, Any]]) -> ColumnElement[bool]:
+    """``(first, second) IN pairs`` as an OR of equalities: each pair an index search.
+
+    SQLite plans a row-value ``IN`` as a scan (of the table, or of everything after an
+    equality prefix), which grows with the table; the OR form is one index search per pair.
+    """
+    return or_(*(and_(first == a, second == b) for a, b in pairs))
 
 
 async def upsert(

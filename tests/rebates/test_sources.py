@@ -6,10 +6,11 @@ accrual order; a reaction reads only the programs that can apply.
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from libs.runtime import documents
 from libs.store.database import Database
@@ -20,6 +21,7 @@ from services.rebates.application.accruals import programs_for
 from services.rebates.application.applicability import rebate_program_scope, rebate_programs
 from services.rebates.application.sources import rebate_sources
 from services.rebates.domain.eligibility import PartnerProfile
+from services.rebates.domain.ledger import Contribution
 from tests.rebates.support import Feed, accrual, issue_key, stored_events
 from tests.rebates.test_reactions import publish
 from tests.rebates.test_reactions import svc as svc  # the fixture
@@ -123,3 +125,34 @@ async def test_the_migration_moves_sources_and_scopes_out_of_earlier_documents(d
             rebate_program_scope.c.axis, rebate_program_scope.c.value)
         assert [tuple(row) for row in (await conn.execute(scope)).all()] == [
             ("partner", "*"), ("region", "east"), ("tier", "A"), ("tier", "B")]
+
+
+async def test_source_look_ups_search_an_index_on_sqlite(tmp_path: Any) -> None:
+    """SQLite plans a row-value IN as a scan of every source; these reads must search the index."""
+    db = Database(f"sqlite:///{tmp_path / 'plans.db'}")
+    await migrate(db, [MIGRATIONS])
+    sent: list[tuple[str, Any]] = []
+
+    @event.listens_for(db.reader.sync_engine, "before_cursor_execute")
+    def remember(_conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        sent.append((statement, params))
+
+    try:
+        async with db.read() as conn:
+            await sources.counted(conn, ("prg_1", "p1"), [
+                Contribution("invoice", "inv-1", 100, date(2026, 1, 5)),
+                Contribution("payment", "pay-1", 100, date(2026, 1, 6))])
+            await sources.listed(conn, [("prg_1", "p1"), ("prg_2", "p1")])
+        plain = sqlite3.connect(tmp_path / "plans.db")
+        try:
+            reads = [s for s in sent if "rebate_sources" in s[0]]
+            assert len(reads) == 2
+            for statement, params in reads:
+                plan = " ".join(row[-1] for row in plain.execute(f"EXPLAIN QUERY PLAN {statement}",
+                                                                 params).fetchall())
+                assert "SCAN rebate_sources" not in plan, (statement, plan)
+                assert "SEARCH rebate_sources USING" in plan, (statement, plan)
+        finally:
+            plain.close()
+    finally:
+        await db.dispose()

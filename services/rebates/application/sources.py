@@ -12,10 +12,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, UniqueConstraint, select, tuple_
+from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, UniqueConstraint, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.values import SourceRef
+from libs.store.sql import pairs_in
 from services.rebates.domain.ledger import Contribution
 
 metadata = MetaData()
@@ -44,7 +45,7 @@ async def counted(conn: AsyncConnection, key: RebateKey, contributions: Iterable
     program_id, partner_id = key
     query = select(rebate_sources.c.kind, rebate_sources.c.ref).where(
         rebate_sources.c.program_id == program_id, rebate_sources.c.partner_id == partner_id,
-        tuple_(rebate_sources.c.kind, rebate_sources.c.ref).in_(sorted(wanted)))
+        pairs_in(rebate_sources.c.kind, rebate_sources.c.ref, sorted(wanted)))
     return frozenset((kind, ref) for kind, ref in (await conn.execute(query)).all())
 
 
@@ -71,7 +72,7 @@ async def listed(conn: AsyncConnection, keys: Iterable[RebateKey]) -> dict[Rebat
         return found
     table = rebate_sources.c
     query = select(table.program_id, table.partner_id, table.kind, table.ref, table.amount_minor).where(
-        tuple_(table.program_id, table.partner_id).in_(wanted)).order_by(
+        pairs_in(table.program_id, table.partner_id, wanted)).order_by(
         table.program_id, table.partner_id, table.seq)
     for program_id, partner_id, kind, ref, amount_minor in (await conn.execute(query)).all():
         found[(program_id, partner_id)].append({"kind": kind, "ref": ref, "amount_minor": amount_minor})
