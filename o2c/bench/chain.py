@@ -221,8 +221,12 @@ async def _sample_rss(run: Run) -> None:
 
 async def _place(run: Run, orders: httpx.AsyncClient, n: int, warm: bool, partner_id: str) -> bool:
     key = uuid.uuid4().hex
-    response = await orders.post("/v1/orders", json=order_body(SKUS, n), headers={
-        "Authorization": f"Bearer {run.partner_keys[partner_id]}", "Idempotency-Key": key})
+    headers = {"Authorization": f"Bearer {run.partner_keys[partner_id]}", "Idempotency-Key": key}
+    try:
+        response = await orders.post("/v1/orders", json=order_body(SKUS, n), headers=headers)
+    except httpx.TransportError:  # a kept-alive connection the server had just closed, say:
+        run.error("place resent")  # the same key again, so the order is placed once
+        response = await orders.post("/v1/orders", json=order_body(SKUS, n), headers=headers)
     if response.status_code != 201:
         run.error(f"place {response.status_code}")
         return False
