@@ -267,8 +267,11 @@ def replay(
     if unknown:
         raise typer.BadParameter(f"no such service: {', '.join(unknown)} (known: {', '.join(known)})")
     settings = system.settings(data_dir, database_url)
-    system.require_stores(data_dir, service or known, settings.database_url)
-    results = asyncio.run(run_replay(settings, service or known, Console(stderr=True)))
+    if service:
+        system.require_stores(data_dir, service, settings.database_url)
+    else:  # every service that has a store here (SQLite: its file); none at all is a wrong --data-dir
+        service = system.present_stores(data_dir, known, settings.database_url)
+    results = asyncio.run(run_replay(settings, service, Console(stderr=True)))
     _echo({"replayed_events": sum(r["events"] for r in results.values()), "services": results})
 
 

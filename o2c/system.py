@@ -83,6 +83,14 @@ def admin_token(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
+def present_stores(data_dir: Path, services: list[str], database_url: str | None) -> list[str]:
+    """Those of ``services`` whose store exists (PostgreSQL: all); none is :class:`NotFound`."""
+    present = services if database_url else [n for n in services if (data_dir / f"{n}.db").exists()]
+    if not present:
+        require_stores(data_dir, services, database_url)
+    return present
+
+
 def require_stores(data_dir: Path, services: list[str], database_url: str | None) -> None:
     """Refuse, naming the fix, when SQLite stores are expected but absent (nothing is created)."""
     if database_url:
