@@ -43,7 +43,7 @@ from libs.messaging.consumer import Handler
 from libs.runtime import documents
 from libs.runtime.commands import Reaction, Unit, reactions
 from libs.runtime.host import ServiceContext
-from services.orders.application.order_records import ORDER_STREAM
+from services.orders.application.order_records import ORDER_STREAM, open_order_ids
 from services.orders.application.orders import PARTNER_COPY, find_partner
 from services.orders.domain import order as rules
 from services.orders.domain.order import Order
@@ -61,6 +61,20 @@ async def keep_partner_copy(unit: Unit, event: Any) -> None:
         return
     await documents.put(unit.conn, PARTNER_COPY, partner_id, copy.as_document(),
                         partner_id=partner_id, status=copy.status)
+
+
+async def when_partner_terminated_cancel_open_orders(unit: Unit, event: Any) -> None:
+    """A terminated partner's orders that have not shipped completely are cancelled, each with
+    the termination as its reason (delivery then releases their stock and cancels their
+    shipments, credit their exposure). Each order's events get ids derived from the
+    termination and the order, so a repeated termination appends nothing."""
+    assert isinstance(event, PartnerTerminated)
+    await keep_partner_copy(unit, event)
+    reason = f"partner terminated: {event.reason}"
+    for order_id in await open_order_ids(unit.conn, event.partner_id):
+        loaded = await unit.load(ORDER_STREAM, order_id)
+        await unit.save(loaded, rules.decide_close_for_terminated_partner(loaded.state, reason),
+                        salt=f"terminated:{order_id}")
 
 
 async def advance_order(unit: Unit, order_id: str, decide: Callable[[Order], list[DomainEvent]]) -> None:
@@ -114,7 +128,7 @@ REACTIONS: dict[str, Reaction] = {
     TrialEnded.TYPE: keep_partner_copy,
     PartnerSuspended.TYPE: keep_partner_copy,
     PartnerReinstated.TYPE: keep_partner_copy,
-    PartnerTerminated.TYPE: keep_partner_copy,
+    PartnerTerminated.TYPE: when_partner_terminated_cancel_open_orders,
     PartnerTierChanged.TYPE: keep_partner_copy,
     PartnerTerritoriesChanged.TYPE: keep_partner_copy,
     PartnerCategoriesChanged.TYPE: keep_partner_copy,
