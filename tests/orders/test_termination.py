@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from libs.events.credit import FundsReviewPassed
-from libs.events.delivery import ShipmentDispatched, StockAllocated, StockBackordered
+from libs.events.delivery import StockAllocated, StockBackordered
 from libs.events.partners import PartnerTerminated
 from libs.messaging.consumer import Outcome
 from libs.messaging.inbox import Delivery
