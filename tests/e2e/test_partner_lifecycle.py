@@ -17,9 +17,12 @@ cannot release it; reinstating S approves it.
 
 from __future__ import annotations
 
+import asyncio
+import re
 import uuid
 from typing import Any
 
+from libs.events.topics import topic_for
 from tests.e2e.conftest import System, body, eventually, register_partner
 
 CREDIT = {"kind": "credit", "credit_limit_minor": 1_000_000, "term_days": 30}
@@ -93,6 +96,43 @@ def timeline(system: System, order_id: str, event_type: str) -> list[dict[str, A
     return [e for e in found if e["type"] == event_type]
 
 
+def duplicates_seen(system: System, service: str) -> int:
+    """How many events ``service``'s consumer recognised as already handled (its /metrics)."""
+    with system.client(service) as client:
+        text = client.get("/metrics").text
+    found = re.search(r'o2c_consumer_events_total\{[^}]*outcome="duplicate"[^}]*\} ([0-9.e+]+)', text)
+    return int(float(found.group(1))) if found else 0
+
+
+def redeliver(system: System, service: str, event_id: str) -> None:
+    """Publish again, through the broker, the very message ``service``'s relay published for
+    ``event_id`` (same key, partition, headers and bytes): an at-least-once redelivery."""
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+    async def run() -> None:
+        topic = topic_for(service)
+        reader = AIOKafkaConsumer(topic, bootstrap_servers=system.supervisor.bootstrap,
+                                  auto_offset_reset="earliest", enable_auto_commit=False)
+        await reader.start()
+        try:
+            found = None
+            while found is None:
+                batches = await asyncio.wait_for(reader.getmany(timeout_ms=1_000), 20)
+                found = next((m for messages in batches.values() for m in messages
+                              if dict(m.headers).get("event_id") == event_id.encode()), None)
+        finally:
+            await reader.stop()
+        writer = AIOKafkaProducer(bootstrap_servers=system.supervisor.bootstrap, acks="all")
+        await writer.start()
+        try:
+            await writer.send_and_wait(topic, value=found.value, key=found.key, partition=found.partition,
+                                       headers=list(found.headers))
+        finally:
+            await writer.stop()
+
+    asyncio.run(run())
+
+
 def test_terminating_a_partner_cancels_its_unshipped_orders_and_releases_stock_and_exposure(
         system: System) -> None:
     partner = register_partner(system, tier="LC", region="east", terms=CREDIT)["id"]
@@ -145,6 +185,20 @@ def test_terminating_a_partner_cancels_its_unshipped_orders_and_releases_stock_a
                           lambda v: v["orders"]["by_status"] == {"cancelled": 3, "shipped": 1},
                           what="the partner 360 to see the cancellations")
         assert (view["status"], view["exposure_minor"]) == ("terminated", 2_000)
+
+    # the termination delivered again through the broker: every consumer knows it, nothing doubles
+    [termination] = timeline(system, a, "PartnerTerminated")
+    before = {service: duplicates_seen(system, service) for service in ("orders", "credit", "projections")}
+    redeliver(system, "partners", termination["event_id"])
+    for service, seen in before.items():
+        eventually(lambda s=service: duplicates_seen(system, s), lambda n, seen=seen: n > seen,
+                   what=f"{service} to see the termination again")
+    for cancelled in (a, b, d):
+        assert len(timeline(system, cancelled, "OrderCancelled")) == 1
+        assert [h["event"] for h in order(system, cancelled)["history"]].count("OrderCancelled") == 1
+    assert (stock(system, sku)["on_hand"], stock(system, sku)["allocated"]) == (8, 0)
+    again = account(system, partner)
+    assert (again["exposure_minor"], again["open_invoices_minor"]) == (2_000, 2_000)
 
 
 def test_suspending_a_partner_holds_its_orders_at_funds_review_until_it_is_reinstated(
