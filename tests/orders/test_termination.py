@@ -15,9 +15,11 @@ from libs.events.delivery import StockAllocated, StockBackordered
 from libs.events.partners import PartnerTerminated
 from libs.messaging.consumer import Outcome
 from libs.messaging.inbox import Delivery
+from libs.runtime import documents
 from libs.runtime.commands import react
 from libs.store.schema import events as events_table
 from services.orders.application.handlers import REACTIONS
+from services.orders.application.orders import PARTNER_COPY
 from tests.orders.support import Publisher, add_product, place
 from tests.orders.test_reactions import dispatch, funds, qty, read, stream_types
 from tests.service_support import RunningService
@@ -99,3 +101,23 @@ async def test_a_partner_with_many_orders_is_terminated_in_one_reaction(
                                                          "limit": 200}, headers=p1)).json()
     assert sorted(item["id"] for item in listed["items"]) == sorted(ids)
     assert {item["cancel_reason"] for item in listed["items"]} == {"partner terminated: closed"}
+
+
+async def test_an_order_the_termination_did_not_see_is_cancelled_at_its_first_move(
+        svc: RunningService, publisher: Publisher) -> None:
+    """The PostgreSQL race, set up by hand: the order committed after the termination looked."""
+    await publisher.partner("p1")
+    await add_product(svc, "A", 100)
+    await add_product(svc, "B", 200)
+    p1 = await publisher.key("partner", "p1")
+    allocated, backordered = [(await place(svc, p1, ("A", 3), ("B", 1)))["id"] for _ in range(2)]
+    async with svc.ctx.db.transaction() as conn:  # the copy says terminated; the orders stayed open
+        copy = await documents.get(conn, PARTNER_COPY, "p1")
+        assert copy is not None
+        await documents.put(conn, PARTNER_COPY, "p1", {**copy, "status": "terminated"},
+                            partner_id="p1", status="terminated")
+    await publisher.emit("stock-A", StockAllocated(order_id=allocated, lines=qty(A=3, B=1)),
+                         StockBackordered(order_id=backordered, lines=qty(A=3)))
+    for order_id in (allocated, backordered):
+        order = await read(svc, order_id)
+        assert (order["status"], order["cancel_reason"]) == ("cancelled", "partner terminated")

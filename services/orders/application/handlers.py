@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from libs.events.base import DomainEvent
@@ -77,20 +78,33 @@ async def when_partner_terminated_cancel_open_orders(unit: Unit, event: Any) -> 
                         salt=f"terminated:{order_id}")
 
 
-async def advance_order(unit: Unit, order_id: str, decide: Callable[[Order], list[DomainEvent]]) -> None:
+async def advance_order(unit: Unit, order_id: str, decide: Callable[[Order], list[DomainEvent]],
+                        *, first: bool = False) -> None:
+    """Let the domain decide on the order's state.
+
+    ``first``: the order's first status move (stock allocated or backordered); if its
+    partner is terminated by now, the order is cancelled instead. The termination cancels
+    the orders it can see, but on PostgreSQL an order placed while the termination was being
+    handled (it read the partner as active and committed after the termination looked) is
+    not among them; every order makes a first move, so such an order is cancelled then.
+    """
     loaded = await unit.load(ORDER_STREAM, order_id)
     if not loaded.state.exists:
         log.warning("orders: %s for unknown order %s ignored", unit.envelope.event_type, order_id)
         return
+    if first and loaded.state.status == "placed":
+        partner = await find_partner(unit.conn, loaded.state.partner_id)
+        if partner is not None and partner.status == "terminated":
+            decide = partial(rules.decide_close_for_terminated_partner, reason="partner terminated")
     await unit.save(loaded, decide(loaded.state))
 
 
 async def when_stock_allocated_confirm_order(unit: Unit, event: Any) -> None:
-    await advance_order(unit, event.order_id, rules.when_stock_allocated)
+    await advance_order(unit, event.order_id, rules.when_stock_allocated, first=True)
 
 
 async def when_stock_backordered_backorder_order(unit: Unit, event: Any) -> None:
-    await advance_order(unit, event.order_id, rules.when_stock_backordered)
+    await advance_order(unit, event.order_id, rules.when_stock_backordered, first=True)
 
 
 async def when_funds_review_passed_approve_order(unit: Unit, event: Any) -> None:
