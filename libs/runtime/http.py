@@ -178,7 +178,7 @@ def create_app(
         return await unexpected(request, error)
 
     for family in _MAYBE_OUTAGES:
-        app.add_exception_handler(family, outage_or_bug)  # type: ignore[arg-type]
+        app.add_exception_handler(family, outage_or_bug)
 
     @app.exception_handler(asyncpg.CharacterNotInRepertoireError)
     async def driver_bad_text(_: Request, error: Exception) -> JSONResponse:
