@@ -126,7 +126,7 @@ def decide_cancel(order: Order, reason: str) -> list[OrderCancelled]:
     return [OrderCancelled(order_id=order.order_id, partner_id=order.partner_id, reason=reason)]
 
 
-def decide_close_for_terminated_partner(order: Order, reason: str) -> list[OrderCancelled]:
+def decide_close_for_terminated_partner(order: Order, reason: str) -> list[DomainEvent]:
     """A terminated partner's order that has not shipped completely is cancelled: before any
     dispatch as a whole, after a partial one its unshipped remainder (what was dispatched
     stays shipped and invoiced). Shipped, delivered, cancelled and rejected orders stay as
