@@ -135,6 +135,17 @@ async def events_of_order(
     return (await conn.execute(select(*ROW).where(condition).order_by(archive.c.received_seq))).all()
 
 
+async def partner_causes(conn: AsyncConnection, rows: Sequence[ArchivedRow]) -> Sequence[ArchivedRow]:
+    """The partners' events that caused some of ``rows`` and are not among them (a partner's
+    termination cancelling its order, a suspension holding it): looked up by event id."""
+    known = {row.event_id for row in rows}
+    causes = sorted({row.causation_id for row in rows if row.causation_id is not None} - known)
+    if not causes:
+        return []
+    return (await conn.execute(select(*ROW).where(
+        archive.c.event_id.in_(causes), archive.c.service == "partners"))).all()
+
+
 async def page_events(
     conn: AsyncConnection, *, service: str | None, stream_id: str | None,
     correlation_id: uuid.UUID | None, after: int, limit: int,
