@@ -178,6 +178,27 @@ def replay(
     _echo({"replayed_events": sum(r["events"] for r in results.values()), "services": results})
 
 
+@app.command("migrate")
+def migrate(
+    data_dir: Path = DATA_DIR,
+    database_url: str | None = typer.Option(None, "--database-url", envvar="O2C_DATABASE_URL"),
+    service: list[str] = typer.Option([], "--service", help="Only this service (repeatable; default: all)."),
+) -> None:
+    """Bring every service's schema (or those named) to its newest revision, then exit.
+
+    Services migrate themselves at start too; run this first (the Kubernetes migration
+    Job does) so that a rollout starts on a migrated database.
+    """
+    from libs.runtime.settings import RuntimeSettings
+    from o2c.migrate import SERVICES, migrate_services
+
+    unknown = [name for name in service if name not in SERVICES]
+    if unknown:
+        raise typer.BadParameter(f"no such service: {', '.join(unknown)} (known: {', '.join(SERVICES)})")
+    settings = RuntimeSettings(data_dir=data_dir, database_url=database_url)
+    _echo({"migrated": asyncio.run(migrate_services(settings, service or list(SERVICES)))})
+
+
 @app.command("chaos")
 def chaos(
     minutes: float = typer.Option(5.0, "--minutes", min=0.1, help="How long to load and kill."),
