@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -20,6 +21,8 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 
 DATA_DIR = typer.Option(Path("data"), "--data-dir", envvar="O2C_DATA_DIR", help="Where data lives.")
+DATABASE_URL = typer.Option(None, "--database-url", envvar="O2C_DATABASE_URL")
+ONLY_SERVICES = typer.Option([], "--service", help="Only this service (repeatable; default: all).")
 
 
 def _bench_app() -> typer.Typer:
@@ -43,6 +46,12 @@ def _admin_token(data_dir: Path) -> str:
     if not path.exists():
         raise typer.BadParameter(f"set O2C_ADMIN_TOKEN or run `o2c up` first ({path} missing)")
     return path.read_text().strip()
+
+
+def _refuse_unknown(services: list[str], known: Sequence[str]) -> None:
+    unknown = [name for name in services if name not in known]
+    if unknown:
+        raise typer.BadParameter(f"no such service: {', '.join(unknown)} (known: {', '.join(known)})")
 
 
 def _service_url(name: str) -> str:
@@ -152,8 +161,8 @@ def audit_verify(
 @app.command("replay")
 def replay(
     data_dir: Path = DATA_DIR,
-    database_url: str | None = typer.Option(None, "--database-url", envvar="O2C_DATABASE_URL"),
-    service: list[str] = typer.Option([], "--service", help="Only this service (repeatable; default: all)."),
+    database_url: str | None = DATABASE_URL,
+    service: list[str] = ONLY_SERVICES,
 ) -> None:
     """Rebuild read models from the events: every service's, or those named with --service.
 
@@ -170,9 +179,7 @@ def replay(
     from o2c.replay import replay as run_replay
 
     known = list(rebuilders())
-    unknown = [name for name in service if name not in known]
-    if unknown:
-        raise typer.BadParameter(f"no such service: {', '.join(unknown)} (known: {', '.join(known)})")
+    _refuse_unknown(service, known)
     settings = RuntimeSettings(data_dir=data_dir, database_url=database_url)
     results = asyncio.run(run_replay(settings, service or known, Console(stderr=True)))
     _echo({"replayed_events": sum(r["events"] for r in results.values()), "services": results})
@@ -181,8 +188,8 @@ def replay(
 @app.command("migrate")
 def migrate(
     data_dir: Path = DATA_DIR,
-    database_url: str | None = typer.Option(None, "--database-url", envvar="O2C_DATABASE_URL"),
-    service: list[str] = typer.Option([], "--service", help="Only this service (repeatable; default: all)."),
+    database_url: str | None = DATABASE_URL,
+    service: list[str] = ONLY_SERVICES,
 ) -> None:
     """Bring every service's schema (or those named) to its newest revision, then exit.
 
@@ -192,9 +199,7 @@ def migrate(
     from libs.runtime.settings import RuntimeSettings
     from o2c.migrate import SERVICES, migrate_services
 
-    unknown = [name for name in service if name not in SERVICES]
-    if unknown:
-        raise typer.BadParameter(f"no such service: {', '.join(unknown)} (known: {', '.join(SERVICES)})")
+    _refuse_unknown(service, SERVICES)
     settings = RuntimeSettings(data_dir=data_dir, database_url=database_url)
     _echo({"migrated": asyncio.run(migrate_services(settings, service or list(SERVICES)))})
 

@@ -7,7 +7,6 @@ import os
 import uuid
 from pathlib import Path
 
-import asyncpg
 import orjson
 import pytest
 from alembic.script import ScriptDirectory
@@ -18,7 +17,7 @@ from libs.runtime.settings import RuntimeSettings
 from libs.store.migrate import alembic_config
 from o2c.cli import app as cli
 from o2c.migrate import SERVICES
-from tests.conftest import PG_URL, _pg_reachable, integration_unavailable
+from tests.conftest import PG_URL, _pg_reachable, drop_schemas, integration_unavailable
 
 
 def _script(name: str) -> ScriptDirectory:
@@ -77,12 +76,7 @@ async def test_migrate_on_postgresql_migrates_one_schema_per_service() -> None:
         for name in SERVICES:
             assert _at_heads(name, await _revisions(settings, name)), name
     finally:
-        conn = await asyncpg.connect(PG_URL)
-        try:
-            for name in SERVICES:
-                await conn.execute(f'DROP SCHEMA IF EXISTS "{prefix}{name}" CASCADE')
-        finally:
-            await conn.close()
+        await drop_schemas(f"{prefix}{name}" for name in SERVICES)
 
 
 def test_migrate_refuses_an_unknown_service(tmp_path: Path) -> None:
