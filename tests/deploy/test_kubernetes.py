@@ -123,6 +123,18 @@ def test_the_migration_job_runs_o2c_migrate_on_the_services_database(rendered: l
         _environment(rendered, orders)["O2C_DATABASE_URL"]
 
 
+def test_the_documented_first_apply_selects_the_job_and_its_settings_only(rendered: list[Doc]) -> None:
+    match = re.search(r"kubectl apply -k \S+ -l 'app\.kubernetes\.io/component in \(([a-z,-]+)\)'",
+                      DOCS.read_text())
+    assert match, "docs/replicas.md shows no apply of the migration Job alone"
+    chosen = set(match[1].split(","))
+    selected = {(d["kind"], d["metadata"]["name"]) for d in rendered
+                if d["metadata"].get("labels", {}).get("app.kubernetes.io/component") in chosen}
+    (job,) = _by_kind(rendered, "Job").values()
+    read = {("ConfigMap", s["configMapRef"]["name"]) for c in containers(job) for s in c.get("envFrom", [])}
+    assert selected == {("Job", job["metadata"]["name"]), *read}
+
+
 def _environment(documents: list[Doc], container: Doc) -> dict[str, str]:
     """The container's O2C_ environment; secret values stand as ``secret:<name>/<key>``."""
     config_maps = _by_kind(documents, "ConfigMap")
