@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from importlib import import_module
 from unittest import mock
 
+from pydantic_settings import BaseSettings
+
 from libs.runtime.settings import DEFAULT_PORTS, RuntimeSettings
-from services.partners.settings import PartnersSettings
 
 SERVICES = tuple(DEFAULT_PORTS)
 
@@ -17,12 +19,29 @@ REQUIRED = ("O2C_DATABASE_URL", "O2C_KAFKA_BOOTSTRAP", "O2C_ADMIN_TOKEN", "O2C_A
 keyed chains, listening beyond the pod or container, and how to reach the other services."""
 
 
+def _settings_classes() -> list[type[BaseSettings]]:
+    """Every settings class of o2c that the six services import."""
+    for service in SERVICES:
+        import_module(f"services.{service}.app")
+    found: list[type[BaseSettings]] = []
+    todo = list(BaseSettings.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        todo += cls.__subclasses__()
+        if cls.__module__.startswith(("libs.", "services.")):
+            found.append(cls)
+    return found
+
+
 def known_variables() -> set[str]:
     """Every ``O2C_`` variable a service reads: the settings classes' fields and the ports."""
-    names = {f"O2C_{field.upper()}" for field in RuntimeSettings.model_fields}
-    prefix = PartnersSettings.model_config.get("env_prefix", "")
-    names |= {f"{prefix}{field}".upper() for field in PartnersSettings.model_fields}
-    names |= {f"O2C_{service.upper()}_PORT" for service in SERVICES}
+    names = {f"O2C_{service.upper()}_PORT" for service in SERVICES}
+    for cls in _settings_classes():
+        prefix = cls.model_config.get("env_prefix", "")
+        for field, info in cls.model_fields.items():
+            alias = info.validation_alias if isinstance(info.validation_alias, str) else None
+            names.add((alias or f"{prefix}{field}").upper())
+    assert {"O2C_DATABASE_URL", "O2C_PARTNERS_TRIAL_CHECK_SECONDS"} <= names  # both kinds found
     return names
 
 
