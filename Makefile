@@ -30,6 +30,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/python docs/api_reference.py --check
+	$(BIN)/python docs/event_catalogue.py --check
 
 bench: $(STAMP)
 	$(BIN)/o2c bench store

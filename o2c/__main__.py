@@ -1,5 +1,5 @@
-"""``python -m o2c ...`` is ``o2c ...`` (the image's entry point is ``python -m``)."""
+"""``python -m o2c``: the same as the ``o2c`` command."""
 
-from o2c.cli import app
+from o2c.cli import main
 
-app(prog_name="o2c")
+main()
