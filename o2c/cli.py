@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -29,6 +30,8 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 
 DATA_DIR = typer.Option(Path("data"), "--data-dir", envvar="O2C_DATA_DIR", help="Where data lives.")
+DATABASE_URL = typer.Option(None, "--database-url", envvar="O2C_DATABASE_URL")
+ONLY_SERVICES = typer.Option([], "--service", help="Only this service (repeatable; default: all).")
 
 
 def _bench_app() -> typer.Typer:
@@ -45,6 +48,12 @@ def _echo(value: object) -> None:
 
 
 _debug = False
+
+
+def _refuse_unknown(services: list[str], known: Sequence[str]) -> None:
+    unknown = [name for name in services if name not in known]
+    if unknown:
+        raise typer.BadParameter(f"no such service: {', '.join(unknown)} (known: {', '.join(known)})")
 
 
 def _version(value: bool) -> None:
@@ -246,8 +255,8 @@ def audit_verify(
 @app.command("replay")
 def replay(
     data_dir: Path = DATA_DIR,
-    database_url: str | None = typer.Option(None, "--database-url", envvar="O2C_DATABASE_URL"),
-    service: list[str] = typer.Option([], "--service", help="Only this service (repeatable; default: all)."),
+    database_url: str | None = DATABASE_URL,
+    service: list[str] = ONLY_SERVICES,
 ) -> None:
     """Rebuild read models from the events: every service's, or those named with --service.
 
@@ -263,9 +272,7 @@ def replay(
     from o2c.replay import replay as run_replay
 
     known = list(rebuilders())
-    unknown = [name for name in service if name not in known]
-    if unknown:
-        raise typer.BadParameter(f"no such service: {', '.join(unknown)} (known: {', '.join(known)})")
+    _refuse_unknown(service, known)
     settings = system.settings(data_dir, database_url)
     if service:
         system.require_stores(data_dir, service, settings.database_url)
@@ -273,6 +280,24 @@ def replay(
         service = system.present_stores(data_dir, known, settings.database_url)
     results = asyncio.run(run_replay(settings, service, Console(stderr=True)))
     _echo({"replayed_events": sum(r["events"] for r in results.values()), "services": results})
+
+
+@app.command("migrate")
+def migrate(
+    data_dir: Path = DATA_DIR,
+    database_url: str | None = DATABASE_URL,
+    service: list[str] = ONLY_SERVICES,
+) -> None:
+    """Bring every service's schema (or those named) to its newest revision, then exit.
+
+    Services migrate themselves at start too; run this first (the Kubernetes migration
+    Job does) so that a rollout starts on a migrated database.
+    """
+    from o2c.migrate import SERVICES, migrate_services
+
+    _refuse_unknown(service, SERVICES)
+    settings = system.settings(data_dir, database_url)
+    _echo({"migrated": asyncio.run(migrate_services(settings, service or list(SERVICES)))})
 
 
 @app.command("chaos")

@@ -796,7 +796,7 @@ def up_command(
         console.print("stopping...")
     except SupervisorError as error:
         failed = True
-        err.print(f"[red]o2c up failed:[/red] {escape(str(error))}", highlight=False)
+        err.print(f"[red]o2c up failed:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
     finally:
         if in_main_thread:  # a second Ctrl-C must not abandon children half-stopped
             signal.signal(signal.SIGINT, signal.SIG_IGN)
