@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,21 +123,23 @@ async def _give_back(schema: str) -> None:
         await conn.close()
 
 
+async def drop_schemas(schemas: Iterable[str]) -> None:
+    """Drop these PostgreSQL schemas (at ``O2C_TEST_PG_URL``) with everything in them."""
+    conn = await asyncpg.connect(PG_URL)
+    try:
+        for schema in schemas:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _drop_pooled_schemas() -> Iterator[None]:
     yield
     if not _clean_schemas:
         return
 
-    async def drop() -> None:
-        conn = await asyncpg.connect(PG_URL)
-        try:
-            for schema in _clean_schemas:
-                await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        finally:
-            await conn.close()
-
-    asyncio.run(drop())
+    asyncio.run(drop_schemas(_clean_schemas))
     _clean_schemas.clear()
 
 

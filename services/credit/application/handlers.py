@@ -22,7 +22,13 @@ from libs.runtime.commands import Reaction, Unit, reactions
 from libs.runtime.host import ServiceContext
 from services.credit.application import accounts, copies
 from services.credit.application.read_models import REVIEW, review_body, review_status
-from services.credit.domain.funds import decide_funds_review, decide_open_account, decide_reevaluation
+from services.credit.domain.funds import (
+    decide_funds_review,
+    decide_open_account,
+    decide_reevaluation,
+    decide_reinstate,
+    decide_suspend,
+)
 from services.credit.domain.invoicing import decide_invoice
 from services.credit.domain.receipts import decide_credit_note
 
@@ -53,6 +59,23 @@ async def when_partner_changed_update_copy(unit: Unit, event: Any) -> None:
             await copies.update_partner(conn, event.partner_id, status="terminated")
         case pt.PartnerTierChanged():
             await copies.update_partner(conn, event.partner_id, tier=event.to_tier)
+
+
+async def when_partner_suspended_hold_orders(unit: Unit, event: Any) -> None:
+    """A suspended partner's queued orders are held, and every later one, until it is reinstated."""
+    assert isinstance(event, pt.PartnerSuspended)
+    await when_partner_changed_update_copy(unit, event)
+    loaded = await accounts.load_for_update(unit, event.partner_id)
+    await unit.save(loaded, decide_suspend(loaded.state, event.reason, loaded.cancelled), salt="suspend")
+
+
+async def when_partner_reinstated_review_held_orders(unit: Unit, event: Any) -> None:
+    """A reinstated partner's held orders are reviewed again, in order of arrival."""
+    assert isinstance(event, pt.PartnerReinstated)
+    await when_partner_changed_update_copy(unit, event)
+    loaded = await accounts.load_for_update(unit, event.partner_id)
+    await unit.save(loaded, decide_reinstate(loaded.state, unit.today(), loaded.cancelled),
+                    salt="reinstate")
 
 
 async def when_order_placed_keep_copy(unit: Unit, event: Any) -> None:
@@ -159,8 +182,8 @@ REACTIONS: Mapping[str, Reaction] = {
     pt.PartnerRegistered.TYPE: when_partner_registered_open_account,
     pt.AgreementSigned.TYPE: when_partner_changed_update_copy,
     pt.TrialEnded.TYPE: when_partner_changed_update_copy,
-    pt.PartnerSuspended.TYPE: when_partner_changed_update_copy,
-    pt.PartnerReinstated.TYPE: when_partner_changed_update_copy,
+    pt.PartnerSuspended.TYPE: when_partner_suspended_hold_orders,
+    pt.PartnerReinstated.TYPE: when_partner_reinstated_review_held_orders,
     pt.PartnerTerminated.TYPE: when_partner_changed_update_copy,
     pt.PartnerTierChanged.TYPE: when_partner_changed_update_copy,
     od.OrderPlaced.TYPE: when_order_placed_keep_copy,

@@ -39,7 +39,7 @@ def stream_id(partner_id: str) -> str:
 
 
 STREAM_TYPE = "account"
-SHAPE = "credit.account/2"
+SHAPE = "credit.account/3"
 """The account's shape for snapshots (``services.credit.domain.snapshot``): bump it whenever
 ``Account`` or one of its parts changes, so snapshots of the old shape are ignored."""
 
@@ -129,6 +129,8 @@ class Account:
     currency: str = DEFAULT_CURRENCY
     advance_minor: int = 0
     next_seq: int = 1
+    suspended: bool = False
+    """The partner is suspended: no order passes funds review until it is reinstated."""
     orders: PMap[str, OrderReview] = field(default_factory=PMap)
     invoices: PMap[str, Invoice] = field(default_factory=PMap)
     payments: PMap[str, Receipt] = field(default_factory=PMap)
@@ -198,6 +200,10 @@ def evolve(state: Account, event: DomainEvent) -> Account:
             return replace(state, partner_id=event.partner_id, opened=True, kind=event.kind,
                            credit_limit_minor=event.credit_limit_minor, term_days=event.term_days,
                            currency=event.currency)
+        case ev.AccountSuspended():
+            return replace(state, suspended=True)
+        case ev.AccountReinstated():
+            return replace(state, suspended=False)
         case ev.FundsReviewPassed():
             return _reviewed(state, event.order_id, event.amount_minor, "approved", how=event.how)
         case ev.OrderPutOnHold():

@@ -28,6 +28,14 @@ class NotOnHold(Conflict):
                          slug="order-not-held")
 
 
+class PartnerSuspended(Conflict):
+    """A suspended partner's orders stay held until it is reinstated; finance may only reject."""
+
+    def __init__(self, order_id: str) -> None:
+        super().__init__(f"order {order_id!r} is held because its partner is suspended; "
+                         "it is reviewed again when the partner is reinstated", slug="partner-suspended")
+
+
 class InvoiceClosed(Conflict):
     def __init__(self, invoice_id: str, status: str) -> None:
         super().__init__(f"invoice {invoice_id!r} is {status}", slug="invoice-closed")

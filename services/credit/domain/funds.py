@@ -14,6 +14,13 @@ Rules:
   passed before it (an order that does not fit stays queued; the next may still fit).
 - finance may release a queued order (``HoldReleased`` + ``FundsReviewPassed(how=released)``,
   even over the limit: that is finance's call) or reject it (``OrderRejectedByFinance``).
+- a suspended partner (``AccountSuspended``) is held: every queued order is re-held with
+  reason ``partner_suspended``, an order reaching funds review is held with that reason
+  (prepaid or not), nothing passes (re-evaluation passes nothing, finance cannot release,
+  only reject). Reinstatement (``AccountReinstated``) re-evaluates the queue in arrival
+  order; an order that still does not fit is held again with its own reason (``overdue``,
+  ``over_limit``, or awaiting prepayment). Orders approved before the suspension stay
+  approved.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from libs.events import credit as ev
 from libs.events.base import DomainEvent
 from libs.events.values import PaymentTerms
 from services.credit.domain.account import Account, OrderReview, fold
-from services.credit.domain.errors import BadTerms, NotOnHold
+from services.credit.domain.errors import BadTerms, NotOnHold, PartnerSuspended
 from services.credit.domain.position import NONE, exposure, free_advance, overdue, queue
 
 SYSTEM = "system:credit"
@@ -53,6 +60,8 @@ def decide_open_account(state: Account, partner_id: str, terms: PaymentTerms, cu
 
 def assess(state: Account, total: int, today: date, cancelled: Collection[str] = NONE) -> Verdict:
     """Would an order of ``total`` pass funds review now?"""
+    if state.suspended:
+        return Verdict(False, hold_reason="partner_suspended")
     if state.kind == "prepaid":
         return Verdict(True, how="prepaid") if free_advance(state, cancelled) >= total else Verdict(False)
     if overdue(state, today) > 0:
@@ -66,7 +75,7 @@ def _passed(state: Account, order_id: str, total: int, how: str) -> list[DomainE
     """The order passes; a prepaid one then has its total reserved from the advance."""
     events: list[DomainEvent] = [ev.FundsReviewPassed(
         order_id=order_id, partner_id=state.partner_id, amount_minor=total, currency=state.currency,
-        how=how)]  # type: ignore[arg-type]
+        how=how)]
     if how == "prepaid":
         events.append(ev.AdvanceApplied(partner_id=state.partner_id, order_id=order_id,
                                         amount_minor=total, currency=state.currency))
@@ -81,11 +90,16 @@ def decide_funds_review(state: Account, order_id: str, total: int, today: date,
     verdict = assess(state, total, today, cancelled)
     if verdict.passes:
         return _passed(state, order_id, total, verdict.how)
-    if state.kind == "prepaid":
+    return _not_passed(state, order_id, total, verdict)
+
+
+def _not_passed(state: Account, order_id: str, total: int, verdict: Verdict) -> list[DomainEvent]:
+    """Awaiting prepayment, or on hold with the verdict's reason (always on hold when suspended)."""
+    if state.kind == "prepaid" and not verdict.hold_reason:
         return [ev.OrderAwaitingPrepayment(order_id=order_id, partner_id=state.partner_id,
                                            amount_minor=total, currency=state.currency)]
     return [ev.OrderPutOnHold(order_id=order_id, partner_id=state.partner_id, amount_minor=total,
-                              currency=state.currency, reason=verdict.hold_reason)]  # type: ignore[arg-type]
+                              currency=state.currency, reason=verdict.hold_reason)]
 
 
 def decide_reevaluation(state: Account, today: date, reason: str,
@@ -106,6 +120,34 @@ def decide_reevaluation(state: Account, today: date, reason: str,
     return events
 
 
+def decide_suspend(state: Account, reason: str, cancelled: Collection[str] = NONE) -> list[DomainEvent]:
+    """Hold the partner: every queued order is held with reason ``partner_suspended``."""
+    if not state.opened or state.suspended:
+        return []
+    return [ev.AccountSuspended(partner_id=state.partner_id, reason=reason), *(
+        ev.OrderPutOnHold(order_id=order.order_id, partner_id=state.partner_id,
+                          amount_minor=order.total_minor, currency=state.currency,
+                          reason="partner_suspended")
+        for order in queue(state, cancelled))]
+
+
+def decide_reinstate(state: Account, today: date, cancelled: Collection[str] = NONE) -> list[DomainEvent]:
+    """Review the held orders again, oldest first; those that still do not fit are held again
+    with their own reason."""
+    if not state.suspended:
+        return []
+    events: list[DomainEvent] = [ev.AccountReinstated(partner_id=state.partner_id)]
+    state = fold(state, events)
+    passed = decide_reevaluation(state, today, "partner reinstated", cancelled)
+    events += passed
+    state = fold(state, passed)
+    for order in queue(state, cancelled):
+        if order.hold_reason == "partner_suspended" and order.status == "held":
+            events += _not_passed(state, order.order_id, order.total_minor,
+                                  assess(state, order.total_minor, today, cancelled))
+    return events
+
+
 def _queued(state: Account, order_id: str, cancelled: Collection[str]) -> OrderReview:
     order = state.orders.get(order_id)
     if order is None:
@@ -119,7 +161,10 @@ def _queued(state: Account, order_id: str, cancelled: Collection[str]) -> OrderR
 
 def decide_release(state: Account, order_id: str, reason: str, actor: str,
                    cancelled: Collection[str] = NONE) -> list[DomainEvent]:
+    """Finance releases a queued order, even over the limit; never while the partner is suspended."""
     order = _queued(state, order_id, cancelled)
+    if state.suspended:
+        raise PartnerSuspended(order_id)
     return [
         ev.HoldReleased(order_id=order_id, partner_id=state.partner_id, reason=reason, released_by=actor),
         ev.FundsReviewPassed(order_id=order_id, partner_id=state.partner_id, amount_minor=order.total_minor,
@@ -154,7 +199,7 @@ def decide_terms(state: Account, kind: str, credit_limit_minor: int | None, term
         raise BadTerms(f"credit_limit_minor must be >= 0 and term_days within 0..{MAX_TERM_DAYS}")
     if (kind, limit, term) == (state.kind, state.credit_limit_minor, state.term_days):
         return []
-    changed: list[DomainEvent] = [ev.TermsChanged(partner_id=state.partner_id, kind=kind,  # type: ignore[arg-type]
+    changed: list[DomainEvent] = [ev.TermsChanged(partner_id=state.partner_id, kind=kind,
                                                   credit_limit_minor=limit, term_days=term,
                                                   currency=state.currency)]
     return changed + decide_reevaluation(fold(state, changed), today, "terms changed", cancelled)

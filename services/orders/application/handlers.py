@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from libs.events.base import DomainEvent
@@ -43,7 +44,7 @@ from libs.messaging.consumer import Handler
 from libs.runtime import documents
 from libs.runtime.commands import Reaction, Unit, reactions
 from libs.runtime.host import ServiceContext
-from services.orders.application.order_records import ORDER_STREAM
+from services.orders.application.order_records import ORDER_STREAM, open_order_ids
 from services.orders.application.orders import PARTNER_COPY, find_partner
 from services.orders.domain import order as rules
 from services.orders.domain.order import Order
@@ -63,20 +64,47 @@ async def keep_partner_copy(unit: Unit, event: Any) -> None:
                         partner_id=partner_id, status=copy.status)
 
 
-async def advance_order(unit: Unit, order_id: str, decide: Callable[[Order], list[DomainEvent]]) -> None:
+async def when_partner_terminated_cancel_open_orders(unit: Unit, event: Any) -> None:
+    """A terminated partner's orders that have not shipped completely are cancelled, each with
+    the termination as its reason (delivery then releases their stock and cancels their
+    shipments, credit their exposure). Each order's events get ids derived from the
+    termination and the order, so a repeated termination appends nothing."""
+    assert isinstance(event, PartnerTerminated)
+    await keep_partner_copy(unit, event)
+    reason = f"partner terminated: {event.reason}"
+    for order_id in await open_order_ids(unit.conn, event.partner_id):
+        loaded = await unit.load(ORDER_STREAM, order_id)
+        await unit.save(loaded, rules.decide_close_for_terminated_partner(loaded.state, reason),
+                        salt=f"terminated:{order_id}")
+
+
+async def advance_order(unit: Unit, order_id: str, decide: Callable[[Order], list[DomainEvent]],
+                        *, first: bool = False) -> None:
+    """Let the domain decide on the order's state.
+
+    ``first``: the order's first status move (stock allocated or backordered); if its
+    partner is terminated by now, the order is cancelled instead. The termination cancels
+    the orders it can see, but on PostgreSQL an order placed while the termination was being
+    handled (it read the partner as active and committed after the termination looked) is
+    not among them; every order makes a first move, so such an order is cancelled then.
+    """
     loaded = await unit.load(ORDER_STREAM, order_id)
     if not loaded.state.exists:
         log.warning("orders: %s for unknown order %s ignored", unit.envelope.event_type, order_id)
         return
+    if first and loaded.state.status == "placed":
+        partner = await find_partner(unit.conn, loaded.state.partner_id)
+        if partner is not None and partner.status == "terminated":
+            decide = partial(rules.decide_close_for_terminated_partner, reason="partner terminated")
     await unit.save(loaded, decide(loaded.state))
 
 
 async def when_stock_allocated_confirm_order(unit: Unit, event: Any) -> None:
-    await advance_order(unit, event.order_id, rules.when_stock_allocated)
+    await advance_order(unit, event.order_id, rules.when_stock_allocated, first=True)
 
 
 async def when_stock_backordered_backorder_order(unit: Unit, event: Any) -> None:
-    await advance_order(unit, event.order_id, rules.when_stock_backordered)
+    await advance_order(unit, event.order_id, rules.when_stock_backordered, first=True)
 
 
 async def when_funds_review_passed_approve_order(unit: Unit, event: Any) -> None:
@@ -114,7 +142,7 @@ REACTIONS: dict[str, Reaction] = {
     TrialEnded.TYPE: keep_partner_copy,
     PartnerSuspended.TYPE: keep_partner_copy,
     PartnerReinstated.TYPE: keep_partner_copy,
-    PartnerTerminated.TYPE: keep_partner_copy,
+    PartnerTerminated.TYPE: when_partner_terminated_cancel_open_orders,
     PartnerTierChanged.TYPE: keep_partner_copy,
     PartnerTerritoriesChanged.TYPE: keep_partner_copy,
     PartnerCategoriesChanged.TYPE: keep_partner_copy,

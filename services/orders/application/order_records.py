@@ -11,10 +11,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from libs.events.base import DomainEvent
 from libs.runtime import documents
 from libs.runtime.commands import Aggregate, Loaded, Unit
-from services.orders.domain.order import Order, evolve
+from libs.store.schema import documents as documents_table
+from services.orders.domain.order import OPEN, Order, evolve
 
 ORDER = "order"
 
@@ -66,3 +70,12 @@ def order_document(order: Order, placed_at: str, updated_at: str, history: list[
         "reject_reason": order.closing_reason if order.status == "rejected" else None,
         "placed_at": placed_at, "updated_at": updated_at, "history": history,
     }
+
+
+async def open_order_ids(conn: AsyncConnection, partner_id: str) -> list[str]:
+    """The partner's orders not shipped completely nor closed, oldest id first: read from the
+    documents' indexed ``(kind, partner_id, status)`` columns, never by reading every order."""
+    rows = await conn.execute(select(documents_table.c.id).where(
+        documents_table.c.kind == ORDER, documents_table.c.partner_id == partner_id,
+        documents_table.c.status.in_(OPEN)).order_by(documents_table.c.id))
+    return [row[0] for row in rows]

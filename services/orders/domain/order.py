@@ -3,9 +3,10 @@
 ``placed`` → ``confirmed`` (stock allocated) or ``backordered`` (→ ``confirmed`` when stock
 comes in) → funds review: ``approved``, ``credit_hold`` or ``awaiting_funds`` (a held or
 awaiting order may still pass, be re-held or be rejected) → ``partially_shipped`` →
-``shipped`` → ``delivered``; or ``cancelled`` (before any dispatch) or ``rejected``
-(by finance). A fact arriving for an order in a state it no longer applies to (a late
-funds review for a cancelled order, a repeated dispatch) changes nothing.
+``shipped`` → ``delivered``; or ``cancelled`` (before any dispatch; when its partner is
+terminated, also after a partial one: the unshipped remainder) or ``rejected`` (by
+finance). A fact arriving for an order in a state it no longer applies to (a late funds
+review for a cancelled order, a repeated dispatch) changes nothing.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ OrderStatus = Literal["placed", "confirmed", "backordered", "awaiting_funds", "c
 IN_FUNDS_REVIEW = ("confirmed", "credit_hold", "awaiting_funds")
 SHIPPABLE = ("approved", "partially_shipped")
 CANCELLABLE = ("placed", "confirmed", "backordered", "awaiting_funds", "credit_hold", "approved")
+OPEN = (*CANCELLABLE, "partially_shipped")
+"""Not shipped completely, not closed: what a partner's termination cancels."""
 
 STATUS_AFTER: dict[type[DomainEvent], str] = {
     OrderPlaced: "placed", OrderConfirmed: "confirmed", OrderBackordered: "backordered",
@@ -123,6 +126,16 @@ def decide_cancel(order: Order, reason: str) -> list[OrderCancelled]:
     return [OrderCancelled(order_id=order.order_id, partner_id=order.partner_id, reason=reason)]
 
 
+def decide_close_for_terminated_partner(order: Order, reason: str) -> list[DomainEvent]:
+    """A terminated partner's order that has not shipped completely is cancelled: before any
+    dispatch as a whole, after a partial one its unshipped remainder (what was dispatched
+    stays shipped and invoiced). Shipped, delivered, cancelled and rejected orders stay as
+    they are."""
+    if order.status not in OPEN:
+        return []
+    return [OrderCancelled(order_id=order.order_id, partner_id=order.partner_id, reason=reason)]
+
+
 # -- reactions: what another service's fact means for the order ----------------------
 
 
@@ -141,7 +154,9 @@ def when_funds_review_passed(order: Order) -> list[DomainEvent]:
 
 
 def when_put_on_hold(order: Order, reason: HoldReason) -> list[DomainEvent]:
-    if order.status not in IN_FUNDS_REVIEW or order.status == "credit_hold":
+    """An order in funds review goes on hold; a held one is held again when the reason changes
+    (a suspension holds it, a reinstatement names what still holds it)."""
+    if order.status not in IN_FUNDS_REVIEW or (order.status == "credit_hold" and order.hold_reason == reason):
         return []
     return [OrderCreditHeld(order_id=order.order_id, reason=reason)]
 

@@ -135,6 +135,17 @@ async def events_of_order(
     return (await conn.execute(select(*ROW).where(condition).order_by(archive.c.received_seq))).all()
 
 
+async def partner_causes(conn: AsyncConnection, rows: Sequence[ArchivedRow]) -> Sequence[ArchivedRow]:
+    """The partners' events that caused some of ``rows`` and are not among them (a partner's
+    termination cancelling its order, a suspension holding it): looked up by event id."""
+    known = {row.event_id for row in rows}
+    causes = sorted({row.causation_id for row in rows if row.causation_id is not None} - known)
+    if not causes:
+        return []
+    return (await conn.execute(select(*ROW).where(
+        archive.c.event_id.in_(causes), archive.c.service == "partners"))).all()
+
+
 async def page_events(
     conn: AsyncConnection, *, service: str | None, stream_id: str | None,
     correlation_id: uuid.UUID | None, after: int, limit: int,
@@ -161,7 +172,7 @@ async def page_all(conn: AsyncConnection, after: int, limit: int) -> Sequence[Se
     reads the whole archive, and row objects cost more than the rest of its read.
     """
     if conn.dialect.name == "postgresql":
-        return await (await driver_of(conn)).fetch(_PG_PAGE, after, limit)  # type: ignore[no-any-return]
+        return await (await driver_of(conn)).fetch(_PG_PAGE, after, limit)
     return await page_events(conn, service=None, stream_id=None, correlation_id=None,
                              after=after, limit=limit)
 

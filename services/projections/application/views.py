@@ -50,12 +50,14 @@ async def order_timeline(conn: AsyncConnection, order_id: str) -> Timeline | Non
 
     The order's events are those naming it and those of its placing conversation
     (same correlation id), except events of that conversation naming another
-    order or another partner: they belong to those.
+    order or another partner: they belong to those; and the partner's own events
+    that caused one of them (its termination, suspension or reinstatement).
     """
     placed = await archive.order_placed(conn, order_id)
     rows = await archive.events_of_order(conn, order_id, placed.correlation_id if placed else None)
     if not rows:
         return None
+    rows = [*rows, *await archive.partner_causes(conn, rows)]
     partner_id = (parse_json(placed.data)["partner_id"] if placed
                   else await archive.partner_of_order(conn, order_id))
     rows = [row for row in rows if row.order_id in (None, order_id)
