@@ -47,11 +47,13 @@ class BatchWork:
     def shared(self, key: Any, make: Callable[[], T], *,
                flush: Callable[[T], Awaitable[object]] | None = None) -> T:
         """The batch's one ``make()`` under ``key``; ``flush(it)`` runs before the commit."""
-        if key not in self._shared:
-            value = self._shared[key] = make()
-            if flush is not None:
-                self._flushes.append(lambda: flush(value))
-        return self._shared[key]  # type: ignore[no-any-return]
+        if key in self._shared:
+            kept: T = self._shared[key]
+            return kept
+        value = self._shared[key] = make()
+        if flush is not None:
+            self._flushes.append(lambda: flush(value))
+        return value
 
     def __contains__(self, key: object) -> bool:
         return key in self._shared

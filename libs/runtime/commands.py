@@ -185,7 +185,7 @@ class Unit:
         stored = await self.ctx.store.append(
             stream_id, aggregate.stream_type, loaded.version, list(events),
             meta or self.meta, conn=self.conn, event_ids=ids,
-            head=(written[0].version, written[1]) if written is not None else None)
+            head=(written[0].version, written[1]) if written is not None and written[1] else None)
         state = loaded.state
         for event in events:
             state = aggregate.evolve(state, event)

@@ -116,7 +116,7 @@ class EventStore:
         *,
         conn: AsyncConnection | None = None,
         event_ids: Sequence[uuid.UUID] | None = None,
-        head: tuple[int, str | None] | None = None,
+        head: tuple[int, str] | None = None,
     ) -> list[Envelope]:
         """Append ``new_events`` to a stream at ``expected_version`` (``None``: any version).
 
@@ -147,11 +147,11 @@ class EventStore:
         return stored
 
     async def _append_in(self, conn: AsyncConnection, batch: _Batch,
-                         written: tuple[int, str | None] | None = None) -> list[Envelope] | None:
+                         written: tuple[int, str] | None = None) -> list[Envelope] | None:
         """The append inside a caller's transaction (SQLAlchemy, both databases); ``written``:
         the head this transaction appended (see ``append``)."""
         version, previous_hash = 0, GENESIS_HASH
-        if written is not None and written[0] == batch.expected_version and written[1] is not None:
+        if written is not None and written[0] == batch.expected_version:
             version, previous_hash = written
         elif batch.expected_version != 0:
             head = (
