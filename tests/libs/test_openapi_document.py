@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-import importlib
 import re
-import tempfile
-from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
-from libs.events import default_registry
-from libs.runtime.host import build_app
-from libs.runtime.settings import DEFAULT_PORTS, RuntimeSettings
+from libs.runtime.settings import DEFAULT_PORTS
+from o2c.apps import service_app
 
 SERVICES = list(DEFAULT_PORTS)
-
-
-def app_of(name: str) -> FastAPI:
-    """The service's app as the host builds it, with no context behind it (nothing started)."""
-    spec = importlib.import_module(f"services.{name}.app").SPEC
-    settings = RuntimeSettings(data_dir=Path(tempfile.gettempdir()))
-    ctx = SimpleNamespace(keyring=None, settings=settings, db=settings.database(name),
-                          registry=default_registry(), store=None)
-    return build_app(spec, ctx)  # type: ignore[arg-type]
 
 
 def operations(doc: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -35,7 +20,7 @@ def operations(doc: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
 
 @pytest.mark.parametrize("name", SERVICES)
 def test_every_operation_names_its_key_and_its_problems(name: str) -> None:
-    doc = app_of(name).openapi()
+    doc = service_app(name).openapi()
     assert doc["components"]["securitySchemes"]["bearer"] == {
         "type": "http", "scheme": "bearer", "description": doc["components"]["securitySchemes"]["bearer"][
             "description"]}
@@ -53,20 +38,20 @@ def test_every_operation_names_its_key_and_its_problems(name: str) -> None:
 
 @pytest.mark.parametrize("name", SERVICES)
 def test_operation_ids_are_the_route_names(name: str) -> None:
-    ids = [op["operationId"] for _, _, op in operations(app_of(name).openapi())]
+    ids = [op["operationId"] for _, _, op in operations(service_app(name).openapi())]
     assert len(ids) == len(set(ids))
     assert all(re.fullmatch(r"[a-z][a-z0-9_]*", i) and "_v1_" not in i for i in ids), ids
 
 
 def test_the_orders_document_reads_as_a_guide() -> None:
-    doc = app_of("orders").openapi()
+    doc = service_app("orders").openapi()
     place = doc["paths"]["/v1/orders"]["post"]
     assert place["operationId"] == "place_order"
     assert place["responses"]["503"]["headers"]["Retry-After"]["schema"] == {"type": "integer"}
 
 
 async def test_the_docs_page_loads_nothing_from_outside() -> None:
-    app = app_of("orders")
+    app = service_app("orders")
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://o2c") as client:
         page = await client.get("/docs")
         assert page.status_code == 200
