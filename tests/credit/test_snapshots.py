@@ -18,10 +18,11 @@ from libs.store.schema import snapshots as snapshots_table
 from services.credit.application.accounts import SNAPSHOTS
 from services.credit.domain.account import Account, evolve, fold, stream_id
 from services.credit.domain.funds import decide_funds_review, decide_release, decide_terms
-from services.credit.domain.invoicing import decide_invoice, decide_write_off
+from services.credit.domain.invoicing import decide_invoice
 from services.credit.domain.position import open_invoices, position, queue
 from services.credit.domain.receipts import decide_credit_note, decide_payment
 from services.credit.domain.snapshot import decode, encode
+from services.credit.domain.write_offs import decide_write_off
 from tests.credit.given import TODAY, line, opened
 from tests.credit.support import Feed, ok, pay
 from tests.service_support import RunningService

@@ -40,15 +40,17 @@ class Verdict:
     hold_reason: str = ""
 
 
-def decide_open_account(state: Account, partner_id: str, terms: PaymentTerms, currency: str
-                        ) -> list[DomainEvent]:
-    """A registered partner gets an account on its agreed terms (prepaid: zero limit and term)."""
+def decide_open_account(state: Account, partner_id: str, terms: PaymentTerms, currency: str,
+                        opened_on: date | None = None) -> list[DomainEvent]:
+    """A registered partner gets an account on its agreed terms (prepaid: zero limit and term),
+    opened on ``opened_on`` (no receipt may be dated before it)."""
     if state.opened:
         return []
     credit = terms.kind == "credit"
     return [ev.AccountOpened(partner_id=partner_id, kind=terms.kind,
                              credit_limit_minor=max(terms.credit_limit_minor or 0, 0) if credit else 0,
-                             term_days=max(terms.term_days or 0, 0) if credit else 0, currency=currency)]
+                             term_days=max(terms.term_days or 0, 0) if credit else 0, currency=currency,
+                             opened_on=opened_on)]
 
 
 def assess(state: Account, total: int, today: date, cancelled: Collection[str] = NONE) -> Verdict:
