@@ -264,11 +264,7 @@ class CreditNoteApplied(DomainEvent):
 
 
 class DebitNoteIssued(DomainEvent):
-    """The partner owes money back (an approved negative rebate true-up): a debit on its account.
-
-    Open like an invoice: due on ``due_on`` (issue day + the account's term), settled
-    with invoices oldest first by payments, credit notes and advance.
-    """
+    """The partner owes money back (an approved negative rebate true-up), due like an invoice."""
 
     TYPE = "DebitNoteIssued"
 
@@ -284,8 +280,7 @@ class DebitNoteIssued(DomainEvent):
 
 
 class DebitNoteSettled(DomainEvent):
-    """Money settled part of a debit note: a payment, a credit note or advance on the account
-    (``ref`` names the payment or credit note)."""
+    """Money settled part of a debit note: a payment, credit note or advance (``ref`` names which)."""
 
     TYPE = "DebitNoteSettled"
 
