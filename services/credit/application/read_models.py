@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from libs.events import credit as ev
 from libs.events.base import DomainEvent
 from libs.runtime import documents
-from services.credit.domain.account import (
-    Account,
+from services.credit.domain.account import Account
+from services.credit.domain.parts import (
     CreditNote,
     DebitNote,
     Invoice,

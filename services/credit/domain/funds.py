@@ -25,8 +25,9 @@ from datetime import date
 from libs.events import credit as ev
 from libs.events.base import DomainEvent
 from libs.events.values import PaymentTerms
-from services.credit.domain.account import Account, OrderReview, fold
+from services.credit.domain.account import Account, fold
 from services.credit.domain.errors import BadTerms, NotOnHold
+from services.credit.domain.parts import OrderReview
 from services.credit.domain.position import NONE, exposure, free_advance, overdue, queue
 
 SYSTEM = "system:credit"

@@ -21,8 +21,9 @@ from datetime import date, timedelta
 from libs.events import credit as ev
 from libs.events.base import DomainEvent
 from libs.events.values import InvoiceLine
-from services.credit.domain.account import Account, DebitNote, Invoice, fold
+from services.credit.domain.account import Account, fold
 from services.credit.domain.funds import decide_reevaluation
+from services.credit.domain.parts import DebitNote, Invoice
 from services.credit.domain.position import NONE, free_advance
 
 

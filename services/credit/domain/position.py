@@ -28,7 +28,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
 
-from services.credit.domain.account import QUEUED, Account, DebitNote, Invoice, OrderReview
+from services.credit.domain.account import Account
+from services.credit.domain.parts import QUEUED, DebitNote, Invoice, OrderReview
 
 NONE: frozenset[str] = frozenset()
 

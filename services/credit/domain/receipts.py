@@ -34,10 +34,11 @@ from datetime import date, timedelta
 from libs.events import credit as ev
 from libs.events.base import DomainEvent
 from libs.events.values import InvoiceLine
-from services.credit.domain.account import Account, DebitNote, Invoice, fold
+from services.credit.domain.account import Account, fold
 from services.credit.domain.errors import BadAllocation, BadAmount, BadReceiptDate, CurrencyMismatch
 from services.credit.domain.funds import decide_reevaluation
 from services.credit.domain.invoicing import settle_from_advance
+from services.credit.domain.parts import DebitNote, Invoice
 from services.credit.domain.position import NONE, open_items
 
 BACKDATE_DAYS = 30

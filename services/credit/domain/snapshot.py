@@ -15,8 +15,8 @@ from typing import Any
 
 from libs.events.values import InvoiceLine
 from libs.runtime.persistent import PMap
-from services.credit.domain.account import (
-    Account,
+from services.credit.domain.account import Account
+from services.credit.domain.parts import (
     CreditNote,
     DebitNote,
     Invoice,

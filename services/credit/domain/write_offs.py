@@ -29,7 +29,7 @@ from datetime import date
 
 from libs.events import credit as ev
 from libs.events.base import DomainEvent
-from services.credit.domain.account import Account, Invoice, fold
+from services.credit.domain.account import Account, fold
 from services.credit.domain.errors import (
     BadAmount,
     InvoiceClosed,
@@ -41,6 +41,7 @@ from services.credit.domain.errors import (
     WriteOffStale,
 )
 from services.credit.domain.funds import decide_reevaluation
+from services.credit.domain.parts import Invoice
 from services.credit.domain.position import NONE
 
 RESIDUE_THRESHOLD_MINOR = 100
