@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -23,6 +23,9 @@ from tests.service_support import RunningService
 
 NOW = datetime(2026, 3, 10, 9, 30, tzinfo=UTC)
 TODAY = NOW.date()
+OPENED_DAYS_AGO = 60
+"""``Feed.register`` opens accounts this many days before the clock's today, so receipts may be
+backdated as far as the receipt window allows."""
 
 
 def fix_clock(svc: RunningService, moment: datetime = NOW) -> None:
@@ -67,7 +70,18 @@ class Feed:
         term: int = 30,
         tier: str = "A",
         region: str = "east",
+        days_ago: int = OPENED_DAYS_AGO,
     ) -> None:
+        """Register a partner: credit opens its account ``days_ago`` days before today."""
+        clock = self.svc.ctx.clock
+        self.svc.ctx.clock = lambda: clock() - timedelta(days=days_ago)
+        try:
+            await self._register(partner_id, kind, limit, term, tier, region)
+        finally:
+            self.svc.ctx.clock = clock
+
+    async def _register(self, partner_id: str, kind: str, limit: int, term: int, tier: str, region: str
+                        ) -> None:
         terms = (
             PaymentTerms(kind="credit", credit_limit_minor=limit, term_days=term)
             if kind == "credit"

@@ -151,6 +151,7 @@ async def test_prepaid_flow_end_to_end(svc: RunningService, feed: Feed) -> None:
             "order_id": "o1",
             "amount_minor": 21_751,
             "currency": "CNY",
+            "applied_on": str(TODAY),
         },
     )
     assert settled[1][0] == "InvoicePaid"
