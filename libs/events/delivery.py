@@ -11,7 +11,7 @@ from datetime import date
 from pydantic import AwareDatetime
 
 from libs.events.base import DomainEvent
-from libs.events.values import ReturnKind, SkuQty
+from libs.events.values import ReturnKind, ShipmentPurpose, SkuQty
 
 
 class StockReceived(DomainEvent):
@@ -52,7 +52,13 @@ class StockReleased(DomainEvent):
 
 
 class ShipmentCreated(DomainEvent):
-    """An approved order got a shipment to dispatch, with the lines still to ship."""
+    """A shipment to dispatch, with the lines still to ship.
+
+    ``purpose`` says why it ships: ``sale`` (an approved order's goods, invoiced
+    on dispatch), ``replacement`` (an exchange return's new goods, never
+    invoiced) or ``repair`` (the partner's repaired goods going back, never
+    invoiced). A non-sale shipment names the return it serves (``return_id``).
+    """
 
     TYPE = "ShipmentCreated"
 
@@ -60,10 +66,17 @@ class ShipmentCreated(DomainEvent):
     order_id: str
     partner_id: str
     lines: list[SkuQty]
+    purpose: ShipmentPurpose = "sale"
+    return_id: str | None = None
 
 
 class ShipmentDispatched(DomainEvent):
-    """Goods left the warehouse (all or part); each dispatch is invoiced on ``dispatched_on``."""
+    """Goods left the warehouse (all or part).
+
+    A ``sale`` dispatch is invoiced on ``dispatched_on`` and ships the order; a
+    ``replacement`` or ``repair`` dispatch (of a return) moves no money and does
+    not ship the order.
+    """
 
     TYPE = "ShipmentDispatched"
 
@@ -77,6 +90,8 @@ class ShipmentDispatched(DomainEvent):
     dispatched_on: date
     remaining: list[SkuQty]
     complete: bool
+    purpose: ShipmentPurpose = "sale"
+    return_id: str | None = None
 
 
 class ShipmentDelivered(DomainEvent):
@@ -89,6 +104,8 @@ class ShipmentDelivered(DomainEvent):
     partner_id: str
     delivered_at: AwareDatetime
     signed_by: str
+    purpose: ShipmentPurpose = "sale"
+    return_id: str | None = None
 
 
 class ReturnRequested(DomainEvent):
@@ -105,7 +122,11 @@ class ReturnRequested(DomainEvent):
 
 
 class ReturnReceived(DomainEvent):
-    """Returned goods arrived; a refund return yields a credit note and reverses rebate."""
+    """Returned goods arrived at the inspection location (not sellable stock yet).
+
+    A refund return yields a credit note and reverses rebate; an exchange or a
+    repair moves no money.
+    """
 
     TYPE = "ReturnReceived"
 
@@ -115,6 +136,48 @@ class ReturnReceived(DomainEvent):
     kind: ReturnKind
     lines: list[SkuQty]
     received_on: date
+
+
+class ReturnInspected(DomainEvent):
+    """The warehouse inspected every received unit of a return, sku by sku.
+
+    ``restocked`` units become sellable stock, ``scrapped`` units leave the
+    books, ``repaired`` units (repair returns only) wait at the inspection
+    location for their shipment back. An exchange or repair return gets a
+    shipment (``shipment_id``): the replacement of every inspected unit, or the
+    repaired units.
+    """
+
+    TYPE = "ReturnInspected"
+
+    return_id: str
+    order_id: str
+    partner_id: str
+    kind: ReturnKind
+    restocked: list[SkuQty]
+    scrapped: list[SkuQty]
+    repaired: list[SkuQty]
+    inspected_on: date
+    shipment_id: str | None = None
+
+
+class ReturnGoodsDispatched(DomainEvent):
+    """The replacement (exchange) or the repaired goods (repair) of a return left for the partner
+    on ``shipment_id`` (all of them once ``complete``)."""
+
+    TYPE = "ReturnGoodsDispatched"
+
+    return_id: str
+    order_id: str
+    partner_id: str
+    kind: ReturnKind
+    shipment_id: str
+    dispatch_id: str
+    lines: list[SkuQty]
+    carrier: str
+    tracking_no: str
+    dispatched_on: date
+    complete: bool
 
 
 EVENTS: tuple[type[DomainEvent], ...] = (
@@ -127,4 +190,6 @@ EVENTS: tuple[type[DomainEvent], ...] = (
     ShipmentDelivered,
     ReturnRequested,
     ReturnReceived,
+    ReturnInspected,
+    ReturnGoodsDispatched,
 )

@@ -21,6 +21,8 @@ Role = Literal["admin", "sales", "finance", "warehouse", "auditor", "partner"]
 TermsKind = Literal["prepaid", "credit"]
 AgreementKind = Literal["trial", "annual"]
 ReturnKind = Literal["refund", "exchange", "repair"]
+ShipmentPurpose = Literal["sale", "replacement", "repair"]
+"""Why a shipment ships: an order's sale (invoiced), an exchange's replacement or a repaired unit."""
 HoldReason = Literal["over_limit", "overdue"]
 FundsReviewOutcome = Literal["within_limit", "prepaid", "released"]
 CreditNoteSource = Literal["return", "rebate"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from libs.messaging.consumer import Outcome
-from services.delivery.domain.stock import StockLevel, movement_of
+from services.delivery.domain.stock import StockLevel, movements_of
 from tests.delivery.support import WAREHOUSE, FakePublisher, delivery_events
 from tests.service_support import ADMIN, RunningService
 
@@ -158,10 +158,9 @@ async def test_the_stock_ledger_is_the_fold_of_deliverys_events(
     folded: dict[str, StockLevel] = {}
     page = await svc.ctx.store.read_all()
     for envelope in page.events:
-        movement = movement_of(svc.ctx.registry.decode(envelope))
-        if movement:
-            for sku, qty in movement[0].items():
-                folded[sku] = movement[1](folded.get(sku, StockLevel(sku)), qty)
+        for quantities, move in movements_of(svc.ctx.registry.decode(envelope)):
+            for sku, qty in quantities.items():
+                folded[sku] = move(folded.get(sku, StockLevel(sku)), qty)
     listed = (await svc.client.get("/v1/stock", headers=WAREHOUSE)).json()["items"]
     assert listed == [level.as_dict() for level in sorted(folded.values(), key=lambda lv: lv.sku)]
     assert [(s["sku"], s["on_hand"], s["allocated"]) for s in listed] == [("A", 4, 4), ("B", 2, 1)]
