@@ -22,7 +22,8 @@ async def test_receipts_book_stock_once_per_reference(svc: RunningService, order
     first = await book(svc, "A", 7, warehouse, reference="DN-1")
     assert first.status_code == 201
     assert first.json() == {"sku": "A", "qty": 7, "reference": "DN-1", "received_on": "2026-03-10",
-                            "on_hand": 7, "allocated": 0, "available": 7, "in_inspection": 0, "allocated_orders": []}
+                            "on_hand": 7, "allocated": 0, "available": 7, "in_inspection": 0,
+                            "allocated_orders": []}
     problem(await book(svc, "A", 7, warehouse, reference="DN-1"), 409, "duplicate-reference")
     assert (await book(svc, "B", 1, warehouse, reference="DN-1")).status_code == 201
     stock = await svc.client.get("/v1/stock", headers=warehouse)

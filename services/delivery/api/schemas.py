@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Protocol, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -13,7 +13,6 @@ from pydantic import (
     BeforeValidator,
     Field,
     StringConstraints,
-    field_validator,
     model_validator,
 )
 
@@ -49,6 +48,25 @@ LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text), AfterValidator(_in_utc)]
 
 
+class _NamesSku(Protocol):
+    sku: str
+
+
+L = TypeVar("L", bound=_NamesSku)
+
+
+def skus_named_once(lines: list[L]) -> list[L]:
+    """Request lines name each sku once (422 otherwise)."""
+    skus = [line.sku for line in lines]
+    if len(set(skus)) != len(skus):
+        raise ValueError("name each sku once")
+    return lines
+
+
+SkuLines = Annotated[list[L], Field(min_length=1, max_length=500), AfterValidator(skus_named_once)]
+"""One to 500 request lines, each sku named once."""
+
+
 class LineIn(RequestModel):
     sku: Sku
     qty: Qty
@@ -57,15 +75,7 @@ class LineIn(RequestModel):
 class LinesIn(RequestModel):
     """Lines naming each sku once, each with a quantity above zero."""
 
-    lines: list[LineIn] = Field(min_length=1, max_length=500)
-
-    @field_validator("lines")
-    @classmethod
-    def _each_sku_once(cls, lines: list[LineIn]) -> list[LineIn]:
-        skus = [line.sku for line in lines]
-        if len(set(skus)) != len(skus):
-            raise ValueError("name each sku once")
-        return lines
+    lines: SkuLines[LineIn]
 
     def quantities(self) -> dict[str, int]:
         return {line.sku: line.qty for line in self.lines}
@@ -118,15 +128,7 @@ class InspectLineIn(RequestModel):
 class InspectReturnIn(RequestModel):
     """The outcome of every received sku, each named once."""
 
-    lines: list[InspectLineIn] = Field(min_length=1, max_length=500)
-
-    @field_validator("lines")
-    @classmethod
-    def _each_sku_once(cls, lines: list[InspectLineIn]) -> list[InspectLineIn]:
-        skus = [line.sku for line in lines]
-        if len(set(skus)) != len(skus):
-            raise ValueError("name each sku once")
-        return lines
+    lines: SkuLines[InspectLineIn]
 
     def outcomes(self) -> dict[str, Outcome]:
         return {line.sku: Outcome(restock=line.restock, scrap=line.scrap, repaired=line.repaired)
