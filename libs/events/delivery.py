@@ -52,13 +52,7 @@ class StockReleased(DomainEvent):
 
 
 class ShipmentCreated(DomainEvent):
-    """A shipment to dispatch, with the lines still to ship.
-
-    ``purpose`` says why it ships: ``sale`` (an approved order's goods, invoiced
-    on dispatch), ``replacement`` (an exchange return's new goods, never
-    invoiced) or ``repair`` (the partner's repaired goods going back, never
-    invoiced). A non-sale shipment names the return it serves (``return_id``).
-    """
+    """A shipment to dispatch (an order's sale, or a return's replacement or repaired goods)."""
 
     TYPE = "ShipmentCreated"
 
@@ -68,15 +62,11 @@ class ShipmentCreated(DomainEvent):
     lines: list[SkuQty]
     purpose: ShipmentPurpose = "sale"
     return_id: str | None = None
+    """The return a replacement or repair shipment serves (None for a sale)."""
 
 
 class ShipmentDispatched(DomainEvent):
-    """Goods left the warehouse (all or part).
-
-    A ``sale`` dispatch is invoiced on ``dispatched_on`` and ships the order; a
-    ``replacement`` or ``repair`` dispatch (of a return) moves no money and does
-    not ship the order.
-    """
+    """Goods left the warehouse (all or part); only a sale's dispatch is invoiced, on ``dispatched_on``."""
 
     TYPE = "ShipmentDispatched"
 
@@ -122,11 +112,7 @@ class ReturnRequested(DomainEvent):
 
 
 class ReturnReceived(DomainEvent):
-    """Returned goods arrived at the inspection location (not sellable stock yet).
-
-    A refund return yields a credit note and reverses rebate; an exchange or a
-    repair moves no money.
-    """
+    """Returned goods arrived for inspection; a refund return yields a credit note and reverses rebate."""
 
     TYPE = "ReturnReceived"
 
@@ -139,14 +125,7 @@ class ReturnReceived(DomainEvent):
 
 
 class ReturnInspected(DomainEvent):
-    """The warehouse inspected every received unit of a return, sku by sku.
-
-    ``restocked`` units become sellable stock, ``scrapped`` units leave the
-    books, ``repaired`` units (repair returns only) wait at the inspection
-    location for their shipment back. An exchange or repair return gets a
-    shipment (``shipment_id``): the replacement of every inspected unit, or the
-    repaired units.
-    """
+    """Every received unit of a return was restocked, scrapped or repaired; ``shipment_id`` ships back."""
 
     TYPE = "ReturnInspected"
 
@@ -159,11 +138,11 @@ class ReturnInspected(DomainEvent):
     repaired: list[SkuQty]
     inspected_on: date
     shipment_id: str | None = None
+    """An exchange's replacement shipment or a repair's shipment back (None for a refund)."""
 
 
 class ReturnGoodsDispatched(DomainEvent):
-    """The replacement (exchange) or the repaired goods (repair) of a return left for the partner
-    on ``shipment_id`` (all of them once ``complete``)."""
+    """A return's replacement (exchange) or repaired goods (repair) left for the partner."""
 
     TYPE = "ReturnGoodsDispatched"
 
