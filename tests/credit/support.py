@@ -149,7 +149,7 @@ class Feed:
         dispatch_id = dispatch_id or f"dsp_{uuid.uuid4().hex[:8]}"
         shipment_id = f"shp_{order_id}" if purpose == "sale" else f"shp_{return_id}"
         await self.emit(
-            f"shipment-{shipment_id}",
+            f"shipment-{order_id if purpose == 'sale' else shipment_id}",
             ShipmentDispatched(
                 shipment_id=shipment_id,
                 order_id=order_id,
