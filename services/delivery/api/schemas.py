@@ -187,14 +187,10 @@ class InspectionOut(BaseModel):
     repaired: list[Line]
 
 
-class GoodsDispatchOut(BaseModel):
+class GoodsDispatchOut(DispatchOut):
+    """A dispatch of the return's shipment (``shipment_id``)."""
+
     shipment_id: str
-    dispatch_id: str
-    lines: list[Line]
-    carrier: str
-    tracking_no: str
-    dispatched_on: str
-    complete: bool
 
 
 class ReturnOut(BaseModel):
