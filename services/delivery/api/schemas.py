@@ -49,7 +49,8 @@ Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text), AfterValida
 
 
 class _NamesSku(Protocol):
-    sku: str
+    @property
+    def sku(self) -> str: ...
 
 
 L = TypeVar("L", bound=_NamesSku)
