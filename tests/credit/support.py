@@ -15,7 +15,7 @@ from libs.events.envelope import Envelope
 from libs.events.orders import OrderCancelled, OrderConfirmed, OrderPlaced
 from libs.events.partners import KeyIssued, PartnerRegistered, PartnerTierChanged
 from libs.events.rebates import SettlementApproved
-from libs.events.values import OrderLine, PaymentTerms, SkuQty
+from libs.events.values import OrderLine, PaymentTerms, ShipmentPurpose, SkuQty
 from libs.messaging.consumer import Outcome
 from libs.runtime.auth import hash_secret
 from services.credit.domain.account import stream_id
@@ -156,13 +156,16 @@ class Feed:
         on: date = TODAY,
         dispatch_id: str | None = None,
         complete: bool = False,
+        purpose: ShipmentPurpose = "sale",
+        return_id: str | None = None,
     ) -> str:
         placed = self.orders[order_id]
         dispatch_id = dispatch_id or f"dsp_{uuid.uuid4().hex[:8]}"
+        shipment_id = f"shp_{order_id}" if purpose == "sale" else f"shp_{return_id}"
         await self.emit(
-            f"shipment-{order_id}",
+            f"shipment-{order_id if purpose == 'sale' else shipment_id}",
             ShipmentDispatched(
-                shipment_id=f"shp_{order_id}",
+                shipment_id=shipment_id,
                 order_id=order_id,
                 partner_id=placed.partner_id,
                 dispatch_id=dispatch_id,
@@ -172,6 +175,8 @@ class Feed:
                 dispatched_on=on,
                 remaining=[],
                 complete=complete,
+                purpose=purpose,
+                return_id=return_id,
             ),
             "shipment",
         )

@@ -138,7 +138,11 @@ async def _priced(unit: Unit, order_id: str, quantities: list[SkuQty]
 
 
 async def when_shipment_dispatched_issue_invoice(unit: Unit, event: Any) -> None:
+    """A sale's dispatch is invoiced at the order's prices; a return's replacement or repaired
+    goods going back are not sold again (nothing invoiced)."""
     assert isinstance(event, dl.ShipmentDispatched)
+    if event.purpose != "sale":
+        return
     lines = await _priced(unit, event.order_id, event.lines)
     loaded = await accounts.load_for_update(unit, event.partner_id)
     if not loaded.state.opened:
