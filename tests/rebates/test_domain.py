@@ -232,7 +232,7 @@ def test_publish_then_close_again_and_again() -> None:
     closed = programs.decide_close(state, "prg_1", "fin-1")
     assert closed == [ProgramClosed(program_id="prg_1", closed_by="fin-1")]
     state = reduce(programs.evolve, closed * 2, state)
-    assert (state.status, state.closes) == ("closed", 2)
+    assert (state.status, state.closes) == ("final", 2)
     with pytest.raises(ProgramNotFound):
         programs.decide_close(ProgramState(), "prg_x", "fin-1")
 
@@ -294,7 +294,7 @@ def test_approval_needs_another_key_the_latest_positive_proposal_and_happens_onc
         rebate.decide_approval(done, "stl_1", "fin-2")
 
 
-def test_a_newer_proposal_supersedes_an_unapproved_one_and_debits_are_not_approvable() -> None:
+def test_a_newer_proposal_supersedes_an_unapproved_one_and_a_debit_is_approved_like_a_payout() -> None:
     state = given([proposed("stl_1", 100, 0), proposed("stl_2", 120, 0)])
     assert [s.status for s in state.settlements] == ["superseded", "proposed"]
     with pytest.raises(SettlementNotApprovable, match="newer"):
@@ -303,5 +303,10 @@ def test_a_newer_proposal_supersedes_an_unapproved_one_and_debits_are_not_approv
     assert [s.status for s in state.settlements] == ["superseded", "approved", "superseded", "nothing_due"]
     assert state.settled_minor == 120
     debit = given([proposed("stl_5", 90, 120)], state)
-    with pytest.raises(SettlementNotApprovable, match="negative"):
-        rebate.decide_approval(debit, "stl_5", "fin-2")
+    assert debit.settlements[-1].status == "debit"
+    with pytest.raises(SameApprover):
+        rebate.decide_approval(debit, "stl_5", "fin-1")
+    assert rebate.decide_approval(debit, "stl_5", "fin-2") == [approved("stl_5", -30)]
+    assert given(rebate.decide_approval(debit, "stl_5", "fin-2"), debit).settled_minor == 90
+    with pytest.raises(SettlementNotApprovable, match="zero"):
+        rebate.decide_approval(state, "stl_4", "fin-2")

@@ -93,16 +93,17 @@ async def test_programs_not_applying_to_a_partner_are_never_loaded(svc: RunningS
             [applies, named])
         assert await applicability.eligible_programs(conn, PartnerProfile("p1"), "CNY", day, day) == [named]
         loaded = await programs_for(conn, profile, "CNY", [day], follow_existing=False)
-    assert [program.program_id for program in loaded] == sorted([applies, named])
+    assert [(program.program_id, final) for program, final in loaded] == sorted(
+        [(applies, False), (named, False)])
     await feed.invoice("inv-1", "p1", [("tools", 1_000)])
     await feed.tier_change("p1", "A", "C")  # no longer eligible, but its returns still follow its sales
     async with svc.ctx.db.read() as conn:
         assert await sources.accruing_programs(conn, "p1") == sorted([applies, named])
         following = await programs_for(conn, PartnerProfile("p1", "C", "east"), "CNY", [day],
                                        follow_existing=True)
-        assert [program.program_id for program in following] == sorted([applies, named])
+        assert [program.program_id for program, _ in following] == sorted([applies, named])
         assert await programs_for(conn, PartnerProfile("p1", "C", "east"), "CNY", [day],
-                                  follow_existing=False) == [p for p in following if p.program_id == named]
+                                  follow_existing=False) == [p for p in following if p[0].program_id == named]
 
 
 async def test_the_migration_moves_sources_and_scopes_out_of_earlier_documents(db: Database) -> None:

@@ -57,7 +57,7 @@ async def save_partner(conn: AsyncConnection, profile: PartnerProfile) -> None:
 
 def invoice_from(body: dict[str, Any]) -> InvoiceCopy:
     return InvoiceCopy(
-        invoice_id=body["invoice_id"], partner_id=body["partner_id"],
+        invoice_id=body["invoice_id"], partner_id=body["partner_id"], order_id=body.get("order_id"),
         issued_on=_day(body.get("issued_on")), total_minor=body.get("total_minor", 0),
         currency=body.get("currency", "CNY"),
         lines=tuple((line["category"], line["amount_minor"]) for line in body.get("lines", [])),
@@ -73,16 +73,28 @@ async def invoice_copy(conn: AsyncConnection, invoice_id: str, partner_id: str) 
     return invoice_from(body) if body else InvoiceCopy(invoice_id, partner_id)
 
 
+async def original_invoice(conn: AsyncConnection, partner_id: str, order_id: str | None,
+                           returned_on: date) -> InvoiceCopy | None:
+    """The invoice a return of an order reverses: the order's first invoiced on or before the return."""
+    if order_id is None:
+        return None
+    page = await documents.page(conn, INVOICE, partner_id=partner_id, ref_id=order_id,
+                                limit=documents.MAX_LIMIT)
+    found = [invoice for invoice in map(invoice_from, page["items"])
+             if invoice.issued_on is not None and invoice.issued_on <= returned_on]
+    return min(found, key=lambda invoice: (invoice.issued_on, invoice.invoice_id), default=None)
+
+
 async def save_invoice(conn: AsyncConnection, invoice: InvoiceCopy) -> None:
     await documents.put(conn, INVOICE, invoice.invoice_id, {
-        "invoice_id": invoice.invoice_id, "partner_id": invoice.partner_id,
+        "invoice_id": invoice.invoice_id, "partner_id": invoice.partner_id, "order_id": invoice.order_id,
         "issued_on": _text(invoice.issued_on), "total_minor": invoice.total_minor,
         "currency": invoice.currency,
         "lines": [{"category": c, "amount_minor": a} for c, a in invoice.lines],
         "applications": [{"ref": a.ref, "amount_minor": a.amount_minor, "on": _text(a.on)}
                          for a in invoice.applications],
         "paid_on": _text(invoice.paid_on), "on_time": invoice.on_time,
-    }, partner_id=invoice.partner_id)
+    }, partner_id=invoice.partner_id, ref_id=invoice.order_id)
 
 
 def return_from(body: dict[str, Any]) -> ReturnCopy:
@@ -91,6 +103,8 @@ def return_from(body: dict[str, Any]) -> ReturnCopy:
         issued_on=date.fromisoformat(body["issued_on"]), amount_minor=body["amount_minor"],
         currency=body.get("currency", "CNY"),
         lines=tuple((line["category"], line["amount_minor"]) for line in body.get("lines", [])),
+        invoice_id=body.get("invoice_id"), sold_on=_day(body.get("sold_on")),
+        collected_on=_day(body.get("collected_on")),
     )
 
 
@@ -100,6 +114,8 @@ async def save_return(conn: AsyncConnection, note: ReturnCopy) -> None:
         "issued_on": note.issued_on.isoformat(), "amount_minor": note.amount_minor,
         "currency": note.currency,
         "lines": [{"category": c, "amount_minor": a} for c, a in note.lines],
+        "invoice_id": note.invoice_id, "sold_on": _text(note.sold_on),
+        "collected_on": _text(note.collected_on),
     }, partner_id=note.partner_id)
 
 
