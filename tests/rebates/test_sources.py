@@ -16,12 +16,12 @@ from libs.runtime import documents
 from libs.store.database import Database
 from libs.store.migrate import migrate
 from services.rebates.app import MIGRATIONS
-from services.rebates.application import applicability, sources
+from services.rebates.application import applicability, copies, sources
 from services.rebates.application.accruals import programs_for
 from services.rebates.application.applicability import rebate_program_scope, rebate_programs
 from services.rebates.application.sources import rebate_sources
 from services.rebates.domain.eligibility import PartnerProfile
-from services.rebates.domain.ledger import Contribution
+from services.rebates.domain.ledger import Contribution, InvoiceCopy, Window, timeliness_in
 from tests.rebates.support import Feed, accrual, issue_key, stored_events
 from tests.rebates.test_reactions import publish
 from tests.rebates.test_reactions import svc as svc  # the fixture
@@ -157,3 +157,22 @@ async def test_source_look_ups_search_an_index_on_sqlite(tmp_path: Any) -> None:
             plain.close()
     finally:
         await db.dispose()
+
+
+async def test_timeliness_is_counted_on_the_index_as_the_rule_counts_it_and_backfilled(db: Database) -> None:
+    """Copies written before revision 0003 get their timeliness key; the count matches ``timeliness_in``."""
+    old = [{"invoice_id": "inv-a", "partner_id": "p1", "issued_on": "2026-01-31", "on_time": True},
+           {"invoice_id": "inv-b", "partner_id": "p1", "issued_on": "2026-03-31", "on_time": None},
+           {"invoice_id": "inv-c", "partner_id": "p1", "issued_on": "2026-04-01", "on_time": True},
+           {"invoice_id": "inv-d", "partner_id": "p1", "issued_on": None, "on_time": None},
+           {"invoice_id": "inv-e", "partner_id": "p2", "issued_on": "2026-02-01", "on_time": True}]
+    async with db.transaction() as conn:
+        for body in old:
+            await documents.put(conn, copies.INVOICE, body["invoice_id"], body, partner_id=body["partner_id"])
+    await migrate(db, [MIGRATIONS])
+    async with db.transaction() as conn:
+        await copies.save_invoice(conn, InvoiceCopy("inv-f", "p1", order_id="ord-f",
+                                                    issued_on=date(2026, 1, 1), on_time=True))
+        counted = await copies.timeliness_counts(conn, "p1", date(2026, 1, 1), date(2026, 3, 31))
+        invoices, _ = await copies.partner_ledger(conn, "p1")
+    assert counted == timeliness_in(invoices, Window(date(2026, 1, 1), date(2026, 3, 31))) == (3, 2)

@@ -30,11 +30,11 @@ from libs.events.rebates import ProgramPublished
 from libs.runtime import documents
 from libs.runtime.commands import Unit
 from services.rebates.application import applicability, sources, views
-from services.rebates.application.copies import partner_ledger
+from services.rebates.application.copies import partner_ledger, timeliness_counts
 from services.rebates.application.rebates import LoadedRebate, append, load_rebate, new_settlement_id
 from services.rebates.domain.closing import Performance, final_amount
 from services.rebates.domain.eligibility import PartnerProfile
-from services.rebates.domain.ledger import Contribution, Window, basis_in, period_of, timeliness_in
+from services.rebates.domain.ledger import Contribution, Window, basis_in, period_of
 from services.rebates.domain.rebate import SYSTEM, AmountOf, decide_accruals, decide_proposal
 
 ContributionsOf = Callable[[ProgramPublished], list[Contribution]]
@@ -55,15 +55,15 @@ async def performance(conn: AsyncConnection, program: ProgramPublished, partner_
 
     ``window``: the part of the period looked at (an interim settlement's), the whole period by default.
     """
-    if program.growth is None and program.timeliness is None:
-        return Performance()
-    invoices, returns = await partner_ledger(conn, partner_id)
-    baseline = None
+    baseline = issued = on_time = None
     if program.growth is not None:
+        invoices, returns = await partner_ledger(conn, partner_id)
         baseline = basis_in(program, invoices, returns,
                             Window(program.growth.baseline_from, program.growth.baseline_to))
-    issued, on_time = timeliness_in(invoices, window or period_of(program))
-    return Performance(baseline, issued, on_time)
+    if program.timeliness is not None:
+        window = window or period_of(program)
+        issued, on_time = await timeliness_counts(conn, partner_id, window.first, window.last)
+    return Performance(baseline, issued or 0, on_time or 0)
 
 
 async def amount_of(conn: AsyncConnection, program: ProgramPublished, partner_id: str) -> AmountOf:

@@ -10,9 +10,11 @@ from collections.abc import AsyncIterator
 from datetime import date
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.runtime import documents
+from libs.store.schema import documents as documents_table
 from services.rebates.domain.eligibility import PartnerProfile
 from services.rebates.domain.ledger import Application, InvoiceCopy, ReturnCopy
 
@@ -85,6 +87,23 @@ async def original_invoice(conn: AsyncConnection, partner_id: str, order_id: str
     return min(found, key=lambda invoice: (invoice.issued_on, invoice.invoice_id), default=None)
 
 
+def timeliness_key(invoice: InvoiceCopy) -> str | None:
+    """The copy's indexed ``status``: ``<issued_on>:<1 if paid on time else 0>`` (migration 0003)."""
+    return f"{invoice.issued_on.isoformat()}:{1 if invoice.on_time else 0}" if invoice.issued_on else None
+
+
+async def timeliness_counts(conn: AsyncConnection, partner_id: str, first: date,
+                            last: date) -> tuple[int, int]:
+    """``(issued, paid_on_time)`` over the partner's invoices issued in ``first..last``, on the index."""
+    table = documents_table.c
+    on_time = sa.case((table.status.like("%:1"), 1), else_=0)
+    query = sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(on_time), 0)).where(
+        table.kind == INVOICE, table.partner_id == partner_id,
+        table.status >= first.isoformat(), table.status <= f"{last.isoformat()}:9")
+    issued, paid_on_time = (await conn.execute(query)).one()
+    return int(issued), int(paid_on_time)
+
+
 async def save_invoice(conn: AsyncConnection, invoice: InvoiceCopy) -> None:
     await documents.put(conn, INVOICE, invoice.invoice_id, {
         "invoice_id": invoice.invoice_id, "partner_id": invoice.partner_id, "order_id": invoice.order_id,
@@ -94,7 +113,7 @@ async def save_invoice(conn: AsyncConnection, invoice: InvoiceCopy) -> None:
         "applications": [{"ref": a.ref, "amount_minor": a.amount_minor, "on": _text(a.on)}
                          for a in invoice.applications],
         "paid_on": _text(invoice.paid_on), "on_time": invoice.on_time,
-    }, partner_id=invoice.partner_id, ref_id=invoice.order_id)
+    }, partner_id=invoice.partner_id, status=timeliness_key(invoice), ref_id=invoice.order_id)
 
 
 def return_from(body: dict[str, Any]) -> ReturnCopy:

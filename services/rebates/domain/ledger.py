@@ -181,6 +181,9 @@ def basis_in(
 
 
 def timeliness_in(invoices: list[InvoiceCopy], window: Window) -> tuple[int, int]:
-    """``(issued, paid_on_time)`` over the partner's invoices issued in the window."""
+    """``(issued, paid_on_time)`` over the partner's invoices issued in the window.
+
+    The rule; the service counts the same on an index (``application.copies.timeliness_counts``).
+    """
     issued = [invoice for invoice in invoices if invoice.known and window.holds(invoice.issued_on)]  # type: ignore[arg-type]
     return len(issued), sum(1 for invoice in issued if invoice.on_time)
