@@ -175,4 +175,6 @@ async def test_timeliness_is_counted_on_the_index_as_the_rule_counts_it_and_back
                                                     issued_on=date(2026, 1, 1), on_time=True))
         counted = await copies.timeliness_counts(conn, "p1", date(2026, 1, 1), date(2026, 3, 31))
         invoices, _ = await copies.partner_ledger(conn, "p1")
+        by_march = await copies.issued_through(conn, "p1", date(2026, 3, 31))
     assert counted == timeliness_in(invoices, Window(date(2026, 1, 1), date(2026, 3, 31))) == (3, 2)
+    assert [invoice.invoice_id for invoice in by_march] == ["inv-a", "inv-b", "inv-f"]

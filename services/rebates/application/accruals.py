@@ -57,7 +57,7 @@ async def performance(conn: AsyncConnection, program: ProgramPublished, partner_
     """
     baseline = issued = on_time = None
     if program.growth is not None:
-        invoices, returns = await partner_ledger(conn, partner_id)
+        invoices, returns = await partner_ledger(conn, partner_id, issued_by=program.growth.baseline_to)
         baseline = basis_in(program, invoices, returns,
                             Window(program.growth.baseline_from, program.growth.baseline_to))
     if program.timeliness is not None:

@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from libs.events.codec import parse_json
 from libs.runtime import documents
 from libs.store.schema import documents as documents_table
 from services.rebates.domain.eligibility import PartnerProfile
@@ -138,9 +139,25 @@ async def save_return(conn: AsyncConnection, note: ReturnCopy) -> None:
     }, partner_id=note.partner_id)
 
 
+async def issued_through(conn: AsyncConnection, partner_id: str, last: date) -> list[InvoiceCopy]:
+    """The partner's invoices issued on or before ``last``, found on the timeliness key's index.
+
+    All a growth baseline ending on ``last`` can hold (cash on them may be dated later):
+    the current period's invoices are not read.
+    """
+    table = documents_table.c
+    query = sa.select(table.body).where(table.kind == INVOICE, table.partner_id == partner_id,
+                                        table.status <= f"{last.isoformat()}:9").order_by(table.id)
+    return [invoice_from(parse_json(body)) for body in (await conn.execute(query)).scalars()]
+
+
 async def partner_ledger(
-    conn: AsyncConnection, partner_id: str
+    conn: AsyncConnection, partner_id: str, *, issued_by: date | None = None
 ) -> tuple[list[InvoiceCopy], list[ReturnCopy]]:
-    invoices = [invoice_from(body) async for body in all_documents(conn, INVOICE, partner_id=partner_id)]
+    """The partner's invoice and return copies (``issued_by``: only invoices issued by that date)."""
+    if issued_by is not None:
+        invoices = await issued_through(conn, partner_id, issued_by)
+    else:
+        invoices = [invoice_from(body) async for body in all_documents(conn, INVOICE, partner_id=partner_id)]
     returns = [return_from(body) async for body in all_documents(conn, RETURN, partner_id=partner_id)]
     return invoices, returns
