@@ -42,7 +42,7 @@ def test_every_published_type_has_its_publisher() -> None:
     assert PUBLISHER_OF["InvoiceIssued"] == "credit"
     assert PUBLISHER_OF["ShipmentDispatched"] == "delivery"
     assert PUBLISHER_OF["RebateAccrued"] == "rebates"
-    assert len(EVENT_TYPES) == 56
+    assert len(EVENT_TYPES) == 57
     assert PUBLISHER_OF["CreditNoteApplied"] == "credit"
 
 
