@@ -18,17 +18,19 @@ $(STAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/o2c up
 
-## Lint, check the import boundaries, run the whole suite.
+## Lint, check the import boundaries and the types, run the whole suite.
 test: $(STAMP) lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/python docs/api_reference.py --check
+	$(BIN)/python docs/event_catalogue.py --check
 
 bench: $(STAMP)
 	$(BIN)/o2c bench store
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -169,7 +169,8 @@ def run_chaos(plan: ChaosPlan, data_dir: Path, *, database_url: str | None = Non
         faults = Faults(supervisor, database, plan, report=report)
         clients = Clients(supervisor.urls(), world, tally, seed=plan.seed, pause_s=plan.order_pause_s,
                           answer_within_s=plan.answer_within_s)
-        summary["supervisor"] = events = []
+        events: list[str] = []
+        summary["supervisor"] = events
         report(f"system up on {summary['database']}; load for {plan.load_s:.0f}s, "
                f"a kill every {faults.every_s:.1f}s")
         _run_load(plan, faults, clients, events, summary)

@@ -11,6 +11,7 @@ checks can hold the system to it.
 
 from __future__ import annotations
 
+import functools
 import random
 import threading
 import time
@@ -185,7 +186,7 @@ class Clients:
         self.placing.set()
         self.working.set()
         for index, (partner_id, key) in enumerate(self.world.partners.items()):
-            self._run(f"distributor-{index}", lambda p=partner_id, k=key, i=index: self._distributor(p, k, i))
+            self._run(f"distributor-{index}", functools.partial(self._distributor, partner_id, key, index))
         self._run("warehouse", self._warehouse)
         self._run("finance", self._finance)
 

@@ -1,18 +1,27 @@
-"""The ``o2c`` command line: run the system, keys, audit, dead letters, benchmarks."""
+"""The ``o2c`` command line: run the system, keys, audit, dead letters, benchmarks.
+
+Failures the user can fix (a service that is down, a wrong ``--data-dir`` or
+``--database-url``) are one line on stderr with the fix and exit code 1; ``--debug``
+(or ``O2C_DEBUG=1``) shows the traceback instead. Every command finds the running
+system the same way (``o2c.system``).
+"""
 
 from __future__ import annotations
 
 import asyncio
-import os
+import sys
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import httpx
 import orjson
 import typer
 
+from o2c import system
 from o2c.dead_letters import dlq_app
 
-app = typer.Typer(help="o2c: event-sourced channel order-to-cash backend.", no_args_is_help=True)
+app = typer.Typer(help="o2c: event-sourced channel order-to-cash backend.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 audit_app = typer.Typer(help="Audit: trails and tamper checks.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
@@ -35,20 +44,57 @@ def _echo(value: object) -> None:
     typer.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())
 
 
-def _admin_token(data_dir: Path) -> str:
-    token = os.environ.get("O2C_ADMIN_TOKEN")
-    if token:
-        return token
-    path = data_dir / "admin-token"
-    if not path.exists():
-        raise typer.BadParameter(f"set O2C_ADMIN_TOKEN or run `o2c up` first ({path} missing)")
-    return path.read_text().strip()
+_debug = False
 
 
-def _service_url(name: str) -> str:
-    from libs.runtime.settings import RuntimeSettings
+def _version(value: bool) -> None:
+    if value:
+        try:
+            typer.echo(f"o2c {version('o2c')}")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            typer.echo("o2c (not installed)")
+        raise typer.Exit()
 
-    return RuntimeSettings().url_of(name)
+
+@app.callback()
+def _options(
+    debug: bool = typer.Option(False, "--debug", envvar="O2C_DEBUG",
+                               help="Show the traceback when a command fails."),
+    show_version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                      help="Print the version and exit."),
+) -> None:
+    global _debug
+    _debug = debug
+
+
+def _one_line(error: BaseException) -> str:
+    """What went wrong and how to fix it, in one line."""
+    if isinstance(error, system.NotFound):
+        return str(error)
+    if isinstance(error, httpx.TransportError):
+        where = error.request.url if error.__dict__.get("_request") else "a service"
+        return (f"cannot reach {where} ({type(error).__name__}): is the system running? "
+                f"Start it with `o2c up`, or point at it with O2C_SERVICE_URLS / --data-dir")
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(error, DBAPIError | OSError | ConnectionError) or type(error).__module__.startswith(
+            "asyncpg"):
+        cause = getattr(error, "orig", None) or error
+        return (f"cannot use the database ({type(cause).__name__}: {str(cause).splitlines()[0]}): "
+                f"check --database-url / O2C_DATABASE_URL and --data-dir")
+    return f"{type(error).__name__}: {error}"
+
+
+def main() -> None:
+    """The ``o2c`` entry point: the Typer app, with one-line errors unless ``--debug``."""
+    try:
+        app()
+    except Exception as error:
+        if _debug:
+            raise
+        hint = "" if isinstance(error, system.NotFound) else " (--debug shows the traceback)"
+        typer.echo(f"o2c: {_one_line(error)}{hint}", err=True)
+        sys.exit(1)
 
 
 @app.command("up")
@@ -75,9 +121,57 @@ def keys_create(
 ) -> None:
     """Issue an API key through the partners service; the secret is printed once."""
     body = {"role": role, "partner_id": partner, "name": name}
-    response = httpx.post(f"{_service_url('partners')}/v1/keys", json=body,
-                          headers={"Authorization": f"Bearer {_admin_token(data_dir)}"})
-    _echo(response.json())
+    response = httpx.post(f"{system.service_url('partners', data_dir)}/v1/keys", json=body,
+                          headers={"Authorization": f"Bearer {system.admin_token(data_dir)}"})
+    _answer(response)
+
+
+@keys_app.command("list")
+def keys_list(
+    role: str | None = typer.Option(None, "--role"),
+    partner: str | None = typer.Option(None, "--partner"),
+    revoked: bool | None = typer.Option(None, "--revoked/--active", help="Only revoked / only active."),
+    data_dir: Path = DATA_DIR,
+) -> None:
+    """Every API key (id, role, partner, name, revoked), never a secret."""
+    params: dict[str, str] = {"limit": "200"}
+    for name, value in (("role", role), ("partner_id", partner)):
+        if value:
+            params[name] = value
+    if revoked is not None:
+        params["revoked"] = str(revoked).lower()
+    items: list[object] = []
+    with httpx.Client(base_url=system.service_url("partners", data_dir),
+                      headers={"Authorization": f"Bearer {system.admin_token(data_dir)}"}) as client:
+        while True:
+            response = client.get("/v1/keys", params=params)
+            if response.status_code >= 400:
+                _answer(response)
+            page = response.json()
+            items.extend(page["items"])
+            if not page.get("next_cursor"):
+                break
+            params["cursor"] = page["next_cursor"]
+    _echo(items)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str, data_dir: Path = DATA_DIR) -> None:
+    """Revoke a key; every service refuses it within seconds."""
+    response = httpx.delete(f"{system.service_url('partners', data_dir)}/v1/keys/{key_id}",
+                            headers={"Authorization": f"Bearer {system.admin_token(data_dir)}"})
+    if response.status_code == 204:
+        typer.echo(f"revoked {key_id}")
+        return
+    _answer(response)
+
+
+def _answer(response: httpx.Response) -> None:
+    """Print the service's answer; exit 1 when it refused."""
+    try:
+        _echo(response.json())
+    except ValueError:
+        typer.echo(response.text)
     if response.status_code >= 400:
         raise typer.Exit(1)
 
@@ -85,11 +179,9 @@ def keys_create(
 @audit_app.command("trail")
 def audit_trail(order_id: str, data_dir: Path = DATA_DIR) -> None:
     """Every event of an order across all services, in causal order."""
-    response = httpx.get(f"{_service_url('projections')}/v1/views/orders/{order_id}/timeline",
-                         headers={"Authorization": f"Bearer {_admin_token(data_dir)}"})
-    _echo(response.json())
-    if response.status_code >= 400:
-        raise typer.Exit(1)
+    response = httpx.get(f"{system.service_url('projections', data_dir)}/v1/views/orders/{order_id}/timeline",
+                         headers={"Authorization": f"Bearer {system.admin_token(data_dir)}"})
+    _answer(response)
 
 
 @audit_app.command("verify")
@@ -107,11 +199,13 @@ def audit_verify(
     from sqlalchemy.exc import SQLAlchemyError
 
     from libs.events.chain import AuditKeyError
-    from libs.runtime.settings import DEFAULT_PORTS, RuntimeSettings
+    from libs.runtime.settings import DEFAULT_PORTS
     from libs.store.integrity import SealAnchor, verify
     from services.projections.application import anchors
 
-    settings = RuntimeSettings(data_dir=data_dir, database_url=database_url)
+    settings = system.settings(data_dir, database_url)
+    system.require_stores(data_dir, [name for name in DEFAULT_PORTS if name != "projections"],
+                          settings.database_url)
     try:
         chain = settings.audit_chain()
     except AuditKeyError as error:
@@ -165,7 +259,6 @@ def replay(
     """
     from rich.console import Console
 
-    from libs.runtime.settings import RuntimeSettings
     from o2c.replay import rebuilders
     from o2c.replay import replay as run_replay
 
@@ -173,7 +266,8 @@ def replay(
     unknown = [name for name in service if name not in known]
     if unknown:
         raise typer.BadParameter(f"no such service: {', '.join(unknown)} (known: {', '.join(known)})")
-    settings = RuntimeSettings(data_dir=data_dir, database_url=database_url)
+    settings = system.settings(data_dir, database_url)
+    system.require_stores(data_dir, service or known, settings.database_url)
     results = asyncio.run(run_replay(settings, service or known, Console(stderr=True)))
     _echo({"replayed_events": sum(r["events"] for r in results.values()), "services": results})
 

@@ -3,8 +3,9 @@
 Each consumer group is one service (its consumer is named after it) and keeps
 its own dead letters; a redrive re-applies them in that service only
 (``libs.runtime.dead_letters``). The commands find the services the way the
-other commands do (``O2C_SERVICE_URLS``, ``O2C_<SERVICE>_PORT`` or the default
-ports) with the admin key (``O2C_ADMIN_TOKEN`` or ``data/admin-token``). They
+other commands do (``o2c.system``: the environment, then what ``o2c up`` recorded
+in the data directory, then the default ports) with the admin key
+(``O2C_ADMIN_TOKEN`` or ``<data-dir>/admin-token``). They
 say so plainly when there is nothing to do, and exit 1 when a service cannot
 be reached or refuses.
 """
@@ -20,6 +21,8 @@ from typing import Any
 import httpx
 import orjson
 import typer
+
+from o2c import system
 
 dlq_app = typer.Typer(help="Dead letters: list, show, redrive, discard.", no_args_is_help=True)
 
@@ -55,12 +58,10 @@ def _services(consumer: str | None) -> list[str]:
 def _ask_each(services: list[str], data_dir: Path, send: Callable[[httpx.Client], httpx.Response],
               timeout: float = READ_TIMEOUT_S) -> Answers:
     """Call every service in turn (``send`` gets a client bound to it)."""
-    from o2c.cli import _admin_token, _service_url
-
-    token = _admin_token(data_dir)
+    token = system.admin_token(data_dir)
     answers = Answers()
     for name in services:
-        url = _service_url(name)
+        url = system.service_url(name, data_dir)
         try:
             with httpx.Client(base_url=url, timeout=timeout,
                               headers={"Authorization": f"Bearer {token}"}) as client:

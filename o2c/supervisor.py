@@ -61,6 +61,7 @@ from libs.messaging.broker import (
 from libs.runtime.settings import AUDIT_KEY_FILE, DEFAULT_PORTS, RuntimeSettings
 from o2c.private_files import PRIVATE_UMASK, make_private, open_private, private_dir, write_private
 from o2c.restarts import RestartPolicy, Restarts
+from o2c.system import ADMIN_TOKEN_FILE, record
 
 __all__ = [
     "DEFAULT_BROKER_PORT",
@@ -81,7 +82,6 @@ DEFAULT_HOST = "127.0.0.1"
 #: a free port is used when it is taken.
 DEFAULT_BROKER_PORT = 9092
 ADMIN_TOKEN_ENV = "O2C_ADMIN_TOKEN"
-ADMIN_TOKEN_FILE = "admin-token"
 AUDIT_KEYS_ENV = "O2C_AUDIT_KEYS"
 AUDIT_KEY_FILE_ENV = "O2C_AUDIT_KEY_FILE"
 BROKER_PORT_FILE = "broker.port"
@@ -416,6 +416,9 @@ class Supervisor:
             self._check_ports()
             private_dir(self.logs_dir)
             make_private(self.data_dir)
+            record(self.data_dir, service_urls=self.urls(), database_url=self.database_url,
+                   schema_prefix=self.extra_env.get("O2C_SCHEMA_PREFIX",
+                                                  os.environ.get("O2C_SCHEMA_PREFIX")))
             if self.embedded:
                 self._start_broker()
             else:

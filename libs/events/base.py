@@ -13,13 +13,37 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    model_validator,
+)
+
+TOLERANT = {"tolerate_unknown_fields": True}
+"""Validation context for reading events off the wire or the store (``EventRegistry.decode``)."""
 
 
-class DomainEvent(BaseModel):
-    """An immutable fact. Subclasses set ``TYPE`` and, when they change shape, ``VERSION``."""
+class Strict(BaseModel):
+    """Frozen and strict where we write (code and HTTP input reject unknown fields), tolerant where
+    we read: validated with the :data:`TOLERANT` context, fields this code does not know yet are
+    dropped, so a publisher may add an optional field without breaking an older consumer."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _drop_unknown(cls, data: Any, handler: ValidatorFunctionWrapHandler,
+                      info: ValidationInfo) -> Any:
+        if info.context and isinstance(data, dict) and info.context.get("tolerate_unknown_fields"):
+            fields = cls.model_fields
+            data = {key: value for key, value in data.items() if key in fields}
+        return handler(data)
+
+
+class DomainEvent(Strict):
+    """An immutable fact. Subclasses set ``TYPE`` and, when they change shape, ``VERSION``."""
 
     TYPE: ClassVar[str] = ""
     VERSION: ClassVar[int] = 1

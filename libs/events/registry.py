@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from libs.events.base import DomainEvent
+from libs.events.base import TOLERANT, DomainEvent
 from libs.events.codec import parse_json
 from libs.events.envelope import Envelope
 
@@ -53,6 +53,10 @@ class EventRegistry:
         except KeyError:
             raise UnknownEventType(event_type) from None
 
+    def has_upcaster(self, event_type: str, version: int) -> bool:
+        """Whether version ``version`` of ``event_type`` can be brought one version up."""
+        return (event_type, version) in self._upcasters
+
     def upcast(self, event_type: str, version: int, payload: dict[str, Any]) -> dict[str, Any]:
         """Bring ``payload`` from ``version`` up to the registered class's version."""
         target = self.class_for(event_type).VERSION
@@ -70,7 +74,8 @@ class EventRegistry:
         """The typed, current-version event inside ``envelope``."""
         cls = self.class_for(envelope.event_type)
         payload = parse_json(envelope.data)
-        return cls.model_validate(self.upcast(envelope.event_type, envelope.schema_version, payload))
+        return cls.model_validate(self.upcast(envelope.event_type, envelope.schema_version, payload),
+                                  context=TOLERANT)
 
     def merged(self, other: EventRegistry) -> EventRegistry:
         return EventRegistry(

@@ -1,8 +1,9 @@
 """Small value objects and enumerations shared by the event contracts.
 
-Value objects are frozen and reject unknown fields, like the events that carry
-them. Money is ``int`` minor units (fields ending ``_minor``), rates are ``int``
-basis points (fields ending ``_bp``); the currency lives on the enclosing event.
+Value objects are frozen and reject unknown fields when written, and drop them
+when read, like the events that carry them. Money is ``int`` minor units (fields
+ending ``_minor``), rates are ``int`` basis points (fields ending ``_bp``); the
+currency lives on the enclosing event.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from libs.events.base import Strict
 
 PartnerKind = Literal["distributor", "agent", "reseller", "system_integrator"]
 PartnerStatus = Literal["applied", "trial", "active", "suspended", "terminated"]
@@ -29,10 +32,8 @@ SourceKind = Literal["invoice", "payment", "return", "bonus"]
 DEFAULT_CURRENCY = "CNY"
 
 
-class ValueObject(BaseModel):
-    """An immutable value inside an event payload."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class ValueObject(Strict):
+    """An immutable value inside an event payload (strict to write, tolerant to read)."""
 
 
 class PaymentTerms(ValueObject):

@@ -77,7 +77,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
 from sqlalchemy import select
 
-from libs.events.envelope import GENESIS_HASH
+from libs.events.envelope import GENESIS_HASH, Envelope
 from libs.messaging.broker import ensure_topics
 from libs.messaging.broker_loss import (
     HEARTBEAT_TOPIC_CONFIG,
@@ -167,6 +167,7 @@ class Relay:
         self.topic = topic
         self.bootstrap_servers = bootstrap_servers
         self.name = name
+        self._source = f"/o2c/{name}".encode()
         self.lease = lease or lease_for(store.db, f"relay:{name}")
         self.settings = settings or RelaySettings()
         self._clock = clock
@@ -337,8 +338,7 @@ class Relay:
                 value=envelope.to_wire(),
                 key=key,
                 partition=partition_for(key, self.settings.partitions),
-                headers=[("event_type", envelope.event_type.encode()),
-                         ("event_id", str(envelope.event_id).encode())],
+                headers=self._headers(envelope),
             ))
         acknowledged = await asyncio.gather(*pending)
         offsets = dict(state.next_offsets)
@@ -353,6 +353,17 @@ class Relay:
         await self._record(page.events, page.checkpoints, offsets)
         self.published_total += len(page.events)
         return len(page.events)
+
+    def _headers(self, envelope: Envelope) -> list[tuple[str, bytes]]:
+        """Kafka headers: ``event_type`` (consumers skip types they do not handle without decoding)
+        and the CloudEvents attributes of the Kafka binding, so any tool can route on them."""
+        event_id = str(envelope.event_id).encode()
+        event_type = envelope.event_type.encode()
+        return [("event_type", event_type), ("event_id", event_id),
+                ("ce_specversion", b"1.0"), ("ce_id", event_id), ("ce_type", event_type),
+                ("ce_source", self._source), ("ce_time", envelope.occurred_at.encode()),
+                ("ce_subject", envelope.stream_id.encode("utf-8")),
+                ("content-type", b"application/json")]
 
     async def watch_broker(self) -> bool:
         """While idle: a heartbeat when one is due, the end-offset check when due.

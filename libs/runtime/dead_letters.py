@@ -48,7 +48,7 @@ class DiscardRequest(RequestModel):
 
 
 def _consumer(request: Request) -> Consumer:
-    return request.app.state.consumer  # type: ignore[no-any-return]
+    return request.app.state.consumer
 
 
 def dead_letter_router() -> APIRouter:

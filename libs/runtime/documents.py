@@ -125,7 +125,7 @@ class Documents:
         if self.conn.dialect.name == "postgresql":  # one statement, straight from the driver
             driver = await driver_of(self.conn)
             locking = " ORDER BY d.kind, d.id FOR UPDATE OF d" if self.lock else ""
-            return await driver.fetch(_PG_SELECT + locking, [kind for kind, _ in keys],  # type: ignore[no-any-return]
+            return await driver.fetch(_PG_SELECT + locking, [kind for kind, _ in keys],
                                       [doc_id for _, doc_id in keys])
         found: list[tuple[str, str, str]] = []
         by_kind: dict[str, list[str]] = {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -149,7 +150,7 @@ async def serve(spec: ServiceSpec, settings: RuntimeSettings, port: int | None =
                       settings=RelaySettings(partitions=settings.partitions))
         workers["relay"] = lambda: relay.run(stop)
     for task in spec.tasks:
-        workers[getattr(task, "__name__", "task")] = lambda task=task: task(ctx, stop)
+        workers[getattr(task, "__name__", "task")] = functools.partial(task, ctx, stop)
     background = [asyncio.create_task(_supervised(name, work, stop), name=name)
                   for name, work in workers.items()]
     app.state.background = background

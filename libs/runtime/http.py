@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
+from functools import cache
 from typing import Any
 
 import asyncpg
@@ -123,6 +124,20 @@ class Boundary:
         child.inc()
 
 
+@cache
+def _asyncapi_document() -> bytes:
+    from importlib.metadata import PackageNotFoundError, version
+
+    from libs.events import CONTRACT_MODULES
+    from libs.events.asyncapi import document
+
+    try:
+        release = version("o2c")
+    except PackageNotFoundError:
+        release = "0.0.0"
+    return orjson.dumps(document(CONTRACT_MODULES, release))
+
+
 def create_app(
     *,
     title: str,
@@ -178,7 +193,7 @@ def create_app(
         return await unexpected(request, error)
 
     for family in _MAYBE_OUTAGES:
-        app.add_exception_handler(family, outage_or_bug)  # type: ignore[arg-type]
+        app.add_exception_handler(family, outage_or_bug)
 
     @app.exception_handler(asyncpg.CharacterNotInRepertoireError)
     async def driver_bad_text(_: Request, error: Exception) -> JSONResponse:
@@ -189,6 +204,11 @@ def create_app(
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem(500, "internal", "Internal error", "an unexpected error was logged")
+
+    @app.get("/asyncapi.json", include_in_schema=False)
+    async def asyncapi() -> Response:
+        """The event contract of the whole system (AsyncAPI 3), as in ``docs/asyncapi.json``."""
+        return Response(_asyncapi_document(), media_type="application/json")
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict[str, str]:

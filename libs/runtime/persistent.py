@@ -53,13 +53,13 @@ class PMap(Mapping[K, V], Generic[K, V]):
         leaf = self._leaf(key)
         if leaf is None:
             raise KeyError(key)
-        return leaf[key]  # type: ignore[no-any-return]
+        return leaf[key]
 
     def __contains__(self, key: object) -> bool:
         leaf = self._leaf(key)
         return leaf is not None and key in leaf
 
-    def get(self, key: K, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: K, default: Any = None) -> Any:
         leaf = self._leaf(key)
         return default if leaf is None else leaf.get(key, default)
 

@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import Row, Select, select, text, tuple_
+from sqlalchemy import Row, Select, TextClause, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -96,7 +96,7 @@ class EventStore:
             .returning(events.c.position, events.c.event_id, events.c.tx_id)
         )
         if db.is_postgres:
-            self._horizon = text("pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+            self._horizon: TextClause | None = text("pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
             self._head_extra: tuple[Any, ...] = (
                 text("pg_current_xact_id_if_assigned()::text::bigint AS current_tx"),
             )
@@ -241,7 +241,7 @@ class EventStore:
         rows = await self._fetch(query, conn)
         return Page(
             events=[envelope_from_row(row) for row in rows],
-            checkpoints=[Checkpoint(row[13], row[11]) for row in rows],
+            checkpoints=[Checkpoint(row.tx_id, row.position) for row in rows],
         )
 
     async def _fetch(self, query: Select[Any], conn: AsyncConnection | None) -> Sequence[Row[Any]]:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import time
 import uuid
@@ -92,7 +93,8 @@ class Run:
 
 
 async def _pages(client: httpx.AsyncClient, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    items, cursor = [], None
+    items: list[dict[str, Any]] = []
+    cursor = None
     while True:
         response = await client.get(path, params={**params, "limit": 200,
                                                   **({"cursor": cursor} if cursor else {})})
@@ -157,7 +159,7 @@ async def _warehouse(run: Run) -> None:
         async def sweep() -> int:
             due = [s for s in await _pages(delivery, "/v1/shipments", {"status": "pending"})
                    if s["order_id"] in run.orders and not run.orders[s["order_id"]].dispatched]
-            await _bounded_while(run, [lambda s=s: dispatch(s) for s in due])
+            await _bounded_while(run, [functools.partial(dispatch, s) for s in due])
             return len(due)
 
         await _sweeping(run, sweep)
@@ -181,7 +183,7 @@ async def _finance(run: Run) -> None:
         async def sweep() -> int:
             due = [i for i in await _pages(credit, "/v1/invoices", {"status": "open"})
                    if i["order_id"] in run.orders and not run.orders[i["order_id"]].paid]
-            await _bounded_while(run, [lambda i=i: pay(i) for i in due])
+            await _bounded_while(run, [functools.partial(pay, i) for i in due])
             return len(due)
 
         await _sweeping(run, sweep)
@@ -203,7 +205,7 @@ async def _projections(run: Run) -> None:
 
         async def sweep() -> int:
             due = [o for o in run.orders.values() if o.paid and o.done_at is None]
-            await _bounded_while(run, [lambda o=o: check(o) for o in due])
+            await _bounded_while(run, [functools.partial(check, o) for o in due])
             return sum(1 for o in due if o.done_at is not None)
 
         await _sweeping(run, sweep)
@@ -316,10 +318,10 @@ def _latency(orders: list[Order], start: str, end: str) -> list[float]:
 def _result(run: Run, count: int, concurrency: int, rate: float | None, timeout: float) -> dict[str, Any]:
     timed = [o for o in run.orders.values() if not o.warm]
     done = [o for o in timed if o.done_at is not None]
-    finished = max((o.done_at for o in done), default=run.placed_last)
+    finished = max((o.done_at for o in done if o.done_at is not None), default=run.placed_last)
     approved = _latency(done, "OrderPlaced", "OrderApproved")
     invoiced = _latency(done, "ShipmentDispatched", "InvoiceIssued")
-    projected = [o.done_at - o.stamps["InvoicePaid"] for o in done if o.done_at]
+    projected = [o.done_at - o.stamps["InvoicePaid"] for o in done if o.done_at is not None]
     return {
         "orders": len(timed),
         "orders_per_s": round(len(done) / (finished - run.placed_first), 2) if done else 0.0,

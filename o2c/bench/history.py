@@ -130,7 +130,9 @@ async def _build_history(ctx: ServiceContext, partner_id: str, orders: int) -> N
     meta = EventMetadata(actor="bench:history")
     async with ctx.db.transaction() as conn:
         loaded = await accounts.load_for_update(Unit(ctx, conn, meta), partner_id)
-    state, version, pending, placed = loaded.state, loaded.version, [], []
+    state, version = loaded.state, loaded.version
+    pending: list[Any] = []
+    placed: list[Any] = []
 
     async def save() -> None:
         nonlocal version

@@ -45,14 +45,12 @@ def _settings(system: System) -> RuntimeSettings:
 
 
 def _cli_verify(system: System) -> tuple[int, dict[str, Any]]:
-    """``o2c audit verify`` as an operator runs it: the data directory, nothing else."""
+    """``o2c audit verify`` as an operator runs it, as the README shows: the data directory,
+    nothing else (not the database URL, not the schema prefix: ``o2c up`` recorded them)."""
     sup = system.supervisor
-    env = {k: v for k, v in os.environ.items() if not k.startswith("O2C_AUDIT_KEY")}
-    env["O2C_SCHEMA_PREFIX"] = sup.extra_env["O2C_SCHEMA_PREFIX"]
-    args = ["audit", "verify", "--data-dir", str(sup.data_dir)]
-    if sup.database_url:
-        args += ["--database-url", sup.database_url]
-    done = subprocess.run([sys.executable, "-c", "from o2c.cli import app; app()", *args],
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("O2C_AUDIT_KEY", "O2C_DATABASE_URL", "O2C_SCHEMA_PREFIX"))}
+    done = subprocess.run([sys.executable, "-m", "o2c", "audit", "verify", "--data-dir", str(sup.data_dir)],
                           env=env, capture_output=True, timeout=120, check=False)
     assert done.stdout, done.stderr.decode()[-3000:]
     return done.returncode, orjson.loads(done.stdout)

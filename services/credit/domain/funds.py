@@ -66,7 +66,7 @@ def _passed(state: Account, order_id: str, total: int, how: str) -> list[DomainE
     """The order passes; a prepaid one then has its total reserved from the advance."""
     events: list[DomainEvent] = [ev.FundsReviewPassed(
         order_id=order_id, partner_id=state.partner_id, amount_minor=total, currency=state.currency,
-        how=how)]  # type: ignore[arg-type]
+        how=how)]
     if how == "prepaid":
         events.append(ev.AdvanceApplied(partner_id=state.partner_id, order_id=order_id,
                                         amount_minor=total, currency=state.currency))
@@ -85,7 +85,7 @@ def decide_funds_review(state: Account, order_id: str, total: int, today: date,
         return [ev.OrderAwaitingPrepayment(order_id=order_id, partner_id=state.partner_id,
                                            amount_minor=total, currency=state.currency)]
     return [ev.OrderPutOnHold(order_id=order_id, partner_id=state.partner_id, amount_minor=total,
-                              currency=state.currency, reason=verdict.hold_reason)]  # type: ignore[arg-type]
+                              currency=state.currency, reason=verdict.hold_reason)]
 
 
 def decide_reevaluation(state: Account, today: date, reason: str,
@@ -154,7 +154,7 @@ def decide_terms(state: Account, kind: str, credit_limit_minor: int | None, term
         raise BadTerms(f"credit_limit_minor must be >= 0 and term_days within 0..{MAX_TERM_DAYS}")
     if (kind, limit, term) == (state.kind, state.credit_limit_minor, state.term_days):
         return []
-    changed: list[DomainEvent] = [ev.TermsChanged(partner_id=state.partner_id, kind=kind,  # type: ignore[arg-type]
+    changed: list[DomainEvent] = [ev.TermsChanged(partner_id=state.partner_id, kind=kind,
                                                   credit_limit_minor=limit, term_days=term,
                                                   currency=state.currency)]
     return changed + decide_reevaluation(fold(state, changed), today, "terms changed", cancelled)

@@ -91,7 +91,7 @@ def decide_credit_note(state: Account, *, credit_note_id: str, amount: int, reas
         return []
     events: list[DomainEvent] = [ev.CreditNoteIssued(
         credit_note_id=credit_note_id, partner_id=state.partner_id, amount_minor=amount,
-        currency=state.currency, reason=reason, source_kind=source_kind,  # type: ignore[arg-type]
+        currency=state.currency, reason=reason, source_kind=source_kind,
         source_ref=source_ref, issued_on=issued_on, order_id=order_id, lines=list(lines))]
     state = fold(state, events)
     invoice_ids = [invoice.invoice_id for invoice in open_invoices(state)]

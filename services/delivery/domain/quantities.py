@@ -7,14 +7,24 @@ events list lines in the order the order (or the dispatch) named them.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from libs.events.values import SkuQty
 
 Tally = dict[str, int]
 
 
-def tally(lines: Iterable[SkuQty]) -> Tally:
+class Counted(Protocol):
+    """Anything that names a sku and a quantity: an order line, a shipped line, a returned line."""
+
+    @property
+    def sku(self) -> str: ...
+
+    @property
+    def qty(self) -> int: ...
+
+
+def tally(lines: Iterable[Counted]) -> Tally:
     """Sum quantities per sku (a sku named twice counts once, with both quantities)."""
     total: Tally = {}
     for line in lines:

@@ -92,7 +92,7 @@ def decide_place_order(
         lines=lines, ship_to_region=command.ship_to_region,
         ship_to_address=command.ship_to_address,
         total_minor=sum(line.line_total_minor for line in lines), currency=currencies.pop(),
-        payment_kind=partner.payment_kind)]  # type: ignore[arg-type]
+        payment_kind=partner.payment_kind)]
 
 
 def _check_category(partner: PartnerCopy, product: Product) -> None:

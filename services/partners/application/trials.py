@@ -8,6 +8,7 @@ every ``O2C_PARTNERS_TRIAL_CHECK_SECONDS`` with the service's today.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from datetime import date
 
@@ -47,8 +48,8 @@ async def end_expired_trials(ctx: ServiceContext, today: date) -> list[str]:
     ended: list[str] = []
     meta = EventMetadata(actor=ACTOR)
     for partner_id in await _candidates(ctx, today):
-        if await commands.run(ctx, meta, lambda unit, partner_id=partner_id: end_trial_if_due(
-                unit, partner_id, today)):
+        if await commands.run(ctx, meta, functools.partial(
+                end_trial_if_due, partner_id=partner_id, today=today)):
             ended.append(partner_id)
     return ended
 

@@ -219,7 +219,7 @@ def decide_reinstate(state: Partner, partner_id: str) -> list[DomainEvent]:
         raise TransitionRefused(f"a partner in status {state.status!r} is not suspended",
                                 slug="not-suspended", status=state.status)
     back_to = state.status_before_suspension or "applied"
-    return [PartnerReinstated(partner_id=partner_id, status_after=back_to)]  # type: ignore[arg-type]
+    return [PartnerReinstated(partner_id=partner_id, status_after=back_to)]
 
 
 def decide_terminate(state: Partner, partner_id: str, reason: str) -> list[DomainEvent]:
@@ -271,4 +271,4 @@ def decide_end_trial(state: Partner, today: date) -> list[DomainEvent]:
     else:
         return []
     return [TrialEnded(partner_id=state.id, agreement_id=trial.id, ended_on=trial.ends_on,
-                       status_after=after)]  # type: ignore[arg-type]
+                       status_after=after)]

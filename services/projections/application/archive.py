@@ -161,7 +161,7 @@ async def page_all(conn: AsyncConnection, after: int, limit: int) -> Sequence[Se
     reads the whole archive, and row objects cost more than the rest of its read.
     """
     if conn.dialect.name == "postgresql":
-        return await (await driver_of(conn)).fetch(_PG_PAGE, after, limit)  # type: ignore[no-any-return]
+        return await (await driver_of(conn)).fetch(_PG_PAGE, after, limit)
     return await page_events(conn, service=None, stream_id=None, correlation_id=None,
                              after=after, limit=limit)
 
