@@ -177,7 +177,7 @@ def decide_proposal(
         sources=list(sources), proposed_by=proposed_by, basis_minor=final.basis_minor,
         volume_minor=final.volume_minor, growth_bonus_minor=final.growth_bonus_minor,
         timeliness_bonus_minor=final.timeliness_bonus_minor, cap_cut_minor=final.cap_cut_minor,
-        kind=kind, through=through,  # type: ignore[arg-type]
+        kind=kind, through=through,
     )]
 
 
