@@ -30,7 +30,8 @@ FundsReviewOutcome = Literal["within_limit", "prepaid", "released"]
 CreditNoteSource = Literal["return", "rebate"]
 ProgramBasis = Literal["invoiced", "collected"]
 ProgramMode = Literal["retroactive", "incremental"]
-SourceKind = Literal["invoice", "payment", "return"]
+SourceKind = Literal["invoice", "payment", "return", "bonus"]
+"""``bonus``: news that moved a bonus without moving the basis (an invoice paid on time); amount 0."""
 
 DEFAULT_CURRENCY = "CNY"
 
