@@ -21,10 +21,8 @@ import importlib
 import inspect
 import re
 import sys
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from fastapi import FastAPI
@@ -32,10 +30,9 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
-from libs.events import default_registry
 from libs.runtime.auth import ALL_ROLES, STAFF, authenticate
-from libs.runtime.host import build_app
-from libs.runtime.settings import DEFAULT_PORTS, RuntimeSettings
+from libs.runtime.settings import DEFAULT_PORTS
+from o2c.apps import service_app
 
 DOC = Path(__file__).with_name("api.md")
 
@@ -47,15 +44,6 @@ takes the key as a query parameter or cookie); the value names the tuple of role
 
 
 # -- building the apps -------------------------------------------------------------
-
-
-def service_app(name: str) -> FastAPI:
-    """The service's app as ``libs.runtime.host.build_app`` makes it, with no context behind it."""
-    spec = importlib.import_module(f"services.{name}.app").SPEC
-    settings = RuntimeSettings(data_dir=Path(tempfile.gettempdir()))
-    ctx = SimpleNamespace(keyring=None, settings=settings, db=settings.database(name),
-                          registry=default_registry(), store=None)
-    return build_app(spec, ctx)  # type: ignore[arg-type]
 
 
 # -- roles -------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Events published by the credit service: accounts, funds review, invoices, payments, statements.
+"""Events published by the credit service: accounts, funds review, invoices, payments, debit notes,
+write-offs, statements.
 
 Exposure = unpaid invoices + approved orders not yet invoiced. Orders move to
 ``approved`` only on ``FundsReviewPassed``: a released hold is recorded as
@@ -8,6 +9,7 @@ Exposure = unpaid invoices + approved orders not yet invoiced. Orders move to
 from __future__ import annotations
 
 from datetime import date
+from typing import Literal
 
 from pydantic import Field
 
@@ -32,6 +34,9 @@ class AccountOpened(DomainEvent):
     credit_limit_minor: int
     term_days: int
     currency: str = DEFAULT_CURRENCY
+    opened_on: date | None = None
+    """The day the account opened: no receipt may be dated before it (None on accounts opened
+    before the date was recorded)."""
 
 
 class TermsChanged(DomainEvent):
@@ -187,6 +192,8 @@ class AdvanceApplied(DomainEvent):
     order_id: str | None = None
     amount_minor: int
     currency: str = DEFAULT_CURRENCY
+    applied_on: date | None = None
+    """The business day the advance settled the invoice (None on older events: its issue day)."""
 
 
 class InvoiceWrittenOff(DomainEvent):
@@ -201,6 +208,48 @@ class InvoiceWrittenOff(DomainEvent):
     reason: str
     written_off_by: str
     written_off_on: date | None = None
+    write_off_id: str | None = None
+    """The write-off this applies (None on events recorded before write-offs had ids)."""
+
+
+class WriteOffProposed(DomainEvent):
+    """Finance proposed writing off more than the residue threshold; a second finance key decides."""
+
+    TYPE = "WriteOffProposed"
+
+    write_off_id: str
+    invoice_id: str
+    partner_id: str
+    amount_minor: int
+    currency: str = DEFAULT_CURRENCY
+    reason: str
+    proposed_by: str
+    proposed_on: date
+
+
+class WriteOffApproved(DomainEvent):
+    """A finance key other than the proposer approved a proposed write-off (then written off)."""
+
+    TYPE = "WriteOffApproved"
+
+    write_off_id: str
+    invoice_id: str
+    partner_id: str
+    approved_by: str
+    approved_on: date
+
+
+class WriteOffRejected(DomainEvent):
+    """Finance rejected a proposed write-off, with a reason; the invoice stays open."""
+
+    TYPE = "WriteOffRejected"
+
+    write_off_id: str
+    invoice_id: str
+    partner_id: str
+    reason: str
+    rejected_by: str
+    rejected_on: date
 
 
 class CreditNoteIssued(DomainEvent):
@@ -231,6 +280,36 @@ class CreditNoteApplied(DomainEvent):
     amount_minor: int
     currency: str = DEFAULT_CURRENCY
     applied_on: date
+
+
+class DebitNoteIssued(DomainEvent):
+    """The partner owes money back (an approved negative rebate true-up), due like an invoice."""
+
+    TYPE = "DebitNoteIssued"
+
+    debit_note_id: str
+    partner_id: str
+    amount_minor: int
+    currency: str = DEFAULT_CURRENCY
+    reason: str
+    source_kind: Literal["rebate"] = "rebate"
+    source_ref: str
+    issued_on: date
+    due_on: date
+
+
+class DebitNoteSettled(DomainEvent):
+    """Money settled part of a debit note: a payment, credit note or advance (``ref`` names which)."""
+
+    TYPE = "DebitNoteSettled"
+
+    debit_note_id: str
+    partner_id: str
+    amount_minor: int
+    currency: str = DEFAULT_CURRENCY
+    settled_on: date
+    by: Literal["payment", "credit_note", "advance"]
+    ref: str | None = None
 
 
 class StatementConfirmed(DomainEvent):
@@ -272,6 +351,11 @@ EVENTS: tuple[type[DomainEvent], ...] = (
     InvoiceWrittenOff,
     CreditNoteIssued,
     CreditNoteApplied,
+    DebitNoteIssued,
+    DebitNoteSettled,
+    WriteOffProposed,
+    WriteOffApproved,
+    WriteOffRejected,
     StatementConfirmed,
     StatementDisputed,
 )

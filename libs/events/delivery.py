@@ -11,7 +11,7 @@ from datetime import date
 from pydantic import AwareDatetime
 
 from libs.events.base import DomainEvent
-from libs.events.values import ReturnKind, SkuQty
+from libs.events.values import ReturnKind, ShipmentPurpose, SkuQty
 
 
 class StockReceived(DomainEvent):
@@ -52,7 +52,7 @@ class StockReleased(DomainEvent):
 
 
 class ShipmentCreated(DomainEvent):
-    """An approved order got a shipment to dispatch, with the lines still to ship."""
+    """A shipment to dispatch (an order's sale, or a return's replacement or repaired goods)."""
 
     TYPE = "ShipmentCreated"
 
@@ -60,10 +60,13 @@ class ShipmentCreated(DomainEvent):
     order_id: str
     partner_id: str
     lines: list[SkuQty]
+    purpose: ShipmentPurpose = "sale"
+    return_id: str | None = None
+    """The return a replacement or repair shipment serves (None for a sale)."""
 
 
 class ShipmentDispatched(DomainEvent):
-    """Goods left the warehouse (all or part); each dispatch is invoiced on ``dispatched_on``."""
+    """Goods left the warehouse (all or part); only a sale's dispatch is invoiced, on ``dispatched_on``."""
 
     TYPE = "ShipmentDispatched"
 
@@ -77,6 +80,8 @@ class ShipmentDispatched(DomainEvent):
     dispatched_on: date
     remaining: list[SkuQty]
     complete: bool
+    purpose: ShipmentPurpose = "sale"
+    return_id: str | None = None
 
 
 class ShipmentDelivered(DomainEvent):
@@ -89,6 +94,8 @@ class ShipmentDelivered(DomainEvent):
     partner_id: str
     delivered_at: AwareDatetime
     signed_by: str
+    purpose: ShipmentPurpose = "sale"
+    return_id: str | None = None
 
 
 class ReturnRequested(DomainEvent):
@@ -105,7 +112,7 @@ class ReturnRequested(DomainEvent):
 
 
 class ReturnReceived(DomainEvent):
-    """Returned goods arrived; a refund return yields a credit note and reverses rebate."""
+    """Returned goods arrived for inspection; a refund return yields a credit note and reverses rebate."""
 
     TYPE = "ReturnReceived"
 
@@ -115,6 +122,41 @@ class ReturnReceived(DomainEvent):
     kind: ReturnKind
     lines: list[SkuQty]
     received_on: date
+
+
+class ReturnInspected(DomainEvent):
+    """Every received unit of a return was restocked, scrapped or repaired; ``shipment_id`` ships back."""
+
+    TYPE = "ReturnInspected"
+
+    return_id: str
+    order_id: str
+    partner_id: str
+    kind: ReturnKind
+    restocked: list[SkuQty]
+    scrapped: list[SkuQty]
+    repaired: list[SkuQty]
+    inspected_on: date
+    shipment_id: str | None = None
+    """An exchange's replacement shipment or a repair's shipment back (None for a refund)."""
+
+
+class ReturnGoodsDispatched(DomainEvent):
+    """A return's replacement (exchange) or repaired goods (repair) left for the partner."""
+
+    TYPE = "ReturnGoodsDispatched"
+
+    return_id: str
+    order_id: str
+    partner_id: str
+    kind: ReturnKind
+    shipment_id: str
+    dispatch_id: str
+    lines: list[SkuQty]
+    carrier: str
+    tracking_no: str
+    dispatched_on: date
+    complete: bool
 
 
 EVENTS: tuple[type[DomainEvent], ...] = (
@@ -127,4 +169,6 @@ EVENTS: tuple[type[DomainEvent], ...] = (
     ShipmentDelivered,
     ReturnRequested,
     ReturnReceived,
+    ReturnInspected,
+    ReturnGoodsDispatched,
 )

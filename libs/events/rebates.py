@@ -8,6 +8,7 @@ lists the invoices, payments and returns (``SourceRef``) that produced it.
 from __future__ import annotations
 
 from datetime import date
+from typing import Literal
 
 from pydantic import Field
 
@@ -45,7 +46,13 @@ class ProgramPublished(DomainEvent):
 
 
 class RebateAccrued(DomainEvent):
-    """A source moved a partner's basis under a program; basis and accrual are running totals."""
+    """A source moved a partner's basis (or a bonus) under a program; basis and accrual are running totals.
+
+    ``accrued_minor`` is what a close would propose today: ``volume_minor +
+    growth_bonus_minor + timeliness_bonus_minor - cap_cut_minor`` (the optional
+    parts are absent on accruals written before bonuses and cap accrued; there
+    ``accrued_minor`` is the volume rebate alone).
+    """
 
     TYPE = "RebateAccrued"
 
@@ -56,15 +63,29 @@ class RebateAccrued(DomainEvent):
     accrued_minor: int
     tier_rate_bp: int
     currency: str = DEFAULT_CURRENCY
+    volume_minor: int | None = None
+    growth_bonus_minor: int = 0
+    timeliness_bonus_minor: int = 0
+    cap_cut_minor: int = 0
 
 
 class ProgramClosed(DomainEvent):
-    """A program's period was closed; its final amounts are computed and proposed."""
+    """A program's period was closed for good (``final``); its final amounts are computed and proposed."""
 
     TYPE = "ProgramClosed"
 
     program_id: str
     closed_by: str
+
+
+class ProgramSettled(DomainEvent):
+    """An interim settlement: the period was settled through a date and the program stays open."""
+
+    TYPE = "ProgramSettled"
+
+    program_id: str
+    through: date
+    settled_by: str
 
 
 class SettlementProposed(DomainEvent):
@@ -87,10 +108,20 @@ class SettlementProposed(DomainEvent):
     volume_minor: int | None = None
     growth_bonus_minor: int = 0
     timeliness_bonus_minor: int = 0
+    # What the cap took off (final = volume + bonuses - cap_cut), which round this is and
+    # (interim) the date it settles through: ``final`` (a close), ``interim`` (a settle
+    # through a date) or ``true_up`` (a late source changed a closed period).
+    cap_cut_minor: int = 0
+    kind: Literal["interim", "final", "true_up"] = "final"
+    through: date | None = None
 
 
 class SettlementApproved(DomainEvent):
-    """A settlement was approved by someone other than its proposer; it becomes a credit note."""
+    """A settlement was approved by someone other than its proposer.
+
+    A positive payout becomes a credit note; a negative one (a true-up after the
+    partner was overpaid) is owed back and becomes a debit note in credit.
+    """
 
     TYPE = "SettlementApproved"
 
@@ -106,6 +137,7 @@ EVENTS: tuple[type[DomainEvent], ...] = (
     ProgramPublished,
     RebateAccrued,
     ProgramClosed,
+    ProgramSettled,
     SettlementProposed,
     SettlementApproved,
 )

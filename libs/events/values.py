@@ -21,12 +21,17 @@ Role = Literal["admin", "sales", "finance", "warehouse", "auditor", "partner"]
 TermsKind = Literal["prepaid", "credit"]
 AgreementKind = Literal["trial", "annual"]
 ReturnKind = Literal["refund", "exchange", "repair"]
+ShipmentPurpose = Literal["sale", "replacement", "repair"]
+"""Why a shipment ships: ``sale`` (an approved order's goods, invoiced on each dispatch, which
+ships the order), ``replacement`` (an exchange return's new goods) or ``repair`` (the partner's
+repaired goods going back); the last two move no money and leave the order's status alone."""
 HoldReason = Literal["over_limit", "overdue", "partner_suspended"]
 FundsReviewOutcome = Literal["within_limit", "prepaid", "released"]
 CreditNoteSource = Literal["return", "rebate"]
 ProgramBasis = Literal["invoiced", "collected"]
 ProgramMode = Literal["retroactive", "incremental"]
-SourceKind = Literal["invoice", "payment", "return"]
+SourceKind = Literal["invoice", "payment", "return", "bonus"]
+"""``bonus``: news that moved a bonus without moving the basis (an invoice paid on time); amount 0."""
 
 DEFAULT_CURRENCY = "CNY"
 

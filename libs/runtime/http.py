@@ -19,6 +19,7 @@ from aiokafka.errors import KafkaError
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -26,6 +27,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from libs.runtime import openapi_doc
 from libs.runtime.errors import DomainError
 from libs.runtime.outages import RETRY_AFTER_SECONDS, is_outage
 from libs.store.errors import ConcurrencyError, IdempotencyConflict
@@ -145,7 +147,9 @@ def create_app(
     ready_check: Callable[[], Awaitable[dict[str, bool]]],
     lifespan: Any = None,
 ) -> FastAPI:
-    app = FastAPI(title=title, lifespan=lifespan, default_response_class=FastJSONResponse)
+    app = FastAPIOffline(title=title, lifespan=lifespan, default_response_class=FastJSONResponse,
+                         redoc_url=None, static_url="/docs/static")
+    openapi_doc.install(app)
     metrics = CollectorRegistry()
     requests = Counter("o2c_http_requests", "HTTP requests by status", ["status"], registry=metrics)
     app.state.metrics = metrics

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from libs.runtime.host import ServiceSpec
-from services.credit.api import accounts, holds, money
+from fastapi import APIRouter
+
+from libs.runtime.host import ServiceContext, ServiceSpec
+from services.credit.api import accounts, deps, holds, money, write_offs
 from services.credit.application.handlers import handlers
+
+
+def _routers(ctx: ServiceContext) -> list[APIRouter]:
+    deps.settings()  # typed settings, checked at start
+    return [accounts.router, holds.router, money.router, write_offs.router]
+
 
 SPEC = ServiceSpec(
     name="credit",
-    routers=lambda ctx: [accounts.router, holds.router, money.router],
+    routers=_routers,
     handlers=handlers,
     subscribes_to=("partners", "orders", "delivery", "rebates"),
 )

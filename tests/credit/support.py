@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -15,7 +15,7 @@ from libs.events.envelope import Envelope
 from libs.events.orders import OrderCancelled, OrderConfirmed, OrderPlaced
 from libs.events.partners import KeyIssued, PartnerRegistered, PartnerTierChanged
 from libs.events.rebates import SettlementApproved
-from libs.events.values import OrderLine, PaymentTerms, SkuQty
+from libs.events.values import OrderLine, PaymentTerms, ShipmentPurpose, SkuQty
 from libs.messaging.consumer import Outcome
 from libs.runtime.auth import hash_secret
 from services.credit.domain.account import stream_id
@@ -23,6 +23,9 @@ from tests.service_support import RunningService
 
 NOW = datetime(2026, 3, 10, 9, 30, tzinfo=UTC)
 TODAY = NOW.date()
+OPENED_DAYS_AGO = 60
+"""``Feed.register`` opens accounts this many days before the clock's today, so receipts may be
+backdated as far as the receipt window allows."""
 
 
 def fix_clock(svc: RunningService, moment: datetime = NOW) -> None:
@@ -67,7 +70,18 @@ class Feed:
         term: int = 30,
         tier: str = "A",
         region: str = "east",
+        days_ago: int = OPENED_DAYS_AGO,
     ) -> None:
+        """Register a partner: credit opens its account ``days_ago`` days before today."""
+        clock = self.svc.ctx.clock
+        self.svc.ctx.clock = lambda: clock() - timedelta(days=days_ago)
+        try:
+            await self._register(partner_id, kind, limit, term, tier, region)
+        finally:
+            self.svc.ctx.clock = clock
+
+    async def _register(self, partner_id: str, kind: str, limit: int, term: int, tier: str, region: str
+                        ) -> None:
         terms = (
             PaymentTerms(kind="credit", credit_limit_minor=limit, term_days=term)
             if kind == "credit"
@@ -142,13 +156,16 @@ class Feed:
         on: date = TODAY,
         dispatch_id: str | None = None,
         complete: bool = False,
+        purpose: ShipmentPurpose = "sale",
+        return_id: str | None = None,
     ) -> str:
         placed = self.orders[order_id]
         dispatch_id = dispatch_id or f"dsp_{uuid.uuid4().hex[:8]}"
+        shipment_id = f"shp_{order_id}" if purpose == "sale" else f"shp_{return_id}"
         await self.emit(
-            f"shipment-{order_id}",
+            f"shipment-{order_id if purpose == 'sale' else shipment_id}",
             ShipmentDispatched(
-                shipment_id=f"shp_{order_id}",
+                shipment_id=shipment_id,
                 order_id=order_id,
                 partner_id=placed.partner_id,
                 dispatch_id=dispatch_id,
@@ -158,6 +175,8 @@ class Feed:
                 dispatched_on=on,
                 remaining=[],
                 complete=complete,
+                purpose=purpose,
+                return_id=return_id,
             ),
             "shipment",
         )

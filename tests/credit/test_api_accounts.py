@@ -171,7 +171,7 @@ async def test_statement_arithmetic(svc: RunningService, feed: Feed, keys: dict[
     finance = keys["finance"]
     await feed.order("o1", "p1", 6_000)
     await feed.dispatch("o1", {"SKU-1": 5}, on=TODAY - timedelta(days=40))  # 3_000
-    ok(await pay(svc, finance, "p1", 1_000, bank_ref="B-1", received_on=TODAY - timedelta(days=35)), 201)
+    ok(await pay(svc, finance, "p1", 1_000, bank_ref="B-1", received_on=TODAY - timedelta(days=25)), 201)
     await feed.dispatch("o1", {"SKU-1": 5}, on=TODAY - timedelta(days=5))  # 3_000
     await feed.settlement_approved("p1", 200)
     invoice_id = ok(await svc.client.get("/v1/invoices", headers=finance, params={"status": "open"}))[

@@ -250,14 +250,16 @@ async def test_write_off_closes_a_small_residue(
     body = ok(
         await svc.client.post(url, headers=keys["finance"], json={"amount_minor": 10, "reason": "bank fee"})
     )
+    # a residue within the threshold: the invoice counts as paid on the day its money came, on time
     assert (body["status"], body["written_off_minor"], body["open_minor"], body["paid_minor"]) == (
-        "written_off",
+        "paid",
         10,
         0,
         990,
     )
-    _, payload = (await account_events(svc, "p1"))[-1]
-    assert (payload["reason"], payload["written_off_on"]) == ("bank fee", str(TODAY))
+    assert (body["paid_on"], body["on_time"], body["write_off"]["status"]) == (str(TODAY), True, "applied")
+    (_, payload), (paid, _) = (await account_events(svc, "p1"))[-2:]
+    assert (payload["reason"], payload["written_off_on"], paid) == ("bank fee", str(TODAY), "InvoicePaid")
     again = await svc.client.post(url, headers=keys["finance"], json={"amount_minor": 1, "reason": "x"})
     assert again.status_code == 409
     missing = await svc.client.post(

@@ -11,10 +11,11 @@ from libs.events import credit as ev
 from libs.events.base import DomainEvent
 from services.credit.domain.account import Account, fold
 from services.credit.domain.errors import BadAllocation, BadAmount, CurrencyMismatch, InvoiceClosed
-from services.credit.domain.invoicing import decide_invoice, decide_write_off
+from services.credit.domain.invoicing import decide_invoice
 from services.credit.domain.position import position
 from services.credit.domain.receipts import decide_credit_note, decide_payment
 from services.credit.domain.statement import ledger, statement
+from services.credit.domain.write_offs import decide_write_off
 from tests.credit.given import TODAY, P, given, held, issued, kinds, line, opened, passed, received
 
 # -- invoices -------------------------------------------------------------------------------
@@ -71,7 +72,7 @@ def test_prepaid_invoices_are_settled_from_the_reservation_and_the_rest_is_freed
         today=TODAY,
     )
     assert first[1:] == [
-        ev.AdvanceApplied(partner_id=P, invoice_id="i1", order_id="o1", amount_minor=400),
+        ev.AdvanceApplied(partner_id=P, invoice_id="i1", order_id="o1", amount_minor=400, applied_on=TODAY),
         ev.InvoicePaid(invoice_id="i1", partner_id=P, paid_on=TODAY, on_time=True),
     ]
     assert first[0].due_on == TODAY  # type: ignore[attr-defined]
@@ -129,7 +130,7 @@ def test_payment_is_applied_oldest_invoice_first_and_the_rest_is_advance() -> No
         bank_ref="B1",
         received_on=TODAY + timedelta(3),
         allocations=None,
-        today=TODAY,
+        today=TODAY + timedelta(3),
     )
     assert kinds(events) == ["PaymentReceived", "PaymentApplied", "InvoicePaid", "PaymentApplied"]
     assert [(e.invoice_id, e.amount_minor) for e in events if isinstance(e, ev.PaymentApplied)] == [

@@ -151,6 +151,7 @@ async def test_prepaid_flow_end_to_end(svc: RunningService, feed: Feed) -> None:
             "order_id": "o1",
             "amount_minor": 21_751,
             "currency": "CNY",
+            "applied_on": str(TODAY),
         },
     )
     assert settled[1][0] == "InvoicePaid"
@@ -189,6 +190,27 @@ async def test_refund_returns_become_credit_notes_at_the_order_prices(
     [invoice] = await invoices(svc, finance, "p1")
     assert (invoice["total_minor"], invoice["paid_minor"]) == (31_000, 13_000)
     assert (await account(svc, finance, "p1"))["balance_minor"] == 18_000
+
+
+async def test_exchange_and_repair_returns_move_no_money(svc: RunningService, feed: Feed) -> None:
+    """An exchange's receipt credits nothing and its replacement is not invoiced; nor is a
+    repaired unit going back. Only the sale's dispatch is invoiced."""
+    await feed.register("p1")
+    await feed.place("o1", "p1", {"TV": (3, 9_000)})
+    await feed.confirm("o1")
+    await feed.ship_all("o1")
+    exchange = await feed.return_received("o1", {"TV": 1}, kind="exchange")
+    await feed.dispatch("o1", {"TV": 1}, complete=True, purpose="replacement", return_id=exchange)
+    repair = await feed.return_received("o1", {"TV": 1}, kind="repair")
+    await feed.dispatch("o1", {"TV": 1}, complete=True, purpose="repair", return_id=repair)
+    finance = await feed.key("finance")
+    [invoice] = await invoices(svc, finance, "p1")
+    assert (invoice["total_minor"], invoice["paid_minor"]) == (27_000, 0)
+    assert ok(await svc.client.get("/v1/credit-notes", headers=finance,
+                                   params={"partner_id": "p1"}))["items"] == []
+    assert (await account(svc, finance, "p1"))["balance_minor"] == 27_000
+    assert (await types(svc, "p1")).count("InvoiceIssued") == 1
+    assert "CreditNoteIssued" not in await types(svc, "p1")
 
 
 async def test_approved_rebate_settlements_credit_the_account(svc: RunningService, feed: Feed) -> None:

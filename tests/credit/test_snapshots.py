@@ -18,17 +18,23 @@ from libs.store.schema import snapshots as snapshots_table
 from services.credit.application.accounts import SNAPSHOTS
 from services.credit.domain.account import Account, evolve, fold, stream_id
 from services.credit.domain.funds import decide_funds_review, decide_release, decide_terms
-from services.credit.domain.invoicing import decide_invoice, decide_write_off
+from services.credit.domain.invoicing import decide_invoice
 from services.credit.domain.position import open_invoices, position, queue
-from services.credit.domain.receipts import decide_credit_note, decide_payment
+from services.credit.domain.receipts import decide_credit_note, decide_debit_note, decide_payment
 from services.credit.domain.snapshot import decode, encode
+from services.credit.domain.write_offs import (
+    decide_write_off,
+    decide_write_off_approval,
+    decide_write_off_rejection,
+)
 from tests.credit.given import TODAY, line, opened
 from tests.credit.support import Feed, ok, pay
 from tests.service_support import RunningService
 
 Step = tuple[str, int]
 STEPS = st.lists(st.tuples(st.sampled_from(
-    ["review", "review", "invoice", "invoice", "pay", "note", "write_off", "release", "terms", "statement"]),
+    ["review", "review", "invoice", "invoice", "pay", "note", "write_off", "release", "terms", "statement",
+     "debit", "approve"]),
     st.integers(1, 60)), max_size=60)
 
 
@@ -58,7 +64,19 @@ def _history(steps: list[Step]) -> list[DomainEvent]:
         elif kind == "write_off" and open_invoices(state):
             invoice = open_invoices(state)[0]
             decided = decide_write_off(state, invoice.invoice_id, min(amount, invoice.open_minor), "w", "f",
-                                       day)
+                                       day, write_off_id=f"w{n}", threshold=1_000)
+        elif kind == "debit":
+            decided = decide_debit_note(state, debit_note_id=f"dn{n}", amount=amount, reason="r",
+                                        source_ref=f"s{n}", issued_on=day)
+        elif kind == "approve" and (proposed := [w for w in state.write_offs.values()
+                                                 if w.status == "proposed"]):
+            invoice = state.invoices[proposed[0].invoice_id]
+            if invoice.status != "open" or invoice.open_minor < proposed[0].amount_minor:
+                decided = decide_write_off_rejection(state, proposed[0].write_off_id, "stale", "g",
+                                                     day)
+            else:
+                decided = decide_write_off_approval(state, proposed[0].write_off_id, "g", day,
+                                                    threshold=1_000)
         elif kind == "release" and queue(state):
             decided = decide_release(state, queue(state)[0].order_id, "ok", "finance")
         elif kind == "terms":
@@ -86,8 +104,9 @@ def test_a_snapshot_at_any_version_folded_on_equals_the_fold_from_the_first_even
     assert encode(restored) == encode(at_cut)  # deterministic: the same account, the same bytes
     assert fold(restored, events[cut:]) == whole
     assert position(fold(restored, events[cut:]), TODAY) == position(whole, TODAY)
-    assert (whole.open_invoice_ids, whole.live_order_ids) == (
+    assert (whole.open_invoice_ids, whole.open_debit_note_ids, whole.live_order_ids) == (
         {i.invoice_id for i in whole.invoices.values() if i.status == "open" and i.open_minor > 0},
+        {n.debit_note_id for n in whole.debit_notes.values() if n.open_minor > 0},
         {o.order_id for o in whole.orders.values()
          if o.status in ("held", "awaiting_prepayment")
          or (o.status == "approved" and o.invoiced_minor < o.total_minor)})

@@ -22,13 +22,14 @@ async def test_receipts_book_stock_once_per_reference(svc: RunningService, order
     first = await book(svc, "A", 7, warehouse, reference="DN-1")
     assert first.status_code == 201
     assert first.json() == {"sku": "A", "qty": 7, "reference": "DN-1", "received_on": "2026-03-10",
-                            "on_hand": 7, "allocated": 0, "available": 7, "allocated_orders": []}
+                            "on_hand": 7, "allocated": 0, "available": 7, "in_inspection": 0,
+                            "allocated_orders": []}
     problem(await book(svc, "A", 7, warehouse, reference="DN-1"), 409, "duplicate-reference")
     assert (await book(svc, "B", 1, warehouse, reference="DN-1")).status_code == 201
     stock = await svc.client.get("/v1/stock", headers=warehouse)
     assert stock.json() == {"items": [
-        {"sku": "A", "on_hand": 7, "allocated": 0, "available": 7},
-        {"sku": "B", "on_hand": 1, "allocated": 0, "available": 1}], "next_cursor": None}
+        {"sku": "A", "on_hand": 7, "allocated": 0, "available": 7, "in_inspection": 0},
+        {"sku": "B", "on_hand": 1, "allocated": 0, "available": 1, "in_inspection": 0}], "next_cursor": None}
     assert [e["type"] for e in await delivery_events(svc, "stock-A")] == ["StockReceived"]
 
 

@@ -1,4 +1,4 @@
-"""Returns over HTTP on both databases: limits, receipt back into stock, roles, partner isolation."""
+"""Returns over HTTP on both databases: limits, receipt into inspection, roles, partner isolation."""
 
 from __future__ import annotations
 
@@ -22,6 +22,13 @@ async def receive(svc: RunningService, return_id: str, lines: dict[str, int],
                   headers: dict[str, str] = WAREHOUSE) -> httpx.Response:
     return await svc.client.post(f"/v1/returns/{return_id}/receive", headers=headers, json={
         "lines": [{"sku": s, "qty": q} for s, q in lines.items()]})
+
+
+async def inspect(svc: RunningService, return_id: str, outcomes: dict[str, tuple[int, int]],
+                  headers: dict[str, str] = WAREHOUSE) -> httpx.Response:
+    """Inspect ``return_id``: per sku ``(restock, scrap)``."""
+    return await svc.client.post(f"/v1/returns/{return_id}/inspect", headers=headers, json={
+        "lines": [{"sku": s, "restock": r, "scrap": x} for s, (r, x) in outcomes.items()]})
 
 
 @pytest.fixture
@@ -55,7 +62,7 @@ async def test_returns_are_limited_to_what_was_dispatched_and_not_returned(
         "ReturnRequested"]
 
 
-async def test_received_returns_go_back_on_hand(
+async def test_received_returns_go_to_inspection_not_on_hand(
     svc: RunningService, orders: FakePublisher, dispatched: dict[str, Any],
 ) -> None:
     return_id = (await ask(svc, "o1", {"A": 3})).json()["id"]
@@ -68,8 +75,7 @@ async def test_received_returns_go_back_on_hand(
     assert (received.json()["status"], received.json()["received_on"]) == ("received", "2026-03-10")
     assert received.json()["received_lines"] == [{"sku": "A", "qty": 2}]
     after = (await svc.client.get("/v1/stock/A", headers=WAREHOUSE)).json()
-    assert after["on_hand"] == before["on_hand"] + 2
-    assert after["allocated"] == before["allocated"]
+    assert after == {**before, "in_inspection": before["in_inspection"] + 2}
     problem(await receive(svc, return_id, {"A": 1}, warehouse), 409, "return-already-received")
     [_, event] = await delivery_events(svc, f"return-{return_id}")
     assert event == {"type": "ReturnReceived", "return_id": return_id, "order_id": "o1",
@@ -79,13 +85,20 @@ async def test_received_returns_go_back_on_hand(
     assert (await ask(svc, "o1", {"A": 1})).status_code == 201
 
 
-async def test_a_received_return_serves_the_backorder_queue(
+async def test_only_restocked_units_serve_the_backorder_queue(
     svc: RunningService, orders: FakePublisher, dispatched: dict[str, Any],
 ) -> None:
     await orders.place("o2", {"A": 2})
     assert (await delivery_events(svc, "allocation-o2"))[-1]["type"] == "StockBackordered"
     return_id = (await ask(svc, "o1", {"A": 2})).json()["id"]
     assert (await receive(svc, return_id, {"A": 2})).status_code == 200
+    assert (await delivery_events(svc, "allocation-o2"))[-1]["type"] == "StockBackordered"
+    inspected = await inspect(svc, return_id, {"A": (1, 1)})
+    assert inspected.status_code == 200, inspected.text
+    assert (await delivery_events(svc, "allocation-o2"))[-1]["type"] == "StockBackordered"
+    again = (await ask(svc, "o1", {"A": 1})).json()["id"]
+    assert (await receive(svc, again, {"A": 1})).status_code == 200
+    assert (await inspect(svc, again, {"A": (1, 0)})).status_code == 200
     assert (await delivery_events(svc, "allocation-o2"))[-1]["type"] == "StockAllocated"
 
 

@@ -10,6 +10,8 @@ import pytest
 
 from libs.events.base import DomainEvent
 from libs.events.delivery import (
+    ReturnGoodsDispatched,
+    ReturnInspected,
     ReturnReceived,
     ReturnRequested,
     ShipmentCreated,
@@ -34,18 +36,28 @@ from services.delivery.domain.errors import (
     AlreadyDelivered,
     DeliveredBeforeDispatch,
     DuplicateReference,
+    ExceedsReceived,
     ExceedsRemaining,
     ExceedsRequested,
     ExceedsReturnable,
+    InspectionIncomplete,
+    InsufficientStock,
     NotFullyDispatched,
+    OutcomeNotForKind,
+    ReturnAlreadyInspected,
     ReturnAlreadyReceived,
+    ReturnNotReceived,
     ShipmentCancelled,
 )
 from services.delivery.domain.returns import (
     GoodsReturn,
+    Outcome,
+    decide_goods_dispatched,
+    decide_inspection,
     decide_receipt_of_return,
     decide_request,
     evolve_return,
+    goods_sent_back,
 )
 from services.delivery.domain.shipment import (
     Shipment,
@@ -53,7 +65,13 @@ from services.delivery.domain.shipment import (
     decide_dispatch,
     evolve_shipment,
 )
-from services.delivery.domain.stock import StockItem, StockLevel, decide_receipt, evolve_stock_item
+from services.delivery.domain.stock import (
+    StockItem,
+    StockLevel,
+    decide_receipt,
+    evolve_stock_item,
+    movements_of,
+)
 
 S = TypeVar("S")
 DAY = date(2026, 3, 10)
@@ -229,3 +247,103 @@ def test_a_received_return_claims_what_arrived_not_what_was_asked() -> None:
     assert state.claimed == {"A": 1}
     with pytest.raises(ReturnAlreadyReceived):
         decide_receipt_of_return(state, {"A": 1}, DAY)
+
+
+def received_return(kind: str, **received: int) -> GoodsReturn:
+    asked = decide_request(return_id="ret_1", order_id="o1", partner_id="p1", lines=received,
+                           reason="broken", kind=kind, dispatched={"A": 5, "B": 2},  # type: ignore[arg-type]
+                           claimed={})
+    state = given(GoodsReturn(), evolve_return, asked)
+    return given(state, evolve_return, decide_receipt_of_return(state, received, DAY))
+
+
+def test_inspection_accounts_for_every_received_unit_once() -> None:
+    state = received_return("refund", A=3, B=1)
+    with pytest.raises(ExceedsReceived):
+        decide_inspection(state, {"A": Outcome(restock=3, scrap=1), "B": Outcome(scrap=1)}, DAY, None)
+    with pytest.raises(ExceedsReceived):
+        decide_inspection(state, {"A": Outcome(restock=3), "B": Outcome(scrap=1), "C": Outcome(scrap=1)},
+                          DAY, None)
+    with pytest.raises(InspectionIncomplete):
+        decide_inspection(state, {"A": Outcome(restock=3)}, DAY, None)
+    with pytest.raises(OutcomeNotForKind):
+        decide_inspection(state, {"A": Outcome(repaired=3), "B": Outcome(scrap=1)}, DAY, None)
+    inspected = decide_inspection(state, {"A": Outcome(restock=2, scrap=1), "B": Outcome(scrap=1)},
+                                  DAY, "shp_ignored")
+    assert inspected == [ReturnInspected(
+        return_id="ret_1", order_id="o1", partner_id="p1", kind="refund", restocked=lines(A=2),
+        scrapped=lines(A=1, B=1), repaired=[], inspected_on=DAY, shipment_id=None)]
+    done = given(state, evolve_return, inspected)
+    assert (done.status, done.claimed) == ("inspected", {"A": 3, "B": 1})
+    with pytest.raises(ReturnAlreadyInspected):
+        decide_inspection(done, {"A": Outcome(restock=3), "B": Outcome(scrap=1)}, DAY, None)
+    with pytest.raises(ReturnAlreadyReceived):
+        decide_receipt_of_return(done, {"A": 1}, DAY)
+    asked = given(GoodsReturn(), evolve_return, request({"A": 1}, {}))
+    with pytest.raises(ReturnNotReceived):
+        decide_inspection(asked, {"A": Outcome(restock=1)}, DAY, None)
+
+
+def test_a_repair_is_repaired_and_its_goods_go_back_on_its_shipment() -> None:
+    state = received_return("repair", A=2)
+    for wrong in (Outcome(restock=2), Outcome(scrap=2), Outcome(repaired=1, scrap=1)):
+        with pytest.raises(OutcomeNotForKind):
+            decide_inspection(state, {"A": wrong}, DAY, "shp_r")
+    inspected = given(state, evolve_return,
+                      decide_inspection(state, {"A": Outcome(repaired=2)}, DAY, "shp_r"))
+    assert (inspected.status, inspected.shipment_id, goods_sent_back(inspected)) == (
+        "inspected", "shp_r", {"A": 2})
+    back = given(Shipment(), evolve_shipment, [ShipmentCreated(
+        shipment_id="shp_r", order_id="o1", partner_id="p1", lines=lines(A=2), purpose="repair",
+        return_id="ret_1")])
+    first = dispatch(back, {"A": 1})
+    [part] = decide_goods_dispatched(inspected, first[0])  # type: ignore[arg-type]
+    assert isinstance(part, ReturnGoodsDispatched) and not part.complete
+    assert given(inspected, evolve_return, [part]).status == "inspected"
+    rest = dispatch(given(back, evolve_shipment, first), {"A": 1})
+    [last] = decide_goods_dispatched(inspected, rest[0])  # type: ignore[arg-type]
+    assert given(inspected, evolve_return, [last]).status == "repaired_shipped"
+    assert [type(e) for e in rest] == [ShipmentDispatched] and rest[0].purpose == "repair"  # type: ignore[attr-defined]
+
+
+def test_a_refund_ships_nothing_back_and_a_replacement_needs_available_stock() -> None:
+    refund = given(received_return("refund", A=1), evolve_return,
+                   decide_inspection(received_return("refund", A=1), {"A": Outcome(scrap=1)}, DAY, None))
+    assert goods_sent_back(refund) == {}
+    sale = dispatch(dispatched([]), {"A": 1})[0]
+    assert decide_goods_dispatched(refund, sale) == []  # type: ignore[arg-type]
+    replacement = given(Shipment(), evolve_shipment, [ShipmentCreated(
+        shipment_id="shp_x", order_id="o1", partner_id="p1", lines=lines(A=2), purpose="replacement",
+        return_id="ret_1")])
+    with pytest.raises(InsufficientStock):
+        decide_dispatch(replacement, lines={"A": 2}, carrier="SF", tracking_no="T", dispatch_id="d",
+                        today=DAY, cancelled=False, available={"A": 1})
+    [sent] = decide_dispatch(replacement, lines={"A": 2}, carrier="SF", tracking_no="T", dispatch_id="d",
+                             today=DAY, cancelled=False, available={"A": 2})
+    assert (sent.purpose, sent.return_id) == ("replacement", "ret_1")  # type: ignore[attr-defined]
+
+
+def test_each_location_moves_by_its_own_facts() -> None:
+    def fold(*events: DomainEvent) -> StockLevel:
+        level = StockLevel("A", on_hand=10, allocated=4)
+        for event in events:
+            for quantities, move in movements_of(event):
+                level = move(level, quantities.get("A", 0))
+        return level
+
+    received = ReturnReceived(return_id="r", order_id="o1", partner_id="p1", kind="refund",
+                              lines=lines(A=3), received_on=DAY)
+    assert fold(received) == StockLevel("A", on_hand=10, allocated=4, in_inspection=3)
+    inspected = ReturnInspected(return_id="r", order_id="o1", partner_id="p1", kind="refund",
+                                restocked=lines(A=2), scrapped=lines(A=1), repaired=[], inspected_on=DAY)
+    assert fold(received, inspected) == StockLevel("A", on_hand=12, allocated=4, in_inspection=0)
+
+    def sent(purpose: str) -> ShipmentDispatched:
+        return ShipmentDispatched(
+            shipment_id="s", order_id="o1", partner_id="p1", dispatch_id="d", lines=lines(A=1),
+            carrier="SF", tracking_no="T", dispatched_on=DAY, remaining=[], complete=True,
+            purpose=purpose)  # type: ignore[arg-type]
+
+    assert fold(sent("sale")) == StockLevel("A", on_hand=9, allocated=3)
+    assert fold(sent("replacement")) == StockLevel("A", on_hand=9, allocated=4)
+    assert fold(received, sent("repair")) == StockLevel("A", on_hand=10, allocated=4, in_inspection=2)

@@ -171,6 +171,19 @@ def register_partner(system: System, *, tier: str, region: str, terms: dict[str,
     return partner
 
 
+def placed_order(system: System, partner_key: str, *, partner_ref: str, sku: str, qty: int,
+                 region: str, status: str = "approved") -> dict[str, Any]:
+    """A partner's one-line order, placed once orders knows the partner, then waited to ``status``."""
+    with system.client("orders", partner_key) as orders:
+        order = eventually(lambda: orders.post("/v1/orders", json={
+            "partner_ref": partner_ref, "lines": [{"sku": sku, "qty": qty}],
+            "ship_to": {"region": region}}), lambda r: r.status_code == 201,
+            what="orders to know the partner").json()
+        eventually(lambda: body(orders.get(f"/v1/orders/{order['id']}"))["status"],
+                   lambda s: s == status, what=f"order {partner_ref} {status}")
+    return order
+
+
 def ensure_product(system: System, sku: str, list_price: int, stock: int) -> None:
     with system.as_role("orders", "sales") as orders:
         created = orders.post("/v1/products", json={"sku": sku, "name": sku, "category": "misc",

@@ -20,6 +20,7 @@ from tests.e2e.conftest import (
     ensure_product,
     eventually,
     issue_key,
+    placed_order,
     register_partner,
 )
 
@@ -35,13 +36,7 @@ def world(system: System) -> dict[str, Any]:
     b = register_partner(system, tier="ACC", region="acc-b", terms={"kind": "prepaid"})
     ensure_product(system, "ACC-1", list_price=1_000, stock=100)
     a_key, b_key = issue_key(system, "partner", a["id"]), issue_key(system, "partner", b["id"])
-    with system.client("orders", a_key) as orders:
-        order = eventually(lambda: orders.post("/v1/orders", json={
-            "partner_ref": "A-1", "lines": [{"sku": "ACC-1", "qty": 5}],
-            "ship_to": {"region": "acc-a"}}), lambda r: r.status_code == 201,
-            what="orders to know partner A").json()
-        eventually(lambda: body(orders.get(f"/v1/orders/{order['id']}"))["status"],
-                   lambda s: s == "approved", what="A's order approved")
+    order = placed_order(system, a_key, partner_ref="A-1", sku="ACC-1", qty=5, region="acc-a")
     with system.as_role("delivery", "warehouse") as delivery:
         [shipment] = eventually(lambda: body(delivery.get(
             "/v1/shipments", params={"order_id": order["id"]}))["items"], bool, what="shipment")
@@ -149,6 +144,7 @@ def role_matrix(w: dict[str, Any]) -> list[tuple[str, str, str, set[str], dict[s
          {"lines": []}),
         ("POST", "delivery", f"/v1/shipments/{w['shipment']['id']}/deliver", {"warehouse"}, {}),
         ("POST", "delivery", f"/v1/returns/{w['return']['id']}/receive", {"warehouse"}, {"lines": []}),
+        ("POST", "delivery", f"/v1/returns/{w['return']['id']}/inspect", {"warehouse"}, {"lines": []}),
         ("POST", "rebates", "/v1/programs", {"finance"}, {"name": ""}),
         ("POST", "rebates", f"/v1/programs/{w['program']['id']}/close", {"finance"}, None),
         ("GET", "rebates", "/v1/accruals", {"finance", "auditor", "partner"}, None),

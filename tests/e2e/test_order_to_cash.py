@@ -174,11 +174,29 @@ def test_order_to_cash_end_to_end(system: System) -> None:
             "partner_id": p1["id"], "amount_minor": 60_000, "bank_ref": "BANK-P1-1",
             "received_on": str(today)})
         assert repeat.status_code == 409
+        for received_on, words in ((today + timedelta(days=1), "after today"),
+                                   (today - timedelta(days=1), "before the account")):
+            refused = credit.post("/v1/payments", json={
+                "partner_id": p1["id"], "amount_minor": 1_000, "bank_ref": f"BANK-P1-{received_on}",
+                "received_on": str(received_on)})
+            assert refused.status_code == 422 and words in refused.json()["detail"], refused.text
+            assert refused.json()["type"].endswith("/bad-received-on")
         paid = {i["total_minor"]: i for i in body(credit.get(
             "/v1/invoices", params={"partner_id": p1["id"]}))["items"]}
         assert (paid[54_000]["status"], paid[54_000]["paid_minor"], paid[54_000]["on_time"]) \
             == ("paid", 54_000, True)
         assert (paid[46_000]["status"], paid[46_000]["paid_minor"]) == ("open", 6_000)
+        # writing off more than a residue needs a second finance key; here it is rejected
+        proposal = body(credit.post(f"/v1/invoices/{paid[46_000]['id']}/write-off", json={
+            "amount_minor": 40_000, "reason": "partner disputes the delivery"}))["write_off"]
+        assert proposal["status"] == "proposed"
+        assert credit.post(f"/v1/write-offs/{proposal['id']}/approve").status_code == 403
+    with system.client("credit", finance2) as checker:
+        rejected = body(checker.post(f"/v1/write-offs/{proposal['id']}/reject",
+                                     json={"reason": "delivery signed by Wang"}))
+        assert (rejected["status"], rejected["open_minor"], rejected["write_off"]["status"]) == (
+            "open", 40_000, "rejected")
+    with system.client("credit", finance1) as credit:
         account = body(credit.get(f"/v1/accounts/{p1['id']}"))
         assert account["exposure_minor"] == 40_000 + 909_000  # open invoices + O2 not invoiced
         assert account["available_minor"] == 1_000_000 - 949_000

@@ -150,6 +150,28 @@ async def test_a_redelivered_or_repeated_fact_is_applied_once(
     assert (await stream_types(svc, oid)).count("OrderPartiallyShipped") == 1
 
 
+async def test_a_returns_shipment_neither_ships_nor_delivers_the_order(
+    svc: RunningService, publisher: Publisher, order: dict[str, Any],
+) -> None:
+    """Only a sale's dispatch ships the order: a replacement (or repaired unit) going back to the
+    partner leaves a partly shipped order partly shipped, and its delivery delivers nothing."""
+    oid = order["id"]
+    await publisher.emit("stock-A", StockAllocated(order_id=oid, lines=qty(A=3, B=1)))
+    await publisher.emit(f"funds-{oid}", funds(oid, FundsReviewPassed, how="within_limit"))
+    await publisher.emit("shipment-shp_1", dispatch(oid, "d1", False, A=1))
+    for purpose in ("replacement", "repair"):
+        back = dispatch(oid, f"d-{purpose}", True, A=2, B=1).model_copy(update={
+            "shipment_id": f"shp_{purpose}", "purpose": purpose, "return_id": "ret_1"})
+        await publisher.emit(f"shipment-shp_{purpose}", back, ShipmentDelivered(
+            shipment_id=f"shp_{purpose}", order_id=oid, partner_id="p1",
+            delivered_at=datetime(2026, 4, 3, tzinfo=UTC), signed_by="Li Wei", purpose=purpose,
+            return_id="ret_1"))
+    after = await read(svc, oid)
+    assert after["status"] == "partially_shipped"
+    assert [(line["sku"], line["shipped_qty"]) for line in after["lines"]] == [("A", 1), ("B", 0)]
+    assert (await stream_types(svc, oid))[-1] == "OrderPartiallyShipped"
+
+
 async def test_facts_about_unknown_orders_are_ignored(svc: RunningService, publisher: Publisher) -> None:
     outcomes = await publisher.emit("stock-A", StockAllocated(order_id="ord_ghost", lines=qty(A=1)))
     assert outcomes == [Outcome.APPLIED]

@@ -42,7 +42,9 @@ def test_every_published_type_has_its_publisher() -> None:
     assert PUBLISHER_OF["InvoiceIssued"] == "credit"
     assert PUBLISHER_OF["ShipmentDispatched"] == "delivery"
     assert PUBLISHER_OF["RebateAccrued"] == "rebates"
-    assert len(EVENT_TYPES) == 56
+    assert PUBLISHER_OF["DebitNoteIssued"] == PUBLISHER_OF["WriteOffProposed"] == "credit"
+    assert PUBLISHER_OF["ReturnInspected"] == PUBLISHER_OF["ReturnGoodsDispatched"] == "delivery"
+    assert len(EVENT_TYPES) == 66
     assert PUBLISHER_OF["CreditNoteApplied"] == "credit"
 
 

@@ -271,3 +271,35 @@ async def test_sales_grouped_and_filtered(db: Database) -> None:
             assert (await client.get("/v1/views/sales?group_by=sku", headers=headers)).status_code == 200
         for refused in (await feed.key("warehouse"), await feed.key("partner", "p1")):
             assert (await client.get("/v1/views/sales?group_by=sku", headers=refused)).status_code == 403
+
+
+async def test_a_debit_note_is_owed_in_the_360_and_aged_like_an_invoice(db: Database) -> None:
+    async with projections(db) as feed:
+        feed.svc.ctx.clock = lambda: datetime(2025, 3, 10, tzinfo=UTC)
+        await feed.emit("partner-p1", [registered("p1")])
+        await feed.emit("account-p1", [
+            invoice("i1", "o1", "p1", issued_on=date(2025, 1, 10), due_on=date(2025, 2, 9),
+                    lines=[("A", 1, 1000)]),
+            credit.DebitNoteIssued(debit_note_id="dn1", partner_id="p1", amount_minor=500,
+                                   reason="rebate settlement s1", source_ref="s1",
+                                   issued_on=date(2025, 2, 1), due_on=date(2025, 3, 3)),
+            credit.PaymentReceived(payment_id="pay1", partner_id="p1", amount_minor=1200, bank_ref="b1",
+                                   received_on=date(2025, 2, 15)),
+            credit.PaymentApplied(payment_id="pay1", invoice_id="i1", partner_id="p1", amount_minor=1000,
+                                  applied_on=date(2025, 2, 15)),
+            credit.InvoicePaid(invoice_id="i1", partner_id="p1", paid_on=date(2025, 2, 15), on_time=False),
+            credit.DebitNoteSettled(debit_note_id="dn1", partner_id="p1", amount_minor=200,
+                                    settled_on=date(2025, 2, 15), by="payment", ref="pay1")])
+        finance = await feed.key("finance")
+        view = (await feed.svc.client.get("/v1/views/partners/p1", headers=finance)).json()
+        assert (view["balance_minor"], view["exposure_minor"], view["overdue_minor"]) == (300, 300, 300)
+        assert (view["debit_notes_minor"], view["open_debit_notes_minor"], view["sales_minor"]) == (
+            500, 300, 1000)
+        aging = (await feed.svc.client.get("/v1/views/receivables/aging?as_of=2025-03-10",
+                                           headers=finance)).json()
+        [row] = aging["items"]
+        assert (row["d1_30_minor"], row["total_minor"]) == (300, 300)
+        before = (await feed.svc.client.get("/v1/views/receivables/aging?as_of=2025-02-10",
+                                            headers=finance)).json()
+        [row] = before["items"]
+        assert (row["current_minor"], row["d1_30_minor"], row["total_minor"]) == (500, 1000, 1500)

@@ -104,14 +104,16 @@ class Feed:
 
     async def credit_note(self, credit_note_id: str, partner_id: str, lines: list[tuple[str, int]],
                           issued_on: str = "2026-03-05", source_kind: str = "return",
-                          source_ref: str = "ret-1", amount_minor: int | None = None) -> None:
+                          source_ref: str = "ret-1", amount_minor: int | None = None,
+                          order_id: str | None = None) -> None:
         note_lines = [InvoiceLine(sku=f"SKU-{n}", category=category, qty=1, unit_price_minor=amount,
                                   line_total_minor=amount) for n, (category, amount) in enumerate(lines)]
         await self.send(CreditNoteIssued(
             credit_note_id=credit_note_id, partner_id=partner_id,
             amount_minor=amount_minor if amount_minor is not None else sum(a for _, a in lines),
             reason="returned goods", source_kind=source_kind,  # type: ignore[arg-type]
-            source_ref=source_ref, issued_on=date.fromisoformat(issued_on), lines=note_lines))
+            source_ref=source_ref, issued_on=date.fromisoformat(issued_on), order_id=order_id,
+            lines=note_lines))
 
 
 def _stream(event: DomainEvent) -> str:

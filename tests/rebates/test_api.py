@@ -35,7 +35,8 @@ async def test_finance_publishes_a_program_that_staff_can_read(svc: RunningServi
     assert response.status_code == 201, response.text
     created = response.json()
     assert created["id"].startswith("prg_")
-    assert created["status"] == "open" and created["published_by"] == "fin-1"
+    # Q1 2026 has ended: an open program whose period is over shows ``closed`` until its final close.
+    assert created["status"] == "closed" and created["published_by"] == "fin-1"
     assert created["tiers"] == body["tiers"] and created["cap_minor"] == 500_000
     assert created["eligibility"] == {"tiers": ["A"], "regions": [], "categories": ["tools"],
                                       "partner_ids": []}
@@ -167,8 +168,12 @@ async def test_program_lists_page_with_limit_and_cursor_and_filter_by_status(svc
     assert {p["id"] for p in first["items"] + rest["items"]} == ids and rest["next_cursor"] is None
     closed_id = sorted(ids)[0]
     assert (await svc.client.post(f"/v1/programs/{closed_id}/close", headers=finance)).status_code == 200
+    final = (await svc.client.get("/v1/programs", params={"status": "final"}, headers=finance)).json()
+    assert [p["id"] for p in final["items"]] == [closed_id]
     closed = (await svc.client.get("/v1/programs", params={"status": "closed"}, headers=finance)).json()
-    assert [p["id"] for p in closed["items"]] == [closed_id]
+    assert {p["id"] for p in closed["items"]} == ids - {closed_id}  # period over, not yet final
+    still_open = (await svc.client.get("/v1/programs", params={"status": "open"}, headers=finance)).json()
+    assert still_open["items"] == []
     assert (await svc.client.get("/v1/programs", params={"limit": 0}, headers=finance)).status_code == 422
 
 
@@ -191,7 +196,7 @@ async def test_close_answers_the_program_with_its_proposals_and_refuses_a_body_f
     closed = await svc.client.post(f"/v1/programs/{program['id']}/close", headers=finance)
     assert closed.status_code == 200, closed.text
     body = closed.json()
-    assert body["status"] == "closed" and body["settlements"] == [] and body["last_closed_by"] == "fin-1"
+    assert body["status"] == "final" and body["settlements"] == [] and body["last_closed_by"] == "fin-1"
     assert body["closes"] == 1
     with_field = await svc.client.post(f"/v1/programs/{program['id']}/close", json={"force": True},
                                        headers=finance)

@@ -17,20 +17,25 @@ from services.rebates.domain.closing import Performance, final_amount
 from services.rebates.domain.eligibility import PartnerProfile, partner_eligible
 from services.rebates.domain.errors import (
     InvalidProgram,
+    InvalidSettlementDate,
     ProgramAlreadyPublished,
+    ProgramFinal,
     ProgramNotFound,
     SameApprover,
     SettlementNotApprovable,
     SettlementNotFound,
 )
 from services.rebates.domain.ledger import (
+    Application,
     Contribution,
     InvoiceCopy,
     ReturnCopy,
     Window,
     basis_in,
     invoice_contributions,
+    period_of,
     return_contribution,
+    returned_from,
     timeliness_in,
     with_application,
 )
@@ -232,7 +237,7 @@ def test_publish_then_close_again_and_again() -> None:
     closed = programs.decide_close(state, "prg_1", "fin-1")
     assert closed == [ProgramClosed(program_id="prg_1", closed_by="fin-1")]
     state = reduce(programs.evolve, closed * 2, state)
-    assert (state.status, state.closes) == ("closed", 2)
+    assert (state.status, state.closes) == ("final", 2)
     with pytest.raises(ProgramNotFound):
         programs.decide_close(ProgramState(), "prg_x", "fin-1")
 
@@ -294,7 +299,7 @@ def test_approval_needs_another_key_the_latest_positive_proposal_and_happens_onc
         rebate.decide_approval(done, "stl_1", "fin-2")
 
 
-def test_a_newer_proposal_supersedes_an_unapproved_one_and_debits_are_not_approvable() -> None:
+def test_a_newer_proposal_supersedes_an_unapproved_one_and_a_debit_is_approved_like_a_payout() -> None:
     state = given([proposed("stl_1", 100, 0), proposed("stl_2", 120, 0)])
     assert [s.status for s in state.settlements] == ["superseded", "proposed"]
     with pytest.raises(SettlementNotApprovable, match="newer"):
@@ -303,5 +308,48 @@ def test_a_newer_proposal_supersedes_an_unapproved_one_and_debits_are_not_approv
     assert [s.status for s in state.settlements] == ["superseded", "approved", "superseded", "nothing_due"]
     assert state.settled_minor == 120
     debit = given([proposed("stl_5", 90, 120)], state)
-    with pytest.raises(SettlementNotApprovable, match="negative"):
-        rebate.decide_approval(debit, "stl_5", "fin-2")
+    assert debit.settlements[-1].status == "debit"
+    with pytest.raises(SameApprover):
+        rebate.decide_approval(debit, "stl_5", "fin-1")
+    assert rebate.decide_approval(debit, "stl_5", "fin-2") == [approved("stl_5", -30)]
+    assert given(rebate.decide_approval(debit, "stl_5", "fin-2"), debit).settled_minor == 90
+    with pytest.raises(SettlementNotApprovable, match="zero"):
+        rebate.decide_approval(state, "stl_4", "fin-2")
+
+
+def test_an_interim_settles_within_the_period_up_to_today_and_never_a_final_program() -> None:
+    published = programs.decide_publish(ProgramState(), publish_command())
+    state = reduce(programs.evolve, published, ProgramState())
+    today = date(2026, 2, 15)
+    [settled] = programs.decide_settle(state, "prg_1", date(2026, 2, 1), today, "fin-1")
+    state = programs.evolve(state, settled)
+    assert (state.status, state.settled_through) == ("open", date(2026, 2, 1))
+    for through, problem in ((date(2025, 12, 31), "before the period starts"),
+                             (date(2026, 4, 1), "after the period ends"),
+                             (date(2026, 2, 16), "in the future"),
+                             (date(2026, 1, 31), "before the last interim")):
+        with pytest.raises(InvalidSettlementDate, match=problem):
+            programs.decide_settle(state, "prg_1", through, today, "fin-1")
+    state = programs.evolve(state, programs.decide_close(state, "prg_1", "fin-1")[0])
+    assert state.status == "final"
+    with pytest.raises(ProgramFinal):
+        programs.decide_settle(state, "prg_1", today, today, "fin-1")
+    assert programs.shown_status("open", date(2026, 3, 31), date(2026, 4, 1)) == "closed"
+    assert programs.shown_status("open", date(2026, 3, 31), date(2026, 3, 31)) == "open"
+    assert programs.shown_status("final", date(2026, 3, 31), date(2026, 4, 1)) == "final"
+
+
+def test_a_return_is_dated_by_the_sale_it_reverses() -> None:
+    invoice = InvoiceCopy("inv-1", "p1", order_id="ord-1", issued_on=date(2025, 11, 20), total_minor=1_000,
+                          lines=(("tools", 1_000),),
+                          applications=(Application("pay-1/inv-1", 1_000, date(2026, 1, 5)),))
+    note = returned_from(ReturnCopy("cn-1", "p1", date(2026, 3, 5), 400, lines=(("tools", 400),)), invoice)
+    last_year = program(starts_on=date(2025, 1, 1), ends_on=date(2025, 12, 31))
+    this_year = program(starts_on=date(2026, 1, 1), ends_on=date(2026, 12, 31))
+    assert return_contribution(last_year, note, period_of(last_year)) == [
+        Contribution("return", "cn-1", -400, date(2025, 11, 20))]
+    assert return_contribution(this_year, note, period_of(this_year)) == []
+    collected = program(basis="collected", starts_on=date(2026, 1, 1), ends_on=date(2026, 12, 31))
+    assert return_contribution(collected, note, period_of(collected))[0].on == date(2026, 1, 5)
+    unknown = returned_from(ReturnCopy("cn-2", "p1", date(2026, 3, 5), 400), None)
+    assert return_contribution(this_year, unknown, period_of(this_year))[0].on == date(2026, 3, 5)

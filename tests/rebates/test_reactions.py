@@ -52,7 +52,8 @@ async def test_retroactive_and_incremental_accrue_exact_running_totals(svc: Runn
                {"kind": "invoice", "ref": "inv-2", "amount_minor": 5_200_000}]
     assert await accrual(svc, finance, retro, "p1") == {
         "partner_id": "p1", "program_id": retro, "basis_minor": 6_000_000, "accrued_minor": 180_000,
-        "tier_rate_bp": 300, "currency": "CNY", "sources": sources, "settled_minor": 0}
+        "tier_rate_bp": 300, "currency": "CNY", "sources": sources, "settled_minor": 0,
+        "components": [{"kind": "volume", "amount_minor": 180_000}]}
     assert (await accrual(svc, finance, incremental, "p1"))["accrued_minor"] == 120_000
     accrued = await stored_events(svc, "RebateAccrued")
     running_totals = {(e["program_id"], e["basis_minor"], e["accrued_minor"], e["tier_rate_bp"])
@@ -131,7 +132,8 @@ async def test_collected_basis_counts_the_eligible_share_of_cash_applied_in_the_
     await feed.advance(None, "p1", 99_999)     # only reserved for an order: not cash on an invoice
     assert await accrual(svc, finance, collected, "p1") == {
         "partner_id": "p1", "program_id": collected, "basis_minor": 550_000, "accrued_minor": 5_500,
-        "tier_rate_bp": 100, "currency": "CNY", "settled_minor": 0, "sources": [
+        "tier_rate_bp": 100, "currency": "CNY", "settled_minor": 0,
+        "components": [{"kind": "volume", "amount_minor": 5_500}], "sources": [
             {"kind": "payment", "ref": "pay-1/inv-1", "amount_minor": 300_000},
             {"kind": "payment", "ref": "pay-3/inv-2", "amount_minor": 200_000},
             {"kind": "payment", "ref": "advance/inv-3", "amount_minor": 50_000}]}
@@ -191,29 +193,39 @@ async def test_close_approve_late_return_and_true_ups(svc: RunningService) -> No
     assert (await accrual(svc, closer, program, "p1"))["settled_minor"] == 34_000
 
     await feed.credit_note("cn-2", "p1", [("tools", 800_000)], issued_on="2026-03-30")  # late return
+    listed = (await svc.client.get("/v1/settlements", params={"program_id": program},
+                                   headers=closer)).json()["items"]
+    [auto] = [s for s in listed if s["status"] == "debit"]  # the final program proposed its true-up at once
+    assert (auto["kind"], auto["proposed_by"], auto["final_minor"], auto["payout_minor"]) == (
+        "true_up", "rebates", 9_000, -25_000)
     [debit] = await close(svc, closer, program)
     assert (debit["status"], debit["final_minor"], debit["already_settled_minor"], debit["payout_minor"]) == (
         "debit", 9_000, 34_000, -25_000)
-    refused = await svc.client.post(f"/v1/settlements/{debit['id']}/approve", headers=approver)
-    assert refused.status_code == 409 and refused.json()["type"].endswith("/settlement-not-approvable")
+    same_key = await svc.client.post(f"/v1/settlements/{debit['id']}/approve", headers=closer)
+    assert same_key.status_code == 403
+    collected = await svc.client.post(f"/v1/settlements/{debit['id']}/approve", headers=approver)
+    assert collected.status_code == 200 and collected.json()["status"] == "approved", collected.text
+    assert (await accrual(svc, closer, program, "p1"))["settled_minor"] == 9_000
 
     await feed.invoice("inv-late", "p1", [("tools", 5_000_000)], issued_on="2026-03-31")
     [true_up] = await close(svc, approver, program)  # fin-2 closes this round: fin-1 approves
     assert (true_up["final_minor"], true_up["already_settled_minor"], true_up["payout_minor"]) == (
-        177_000, 34_000, 143_000)
+        177_000, 9_000, 168_000)
     ok = await svc.client.post(f"/v1/settlements/{true_up['id']}/approve", headers=closer)
     assert ok.status_code == 200 and ok.json()["approved_by"] == "fin-1"
     statuses = (await svc.client.get("/v1/settlements", params={"program_id": program},
                                      headers=closer)).json()["items"]
-    assert {s["id"]: s["status"] for s in statuses} == {
-        first["id"]: "approved", debit["id"]: "superseded", true_up["id"]: "approved"}
+    assert sorted(s["status"] for s in statuses) == [
+        "approved", "approved", "approved", "superseded", "superseded"]
     assert (await accrual(svc, closer, program, "p1"))["settled_minor"] == 177_000
     proposals = await stored_events(svc, "SettlementProposed")
-    assert [p["payout_minor"] for p in proposals] == [34_000, -25_000, 143_000]
+    assert [p["payout_minor"] for p in proposals] == [34_000, -25_000, -25_000, 168_000, 168_000]
+    assert [p["payout_minor"] for p in await stored_events(svc, "SettlementApproved")] == [
+        34_000, -25_000, 168_000]
     assert len(await stored_events(svc, "ProgramClosed")) == 3
 
     await feed.credit_note("cn-rebate", "p1", [], source_kind="rebate", source_ref=true_up["id"],
-                           amount_minor=143_000, issued_on="2026-04-02")
+                           amount_minor=168_000, issued_on="2026-04-02")
     linked = (await svc.client.get(f"/v1/settlements/{true_up['id']}", headers=closer)).json()
     assert linked["credit_note_id"] == "cn-rebate"
     assert (await accrual(svc, closer, program, "p1"))["basis_minor"] == 5_900_000
@@ -265,7 +277,8 @@ async def test_a_program_published_late_accrues_what_the_period_already_holds(sv
     collected = await publish(svc, finance, basis="collected", mode="incremental")
     assert await accrual(svc, finance, invoiced, "p1") == {
         "partner_id": "p1", "program_id": invoiced, "basis_minor": 1_000_000, "accrued_minor": 20_000,
-        "tier_rate_bp": 200, "currency": "CNY", "settled_minor": 0, "sources": [
+        "tier_rate_bp": 200, "currency": "CNY", "settled_minor": 0,
+        "components": [{"kind": "volume", "amount_minor": 20_000}], "sources": [
             {"kind": "invoice", "ref": "inv-1", "amount_minor": 1_500_000},
             {"kind": "return", "ref": "cn-1", "amount_minor": -500_000}]}
     listed = (await svc.client.get("/v1/accruals", params={"program_id": invoiced}, headers=finance)).json()
@@ -307,7 +320,11 @@ async def test_concurrent_closes_and_accruals_serialise_without_losing_anything(
     assert (await accrual(svc, finance, program, "p1"))["basis_minor"] == 4_000
     statuses = [s["status"] for s in (await svc.client.get(
         "/v1/settlements", params={"program_id": program}, headers=finance)).json()["items"]]
-    assert sorted(statuses) == ["proposed", "superseded"]
+    # Two closes, and a true-up for each invoice that arrived after the first: the latest stands.
+    assert statuses.count("proposed") == 1 and set(statuses) == {"proposed", "superseded"}
+    listed = (await svc.client.get("/v1/settlements", params={"program_id": program}, headers=finance)).json()
+    latest = next(s for s in listed["items"] if s["status"] == "proposed")
+    assert latest["final_minor"] == (await accrual(svc, finance, program, "p1"))["accrued_minor"] == 40
 
 
 async def test_cash_on_an_invoice_issued_while_ineligible_does_not_accrue_it_on_the_invoiced_basis(

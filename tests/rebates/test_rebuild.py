@@ -57,3 +57,41 @@ async def test_rebuilding_from_the_store_gives_the_documents_the_commands_wrote(
     await rebuild_read_models(svc.ctx.db, default_registry())
 
     assert await documents_of(svc.ctx.db, KINDS) == live
+
+
+async def test_rebuilding_keeps_interim_rounds_bonuses_caps_and_approved_debits(
+    rebates: RunningService,
+) -> None:
+    svc = rebates
+    closer = await issue_key(svc, "finance", key_id="fin-1")
+    approver = await issue_key(svc, "finance", key_id="fin-2")
+    feed = Feed(svc)
+    await feed.partner("p1")
+    program = await publish(svc, closer, cap_minor=30_000,
+                            timeliness={"min_on_time_bp": 5_000, "rate_bp": 100})
+    await feed.invoice("inv-1", "p1", [("tools", 1_500_000)], issued_on="2026-01-10")
+    await feed.paid("inv-1", "p1", on_time=True)
+    await feed.invoice("inv-2", "p1", [("tools", 500_000)], issued_on="2026-03-10")
+    interim = await svc.client.post(f"/v1/programs/{program}/settle", json={"through": "2026-02-28"},
+                                    headers=closer)
+    assert interim.status_code == 200, interim.text
+    [round_1] = interim.json()["settlements"]
+    assert (round_1["final_minor"], round_1["components"]) == (30_000, [
+        {"kind": "volume", "amount_minor": 30_000}, {"kind": "timeliness_bonus", "amount_minor": 15_000},
+        {"kind": "cap", "amount_minor": -15_000}])
+    assert (await svc.client.post(f"/v1/settlements/{round_1['id']}/approve",
+                                  headers=approver)).status_code == 200
+    [final] = await close(svc, closer, program)
+    assert final["payout_minor"] == 0 and final["status"] == "nothing_due"
+    await feed.credit_note("cn-1", "p1", [("tools", 1_400_000)], issued_on="2026-04-20",
+                           order_id="ord-inv-1")  # a return of January's goods: a true-up at once
+    debit = (await svc.client.get("/v1/settlements", params={"status": "debit"}, headers=closer)).json()
+    [owed] = debit["items"]
+    assert (owed["final_minor"], owed["payout_minor"]) == (12_000, -18_000)
+    assert (await svc.client.post(f"/v1/settlements/{owed['id']}/approve",
+                                  headers=approver)).status_code == 200
+    live = await documents_of(svc.ctx.db, KINDS)
+
+    await rebuild_read_models(svc.ctx.db, default_registry())
+
+    assert await documents_of(svc.ctx.db, KINDS) == live

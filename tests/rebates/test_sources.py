@@ -16,12 +16,12 @@ from libs.runtime import documents
 from libs.store.database import Database
 from libs.store.migrate import migrate
 from services.rebates.app import MIGRATIONS
-from services.rebates.application import applicability, sources
+from services.rebates.application import applicability, copies, sources
 from services.rebates.application.accruals import programs_for
 from services.rebates.application.applicability import rebate_program_scope, rebate_programs
 from services.rebates.application.sources import rebate_sources
 from services.rebates.domain.eligibility import PartnerProfile
-from services.rebates.domain.ledger import Contribution
+from services.rebates.domain.ledger import Contribution, InvoiceCopy, Window, timeliness_in
 from tests.rebates.support import Feed, accrual, issue_key, stored_events
 from tests.rebates.test_reactions import publish
 from tests.rebates.test_reactions import svc as svc  # the fixture
@@ -93,16 +93,17 @@ async def test_programs_not_applying_to_a_partner_are_never_loaded(svc: RunningS
             [applies, named])
         assert await applicability.eligible_programs(conn, PartnerProfile("p1"), "CNY", day, day) == [named]
         loaded = await programs_for(conn, profile, "CNY", [day], follow_existing=False)
-    assert [program.program_id for program in loaded] == sorted([applies, named])
+    assert [(program.program_id, final) for program, final in loaded] == sorted(
+        [(applies, False), (named, False)])
     await feed.invoice("inv-1", "p1", [("tools", 1_000)])
     await feed.tier_change("p1", "A", "C")  # no longer eligible, but its returns still follow its sales
     async with svc.ctx.db.read() as conn:
         assert await sources.accruing_programs(conn, "p1") == sorted([applies, named])
         following = await programs_for(conn, PartnerProfile("p1", "C", "east"), "CNY", [day],
                                        follow_existing=True)
-        assert [program.program_id for program in following] == sorted([applies, named])
+        assert [program.program_id for program, _ in following] == sorted([applies, named])
         assert await programs_for(conn, PartnerProfile("p1", "C", "east"), "CNY", [day],
-                                  follow_existing=False) == [p for p in following if p.program_id == named]
+                                  follow_existing=False) == [p for p in following if p[0].program_id == named]
 
 
 async def test_the_migration_moves_sources_and_scopes_out_of_earlier_documents(db: Database) -> None:
@@ -156,3 +157,24 @@ async def test_source_look_ups_search_an_index_on_sqlite(tmp_path: Any) -> None:
             plain.close()
     finally:
         await db.dispose()
+
+
+async def test_timeliness_is_counted_on_the_index_as_the_rule_counts_it_and_backfilled(db: Database) -> None:
+    """Copies written before revision 0003 get their timeliness key; the count matches ``timeliness_in``."""
+    old = [{"invoice_id": "inv-a", "partner_id": "p1", "issued_on": "2026-01-31", "on_time": True},
+           {"invoice_id": "inv-b", "partner_id": "p1", "issued_on": "2026-03-31", "on_time": None},
+           {"invoice_id": "inv-c", "partner_id": "p1", "issued_on": "2026-04-01", "on_time": True},
+           {"invoice_id": "inv-d", "partner_id": "p1", "issued_on": None, "on_time": None},
+           {"invoice_id": "inv-e", "partner_id": "p2", "issued_on": "2026-02-01", "on_time": True}]
+    async with db.transaction() as conn:
+        for body in old:
+            await documents.put(conn, copies.INVOICE, body["invoice_id"], body, partner_id=body["partner_id"])
+    await migrate(db, [MIGRATIONS])
+    async with db.transaction() as conn:
+        await copies.save_invoice(conn, InvoiceCopy("inv-f", "p1", order_id="ord-f",
+                                                    issued_on=date(2026, 1, 1), on_time=True))
+        counted = await copies.timeliness_counts(conn, "p1", date(2026, 1, 1), date(2026, 3, 31))
+        invoices, _ = await copies.partner_ledger(conn, "p1")
+        by_march = await copies.issued_through(conn, "p1", date(2026, 3, 31))
+    assert counted == timeliness_in(invoices, Window(date(2026, 1, 1), date(2026, 3, 31))) == (3, 2)
+    assert [invoice.invoice_id for invoice in by_march] == ["inv-a", "inv-b", "inv-f"]

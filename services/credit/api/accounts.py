@@ -21,10 +21,10 @@ router = APIRouter(tags=["accounts"])
 async def get_account(partner_id: PathId, principal: Reader, ctx: Ctx) -> dict[str, Any]:
     """The partner's terms and position: exposure, available room, balance, advance, overdue.
 
-    exposure = open invoice amounts + approved orders not yet invoiced; available =
-    max(limit - exposure, 0) on credit terms, the unreserved advance on prepaid terms;
-    balance = open invoice amounts - all money on the account (advance + reserved),
-    i.e. what the partner owes, equal to its statement's closing balance.
+    exposure = open invoice and debit note amounts + approved orders not yet invoiced;
+    available = max(limit - exposure, 0) on credit terms, the unreserved advance on prepaid
+    terms; balance = open invoice and debit note amounts - all money on the account (advance +
+    reserved), i.e. what the partner owes, equal to its statement's closing balance.
     """
     if not principal.sees(partner_id):
         raise AccountNotFound(partner_id)
@@ -45,7 +45,7 @@ async def get_statement(
     start: Annotated[MaybeDate, Query(alias="from")] = None,
     end: Annotated[MaybeDate, Query(alias="to")] = None,
 ) -> dict[str, Any]:
-    """Opening balance, invoice/payment/credit note/write-off lines and closing balance.
+    """Opening balance, invoice/debit note/payment/credit note/write-off lines and closing balance.
 
     ``to`` defaults to today, ``from`` to the first day of ``to``'s month.
     """

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from libs.runtime.auth import Principal, require
 from libs.runtime.host import ServiceContext
+from services.credit.settings import CreditSettings
 
 
 def ctx(request: Request) -> ServiceContext:
@@ -15,6 +17,14 @@ def ctx(request: Request) -> ServiceContext:
 
 
 Ctx = Annotated[ServiceContext, Depends(ctx)]
+
+@cache
+def settings() -> CreditSettings:
+    """The service's settings, read once (``app`` reads them at start, so a bad value fails there)."""
+    return CreditSettings()
+
+
+Settings = Annotated[CreditSettings, Depends(settings)]
 
 Finance = Annotated[Principal, Depends(require("finance"))]
 """Finance decides holds, terms, payments and write-offs (API.md gives these to finance only)."""

@@ -1,4 +1,4 @@
-"""Payments, invoices, write-offs and credit notes."""
+"""Payments, invoices, write-offs, credit notes and debit notes."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from libs.runtime import documents
 from libs.runtime.errors import NotFound
 from libs.runtime.idempotency import IdempotentCommand
 from libs.runtime.params import Cursor, PathId, QueryText
-from services.credit.api.deps import Ctx, Finance, Reader
+from services.credit.api.deps import Ctx, Finance, Reader, Settings
 from services.credit.api.schemas import PaymentBody, WriteOffBody
 from services.credit.application import commands
-from services.credit.application.read_models import CREDIT_NOTE, INVOICE, PAYMENT
+from services.credit.application.read_models import CREDIT_NOTE, DEBIT_NOTE, INVOICE, PAYMENT
 from services.credit.domain.errors import InvoiceNotFound
 
 router = APIRouter(tags=["money"])
@@ -28,15 +28,21 @@ async def _owned(ctx: Ctx, principal: Any, kind: str, doc_id: str) -> dict[str, 
 
 
 @router.post("/v1/payments", status_code=201)
-async def record_payment(body: PaymentBody, _: Finance, command: IdempotentCommand) -> Response:
-    """Record a bank receipt: ``bank_ref`` is unique (409 on a repeat); applied oldest invoice first
-    unless ``allocations`` name open invoices (each <= its open amount, in total <= the payment);
-    the rest is advance. Held and awaiting orders are then re-evaluated in arrival order."""
+async def record_payment(body: PaymentBody, _: Finance, command: IdempotentCommand,
+                         settings: Settings) -> Response:
+    """Record a bank receipt: ``bank_ref`` is unique (409 on a repeat); applied as of ``received_on``
+    to open invoices and debit notes oldest first unless ``allocations`` name open invoices (each <=
+    its open amount, in total <= the payment); the rest is advance. Held and awaiting orders are
+    then re-evaluated in arrival order.
+
+    ``received_on`` may not be after today, before the account opened, or more than
+    ``O2C_CREDIT_RECEIPT_BACKDATE_DAYS`` (30) days back: 422 ``bad-received-on``."""
     allocations = ([(a.invoice_id, a.amount_minor) for a in body.allocations]
                    if body.allocations is not None else None)
     return await command.run(lambda unit: commands.record_payment(
         unit, partner_id=body.partner_id, amount_minor=body.amount_minor, currency=body.currency,
-        bank_ref=body.bank_ref, received_on=body.received_on, allocations=allocations), body)
+        bank_ref=body.bank_ref, received_on=body.received_on, allocations=allocations,
+        settings=settings), body)
 
 
 @router.get("/v1/payments")
@@ -73,11 +79,14 @@ async def get_invoice(invoice_id: PathId, principal: Reader, ctx: Ctx) -> dict[s
 
 
 @router.post("/v1/invoices/{invoice_id}/write-off")
-async def write_off(invoice_id: PathId, body: WriteOffBody, _: Finance,
-                    command: IdempotentCommand) -> Response:
-    """Write off at most the open amount, with a reason; ``written_off`` once nothing remains open."""
+async def write_off(invoice_id: PathId, body: WriteOffBody, _: Finance, command: IdempotentCommand,
+                    settings: Settings) -> Response:
+    """Write off at most the open amount, with a reason. Up to ``O2C_CREDIT_WRITE_OFF_THRESHOLD_MINOR``
+    (100) it applies at once (``write_off.status`` ``applied``); above, it is only ``proposed`` until
+    a second finance key approves it (``POST /v1/write-offs/{id}/approve``) or it is rejected.
+    Answers the invoice with its ``write_off``."""
     return await command.run(lambda unit: commands.write_off(
-        unit, invoice_id, body.amount_minor, body.reason), body)
+        unit, invoice_id, body.amount_minor, body.reason, settings), body)
 
 
 @router.get("/v1/credit-notes")
@@ -94,4 +103,22 @@ async def get_credit_note(credit_note_id: PathId, principal: Reader, ctx: Ctx) -
     note = await _owned(ctx, principal, CREDIT_NOTE, credit_note_id)
     if note is None:
         raise NotFound(f"no credit note {credit_note_id!r}", slug="credit-note-not-found")
+    return note
+
+
+@router.get("/v1/debit-notes")
+async def list_debit_notes(principal: Reader, ctx: Ctx, partner_id: QueryText = None,
+                           status: Literal["open", "paid"] | None = None, limit: Limit = 50,
+                           cursor: Cursor = None) -> dict[str, Any]:
+    """Debit notes (approved negative rebate true-ups): owed like invoices, settled oldest first."""
+    async with ctx.db.read() as conn:
+        return await documents.page(conn, DEBIT_NOTE, partner_id=principal.scoped(partner_id), status=status,
+                                    cursor=cursor, limit=limit)
+
+
+@router.get("/v1/debit-notes/{debit_note_id}")
+async def get_debit_note(debit_note_id: PathId, principal: Reader, ctx: Ctx) -> dict[str, Any]:
+    note = await _owned(ctx, principal, DEBIT_NOTE, debit_note_id)
+    if note is None:
+        raise NotFound(f"no debit note {debit_note_id!r}", slug="debit-note-not-found")
     return note

@@ -19,11 +19,22 @@ from libs.store.schema import documents as documents_table
 from libs.store.sql import insert_ignoring_duplicates
 from services.credit.application import accounts, copies
 from services.credit.application.queries import account_body, closing_balance
-from services.credit.application.read_models import INVOICE, PAYMENT, REVIEW
-from services.credit.domain.errors import DuplicateBankRef, InvoiceNotFound, OrderNotFound, StatementMismatch
+from services.credit.application.read_models import INVOICE, PAYMENT, REVIEW, WRITE_OFF
+from services.credit.domain.errors import (
+    DuplicateBankRef,
+    InvoiceNotFound,
+    OrderNotFound,
+    StatementMismatch,
+    WriteOffNotFound,
+)
 from services.credit.domain.funds import decide_reject, decide_release, decide_terms
-from services.credit.domain.invoicing import decide_write_off
 from services.credit.domain.receipts import decide_payment
+from services.credit.domain.write_offs import (
+    decide_write_off,
+    decide_write_off_approval,
+    decide_write_off_rejection,
+)
+from services.credit.settings import CreditSettings
 
 BANK_REF = "bank-ref"
 
@@ -52,9 +63,9 @@ async def decide_hold(unit: Unit, order_id: str, reason: str, release: bool) -> 
 
 
 async def record_payment(unit: Unit, *, partner_id: str, amount_minor: int, currency: str | None,
-                         bank_ref: str, received_on: date, allocations: list[tuple[str, int]] | None
-                         ) -> dict[str, Any]:
-    """Record a bank receipt (its ``bank_ref`` unique across all partners) and apply it."""
+                         bank_ref: str, received_on: date, allocations: list[tuple[str, int]] | None,
+                         settings: CreditSettings) -> dict[str, Any]:
+    """Record a bank receipt (its ``bank_ref`` unique across all partners) and apply it as of its date."""
     conn = unit.conn
     if await documents.get(conn, BANK_REF, bank_ref) is not None:
         raise DuplicateBankRef(bank_ref)
@@ -63,7 +74,7 @@ async def record_payment(unit: Unit, *, partner_id: str, amount_minor: int, curr
     decided = decide_payment(
         loaded.state, payment_id=payment_id, amount=amount_minor, currency=currency or loaded.state.currency,
         bank_ref=bank_ref, received_on=received_on, allocations=allocations, today=unit.today(),
-        cancelled=loaded.cancelled)
+        cancelled=loaded.cancelled, window_days=settings.receipt_backdate_days)
     state = (await unit.save(loaded, decided)).state
     claimed = await insert_ignoring_duplicates(conn, documents_table, {
         "kind": BANK_REF, "id": bank_ref, "partner_id": partner_id, "status": None, "version": 0,
@@ -81,18 +92,44 @@ def _released(decided: list[DomainEvent]) -> list[str]:
     return [e.order_id for e in decided if isinstance(e, ev.FundsReviewPassed)]
 
 
-async def write_off(unit: Unit, invoice_id: str, amount_minor: int, reason: str) -> dict[str, Any]:
-    """Write off (part of) an open invoice's open amount, with a reason."""
+async def _invoice_and_write_off(unit: Unit, invoice_id: str, write_off_id: str) -> dict[str, Any]:
+    written = await documents.get(unit.conn, INVOICE, invoice_id)
+    write_off = await documents.get(unit.conn, WRITE_OFF, write_off_id)
+    assert written is not None and write_off is not None
+    return {**written, "write_off": write_off}
+
+
+async def write_off(unit: Unit, invoice_id: str, amount_minor: int, reason: str, settings: CreditSettings
+                    ) -> dict[str, Any]:
+    """Write off (part of) an open invoice's open amount, with a reason: at once up to the residue
+    threshold, else proposed for a second finance key. Answers the invoice and the write-off."""
     invoice = await documents.get(unit.conn, INVOICE, invoice_id)
     if invoice is None:
         raise InvoiceNotFound(invoice_id)
     loaded = await accounts.open_account(unit, invoice["partner_id"])
+    write_off_id = unit.new_id("wo")
     decided = decide_write_off(loaded.state, invoice_id, amount_minor, reason, unit.actor, unit.today(),
-                               loaded.cancelled)
+                               loaded.cancelled, write_off_id=write_off_id,
+                               threshold=settings.write_off_threshold_minor)
     await unit.save(loaded, decided)
-    written = await documents.get(unit.conn, INVOICE, invoice_id)
-    assert written is not None
-    return written
+    return await _invoice_and_write_off(unit, invoice_id, write_off_id)
+
+
+async def decide_proposed_write_off(unit: Unit, write_off_id: str, settings: CreditSettings,
+                                    reject_reason: str | None = None) -> dict[str, Any]:
+    """Approve (another finance key than the proposer's) or reject (with a reason) a proposed write-off."""
+    proposal = await documents.get(unit.conn, WRITE_OFF, write_off_id)
+    if proposal is None:
+        raise WriteOffNotFound(write_off_id)
+    loaded = await accounts.open_account(unit, proposal["partner_id"])
+    if reject_reason is None:
+        decided = decide_write_off_approval(loaded.state, write_off_id, unit.actor, unit.today(),
+                                            loaded.cancelled, threshold=settings.write_off_threshold_minor)
+    else:
+        decided = decide_write_off_rejection(loaded.state, write_off_id, reject_reason, unit.actor,
+                                             unit.today())
+    await unit.save(loaded, decided)
+    return await _invoice_and_write_off(unit, proposal["invoice_id"], write_off_id)
 
 
 async def answer_statement(unit: Unit, partner_id: str, to: date, *, closing_minor: int | None = None,

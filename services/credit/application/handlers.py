@@ -30,7 +30,7 @@ from services.credit.domain.funds import (
     decide_suspend,
 )
 from services.credit.domain.invoicing import decide_invoice
-from services.credit.domain.receipts import decide_credit_note
+from services.credit.domain.receipts import decide_credit_note, decide_debit_note
 
 
 class NotKnownYet(LookupError):
@@ -43,7 +43,8 @@ async def when_partner_registered_open_account(unit: Unit, event: Any) -> None:
     if loaded.state.opened:
         return
     await copies.keep_partner(unit.conn, event)
-    opened = decide_open_account(loaded.state, event.partner_id, event.payment_terms, event.currency)
+    opened = decide_open_account(loaded.state, event.partner_id, event.payment_terms, event.currency,
+                                 unit.today())
     await unit.save(loaded, opened, salt="open")
 
 
@@ -137,7 +138,11 @@ async def _priced(unit: Unit, order_id: str, quantities: list[SkuQty]
 
 
 async def when_shipment_dispatched_issue_invoice(unit: Unit, event: Any) -> None:
+    """A sale's dispatch is invoiced at the order's prices; a return's replacement or repaired
+    goods going back are not sold again (nothing invoiced)."""
     assert isinstance(event, dl.ShipmentDispatched)
+    if event.purpose != "sale":
+        return
     lines = await _priced(unit, event.order_id, event.lines)
     loaded = await accounts.load_for_update(unit, event.partner_id)
     if not loaded.state.opened:
@@ -167,14 +172,20 @@ async def when_refund_return_received_credit_account(unit: Unit, event: Any) -> 
 
 
 async def when_settlement_approved_credit_account(unit: Unit, event: Any) -> None:
-    """An approved rebate payout becomes a credit note (a payout <= 0 credits nothing)."""
+    """An approved rebate payout becomes a credit note; an approved negative true-up (the partner
+    was overpaid) becomes a debit note of the amount owed back; a zero payout changes nothing."""
     assert isinstance(event, rb.SettlementApproved)
     loaded = await accounts.open_account(unit, event.partner_id)
-    decided = decide_credit_note(
-        loaded.state, credit_note_id=unit.new_id("cn"), amount=event.payout_minor,
-        reason=f"rebate settlement {event.settlement_id} (program {event.program_id})",
-        source_kind="rebate", source_ref=event.settlement_id, issued_on=unit.today(), today=unit.today(),
-        cancelled=loaded.cancelled)
+    reason = f"rebate settlement {event.settlement_id} (program {event.program_id})"
+    if event.payout_minor < 0:
+        decided = decide_debit_note(
+            loaded.state, debit_note_id=unit.new_id("dn"), amount=-event.payout_minor, reason=reason,
+            source_ref=event.settlement_id, issued_on=unit.today(), cancelled=loaded.cancelled)
+    else:
+        decided = decide_credit_note(
+            loaded.state, credit_note_id=unit.new_id("cn"), amount=event.payout_minor, reason=reason,
+            source_kind="rebate", source_ref=event.settlement_id, issued_on=unit.today(),
+            today=unit.today(), cancelled=loaded.cancelled)
     await unit.save(loaded, decided, salt="rebate")
 
 

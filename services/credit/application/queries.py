@@ -25,6 +25,7 @@ def account_body(state: Account, today: date, cancelled: Collection[str]) -> dic
         "available_minor": figures.available_minor, "balance_minor": figures.balance_minor,
         "advance_minor": figures.advance_minor, "reserved_minor": figures.reserved_minor,
         "overdue_minor": figures.overdue_minor, "open_invoices_minor": figures.open_invoices_minor,
+        "open_debit_notes_minor": figures.open_debit_notes_minor,
         "currency": state.currency, "suspended": state.suspended,
         "queued_orders": [{"order_id": o.order_id, "status": o.status, "amount_minor": o.total_minor,
                            "hold_reason": o.hold_reason if o.status == "held" else None}

@@ -1,4 +1,5 @@
-"""Credit's documents: invoices, payments, credit notes and order reviews, written with the events.
+"""Credit's documents: invoices, payments, credit and debit notes, write-offs and order reviews,
+written with the events.
 
 Each document is rebuilt from the account state right after the append that
 changed it, in the same transaction.
@@ -7,6 +8,7 @@ changed it, in the same transaction.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -14,12 +16,22 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from libs.events import credit as ev
 from libs.events.base import DomainEvent
 from libs.runtime import documents
-from services.credit.domain.account import Account, CreditNote, Invoice, OrderReview, Receipt
+from services.credit.domain.account import Account
+from services.credit.domain.parts import (
+    CreditNote,
+    DebitNote,
+    Invoice,
+    OrderReview,
+    Receipt,
+    WriteOff,
+)
 from services.credit.domain.position import NONE
 
 INVOICE = "invoice"
 PAYMENT = "payment"
 CREDIT_NOTE = "credit-note"
+DEBIT_NOTE = "debit-note"
+WRITE_OFF = "write-off"
 REVIEW = "order-review"
 
 
@@ -41,13 +53,36 @@ def invoice_body(partner_id: str, invoice: Invoice) -> dict[str, Any]:
 
 
 def payment_body(partner_id: str, receipt: Receipt) -> dict[str, Any]:
-    applied = sum(amount for _, amount in receipt.applications)
+    applied = sum(amount for _, amount in (*receipt.applications, *receipt.debit_note_applications))
     return {
         "id": receipt.payment_id, "partner_id": partner_id, "amount_minor": receipt.amount_minor,
         "currency": receipt.currency, "bank_ref": receipt.bank_ref,
         "received_on": receipt.received_on.isoformat(),
         "applications": [{"invoice_id": i, "amount_minor": a} for i, a in receipt.applications],
+        "debit_note_applications": [{"debit_note_id": n, "amount_minor": a}
+                                    for n, a in receipt.debit_note_applications],
         "applied_minor": applied, "advance_minor": receipt.amount_minor - applied,
+    }
+
+
+def debit_note_body(partner_id: str, note: DebitNote) -> dict[str, Any]:
+    return {
+        "id": note.debit_note_id, "partner_id": partner_id, "amount_minor": note.amount_minor,
+        "settled_minor": note.settled_minor, "open_minor": note.open_minor, "currency": note.currency,
+        "reason": note.reason, "source_kind": note.source_kind, "source_ref": note.source_ref,
+        "issued_on": note.issued_on.isoformat(), "due_on": note.due_on.isoformat(), "status": note.status,
+        "paid_on": note.paid_on.isoformat() if note.paid_on else None,
+    }
+
+
+def write_off_body(partner_id: str, write_off: WriteOff) -> dict[str, Any]:
+    return {
+        "id": write_off.write_off_id, "invoice_id": write_off.invoice_id, "partner_id": partner_id,
+        "amount_minor": write_off.amount_minor, "reason": write_off.reason, "status": write_off.status,
+        "proposed_by": write_off.proposed_by, "proposed_on": write_off.proposed_on.isoformat(),
+        "decided_by": write_off.decided_by,
+        "decided_on": write_off.decided_on.isoformat() if write_off.decided_on else None,
+        "decision_reason": write_off.decision_reason,
     }
 
 
@@ -74,12 +109,26 @@ def review_body(state: Account, order: OrderReview, cancelled: Collection[str] =
     }
 
 
-def _touched(events: Sequence[DomainEvent]) -> tuple[set[str], set[str], set[str], set[str]]:
-    invoices: set[str] = set()
-    orders: set[str] = set()
-    payments: set[str] = set()
-    notes: set[str] = set()
+@dataclass
+class _Touched:
+    invoices: set[str] = field(default_factory=set)
+    orders: set[str] = field(default_factory=set)
+    payments: set[str] = field(default_factory=set)
+    notes: set[str] = field(default_factory=set)
+    debit_notes: set[str] = field(default_factory=set)
+    write_offs: set[str] = field(default_factory=set)
+
+
+def _touched(events: Sequence[DomainEvent]) -> _Touched:
+    touched = _Touched()
+    invoices, orders, payments, notes = touched.invoices, touched.orders, touched.payments, touched.notes
     for event in events:
+        if isinstance(event, ev.DebitNoteIssued | ev.DebitNoteSettled):
+            touched.debit_notes.add(event.debit_note_id)
+            if isinstance(event, ev.DebitNoteSettled) and event.by == "payment" and event.ref:
+                payments.add(event.ref)
+        if write_off_id := getattr(event, "write_off_id", None):
+            touched.write_offs.add(write_off_id)
         if isinstance(event, ev.InvoiceIssued):
             orders.add(event.order_id)
         if isinstance(event, ev.PaymentReceived | ev.PaymentApplied):
@@ -90,14 +139,22 @@ def _touched(events: Sequence[DomainEvent]) -> tuple[set[str], set[str], set[str
             invoices.add(invoice_id)
         if order_id := getattr(event, "order_id", None):
             orders.add(order_id)
-    return invoices, orders, payments, notes
+    return touched
 
 
 async def project(conn: AsyncConnection, state: Account, events: Sequence[DomainEvent],
                   cancelled: Collection[str] = NONE) -> None:
     """Rewrite the documents that ``events`` changed, from the state after them."""
-    invoices, orders, payments, notes = _touched(events)
+    touched = _touched(events)
+    invoices, orders, payments, notes = touched.invoices, touched.orders, touched.payments, touched.notes
     partner = state.partner_id
+    for note_id in sorted(touched.debit_notes & state.debit_notes.keys()):
+        await documents.put(conn, DEBIT_NOTE, note_id, debit_note_body(partner, state.debit_notes[note_id]),
+                            partner_id=partner, status=state.debit_notes[note_id].status)
+    for write_off_id in sorted(touched.write_offs & state.write_offs.keys()):
+        write_off = state.write_offs[write_off_id]
+        await documents.put(conn, WRITE_OFF, write_off_id, write_off_body(partner, write_off),
+                            partner_id=partner, status=write_off.status)
     for invoice_id in sorted(invoices & state.invoices.keys()):
         invoice = state.invoices[invoice_id]
         await documents.put(conn, INVOICE, invoice_id, invoice_body(partner, invoice), partner_id=partner,

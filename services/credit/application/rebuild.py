@@ -29,11 +29,18 @@ async def _write_account(docs: Documents, state: Account, version: int) -> None:
         docs.put(rm.PAYMENT, payment_id, rm.payment_body(partner, receipt), partner_id=partner)
     for note_id, note in state.credit_notes.items():
         docs.put(rm.CREDIT_NOTE, note_id, rm.credit_note_body(partner, note), partner_id=partner)
+    for note_id, debit in state.debit_notes.items():
+        docs.put(rm.DEBIT_NOTE, note_id, rm.debit_note_body(partner, debit), partner_id=partner,
+                 status=debit.status)
+    for write_off_id, write_off in state.write_offs.items():
+        docs.put(rm.WRITE_OFF, write_off_id, rm.write_off_body(partner, write_off), partner_id=partner,
+                 status=write_off.status)
 
 
 MODELS = (StreamReadModels(STREAM_TYPE, lambda stream_id: Account(),
                            lambda state, envelope, event: evolve(state, event), _write_account),)
 
 
-rebuild_read_models = rebuilder((rm.INVOICE, rm.PAYMENT, rm.CREDIT_NOTE, rm.REVIEW), MODELS)
+rebuild_read_models = rebuilder((rm.INVOICE, rm.PAYMENT, rm.CREDIT_NOTE, rm.DEBIT_NOTE, rm.WRITE_OFF,
+                                 rm.REVIEW), MODELS)
 """Forget credit's documents and write them again from the account streams; events folded."""

@@ -1,5 +1,5 @@
 """The partner's account (stream ``account-<partner_id>``): terms, orders under funds review,
-invoices, receipts and credit notes, folded from the account's own events.
+invoices, debit notes, receipts, credit notes and write-offs, folded from the account's own events.
 
 Every credit decision about a partner is appended to this one stream with the
 version it was decided on, so two orders racing for the same room can never
@@ -10,6 +10,8 @@ yet applied to an invoice. Part of it can be *reserved* for an approved prepaid
 order (``AdvanceApplied`` with ``order_id`` only); a reservation is consumed by
 that order's invoices (``AdvanceApplied`` with ``invoice_id`` and ``order_id``).
 A credit note's amount applied to invoices when it is issued is ``CreditNoteApplied``.
+A debit note (money the partner owes back) is open like an invoice; money applied
+to it is ``DebitNoteSettled`` and leaves the advance the same way.
 
 The maps are ``PMap``s, so applying an event shares the rest of the account with
 the state before it and costs the same at 10 orders as at 100,000. The account
@@ -23,15 +25,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import date
-from typing import Literal
 
 from libs.events import credit as ev
 from libs.events.base import DomainEvent
-from libs.events.values import DEFAULT_CURRENCY, InvoiceLine
+from libs.events.values import DEFAULT_CURRENCY
 from libs.runtime.persistent import PMap
-
-ReviewStatus = Literal["approved", "held", "awaiting_prepayment", "rejected"]
-QUEUED: tuple[ReviewStatus, ...] = ("held", "awaiting_prepayment")
+from services.credit.domain.parts import (
+    CreditNote,
+    DebitNote,
+    Invoice,
+    OrderReview,
+    Receipt,
+    ReviewStatus,
+    WriteOff,
+    debit_open,
+    is_live,
+    is_open,
+)
 
 
 def stream_id(partner_id: str) -> str:
@@ -39,84 +49,9 @@ def stream_id(partner_id: str) -> str:
 
 
 STREAM_TYPE = "account"
-SHAPE = "credit.account/3"
+SHAPE = "credit.account/4"
 """The account's shape for snapshots (``services.credit.domain.snapshot``): bump it whenever
 ``Account`` or one of its parts changes, so snapshots of the old shape are ignored."""
-
-
-@dataclass(frozen=True)
-class OrderReview:
-    """An order that went through funds review on this account; ``seq`` is its arrival order."""
-
-    order_id: str
-    total_minor: int
-    status: ReviewStatus
-    seq: int
-    hold_reason: str | None = None
-    how: str | None = None
-    decided_reason: str | None = None
-    invoiced_minor: int = 0
-    reserved_minor: int = 0
-    reservation_used_minor: int = 0
-
-
-@dataclass(frozen=True)
-class Invoice:
-    """An invoice for one dispatch; what is open is what is neither paid nor written off."""
-
-    invoice_id: str
-    order_id: str
-    dispatch_id: str
-    total_minor: int
-    issued_on: date
-    due_on: date
-    lines: tuple[InvoiceLine, ...]
-    region: str
-    tier: str
-    currency: str
-    seq: int = 0
-    paid_minor: int = 0
-    written_off_minor: int = 0
-    paid_on: date | None = None
-    on_time: bool | None = None
-
-    @property
-    def open_minor(self) -> int:
-        return self.total_minor - self.paid_minor - self.written_off_minor
-
-    @property
-    def status(self) -> str:
-        """``paid`` once paid in full; ``written_off`` when a write-off closed it; else ``open``."""
-        if self.paid_on is not None:
-            return "paid"
-        if self.open_minor <= 0 and self.written_off_minor > 0:
-            return "written_off"
-        return "open"
-
-
-@dataclass(frozen=True)
-class Receipt:
-    """A bank payment, and how it was applied to invoices."""
-
-    payment_id: str
-    amount_minor: int
-    currency: str
-    bank_ref: str
-    received_on: date
-    applications: tuple[tuple[str, int], ...] = ()
-
-
-@dataclass(frozen=True)
-class CreditNote:
-    credit_note_id: str
-    amount_minor: int
-    currency: str
-    reason: str
-    source_kind: str
-    source_ref: str
-    issued_on: date
-    order_id: str | None
-    lines: tuple[InvoiceLine, ...]
 
 
 @dataclass(frozen=True)
@@ -127,6 +62,7 @@ class Account:
     credit_limit_minor: int = 0
     term_days: int = 0
     currency: str = DEFAULT_CURRENCY
+    opened_on: date | None = None
     advance_minor: int = 0
     next_seq: int = 1
     suspended: bool = False
@@ -135,9 +71,12 @@ class Account:
     invoices: PMap[str, Invoice] = field(default_factory=PMap)
     payments: PMap[str, Receipt] = field(default_factory=PMap)
     credit_notes: PMap[str, CreditNote] = field(default_factory=PMap)
+    debit_notes: PMap[str, DebitNote] = field(default_factory=PMap)
+    write_offs: PMap[str, WriteOff] = field(default_factory=PMap)
     statements: tuple[tuple[date, str], ...] = ()
     open_invoice_ids: frozenset[str] = frozenset()
     """Invoices with an open amount (status ``open``)."""
+    open_debit_note_ids: frozenset[str] = frozenset()
     live_order_ids: frozenset[str] = frozenset()
     """Orders queued, or approved and not fully invoiced: the only ones exposure, reservations
     and the queue can count."""
@@ -151,14 +90,6 @@ class Account:
     def credit_note_for(self, source_kind: str, source_ref: str) -> CreditNote | None:
         note_id = self.note_by_source.get((source_kind, source_ref))
         return None if note_id is None else self.credit_notes[note_id]
-
-
-def is_open(invoice: Invoice) -> bool:
-    return invoice.status == "open" and invoice.open_minor > 0
-
-
-def is_live(order: OrderReview) -> bool:
-    return order.status in QUEUED or (order.status == "approved" and order.invoiced_minor < order.total_minor)
 
 
 def _flagged(ids: frozenset[str], item_id: str, flag: bool) -> frozenset[str]:
@@ -177,6 +108,16 @@ def _with_invoice(state: Account, invoice: Invoice) -> Account:
                    open_invoice_ids=_flagged(state.open_invoice_ids, invoice.invoice_id, is_open(invoice)))
 
 
+def _with_debit_note(state: Account, note: DebitNote) -> Account:
+    return replace(state, debit_notes=state.debit_notes.set(note.debit_note_id, note),
+                   open_debit_note_ids=_flagged(state.open_debit_note_ids, note.debit_note_id,
+                                                debit_open(note)))
+
+
+def _with_write_off(state: Account, write_off: WriteOff) -> Account:
+    return replace(state, write_offs=state.write_offs.set(write_off.write_off_id, write_off))
+
+
 def _reviewed(state: Account, order_id: str, total: int, status: ReviewStatus, **changes: object) -> Account:
     existing = state.orders.get(order_id)
     if existing is None:
@@ -187,19 +128,67 @@ def _reviewed(state: Account, order_id: str, total: int, status: ReviewStatus, *
     return _with_order(state, replace(review, **changes))  # type: ignore[arg-type]
 
 
-def _pay_invoice(state: Account, invoice_id: str, amount: int) -> Account:
+def _pay_invoice(state: Account, invoice_id: str, amount: int, on: date) -> Account:
     invoice = state.invoices[invoice_id]
     state = replace(state, advance_minor=state.advance_minor - amount)
-    return _with_invoice(state, replace(invoice, paid_minor=invoice.paid_minor + amount))
+    settled_on = on if invoice.settled_on is None else max(invoice.settled_on, on)
+    return _with_invoice(state, replace(invoice, paid_minor=invoice.paid_minor + amount,
+                                        settled_on=settled_on))
+
+
+def _settle_debit_note(state: Account, event: ev.DebitNoteSettled) -> Account:
+    note = state.debit_notes[event.debit_note_id]
+    settled = note.settled_minor + event.amount_minor
+    note = replace(note, settled_minor=settled,
+                   paid_on=event.settled_on if settled >= note.amount_minor else None)
+    state = _with_debit_note(replace(state, advance_minor=state.advance_minor - event.amount_minor), note)
+    paid_by = state.payments.get(event.ref or "") if event.by == "payment" else None
+    if paid_by is not None:
+        paid_by = replace(paid_by, debit_note_applications=(
+            *paid_by.debit_note_applications, (event.debit_note_id, event.amount_minor)))
+        state = replace(state, payments=state.payments.set(paid_by.payment_id, paid_by))
+    return state
+
+
+def _write_off_event(state: Account, event: DomainEvent) -> Account:
+    """Proposed, approved and rejected write-offs (their ``InvoiceWrittenOff`` is folded apart)."""
+    match event:
+        case ev.WriteOffProposed():
+            return _with_write_off(state, WriteOff(
+                event.write_off_id, event.invoice_id, event.amount_minor, event.reason, event.proposed_by,
+                event.proposed_on))
+        case ev.WriteOffApproved() if event.write_off_id in state.write_offs:
+            return _with_write_off(state, replace(state.write_offs[event.write_off_id], status="approved",
+                                                  decided_by=event.approved_by, decided_on=event.approved_on))
+        case ev.WriteOffRejected() if event.write_off_id in state.write_offs:
+            return _with_write_off(state, replace(
+                state.write_offs[event.write_off_id], status="rejected", decided_by=event.rejected_by,
+                decided_on=event.rejected_on, decision_reason=event.reason))
+    return state
+
+
+def _written_off(state: Account, event: ev.InvoiceWrittenOff) -> Account:
+    invoice = state.invoices[event.invoice_id]
+    state = _with_invoice(state, replace(invoice, written_off_minor=invoice.written_off_minor
+                                         + event.amount_minor))
+    if event.write_off_id is not None and event.write_off_id not in state.write_offs:
+        on = event.written_off_on or invoice.issued_on
+        state = _with_write_off(state, WriteOff(
+            event.write_off_id, event.invoice_id, event.amount_minor, event.reason, event.written_off_by,
+            on, status="applied"))
+    return state
 
 
 def evolve(state: Account, event: DomainEvent) -> Account:
     """Apply one account event; pure and total (unknown events change nothing)."""
     match event:
         case ev.AccountOpened() | ev.TermsChanged():
-            return replace(state, partner_id=event.partner_id, opened=True, kind=event.kind,
-                           credit_limit_minor=event.credit_limit_minor, term_days=event.term_days,
-                           currency=event.currency)
+            state = replace(state, partner_id=event.partner_id, opened=True, kind=event.kind,
+                            credit_limit_minor=event.credit_limit_minor, term_days=event.term_days,
+                            currency=event.currency)
+            if isinstance(event, ev.AccountOpened) and event.opened_on is not None:
+                state = replace(state, opened_on=event.opened_on)
+            return state
         case ev.AccountSuspended():
             return replace(state, suspended=True)
         case ev.AccountReinstated():
@@ -236,7 +225,7 @@ def evolve(state: Account, event: DomainEvent) -> Account:
             return replace(state, advance_minor=state.advance_minor + event.amount_minor,
                            payments=state.payments.set(event.payment_id, receipt))
         case ev.PaymentApplied() if event.invoice_id in state.invoices:
-            state = _pay_invoice(state, event.invoice_id, event.amount_minor)
+            state = _pay_invoice(state, event.invoice_id, event.amount_minor, event.applied_on)
             paid_by = state.payments.get(event.payment_id)
             if paid_by is not None:
                 paid_by = replace(paid_by, applications=(
@@ -244,14 +233,20 @@ def evolve(state: Account, event: DomainEvent) -> Account:
                 state = replace(state, payments=state.payments.set(paid_by.payment_id, paid_by))
             return state
         case ev.CreditNoteApplied() if event.invoice_id in state.invoices:
-            return _pay_invoice(state, event.invoice_id, event.amount_minor)
+            return _pay_invoice(state, event.invoice_id, event.amount_minor, event.applied_on)
         case ev.InvoicePaid() if event.invoice_id in state.invoices:
             return _with_invoice(state, replace(state.invoices[event.invoice_id],
                                                 paid_on=event.paid_on, on_time=event.on_time))
         case ev.InvoiceWrittenOff() if event.invoice_id in state.invoices:
-            invoice = state.invoices[event.invoice_id]
-            return _with_invoice(state, replace(
-                invoice, written_off_minor=invoice.written_off_minor + event.amount_minor))
+            return _written_off(state, event)
+        case ev.WriteOffProposed() | ev.WriteOffApproved() | ev.WriteOffRejected():
+            return _write_off_event(state, event)
+        case ev.DebitNoteIssued():
+            return _with_debit_note(state, DebitNote(
+                event.debit_note_id, event.amount_minor, event.currency, event.reason, event.source_kind,
+                event.source_ref, event.issued_on, event.due_on, seq=len(state.debit_notes) + 1))
+        case ev.DebitNoteSettled() if event.debit_note_id in state.debit_notes:
+            return _settle_debit_note(state, event)
         case ev.CreditNoteIssued():
             note = CreditNote(event.credit_note_id, event.amount_minor, event.currency, event.reason,
                               event.source_kind, event.source_ref, event.issued_on, event.order_id,
@@ -278,7 +273,8 @@ def _advance_applied(state: Account, event: ev.AdvanceApplied) -> Account:
         return _with_order(state, replace(order, reserved_minor=order.reserved_minor + event.amount_minor))
     if event.invoice_id not in state.invoices:
         return state
-    state = _pay_invoice(state, event.invoice_id, event.amount_minor)
+    invoice = state.invoices[event.invoice_id]
+    state = _pay_invoice(state, event.invoice_id, event.amount_minor, event.applied_on or invoice.issued_on)
     if order is not None:
         state = _with_order(state, replace(
             order, reservation_used_minor=order.reservation_used_minor + event.amount_minor))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from libs.runtime.errors import Conflict, DomainError, NotFound
+from libs.runtime.errors import Conflict, DomainError, Forbidden, NotFound
 
 
 class AccountNotFound(NotFound):
@@ -71,3 +71,41 @@ class BadTerms(DomainError):
 class CurrencyMismatch(DomainError):
     def __init__(self, given: str, account: str) -> None:
         super().__init__(f"the account is kept in {account}, not {given}", slug="currency-mismatch")
+
+
+class BadReceiptDate(DomainError):
+    """A receipt dated in the future, before the account opened, or further back than allowed."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, slug="bad-received-on")
+
+
+class WriteOffNotFound(NotFound):
+    def __init__(self, write_off_id: str) -> None:
+        super().__init__(f"no write-off {write_off_id!r}", slug="write-off-not-found")
+
+
+class WriteOffNotPending(Conflict):
+    def __init__(self, write_off_id: str, status: str) -> None:
+        super().__init__(f"write-off {write_off_id!r} is {status}, not proposed", slug="write-off-decided",
+                         write_off_status=status)
+
+
+class WriteOffPending(Conflict):
+    def __init__(self, invoice_id: str, write_off_id: str) -> None:
+        super().__init__(f"invoice {invoice_id!r} already has write-off {write_off_id!r} awaiting approval; "
+                         "approve or reject it first", slug="write-off-pending", write_off_id=write_off_id)
+
+
+class WriteOffStale(Conflict):
+    def __init__(self, write_off_id: str, invoice_id: str, open_minor: int) -> None:
+        super().__init__(f"invoice {invoice_id!r} has {open_minor} open now, less than write-off "
+                         f"{write_off_id!r} proposes; reject it and propose again", slug="write-off-stale",
+                         open_minor=open_minor)
+
+
+class SameApprover(Forbidden):
+    """Four eyes: the key that proposed a write-off may not approve it."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, slug="same-approver")

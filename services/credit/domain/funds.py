@@ -32,8 +32,9 @@ from datetime import date
 from libs.events import credit as ev
 from libs.events.base import DomainEvent
 from libs.events.values import PaymentTerms
-from services.credit.domain.account import Account, OrderReview, fold
+from services.credit.domain.account import Account, fold
 from services.credit.domain.errors import BadTerms, NotOnHold, PartnerSuspended
+from services.credit.domain.parts import OrderReview
 from services.credit.domain.position import NONE, exposure, free_advance, overdue, queue
 
 SYSTEM = "system:credit"
@@ -47,15 +48,17 @@ class Verdict:
     hold_reason: str = ""
 
 
-def decide_open_account(state: Account, partner_id: str, terms: PaymentTerms, currency: str
-                        ) -> list[DomainEvent]:
-    """A registered partner gets an account on its agreed terms (prepaid: zero limit and term)."""
+def decide_open_account(state: Account, partner_id: str, terms: PaymentTerms, currency: str,
+                        opened_on: date | None = None) -> list[DomainEvent]:
+    """A registered partner gets an account on its agreed terms (prepaid: zero limit and term),
+    opened on ``opened_on`` (no receipt may be dated before it)."""
     if state.opened:
         return []
     credit = terms.kind == "credit"
     return [ev.AccountOpened(partner_id=partner_id, kind=terms.kind,
                              credit_limit_minor=max(terms.credit_limit_minor or 0, 0) if credit else 0,
-                             term_days=max(terms.term_days or 0, 0) if credit else 0, currency=currency)]
+                             term_days=max(terms.term_days or 0, 0) if credit else 0, currency=currency,
+                             opened_on=opened_on)]
 
 
 def assess(state: Account, total: int, today: date, cancelled: Collection[str] = NONE) -> Verdict:

@@ -1,4 +1,4 @@
-"""Invoices: one per dispatch, settled from advance where the account holds some; write-offs.
+"""Invoices: one per dispatch, settled from advance where the account holds some.
 
 - amount = Σ dispatched qty x the order's unit price (from its ``OrderPlaced``);
 - issued on the dispatch date, due on the dispatch date + ``term_days`` (prepaid: + 0);
@@ -9,8 +9,8 @@
   ``invoice_id`` only); ``InvoicePaid`` (on time) when nothing remains open;
   (a credit note's remainder left as advance is, from then on, advance like any
   other: applied later to a new invoice it is ``AdvanceApplied``);
-- finance writes off at most the open amount, with a reason; the invoice is
-  ``written_off`` once nothing remains open.
+- advance and credit notes settle open debit notes too (``DebitNoteSettled``),
+  with the invoices, oldest first (``position.open_items``).
 """
 
 from __future__ import annotations
@@ -21,27 +21,33 @@ from datetime import date, timedelta
 from libs.events import credit as ev
 from libs.events.base import DomainEvent
 from libs.events.values import InvoiceLine
-from services.credit.domain.account import Account, Invoice, fold
-from services.credit.domain.errors import BadAmount, InvoiceClosed, InvoiceNotFound
+from services.credit.domain.account import Account, fold
 from services.credit.domain.funds import decide_reevaluation
+from services.credit.domain.parts import DebitNote, Invoice
 from services.credit.domain.position import NONE, free_advance
 
 
-def settle(state: Account, invoice: Invoice, amount: int, on: date, order_id: str | None = None,
+def settle(state: Account, invoice: Invoice | DebitNote, amount: int, on: date, order_id: str | None = None,
            credit_note_id: str | None = None) -> list[DomainEvent]:
     """Advance money settles ``amount`` of ``invoice`` (from ``order_id``'s reservation if named).
 
     With ``credit_note_id`` the money is that credit note's (``CreditNoteApplied``: not cash),
-    else it is advance (``AdvanceApplied``).
+    else it is advance (``AdvanceApplied``). A debit note gets ``DebitNoteSettled`` either way.
     """
     applied: DomainEvent
+    if isinstance(invoice, DebitNote):
+        return [ev.DebitNoteSettled(
+            debit_note_id=invoice.debit_note_id, partner_id=state.partner_id, amount_minor=amount,
+            currency=state.currency, settled_on=on, by="advance" if credit_note_id is None else "credit_note",
+            ref=credit_note_id)]
     if credit_note_id is not None:
         applied = ev.CreditNoteApplied(credit_note_id=credit_note_id, invoice_id=invoice.invoice_id,
                                        partner_id=state.partner_id, amount_minor=amount,
                                        currency=state.currency, applied_on=on)
     else:
         applied = ev.AdvanceApplied(partner_id=state.partner_id, invoice_id=invoice.invoice_id,
-                                    order_id=order_id, amount_minor=amount, currency=state.currency)
+                                    order_id=order_id, amount_minor=amount, currency=state.currency,
+                                    applied_on=on)
     events: list[DomainEvent] = [applied]
     if amount == invoice.open_minor:
         events.append(ev.InvoicePaid(invoice_id=invoice.invoice_id, partner_id=state.partner_id,
@@ -49,10 +55,16 @@ def settle(state: Account, invoice: Invoice, amount: int, on: date, order_id: st
     return events
 
 
-def settle_from_advance(state: Account, invoice_ids: Sequence[str], on: date, cap: int | None = None,
-                        cancelled: Collection[str] = NONE, credit_note_id: str | None = None
-                        ) -> list[DomainEvent]:
-    """Apply unreserved advance (at most ``cap``) to the given open invoices in order.
+def _current(state: Account, item: Invoice | DebitNote) -> Invoice | DebitNote:
+    if isinstance(item, DebitNote):
+        return state.debit_notes[item.debit_note_id]
+    return state.invoices[item.invoice_id]
+
+
+def settle_from_advance(state: Account, items: Sequence[Invoice | DebitNote], on: date,
+                        cap: int | None = None, cancelled: Collection[str] = NONE,
+                        credit_note_id: str | None = None) -> list[DomainEvent]:
+    """Apply unreserved advance (at most ``cap``) to the given open invoices and debit notes in order.
 
     ``credit_note_id`` names the credit note the applied money comes from (then ``cap``
     is at most its amount): each application is ``CreditNoteApplied`` instead of
@@ -60,8 +72,8 @@ def settle_from_advance(state: Account, invoice_ids: Sequence[str], on: date, ca
     """
     events: list[DomainEvent] = []
     budget = free_advance(state, cancelled) if cap is None else min(cap, free_advance(state, cancelled))
-    for invoice_id in invoice_ids:
-        invoice = state.invoices[invoice_id]
+    for item in items:
+        invoice = _current(state, item)
         amount = min(budget, invoice.open_minor)
         if amount <= 0:
             continue
@@ -98,23 +110,7 @@ def decide_invoice(state: Account, *, invoice_id: str, order_id: str, dispatch_i
             applied = settle(state, invoice, from_reservation, issued_on, order_id=order_id)
             events += applied
             state = fold(state, applied)
-    applied = settle_from_advance(state, [invoice_id], issued_on, cancelled=cancelled)
+    applied = settle_from_advance(state, [state.invoices[invoice_id]], issued_on, cancelled=cancelled)
     events += applied
     state = fold(state, applied)
     return events + decide_reevaluation(state, today, "advance applied to an invoice", cancelled)
-
-
-def decide_write_off(state: Account, invoice_id: str, amount: int, reason: str, actor: str, today: date,
-                     cancelled: Collection[str] = NONE) -> list[DomainEvent]:
-    """Write off part or all of an open invoice's open amount; frees room for the queue."""
-    invoice = state.invoices.get(invoice_id)
-    if invoice is None:
-        raise InvoiceNotFound(invoice_id)
-    if invoice.status != "open":
-        raise InvoiceClosed(invoice_id, invoice.status)
-    if not 0 < amount <= invoice.open_minor:
-        raise BadAmount(f"amount_minor must be within 1..{invoice.open_minor} (the open amount)")
-    events: list[DomainEvent] = [ev.InvoiceWrittenOff(
-        invoice_id=invoice_id, partner_id=state.partner_id, amount_minor=amount, currency=state.currency,
-        reason=reason, written_off_by=actor, written_off_on=today)]
-    return events + decide_reevaluation(fold(state, events), today, "invoice written off", cancelled)

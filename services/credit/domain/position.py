@@ -6,17 +6,18 @@ back its reserved advance and leaves the queue.
 
 Definitions (all integer minor units):
 
-- open amount of an invoice = total - paid - written off;
-- exposure = Σ open invoice amounts + Σ over approved orders of (approved total -
+- open amount of an invoice = total - paid - written off; of a debit note = its
+  amount - what settled it; the open items are both, and count alike below;
+- exposure = Σ open item amounts + Σ over approved orders of (approved total -
   invoiced so far, never below 0);
 - reserved = advance set aside for approved prepaid orders and not yet consumed
   by their invoices (released once the order is fully invoiced or cancelled);
 - advance (unreserved) = money received or credited and not applied - reserved;
-- overdue = Σ open amounts of invoices with ``due_on`` before today;
-- balance = what the partner owes = Σ open invoice amounts - all money on the
+- overdue = Σ open amounts of items with ``due_on`` before today;
+- balance = what the partner owes = Σ open item amounts - all money on the
   account (unreserved advance + reserved). It equals the statement's closing
-  balance: invoices - payments - credit notes - write-offs; negative means the
-  partner is in credit.
+  balance: invoices + debit notes - payments - credit notes - write-offs;
+  negative means the partner is in credit.
 - available = for credit terms max(limit - exposure, 0); for prepaid terms the
   unreserved advance (what a new order could be covered by).
 """
@@ -27,7 +28,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
 
-from services.credit.domain.account import QUEUED, Account, Invoice, OrderReview
+from services.credit.domain.account import Account
+from services.credit.domain.parts import QUEUED, DebitNote, Invoice, OrderReview
 
 NONE: frozenset[str] = frozenset()
 
@@ -38,6 +40,21 @@ def open_invoices(state: Account) -> list[Invoice]:
     This is the order payments and credit notes are applied in.
     """
     return sorted((state.invoices[i] for i in state.open_invoice_ids), key=lambda i: (i.issued_on, i.seq))
+
+
+def open_debit_notes(state: Account) -> list[DebitNote]:
+    notes = (state.debit_notes[n] for n in state.open_debit_note_ids)
+    return sorted(notes, key=lambda n: (n.issued_on, n.seq))
+
+
+def open_items(state: Account) -> list[Invoice | DebitNote]:
+    """Open invoices and debit notes, oldest first: by issue day, an invoice before a debit note
+    of the same day, then in the order each kind was issued.
+
+    This is the order payments, credit notes and advance settle them in.
+    """
+    items: list[Invoice | DebitNote] = [*open_invoices(state), *open_debit_notes(state)]
+    return sorted(items, key=lambda item: (item.issued_on, isinstance(item, DebitNote), item.seq))
 
 
 def open_reservation(order: OrderReview, cancelled: Collection[str]) -> int:
@@ -67,12 +84,17 @@ def uninvoiced_approved(state: Account, cancelled: Collection[str] = NONE) -> in
                if o.status == "approved" and o.order_id not in cancelled)
 
 
+def open_debits(state: Account) -> int:
+    return sum(n.open_minor for n in open_debit_notes(state))
+
+
 def exposure(state: Account, cancelled: Collection[str] = NONE) -> int:
-    return sum(i.open_minor for i in open_invoices(state)) + uninvoiced_approved(state, cancelled)
+    return (sum(i.open_minor for i in open_invoices(state)) + open_debits(state)
+            + uninvoiced_approved(state, cancelled))
 
 
 def overdue(state: Account, today: date) -> int:
-    return sum(i.open_minor for i in open_invoices(state) if i.due_on < today)
+    return sum(i.open_minor for i in open_items(state) if i.due_on < today)
 
 
 def queue(state: Account, cancelled: Collection[str] = NONE) -> list[OrderReview]:
@@ -90,17 +112,19 @@ class Position:
     reserved_minor: int
     overdue_minor: int
     open_invoices_minor: int
+    open_debit_notes_minor: int
 
 
 def position(state: Account, today: date, cancelled: Collection[str] = NONE) -> Position:
     open_total = sum(i.open_minor for i in open_invoices(state))
+    debits = open_debits(state)
     held_back = reserved(state, cancelled)
     advance = free_advance(state, cancelled)
     used = exposure(state, cancelled)
     available = max(state.credit_limit_minor - used, 0) if state.kind == "credit" else advance
     return Position(
         exposure_minor=used, available_minor=available,
-        balance_minor=open_total - state.advance_minor, advance_minor=advance,
+        balance_minor=open_total + debits - state.advance_minor, advance_minor=advance,
         reserved_minor=held_back, overdue_minor=overdue(state, today),
-        open_invoices_minor=open_total,
+        open_invoices_minor=open_total, open_debit_notes_minor=debits,
     )

@@ -1,7 +1,8 @@
 """Account statements, computed from the account's events.
 
-A line per invoice (debit), payment, credit note and write-off (credits), dated
-by the business date each carries (issued_on, received_on, written_off_on).
+A line per invoice and debit note (debits), payment, credit note and write-off
+(credits), dated by the business date each carries (issued_on, received_on,
+written_off_on).
 Applications of money to invoices are internal and make no line. The balance
 is debits - credits, i.e. what the partner owes (negative: in credit).
 
@@ -43,6 +44,9 @@ def line_for(event: DomainEvent, recorded_on: date) -> StatementLine | None:
         case ev.InvoiceIssued():
             return StatementLine(event.issued_on, "invoice", event.invoice_id, event.total_minor, 0,
                                  f"order {event.order_id}")
+        case ev.DebitNoteIssued():
+            return StatementLine(event.issued_on, "debit_note", event.debit_note_id, event.amount_minor, 0,
+                                 event.reason)
         case ev.PaymentReceived():
             return StatementLine(event.received_on, "payment", event.payment_id, 0, event.amount_minor,
                                  f"bank_ref {event.bank_ref}")

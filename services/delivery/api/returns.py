@@ -1,4 +1,4 @@
-"""``/v1/returns``: partners return goods of shipped orders; the warehouse receives them."""
+"""``/v1/returns``: partners return goods of shipped orders; the warehouse receives and inspects them."""
 
 from __future__ import annotations
 
@@ -9,8 +9,15 @@ from fastapi import APIRouter, Response
 from libs.runtime.idempotency import IdempotentCommand
 from libs.runtime.params import Cursor, PathId, QueryText
 from services.delivery.api.deps import AnyRole, Ctx, Limit, ReturnRequester, Warehouse
-from services.delivery.api.schemas import ReceiveReturnIn, ReturnIn, ReturnOut, ReturnPage
+from services.delivery.api.schemas import (
+    InspectReturnIn,
+    ReceiveReturnIn,
+    ReturnIn,
+    ReturnOut,
+    ReturnPage,
+)
 from services.delivery.application.returns import (
+    inspect_return,
     receive_return,
     request_return,
     return_page,
@@ -31,7 +38,8 @@ async def create_return(body: ReturnIn, _: ReturnRequester, command: IdempotentC
 @router.get("", response_model=ReturnPage)
 async def list_returns(
     ctx: Ctx, principal: AnyRole, order_id: QueryText = None, partner_id: QueryText = None,
-    status: Literal["requested", "received"] | None = None,
+    status: Literal["requested", "received", "inspected", "replacement_shipped", "repaired_shipped"]
+    | None = None,
     limit: Limit = 50, cursor: Cursor = None,
 ) -> dict[str, Any]:
     async with ctx.db.read() as conn:
@@ -48,5 +56,17 @@ async def get_return(return_id: PathId, ctx: Ctx, principal: AnyRole) -> dict[st
 @router.post("/{return_id}/receive", response_model=ReturnOut)
 async def receive(return_id: PathId, body: ReceiveReturnIn, _: Warehouse,
                   command: IdempotentCommand) -> Response:
-    """The goods arrived (at most what was requested, per sku); they go back on hand."""
+    """The goods arrived (at most what was requested, per sku), at the inspection location: not
+    sellable until inspected. A refund return becomes a credit note in credit."""
     return await command.run(lambda unit: receive_return(unit, return_id, body.quantities()), body)
+
+
+@router.post("/{return_id}/inspect", response_model=ReturnOut)
+async def inspect(return_id: PathId, body: InspectReturnIn, _: Warehouse,
+                  command: IdempotentCommand) -> Response:
+    """Inspect a received return once, accounting for every received unit per sku: a refund or
+    exchange unit is restocked (sellable again) or scrapped, a repair unit is repaired. An exchange
+    then gets a replacement shipment, a repair a shipment of its repaired units; neither is
+    invoiced. 409 ``return-not-received``, ``return-already-inspected``, ``exceeds-received``,
+    ``inspection-incomplete``, ``outcome-not-for-kind``."""
+    return await command.run(lambda unit: inspect_return(unit, return_id, body.outcomes()), body)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Protocol, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -13,12 +13,13 @@ from pydantic import (
     BeforeValidator,
     Field,
     StringConstraints,
-    field_validator,
+    model_validator,
 )
 
-from libs.events.values import ReturnKind
+from libs.events.values import ReturnKind, ShipmentPurpose
 from libs.runtime.http import RequestModel
 from libs.runtime.params import no_control_characters
+from services.delivery.domain.returns import Outcome
 
 _RFC3339 = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})")
@@ -47,6 +48,26 @@ LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text), AfterValidator(_in_utc)]
 
 
+class _NamesSku(Protocol):
+    @property
+    def sku(self) -> str: ...
+
+
+L = TypeVar("L", bound=_NamesSku)
+
+
+def skus_named_once(lines: list[L]) -> list[L]:
+    """Request lines name each sku once (422 otherwise)."""
+    skus = [line.sku for line in lines]
+    if len(set(skus)) != len(skus):
+        raise ValueError("name each sku once")
+    return lines
+
+
+SkuLines = Annotated[list[L], Field(min_length=1, max_length=500), AfterValidator(skus_named_once)]
+"""One to 500 request lines, each sku named once."""
+
+
 class LineIn(RequestModel):
     sku: Sku
     qty: Qty
@@ -55,15 +76,7 @@ class LineIn(RequestModel):
 class LinesIn(RequestModel):
     """Lines naming each sku once, each with a quantity above zero."""
 
-    lines: list[LineIn] = Field(min_length=1, max_length=500)
-
-    @field_validator("lines")
-    @classmethod
-    def _each_sku_once(cls, lines: list[LineIn]) -> list[LineIn]:
-        skus = [line.sku for line in lines]
-        if len(set(skus)) != len(skus):
-            raise ValueError("name each sku once")
-        return lines
+    lines: SkuLines[LineIn]
 
     def quantities(self) -> dict[str, int]:
         return {line.sku: line.qty for line in self.lines}
@@ -95,6 +108,34 @@ class ReceiveReturnIn(LinesIn):
     pass
 
 
+Count = Annotated[int, Field(strict=True, ge=0, le=1_000_000_000)]
+
+
+class InspectLineIn(RequestModel):
+    """What became of the received units of one sku (together, every received unit of it)."""
+
+    sku: Sku
+    restock: Count = Field(0, description="units sellable again (refund and exchange returns)")
+    scrap: Count = Field(0, description="units scrapped (refund and exchange returns)")
+    repaired: Count = Field(0, description="units repaired for their partner (repair returns)")
+
+    @model_validator(mode="after")
+    def _some_units(self) -> InspectLineIn:
+        if not self.restock + self.scrap + self.repaired:
+            raise ValueError("a line accounts for at least one unit")
+        return self
+
+
+class InspectReturnIn(RequestModel):
+    """The outcome of every received sku, each named once."""
+
+    lines: SkuLines[InspectLineIn]
+
+    def outcomes(self) -> dict[str, Outcome]:
+        return {line.sku: Outcome(restock=line.restock, scrap=line.scrap, repaired=line.repaired)
+                for line in self.lines}
+
+
 class Line(BaseModel):
     sku: str
     qty: int
@@ -102,9 +143,10 @@ class Line(BaseModel):
 
 class StockOut(BaseModel):
     sku: str
-    on_hand: int
+    on_hand: int = Field(description="sellable goods in the warehouse")
     allocated: int
     available: int
+    in_inspection: int = Field(0, description="returned goods at the inspection location, not sellable")
 
 
 class ReceiptOut(StockOut):
@@ -127,6 +169,9 @@ class ShipmentOut(BaseModel):
     id: str
     order_id: str
     partner_id: str
+    purpose: ShipmentPurpose = Field(
+        "sale", description="sale (invoiced), replacement (an exchange's) or repair (repaired goods back)")
+    return_id: str | None = Field(None, description="the return a replacement or repair shipment serves")
     status: str = Field(description="pending, partially_dispatched, dispatched, delivered or cancelled")
     lines: list[Line]
     dispatched: list[Line]
@@ -137,17 +182,35 @@ class ShipmentOut(BaseModel):
     signed_by: str | None
 
 
+class InspectionOut(BaseModel):
+    restocked: list[Line]
+    scrapped: list[Line]
+    repaired: list[Line]
+
+
+class GoodsDispatchOut(DispatchOut):
+    """A dispatch of the return's shipment (``shipment_id``)."""
+
+    shipment_id: str
+
+
 class ReturnOut(BaseModel):
     id: str
     order_id: str
     partner_id: str
-    status: str = Field(description="requested or received")
+    status: str = Field(description="requested, received, inspected, replacement_shipped (exchange) "
+                                    "or repaired_shipped (repair)")
     kind: ReturnKind
     reason: str
     lines: list[Line]
     received_lines: list[Line]
     requested_on: str
     received_on: str | None
+    inspection: InspectionOut | None = None
+    inspected_on: str | None = None
+    shipment_ids: list[str] = Field([], description="the replacement or repair shipment")
+    goods_dispatched: list[GoodsDispatchOut] = Field(
+        [], description="dispatches of that shipment: where the partner's goods are")
 
 
 class StockPage(BaseModel):

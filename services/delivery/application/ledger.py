@@ -1,7 +1,7 @@
 """The stock ledger: each sku's on-hand and allocated quantities, and the lock that guards them.
 
 Every fact that moves a sku's quantities (receipt, allocation, release,
-dispatch, received return) is appended in a transaction that first takes the
+dispatch, received or inspected return) is appended in a transaction that first takes the
 stock lock and then updates the sku's ``stock`` document in the same
 transaction. The lock makes "read what is available, decide, append" atomic
 across the many streams an allocation touches (every sku of an order, the
@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.base import DomainEvent
 from libs.runtime import documents
-from services.delivery.domain.stock import StockLevel, movement_of
+from services.delivery.domain.stock import StockLevel, movements_of
 
 STOCK = "stock"
 STOCK_LOCK = "o2c.delivery.stock-ledger"
@@ -38,7 +38,8 @@ async def levels(conn: AsyncConnection, skus: Iterable[str]) -> dict[str, StockL
     found: dict[str, StockLevel] = {}
     for sku in dict.fromkeys(skus):
         body = await documents.get(conn, STOCK, sku)
-        found[sku] = (StockLevel(sku, body["on_hand"], body["allocated"]) if body
+        found[sku] = (StockLevel(sku, body["on_hand"], body["allocated"],
+                                 body.get("in_inspection", 0)) if body
                       else StockLevel(sku))
     return found
 
@@ -49,12 +50,9 @@ async def save(conn: AsyncConnection, changed: Iterable[StockLevel]) -> None:
 
 
 async def record(conn: AsyncConnection, events: Iterable[DomainEvent]) -> None:
-    """Move the ledger by every fact in ``events`` that moves stock (``domain.stock.movement_of``)."""
+    """Move the ledger by every fact in ``events`` that moves stock (``domain.stock.movements_of``)."""
     for event in events:
-        movement = movement_of(event)
-        if movement is None:
-            continue
-        quantities, move = movement
-        current = await levels(conn, quantities)
-        await save(conn, [move(level, quantities[sku]) for sku, level in current.items()
-                          if quantities[sku]])
+        for quantities, move in movements_of(event):
+            current = await levels(conn, quantities)
+            await save(conn, [move(level, quantities[sku]) for sku, level in current.items()
+                              if quantities[sku]])

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.base import EventMetadata
+from libs.events.delivery import ShipmentDispatched
 from libs.runtime import documents
 from libs.runtime.auth import Principal
 from libs.runtime.commands import Aggregate, Loaded, Unit, folded_document
@@ -21,6 +22,7 @@ from libs.runtime.ids import new_id
 from services.delivery.application import ledger
 from services.delivery.application.allocations import ALLOCATION_STREAM
 from services.delivery.application.order_copies import get_order, update_order
+from services.delivery.application.return_records import note_goods_dispatched
 from services.delivery.application.views import SHIPMENT, cancel_shipment, project_shipment
 from services.delivery.domain.allocation import RELEASED
 from services.delivery.domain.errors import ShipmentNotFound
@@ -32,6 +34,7 @@ from services.delivery.domain.shipment import (
     decide_dispatch,
     evolve_shipment,
 )
+from services.delivery.domain.stock import available_of
 
 Doc = dict[str, Any]
 
@@ -87,18 +90,32 @@ async def _existing(unit: Unit, shipment_id: str) -> Loaded[str, Shipment]:
     return loaded
 
 
+async def _cancelled(unit: Unit, shipment: Shipment) -> bool:
+    """Whether the order of a sale shipment was cancelled or rejected (a return's never is)."""
+    if shipment.purpose != "sale":
+        return False
+    allocation = await unit.load(ALLOCATION_STREAM, shipment.order_id)
+    return allocation.state.status == RELEASED
+
+
 async def dispatch(unit: Unit, shipment_id: str, *, lines: Mapping[str, int], carrier: str,
                    tracking_no: str) -> Doc:
-    """Ship ``lines`` out of what remains; the allocated stock leaves on hand."""
+    """Ship ``lines`` out of what remains; the allocated stock leaves on hand (a replacement:
+    available stock; repaired goods: the inspection location)."""
     await ledger.hold_lock(unit.conn)
     loaded = await _existing(unit, shipment_id)
-    allocation = await unit.load(ALLOCATION_STREAM, loaded.state.order_id)
+    available = (available_of(await ledger.levels(unit.conn, lines))
+                 if loaded.state.purpose == "replacement" else None)
     new = decide_dispatch(loaded.state, lines=lines, carrier=carrier, tracking_no=tracking_no,
                           dispatch_id=new_id("dsp"), today=unit.today(),
-                          cancelled=allocation.state.status == RELEASED)
+                          cancelled=await _cancelled(unit, loaded.state), available=available)
     order = await get_order(unit.conn, loaded.state.order_id)
-    saved = await unit.save(loaded, new, meta=_order_meta(unit.actor, order))
+    meta = _order_meta(unit.actor, order)
+    saved = await unit.save(loaded, new, meta=meta)
     await ledger.record(unit.conn, new)
+    for event in new:
+        if isinstance(event, ShipmentDispatched):
+            await note_goods_dispatched(unit, event, meta)
     assert saved.document is not None
     return saved.document
 

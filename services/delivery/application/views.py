@@ -10,6 +10,8 @@ from typing import Any
 
 from libs.events.base import DomainEvent
 from libs.events.delivery import (
+    ReturnGoodsDispatched,
+    ReturnInspected,
     ReturnReceived,
     ReturnRequested,
     ShipmentCreated,
@@ -17,7 +19,7 @@ from libs.events.delivery import (
     ShipmentDispatched,
 )
 from services.delivery.domain.quantities import as_lines, from_json, plus, tally
-from services.delivery.domain.returns import RECEIVED, REQUESTED
+from services.delivery.domain.returns import INSPECTED, RECEIVED, REQUESTED, SENT_BACK
 from services.delivery.domain.shipment import CANCELLED, DELIVERED, DISPATCHED, PARTIAL, PENDING
 
 SHIPMENT = "shipment"
@@ -33,7 +35,8 @@ def _lines(lines: Any) -> list[dict[str, Any]]:
 def project_shipment(doc: Doc | None, event: DomainEvent) -> Doc:
     if isinstance(event, ShipmentCreated):
         return {"id": event.shipment_id, "order_id": event.order_id,
-                "partner_id": event.partner_id, "status": PENDING, "lines": _lines(event.lines),
+                "partner_id": event.partner_id, "purpose": event.purpose, "return_id": event.return_id,
+                "status": PENDING, "lines": _lines(event.lines),
                 "dispatched": [], "remaining": _lines(event.lines), "complete": False,
                 "dispatches": [], "delivered_at": None, "signed_by": None}
     if doc is None:
@@ -67,10 +70,23 @@ def project_return(doc: Doc | None, event: DomainEvent, occurred_on: str) -> Doc
         return {"id": event.return_id, "order_id": event.order_id, "partner_id": event.partner_id,
                 "status": REQUESTED, "kind": event.kind, "reason": event.reason,
                 "lines": _lines(event.lines), "received_lines": [], "requested_on": occurred_on,
-                "received_on": None}
+                "received_on": None, "inspection": None, "inspected_on": None, "shipment_ids": [],
+                "goods_dispatched": []}
     if doc is None:
         raise LookupError(f"return document of {event.TYPE} missing: it starts with ReturnRequested")
     if isinstance(event, ReturnReceived):
         return {**doc, "status": RECEIVED, "received_lines": _lines(event.lines),
                 "received_on": event.received_on.isoformat()}
+    if isinstance(event, ReturnInspected):
+        return {**doc, "status": INSPECTED, "inspected_on": event.inspected_on.isoformat(),
+                "inspection": {"restocked": _lines(event.restocked), "scrapped": _lines(event.scrapped),
+                               "repaired": _lines(event.repaired)},
+                "shipment_ids": [*doc.get("shipment_ids", []),
+                                 *([event.shipment_id] if event.shipment_id else [])]}
+    if isinstance(event, ReturnGoodsDispatched):
+        payload = event.payload()
+        return {**doc, "status": SENT_BACK[event.kind][1] if event.complete else doc["status"],
+                "goods_dispatched": [*doc.get("goods_dispatched", []), {
+                    key: payload[key] for key in ("shipment_id", "dispatch_id", "lines", "carrier",
+                                                  "tracking_no", "dispatched_on", "complete")}]}
     return doc

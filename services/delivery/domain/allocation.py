@@ -5,11 +5,12 @@ Rules
   is short the order is backordered (``StockBackordered`` lists what is
   missing) and joins the backorder queue.
 - Backordered orders are served in **arrival order** (placement time) whenever
-  stock makes room (a receipt, a release, a received return): the queue is
-  walked oldest first and each order that can now be covered **completely** is
-  allocated, taking its stock before any later order looks. An older order that
-  still cannot be covered does not block a later one that can (no partial
-  allocation ever happens, so holding stock back for it would only idle it).
+  stock makes room (a receipt, a release, a returned unit restocked by
+  inspection): the queue is walked oldest first and each order that can now
+  be covered **completely** is allocated, taking its stock before any later
+  order looks. An older order that still cannot be covered does not block a
+  later one that can (no partial allocation ever happens, so holding stock
+  back for it would only idle it).
 - A new order is allocated at once if stock covers it: every queued order was
   already found uncoverable with the stock on hand, so it takes nothing they
   could have had completely.

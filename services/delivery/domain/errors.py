@@ -74,3 +74,42 @@ class ExceedsRequested(Conflict):
 class ReturnAlreadyReceived(Conflict):
     slug = "return-already-received"
     title = "The return was already received"
+
+
+class ReturnNotReceived(Conflict):
+    slug = "return-not-received"
+    title = "The return has not been received yet"
+
+
+class ReturnAlreadyInspected(Conflict):
+    slug = "return-already-inspected"
+    title = "The return was already inspected"
+
+
+class ExceedsReceived(Conflict):
+    """An inspection accounts for at most the units received, sku by sku."""
+
+    slug = "exceeds-received"
+    title = "More than the return received"
+
+
+class InspectionIncomplete(Conflict):
+    """An inspection accounts for every received unit: restocked, scrapped or repaired."""
+
+    slug = "inspection-incomplete"
+    title = "Some received units have no inspection outcome"
+
+
+class OutcomeNotForKind(Conflict):
+    """A repair return's units are repaired (they stay the partner's); other returns' units are
+    restocked or scrapped."""
+
+    slug = "outcome-not-for-kind"
+    title = "This inspection outcome does not fit the return's kind"
+
+
+class InsufficientStock(Conflict):
+    """A replacement ships from available stock (on hand and not allocated to orders)."""
+
+    slug = "insufficient-stock"
+    title = "Not enough available stock for the replacement"

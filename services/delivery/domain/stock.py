@@ -8,11 +8,16 @@ here only as skus.
 The level of a sku moves with facts of several streams, all under one stock
 lock (see ``application.ledger``):
 
-- ``on_hand``: goods in the warehouse. + receipts, + received returns,
-  - dispatched goods (allocated stock leaves on hand when it ships).
+- ``on_hand``: sellable goods in the warehouse. + receipts, + returned units
+  restocked by inspection, - dispatched goods (allocated stock leaves on hand
+  when it ships; an exchange's replacement leaves from available stock).
 - ``allocated``: on hand but reserved for confirmed orders. + allocations,
-  - releases (cancelled or rejected orders), - dispatched goods.
+  - releases (cancelled or rejected orders), - dispatched goods of sales.
 - ``available = on_hand - allocated``: what a new order can be given.
+- ``in_inspection``: returned goods at the inspection location, never
+  sellable. + received returns, - units inspection restocked (they move to
+  on hand) or scrapped (they leave the books), - repaired units shipped back
+  to their partner.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import Any
 
 from libs.events.base import DomainEvent
 from libs.events.delivery import (
+    ReturnInspected,
     ReturnReceived,
     ShipmentDispatched,
     StockAllocated,
@@ -84,6 +90,7 @@ class StockLevel:
     sku: str
     on_hand: int = 0
     allocated: int = 0
+    in_inspection: int = 0
 
     @property
     def available(self) -> int:
@@ -101,9 +108,21 @@ class StockLevel:
     def shipped(self, qty: int) -> StockLevel:
         return replace(self, on_hand=self.on_hand - qty, allocated=self.allocated - qty)
 
+    def sent_as_replacement(self, qty: int) -> StockLevel:
+        return replace(self, on_hand=self.on_hand - qty)
+
+    def held_for_inspection(self, qty: int) -> StockLevel:
+        return replace(self, in_inspection=self.in_inspection + qty)
+
+    def restocked(self, qty: int) -> StockLevel:
+        return replace(self, in_inspection=self.in_inspection - qty, on_hand=self.on_hand + qty)
+
+    def scrapped(self, qty: int) -> StockLevel:
+        return replace(self, in_inspection=self.in_inspection - qty)
+
     def as_dict(self) -> dict[str, object]:
         return {"sku": self.sku, "on_hand": self.on_hand, "allocated": self.allocated,
-                "available": self.available}
+                "available": self.available, "in_inspection": self.in_inspection}
 
 
 def available_of(levels: Mapping[str, StockLevel]) -> dict[str, int]:
@@ -112,20 +131,29 @@ def available_of(levels: Mapping[str, StockLevel]) -> dict[str, int]:
 
 Movement = Callable[[StockLevel, int], StockLevel]
 
+SHIPPED_BY_PURPOSE: dict[str, Movement] = {
+    "sale": StockLevel.shipped,
+    "replacement": StockLevel.sent_as_replacement,
+    "repair": StockLevel.scrapped,  # the partner's repaired unit leaves the inspection location
+}
 
-def movement_of(event: DomainEvent) -> tuple[Tally, Movement] | None:
-    """How a fact moves the ledger (quantities per sku and the movement), if it does.
+
+def movements_of(event: DomainEvent) -> list[tuple[Tally, Movement]]:
+    """How a fact moves the ledger: quantities per sku and the movement, for each move it makes.
 
     The ledger is the fold of these movements over delivery's events in commit order.
     """
     if isinstance(event, StockReceived):
-        return {event.sku: event.qty}, StockLevel.received
+        return [({event.sku: event.qty}, StockLevel.received)]
     if isinstance(event, StockAllocated):
-        return tally(event.lines), StockLevel.reserved
+        return [(tally(event.lines), StockLevel.reserved)]
     if isinstance(event, StockReleased):
-        return tally(event.lines), StockLevel.released
+        return [(tally(event.lines), StockLevel.released)]
     if isinstance(event, ShipmentDispatched):
-        return tally(event.lines), StockLevel.shipped
+        return [(tally(event.lines), SHIPPED_BY_PURPOSE[event.purpose])]
     if isinstance(event, ReturnReceived):
-        return tally(event.lines), StockLevel.received
-    return None
+        return [(tally(event.lines), StockLevel.held_for_inspection)]
+    if isinstance(event, ReturnInspected):
+        return [(tally(event.restocked), StockLevel.restocked),
+                (tally(event.scrapped), StockLevel.scrapped)]
+    return []

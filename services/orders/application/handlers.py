@@ -127,12 +127,18 @@ async def when_rejected_by_finance_reject_order(unit: Unit, event: Any) -> None:
 
 
 async def when_shipment_dispatched_ship_order(unit: Unit, event: Any) -> None:
+    """A sale's dispatch ships the order; a return's shipment (replacement, repair) does not."""
     assert isinstance(event, ShipmentDispatched)
+    if event.purpose != "sale":
+        return
     await advance_order(unit, event.order_id, lambda order: rules.when_dispatched(
         order, event.dispatch_id, event.lines, event.complete))
 
 
 async def when_shipment_delivered_deliver_order(unit: Unit, event: Any) -> None:
+    assert isinstance(event, ShipmentDelivered)
+    if event.purpose != "sale":
+        return
     await advance_order(unit, event.order_id, rules.when_delivered)
 
 

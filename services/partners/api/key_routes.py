@@ -24,7 +24,7 @@ router = APIRouter(prefix="/v1/keys", tags=["keys"])
 
 
 @router.post("", status_code=201, response_model=IssuedKeyOut)
-async def issue(body: IssueKeyIn, _: Admin, ctx: Ctx, command: Command) -> Response:
+async def issue_key(body: IssueKeyIn, _: Admin, ctx: Ctx, command: Command) -> Response:
     """Issue a key; the answer carries the secret, shown this once."""
     issued = await command.run(lambda unit: keys.issue_key(
         unit, role=body.role, partner_id=body.partner_id, name=body.name), body)
@@ -52,7 +52,7 @@ async def get_key(key_id: PathId, _: Admin, ctx: Ctx) -> dict[str, Any]:
 
 
 @router.delete("/{key_id}", status_code=204)
-async def revoke(key_id: PathId, _: Admin, ctx: Ctx, command: Command) -> Response:
+async def revoke_key(key_id: PathId, _: Admin, ctx: Ctx, command: Command) -> Response:
     """Revoke a key; every service refuses it within seconds (this one at once)."""
     revoked = await command.run(lambda unit: keys.revoke(unit, key_id))
     await ctx.keyring.refresh()

@@ -49,6 +49,8 @@ class Partner360(BaseModel):
     invoiced_minor: int
     exposure_minor: int
     open_invoices_minor: int
+    debit_notes_minor: int
+    open_debit_notes_minor: int
     balance_minor: int
     overdue_minor: int
     received_minor: int

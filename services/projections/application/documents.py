@@ -22,11 +22,12 @@ PARTNER = "partner"
 ORDER = "order"
 INVOICE = "invoice"
 CREDIT_NOTE = "credit-note"
+DEBIT_NOTE = "debit-note"
 PAYMENT = "payment"
 ACCRUAL = "accrual"
 SETTLEMENT = "settlement"
 PROGRAM = "program"
-KINDS = (PARTNER, ORDER, INVOICE, CREDIT_NOTE, PAYMENT, ACCRUAL, SETTLEMENT, PROGRAM)
+KINDS = (PARTNER, ORDER, INVOICE, DEBIT_NOTE, CREDIT_NOTE, PAYMENT, ACCRUAL, SETTLEMENT, PROGRAM)
 
 
 async def get(conn: AsyncConnection, kind: str, doc_id: str) -> dict[str, Any] | None:

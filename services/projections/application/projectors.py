@@ -96,6 +96,9 @@ project_order = Projector(
 project_invoice = Projector(  # an advance reserved for an order names no invoice: it settles none yet
     d.INVOICE, _named("invoice_id"), _invoice, lambda event, iid: receivables.blank_invoice(iid),
     status=lambda doc, event: receivables.status_of(doc))
+project_debit_note = Projector(
+    d.DEBIT_NOTE, _named("debit_note_id"), _invoice, lambda event, nid: receivables.blank_invoice(nid),
+    status=lambda doc, event: receivables.status_of(doc))
 project_credit_note = Projector(
     d.CREDIT_NOTE, _named("credit_note_id"), _its_payload, partner_id=_event_partner,
     status=lambda doc, event: getattr(event, "source_kind", None))
@@ -118,6 +121,8 @@ PROJECTORS: Mapping[str, Projector] = {
     **{cls.TYPE: project_invoice for cls in (
         credit.InvoiceIssued, credit.PaymentApplied, credit.AdvanceApplied, credit.CreditNoteApplied,
         credit.InvoicePaid, credit.InvoiceWrittenOff)},
+    credit.DebitNoteIssued.TYPE: project_debit_note,
+    credit.DebitNoteSettled.TYPE: project_debit_note,
     credit.CreditNoteIssued.TYPE: project_credit_note,
     credit.PaymentReceived.TYPE: project_payment,
     rebates.RebateAccrued.TYPE: project_accrual,

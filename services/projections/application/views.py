@@ -79,7 +79,8 @@ async def partner_view(conn: AsyncConnection, partner_id: str, today: date) -> d
     return partner_360(
         partner, orders=await of(d.ORDER), invoices=await of(d.INVOICE),
         credit_notes=await of(d.CREDIT_NOTE), payments=await of(d.PAYMENT),
-        accruals=await of(d.ACCRUAL), settlements=await of(d.SETTLEMENT), today=today)
+        accruals=await of(d.ACCRUAL), settlements=await of(d.SETTLEMENT), today=today,
+        debit_notes=await of(d.DEBIT_NOTE))
 
 
 async def _partners(conn: AsyncConnection) -> dict[str, dict[str, Any]]:
@@ -88,7 +89,7 @@ async def _partners(conn: AsyncConnection) -> dict[str, dict[str, Any]]:
 
 async def aging_view(conn: AsyncConnection, as_of: date) -> dict[str, Any]:
     partners = await _partners(conn)
-    rows = receivables.aging(await d.all_of(conn, d.INVOICE), as_of)
+    rows = receivables.aging([*await d.all_of(conn, d.INVOICE), *await d.all_of(conn, d.DEBIT_NOTE)], as_of)
     items = [{**row, "name": partners.get(row["partner_id"], {}).get("name")} for row in rows]
     totals = {key: sum(row[key] for row in rows) for key in (*receivables.BUCKETS, "total_minor")}
     return {"as_of": as_of.isoformat(), "items": items, "totals": totals, "next_cursor": None}

@@ -4,9 +4,13 @@
 - exposure = open invoice amounts + approved orders not yet invoiced (the
   amount that passed funds review less what was invoiced for the order), as
   the credit service counts it; cancelled or rejected orders hold nothing;
-- balance = invoiced - payments received - credit notes - written off (what the
-  partner owes; negative when it has money on account);
-- overdue = open amounts of invoices past their due date.
+- debit notes (money owed back, e.g. a negative rebate true-up) are owed like
+  invoices: their open amounts count in exposure and overdue, their amounts in
+  the balance, never in sales;
+- balance = invoiced + debit notes - payments received - credit notes - written
+  off (what the partner owes; negative when it has money on account), as
+  credit's account balance and statement closing balance count it;
+- overdue = open amounts of invoices and debit notes past their due date.
 """
 
 from __future__ import annotations
@@ -39,8 +43,11 @@ def approved_not_invoiced(orders: Sequence[Doc], invoices: Sequence[Doc]) -> int
 def partner_360(
     partner: Doc, *, orders: Sequence[Doc], invoices: Sequence[Doc], credit_notes: Sequence[Doc],
     payments: Sequence[Doc], accruals: Sequence[Doc], settlements: Sequence[Doc], today: date,
+    debit_notes: Sequence[Doc] = (),
 ) -> dict[str, Any]:
     invoiced = sum(i["total_minor"] for i in invoices if i["total_minor"] is not None)
+    debited = sum(n["total_minor"] for n in debit_notes if n["total_minor"] is not None)
+    open_debits = sum(open_minor(n) for n in debit_notes)
     received = sum(p["amount_minor"] for p in payments)
     credited = sum(n["amount_minor"] for n in credit_notes)
     written_off = sum(i["written_off_minor"] for i in invoices)
@@ -53,10 +60,12 @@ def partner_360(
         "orders": {"count": len(orders), "by_status": dict(sorted(by_status.items()))},
         "sales_minor": sales_minor(invoices, credit_notes),
         "invoiced_minor": invoiced,
-        "exposure_minor": open_invoices + approved_not_invoiced(orders, invoices),
+        "exposure_minor": open_invoices + open_debits + approved_not_invoiced(orders, invoices),
         "open_invoices_minor": open_invoices,
-        "balance_minor": invoiced - received - credited - written_off,
-        "overdue_minor": overdue_minor(invoices, today),
+        "debit_notes_minor": debited,
+        "open_debit_notes_minor": open_debits,
+        "balance_minor": invoiced + debited - received - credited - written_off,
+        "overdue_minor": overdue_minor([*invoices, *debit_notes], today),
         "received_minor": received,
         "credit_notes_minor": credited,
         "rebates": rebates.totals(accruals, settlements),

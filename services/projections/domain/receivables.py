@@ -1,4 +1,4 @@
-"""Receivables: invoices, what settled them and when, and their aging.
+"""Receivables: invoices and debit notes, what settled them and when, and their aging.
 
 An invoice is open for its total less what settled it, as the credit service
 counts it: payments applied to it, advance applied to it (receipts and credit
@@ -9,6 +9,14 @@ with ``AdvanceApplied``), credit notes applied to it when issued
 remains open). ``InvoicePaid``
 closes it: from its ``paid_on`` the open amount is zero whatever else the
 events say. A credit note not (yet) applied lowers the balance, not an invoice.
+Each settlement is dated as credit dates it: a payment's ``applied_on``, advance's
+``applied_on`` (older events: the day it was recorded), a write-off's
+``written_off_on`` (older events: the day it was recorded).
+
+A debit note (money the partner owes back, ``DebitNoteIssued``) is a receivable
+of the same shape, kept as its own kind of document: open for its amount less
+what settled it (``DebitNoteSettled``), paid once nothing remains, aged by its
+due date like an invoice. It is no sale.
 
 Aging looks at one day: only invoices issued by then, less what settled them
 by then, bucketed by days past due (``as_of - due_on``): 0 or less is current,
@@ -49,15 +57,26 @@ def evolve_invoice(doc: Doc, event: DomainEvent, *, event_id: str, occurred_on: 
         case credit.PaymentApplied():
             doc["settlements"][event_id] = _settlement("payment", event.applied_on, event.amount_minor)
         case credit.AdvanceApplied():
-            doc["settlements"][event_id] = _settlement("advance", occurred_on, event.amount_minor)
+            doc["settlements"][event_id] = _settlement("advance", event.applied_on or occurred_on,
+                                                       event.amount_minor)
         case credit.CreditNoteApplied():
             doc["settlements"][event_id] = _settlement("credit_note", event.applied_on, event.amount_minor)
         case credit.InvoicePaid():
             doc["paid_on"] = event.paid_on.isoformat()
         case credit.InvoiceWrittenOff():
-            doc["settlements"][event_id] = _settlement("write_off", occurred_on, event.amount_minor)
-            doc["written_off_on"] = occurred_on.isoformat()
+            on = event.written_off_on or occurred_on
+            doc["settlements"][event_id] = _settlement("write_off", on, event.amount_minor)
+            doc["written_off_on"] = on.isoformat()
             doc["written_off_minor"] += event.amount_minor
+        case credit.DebitNoteIssued():
+            doc.update(partner_id=event.partner_id, total_minor=event.amount_minor, currency=event.currency,
+                       issued_on=event.issued_on.isoformat(), due_on=event.due_on.isoformat(),
+                       reason=event.reason, source_ref=event.source_ref)
+        case credit.DebitNoteSettled():
+            doc["settlements"][event_id] = _settlement(event.by, event.settled_on, event.amount_minor)
+            settled = sum(s["amount_minor"] for s in doc["settlements"].values())
+            if doc["total_minor"] is not None and settled >= doc["total_minor"]:
+                doc["paid_on"] = event.settled_on.isoformat()
     doc["partner_id"] = doc["partner_id"] or getattr(event, "partner_id", None)
     return doc
 

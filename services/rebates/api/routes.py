@@ -3,10 +3,12 @@
 A partner key sees the programs it is eligible for and its own accruals and
 settlements; anything else answers 404, and its lists are forced to its own id.
 In a program it sees only its own entry of the eligibility's ``partner_ids``.
+A program's ``status`` is shown as of today (``domain.program.shown_status``).
 """
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, Response
@@ -23,6 +25,7 @@ from services.rebates.api.schemas import (
     ProgramIn,
     ProgramOut,
     ProgramPage,
+    SettleIn,
     SettlementOut,
     SettlementPage,
 )
@@ -30,6 +33,7 @@ from services.rebates.application import programs, settlements, views
 from services.rebates.application.copies import partner_profile
 from services.rebates.domain.eligibility import partner_eligible
 from services.rebates.domain.errors import ProgramNotFound, SettlementNotFound
+from services.rebates.domain.program import shown_status
 
 router = APIRouter(prefix="/v1", tags=["rebates"])
 
@@ -41,13 +45,18 @@ async def publish_program(body: ProgramIn, principal: Finance, command: Idempote
     return await command.run(lambda unit: programs.publish(unit, publication), body)
 
 
-def _as_seen_by(principal: Principal, program: dict[str, Any]) -> dict[str, Any]:
-    """The program as ``principal`` may see it: a partner never sees which other partners it names."""
+def _as_seen_by(principal: Principal, program: dict[str, Any], today: date) -> dict[str, Any]:
+    """The program as ``principal`` may see it today: a partner never sees which other partners it names."""
+    program = {**program, "status": _status(program, today)}
     if not principal.is_partner:
         return program
     eligibility = program["eligibility"]
     own = [p for p in eligibility.get("partner_ids", []) if p == principal.partner_id]
     return {**program, "eligibility": {**eligibility, "partner_ids": own}}
+
+
+def _status(program: dict[str, Any], today: date) -> str:
+    return shown_status(program["status"], date.fromisoformat(program["ends_on"]), today)
 
 
 async def _visible_program(ctx: Ctx, principal: Principal, program_id: str) -> dict[str, Any]:
@@ -59,20 +68,26 @@ async def _visible_program(ctx: Ctx, principal: Principal, program_id: str) -> d
                 body = None
     if body is None:
         raise ProgramNotFound(f"no program {program_id}")
-    return _as_seen_by(principal, body)
+    return _as_seen_by(principal, body, ctx.today())
 
 
 @router.get("/programs", response_model=ProgramPage)
 async def list_programs(principal: ProgramReader, ctx: Ctx, status: QueryText = None,
                         limit: Limit = 50, cursor: Cursor = None) -> dict[str, Any]:
+    """``status`` filters on the status shown today: ``open``, ``closed`` (period over) or ``final``."""
+    today = ctx.today()
     async with ctx.db.read() as conn:
-        where = None
-        if principal.is_partner:
-            profile = await partner_profile(conn, principal.partner_id or "")
-            where = lambda body: partner_eligible(views.program_from(body).eligibility, profile)  # noqa: E731
-        page = await documents.page(conn, views.PROGRAM, status=status, where=where, cursor=cursor,
+        profile = await partner_profile(conn, principal.partner_id or "") if principal.is_partner else None
+
+        def where(body: dict[str, Any]) -> bool:
+            if profile is not None and not partner_eligible(views.program_from(body).eligibility, profile):
+                return False
+            return status is None or _status(body, today) == status
+
+        stored = "final" if status == "final" else "open" if status in ("open", "closed") else status
+        page = await documents.page(conn, views.PROGRAM, status=stored, where=where, cursor=cursor,
                                     limit=limit)
-    return {**page, "items": [_as_seen_by(principal, program) for program in page["items"]]}
+    return {**page, "items": [_as_seen_by(principal, program, today) for program in page["items"]]}
 
 
 @router.get("/programs/{program_id}", response_model=ProgramOut)
@@ -83,8 +98,15 @@ async def get_program(program_id: PathId, principal: ProgramReader, ctx: Ctx) ->
 @router.post("/programs/{program_id}/close", response_model=ClosedProgramOut)
 async def close_program(program_id: PathId, _: Finance, command: IdempotentCommand,
                         body: NoBody | None = None) -> Response:
-    """Period close: one settlement proposal per partner with accruals, payout = final - already settled."""
+    """Final close (status ``final``): per partner with accruals, payout = final - already settled."""
     return await command.run(lambda unit: programs.close(unit, program_id), body or NoBody())
+
+
+@router.post("/programs/{program_id}/settle", response_model=ClosedProgramOut)
+async def settle_program(program_id: PathId, body: SettleIn, _: Finance,
+                         command: IdempotentCommand) -> Response:
+    """Interim settlement through a date; the program stays ``open``: payout = earned through - settled."""
+    return await command.run(lambda unit: programs.settle(unit, program_id, body.through), body)
 
 
 @router.get("/accruals", response_model=AccrualPage)

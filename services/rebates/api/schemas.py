@@ -89,9 +89,24 @@ class NoBody(RequestModel):
     """Close and approve take no fields (an empty JSON object is accepted)."""
 
 
+class SettleIn(RequestModel):
+    """An interim settlement of the period through a date (within the period, not in the future)."""
+
+    through: StrictDate
+
+
 class SourceOut(BaseModel):
+    """A document that moved the basis (``bonus``: news that moved only a bonus, amount 0)."""
+
     kind: SourceKind
     ref: str
+    amount_minor: int
+
+
+class ComponentOut(BaseModel):
+    """A part of a rebate amount: the parts of an accrual or settlement add up to it exactly."""
+
+    kind: Literal["volume", "growth_bonus", "timeliness_bonus", "cap"]
     amount_minor: int
 
 
@@ -108,10 +123,11 @@ class ProgramOut(BaseModel):
     timeliness: dict[str, int] | None
     cap_minor: int | None
     currency: str
-    status: Literal["open", "closed"]
+    status: Literal["open", "closed", "final"]
     published_by: str
     closes: int
     last_closed_by: str | None
+    settled_through: date | None = None
 
 
 class AccrualOut(BaseModel):
@@ -121,6 +137,7 @@ class AccrualOut(BaseModel):
     accrued_minor: int
     tier_rate_bp: int
     currency: str
+    components: list[ComponentOut] = []
     sources: list[SourceOut]
     settled_minor: int
 
@@ -130,6 +147,8 @@ class SettlementOut(BaseModel):
     program_id: str
     partner_id: str
     status: Literal["proposed", "nothing_due", "debit", "superseded", "approved"]
+    kind: Literal["interim", "final", "true_up"] = "final"
+    through: date | None = None
     final_minor: int
     already_settled_minor: int
     payout_minor: int
@@ -138,6 +157,8 @@ class SettlementOut(BaseModel):
     volume_minor: int | None
     growth_bonus_minor: int
     timeliness_bonus_minor: int
+    cap_cut_minor: int = 0
+    components: list[ComponentOut] = []
     sources: list[SourceOut]
     proposed_by: str
     approved_by: str | None

@@ -1,8 +1,15 @@
 """Accrual: every document a partner gets from credit moves its basis under each program it counts for.
 
-Accrual is continuous and does not stop at a close: a late invoice or return
-dated within a closed program's period changes the basis, and the next close
-proposes the true-up. A known source is never counted twice.
+The accrual is what a close would propose today: the volume rebate on the
+basis plus the growth and timeliness bonuses the partner's ledger earns now,
+capped (``closing.final_amount``, the function a close uses). News that moves
+only a bonus (an invoice paid on time, a document in a growth baseline) is
+counted as a ``bonus`` source of amount 0 when it changes the accrual.
+
+Accrual is continuous and does not stop at a close: a late invoice or a return
+of goods invoiced within a final program's period changes the accrual, and a
+true-up settlement (``kind`` ``true_up``, proposed by ``rebates``) is proposed at
+once. A known source is never counted twice.
 
 Publishing a program accrues what the ledger already holds, while reactions
 accrue under the programs already published: on PostgreSQL each could miss the
@@ -23,10 +30,12 @@ from libs.events.rebates import ProgramPublished
 from libs.runtime import documents
 from libs.runtime.commands import Unit
 from services.rebates.application import applicability, sources, views
-from services.rebates.application.rebates import LoadedRebate, append, load_rebate
+from services.rebates.application.copies import partner_ledger, timeliness_counts
+from services.rebates.application.rebates import LoadedRebate, append, load_rebate, new_settlement_id
+from services.rebates.domain.closing import Performance, final_amount
 from services.rebates.domain.eligibility import PartnerProfile
-from services.rebates.domain.ledger import Contribution
-from services.rebates.domain.rebate import decide_accruals
+from services.rebates.domain.ledger import Contribution, Window, basis_in, period_of
+from services.rebates.domain.rebate import SYSTEM, AmountOf, decide_accruals, decide_proposal
 
 ContributionsOf = Callable[[ProgramPublished], list[Contribution]]
 
@@ -40,26 +49,59 @@ async def lock_ledger(conn: AsyncConnection, *, alone: bool = False) -> None:
         await conn.execute(text(f"SELECT pg_advisory_xact_lock{shared}(:key)"), {"key": LEDGER_LOCK_KEY})
 
 
+async def performance(conn: AsyncConnection, program: ProgramPublished, partner_id: str,
+                      window: Window | None = None) -> Performance:
+    """What the bonuses look at in the partner's ledger: the growth baseline, invoices paid on time.
+
+    ``window``: the part of the period looked at (an interim settlement's), the whole period by default.
+    """
+    baseline = issued = on_time = None
+    if program.growth is not None:
+        invoices, returns = await partner_ledger(conn, partner_id, issued_by=program.growth.baseline_to)
+        baseline = basis_in(program, invoices, returns,
+                            Window(program.growth.baseline_from, program.growth.baseline_to))
+    if program.timeliness is not None:
+        window = window or period_of(program)
+        issued, on_time = await timeliness_counts(conn, partner_id, window.first, window.last)
+    return Performance(baseline, issued or 0, on_time or 0)
+
+
+async def amount_of(conn: AsyncConnection, program: ProgramPublished, partner_id: str) -> AmountOf:
+    """What a basis earns for the partner today (bonuses from its ledger as it stands, the cap)."""
+    found = await performance(conn, program, partner_id)
+    return lambda basis_minor: final_amount(program, basis_minor, found)
+
+
 async def accrue(unit: Unit, program: ProgramPublished, partner_id: str,
-                 contributions: list[Contribution]) -> LoadedRebate | None:
-    """Append the accruals of new contributions (``None`` when nothing was new)."""
+                 contributions: list[Contribution], *, final: bool = False) -> LoadedRebate | None:
+    """Append the accruals of new contributions (``None`` when nothing was new).
+
+    Under a ``final`` program a changed accrual proposes its true-up at once.
+    """
     if not contributions:
         return None
     loaded = await load_rebate(unit, program.program_id, partner_id)
     counted = await sources.counted(unit.conn, loaded.key, contributions)
-    accrued = decide_accruals(loaded.state, program, contributions, counted)
+    earns = await amount_of(unit.conn, program, partner_id)
+    accrued = decide_accruals(loaded.state, program, contributions, counted, earns)
     if not accrued:
         return None
-    return await append(unit, loaded, accrued)
+    saved = await append(unit, loaded, accrued)
+    if final:
+        counted_sources = await sources.of(unit.conn, saved.key)
+        proposal = decide_proposal(saved.state, new_settlement_id(), saved.state.amount, SYSTEM,
+                                   counted_sources, kind="true_up")
+        saved = await append(unit, saved, proposal)
+    return saved
 
 
 async def programs_for(conn: AsyncConnection, profile: PartnerProfile, currency: str,
-                       dates: Sequence[date], follow_existing: bool) -> list[ProgramPublished]:
+                       dates: Sequence[date], follow_existing: bool) -> list[tuple[ProgramPublished, bool]]:
     """The programs the partner counts for, found by index: only their documents are read.
 
     Eligible now (partner, tier and region) in the currency with a period that
     meets the dates, or (for cash and returns, which follow earlier sales)
-    already accruing there.
+    already accruing there. Each comes with whether it is ``final``.
     """
     found = set(await applicability.eligible_programs(conn, profile, currency, min(dates), max(dates)))
     if follow_existing:
@@ -68,7 +110,7 @@ async def programs_for(conn: AsyncConnection, profile: PartnerProfile, currency:
     for program_id in sorted(found):
         body = await documents.get(conn, views.PROGRAM, program_id)
         assert body is not None, program_id
-        programs.append(views.program_from(body))
+        programs.append((views.program_from(body), body["status"] == "final"))
     return programs
 
 
@@ -86,7 +128,21 @@ async def accrue_for_partner(unit: Unit, profile: PartnerProfile, contributions_
     await lock_ledger(conn)
     if not dates:
         return
-    for program in await programs_for(conn, profile, currency, dates, follow_existing):
+    for program, final in await programs_for(conn, profile, currency, dates, follow_existing):
         contributions = contributions_of(program)
         if contributions:
-            await accrue(unit, program, profile.partner_id, contributions)
+            await accrue(unit, program, profile.partner_id, contributions, final=final)
+
+
+async def reassess(unit: Unit, partner_id: str, ref: str, on: date,
+                   moves: Callable[[ProgramPublished], bool]) -> None:
+    """News ``ref`` dated ``on`` may move a bonus of the programs the partner accrues in that it ``moves``."""
+    conn = unit.conn
+    await lock_ledger(conn)
+    for program_id in await sources.accruing_programs(conn, partner_id):
+        body = await documents.get(conn, views.PROGRAM, program_id)
+        assert body is not None, program_id
+        program = views.program_from(body)
+        if moves(program):
+            await accrue(unit, program, partner_id, [Contribution("bonus", ref, 0, on)],
+                         final=body["status"] == "final")

@@ -10,9 +10,12 @@ from collections.abc import AsyncIterator
 from datetime import date
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from libs.events.codec import parse_json
 from libs.runtime import documents
+from libs.store.schema import documents as documents_table
 from services.rebates.domain.eligibility import PartnerProfile
 from services.rebates.domain.ledger import Application, InvoiceCopy, ReturnCopy
 
@@ -57,7 +60,7 @@ async def save_partner(conn: AsyncConnection, profile: PartnerProfile) -> None:
 
 def invoice_from(body: dict[str, Any]) -> InvoiceCopy:
     return InvoiceCopy(
-        invoice_id=body["invoice_id"], partner_id=body["partner_id"],
+        invoice_id=body["invoice_id"], partner_id=body["partner_id"], order_id=body.get("order_id"),
         issued_on=_day(body.get("issued_on")), total_minor=body.get("total_minor", 0),
         currency=body.get("currency", "CNY"),
         lines=tuple((line["category"], line["amount_minor"]) for line in body.get("lines", [])),
@@ -73,16 +76,45 @@ async def invoice_copy(conn: AsyncConnection, invoice_id: str, partner_id: str) 
     return invoice_from(body) if body else InvoiceCopy(invoice_id, partner_id)
 
 
+async def original_invoice(conn: AsyncConnection, partner_id: str, order_id: str | None,
+                           returned_on: date) -> InvoiceCopy | None:
+    """The invoice a return of an order reverses: the order's first invoiced on or before the return."""
+    if order_id is None:
+        return None
+    page = await documents.page(conn, INVOICE, partner_id=partner_id, ref_id=order_id,
+                                limit=documents.MAX_LIMIT)
+    found = [invoice for invoice in map(invoice_from, page["items"])
+             if invoice.issued_on is not None and invoice.issued_on <= returned_on]
+    return min(found, key=lambda invoice: (invoice.issued_on, invoice.invoice_id), default=None)
+
+
+def timeliness_key(invoice: InvoiceCopy) -> str | None:
+    """The copy's indexed ``status``: ``<issued_on>:<1 if paid on time else 0>`` (migration 0003)."""
+    return f"{invoice.issued_on.isoformat()}:{1 if invoice.on_time else 0}" if invoice.issued_on else None
+
+
+async def timeliness_counts(conn: AsyncConnection, partner_id: str, first: date,
+                            last: date) -> tuple[int, int]:
+    """``(issued, paid_on_time)`` over the partner's invoices issued in ``first..last``, on the index."""
+    table = documents_table.c
+    on_time = sa.case((table.status.like("%:1"), 1), else_=0)
+    query = sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(on_time), 0)).where(
+        table.kind == INVOICE, table.partner_id == partner_id,
+        table.status >= first.isoformat(), table.status <= f"{last.isoformat()}:9")
+    issued, paid_on_time = (await conn.execute(query)).one()
+    return int(issued), int(paid_on_time)
+
+
 async def save_invoice(conn: AsyncConnection, invoice: InvoiceCopy) -> None:
     await documents.put(conn, INVOICE, invoice.invoice_id, {
-        "invoice_id": invoice.invoice_id, "partner_id": invoice.partner_id,
+        "invoice_id": invoice.invoice_id, "partner_id": invoice.partner_id, "order_id": invoice.order_id,
         "issued_on": _text(invoice.issued_on), "total_minor": invoice.total_minor,
         "currency": invoice.currency,
         "lines": [{"category": c, "amount_minor": a} for c, a in invoice.lines],
         "applications": [{"ref": a.ref, "amount_minor": a.amount_minor, "on": _text(a.on)}
                          for a in invoice.applications],
         "paid_on": _text(invoice.paid_on), "on_time": invoice.on_time,
-    }, partner_id=invoice.partner_id)
+    }, partner_id=invoice.partner_id, status=timeliness_key(invoice), ref_id=invoice.order_id)
 
 
 def return_from(body: dict[str, Any]) -> ReturnCopy:
@@ -91,6 +123,8 @@ def return_from(body: dict[str, Any]) -> ReturnCopy:
         issued_on=date.fromisoformat(body["issued_on"]), amount_minor=body["amount_minor"],
         currency=body.get("currency", "CNY"),
         lines=tuple((line["category"], line["amount_minor"]) for line in body.get("lines", [])),
+        invoice_id=body.get("invoice_id"), sold_on=_day(body.get("sold_on")),
+        collected_on=_day(body.get("collected_on")),
     )
 
 
@@ -100,12 +134,30 @@ async def save_return(conn: AsyncConnection, note: ReturnCopy) -> None:
         "issued_on": note.issued_on.isoformat(), "amount_minor": note.amount_minor,
         "currency": note.currency,
         "lines": [{"category": c, "amount_minor": a} for c, a in note.lines],
+        "invoice_id": note.invoice_id, "sold_on": _text(note.sold_on),
+        "collected_on": _text(note.collected_on),
     }, partner_id=note.partner_id)
 
 
+async def issued_through(conn: AsyncConnection, partner_id: str, last: date) -> list[InvoiceCopy]:
+    """The partner's invoices issued on or before ``last``, found on the timeliness key's index.
+
+    All a growth baseline ending on ``last`` can hold (cash on them may be dated later):
+    the current period's invoices are not read.
+    """
+    table = documents_table.c
+    query = sa.select(table.body).where(table.kind == INVOICE, table.partner_id == partner_id,
+                                        table.status <= f"{last.isoformat()}:9").order_by(table.id)
+    return [invoice_from(parse_json(body)) for body in (await conn.execute(query)).scalars()]
+
+
 async def partner_ledger(
-    conn: AsyncConnection, partner_id: str
+    conn: AsyncConnection, partner_id: str, *, issued_by: date | None = None
 ) -> tuple[list[InvoiceCopy], list[ReturnCopy]]:
-    invoices = [invoice_from(body) async for body in all_documents(conn, INVOICE, partner_id=partner_id)]
+    """The partner's invoice and return copies (``issued_by``: only invoices issued by that date)."""
+    if issued_by is not None:
+        invoices = await issued_through(conn, partner_id, issued_by)
+    else:
+        invoices = [invoice_from(body) async for body in all_documents(conn, INVOICE, partner_id=partner_id)]
     returns = [return_from(body) async for body in all_documents(conn, RETURN, partner_id=partner_id)]
     return invoices, returns

@@ -1,9 +1,14 @@
-"""Program commands: publish (with accrual of what the ledger already holds) and period close."""
+"""Program commands: publish (with accrual of what the ledger already holds), interim settle, final close.
+
+Every round proposes, per partner with accruals, what the period earned (through
+the round's date for an interim) minus what was settled before (approved payouts).
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
 from sqlalchemy import select
@@ -11,12 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.base import DomainEvent
 from libs.events.rebates import ProgramPublished
+from libs.events.values import SourceRef
 from libs.runtime import documents
 from libs.runtime.commands import Aggregate, Loaded, Unit
 from libs.runtime.ids import new_id
 from libs.store.schema import documents as documents_table
 from services.rebates.application import sources, views
-from services.rebates.application.accruals import accrue, lock_ledger
+from services.rebates.application.accruals import accrue, lock_ledger, performance
 from services.rebates.application.copies import (
     INVOICE,
     RETURN,
@@ -26,18 +32,16 @@ from services.rebates.application.copies import (
     partner_profile,
     return_from,
 )
-from services.rebates.application.rebates import append, load_rebate
+from services.rebates.application.rebates import append, load_rebate, new_settlement_id
 from services.rebates.domain import program as programs
-from services.rebates.domain.closing import Performance, final_amount
+from services.rebates.domain.closing import final_amount
 from services.rebates.domain.eligibility import partner_eligible
 from services.rebates.domain.ledger import (
     Contribution,
     Window,
-    basis_in,
     invoice_contributions,
     period_of,
     return_contribution,
-    timeliness_in,
 )
 from services.rebates.domain.program import ProgramState, PublishProgram
 from services.rebates.domain.rebate import decide_proposal
@@ -47,10 +51,6 @@ STREAM_TYPE = "program"
 
 def new_program_id() -> str:
     return new_id("prg")
-
-
-def new_settlement_id() -> str:
-    return new_id("stl")
 
 
 def stream_of(program_id: str) -> str:
@@ -75,7 +75,13 @@ async def publish(unit: Unit, command: PublishProgram) -> dict[str, Any]:
     saved = await unit.save(loaded, published)
     await _accrue_ledger(unit, published[0])
     assert saved.document is not None
-    return saved.document
+    return _as_of_today(unit, saved.document)
+
+
+def _as_of_today(unit: Unit, body: dict[str, Any]) -> dict[str, Any]:
+    """The program document with the status shown today (``closed`` once an open period has ended)."""
+    ends_on = date.fromisoformat(str(body["ends_on"]))
+    return {**body, "status": programs.shown_status(body["status"], ends_on, unit.today())}
 
 
 async def _accrue_ledger(unit: Unit, program: ProgramPublished) -> None:
@@ -93,36 +99,55 @@ async def _accrue_ledger(unit: Unit, program: ProgramPublished) -> None:
 
 
 async def close(unit: Unit, program_id: str) -> dict[str, Any]:
-    """Close the period: one settlement proposal per partner with accruals (a true-up on a re-close)."""
+    """Close for good (``final``): one proposal per partner with accruals (a true-up on a re-close)."""
     assert unit.principal is not None
-    conn, closer = unit.conn, unit.principal.key_id
     loaded = await unit.load(PROGRAM, program_id)
-    saved = await unit.save(loaded, programs.decide_close(loaded.state, program_id, closer))
+    saved = await unit.save(loaded, programs.decide_close(loaded.state, program_id, unit.principal.key_id))
+    return await _propose_round(unit, saved, kind="final", through=None)
+
+
+async def settle(unit: Unit, program_id: str, through: date) -> dict[str, Any]:
+    """An interim round through a date: the program stays ``open`` and goes on accruing."""
+    assert unit.principal is not None
+    loaded = await unit.load(PROGRAM, program_id)
+    saved = await unit.save(loaded, programs.decide_settle(
+        loaded.state, program_id, through, unit.today(), unit.principal.key_id))
+    return await _propose_round(unit, saved, kind="interim", through=through)
+
+
+async def _propose_round(unit: Unit, saved: Loaded[str, ProgramState], *, kind: str,
+                         through: date | None) -> dict[str, Any]:
+    assert unit.principal is not None
+    conn, proposer = unit.conn, unit.principal.key_id
     definition = saved.state.definition
     assert definition is not None
+    program_id = definition.program_id
     body = saved.document or await views.write_program(conn, saved.state, saved.version)
+    body = _as_of_today(unit, body)
+    window = Window(definition.starts_on, through) if through is not None else None
     settlements = []
     for partner_id in await partners_with_accruals(conn, program_id):
         rebate = await load_rebate(unit, program_id, partner_id)
-        performance = await _performance(conn, definition, partner_id)
-        final = final_amount(definition, rebate.state.basis_minor, performance)
         counted = await sources.of(conn, (program_id, partner_id))
-        proposal = decide_proposal(rebate.state, new_settlement_id(), final, closer, counted)
+        basis = rebate.state.basis_minor
+        if window is not None:
+            basis, counted = await _through(conn, definition, partner_id, window, counted)
+        final = final_amount(definition, basis, await performance(conn, definition, partner_id, window))
+        proposal = decide_proposal(rebate.state, new_settlement_id(), final, proposer, counted,
+                                   kind=kind, through=through)
         proposed = await append(unit, rebate, proposal)
         settlements.append(views.settlement_body(proposed.state, proposed.state.settlements[-1]))
     return {**body, "settlements": settlements}
 
 
-async def _performance(conn: AsyncConnection, program: ProgramPublished, partner_id: str) -> Performance:
-    if program.growth is None and program.timeliness is None:
-        return Performance()
+async def _through(conn: AsyncConnection, program: ProgramPublished, partner_id: str, window: Window,
+                   counted: list[SourceRef]) -> tuple[int, list[SourceRef]]:
+    """The basis through an interim's date: the counted sources whose documents are dated in ``window``."""
     invoices, returns = await partner_ledger(conn, partner_id)
-    baseline = None
-    if program.growth is not None:
-        window = Window(program.growth.baseline_from, program.growth.baseline_to)
-        baseline = basis_in(program, invoices, returns, window)
-    issued, on_time = timeliness_in(invoices, period_of(program))
-    return Performance(baseline, issued, on_time)
+    dated = {(c.kind, c.ref) for invoice in invoices for c in invoice_contributions(program, invoice, window)}
+    dated |= {(c.kind, c.ref) for note in returns for c in return_contribution(program, note, window)}
+    within = [source for source in counted if (source.kind, source.ref) in dated]
+    return sum(source.amount_minor for source in within if source.kind != "bonus"), within
 
 
 async def partners_with_accruals(conn: AsyncConnection, program_id: str) -> list[str]:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from libs.events.base import DomainEvent
 from libs.events.rebates import RebateAccrued, SettlementApproved, SettlementProposed
 from libs.runtime.commands import Aggregate, Loaded, Unit
+from libs.runtime.ids import new_id
 from libs.store.snapshots import SnapshotPolicy
 from services.rebates.application import sources, views
 from services.rebates.domain import rebate, snapshot
@@ -23,6 +24,10 @@ STREAM_TYPE = "rebate"
 RebateKey = sources.RebateKey
 
 LoadedRebate = Loaded[RebateKey, RebateState]
+
+
+def new_settlement_id() -> str:
+    return new_id("stl")
 
 
 def stream_of(key: RebateKey) -> str:

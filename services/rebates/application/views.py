@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from libs.events.rebates import ProgramPublished
 from libs.runtime import documents
 from services.rebates.application import applicability, sources
+from services.rebates.domain.closing import FinalAmount
 from services.rebates.domain.program import ProgramState
 from services.rebates.domain.rebate import RebateState, Settlement
 
@@ -23,8 +24,10 @@ def accrual_id(program_id: str, partner_id: str) -> str:
 def program_body(state: ProgramState) -> dict[str, Any]:
     assert state.definition is not None
     definition = state.definition.payload()
+    settled_through = state.settled_through.isoformat() if state.settled_through else None
     return {"id": definition.pop("program_id"), **definition, "status": state.status,
-            "closes": state.closes, "last_closed_by": state.last_closed_by}
+            "closes": state.closes, "last_closed_by": state.last_closed_by,
+            "settled_through": settled_through}
 
 
 def program_from(body: dict[str, Any]) -> ProgramPublished:
@@ -45,11 +48,15 @@ def _sources(refs: Any) -> list[dict[str, Any]]:
 
 
 def accrual_body(state: RebateState) -> dict[str, Any]:
-    """Totals only: the sources are rows of their own (``sources``), attached when read."""
+    """Totals only: the sources are rows of their own (``sources``), attached when read.
+
+    ``components`` (volume, bonuses, cap) add up to ``accrued_minor``; the sources to ``basis_minor``.
+    """
     return {
         "partner_id": state.partner_id, "program_id": state.program_id,
         "basis_minor": state.basis_minor, "accrued_minor": state.accrued_minor,
         "tier_rate_bp": state.tier_rate_bp, "currency": state.currency,
+        "components": state.amount.components(),
         "settled_minor": state.settled_minor,
     }
 
@@ -65,14 +72,28 @@ async def accrual_page(conn: AsyncConnection, *, partner_id: str | None, program
     return {**page, "items": items}
 
 
+def _components(settlement: Settlement) -> list[dict[str, int | str]]:
+    """What ``final_minor`` is made of (a proposal made before the breakdown existed: one volume part)."""
+    parts = settlement.breakdown
+    growth, timeliness = parts.get("growth_bonus_minor") or 0, parts.get("timeliness_bonus_minor") or 0
+    cap_cut = parts.get("cap_cut_minor") or 0
+    volume = parts.get("volume_minor")
+    if volume is None:
+        volume = settlement.final_minor - growth - timeliness + cap_cut
+    return FinalAmount(parts.get("basis_minor") or 0, volume, 0, growth, timeliness, settlement.final_minor,
+                       cap_cut).components()
+
+
 def settlement_body(state: RebateState, settlement: Settlement) -> dict[str, Any]:
     return {
         "id": settlement.settlement_id, "program_id": state.program_id,
-        "partner_id": state.partner_id, "status": settlement.status,
+        "partner_id": state.partner_id, "status": settlement.status, "kind": settlement.kind,
+        "through": settlement.through.isoformat() if settlement.through else None,
         "final_minor": settlement.final_minor,
         "already_settled_minor": settlement.already_settled_minor,
         "payout_minor": settlement.payout_minor, "currency": state.currency,
         **settlement.breakdown,
+        "components": _components(settlement),
         "sources": _sources(settlement.sources),
         "proposed_by": settlement.proposed_by, "approved_by": settlement.approved_by,
         "credit_note_id": None,

@@ -7,8 +7,11 @@ final = volume rebate on the basis
       + timeliness bonus (``rate_bp x basis`` when the share of the partner's
         invoices issued in the period that were paid on time reaches
         ``min_on_time_bp``; no invoices, no bonus)
-capped at ``cap_minor``. Each component is rounded half-up once; a basis at or
-below zero earns nothing.
+capped at ``cap_minor`` (``cap_cut_minor`` is what the cap took off). Each
+component is rounded half-up once; a basis at or below zero earns nothing.
+
+The same function makes the running accrual and every settlement proposal, so
+what is accrued is always what a close would propose today.
 """
 
 from __future__ import annotations
@@ -37,6 +40,18 @@ class FinalAmount:
     growth_bonus_minor: int
     timeliness_bonus_minor: int
     final_minor: int
+    cap_cut_minor: int = 0
+
+    def components(self) -> list[dict[str, int | str]]:
+        """What the amount is made of; the amounts add up to ``final_minor`` exactly."""
+        parts: list[dict[str, int | str]] = [{"kind": "volume", "amount_minor": self.volume_minor}]
+        if self.growth_bonus_minor:
+            parts.append({"kind": "growth_bonus", "amount_minor": self.growth_bonus_minor})
+        if self.timeliness_bonus_minor:
+            parts.append({"kind": "timeliness_bonus", "amount_minor": self.timeliness_bonus_minor})
+        if self.cap_cut_minor:
+            parts.append({"kind": "cap", "amount_minor": -self.cap_cut_minor})
+        return parts
 
 
 def growth_reached(rule: GrowthRule, basis_minor: int, baseline_minor: int | None) -> bool:
@@ -58,7 +73,6 @@ def final_amount(program: ProgramPublished, basis_minor: int, performance: Perfo
         if program.timeliness and timeliness_reached(
                 program.timeliness, performance.invoices_issued, performance.invoices_on_time):
             timeliness = of_bp(basis_minor, program.timeliness.rate_bp)
-    final = volume + growth + timeliness
-    if program.cap_minor is not None:
-        final = min(final, program.cap_minor)
-    return FinalAmount(basis_minor, volume, rate, growth, timeliness, final)
+    earned = volume + growth + timeliness
+    final = earned if program.cap_minor is None else min(earned, program.cap_minor)
+    return FinalAmount(basis_minor, volume, rate, growth, timeliness, final, earned - final)

@@ -30,6 +30,18 @@ class SameApprover(Forbidden):
 
 
 class SettlementNotApprovable(Conflict):
-    """Only the latest proposal with a positive payout can be approved, and only once."""
+    """Only the latest proposal with a non-zero payout can be approved, and only once."""
 
     slug = "settlement-not-approvable"
+
+
+class InvalidSettlementDate(DomainError):
+    """An interim settlement's ``through`` must lie in the program's period and not in the future."""
+
+    slug = "invalid-settlement-date"
+
+
+class ProgramFinal(Conflict):
+    """A final program settles no more interims: a late source proposes its true-up, or close again."""
+
+    slug = "program-final"

@@ -13,8 +13,13 @@ sum of the contributions of these documents:
   running total paid, so the parts of a fully paid invoice add up exactly to
   its eligible amount;
 - a return credit note contributes minus its eligible lines (for either
-  basis), dated by its ``issued_on``. A note without lines counts its whole
-  amount, but only for programs without a category restriction.
+  basis), dated by the sale it reverses: its original invoice's ``issued_on``
+  (basis ``invoiced``) or the last cash collected on that invoice (basis
+  ``collected``; its ``issued_on`` while uncollected). So a return claws back
+  the period that earned the rebate, open or settled, and leaves the current
+  period's basis alone. A note whose invoice is unknown is dated by its own
+  ``issued_on``. A note without lines counts its whole amount, but only for
+  programs without a category restriction.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ class InvoiceCopy:
 
     invoice_id: str
     partner_id: str
+    order_id: str | None = None
     issued_on: date | None = None
     total_minor: int = 0
     currency: str = "CNY"
@@ -59,6 +65,12 @@ class InvoiceCopy:
         """Has the ``InvoiceIssued`` itself been seen?"""
         return self.issued_on is not None
 
+    @property
+    def collected_on(self) -> date | None:
+        """When the last cash on it was collected (an undated advance: its ``issued_on``)."""
+        days = [a.on or self.issued_on for a in self.applications]
+        return max((d for d in days if d is not None), default=None)
+
 
 @dataclass(frozen=True)
 class ReturnCopy:
@@ -70,6 +82,23 @@ class ReturnCopy:
     amount_minor: int
     currency: str = "CNY"
     lines: Lines = ()
+    invoice_id: str | None = None
+    sold_on: date | None = None
+    collected_on: date | None = None
+
+    def earned_on(self, program: ProgramPublished) -> date:
+        """The date of the sale it reverses, as the program's basis counted it."""
+        if program.basis == "collected":
+            return self.collected_on or self.sold_on or self.issued_on
+        return self.sold_on or self.issued_on
+
+
+def returned_from(note: ReturnCopy, invoice: InvoiceCopy | None) -> ReturnCopy:
+    """The note, dated by the invoice it reverses (``None``: unknown, the note's own date stays)."""
+    if invoice is None or not invoice.known:
+        return note
+    return replace(note, invoice_id=invoice.invoice_id, sold_on=invoice.issued_on,
+                   collected_on=invoice.collected_on)
 
 
 @dataclass(frozen=True)
@@ -131,14 +160,15 @@ def invoice_contributions(
 
 
 def return_contribution(program: ProgramPublished, note: ReturnCopy, window: Window) -> list[Contribution]:
-    """A return takes its eligible lines off the basis of the window it is dated in."""
-    if note.currency != program.currency or not window.holds(note.issued_on):
+    """A return takes its eligible lines off the basis of the window its original sale is dated in."""
+    on = note.earned_on(program)
+    if note.currency != program.currency or not window.holds(on):
         return []
     if note.lines:
         eligible = eligible_total(program.eligibility, note.lines)
     else:
         eligible = 0 if program.eligibility.categories else note.amount_minor
-    return [Contribution("return", note.credit_note_id, -eligible, note.issued_on)] if eligible else []
+    return [Contribution("return", note.credit_note_id, -eligible, on)] if eligible else []
 
 
 def basis_in(
@@ -151,6 +181,9 @@ def basis_in(
 
 
 def timeliness_in(invoices: list[InvoiceCopy], window: Window) -> tuple[int, int]:
-    """``(issued, paid_on_time)`` over the partner's invoices issued in the window."""
+    """``(issued, paid_on_time)`` over the partner's invoices issued in the window.
+
+    The rule; the service counts the same on an index (``application.copies.timeliness_counts``).
+    """
     issued = [invoice for invoice in invoices if invoice.known and window.holds(invoice.issued_on)]  # type: ignore[arg-type]
     return len(issued), sum(1 for invoice in issued if invoice.on_time)

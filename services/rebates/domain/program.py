@@ -1,9 +1,13 @@
-"""The program aggregate: published once, closed any number of times.
+"""The program aggregate: published once, settled through dates while open, closed for good.
 
-A close computes each partner's final amount and proposes a settlement of
-``final - already settled``; closing again later (after late invoices or
-returns dated in the period) proposes true-ups. Accrual goes on after a close
-for sources dated within the period.
+Status (stored): ``open`` from publication until the first close: sources in the
+period accrue, and ``settle`` pays interim amounts (earned through a date minus
+what was settled before). ``final`` after a close: the final settlement is
+proposed, no interim settles any more, and only corrections still move it —
+documents dated in the period that arrive late and returns of goods invoiced in
+it — each proposing a true-up at once (closing again re-proposes it too). The
+API also shows ``closed`` for an ``open`` program whose period has ended: no new
+sale counts toward it, and it awaits its final close (``shown_status``).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from datetime import date
 from itertools import pairwise
 
 from libs.events.base import DomainEvent
-from libs.events.rebates import ProgramClosed, ProgramPublished
+from libs.events.rebates import ProgramClosed, ProgramPublished, ProgramSettled
 from libs.events.values import (
     Eligibility,
     GrowthRule,
@@ -23,7 +27,13 @@ from libs.events.values import (
     TimelinessRule,
 )
 from services.rebates.domain.arithmetic import BP
-from services.rebates.domain.errors import InvalidProgram, ProgramAlreadyPublished, ProgramNotFound
+from services.rebates.domain.errors import (
+    InvalidProgram,
+    InvalidSettlementDate,
+    ProgramAlreadyPublished,
+    ProgramFinal,
+    ProgramNotFound,
+)
 
 
 @dataclass(frozen=True)
@@ -51,14 +61,22 @@ class ProgramState:
     status: str = "new"
     closes: int = 0
     last_closed_by: str | None = None
+    settled_through: date | None = None
 
 
 def evolve(state: ProgramState, event: DomainEvent) -> ProgramState:
     if isinstance(event, ProgramPublished):
         return replace(state, definition=event, status="open")
     if isinstance(event, ProgramClosed):
-        return replace(state, status="closed", closes=state.closes + 1, last_closed_by=event.closed_by)
+        return replace(state, status="final", closes=state.closes + 1, last_closed_by=event.closed_by)
+    if isinstance(event, ProgramSettled):
+        return replace(state, settled_through=event.through)
     return state
+
+
+def shown_status(status: str, ends_on: date, today: date) -> str:
+    """``closed`` for an open program whose period has ended; otherwise the stored status."""
+    return "closed" if status == "open" and ends_on < today else status
 
 
 def rule_problems(
@@ -107,3 +125,25 @@ def decide_close(state: ProgramState, program_id: str, closed_by: str) -> list[P
     if state.definition is None:
         raise ProgramNotFound(f"no program {program_id}")
     return [ProgramClosed(program_id=program_id, closed_by=closed_by)]
+
+
+def decide_settle(state: ProgramState, program_id: str, through: date, today: date,
+                  settled_by: str) -> list[ProgramSettled]:
+    """An interim round: ``through`` within the period, not in the future, the program not final."""
+    program = state.definition
+    if program is None:
+        raise ProgramNotFound(f"no program {program_id}")
+    if state.status == "final":
+        raise ProgramFinal(f"program {program_id} is final: a late source proposes its true-up")
+    problems = []
+    if through < program.starts_on:
+        problems.append(f"through must not be before the period starts ({program.starts_on})")
+    if through > program.ends_on:
+        problems.append(f"through must not be after the period ends ({program.ends_on})")
+    if state.settled_through is not None and through < state.settled_through:
+        problems.append(f"through must not be before the last interim's ({state.settled_through})")
+    if through > today:
+        problems.append(f"through must not be in the future (today is {today})")
+    if problems:
+        raise InvalidSettlementDate("; ".join(problems), problems=problems)
+    return [ProgramSettled(program_id=program_id, through=through, settled_by=settled_by)]

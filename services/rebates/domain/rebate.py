@@ -4,28 +4,39 @@ One stream per (program, partner) keeps accrual and settlement consistent:
 a proposal is computed from exactly the accruals it follows, and approvals
 cannot race a newer proposal.
 
+The running accrual is the full amount a close would propose today (volume,
+bonuses, cap: ``closing.final_amount``), recomputed from the whole basis with
+every source.
+
 Settlement status: ``proposed`` (positive payout, awaiting approval),
 ``nothing_due`` (zero payout), ``debit`` (negative payout: the partner was paid
-more than its final amount, e.g. after a late return; it is not paid as a
-credit note and not approvable — the next true-up nets it, since only approved
-payouts count as settled), ``superseded`` (a later close proposed again before
-it was approved) and ``approved``.
+more than the period earned, e.g. after a late return; approved like a payout,
+by a key other than its proposer, it is owed back as a debit note),
+``superseded`` (a later round proposed again before it was approved) and
+``approved``. Only approved payouts, positive or negative, count as settled.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
+from datetime import date
+from functools import partial
 
 from libs.events.base import DomainEvent
 from libs.events.rebates import ProgramPublished, RebateAccrued, SettlementApproved, SettlementProposed
 from libs.events.values import SourceRef
-from services.rebates.domain.arithmetic import volume_rebate
-from services.rebates.domain.closing import FinalAmount
+from services.rebates.domain.closing import FinalAmount, Performance, final_amount
 from services.rebates.domain.errors import SameApprover, SettlementNotApprovable, SettlementNotFound
 from services.rebates.domain.ledger import Contribution
 
 OPEN_PROPOSALS = ("proposed", "nothing_due", "debit")
+APPROVABLE = ("proposed", "debit")
+SYSTEM = "rebates"
+"""The proposer of a true-up a late source caused: any finance key may approve it."""
+
+AmountOf = Callable[[int], FinalAmount]
+"""The amount a basis earns under the program, with the partner's bonuses and the cap."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +50,8 @@ class Settlement:
     sources: tuple[SourceRef, ...]
     breakdown: dict[str, int | None]
     approved_by: str | None = None
+    kind: str = "final"
+    through: date | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +62,10 @@ class RebateState:
     basis_minor: int = 0
     accrued_minor: int = 0
     tier_rate_bp: int = 0
+    volume_minor: int = 0
+    growth_bonus_minor: int = 0
+    timeliness_bonus_minor: int = 0
+    cap_cut_minor: int = 0
     #: How many sources it counted; the sources themselves are rows the application keeps.
     accruals: int = 0
     settlements: tuple[Settlement, ...] = ()
@@ -65,6 +82,12 @@ class RebateState:
     def settlement(self, settlement_id: str) -> Settlement | None:
         return next((s for s in self.settlements if s.settlement_id == settlement_id), None)
 
+    @property
+    def amount(self) -> FinalAmount:
+        """The accrual as the amount a close would propose."""
+        return FinalAmount(self.basis_minor, self.volume_minor, self.tier_rate_bp, self.growth_bonus_minor,
+                           self.timeliness_bonus_minor, self.accrued_minor, self.cap_cut_minor)
+
 
 def proposal_status(payout_minor: int) -> str:
     return "proposed" if payout_minor > 0 else "debit" if payout_minor < 0 else "nothing_due"
@@ -72,18 +95,23 @@ def proposal_status(payout_minor: int) -> str:
 
 def evolve(state: RebateState, event: DomainEvent) -> RebateState:
     if isinstance(event, RebateAccrued):
+        volume = event.accrued_minor if event.volume_minor is None else event.volume_minor
         return replace(state, basis_minor=event.basis_minor, accrued_minor=event.accrued_minor,
                        tier_rate_bp=event.tier_rate_bp, currency=event.currency,
-                       accruals=state.accruals + 1)
+                       volume_minor=volume, growth_bonus_minor=event.growth_bonus_minor,
+                       timeliness_bonus_minor=event.timeliness_bonus_minor,
+                       cap_cut_minor=event.cap_cut_minor, accruals=state.accruals + 1)
     if isinstance(event, SettlementProposed):
         earlier = tuple(replace(s, status="superseded") if s.status in OPEN_PROPOSALS else s
                         for s in state.settlements)
         breakdown = {"basis_minor": event.basis_minor, "volume_minor": event.volume_minor,
                      "growth_bonus_minor": event.growth_bonus_minor,
-                     "timeliness_bonus_minor": event.timeliness_bonus_minor}
+                     "timeliness_bonus_minor": event.timeliness_bonus_minor,
+                     "cap_cut_minor": event.cap_cut_minor}
         proposal = Settlement(event.settlement_id, event.final_minor, event.already_settled_minor,
                               event.payout_minor, proposal_status(event.payout_minor),
-                              event.proposed_by, tuple(event.sources), breakdown)
+                              event.proposed_by, tuple(event.sources), breakdown,
+                              kind=event.kind, through=event.through)
         return replace(state, settlements=(*earlier, proposal))
     if isinstance(event, SettlementApproved):
         return replace(state, settlements=tuple(
@@ -92,28 +120,41 @@ def evolve(state: RebateState, event: DomainEvent) -> RebateState:
     return state
 
 
+def _accrued(state: RebateState, program: ProgramPublished, source: SourceRef,
+             amount: FinalAmount) -> RebateAccrued:
+    return RebateAccrued(
+        program_id=state.program_id, partner_id=state.partner_id, source=source,
+        basis_minor=amount.basis_minor, accrued_minor=amount.final_minor, tier_rate_bp=amount.tier_rate_bp,
+        currency=program.currency, volume_minor=amount.volume_minor,
+        growth_bonus_minor=amount.growth_bonus_minor, timeliness_bonus_minor=amount.timeliness_bonus_minor,
+        cap_cut_minor=amount.cap_cut_minor)
+
+
 def decide_accruals(
     state: RebateState, program: ProgramPublished, contributions: Iterable[Contribution],
-    counted: Collection[tuple[str, str]] = frozenset(),
+    counted: Collection[tuple[str, str]] = frozenset(), amount_of: AmountOf | None = None,
 ) -> list[RebateAccrued]:
-    """One ``RebateAccrued`` per new source, with running basis and accrual.
+    """One ``RebateAccrued`` per new source, with running basis and accrual (bonuses and cap included).
+
+    ``amount_of`` earns with the partner's bonuses (default: no bonus earned, the cap applies).
 
     A source already ``counted`` (its ``(kind, ref)``, looked up by the caller) or
     listed twice is skipped.
     """
+    if amount_of is None:
+        amount_of = partial(final_amount, program, performance=Performance())
     found: list[RebateAccrued] = []
     seen = set(counted)
     for contribution in contributions:
         if (contribution.kind, contribution.ref) in seen:
             continue
         seen.add((contribution.kind, contribution.ref))
-        basis = state.basis_minor + contribution.amount_minor
-        accrued, rate = volume_rebate(basis, program.tiers, program.mode)
-        event = RebateAccrued(
-            program_id=state.program_id, partner_id=state.partner_id,
-            source=SourceRef(kind=contribution.kind, ref=contribution.ref,
-                             amount_minor=contribution.amount_minor),
-            basis_minor=basis, accrued_minor=accrued, tier_rate_bp=rate, currency=program.currency)
+        amount = amount_of(state.basis_minor + contribution.amount_minor)
+        if contribution.kind == "bonus" and (not state.exists or amount == state.amount):
+            continue  # news that moved no bonus is not a source
+        source = SourceRef(kind=contribution.kind, ref=contribution.ref,
+                           amount_minor=contribution.amount_minor)
+        event = _accrued(state, program, source, amount)
         found.append(event)
         state = evolve(state, event)
     return found
@@ -121,10 +162,11 @@ def decide_accruals(
 
 def decide_proposal(
     state: RebateState, settlement_id: str, final: FinalAmount, proposed_by: str,
-    sources: Sequence[SourceRef] = (),
+    sources: Sequence[SourceRef] = (), *, kind: str = "final", through: date | None = None,
 ) -> list[SettlementProposed]:
-    """Payout = final - already settled (approved payouts): a true-up across closes and returns.
+    """Payout = earned - already settled (approved payouts): a true-up across rounds and returns.
 
+    ``final`` is what the period earned (through ``through`` for an interim);
     ``sources`` are the rebate's counted sources, in accrual order, that explain it.
     """
     settled = state.settled_minor
@@ -134,22 +176,25 @@ def decide_proposal(
         payout_minor=final.final_minor - settled, currency=state.currency,
         sources=list(sources), proposed_by=proposed_by, basis_minor=final.basis_minor,
         volume_minor=final.volume_minor, growth_bonus_minor=final.growth_bonus_minor,
-        timeliness_bonus_minor=final.timeliness_bonus_minor,
+        timeliness_bonus_minor=final.timeliness_bonus_minor, cap_cut_minor=final.cap_cut_minor,
+        kind=kind, through=through,
     )]
 
 
 def decide_approval(state: RebateState, settlement_id: str, approved_by: str) -> list[SettlementApproved]:
-    """Another finance key approves the latest proposal with a positive payout, once."""
+    """Another finance key approves the latest proposal with a non-zero payout, once.
+
+    A negative payout (``debit``) is approved under the same rule: it is owed back.
+    """
     settlement = state.settlement(settlement_id)
     if settlement is None:
         raise SettlementNotFound(f"no settlement {settlement_id}")
     if settlement.proposed_by == approved_by:
         raise SameApprover("the key that closed the period may not approve its payout")
-    if settlement.status != "proposed":
+    if settlement.status not in APPROVABLE:
         reasons = {
             "approved": "it is already approved",
-            "superseded": "a later close proposed a newer settlement; approve that one",
-            "debit": "its payout is negative: the partner owes it back and a later true-up nets it",
+            "superseded": "a later round proposed a newer settlement; approve that one",
             "nothing_due": "its payout is zero",
         }
         raise SettlementNotApprovable(

@@ -9,16 +9,18 @@ snapshots of another shape are then ignored, never misread.
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import date
 from typing import Any
 
 from libs.events.values import SourceRef
 from services.rebates.domain.rebate import RebateState, Settlement
 
-SHAPE = "rebates.rebate/1"
+SHAPE = "rebates.rebate/2"
 
 
 def _settlement(s: Settlement) -> dict[str, Any]:
-    return {**asdict(s), "sources": [source.model_dump(mode="json") for source in s.sources]}
+    return {**asdict(s), "sources": [source.model_dump(mode="json") for source in s.sources],
+            "through": s.through.isoformat() if s.through else None}
 
 
 def encode(state: RebateState) -> dict[str, Any]:
@@ -27,6 +29,7 @@ def encode(state: RebateState) -> dict[str, Any]:
 
 def decode(body: dict[str, Any]) -> RebateState:
     settlements = tuple(
-        Settlement(**{**s, "sources": tuple(SourceRef.model_validate(source) for source in s["sources"])})
+        Settlement(**{**s, "sources": tuple(SourceRef.model_validate(source) for source in s["sources"]),
+                      "through": date.fromisoformat(s["through"]) if s["through"] else None})
         for s in body["settlements"])
     return RebateState(**{**body, "settlements": settlements})

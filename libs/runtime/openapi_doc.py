@@ -1,0 +1,104 @@
+"""The OpenAPI document an integrator reads: bearer auth, problem+json errors, readable ids.
+
+FastAPI's default document has no security scheme (Swagger UI shows no Authorize
+button), documents errors as its own 422 shape, which the services never send, and
+names operations ``place_order_v1_orders_post``. This module rewrites it once per app:
+
+- a ``bearer`` security scheme, required by every operation (``/health``, ``/ready``,
+  ``/metrics`` and ``/asyncapi.json`` are outside the document);
+- the ``Problem`` schema (RFC 9457, ``application/problem+json``) on every error an
+  operation can answer: 401, 403 and 422 everywhere, 404 where the path names a
+  record, 409 on writes, 503 (with ``Retry-After``) everywhere;
+- ``operationId`` = the route function's name (``place_order``), unique in the service.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+PROBLEM: dict[str, Any] = {
+    "title": "Problem",
+    "type": "object",
+    "description": "An error, as RFC 9457 problem details (media type application/problem+json).",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string", "description": "A URI naming the kind of problem; stable, "
+                 "so clients can branch on it.", "examples": ["https://o2c.example/problems/validation"]},
+        "title": {"type": "string", "description": "A short summary of the kind of problem."},
+        "status": {"type": "integer", "description": "The HTTP status."},
+        "detail": {"type": "string", "description": "What went wrong with this request."},
+        "errors": {
+            "type": "array", "description": "For 422: every invalid field.",
+            "items": {"type": "object", "properties": {
+                "field": {"type": "string"}, "message": {"type": "string"}, "type": {"type": "string"}}},
+        },
+    },
+    "additionalProperties": True,
+}
+
+_WHY = {
+    "401": "No key, or an unknown or revoked one.",
+    "403": "The key's role may not do this, or the record belongs to another partner.",
+    "404": "No such record (or not one this key may see).",
+    "409": "The request conflicts with the record's state, or the Idempotency-Key was used "
+           "with a different body.",
+    "422": "Invalid input: the problem lists each invalid field.",
+    "503": "A dependency is briefly unreachable; send the same request again after Retry-After.",
+}
+
+
+def _problem_response(status: str) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": _WHY[status],
+        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+    if status == "503":
+        response["headers"] = {"Retry-After": {"schema": {"type": "integer"},
+                                               "description": "Seconds to wait."}}
+    return response
+
+
+def document(app: FastAPI) -> dict[str, Any]:
+    """The app's OpenAPI document, built once (FastAPI caches it on ``app.openapi_schema``)."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                         routes=app.routes)
+    components = schema.setdefault("components", {})
+    components.setdefault("securitySchemes", {})["bearer"] = {
+        "type": "http", "scheme": "bearer",
+        "description": "An API key issued by an admin (`o2c keys create`); its role decides "
+                       "what it may do, and a partner key sees only its own partner's data."}
+    schemas = components.setdefault("schemas", {})
+    schemas["Problem"] = PROBLEM
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    for path, operations in schema.get("paths", {}).items():
+        for method, operation in operations.items():
+            operation["operationId"] = route_name(operation["operationId"], path, method)
+            operation["security"] = [{"bearer": []}]
+            responses = operation.setdefault("responses", {})
+            wanted = ["401", "403", "422", "503"]
+            if "{" in path:
+                wanted.append("404")
+            if method in {"post", "put", "patch", "delete"}:
+                wanted.append("409")
+            for status in wanted:
+                responses[status] = _problem_response(status)
+    app.openapi_schema = schema
+    return schema
+
+
+def route_name(generated: str, path: str, method: str) -> str:
+    """The route function's name inside FastAPI's generated id (``name + path + _method``)."""
+    suffix = re.sub(r"\W", "_", path) + f"_{method}"
+    return generated.removesuffix(suffix) if generated.endswith(suffix) else generated
+
+
+def install(app: FastAPI) -> None:
+    """Serve :func:`document` as the app's ``/openapi.json``."""
+    app.openapi = lambda: document(app)  # type: ignore[method-assign]
