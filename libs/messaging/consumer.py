@@ -30,11 +30,16 @@ the (striped) locks of all its streams, taken in one order, while it runs;
 releases, redrives, tending and healing take one stream's lock at a time. Held
 events whose stream may now go on are released once the batch has committed.
 
-**Reactions to hot streams.** A burst of events that each append to one stream
-(a partner's account) becomes one transaction per batch, with the events in
-stream order on one connection. Each reaction still loads and appends on its
-own (a handler sees one event at a time), so the statements per event remain;
-only the commits and the guard's round trips are shared.
+**What a batch's handlers share** (``libs.messaging.work.BatchWork``, as
+``Delivery.work``): the batch's handled events decoded once up front, state kept
+for the batch, and writes registered to run once after the last handler, before
+the inbox rows and the commit (a read model folded in memory and written in one
+upsert: projections). A burst of reactions to one hot stream (a partner's
+account) loads it once per batch: after the first append the command path
+(``libs.runtime.commands``) keeps the saved state and head, and the next
+reaction starts from them instead of reading the stream again. All of it lives
+and dies with the batch's transaction; an event applied alone gets a
+``BatchWork`` of its own, finished before its inbox row.
 """
 
 from __future__ import annotations
@@ -52,7 +57,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from libs.events.base import utc_now
+from libs.events.base import DomainEvent, utc_now
 from libs.events.envelope import Envelope
 from libs.events.registry import EventRegistry
 from libs.events.topics import DEAD_LETTER_TOPIC
@@ -61,6 +66,7 @@ from libs.messaging.broker import ensure_topics
 from libs.messaging.healing import find_on_topics
 from libs.messaging.inbox import Delivery, Handler, Incoming, Outcome
 from libs.messaging.timing import sleep_or_stop
+from libs.messaging.work import BatchWork
 from libs.store.database import Database
 from libs.store.errors import ConcurrencyError
 
@@ -286,6 +292,7 @@ class Consumer:
         back), else None. A failure of the bulk writes that will not pass by itself (another
         member applied the same event meanwhile) splits at the first event (index 0)."""
         batch = inbox.Batch(self.name, guard)
+        work = BatchWork(self._decode_ahead(items))
         outcomes = []
         try:
             async with self.db.transaction() as conn:
@@ -295,12 +302,13 @@ class Consumer:
                     if outcome is None:
                         assert handler is not None and item.envelope is not None
                         try:
-                            await self._run_handler(conn, item.envelope, handler, record=False)
+                            await self._run_handler(conn, item.envelope, handler, work=work)
                         except Exception as error:
                             raise _HandlerFailed(index) from error
                         batch.applied(item)
                         outcome = Outcome.APPLIED
                     outcomes.append(outcome)
+                await work.finish()
                 await batch.write(conn)
         except _HandlerFailed as failed:
             item = items[failed.index]
@@ -318,6 +326,16 @@ class Consumer:
         passed |= batch.advanced.keys()
         self._held_streams |= {item.stream_id for item, _ in batch.holds}
         return None
+
+    def _decode_ahead(self, items: Sequence[Incoming]) -> dict[uuid.UUID, DomainEvent]:
+        """The events of ``items`` that have a handler, decoded (one that fails to decode is
+        left out: its handler's turn decodes it again and fails there, as that event's)."""
+        decoded = {}
+        for item in items:
+            if item.envelope is not None and item.event_type in self.handlers:
+                with contextlib.suppress(Exception):
+                    decoded[item.envelope.event_id] = self.registry.decode(item.envelope)
+        return decoded
 
     def _envelope(self, item: Incoming) -> Envelope:
         return item.envelope or Envelope.from_wire(item.record.value)
@@ -420,11 +438,15 @@ class Consumer:
         return Outcome.REDRIVEN
 
     async def _run_handler(self, conn: AsyncConnection, envelope: Envelope, handler: Handler,
-                           *, record: bool = True) -> None:
-        """Decode and apply; the inbox row now (``record``), or in the batch's bulk write."""
-        event = self.registry.decode(envelope)
-        await handler(Delivery(conn, envelope, event, self.name))
-        if record:
+                           *, work: BatchWork | None = None) -> None:
+        """Decode and apply. In a batch (``work``) the shared writes and the inbox row wait
+        for the batch's end; alone, they are written now."""
+        event = (work and work.decoded(envelope.event_id)) or self.registry.decode(envelope)
+        alone = work is None
+        work = work or BatchWork()
+        await handler(Delivery(conn, envelope, event, self.name, work))
+        if alone:
+            await work.finish()
             await inbox.record(conn, self.name, envelope.event_id)
 
     async def _hold(self, conn: AsyncConnection, envelope: Envelope, origin_topic: str) -> Outcome:

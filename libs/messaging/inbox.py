@@ -45,17 +45,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from libs.events.base import DomainEvent, EventMetadata, format_timestamp, utc_now
 from libs.events.envelope import Envelope
 from libs.messaging import dlq, held
+from libs.messaging.work import BatchWork
 from libs.store.schema import dead_letters, held_events, inbox, stream_heads
 
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """What a handler gets: the event, its envelope and the open transaction."""
+    """What a handler gets: the event, its envelope and the open transaction, and what the
+    handlers of that transaction share (``work``; None when the handler is called alone)."""
 
     conn: AsyncConnection
     envelope: Envelope
     event: DomainEvent
     consumer: str
+    work: BatchWork | None = None
 
     @property
     def meta(self) -> EventMetadata:

@@ -65,6 +65,10 @@ class Loaded(Generic[K, S]):
     document: dict[str, Any] | None = None
 
 
+_SAVED_IN_BATCH = "libs.runtime.commands:saved"
+"""Key of a consumer batch's shared ``{stream id: (Loaded, head's stream hash)}`` of the streams
+it appended to."""
+
 Project = Callable[["Unit", Any, Sequence[DomainEvent], Any], Awaitable["dict[str, Any] | None"]]
 """``(unit, loaded after the events, the events, the state before them)``: rewrite the read
 models; answers the aggregate's own document when it wrote one (``Loaded.document``), so the
@@ -150,7 +154,18 @@ class Unit:
         return self.delivery.envelope
 
     async def load(self, aggregate: Aggregate[K, S], key: K) -> Loaded[K, S]:
+        """The aggregate now. In a consumer batch, a stream this transaction appended to is
+        not read again: after an append nobody else can append to it before the commit (the
+        version it would take is ours), so the state saved is the state."""
+        saved = self._saved_in_batch()
+        hit = saved.get(aggregate.stream_id(key)) if saved is not None else None
+        if hit is not None and hit[0].aggregate is aggregate:
+            return hit[0]
         return await read(self.ctx, self.conn, aggregate, key)
+
+    def _saved_in_batch(self) -> dict[str, tuple[Loaded[Any, Any], str | None]] | None:
+        work = self.delivery.work if self.delivery is not None else None
+        return work.shared(_SAVED_IN_BATCH, dict) if work is not None else None
 
     async def save(self, loaded: L, events: Sequence[DomainEvent], *, salt: str = "",
                    event_ids: Sequence[uuid.UUID] | None = None,
@@ -163,18 +178,24 @@ class Unit:
         if not events:
             return loaded
         aggregate = loaded.aggregate
+        stream_id = aggregate.stream_id(loaded.key)
         ids = event_ids if event_ids is not None else self.event_ids(len(events), salt)
+        saved = self._saved_in_batch()
+        written = saved.get(stream_id) if saved is not None else None
         stored = await self.ctx.store.append(
-            aggregate.stream_id(loaded.key), aggregate.stream_type, loaded.version, list(events),
-            meta or self.meta, conn=self.conn, event_ids=ids)
+            stream_id, aggregate.stream_type, loaded.version, list(events),
+            meta or self.meta, conn=self.conn, event_ids=ids,
+            head=(written[0].version, written[1]) if written is not None and written[1] else None)
         state = loaded.state
         for event in events:
             state = aggregate.evolve(state, event)
         after = replace(loaded, state=state, version=loaded.version + len(events),
                         stored=tuple(stored), document=None)
+        if saved is not None:
+            saved[stream_id] = (Loaded(aggregate, loaded.key, state, after.version),
+                                stored[-1].stream_hash)
         if aggregate.snapshots is not None:
-            await save_if_due(self.conn, aggregate.stream_id(loaded.key), state, after.version,
-                              aggregate.snapshots)
+            await save_if_due(self.conn, stream_id, state, after.version, aggregate.snapshots)
         document = await aggregate.project(self, after, events, loaded.state)
         return replace(after, document=document) if document is not None else after
 

@@ -116,8 +116,13 @@ class EventStore:
         *,
         conn: AsyncConnection | None = None,
         event_ids: Sequence[uuid.UUID] | None = None,
+        head: tuple[int, str] | None = None,
     ) -> list[Envelope]:
         """Append ``new_events`` to a stream at ``expected_version`` (``None``: any version).
+
+        ``head`` (version, stream hash) is the stream's head when ``conn``'s transaction
+        wrote it itself: nobody else can append behind it before that transaction ends,
+        so the head is not read again.
 
         Re-appending event ids that are all stored already is a no-op that returns
         the stored envelopes. Raises ``ConcurrencyError`` when the stream is not at
@@ -133,7 +138,7 @@ class EventStore:
         batch = _Batch(stream_id, stream_type, expected_version, new_events, meta, ids,
                        format_timestamp(self._clock()), self.chain)
         if conn is not None:
-            stored = await self._append_in(conn, batch)
+            stored = await self._append_in(conn, batch, head)
         else:
             async with self.db.transaction() as own:
                 stored = await self._append_in(own, batch)
@@ -141,10 +146,14 @@ class EventStore:
             return await self._replayed_or_conflict(stream_id, expected_version, ids, conn)
         return stored
 
-    async def _append_in(self, conn: AsyncConnection, batch: _Batch) -> list[Envelope] | None:
-        """The append inside a caller's transaction (SQLAlchemy, both databases)."""
+    async def _append_in(self, conn: AsyncConnection, batch: _Batch,
+                         written: tuple[int, str] | None = None) -> list[Envelope] | None:
+        """The append inside a caller's transaction (SQLAlchemy, both databases); ``written``:
+        the head this transaction appended (see ``append``)."""
         version, previous_hash = 0, GENESIS_HASH
-        if batch.expected_version != 0:
+        if written is not None and written[0] == batch.expected_version:
+            version, previous_hash = written
+        elif batch.expected_version != 0:
             head = (
                 await conn.execute(
                     select(events.c.version, events.c.stream_hash, events.c.tx_id,

@@ -42,7 +42,7 @@ from typing import Any
 import httpx
 
 from o2c.bench import profile
-from o2c.bench.system import RunningSystem, order_body, rss_mb, running_system
+from o2c.bench.system import RunningSystem, cpu_seconds, order_body, rss_mb, running_system
 
 PARTNERS = 8
 CONCURRENCY = 16
@@ -78,6 +78,8 @@ class Run:
     placed_first: float = 0.0
     placed_last: float = 0.0
     rss: dict[str, float] = field(default_factory=dict)
+    cpu: dict[str, float] = field(default_factory=dict)
+    """CPU seconds of each service over the timed part (start figures until it ends)."""
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     progress: asyncio.Event = field(default_factory=asyncio.Event)
     """Set by the projections watcher whenever an order is done."""
@@ -221,8 +223,12 @@ async def _sample_rss(run: Run) -> None:
 
 async def _place(run: Run, orders: httpx.AsyncClient, n: int, warm: bool, partner_id: str) -> bool:
     key = uuid.uuid4().hex
-    response = await orders.post("/v1/orders", json=order_body(SKUS, n), headers={
-        "Authorization": f"Bearer {run.partner_keys[partner_id]}", "Idempotency-Key": key})
+    headers = {"Authorization": f"Bearer {run.partner_keys[partner_id]}", "Idempotency-Key": key}
+    try:
+        response = await orders.post("/v1/orders", json=order_body(SKUS, n), headers=headers)
+    except httpx.TransportError:  # a kept-alive connection the server had just closed, say:
+        run.error("place resent")  # the same key again, so the order is placed once
+        response = await orders.post("/v1/orders", json=order_body(SKUS, n), headers=headers)
     if response.status_code != 201:
         run.error(f"place {response.status_code}")
         return False
@@ -289,9 +295,10 @@ async def _drive(run: Run, count: int, concurrency: int, rate: float | None, stu
             await _warm_up(run, orders, 120.0)
             with contextlib.ExitStack() as profiles:
                 if profile_dir is not None:
-                    for name in ("orders", "credit"):
+                    for name in run.system.pids():
                         profiles.enter_context(profile.recording(
                             run.system.pids()[name], profile_dir / f"chain-{name}-{run.system.backend}.txt"))
+                run.cpu = {name: cpu_seconds(pid) for name, pid in run.system.pids().items()}
                 run.placed_first = time.time()
                 if rate:
                     await _open_loop(run, orders, count, rate)
@@ -299,6 +306,8 @@ async def _drive(run: Run, count: int, concurrency: int, rate: float | None, stu
                     await _closed_loop(run, orders, count, concurrency)
                 run.placed_last = time.time()
                 await _until_done(run, stuck_after)
+                run.cpu = {name: cpu_seconds(pid) - run.cpu.get(name, 0.0)
+                           for name, pid in run.system.pids().items()}
     finally:
         run.stop.set()
         await asyncio.gather(*background, return_exceptions=True)
@@ -340,6 +349,8 @@ def _result(run: Run, count: int, concurrency: int, rate: float | None, timeout:
             "placed_per_s": round(len(timed) / (run.placed_last - run.placed_first), 2)
             if run.placed_last > run.placed_first else 0.0,
             "rss_mb": {name: round(mb, 1) for name, mb in run.rss.items()},
+            "cpu_ms_per_order": {name: round(1000 * seconds / len(done), 1)
+                                 for name, seconds in run.cpu.items()} if done else {},
             "client_errors": run.errors,
         },
     }
@@ -377,6 +388,6 @@ def run(*, orders: int, database_url: str | None = None, rate: float | None = No
         if profile_dir is not None:
             result["profile"] = {
                 name: profile.summary(profile_dir / f"chain-{name}-{system.backend}.txt")
-                for name in ("orders", "credit")}
+                for name in system.pids()}
     result["elapsed_s"] = round(time.perf_counter() - started, 1)
     return result

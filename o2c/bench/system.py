@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import tempfile
 import uuid
 from collections.abc import Iterator, Sequence
@@ -113,6 +114,15 @@ def wait_partner_known(system: RunningSystem, partner_key: str, skus: Sequence[s
         return poll(lambda: orders.post("/v1/orders", json=order_body(skus, 0),
                                         headers={"Idempotency-Key": key}),
                     lambda r: r.status_code == 201, "orders to know the partner").json()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far, in seconds, from /proc (0 when gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float:

@@ -20,7 +20,10 @@ import pytest
 from sqlalchemy import select
 
 from libs.events.base import DomainEvent, EventMetadata
+from libs.events.envelope import GENESIS_HASH
 from libs.events.orders import PriceListPublished
+from libs.messaging.inbox import Delivery
+from libs.messaging.work import BatchWork
 from libs.runtime import commands, documents
 from libs.runtime.commands import Aggregate, Loaded, Unit
 from libs.runtime.idempotency import route_key
@@ -166,7 +169,7 @@ async def test_a_reaction_joins_the_consumers_transaction_and_never_retries(
     with pytest.raises(ConcurrencyError):
         async with ctx.db.transaction() as conn:
             delivery = SimpleNamespace(conn=conn, envelope=envelope, event=_published(1),
-                                       meta=EventMetadata(actor="system:test"),
+                                       meta=EventMetadata(actor="system:test"), work=None,
                                        event_ids=lambda count, salt="": [
                                            uuid.uuid5(envelope.event_id, f"test:{salt}:{i}")
                                            for i in range(count)])
@@ -175,3 +178,47 @@ async def test_a_reaction_joins_the_consumers_transaction_and_never_retries(
     async with ctx.db.read() as conn:
         assert await ctx.store.load("test-tier-B", conn=conn) == []  # rolled back with the consumer's
         assert await documents.get(conn, "test-price-list", "B") is None
+
+
+async def test_reactions_of_one_batch_read_a_stream_they_appended_to_only_once(
+        partners: RunningService, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a consumer batch, the second reaction to a stream starts from the state the first
+    saved (no read); the ids stay the delivery's own; another batch reads the store again."""
+    ctx = partners.ctx
+    reads: list[str] = []
+    read = commands.read
+
+    async def counting_read(*args: Any) -> Any:
+        reads.append(args[3])
+        return await read(*args)
+
+    monkeypatch.setattr(commands, "read", counting_read)
+
+    async def publish(unit: Unit, event: Any) -> None:
+        loaded = await unit.load(TIERS, "D")
+        await unit.save(loaded, [_published(loaded.version + 1)], salt="tier")
+
+    async def batch(count: int) -> list[uuid.UUID]:
+        work, ids = BatchWork(), []
+        async with ctx.db.transaction() as conn:
+            for _ in range(count):
+                envelope = SimpleNamespace(event_id=uuid.uuid4(), correlation_id=uuid.uuid4())
+                delivery = Delivery(conn, envelope, _published(1), "test", work)  # type: ignore[arg-type]
+                await commands.react(ctx, publish, delivery)
+                ids += delivery.event_ids(1, "tier")
+            await work.finish()
+        return ids
+
+    first = await batch(3)
+    assert reads == ["D"]
+    second = await batch(2)
+    assert reads == ["D", "D"]
+    async with ctx.db.read() as conn:
+        stored = await ctx.store.load("test-tier-D", conn=conn)
+        assert await documents.get(conn, "test-price-list", "D") == {"tier": "D", "versions": 5}
+    assert [e.stream_version for e in stored] == [1, 2, 3, 4, 5]
+    assert [e.event_id for e in stored] == first + second
+    previous = GENESIS_HASH  # appends after the first of a batch chain onto the head it wrote
+    for envelope in stored:
+        assert ctx.store.chain.check(envelope.stream_hash, envelope.chain_parts(previous)) == "ok"
+        previous = envelope.stream_hash

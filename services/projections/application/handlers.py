@@ -14,15 +14,29 @@ from libs.messaging.consumer import Delivery, Handler
 from libs.runtime import documents
 from libs.runtime.auth import key_handlers
 from services.projections.application import archive
-from services.projections.application.projectors import project
+from services.projections.application.projectors import keys_of, project
 from services.projections.domain.publishers import EVENT_TYPES
 
 
 async def when_any_event_archive_and_project(delivery: Delivery) -> None:
-    """Archive the envelope as published; fold it into the read models the first time only."""
-    if await archive.record(delivery.conn, delivery.envelope):
+    """Archive the envelope as published; fold it into the read models the first time only.
+
+    The events of one consumer batch fold into one unit of work: the documents they
+    change are read in one statement when the first of them is folded, and all are
+    written in one upsert before the batch commits."""
+    if not await archive.record(delivery.conn, delivery.envelope):
+        return
+    if delivery.work is None:
         async with documents.batch(delivery.conn) as docs:
             await project(docs, delivery.envelope, delivery.event)
+        return
+    work = delivery.work
+    first = documents.Documents not in work
+    docs = work.shared(documents.Documents, lambda: documents.Documents(delivery.conn),
+                       flush=documents.Documents.flush)
+    if first:
+        await docs.preload(keys_of(work.events))
+    await project(docs, delivery.envelope, delivery.event)
 
 
 def _keeping_the_key(keep_key: Handler) -> Handler:
