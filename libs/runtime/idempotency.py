@@ -162,11 +162,11 @@ def _stored_answer(status: int, stored_body: str) -> Response:
     return Response(stored_body.encode("utf-8"), status_code=status, media_type="application/json")
 
 
-def _command_route(request: Request, principal: Authenticated) -> CommandRoute:
+async def _command_route(request: Request, principal: Authenticated) -> CommandRoute:
     return CommandRoute(request, principal, None)
 
 
-def _idempotent_command_route(
+async def _idempotent_command_route(
     request: Request, principal: Authenticated,
     key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> CommandRoute:

@@ -4,17 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from libs.runtime.auth import Principal, require
-from libs.runtime.host import ServiceContext
-
-
-def ctx(request: Request) -> ServiceContext:
-    return request.app.state.ctx
-
-
-Ctx = Annotated[ServiceContext, Depends(ctx)]
+from libs.runtime.host import Ctx as Ctx
 
 Finance = Annotated[Principal, Depends(require("finance"))]
 """Finance decides holds, terms, payments and write-offs (API.md gives these to finance only)."""
