@@ -64,8 +64,7 @@ class FundsReviewPassed(DomainEvent):
 
 
 class AccountSuspended(DomainEvent):
-    """The partner was suspended: every order of its account is held at funds review
-    (``OrderPutOnHold`` with reason ``partner_suspended``) until it is reinstated."""
+    """The partner was suspended: its orders are held at funds review until it is reinstated."""
 
     TYPE = "AccountSuspended"
 

@@ -15,11 +15,12 @@ stays bounded by the page.
 from __future__ import annotations
 
 import base64
+import functools
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -29,7 +30,7 @@ from libs.events.codec import canonical_json, parse_json
 from libs.runtime.auth import Principal
 from libs.runtime.errors import DomainError
 from libs.store.schema import documents
-from libs.store.sql import driver_of, insert_many_ignoring_duplicates, pairs_in, upsert
+from libs.store.sql import driver_of, insert_many_ignoring_duplicates, upsert
 
 MAX_LIMIT = 200
 LOAD_CHUNK = 500
@@ -199,15 +200,40 @@ async def batch(conn: AsyncConnection, *, lock: bool = True) -> AsyncIterator[Do
     yield docs
     await docs.flush()
 async def get_many(
-    conn: AsyncConnection, keys: Iterable[tuple[str, str]],
+    conn: AsyncConnection, keys: Iterable[tuple[str, str]], *, follow: tuple[Key, str] | None = None,
 ) -> dict[tuple[str, str], dict[str, Any]]:
-    """The documents among ``keys`` (``(kind, id)`` pairs) that exist, by key: one statement."""
+    """The documents among ``keys`` (``(kind, id)`` pairs) that exist, by key: one statement.
+
+    ``follow=(key, kind)`` also reads, in the same statement, the document of ``kind``
+    whose id is the ``ref_id`` of the document at ``key`` (orders: a partner copy's
+    ``ref_id`` is its tier, and names the tier's price list). It is keyed like the others,
+    under ``(kind, its id)``: a caller that finds it under the id it expects needs no
+    other read; one that does not must read it itself (a ``ref_id`` is an index, not the
+    record).
+    """
     wanted = sorted(set(keys))
-    if not wanted:
+    if not wanted and follow is None:
         return {}
-    rows = (await conn.execute(select(documents.c.kind, documents.c.id, documents.c.body).where(
-        pairs_in(documents.c.kind, documents.c.id, wanted)))).all()
+    params: dict[str, Any] = {}
+    for n, (kind, doc_id) in enumerate(wanted):
+        params[f"k{n}"], params[f"i{n}"] = kind, doc_id
+    if follow is not None:
+        (params["from_kind"], params["from_id"]), params["to_kind"] = follow
+    rows = (await conn.execute(_get_many(len(wanted), follow is not None), params)).all()
     return {(row[0], row[1]): parse_json(row[2]) for row in rows}
+
+
+@functools.lru_cache(maxsize=64)
+def _get_many(count: int, follow: bool) -> Any:
+    """The statement of ``get_many`` for ``count`` keys, built once per shape (building and
+    cache-keying a fresh statement per call cost more than running it)."""
+    kind, doc_id = documents.c.kind, documents.c.id
+    match = [and_(kind == bindparam(f"k{n}"), doc_id == bindparam(f"i{n}")) for n in range(count)]
+    if follow:  # one index search more, as each pair is (see ``pairs_in``)
+        ref = select(documents.c.ref_id).where(kind == bindparam("from_kind"),
+                                                doc_id == bindparam("from_id")).scalar_subquery()
+        match.append(and_(kind == bindparam("to_kind"), doc_id == ref))
+    return select(kind, doc_id, documents.c.body).where(or_(*match))
 
 
 def encode_cursor(last_id: str) -> str:

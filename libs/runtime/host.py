@@ -15,9 +15,10 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+from typing import Annotated
 
 import uvicorn
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request
 from sqlalchemy import text
 
 from libs.events import default_registry
@@ -55,6 +56,15 @@ class ServiceContext:
     def today(self) -> date:
         return self.clock().date()
 
+
+async def service_context(request: Request) -> ServiceContext:
+    """The route's service context. ``async``: FastAPI runs a plain ``def`` dependency on a
+    worker thread, a thread hand-off and back on every request."""
+    return request.app.state.ctx  # type: ignore[no-any-return]
+
+
+Ctx = Annotated[ServiceContext, Depends(service_context)]
+"""A route's ``ServiceContext`` (every service's ``api/deps.py`` re-exports it)."""
 
 Task = Callable[[ServiceContext, asyncio.Event], Awaitable[None]]
 

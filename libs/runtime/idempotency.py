@@ -17,10 +17,16 @@ crash leaves either both or neither.
 
 Concurrent requests with one key queue behind each other, so the command runs
 once and every other request replays its answer (never a 409 from the command
-seeing the first one's effect). On PostgreSQL each transaction first takes an
-advisory lock on a hash of (schema, caller, route, key), held until commit or
-rollback; on SQLite write transactions are already serial (``BEGIN IMMEDIATE``
-behind the process's write lock), so the stored answer is always seen.
+seeing the first one's effect). Each transaction first *claims* the key: one
+``INSERT ... ON CONFLICT DO NOTHING RETURNING`` of the key's row, whose answer is
+filled in (``UPDATE``) after the command ran, in the same transaction. No one
+ever sees the unfilled row: it becomes visible at commit, answer and all. On
+PostgreSQL a second transaction claiming the same key waits on the first one's
+uncommitted row until it commits (then its claim finds the row: it replays) or
+rolls back (then it claims the key itself); on SQLite write transactions are
+already serial (``BEGIN IMMEDIATE`` behind the process's write lock). Two
+statements per keyed command: the claim and the answer (a replay: the claim and
+the read of the stored answer).
 """
 
 from __future__ import annotations
@@ -33,8 +39,9 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
-from sqlalchemy import select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.base import EventMetadata, format_timestamp, utc_now
@@ -43,6 +50,7 @@ from libs.runtime.auth import Authenticated, Principal
 from libs.runtime.commands import Unit, transact
 from libs.runtime.errors import Conflict
 from libs.runtime.host import ServiceContext
+from libs.store.errors import ConcurrencyError
 from libs.store.schema import idempotency_keys
 
 MAX_KEY_LENGTH = 200
@@ -82,33 +90,26 @@ class CommandRoute:
         if self.key is None:
             return _answer(self.status, await transact(self.ctx, lambda conn: command(unit(conn))))
         digest = self._digest(body)
-        key = self.key
+        principal, route, key = self.principal.key_id, self.route, self.key
+        scope = {"the_principal": principal, "the_route": route, "the_key": key}
 
         async def attempt(conn: AsyncConnection) -> Response:
-            await self._queue_behind_same_key(conn, key)
-            stored = (await conn.execute(self._where(select(
-                idempotency_keys.c.request_sha256, idempotency_keys.c.status,
-                idempotency_keys.c.body), key))).first()
-            if stored is not None:
+            claimed = (await conn.execute(_CLAIM[conn.dialect.name], {
+                "principal": principal, "route": route, "key": key, "request_sha256": digest,
+                "status": 0, "body": "", "created_at": format_timestamp(utc_now())})).first()
+            if claimed is None:
+                stored = (await conn.execute(_STORED, scope)).first()
+                if stored is None:  # cannot happen (keys are never deleted): start afresh
+                    raise ConcurrencyError(self.route, None, "Idempotency-Key claimed but not stored")
                 if stored[0] != digest:
                     raise Conflict("this Idempotency-Key was used with a different body",
                                    slug="idempotency-key-reused")
                 return _stored_answer(stored[1], stored[2])
             payload = await command(unit(conn))
             stored_body = canonical_json(payload).decode("utf-8")
-            await conn.execute(idempotency_keys.insert().values(
-                principal=self.principal.key_id, route=self.route, key=key,
-                request_sha256=digest, status=self.status, body=stored_body,
-                created_at=format_timestamp(utc_now())))
+            await conn.execute(_ANSWER, {**scope, "answer_status": self.status, "answer_body": stored_body})
             return _stored_answer(self.status, stored_body)
 
-        try:
-            return await transact(self.ctx, attempt)
-        except IntegrityError:
-            # A concurrent request with the same key won the insert: answer what it stored.
-            # Any other integrity error is the command's own and must not pass for a replay.
-            if not await self._stored(key):
-                raise
         return await transact(self.ctx, attempt)
 
     @staticmethod
@@ -116,23 +117,23 @@ class CommandRoute:
         return hashlib.sha256(canonical_json(body.model_dump(mode="json") if body is not None else {})
                               ).hexdigest()
 
-    def _where(self, query: Any, key: str) -> Any:
-        return query.where(idempotency_keys.c.principal == self.principal.key_id,
-                           idempotency_keys.c.route == self.route, idempotency_keys.c.key == key)
 
-    async def _queue_behind_same_key(self, conn: AsyncConnection, key: str) -> None:
-        """Wait for any other transaction holding this (caller, route, key); PostgreSQL only."""
-        db = self.ctx.db
-        if not db.is_postgres:
-            return
-        name = canonical_json([db.schema, self.principal.key_id, self.route, key])
-        lock_id = int.from_bytes(hashlib.sha256(name).digest()[:8], "big", signed=True)
-        await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": lock_id})
+def _claim(insert: Any) -> Any:
+    return insert(idempotency_keys).on_conflict_do_nothing().returning(idempotency_keys.c.key)
 
-    async def _stored(self, key: str) -> bool:
-        async with self.ctx.db.read() as conn:
-            return (await conn.execute(self._where(select(idempotency_keys.c.key), key))
-                    ).first() is not None
+
+def _this_key(query: Any) -> Any:
+    return query.where(idempotency_keys.c.principal == bindparam("the_principal"),
+                       idempotency_keys.c.route == bindparam("the_route"),
+                       idempotency_keys.c.key == bindparam("the_key"))
+
+
+# Statements built once (building one per request cost more than running it).
+_CLAIM = {"postgresql": _claim(pg_insert), "sqlite": _claim(sqlite_insert)}
+_STORED = _this_key(select(idempotency_keys.c.request_sha256, idempotency_keys.c.status,
+                           idempotency_keys.c.body))
+_ANSWER = _this_key(update(idempotency_keys)).values(status=bindparam("answer_status"),
+                                                      body=bindparam("answer_body"))
 
 
 def route_key(route: str, params: dict[str, Any]) -> str:
@@ -162,11 +163,11 @@ def _stored_answer(status: int, stored_body: str) -> Response:
     return Response(stored_body.encode("utf-8"), status_code=status, media_type="application/json")
 
 
-def _command_route(request: Request, principal: Authenticated) -> CommandRoute:
+async def _command_route(request: Request, principal: Authenticated) -> CommandRoute:
     return CommandRoute(request, principal, None)
 
 
-def _idempotent_command_route(
+async def _idempotent_command_route(
     request: Request, principal: Authenticated,
     key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> CommandRoute:

@@ -78,7 +78,7 @@ class _WaitsOnItsThread(aiosqlite.Connection):
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if not self._running or not self._connection:
             raise ValueError("Connection closed")
-        wait = _may_wait(fn, args)
+        wait = _may_wait(fn, args, self._connection)
         if wait == "io" and self.reads_only and getattr(fn, "__name__", "") == "commit":
             wait = None
         if wait == "lock" and self._take_lock_now(fn, args):
@@ -103,9 +103,13 @@ class _WaitsOnItsThread(aiosqlite.Connection):
         return True
 
 
-def _may_wait(fn: Callable[..., Any], args: tuple[Any, ...]) -> str | None:
-    """``"lock"`` for a statement taking the write lock, ``"io"`` for one that may flush."""
-    if getattr(fn, "__name__", "") in ("commit", "close"):
+def _may_wait(fn: Callable[..., Any], args: tuple[Any, ...], connection: Any) -> str | None:
+    """``"lock"`` for a statement taking the write lock, ``"io"`` for one that may flush.
+
+    Only the connection's own ``commit`` and ``close`` may flush: a cursor's ``close``
+    (one per statement) frees memory and must not cost a trip to the thread.
+    """
+    if getattr(fn, "__name__", "") in ("commit", "close") and getattr(fn, "__self__", None) is connection:
         return "io"
     if args and isinstance(args[0], str):
         head = args[0].lstrip()[:16].upper()

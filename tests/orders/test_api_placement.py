@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from sqlalchemy import update
 
-from libs.events.partners import PartnerSuspended, PartnerTerminated
-from services.orders.application.orders import violation_stream
+from libs.events.partners import PartnerSuspended, PartnerTerminated, PartnerTierChanged
+from libs.store.schema import documents
+from services.orders.application.orders import PARTNER_COPY, violation_stream
 from tests.orders.support import Publisher, add_product, on_day, order_body, place, publish_prices
 from tests.service_support import ADMIN, RunningService
 
@@ -58,6 +60,27 @@ async def test_a_tier_without_a_price_list_pays_list_price(svc: RunningService,
     await publisher.partner("p2", tier="bronze")
     order = await place(svc, ADMIN, ("P-1", 2), partner_id="p2")
     assert (order["lines"][0]["unit_price_minor"], order["total_minor"]) == (999, 1998)
+
+
+async def test_a_tier_change_moves_the_partner_to_its_new_price_list(
+        svc: RunningService, publisher: Publisher, catalog: None) -> None:
+    await publish_prices(svc, "silver", "2026-01-01", 500)
+    partner = await publisher.key("partner", "p1")
+    await publisher.emit("partner-p1", PartnerTierChanged(partner_id="p1", from_tier="gold",
+                                                          to_tier="silver"))
+    order = await place(svc, partner, ("P-1", 1))
+    assert order["lines"][0]["unit_price_minor"] == 999 - 50          # silver: 5% off
+
+
+async def test_a_partner_copy_written_before_tier_refs_still_gets_its_tier_prices(
+        svc: RunningService, publisher: Publisher, catalog: None) -> None:
+    """The price list read along with the partner copy follows the copy's ``ref_id``; a copy
+    without one (as written before that column named its tier) is priced all the same."""
+    async with svc.ctx.db.transaction() as conn:
+        await conn.execute(update(documents).where(documents.c.kind == PARTNER_COPY)
+                           .values(ref_id=None))
+    order = await place(svc, ADMIN, ("P-1", 3), partner_id="p1")
+    assert order["lines"][0]["unit_price_minor"] == 874                # gold: 12.5% off 999
 
 
 async def test_staff_place_for_a_partner_they_name(svc: RunningService, publisher: Publisher,

@@ -5,23 +5,22 @@ from __future__ import annotations
 from functools import cache
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from libs.runtime.auth import Principal, require
-from libs.runtime.host import ServiceContext
+from libs.runtime.host import Ctx as Ctx
 from services.credit.settings import CreditSettings
 
 
-def ctx(request: Request) -> ServiceContext:
-    return request.app.state.ctx
-
-
-Ctx = Annotated[ServiceContext, Depends(ctx)]
-
 @cache
-def settings() -> CreditSettings:
-    """The service's settings, read once (``app`` reads them at start, so a bad value fails there)."""
+def _settings() -> CreditSettings:
     return CreditSettings()
+
+
+async def settings() -> CreditSettings:
+    """The service's settings, read once (``app`` reads them at start, so a bad value fails there).
+    Async, so FastAPI does not hand it to a worker thread on every request."""
+    return _settings()
 
 
 Settings = Annotated[CreditSettings, Depends(settings)]

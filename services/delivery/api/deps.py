@@ -4,17 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Query
 
 from libs.runtime.auth import ALL_ROLES, STAFF, Principal, require
-from libs.runtime.host import ServiceContext
-
-
-def context(request: Request) -> ServiceContext:
-    return request.app.state.ctx
-
-
-Ctx = Annotated[ServiceContext, Depends(context)]
+from libs.runtime.host import Ctx as Ctx
 
 WAREHOUSE_ROLES = ("warehouse",)
 """Who books receipts, dispatches, delivers and receives returns (API.md: warehouse only)."""

@@ -4,17 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Query
 
 from libs.runtime.auth import ALL_ROLES, STAFF, Principal, require
-from libs.runtime.host import ServiceContext
+from libs.runtime.host import Ctx as Ctx
 
-
-def context(request: Request) -> ServiceContext:
-    return request.app.state.ctx
-
-
-Ctx = Annotated[ServiceContext, Depends(context)]
 Anyone = Annotated[Principal, Depends(require(*ALL_ROLES))]
 Staff = Annotated[Principal, Depends(require(*STAFF))]
 Sales = Annotated[Principal, Depends(require("admin", "sales"))]

@@ -33,7 +33,7 @@ def ordering_partner(principal: Principal, body: OrderIn) -> str:
 
 
 @router.post("/v1/orders", status_code=201)
-async def place_order(body: OrderIn, ctx: Ctx, principal: Orderer, command: IdempotentCommand) -> Response:
+async def place_order(body: OrderIn, principal: Orderer, command: IdempotentCommand) -> Response:
     """Place an order: prices are fixed from the tier's price list in force today.
 
     Refusals: 404 partner-not-found, 403 partner-not-active, 422 unknown-sku,
@@ -47,7 +47,7 @@ async def place_order(body: OrderIn, ctx: Ctx, principal: Orderer, command: Idem
     try:
         return await command.run(lambda unit: orders.place_order(unit, placement), body)
     except TerritoryViolation as refusal:
-        await orders.record_violation(ctx, refusal.violation, principal.actor,
+        await orders.record_violation(command.ctx, refusal.violation, principal.actor,
                                       replay_id(orders.VIOLATIONS_NAMESPACE, command))
         raise
 

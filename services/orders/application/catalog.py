@@ -101,7 +101,11 @@ async def list_products(ctx: ServiceContext, *, category: str | None, cursor: st
 async def read_price_list(conn: AsyncConnection, tier: str) -> PriceList:
     """The tier's versions from its document (written with each PriceListPublished), so a
     placement reads one row instead of folding every version the tier ever had."""
-    body = await documents.get(conn, PRICE_LIST, tier)
+    return price_list_of(tier, await documents.get(conn, PRICE_LIST, tier))
+
+
+def price_list_of(tier: str, body: Mapping[str, Any] | None) -> PriceList:
+    """The tier's price list from its document (``None``: the tier has none yet)."""
     return PriceList(tier, tuple(
         PriceListVersion(version=v["version"], effective_from=date.fromisoformat(v["effective_from"]),
                          discount_bp=v["discount_bp"],

@@ -61,7 +61,7 @@ async def keep_partner_copy(unit: Unit, event: Any) -> None:
         log.warning("orders: %s for unknown partner %s ignored", event.TYPE, partner_id)
         return
     await documents.put(unit.conn, PARTNER_COPY, partner_id, copy.as_document(),
-                        partner_id=partner_id, status=copy.status)
+                        partner_id=partner_id, status=copy.status, ref_id=copy.tier)
 
 
 async def when_partner_terminated_cancel_open_orders(unit: Unit, event: Any) -> None:

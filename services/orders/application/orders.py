@@ -18,7 +18,13 @@ from libs.runtime.auth import Principal
 from libs.runtime.commands import Loaded, Unit, transact
 from libs.runtime.host import ServiceContext
 from libs.runtime.ids import new_id
-from services.orders.application.catalog import PRODUCT, products_in, read_price_list
+from services.orders.application.catalog import (
+    PRICE_LIST,
+    PRODUCT,
+    price_list_of,
+    products_in,
+    read_price_list,
+)
 from services.orders.application.order_records import ORDER, ORDER_STREAM
 from services.orders.domain.errors import OrderNotFound
 from services.orders.domain.order import Order, decide_cancel
@@ -45,14 +51,18 @@ async def find_partner(conn: AsyncConnection, partner_id: str) -> PartnerCopy | 
 async def place_order(unit: Unit, command: PlaceOrder) -> dict[str, Any]:
     """Place the order: its document, or a refusal (``TerritoryViolation``: see ``record_violation``)."""
     conn = unit.conn
-    found = await documents.get_many(conn, [(PARTNER_COPY, command.partner_id),
-                                            *((PRODUCT, sku) for sku, _ in command.lines)])
-    copy = found.get((PARTNER_COPY, command.partner_id))
+    partner_key = (PARTNER_COPY, command.partner_id)
+    found = await documents.get_many(conn, [partner_key, *((PRODUCT, sku) for sku, _ in command.lines)],
+                                     follow=(partner_key, PRICE_LIST))
+    copy = found.get(partner_key)
     partner = PartnerCopy.from_document(copy) if copy else None
     products = products_in(found)
     price_list = None
-    if partner is not None:
-        price_list = (await read_price_list(conn, partner.tier)).in_force(unit.today())
+    if partner is not None:  # the tier's price list came along, by the copy's ref_id (= its tier)
+        body = found.get((PRICE_LIST, partner.tier))
+        prices = price_list_of(partner.tier, body) if body is not None \
+            else await read_price_list(conn, partner.tier)  # none, or a copy without its ref_id
+        price_list = prices.in_force(unit.today())
     events = decide_place_order(command, partner, products, price_list)
     placed = await unit.save(Loaded(ORDER_STREAM, command.order_id, Order(), 0), events)
     assert placed.document is not None

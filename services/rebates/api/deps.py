@@ -4,17 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Query
 
 from libs.runtime.auth import STAFF, Principal, require
-from libs.runtime.host import ServiceContext
+from libs.runtime.host import Ctx as Ctx
 
-
-def service_context(request: Request) -> ServiceContext:
-    return request.app.state.ctx
-
-
-Ctx = Annotated[ServiceContext, Depends(service_context)]
 Finance = Annotated[Principal, Depends(require("finance"))]
 """Publishes programs, closes periods and approves settlements."""
 MoneyReader = Annotated[Principal, Depends(require("finance", "auditor", "partner"))]

@@ -1,0 +1,61 @@
+"""What one ``POST /v1/orders`` costs in statements: the budget ``docs/benchmarks.md`` records.
+
+Every statement is a round trip to PostgreSQL (and SQLAlchemy's work per statement is
+most of the service's own CPU per request), so a change that adds one should be seen.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Any
+
+from sqlalchemy import event
+
+from tests.orders.support import Publisher, add_product, on_day, order_body, publish_prices
+from tests.service_support import RunningService
+
+PLACEMENT = ["INSERT INTO idempotency_keys", "SELECT documents.kind", "INSERT INTO events",
+             "INSERT INTO documents", "UPDATE idempotency_keys"]
+"""Claim the key; read the partner copy, the products and the tier's price list; append;
+write the order's document; fill in the key's answer (plus BEGIN and COMMIT)."""
+
+
+async def test_a_keyed_placement_runs_five_statements_and_a_replay_two(
+        svc: RunningService, publisher: Publisher) -> None:
+    await publisher.partner("p1", tier="gold", categories=("pumps",))
+    await add_product(svc, "P-1", 999)
+    await add_product(svc, "P-2", 1999)
+    await publish_prices(svc, "gold", "2026-01-01", 1250)
+    on_day(svc, date(2026, 4, 1))
+    headers = {**await publisher.key("partner", "p1"), "Idempotency-Key": uuid.uuid4().hex}
+    sent: list[str] = []
+
+    def remember(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if not statement.startswith(("BEGIN", "SELECT pg_notify")):  # pg_notify: relay elsewhere
+            sent.append(" ".join(statement.split()))
+
+    engine = svc.ctx.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", remember)
+    try:
+        first = await svc.client.post("/v1/orders", json=order_body(("P-1", 1), ("P-2", 2)),
+                                      headers=headers)
+        placed, sent[:] = list(sent), []
+        again = await svc.client.post("/v1/orders", json=order_body(("P-1", 1), ("P-2", 2)),
+                                      headers=headers)
+    finally:
+        event.remove(engine, "before_cursor_execute", remember)
+
+    assert first.status_code == 201 and first.json()["lines"][0]["unit_price_minor"] == 874
+    assert _started_as(placed, PLACEMENT), placed
+    assert (again.status_code, again.content) == (201, first.content)
+    assert _started_as(sent, REPLAY), sent
+
+
+REPLAY = ["INSERT INTO idempotency_keys", "SELECT idempotency_keys.request_sha256"]
+"""The claim finds the key taken; the stored answer is read and sent again."""
+
+
+def _started_as(statements: list[str], heads: list[str]) -> bool:
+    return len(statements) == len(heads) and all(
+        statement.startswith(head) for statement, head in zip(statements, heads, strict=True))
