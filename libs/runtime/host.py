@@ -60,7 +60,7 @@ class ServiceContext:
 async def service_context(request: Request) -> ServiceContext:
     """The route's service context. ``async``: FastAPI runs a plain ``def`` dependency on a
     worker thread, a thread hand-off and back on every request."""
-    return request.app.state.ctx  # type: ignore[no-any-return]
+    return request.app.state.ctx
 
 
 Ctx = Annotated[ServiceContext, Depends(service_context)]

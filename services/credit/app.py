@@ -10,7 +10,7 @@ from services.credit.application.handlers import handlers
 
 
 def _routers(ctx: ServiceContext) -> list[APIRouter]:
-    deps.settings()  # typed settings, checked at start
+    deps.credit_settings()  # typed settings, checked at start
     return [accounts.router, holds.router, money.router, write_offs.router]
 
 

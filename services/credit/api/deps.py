@@ -13,14 +13,15 @@ from services.credit.settings import CreditSettings
 
 
 @cache
-def _settings() -> CreditSettings:
+def credit_settings() -> CreditSettings:
+    """The service's settings, read once (``app`` reads them at start, so a bad value fails there)."""
     return CreditSettings()
 
 
 async def settings() -> CreditSettings:
-    """The service's settings, read once (``app`` reads them at start, so a bad value fails there).
-    Async, so FastAPI does not hand it to a worker thread on every request."""
-    return _settings()
+    """:func:`credit_settings` as a dependency; async, so FastAPI does not hand it to a worker
+    thread on every request."""
+    return credit_settings()
 
 
 Settings = Annotated[CreditSettings, Depends(settings)]
