@@ -81,8 +81,7 @@ class AccountReinstated(DomainEvent):
 
 
 class OrderPutOnHold(DomainEvent):
-    """An order would push exposure over the limit, the partner has overdue invoices, or the
-    partner is suspended (``reason``)."""
+    """An order was held at funds review: over the limit, overdue invoices or a suspended partner."""
 
     TYPE = "OrderPutOnHold"
 

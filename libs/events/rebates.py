@@ -46,7 +46,7 @@ class ProgramPublished(DomainEvent):
 
 
 class RebateAccrued(DomainEvent):
-    """A source moved a partner's basis (or a bonus) under a program; basis and accrual are running totals.
+    """A source moved a partner's basis (or a bonus) under a program; both are running totals.
 
     ``accrued_minor`` is what a close would propose today: ``volume_minor +
     growth_bonus_minor + timeliness_bonus_minor - cap_cut_minor`` (the optional

@@ -167,7 +167,10 @@ def test_each_module_publishes_only_its_own_events(module: types.ModuleType) -> 
 def test_wire_name_is_the_class_name_and_documented(cls: type[DomainEvent]) -> None:
     assert cls.TYPE == cls.__name__
     assert cls.VERSION == 1
-    assert cls.__doc__ and "\n" not in cls.__doc__.strip()
+    assert cls.__doc__
+    summary, *_ = cls.__doc__.strip().split("\n\n", 1)
+    # the catalogue (docs/events.md) and AsyncAPI show the first line as the event's summary
+    assert "\n" not in summary.strip() and summary.strip().endswith(".")
 
 
 # -- round trip ------------------------------------------------------------------------
