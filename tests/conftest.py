@@ -11,7 +11,7 @@ Alembic revisions) is emptied (rows deleted, sequences reset) and handed to the
 next test instead of being dropped; anything else is dropped. The pool's
 schemas are dropped when the session ends.
 
-``make test`` runs the suite on pytest-xdist workers (``-n``, ``--dist loadgroup``).
+``make test`` runs the suite on pytest-xdist workers (``-n``).
 Every worker is its own process with its own schema pool (names carry the worker
 id), its own broker on a free port and its own temporary directories. The suites
 that start whole systems (``tests/e2e``, ``tests/chaos``, ``tests/bench``) share
@@ -40,7 +40,7 @@ REQUIRE_INTEGRATION = os.environ.get("O2C_REQUIRE_INTEGRATION") == "1"
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 """This process's xdist worker id (``gw0``, ``gw1``, ...), ``main`` when not distributed."""
 SYSTEM_SUITES = ("tests/e2e/", "tests/chaos/", "tests/bench/")
-"""Suites that start whole systems: one xdist group (see the module docstring)."""
+"""Suites that start whole systems: one unit of xdist work (see the module docstring)."""
 
 
 def integration_unavailable(reason: str) -> None:
@@ -50,11 +50,31 @@ def integration_unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups off the items
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if item.nodeid.startswith(SYSTEM_SUITES):
-            item.add_marker(pytest.mark.xdist_group("system"))
+def xdist_group(nodeid: str) -> str:
+    """The unit of work an xdist worker takes whole: the system suites share one, each
+    fuzzed service is one (its module-scoped service starts once), any other test is its own."""
+    if nodeid.startswith(SYSTEM_SUITES):
+        return "system"
+    if nodeid.startswith("tests/fuzz/") and nodeid.endswith("]"):
+        return "fuzz" + nodeid[nodeid.index("["):]
+    return nodeid
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """``-n N``: tests are handed out one by one, except the groups of :func:`xdist_group`.
+
+    A scheduler of our own rather than ``xdist_group`` marks: ``--dist loadgroup`` tags node
+    ids, which pytest 9.2 no longer lets a plugin change, so the marks were silently ignored.
+    """
+    if config.getvalue("dist") != "load":  # an explicit --dist other than the default
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupedScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_group(nodeid)
+
+    return GroupedScheduling(config, log)  # type: ignore[arg-type]
 
 
 @pytest.hookimpl(hookwrapper=True)
