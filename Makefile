@@ -21,9 +21,11 @@ $(STAMP): pyproject.toml deploy/requirements.lock | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/o2c up
 
-## Lint, check the import boundaries and the types, run the whole suite.
+## Lint, check the import boundaries and the types, run the whole suite on TEST_WORKERS pytest-xdist
+## workers (the tests mostly wait on services, the broker and PostgreSQL; TEST_WORKERS=0: serial).
+TEST_WORKERS ?= 2
 test: $(STAMP) lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

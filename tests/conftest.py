@@ -10,6 +10,13 @@ PostgreSQL, so a schema a test leaves exactly as migrated (same tables, same
 Alembic revisions) is emptied (rows deleted, sequences reset) and handed to the
 next test instead of being dropped; anything else is dropped. The pool's
 schemas are dropped when the session ends.
+
+``make test`` runs the suite on pytest-xdist workers (``-n``).
+Every worker is its own process with its own schema pool (names carry the worker
+id), its own broker on a free port and its own temporary directories. The suites
+that start whole systems (``tests/e2e``, ``tests/chaos``, ``tests/bench``) share
+one group, so they run one after another on one worker: the session's two e2e
+systems start once, and two systems never compete for the cores.
 """
 
 from __future__ import annotations
@@ -30,6 +37,10 @@ from libs.store.store import EventStore
 
 PG_URL = os.environ.get("O2C_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_INTEGRATION = os.environ.get("O2C_REQUIRE_INTEGRATION") == "1"
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+"""This process's xdist worker id (``gw0``, ``gw1``, ...), ``main`` when not distributed."""
+SYSTEM_SUITES = ("tests/e2e/", "tests/chaos/", "tests/bench/")
+"""Suites that start whole systems: one unit of xdist work (see the module docstring)."""
 
 
 def integration_unavailable(reason: str) -> None:
@@ -37,6 +48,48 @@ def integration_unavailable(reason: str) -> None:
     if REQUIRE_INTEGRATION:
         pytest.fail(f"integration dependency unavailable in CI: {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+def xdist_group(nodeid: str) -> str:
+    """The unit of work an xdist worker takes whole: the system suites share one, each
+    fuzzed service is one (its module-scoped service starts once), any other test is its own."""
+    if nodeid.startswith(SYSTEM_SUITES):
+        return "system"
+    if nodeid.startswith("tests/fuzz/") and nodeid.endswith("]"):
+        return "fuzz" + nodeid[nodeid.index("["):]
+    return nodeid
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """``-n N``: tests are handed out one by one, except the groups of :func:`xdist_group`.
+
+    A scheduler of our own rather than ``xdist_group`` marks: ``--dist loadgroup`` tags node
+    ids, which pytest 9.2 no longer lets a plugin change, so the marks were silently ignored.
+    """
+    if config.getvalue("dist") != "load":  # an explicit --dist other than the default
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupedScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_group(nodeid)
+
+    return GroupedScheduling(config, log)  # type: ignore[arg-type]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """With ``O2C_REQUIRE_INTEGRATION=1`` no test may skip, whatever skipped it.
+
+    :func:`integration_unavailable` already fails instead of skipping; this also
+    catches any other skip, in the worker that ran the test.
+    """
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    if REQUIRE_INTEGRATION and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped, but O2C_REQUIRE_INTEGRATION=1 requires every test to run: " \
+                          f"{report.longrepr}"
 
 
 async def _pg_reachable() -> str | None:
@@ -150,7 +203,7 @@ async def _postgres_database() -> AsyncIterator[Database]:
     if _clean_schemas:
         database = Database(PG_URL, schema=_clean_schemas.pop())
     else:
-        database = Database(PG_URL, schema=f"t_{uuid.uuid4().hex[:12]}")
+        database = Database(PG_URL, schema=f"t_{WORKER}_{uuid.uuid4().hex[:12]}")
         await migrate(database)
         await _remember_shape(database)
     yield database

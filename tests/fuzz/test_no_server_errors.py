@@ -224,7 +224,7 @@ async def key(svc: RunningService, role: str, partner_id: str | None = None) -> 
     return {"Authorization": f"Bearer {secret}"}
 
 
-@pytest.fixture(scope="module", params=SERVICES)
+@pytest.fixture(scope="module", params=SERVICES)  # one xdist unit per service (tests/conftest.py)
 def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     name: str = request.param
     folder: Path = tmp_path_factory.mktemp(f"fuzz-{name}")
