@@ -39,14 +39,14 @@ async def get_review(order_id: PathId, principal: Reader, ctx: Ctx) -> dict[str,
 
 
 @router.post("/v1/holds/{order_id}/release")
-async def release(order_id: PathId, body: ReasonBody, _: Finance, command: IdempotentCommand) -> Response:
+async def release_hold(order_id: PathId, body: ReasonBody, _: Finance, command: IdempotentCommand) -> Response:
     """Release a held or awaiting order: it passes funds review (``how=released``), even over the limit."""
     return await command.run(lambda unit: commands.decide_hold(unit, order_id, body.reason, release=True),
                              body)
 
 
 @router.post("/v1/holds/{order_id}/reject")
-async def reject(order_id: PathId, body: ReasonBody, _: Finance, command: IdempotentCommand) -> Response:
+async def reject_hold(order_id: PathId, body: ReasonBody, _: Finance, command: IdempotentCommand) -> Response:
     """Reject a held or awaiting order; it will not ship."""
     return await command.run(lambda unit: commands.decide_hold(unit, order_id, body.reason, release=False),
                              body)

@@ -39,7 +39,7 @@ async def get_write_off(write_off_id: PathId, principal: Reader, ctx: Ctx) -> di
 
 
 @router.post("/v1/write-offs/{write_off_id}/approve")
-async def approve(write_off_id: PathId, _: Finance, command: IdempotentCommand,
+async def approve_write_off(write_off_id: PathId, _: Finance, command: IdempotentCommand,
                   settings: Settings) -> Response:
     """A finance key other than the proposer's approves a proposed write-off (403 ``same-approver``
     for the proposer); it is written off at once. Answers the invoice with its ``write_off``."""
@@ -47,7 +47,7 @@ async def approve(write_off_id: PathId, _: Finance, command: IdempotentCommand,
 
 
 @router.post("/v1/write-offs/{write_off_id}/reject")
-async def reject(write_off_id: PathId, body: ReasonBody, _: Finance, command: IdempotentCommand,
+async def reject_write_off(write_off_id: PathId, body: ReasonBody, _: Finance, command: IdempotentCommand,
                  settings: Settings) -> Response:
     """Reject a proposed write-off, with a reason; the invoice stays open."""
     return await command.run(lambda unit: commands.decide_proposed_write_off(
