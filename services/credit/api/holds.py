@@ -39,7 +39,8 @@ async def get_review(order_id: PathId, principal: Reader, ctx: Ctx) -> dict[str,
 
 
 @router.post("/v1/holds/{order_id}/release")
-async def release_hold(order_id: PathId, body: ReasonBody, _: Finance, command: IdempotentCommand) -> Response:
+async def release_hold(order_id: PathId, body: ReasonBody, _: Finance,
+                       command: IdempotentCommand) -> Response:
     """Release a held or awaiting order: it passes funds review (``how=released``), even over the limit."""
     return await command.run(lambda unit: commands.decide_hold(unit, order_id, body.reason, release=True),
                              body)
