@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +34,6 @@ PUBLISHED = ROOT / "libs" / "events" / "published.json"
 
 def _json(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n"
-
-
-def _version() -> str:
-    try:
-        return version("o2c")
-    except PackageNotFoundError:
-        return "0.0.0"
 
 
 def published(current: dict[str, Any]) -> dict[str, Any]:
@@ -98,7 +90,7 @@ def catalogue(doc: dict[str, Any]) -> str:
 
 
 def outputs() -> dict[Path, str]:
-    doc = document(CONTRACT_MODULES, _version())
+    doc = document()
     known = orjson.loads(PUBLISHED.read_bytes()) if PUBLISHED.exists() else {}
     return {ASYNCAPI: _json(doc), CATALOGUE: catalogue(doc), PUBLISHED: _json(published(known))}
 

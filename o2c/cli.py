@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Sequence
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import httpx
@@ -58,10 +57,9 @@ def _refuse_unknown(services: list[str], known: Sequence[str]) -> None:
 
 def _version(value: bool) -> None:
     if value:
-        try:
-            typer.echo(f"o2c {version('o2c')}")
-        except PackageNotFoundError:  # run from a checkout that was never installed
-            typer.echo("o2c (not installed)")
+        from libs.events.asyncapi import release
+
+        typer.echo(f"o2c {release() or '(not installed)'}")
         raise typer.Exit()
 
 

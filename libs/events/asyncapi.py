@@ -16,8 +16,10 @@ previous one (``libs.events.registry``). Consumers ignore fields they do not kno
 
 from __future__ import annotations
 
+from importlib import metadata
 from typing import Any
 
+from libs.events import CONTRACT_MODULES
 from libs.events.base import DomainEvent
 from libs.events.topics import TOPICS
 
@@ -81,8 +83,18 @@ def payload_schema(cls: type[DomainEvent]) -> dict[str, Any]:
     return cls.model_json_schema(mode="serialization", ref_template="#/$defs/{model}")
 
 
-def document(modules: tuple[Any, ...], version: str) -> dict[str, Any]:
-    """The AsyncAPI 3 document of every event in ``modules`` (``libs.events.CONTRACT_MODULES``)."""
+def release() -> str | None:
+    """The installed o2c version (None when run from a checkout that was never installed)."""
+    try:
+        return metadata.version("o2c")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def document(modules: tuple[Any, ...] = CONTRACT_MODULES, version: str | None = None) -> dict[str, Any]:
+    """The AsyncAPI 3 document of every event in ``modules`` (default: every published event),
+    titled with ``version`` (default: the installed release)."""
+    version = version or release() or "0.0.0"
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
     messages: dict[str, Any] = {}

@@ -128,16 +128,9 @@ class Boundary:
 
 @cache
 def _asyncapi_document() -> bytes:
-    from importlib.metadata import PackageNotFoundError, version
-
-    from libs.events import CONTRACT_MODULES
     from libs.events.asyncapi import document
 
-    try:
-        release = version("o2c")
-    except PackageNotFoundError:
-        release = "0.0.0"
-    return orjson.dumps(document(CONTRACT_MODULES, release))
+    return orjson.dumps(document())
 
 
 def create_app(
