@@ -101,16 +101,22 @@ async def _pg_reachable() -> str | None:
     return None
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    """A migrated, empty service database on each backend."""
-    if request.param == "sqlite":
-        database = Database(f"sqlite:///{tmp_path / 'store.db'}")
+async def empty_database(backend: str, sqlite_file: Path) -> AsyncIterator[Database]:
+    """A migrated, empty service database: ``sqlite_file``, or a fresh PostgreSQL schema."""
+    if backend == "sqlite":
+        database = Database(f"sqlite:///{sqlite_file}")
         await migrate(database)
         yield database
         await database.dispose()
         return
     async for database in _postgres_database():
+        yield database
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    """A migrated, empty service database on each backend."""
+    async for database in empty_database(request.param, tmp_path / "store.db"):
         yield database
 
 

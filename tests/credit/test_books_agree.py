@@ -20,9 +20,8 @@ import pytest
 
 from libs.messaging.consumer import Outcome
 from libs.store.database import Database
-from libs.store.migrate import migrate
 from services.credit.domain.account import stream_id
-from tests.conftest import _postgres_database
+from tests.conftest import empty_database
 from tests.credit.support import OPENED_DAYS_AGO, TODAY, Feed, account, invoices, ok, pay
 from tests.projections.support import projections, registered
 from tests.service_support import RunningService
@@ -35,13 +34,8 @@ def days_ago(n: int) -> date:
 @pytest.fixture
 async def other_db(db: Database, tmp_path: Path) -> AsyncIterator[Database]:
     """A second, empty database on the same backend as ``db`` (the projections' own)."""
-    if db.dialect == "sqlite":
-        database = Database(f"sqlite:///{tmp_path / 'projections.db'}")
-        await migrate(database)
-        yield database
-        await database.dispose()
-        return
-    async for database in _postgres_database():
+    async for database in empty_database(db.dialect if db.dialect == "sqlite" else "postgres",
+                                         tmp_path / "projections.db"):
         yield database
 
 
