@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import Path, Query
 from pydantic import AfterValidator, BeforeValidator, StringConstraints
 
-from libs.runtime.documents import decode_cursor
+from libs.runtime.documents import MAX_LIMIT, decode_cursor
 from libs.runtime.errors import DomainError
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -77,3 +77,7 @@ MaybeDate = Annotated[StrictDate | None, BeforeValidator(_blank_is_none)]
 ``Annotated[MaybeDate, Query(alias="from")]``."""
 QueryDate = Annotated[MaybeDate, Query()]
 """An optional date query parameter (``?as_of=`` left blank counts as absent)."""
+
+
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+"""A list's page size (``limit``): 1 to 200."""

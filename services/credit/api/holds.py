@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Response
 
 from libs.runtime import documents
 from libs.runtime.idempotency import IdempotentCommand
-from libs.runtime.params import Cursor, PathId, QueryText
+from libs.runtime.params import Cursor, Limit, PathId, QueryText
 from services.credit.api.deps import Ctx, Finance, Reader
 from services.credit.api.schemas import ReasonBody
 from services.credit.application import commands
@@ -23,7 +23,7 @@ ReviewStatus = Literal["approved", "held", "awaiting_prepayment", "rejected", "c
 @router.get("/v1/holds")
 async def list_reviews(
     principal: Reader, ctx: Ctx, partner_id: QueryText = None, status: ReviewStatus | None = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50, cursor: Cursor = None,
+    limit: Limit = 50, cursor: Cursor = None,
 ) -> dict[str, Any]:
     """Orders credit reviewed (``status=held`` or ``awaiting_prepayment`` lists the queue)."""
     async with ctx.db.read() as conn:

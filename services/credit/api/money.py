@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Response
 
 from libs.runtime import documents
 from libs.runtime.errors import NotFound
 from libs.runtime.idempotency import IdempotentCommand
-from libs.runtime.params import Cursor, PathId, QueryText
+from libs.runtime.params import Cursor, Limit, PathId, QueryText
 from services.credit.api.deps import Ctx, Finance, Reader, Settings
 from services.credit.api.schemas import PaymentBody, WriteOffBody
 from services.credit.application import commands
@@ -17,8 +17,6 @@ from services.credit.application.read_models import CREDIT_NOTE, DEBIT_NOTE, INV
 from services.credit.domain.errors import InvoiceNotFound
 
 router = APIRouter(tags=["money"])
-
-Limit = Annotated[int, Query(ge=1, le=200)]
 
 
 async def _owned(ctx: Ctx, principal: Any, kind: str, doc_id: str) -> dict[str, Any] | None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Response
 
 from libs.runtime import documents
 from libs.runtime.idempotency import IdempotentCommand
-from libs.runtime.params import Cursor, PathId, QueryText
+from libs.runtime.params import Cursor, Limit, PathId, QueryText
 from services.credit.api.deps import Ctx, Finance, Reader, Settings
 from services.credit.api.schemas import ReasonBody
 from services.credit.application import commands
@@ -23,7 +23,7 @@ WriteOffStatus = Literal["applied", "proposed", "approved", "rejected"]
 @router.get("/v1/write-offs")
 async def list_write_offs(
     principal: Reader, ctx: Ctx, partner_id: QueryText = None, status: WriteOffStatus | None = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50, cursor: Cursor = None,
+    limit: Limit = 50, cursor: Cursor = None,
 ) -> dict[str, Any]:
     """Write-offs (``status=proposed`` lists those awaiting a second finance key)."""
     async with ctx.db.read() as conn:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Query
+from fastapi import Depends
 
 from libs.runtime.auth import ALL_ROLES, STAFF, Principal, require
 from libs.runtime.host import Ctx as Ctx
+from libs.runtime.params import Limit as Limit
 
 WAREHOUSE_ROLES = ("warehouse",)
 """Who books receipts, dispatches, delivers and receives returns (API.md: warehouse only)."""
@@ -19,4 +20,3 @@ Staff = Annotated[Principal, Depends(require(*STAFF))]
 AnyRole = Annotated[Principal, Depends(require(*ALL_ROLES))]
 ReturnRequester = Annotated[Principal, Depends(require(*RETURN_REQUESTERS))]
 
-Limit = Annotated[int, Query(ge=1, le=200)]
