@@ -34,6 +34,24 @@ from libs.store.commits import APPENDED, Commits, channel_for
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
+@asynccontextmanager
+async def _cancellation_wins() -> AsyncIterator[None]:
+    """Keep a cancellation from turning into an ordinary error.
+
+    A task cancelled in the middle of a statement leaves SQLAlchemy's asyncpg connection
+    invalid, and the rollback on the way out then raises ``PendingRollbackError`` in place
+    of the ``CancelledError``. Code that catches ``Exception`` (a consumer splitting a
+    failed batch) would take that for a failed batch and go on: the task would never stop.
+    """
+    try:
+        yield
+    except Exception as error:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise asyncio.CancelledError() from error
+        raise
+
+
 def async_url(url: str) -> URL:
     """Normalise ``postgresql://`` and ``sqlite://`` URLs to their async drivers."""
     parsed = make_url(url)
@@ -225,7 +243,7 @@ class Database:
 
         If the store appended in it, the relay is woken once it has committed (see
         ``libs.store.commits``)."""
-        async with contextlib.AsyncExitStack() as stack:
+        async with _cancellation_wins(), contextlib.AsyncExitStack() as stack:
             if self._write_lock is not None:
                 await stack.enter_async_context(self._write_lock)
             conn = await stack.enter_async_context(self.engine.begin())
@@ -242,7 +260,7 @@ class Database:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """A read-only transaction (on SQLite it never waits for the writer)."""
-        async with self.reader.connect() as conn:
+        async with _cancellation_wins(), self.reader.connect() as conn:
             async with conn.begin():
                 yield conn
 
