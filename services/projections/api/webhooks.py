@@ -16,7 +16,13 @@ from libs.runtime.errors import DomainError, NotFound
 from libs.runtime.idempotency import Command, IdempotentCommand
 from libs.runtime.params import Cursor, Limit, PathId, QueryText
 from services.projections.api.deps import Ctx
-from services.projections.api.schemas import WebhookDeliveries, WebhookDelivery, WebhookIn, Webhooks
+from services.projections.api.schemas import (
+    Webhook,
+    WebhookDeliveries,
+    WebhookDelivery,
+    WebhookIn,
+    Webhooks,
+)
 from services.projections.application import webhooks
 from services.projections.application.documents import PARTNER
 from services.projections.domain.webhooks import url_problem
@@ -29,7 +35,7 @@ def webhook_routes(settings: ProjectionsSettings) -> APIRouter:
     """The webhook routes; ``settings`` says whether plain http to loopback hosts is accepted."""
     router = APIRouter(tags=["webhooks"])
 
-    @router.post("/v1/webhooks", status_code=201)
+    @router.post("/v1/webhooks", status_code=201, response_model=Webhook)
     async def register_webhook(body: WebhookIn, principal: WebhookOwner,
                                command: IdempotentCommand) -> Response:
         """Register an endpoint for the partner's events (only events from now on are pushed).
