@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from libs.events import credit, orders, rebates
 from libs.store.database import Database
-from services.projections.application.webhook_sender import WebhookSender
+from services.projections.application.webhook_sender import WebhookSender, webhook_sender
 from services.projections.application.webhooks import webhook_deliveries
 from services.projections.domain.webhooks import (
     WEBHOOK_TYPE_OF,
@@ -55,6 +55,11 @@ def test_urls_must_be_https_and_plain_http_only_to_loopback_when_allowed() -> No
     assert url_problem("http://127.0.0.1:9000/h", allow_loopback_http=False) == "must use https"
     assert url_problem("http://erp.example.com/h", allow_loopback_http=True) is not None
     assert url_problem("http://10.0.0.1/h", allow_loopback_http=True) is not None
+    assert url_problem("https://203.0.113.9/h", allow_loopback_http=False) is not None  # reserved
+    assert url_problem("https://8.8.8.8/h", allow_loopback_http=False) is None
+    for private in ("10.1.2.3", "169.254.169.254", "192.168.0.1", "127.0.0.1", "[::1]", "0.0.0.0"):
+        assert url_problem(f"https://{private}/h", allow_loopback_http=False) is not None, private
+    assert url_problem("https://127.0.0.1:8443/h", allow_loopback_http=True) is None
     for bad in ("ftp://x.example/", "https://", "erp.example.com", "https://u:p@x.example/",
                 "https://x.example:99999/", "https://x.example/#f", "https://x.example:0/"):
         assert url_problem(bad, allow_loopback_http=True) is not None, bad
@@ -150,7 +155,8 @@ async def test_plain_http_is_refused_unless_the_service_allows_it(db: Database) 
         await feed.emit("partner-p1", [registered("p1")])
         p1 = await feed.key("partner", "p1")
         assert (await register(feed, p1, "http://127.0.0.1:9/hooks")).status_code == 422
-        assert (await register(feed, p1, "https://127.0.0.1:9/hooks")).status_code == 201
+        assert (await register(feed, p1, "https://127.0.0.1:9/hooks")).status_code == 422
+        assert (await register(feed, p1, "https://erp.p1.example/hooks")).status_code == 201
 
 
 async def test_idempotency_key_answers_the_first_registration_again(feed: Feed) -> None:
@@ -299,3 +305,26 @@ async def test_a_deleted_webhook_gets_nothing_more(feed: Feed) -> None:
     assert statuses == ["cancelled"]
     await feed.emit("order-o3", [orders.OrderConfirmed(order_id="o3")])
     assert await delivery_count(feed.svc.ctx.db) == 1
+
+
+async def test_two_sender_tasks_on_one_store_push_each_event_once(feed: Feed) -> None:
+    """Replicas: only the holder of the sender lease pushes, so a due push is not sent twice."""
+    p1 = await feed.key("partner", "p1")
+    receiver = Receiver(SECRET).start()
+    try:
+        await register(feed, p1, receiver.url, ["order.status_changed"])
+        for n in range(4):
+            await order_of(feed, f"o{n}", "p1")
+        settings = FAST.model_copy(update={"webhook_poll_seconds": 0.01})
+        stop = asyncio.Event()
+        replicas = [asyncio.create_task(webhook_sender(settings)(feed.svc.ctx, stop)) for _ in range(2)]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 15
+        while len(receiver.by_id) < 4 * len(STATUSES):
+            assert loop.time() < deadline, "the pushes did not arrive in time"
+            await asyncio.sleep(0.02)
+        stop.set()
+        await asyncio.gather(*replicas)
+        assert receiver.duplicates == 0 and len(receiver.pushes) == 4 * len(STATUSES)
+    finally:
+        receiver.stop()

@@ -77,7 +77,9 @@ def url_problem(url: str, *, allow_loopback_http: bool) -> str | None:
     """Why ``url`` is no endpoint we push to (None: it is one).
 
     HTTPS only; plain HTTP only to a loopback host (``localhost``, 127.0.0.0/8, ``::1``)
-    and only where the service allows it (development and tests)."""
+    and only where the service allows it (development and tests). An address written
+    as an IP must be a public one (no 10.x, 169.254.x, 127.x, ...), loopback aside where
+    plain HTTP to it is allowed."""
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -97,13 +99,20 @@ def url_problem(url: str, *, allow_loopback_http: bool) -> str | None:
             return "must use https"
         if not _is_loopback(host):
             return "plain http is allowed only to a loopback host"
+        return None
+    address = _address(host)
+    if address is not None and not address.is_global and not (allow_loopback_http and address.is_loopback):
+        return "must not name a private, loopback or reserved address"
     return None
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
+def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host)
     except ValueError:
-        return False
+        return None
+
+
+def _is_loopback(host: str) -> bool:
+    address = _address(host)
+    return host == "localhost" or (address is not None and address.is_loopback)
