@@ -49,6 +49,7 @@ def test_the_signature_is_what_the_documented_check_accepts() -> None:
 
 def test_urls_must_be_https_and_plain_http_only_to_loopback_when_allowed() -> None:
     assert url_problem("https://erp.example.com/hooks", allow_loopback_http=False) is None
+    assert url_problem("https://xn--mnchen-3ya.example:8443/h?a=1", allow_loopback_http=False) is None
     assert url_problem("http://127.0.0.1:9000/h", allow_loopback_http=True) is None
     assert url_problem("http://localhost/h", allow_loopback_http=True) is None
     assert url_problem("http://[::1]:8080/h", allow_loopback_http=True) is None
@@ -61,7 +62,9 @@ def test_urls_must_be_https_and_plain_http_only_to_loopback_when_allowed() -> No
         assert url_problem(f"https://{private}/h", allow_loopback_http=False) is not None, private
     assert url_problem("https://127.0.0.1:8443/h", allow_loopback_http=True) is None
     for bad in ("ftp://x.example/", "https://", "erp.example.com", "https://u:p@x.example/",
-                "https://x.example:99999/", "https://x.example/#f", "https://x.example:0/"):
+                "https://x.example:99999/", "https://x.example/#f", "https://x.example:0/",
+                "https://exa mple.com/", "https://\u2603.com/", "https://-a.example/", "https://a..b/",
+                "https://[1::2::3]/", "https://x.example/\tpath"):
         assert url_problem(bad, allow_loopback_http=True) is not None, bad
 
 

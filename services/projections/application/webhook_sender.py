@@ -96,7 +96,7 @@ class WebhookSender:
                     status = answer.status_code  # the body is never read
                 if not 200 <= status < 300:
                     error = f"the receiver answered {status}"
-            except httpx.HTTPError as failure:
+            except (httpx.HTTPError, httpx.InvalidURL) as failure:
                 error = f"{type(failure).__name__}: {failure}" if str(failure) else type(failure).__name__
             duration_ms = int((time.monotonic() - started) * 1000)
         await self._record(due, attempted_at, status, error, duration_ms)

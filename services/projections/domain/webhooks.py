@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import ipaddress
 import random
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
@@ -80,6 +81,8 @@ def url_problem(url: str, *, allow_loopback_http: bool) -> str | None:
     and only where the service allows it (development and tests). An address written
     as an IP must be a public one (no 10.x, 169.254.x, 127.x, ...), loopback aside where
     plain HTTP to it is allowed."""
+    if any(char.isspace() for char in url):
+        return "must not contain spaces"
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -88,6 +91,8 @@ def url_problem(url: str, *, allow_loopback_http: bool) -> str | None:
     host = parts.hostname
     if not host or parts.scheme not in ("https", "http"):
         return "must be an https:// URL with a host"
+    if _address(host) is None and not _HOST_NAME.fullmatch(host):
+        return "the host must be a DNS name (letters, digits, hyphens; IDNA in its xn-- form)"
     if parts.username is not None or parts.password is not None:
         return "must not carry credentials"
     if parts.fragment:
@@ -104,6 +109,9 @@ def url_problem(url: str, *, allow_loopback_http: bool) -> str | None:
     if address is not None and not address.is_global and not (allow_loopback_http and address.is_loopback):
         return "must not name a private, loopback or reserved address"
     return None
+
+
+_HOST_NAME = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*\.?")
 
 
 def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
