@@ -45,8 +45,9 @@ from services.projections.settings import ProjectionsSettings
 
 log = logging.getLogger(__name__)
 
-BATCH = 100
-LEASE_TTL_SECONDS = 30.0
+WAVES = 2
+"""A round takes at most ``WAVES`` times ``webhook_concurrency`` pushes, so it lasts at most
+``WAVES`` request timeouts; the SQLite lease outlives three such rounds without a renewal."""
 USER_AGENT = "o2c-webhooks/1"
 
 _DUE = (webhook_deliveries.c.delivery_id, webhook_deliveries.c.webhook_id,
@@ -64,18 +65,19 @@ class WebhookSender:
         self._client = client
         self._policy: RetryPolicy = settings.retry_policy()
         self._slots = asyncio.Semaphore(settings.webhook_concurrency)
+        self._batch = settings.webhook_concurrency * WAVES
         self._rand = rand or random.Random()
 
     async def send_due(self) -> int:
-        """Push every delivery due now (at most ``BATCH``), at most ``webhook_concurrency`` at once;
-        answers how many were attempted."""
+        """Push the deliveries due now (at most ``WAVES * webhook_concurrency``), at most
+        ``webhook_concurrency`` at once; answers how many were attempted."""
         async with self._db.read() as conn:
             due = (await conn.execute(
                 select(*_DUE).join(webhooks, webhooks.c.webhook_id == webhook_deliveries.c.webhook_id)
                 .where(webhook_deliveries.c.status == PENDING,
                        webhook_deliveries.c.next_attempt_ms <= now_ms(),
                        webhooks.c.deleted_at.is_(None))
-                .order_by(webhook_deliveries.c.next_attempt_ms).limit(BATCH))).all()
+                .order_by(webhook_deliveries.c.next_attempt_ms).limit(self._batch))).all()
         await asyncio.gather(*(self._push(row) for row in due))
         return len(due)
 
@@ -128,7 +130,8 @@ def webhook_sender(settings: ProjectionsSettings) -> Task:
     """The background task: while this replica holds the lease, send what is due."""
 
     async def send_webhooks(ctx: ServiceContext, stop: asyncio.Event) -> None:
-        lease = lease_for(ctx.db, "webhook-sender", ttl=LEASE_TTL_SECONDS)
+        lease = lease_for(ctx.db, "webhook-sender",
+                          ttl=max(10.0, 3 * WAVES * settings.webhook_timeout_seconds))
         timeout = httpx.Timeout(settings.webhook_timeout_seconds)
         async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
             sender = WebhookSender(ctx.db, client, settings)
