@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from libs.events import credit, orders, rebates
 from libs.store.database import Database
 from services.projections.application.webhook_sender import WebhookSender, webhook_sender
-from services.projections.application.webhooks import webhook_deliveries
+from services.projections.application.webhooks import webhook_deliveries, webhooks
 from services.projections.domain.webhooks import (
     WEBHOOK_TYPE_OF,
     WEBHOOK_TYPES,
@@ -305,7 +305,8 @@ async def test_a_deleted_webhook_gets_nothing_more(feed: Feed) -> None:
     assert (await feed.svc.client.delete(f"/v1/webhooks/{hook['id']}", headers=p1)).status_code == 204
     async with feed.svc.ctx.db.read() as conn:
         statuses = (await conn.execute(select(webhook_deliveries.c.status))).scalars().all()
-    assert statuses == ["cancelled"]
+        secrets = (await conn.execute(select(webhooks.c.secret))).scalars().all()
+    assert statuses == ["cancelled"] and secrets == [""]
     await feed.emit("order-o3", [orders.OrderConfirmed(order_id="o3")])
     assert await delivery_count(feed.svc.ctx.db) == 1
 

@@ -147,11 +147,12 @@ async def visible_webhook(conn: AsyncConnection, webhook_id: str, principal: Pri
 
 
 async def delete(conn: AsyncConnection, webhook_id: str, principal: Principal) -> None:
-    """Stop pushing to the webhook; its pushes not yet delivered are cancelled."""
+    """Stop pushing to the webhook: its pushes not yet delivered are cancelled, its secret
+    is forgotten."""
     await visible_webhook(conn, webhook_id, principal)
     now = format_timestamp(utc_now())
     await conn.execute(update(webhooks).where(webhooks.c.webhook_id == webhook_id)
-                       .values(deleted_at=now))
+                       .values(deleted_at=now, secret=""))
     await conn.execute(update(webhook_deliveries).where(
         webhook_deliveries.c.webhook_id == webhook_id, webhook_deliveries.c.status == PENDING)
         .values(status=CANCELLED, next_attempt_ms=None))
