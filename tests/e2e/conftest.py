@@ -89,6 +89,14 @@ def _drop_schemas(prefix: str) -> None:
     asyncio.run(drop())
 
 
+WEBHOOKS_FOR_TESTS = {
+    "O2C_PROJECTIONS_WEBHOOK_ALLOW_LOOPBACK_HTTP": "true",  # the test receivers listen on 127.0.0.1
+    "O2C_PROJECTIONS_WEBHOOK_RETRY_BASE_SECONDS": "0.2",
+    "O2C_PROJECTIONS_WEBHOOK_RETRY_CAP_SECONDS": "1",
+}
+"""Webhook pushes to plain-http loopback receivers, retried within a second, not minutes."""
+
+
 def start_system(data_dir: Path, backend: str, prefix: str) -> Supervisor:
     from libs.messaging.broker import free_port
 
@@ -100,7 +108,7 @@ def start_system(data_dir: Path, backend: str, prefix: str) -> Supervisor:
         admin_token="e2e-admin-token",
         ports=ports,
         broker_port=free_port(),
-        extra_env={"O2C_SCHEMA_PREFIX": prefix},
+        extra_env={"O2C_SCHEMA_PREFIX": prefix, **WEBHOOKS_FOR_TESTS},
     )
     supervisor.start()
     return supervisor

@@ -209,7 +209,12 @@ async def seed(name: str, svc: RunningService, emit: Callable[..., Awaitable[Non
                 "tiers": [{"from_minor": 0, "rate_bp": 100}]}, who="finance"))["id"]
     elif name == "projections":
         await emit(f"partner-{PARTNER}", *partner_events(PARTNER))
+        ids["webhook_id"] = (await post("/v1/webhooks", {  # registered first: the order is pushed
+            "url": "https://hooks.fuzz.example/o2c", "secret": "fuzz-webhook-secret",
+            "events": ["order.status_changed"], "partner_id": PARTNER}))["id"]
         await emit("order-ord_fuzz", *placed("ord_fuzz"))
+        ids["delivery_id"] = (await call("GET", f"/v1/webhooks/{ids['webhook_id']}/deliveries")
+                              )["items"][0]["id"]
     return ids
 
 

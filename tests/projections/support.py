@@ -25,6 +25,7 @@ from libs.store.database import Database
 from libs.store.store import EventStore
 from services.projections.app import build_spec
 from services.projections.application.verify import PeerAudit
+from services.projections.settings import ProjectionsSettings
 from tests.service_support import RunningService, running
 
 
@@ -85,8 +86,9 @@ class Feed:
 
 
 @asynccontextmanager
-async def projections(db: Database, peers: PeerApps | None = None) -> AsyncIterator[Feed]:
-    spec = build_spec(PeerAudit(transport=peers or PeerApps(), timeout_seconds=5))
+async def projections(db: Database, peers: PeerApps | None = None,
+                      settings: ProjectionsSettings | None = None) -> AsyncIterator[Feed]:
+    spec = build_spec(PeerAudit(transport=peers or PeerApps(), timeout_seconds=5), settings)
     async with running(spec, db) as svc:
         feed = Feed(svc, EventStore(db), datetime(2025, 1, 2, 9, tzinfo=UTC))
         feed.store = EventStore(db, clock=lambda: feed.moment, chain=svc.ctx.store.chain)

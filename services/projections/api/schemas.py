@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from libs.runtime.http import RequestModel
+from libs.runtime.params import Clean
+from services.projections.domain.webhooks import WEBHOOK_TYPES, WebhookType
 
 
 class TimelineEvent(BaseModel):
@@ -110,4 +114,59 @@ class AuditEvent(TimelineEvent):
 
 class AuditPage(BaseModel):
     items: list[AuditEvent]
+    next_cursor: str | None
+
+
+class WebhookIn(RequestModel):
+    """A webhook registration: where to push, the secret to sign with, which event types."""
+
+    url: Annotated[str, StringConstraints(min_length=1, max_length=2000), Clean] = Field(
+        description="https:// endpoint (plain http:// only to loopback hosts where the service allows it)")
+    secret: Annotated[str, StringConstraints(min_length=16, max_length=200), Clean] = Field(
+        description="Shared secret the pushes are signed with (HMAC-SHA256); never answered back")
+    events: Annotated[list[WebhookType], Field(min_length=1, max_length=len(WEBHOOK_TYPES))]
+    partner_id: Annotated[str, StringConstraints(min_length=1, max_length=200), Clean] | None = Field(
+        None, description="The partner whose events are pushed: required for admin, implied for a partner")
+
+
+class Webhook(BaseModel):
+    id: str
+    partner_id: str
+    url: str
+    events: list[str]
+    created_at: str
+
+
+class Webhooks(BaseModel):
+    items: list[Webhook]
+    next_cursor: str | None
+
+
+class DeliveryAttempt(BaseModel):
+    attempt: int
+    at: str
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+
+
+class WebhookDelivery(BaseModel):
+    id: str
+    webhook_id: str
+    event_id: str = Field(description="The source event's id: the same on every retry and redelivery")
+    type: str
+    status: Literal["pending", "delivered", "failed", "cancelled"]
+    attempts: int
+    created_at: str
+    next_attempt_at: str | None
+    last_attempt_at: str | None
+    last_status_code: int | None
+    last_error: str | None
+    delivered_at: str | None
+    payload: dict[str, Any]
+    log: list[DeliveryAttempt]
+
+
+class WebhookDeliveries(BaseModel):
+    items: list[WebhookDelivery]
     next_cursor: str | None

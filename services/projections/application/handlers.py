@@ -15,11 +15,13 @@ from libs.runtime import documents
 from libs.runtime.auth import key_handlers
 from services.projections.application import archive
 from services.projections.application.projectors import keys_of, project
+from services.projections.application.webhooks import DeliveryOutbox
 from services.projections.domain.publishers import EVENT_TYPES
 
 
 async def when_any_event_archive_and_project(delivery: Delivery) -> None:
-    """Archive the envelope as published; fold it into the read models the first time only.
+    """Archive the envelope as published; fold it into the read models the first time only,
+    and queue the pushes to the partner's webhooks it calls for (in the same transaction).
 
     The events of one consumer batch fold into one unit of work: the documents they
     change are read in one statement when the first of them is folded, and all are
@@ -28,7 +30,10 @@ async def when_any_event_archive_and_project(delivery: Delivery) -> None:
         return
     if delivery.work is None:
         async with documents.batch(delivery.conn) as docs:
-            await project(docs, delivery.envelope, delivery.event)
+            partner_id = await project(docs, delivery.envelope, delivery.event)
+        outbox = DeliveryOutbox(delivery.conn)
+        outbox.add(delivery.envelope, delivery.event, partner_id)
+        await outbox.flush()
         return
     work = delivery.work
     first = documents.Documents not in work
@@ -36,7 +41,9 @@ async def when_any_event_archive_and_project(delivery: Delivery) -> None:
                        flush=documents.Documents.flush)
     if first:
         await docs.preload(keys_of(work.events))
-    await project(docs, delivery.envelope, delivery.event)
+    partner_id = await project(docs, delivery.envelope, delivery.event)
+    work.shared(DeliveryOutbox, lambda: DeliveryOutbox(delivery.conn), flush=DeliveryOutbox.flush
+                ).add(delivery.envelope, delivery.event, partner_id)
 
 
 def _keeping_the_key(keep_key: Handler) -> Handler:

@@ -146,18 +146,20 @@ def keys_of(events: Iterable[DomainEvent]) -> dict[Key, Doc | None]:
     return wanted
 
 
-async def project(docs: Documents, envelope: Envelope, event: DomainEvent) -> None:
-    """Fold one (newly archived) event into the read model it changes."""
+async def project(docs: Documents, envelope: Envelope, event: DomainEvent) -> str | None:
+    """Fold one (newly archived) event into the read model it changes; answers the partner
+    that document belongs to (an order's status events name no partner, its document does)."""
     projector = PROJECTORS.get(envelope.event_type)
     if projector is None:
-        return
+        return None
     doc_id = projector.doc_id(event)
     if doc_id is None:
-        return
+        return None
     if projector.blank is None:
         doc: Doc = {}
     else:
         doc = await docs.locked(projector.kind, doc_id, projector.blank(event, doc_id))
     doc = projector.fold(doc, envelope, event)
-    docs.put(projector.kind, doc_id, doc, partner_id=projector.partner_id(doc, event),
-             status=projector.status(doc, event))
+    partner_id = projector.partner_id(doc, event)
+    docs.put(projector.kind, doc_id, doc, partner_id=partner_id, status=projector.status(doc, event))
+    return partner_id
