@@ -182,12 +182,9 @@ def run_chaos(plan: ChaosPlan, data_dir: Path, *, database_url: str | None = Non
         run_load(plan, faults, clients, events, summary)
         report(f"load over ({len(tally.acknowledged)} orders acknowledged); settling and checking")
         summary["checks"] = settle_and_check(plan, faults, clients, admin, world, events, summary)
-        summary["load"] = load_summary(tally, clients)
-        summary["faults"] = faults.log
         summary["status"] = supervisor.status()
         summary["log_signals"] = _log_signals(supervisor)
-        summary["ok"] = not clients.errors and all(
-            check["count"] == 0 for check in summary["checks"].values())
+        conclude(summary, tally, clients, faults)
         admin.close()
     finally:
         if clients is not None:
@@ -305,7 +302,15 @@ def _log_signals(supervisor: Supervisor) -> dict[str, dict[str, Any]]:
     return found
 
 
-def load_summary(tally: Tally, clients: Clients) -> dict[str, Any]:
+def conclude(summary: dict[str, Any], tally: Tally, clients: Clients, faults: Faults) -> None:
+    """Add the load and the faults to ``summary``, and ``ok``: no check found anything."""
+    summary["load"] = _load_summary(tally, clients)
+    summary["faults"] = faults.log
+    summary["ok"] = not clients.errors and all(
+        check["count"] == 0 for check in summary["checks"].values())
+
+
+def _load_summary(tally: Tally, clients: Clients) -> dict[str, Any]:
     return {
         "acknowledged_orders": len(tally.acknowledged),
         "unanswered_orders": len(tally.unanswered),

@@ -27,7 +27,7 @@ import asyncpg
 from libs.events.topics import PUBLISHERS
 from libs.messaging.broker import free_port
 from libs.messaging.lease import advisory_key
-from o2c.chaos import ChaosPlan, Faults, load_summary, run_load, settle_and_check
+from o2c.chaos import ChaosPlan, Faults, conclude, run_load, settle_and_check
 from o2c.chaos_load import Api, Clients, Tally, set_up
 from o2c.loop_thread import LoopThread
 from o2c.scenario import schema_prefix, supervisor_for
@@ -175,11 +175,8 @@ def run_replicas(plan: ChaosPlan, data_dir: Path, database_url: str, *, label: s
         summary["checks"]["relay_leases"] = {"count": len(found), "examples": found[:10]}
         summary["relay_leases"] = watch.history()
         summary["pids"] = {"a": first_pids, "b": second_pids}
-        summary["load"] = load_summary(tally, clients)
-        summary["faults"] = faults.log
         summary["status"] = {"a": first.status(), "b": second.status()}
-        summary["ok"] = not clients.errors and all(
-            check["count"] == 0 for check in summary["checks"].values())
+        conclude(summary, tally, clients, faults)
         admin.close()
     finally:
         if clients is not None:
