@@ -18,9 +18,8 @@ Tansu behaviours worth knowing (observed with Tansu 0.6.0 and aiokafka 0.14):
   request that names them and allows auto-creation, which is aiokafka's default: a
   producer ``send`` to an unknown topic, a consumer subscription, ``end_offsets``...
   Create topics with :func:`~libs.messaging.kafka.ensure_topics` before any client
-  touches them. After a
-  restart, reconnecting consumers may still win that race; the relay chooses
-  partitions from the configured count, so the extra partition stays empty.
+  touches them. After a restart, reconnecting consumers may still win that race; the
+  relay chooses partitions from the configured count, so the extra partition stays empty.
 * A producer whose records reached a topic while it was absent from metadata (see
   the next point) gets ``UnknownError`` for its first produce once the topic is
   created again; the next one is answered.

@@ -83,6 +83,8 @@ class ServiceSpec:
 
 
 def build_app(spec: ServiceSpec, ctx: ServiceContext) -> FastAPI:
+    kafka = ctx.settings.kafka(spec.name)  # once: a TLS context reads its files
+
     async def ready_check() -> dict[str, bool]:
         checks = {"database": False, "broker": False}
         try:
@@ -92,7 +94,7 @@ def build_app(spec: ServiceSpec, ctx: ServiceContext) -> FastAPI:
         except Exception:
             log.warning("readiness: database unreachable", exc_info=True)
         try:
-            await asyncio.wait_for(end_offsets(ctx.settings.kafka(ctx.name), "o2c.readiness"), 3)
+            await asyncio.wait_for(end_offsets(kafka, "o2c.readiness"), 3)
             checks["broker"] = True
         except Exception:
             log.warning("readiness: broker unreachable", exc_info=True)
