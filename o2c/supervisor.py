@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import dataclasses
 import fcntl
 import json
 import os
@@ -266,7 +267,11 @@ class Supervisor:
         self.kafka = kafka or None
         self.host = host
         self.services: tuple[str, ...] = tuple(services)
-        self.partitions = RuntimeSettings().partitions
+        try:  # the services read the same environment: fail here, not in six logs
+            self.settings = RuntimeSettings()
+        except ValidationError as error:
+            raise SupervisorError(f"invalid settings: {error}") from error
+        self.partitions = self.settings.partitions
         self.ports = self._resolve_ports(ports or {}, base_port)
         private_dir(self.data_dir)
         if admin_token:
@@ -613,11 +618,10 @@ class Supervisor:
 
     def _kafka(self) -> KafkaConnection:
         """How the supervisor itself talks to the cluster (the services' settings, its client id)."""
-        try:
-            kafka = RuntimeSettings(kafka_bootstrap=self.bootstrap).kafka("supervisor")
-        except ValidationError as error:  # the services would fail the same way
-            raise SupervisorError(f"the Kafka settings are inconsistent: {error}") from error
-        return kafka if self.kafka else KafkaConnection(self.bootstrap, client_id=kafka.client_id)
+        kafka = self.settings.kafka("supervisor")
+        if self.embedded:
+            return KafkaConnection(self.bootstrap, client_id=kafka.client_id)
+        return dataclasses.replace(kafka, bootstrap_servers=self.bootstrap)
 
     def _wait_external_kafka(self) -> None:
         assert self.kafka is not None
