@@ -63,11 +63,16 @@ class ChaosPlan:
 
 @dataclass
 class Faults:
-    """Kills each victim in turn (SIGKILL to its whole process group) and restarts the database."""
+    """Kills each victim in turn (SIGKILL to its whole process group) and restarts the database.
+
+    ``replicas``: kill the services of this other set of replicas instead (one replica of
+    each service, never restarted: ``supervisor``'s replicas must carry on alone).
+    """
 
     supervisor: Supervisor
     database: PrivatePostgres | None
     plan: ChaosPlan
+    replicas: Supervisor | None = None
     victims: list[str] = field(init=False)
     zero: float = field(default_factory=time.monotonic)  # ``at_s`` counts from here
     log: list[dict[str, Any]] = field(default_factory=list)
@@ -78,7 +83,8 @@ class Faults:
     def __post_init__(self) -> None:
         # the broker early (its loss then overlaps the load), the database in the middle
         database = [DATABASE] if self.database else []
-        self.victims = [SERVICES[0], BROKER, *SERVICES[1:3], *database, *SERVICES[3:]]
+        self.victims = ([SERVICES[0], BROKER, *SERVICES[1:3], *database, *SERVICES[3:]]
+                        if self.replicas is None else list(self.replicas.services))
 
     @property
     def every_s(self) -> float:
@@ -102,7 +108,7 @@ class Faults:
             self._db_back_at = time.monotonic() + self.plan.db_outage_s
             self.log.append({"at_s": at, "killed": DATABASE})
             return
-        pid = self.supervisor.pids().get(victim)
+        pid = (self.replicas or self.supervisor).pids().get(victim)
         if pid is None:  # still down from an earlier fault: nothing to kill
             self.log.append({"at_s": at, "killed": victim, "note": "was not running"})
             return
@@ -173,15 +179,12 @@ def run_chaos(plan: ChaosPlan, data_dir: Path, *, database_url: str | None = Non
         summary["supervisor"] = events
         report(f"system up on {summary['database']}; load for {plan.load_s:.0f}s, "
                f"a kill every {faults.every_s:.1f}s")
-        _run_load(plan, faults, clients, events, summary)
+        run_load(plan, faults, clients, events, summary)
         report(f"load over ({len(tally.acknowledged)} orders acknowledged); settling and checking")
-        summary["checks"] = _settle_and_check(plan, faults, clients, admin, world, events, summary)
-        summary["load"] = _load_summary(tally, clients)
-        summary["faults"] = faults.log
+        summary["checks"] = settle_and_check(plan, faults, clients, admin, world, events, summary)
         summary["status"] = supervisor.status()
         summary["log_signals"] = _log_signals(supervisor)
-        summary["ok"] = not clients.errors and all(
-            check["count"] == 0 for check in summary["checks"].values())
+        conclude(summary, tally, clients, faults)
         admin.close()
     finally:
         if clients is not None:
@@ -193,7 +196,7 @@ def run_chaos(plan: ChaosPlan, data_dir: Path, *, database_url: str | None = Non
     return summary
 
 
-def _run_load(plan: ChaosPlan, faults: Faults, clients: Clients, events: list[str],
+def run_load(plan: ChaosPlan, faults: Faults, clients: Clients, events: list[str],
               summary: dict[str, Any]) -> None:
     """Place orders for ``load_s`` while killing victims; then let the requests in flight finish."""
     started = faults.zero = clients.tally.zero = time.monotonic()
@@ -213,7 +216,7 @@ def _run_load(plan: ChaosPlan, faults: Faults, clients: Clients, events: list[st
         events.append("not every child was running again within 60 s")
 
 
-def _settle_and_check(plan: ChaosPlan, faults: Faults, clients: Clients, admin: Api, world: World,
+def settle_and_check(plan: ChaosPlan, faults: Faults, clients: Clients, admin: Api, world: World,
                       events: list[str], summary: dict[str, Any]) -> dict[str, Any]:
     """Let the clients finish (every order shipped, every invoice paid) within ``settle_s``; check."""
     started = time.monotonic()
@@ -297,6 +300,14 @@ def _log_signals(supervisor: Supervisor) -> dict[str, dict[str, Any]]:
             if hits:
                 found.setdefault(name, {})[signal_name] = {"count": len(hits), "first": hits[:3]}
     return found
+
+
+def conclude(summary: dict[str, Any], tally: Tally, clients: Clients, faults: Faults) -> None:
+    """Add the load and the faults to ``summary``, and ``ok``: no check found anything."""
+    summary["load"] = _load_summary(tally, clients)
+    summary["faults"] = faults.log
+    summary["ok"] = not clients.errors and all(
+        check["count"] == 0 for check in summary["checks"].values())
 
 
 def _load_summary(tally: Tally, clients: Clients) -> dict[str, Any]:

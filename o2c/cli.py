@@ -306,6 +306,9 @@ def chaos(
     private_postgres: bool = typer.Option(False, "--private-postgres",
                                           help="Start a private PostgreSQL server and kill it too."),
     kill_every: float = typer.Option(6.0, "--kill-every", min=0.5, help="Seconds between two kills."),
+    replicas: bool = typer.Option(False, "--replicas",
+                                  help="Run two replicas of every service (needs --database-url) "
+                                       "and kill one replica of each instead."),
     data_dir: Path | None = typer.Option(None, "--data-dir",
                                          help="Where the system under test keeps its data "
                                               "(default: a temporary directory)."),
@@ -319,14 +322,24 @@ def chaos(
     import tempfile
 
     from o2c.chaos import ChaosPlan, run_chaos
+    from o2c.chaos_replicas import run_replicas
 
     if database_url and private_postgres:
         raise typer.BadParameter("give --database-url or --private-postgres, not both")
+    if replicas and not database_url:
+        raise typer.BadParameter("--replicas needs --database-url (replicas share PostgreSQL)")
     plan = ChaosPlan(load_s=minutes * 60, kill_every_s=kill_every, settle_s=max(60.0, minutes * 12),
                      agree_s=max(30.0, minutes * 6))
     where = data_dir or Path(tempfile.mkdtemp(prefix="o2c-chaos-"))
-    summary = run_chaos(plan, where, database_url=database_url, private_postgres=private_postgres,
-                        report=lambda line: typer.echo(line, err=True))
+    def report(line: str) -> None:
+        typer.echo(line, err=True)
+
+    if replicas:
+        assert database_url is not None
+        summary = run_replicas(plan, where, database_url, report=report)
+    else:
+        summary = run_chaos(plan, where, database_url=database_url,
+                            private_postgres=private_postgres, report=report)
     _echo(summary)
     if not summary.get("ok"):
         typer.echo(f"logs and data kept in {where}", err=True)

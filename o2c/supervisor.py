@@ -27,10 +27,10 @@ relays notice that the broker lost its data and republish their stores.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ctypes
 import ctypes.util
+import dataclasses
 import fcntl
 import json
 import os
@@ -41,24 +41,27 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+from pydantic import ValidationError
 
 from libs.events.topics import DEAD_LETTER_TOPIC, PUBLISHERS, topic_for
 from libs.messaging.broker import (
     BrokerStartError,
-    ensure_topics,
+    EmbeddedBroker,
+    client_host,
     free_port,
-    start_blocking,
-    stop_blocking,
-    wait_until_ready_blocking,
+    read_tail,
+    signal_group,
 )
+from libs.messaging.kafka import KafkaConnection, ensure_topics, wait_until_answering
 from libs.runtime.settings import AUDIT_KEY_FILE, DEFAULT_PORTS, RuntimeSettings
+from o2c.loop_thread import LoopThread
 from o2c.private_files import PRIVATE_UMASK, make_private, open_private, private_dir, write_private
 from o2c.restarts import RestartPolicy, Restarts
 from o2c.system import ADMIN_TOKEN_FILE, record
@@ -76,6 +79,7 @@ __all__ = [
     "up_command",
 ]
 
+T = TypeVar("T")
 SERVICES: tuple[str, ...] = tuple(DEFAULT_PORTS)
 DEFAULT_HOST = "127.0.0.1"
 #: First choice for the embedded broker when no port is remembered yet (Kafka's usual port);
@@ -93,7 +97,6 @@ BROKER_START_TIMEOUT_S = 15.0
 EXTERNAL_KAFKA_TIMEOUT_S = 30.0
 BROKER_STOP_TIMEOUT_S = 5.0
 
-_LOG_TAIL_BYTES = 4000
 _POLL_INTERVAL_S = 0.1
 _HEALTH_TIMEOUT_S = 1.0
 
@@ -159,11 +162,6 @@ def resolve_audit_key(data_dir: Path) -> Path | None:
 # --------------------------------------------------------------------------- helpers
 
 
-def _client_host(host: str) -> str:
-    """Where clients connect to a listener bound on ``host``."""
-    return DEFAULT_HOST if host in ("", "0.0.0.0", "::") else host
-
-
 def _port_free(host: str, port: int) -> bool:
     """True when ``host:port`` can be bound right now."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -174,30 +172,6 @@ def _port_free(host: str, port: int) -> bool:
         except OSError:
             return False
     return True
-
-
-def _read_tail(path: Path, limit: int = _LOG_TAIL_BYTES) -> str:
-    """The last ``limit`` bytes of a log file (or why there are none)."""
-    try:
-        with path.open("rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            size = handle.tell()
-            handle.seek(max(0, size - limit))
-            text = handle.read().decode("utf-8", errors="replace").strip()
-    except OSError as error:
-        return f"(could not read {path}: {error})"
-    return text or "(log empty)"
-
-
-def _signal_group(pid: int, sig: int) -> None:
-    """Signal a child's process group (each child leads its own session); ignore if gone."""
-    try:
-        os.killpg(pid, sig)
-    except ProcessLookupError:
-        pass
-    except PermissionError:  # pragma: no cover - not our group any more; fall back to the pid
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, sig)
 
 
 def _mask_password(url: str) -> str:
@@ -293,7 +267,11 @@ class Supervisor:
         self.kafka = kafka or None
         self.host = host
         self.services: tuple[str, ...] = tuple(services)
-        self.partitions = RuntimeSettings().partitions
+        try:  # the services read the same environment: fail here, not in six logs
+            self.settings = RuntimeSettings()
+        except ValidationError as error:
+            raise SupervisorError(f"invalid settings: {error}") from error
+        self.partitions = self.settings.partitions
         self.ports = self._resolve_ports(ports or {}, base_port)
         private_dir(self.data_dir)
         if admin_token:
@@ -311,7 +289,8 @@ class Supervisor:
         self.stop_timeout = stop_timeout
 
         self._bootstrap: str | None = self.kafka
-        self._broker: subprocess.Popen[bytes] | None = None
+        self._broker: EmbeddedBroker | None = None
+        self._loop: LoopThread | None = None  # runs the async launcher and admin calls
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._restarts = Restarts(restart_policy or RestartPolicy())
         self._lock_handle: IO[str] | None = None
@@ -357,7 +336,7 @@ class Supervisor:
 
     def urls(self) -> dict[str, str]:
         """Base URL of every service, e.g. ``{"partners": "http://127.0.0.1:8101", ...}``."""
-        host = _client_host(self.host)
+        host = client_host(self.host)
         if ":" in host:
             host = f"[{host}]"
         return {name: f"http://{host}:{port}" for name, port in self.ports.items()}
@@ -365,7 +344,7 @@ class Supervisor:
     def pids(self) -> dict[str, int]:
         """Process ids of the running children (services by name, plus ``"broker"``)."""
         found = {name: proc.pid for name, proc in self._procs.items() if proc.poll() is None}
-        if self._broker is not None and self._broker.poll() is None:
+        if self._broker is not None and self._broker.pid is not None:
             found["broker"] = self._broker.pid
         return found
 
@@ -439,11 +418,13 @@ class Supervisor:
         """
         codes = self._stop_services(list(self.services))
         self._restarts.forget("broker")
-        if self._broker is not None:
-            codes["broker"] = stop_blocking(self._broker, BROKER_STOP_TIMEOUT_S, signal.SIGINT)
-            self._broker = None
+        if self._broker is not None and (code := self._stop_broker(BROKER_STOP_TIMEOUT_S)) is not None:
+            codes["broker"] = code
         if self.kafka is None:
             self._bootstrap = None
+        if self._loop is not None:
+            self._loop.close()
+            self._loop = None
         self._release_lock()
         return codes
 
@@ -473,7 +454,7 @@ class Supervisor:
                 continue
             died = ""
             if proc is not None:
-                _signal_group(proc.pid, signal.SIGKILL)  # leftovers of its group, if any
+                signal_group(proc.pid, signal.SIGKILL)  # leftovers of its group, if any
                 del self._procs[name]
                 died = self._died(name, proc.returncode, self.log_path(name))
             if not self._restarts.due(name):
@@ -510,9 +491,8 @@ class Supervisor:
     def _check_broker(self) -> list[str]:
         """Restart the embedded broker when it died (on its port; services follow if it moved)."""
         died = ""
-        if self._broker is not None and self._broker.poll() is not None:
-            code = self._broker.returncode
-            self._broker = None
+        if self._broker is not None and not self._broker.is_running:
+            code = self._stop_broker(0.0)  # reaps what is left of its process group
             died = self._died("broker", code, self.broker_log)
         if self._broker is not None or not self._restarts.due("broker"):
             return [died] if died else []
@@ -523,8 +503,7 @@ class Supervisor:
                 self._ensure_topics()
         except SupervisorError as error:
             if self._broker is not None:
-                stop_blocking(self._broker, 1.0, signal.SIGKILL)
-                self._broker = None
+                self._stop_broker(0.0)
             return [*([died] if died else []),
                     self._died("broker", None, self.broker_log, f"failed to restart: {error}")]
         events = [f"{died or 'broker back-off over'}; restarted empty on {self.bootstrap}"]
@@ -597,6 +576,12 @@ class Supervisor:
             candidates.append(self.preferred_broker_port)
         return [port for port in dict.fromkeys(candidates) if 0 < port < 65536]
 
+    def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run an async launcher or admin call on the supervisor's own event loop."""
+        if self._loop is None:
+            self._loop = LoopThread("o2c-supervisor")
+        return self._loop.run(coroutine)
+
     def _start_broker(self) -> None:
         """Start Tansu on the remembered port when possible, else on a free one (remembered)."""
         explicit = self.broker_port is not None
@@ -607,40 +592,48 @@ class Supervisor:
             ports.append(free_port())
         last_error: BrokerStartError | None = None
         for port in ports[:3]:
-            bootstrap = f"{DEFAULT_HOST}:{port}"
-            _stamp(self.broker_log, f"broker on {bootstrap}")
+            broker = EmbeddedBroker(port, DEFAULT_HOST, self.broker_log, stop_signal=signal.SIGINT,
+                                    start_timeout=BROKER_START_TIMEOUT_S)
+            _stamp(self.broker_log, f"broker on {broker.bootstrap_servers}")
             try:
-                process = start_blocking(port, DEFAULT_HOST, self.broker_log)
-            except OSError as error:
-                raise SupervisorError(f"could not execute the embedded broker: {error}") from error
-            self._broker = process
-            try:
-                wait_until_ready_blocking(
-                    bootstrap, BROKER_START_TIMEOUT_S, process=process, log_path=self.broker_log
-                )
-            except BrokerStartError as error:
-                stop_blocking(process, 1.0, signal.SIGKILL)
-                self._broker = None
+                self._run(broker.start())
+            except BrokerStartError as error:  # it stopped what it started
                 last_error = error
                 continue
-            self._bootstrap = bootstrap
+            except OSError as error:  # the extra is missing, say
+                raise SupervisorError(f"could not execute the embedded broker: {error}") from error
+            self._broker = broker
+            self._bootstrap = broker.bootstrap_servers
             self._restarts.started("broker")
             with contextlib.suppress(OSError):
                 write_private(self.data_dir / BROKER_PORT_FILE, f"{port}\n")
             return
         raise SupervisorError(f"the embedded broker did not start: {last_error}")
 
+    def _stop_broker(self, grace_s: float) -> int | None:
+        """Stop the embedded broker (SIGINT, SIGKILL after ``grace_s``); its exit code."""
+        broker, self._broker = self._broker, None
+        assert broker is not None
+        return self._run(broker.stop(grace_s))
+
+    def _kafka(self) -> KafkaConnection:
+        """How the supervisor itself talks to the cluster (the services' settings, its client id)."""
+        kafka = self.settings.kafka("supervisor")
+        if self.embedded:
+            return KafkaConnection(self.bootstrap, client_id=kafka.client_id)
+        return dataclasses.replace(kafka, bootstrap_servers=self.bootstrap)
+
     def _wait_external_kafka(self) -> None:
         assert self.kafka is not None
         try:
-            wait_until_ready_blocking(self.kafka, EXTERNAL_KAFKA_TIMEOUT_S)
-        except BrokerStartError as error:
+            self._run(wait_until_answering(self._kafka(), EXTERNAL_KAFKA_TIMEOUT_S))
+        except TimeoutError as error:
             raise SupervisorError(f"Kafka at {self.kafka} is not reachable: {error}") from error
 
     def _ensure_topics(self) -> None:
         topics = [topic_for(name) for name in PUBLISHERS] + [DEAD_LETTER_TOPIC]
         try:
-            asyncio.run(ensure_topics(self.bootstrap, topics, self.partitions))
+            self._run(ensure_topics(self._kafka(), topics, self.partitions))
         except Exception as error:
             raise SupervisorError(f"could not create topics on {self.bootstrap}: {error}") from error
 
@@ -676,7 +669,7 @@ class Supervisor:
                         raise ServiceStartError(
                             f"service {name} exited with code {proc.returncode} while starting "
                             f"(log: {self.log_path(name)})\n--- log tail ---\n"
-                            f"{_read_tail(self.log_path(name))}"
+                            f"{read_tail(self.log_path(name))}"
                         )
                     try:
                         if client.get(url).status_code == 200:
@@ -687,7 +680,7 @@ class Supervisor:
                     return
                 if time.monotonic() > deadline:
                     details = "\n".join(
-                        f"--- {name}: {self.log_path(name)} ---\n{_read_tail(self.log_path(name), 1500)}"
+                        f"--- {name}: {self.log_path(name)} ---\n{read_tail(self.log_path(name), 1500)}"
                         for name in pending
                     )
                     raise ServiceStartError(
@@ -702,16 +695,16 @@ class Supervisor:
             self._restarts.forget(name)
         for proc in procs.values():
             if proc.poll() is None:
-                _signal_group(proc.pid, signal.SIGTERM)
+                signal_group(proc.pid, signal.SIGTERM)
         deadline = time.monotonic() + self.stop_timeout
         codes: dict[str, int] = {}
         for name, proc in procs.items():
             try:
                 codes[name] = proc.wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                _signal_group(proc.pid, signal.SIGKILL)
+                signal_group(proc.pid, signal.SIGKILL)
                 codes[name] = proc.wait()
-            _signal_group(proc.pid, signal.SIGKILL)  # anything the service left in its group
+            signal_group(proc.pid, signal.SIGKILL)  # anything the service left in its group
         return codes
 
 

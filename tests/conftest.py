@@ -226,23 +226,19 @@ async def store(db: Database) -> EventStore:
 @pytest.fixture(scope="session")
 def broker_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One embedded Kafka-protocol broker for the session (tests use their own topics)."""
-    from libs.messaging.broker import (
-        BrokerStartError,
-        free_port,
-        start_blocking,
-        stop_blocking,
-        wait_until_ready_blocking,
-    )
+    from libs.messaging.broker import BrokerStartError, EmbeddedBroker
+    from o2c.loop_thread import LoopThread
 
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("broker") / "broker.log"
+    loop = LoopThread("test-broker")  # the broker outlives every test's own event loop
+    broker = EmbeddedBroker(log_path=tmp_path_factory.mktemp("broker") / "broker.log")
     try:
-        process = start_blocking(port, log_path=log_path)
-        wait_until_ready_blocking(f"127.0.0.1:{port}", process=process, log_path=log_path)
+        loop.run(broker.start())
     except (BrokerStartError, OSError) as error:
+        loop.close()
         integration_unavailable(f"embedded broker unavailable: {error}")
-    yield f"127.0.0.1:{port}"
-    stop_blocking(process)
+    yield broker.bootstrap_servers
+    loop.run(broker.stop())
+    loop.close()
 
 
 async def wait_until(predicate: Callable[[], Awaitable[bool]], seconds: float = 30.0,

@@ -13,7 +13,7 @@ from libs.events.base import DomainEvent, format_timestamp, utc_now
 from libs.events.chain import UNKEYED, Chain
 from libs.events.codec import canonical_json
 from libs.events.envelope import Envelope
-from libs.messaging.broker import ensure_topics
+from libs.messaging.kafka import ensure_topics
 from libs.messaging.relay import Relay
 from libs.store.database import Database
 from libs.store.schema import event_seals, events, relay_state
@@ -63,7 +63,7 @@ async def seal_everything(store: EventStore, broker: str) -> None:
     horizon, which a parallel suite's transaction can hold back for a moment)."""
     topic = f"test.sealed.{uuid.uuid4().hex[:10]}"
     await ensure_topics(broker, [topic])
-    relay = Relay(store, topic=topic, bootstrap_servers=broker)
+    relay = Relay(store, topic=topic, kafka=broker)
 
     async def everything_sealed() -> bool:
         await relay.publish_batch()

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from libs.messaging.broker import end_offsets, holds_offset
+from libs.messaging.kafka import KafkaConnection, end_offsets, holds_offset
 
 log = logging.getLogger(__name__)
 
@@ -86,14 +86,14 @@ class Heartbeat:
 class EndOffsets:
     """Checks one event topic's end offsets against the next offsets a relay expects."""
 
-    bootstrap_servers: str
+    kafka: KafkaConnection
     topic: str
     _verified: dict[int, tuple[int, int]] = field(default_factory=dict)
 
     async def check(self, expected: Mapping[int, int]) -> tuple[int, int | None]:
         """The topic's partition count (0: absent) and the first partition that no longer
         holds the last record published to it (None: all hold it, or nobody can tell)."""
-        ends = await end_offsets(self.bootstrap_servers, self.topic)
+        ends = await end_offsets(self.kafka, self.topic)
         for partition, next_offset in expected.items():
             if not await self._holds(ends, partition, next_offset):
                 return len(ends), partition
@@ -109,7 +109,7 @@ class EndOffsets:
         end = ends.get(partition, 0)
         if end >= expected or self._verified.get(partition) == (expected, end):
             return True
-        held = await holds_offset(self.bootstrap_servers, self.topic, partition, expected - 1,
+        held = await holds_offset(self.kafka, self.topic, partition, expected - 1,
                                   timeout_ms=HOLDS_OFFSET_TIMEOUT_MS)
         if held:
             self._verified[partition] = (expected, end)

@@ -62,9 +62,9 @@ from libs.events.envelope import Envelope
 from libs.events.registry import EventRegistry
 from libs.events.topics import DEAD_LETTER_TOPIC
 from libs.messaging import dlq, held, inbox
-from libs.messaging.broker import ensure_topics
 from libs.messaging.healing import find_on_topics
 from libs.messaging.inbox import Delivery, Handler, Incoming, Outcome
+from libs.messaging.kafka import KafkaConnection, connection, ensure_topics
 from libs.messaging.timing import sleep_or_stop
 from libs.messaging.work import BatchWork
 from libs.store.database import Database
@@ -133,7 +133,7 @@ class Consumer:
         registry: EventRegistry,
         handlers: Mapping[str, Handler],
         topics: Sequence[str],
-        bootstrap_servers: str,
+        kafka: KafkaConnection | str,
         settings: ConsumerSettings | None = None,
         dead_letter_topic: str = DEAD_LETTER_TOPIC,
     ) -> None:
@@ -142,10 +142,10 @@ class Consumer:
         self.registry = registry
         self.handlers = dict(handlers)
         self.topics = list(topics)
-        self.bootstrap_servers = bootstrap_servers
+        self.kafka = connection(kafka)
         self.settings = settings or ConsumerSettings()
         self.dead_letter_topic = dead_letter_topic
-        self._notices = dlq.Notices(bootstrap_servers, dead_letter_topic, name)
+        self._notices = dlq.Notices(self.kafka, dead_letter_topic, name)
         self.outcomes: dict[Outcome, int] = dict.fromkeys(Outcome, 0)
         #: Gaps that outlived their bound and the healing (an alarm each), since start.
         self.gap_alarms = 0
@@ -164,8 +164,8 @@ class Consumer:
             settings = self.settings
             consumer = AIOKafkaConsumer(
                 *self.topics,
-                bootstrap_servers=self.bootstrap_servers,
-                group_id=self.name,
+                **self.kafka.client_kwargs(),
+                group_id=self.kafka.group_id(self.name),
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
                 metadata_max_age_ms=3000,
@@ -176,7 +176,7 @@ class Consumer:
             try:
                 # Create our topics with the agreed partition count before subscribing:
                 # a broker that auto-creates topics would otherwise pick its own count.
-                await ensure_topics(self.bootstrap_servers, [*self.topics, self.dead_letter_topic],
+                await ensure_topics(self.kafka, [*self.topics, self.dead_letter_topic],
                                     settings.partitions)
                 await consumer.start()
                 if ready is not None:
@@ -624,7 +624,7 @@ class Consumer:
         if not gaps:
             return 0
         found = await find_on_topics(
-            self.bootstrap_servers, self.topics, {g.stream_id: set(g.missing) for g in gaps},
+            self.kafka, self.topics, {g.stream_id: set(g.missing) for g in gaps},
             max_seconds=self.settings.heal_scan_seconds)
         for item in found:
             async with self._lock(item.envelope.stream_id):

@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.base import format_timestamp, utc_now
 from libs.events.envelope import Envelope
+from libs.messaging.kafka import KafkaConnection
 from libs.store.schema import dead_letters
 from libs.store.sql import upsert
 
@@ -159,8 +160,8 @@ def _as_dict(row: Any) -> dict[str, Any]:
 class Notices:
     """The dead-letter topic: one outward notice per new dead letter (nothing reads it to act)."""
 
-    def __init__(self, bootstrap_servers: str, topic: str, consumer: str) -> None:
-        self.bootstrap_servers = bootstrap_servers
+    def __init__(self, kafka: KafkaConnection, topic: str, consumer: str) -> None:
+        self.kafka = kafka
         self.topic = topic
         self.consumer = consumer
         self._producer: AIOKafkaProducer | None = None
@@ -168,7 +169,7 @@ class Notices:
     async def announce(self, key: bytes | None, value: bytes | None, origin_topic: str,
                        reason: str, attempts: int) -> None:
         if self._producer is None:
-            producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap_servers, acks="all",
+            producer = AIOKafkaProducer(**self.kafka.client_kwargs(), acks="all",
                                         enable_idempotence=False, request_timeout_ms=10000)
             await producer.start()
             self._producer = producer

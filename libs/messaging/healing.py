@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from libs.events.envelope import Envelope
-from libs.messaging.broker import end_offsets
+from libs.messaging.kafka import KafkaConnection, connection, end_offsets
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class Found:
 
 
 async def find_on_topics(
-    bootstrap_servers: str,
+    kafka: KafkaConnection | str,
     topics: Sequence[str],
     wanted: Mapping[str, set[int]],
     *,
@@ -70,14 +70,14 @@ async def find_on_topics(
     """
     ends: dict[TopicPartition, int] = {}
     for topic in topics:
-        for partition, end in (await end_offsets(bootstrap_servers, topic)).items():
+        for partition, end in (await end_offsets(kafka, topic)).items():
             if end > 0:
                 ends[TopicPartition(topic, partition)] = end
     if not ends or not wanted:
         return []
     keys = {stream.encode("utf-8"): stream for stream in wanted}
     found: dict[tuple[str, int], Found] = {}
-    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False,
+    reader = AIOKafkaConsumer(**connection(kafka).client_kwargs(), enable_auto_commit=False,
                               auto_offset_reset="earliest")
     await reader.start()
     try:

@@ -38,13 +38,19 @@ def lease_for(db: Database, name: str, ttl: float = 10.0) -> Lease:
     return AdvisoryLease(db, name) if db.is_postgres else RowLease(db, name, ttl)
 
 
+def advisory_key(schema: str | None, name: str) -> int:
+    """The advisory lock of lease ``name`` in ``schema`` (the key ``pg_locks`` shows as
+    ``classid << 32 | objid``)."""
+    digest = hashlib.sha256(f"o2c:{schema}:{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
 class AdvisoryLease:
     """``pg_try_advisory_lock`` on a connection kept for as long as the lease is held."""
 
     def __init__(self, db: Database, name: str) -> None:
         self._db = db
-        digest = hashlib.sha256(f"o2c:{db.schema}:{name}".encode()).digest()
-        self._key = int.from_bytes(digest[:8], "big", signed=True)
+        self._key = advisory_key(db.schema, name)
         self._conn: AsyncConnection | None = None
 
     async def acquire(self) -> bool:

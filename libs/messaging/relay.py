@@ -27,7 +27,7 @@ to the topic cannot move a stream:
 
 On Apache Kafka, set ``auto.create.topics.enable=false`` on the brokers (or
 an equivalent policy on a managed cluster): topics are then created only by
-:func:`~libs.messaging.broker.ensure_topics` (``o2c up``, each relay and
+:func:`~libs.messaging.kafka.ensure_topics` (``o2c up``, each relay and
 consumer at start), with the configured count, before anything writes. Never
 change the count of an event topic under a running system; moving to another
 count is a migration (new topics, republish).
@@ -78,13 +78,13 @@ from aiokafka.partitioner import murmur2
 from sqlalchemy import select
 
 from libs.events.envelope import GENESIS_HASH, Envelope
-from libs.messaging.broker import ensure_topics
 from libs.messaging.broker_loss import (
     HEARTBEAT_TOPIC_CONFIG,
     EndOffsets,
     Heartbeat,
     heartbeat_topic_for,
 )
+from libs.messaging.kafka import KafkaConnection, connection, ensure_topics
 from libs.messaging.lease import Lease, lease_for
 from libs.messaging.timing import sleep_or_stop
 from libs.store.commits import CommitListener
@@ -157,7 +157,7 @@ class Relay:
         store: EventStore,
         *,
         topic: str,
-        bootstrap_servers: str,
+        kafka: KafkaConnection | str,
         name: str = "relay",
         lease: Lease | None = None,
         settings: RelaySettings | None = None,
@@ -165,7 +165,7 @@ class Relay:
     ) -> None:
         self.store = store
         self.topic = topic
-        self.bootstrap_servers = bootstrap_servers
+        self.kafka = connection(kafka)
         self.name = name
         self._source = f"/o2c/{name}".encode()
         self.lease = lease or lease_for(store.db, f"relay:{name}")
@@ -174,7 +174,7 @@ class Relay:
         self.heartbeat_topic = heartbeat_topic_for(topic)
         self._heartbeat = Heartbeat(self.heartbeat_topic, name.encode("utf-8"),
                                     self.settings.heartbeat_timeout, self._ensure_topics)
-        self._end_offsets = EndOffsets(bootstrap_servers, topic)
+        self._end_offsets = EndOffsets(self.kafka, topic)
         self._producer: AIOKafkaProducer | None = None
         self._state: RelayState | None = None
         self._last_broker_check = float("-inf")
@@ -274,7 +274,7 @@ class Relay:
         if self._producer is None:
             await self._ensure_topics()
             producer = AIOKafkaProducer(
-                bootstrap_servers=self.bootstrap_servers,
+                **self.kafka.client_kwargs(),
                 acks="all",
                 enable_idempotence=False,
                 linger_ms=2,
@@ -291,9 +291,9 @@ class Relay:
             await self.watch_broker()
 
     async def _ensure_topics(self) -> None:
-        counts = await ensure_topics(self.bootstrap_servers, [self.topic], self.settings.partitions)
+        counts = await ensure_topics(self.kafka, [self.topic], self.settings.partitions)
         self._note_shape(counts[self.topic])
-        await ensure_topics(self.bootstrap_servers, [self.heartbeat_topic], 1,
+        await ensure_topics(self.kafka, [self.heartbeat_topic], 1,
                             config=HEARTBEAT_TOPIC_CONFIG)
 
     def _note_shape(self, partitions: int) -> None:

@@ -25,8 +25,8 @@ from libs.events import default_registry
 from libs.events.base import utc_now
 from libs.events.registry import EventRegistry
 from libs.events.topics import topic_for
-from libs.messaging.broker import end_offsets
 from libs.messaging.consumer import Consumer, ConsumerSettings, Handler
+from libs.messaging.kafka import end_offsets
 from libs.messaging.relay import Relay, RelaySettings
 from libs.messaging.timing import sleep_or_stop
 from libs.runtime.audit import audit_router
@@ -83,6 +83,8 @@ class ServiceSpec:
 
 
 def build_app(spec: ServiceSpec, ctx: ServiceContext) -> FastAPI:
+    kafka = ctx.settings.kafka(spec.name)  # once: a TLS context reads its files
+
     async def ready_check() -> dict[str, bool]:
         checks = {"database": False, "broker": False}
         try:
@@ -92,7 +94,7 @@ def build_app(spec: ServiceSpec, ctx: ServiceContext) -> FastAPI:
         except Exception:
             log.warning("readiness: database unreachable", exc_info=True)
         try:
-            await asyncio.wait_for(end_offsets(ctx.settings.kafka_bootstrap, "o2c.readiness"), 3)
+            await asyncio.wait_for(end_offsets(kafka, "o2c.readiness"), 3)
             checks["broker"] = True
         except Exception:
             log.warning("readiness: broker unreachable", exc_info=True)
@@ -135,7 +137,7 @@ def consumer_for(spec: ServiceSpec, ctx: ServiceContext) -> Consumer:
         name=spec.name, db=ctx.db, registry=ctx.registry,
         handlers={**key_handlers(), **spec.handlers(ctx)},
         topics=[topic_for(p) for p in publishers],
-        bootstrap_servers=settings.kafka_bootstrap,
+        kafka=settings.kafka(spec.name),
         settings=ConsumerSettings(partitions=settings.partitions,
                                   gap_heal_seconds=settings.gap_heal_seconds, **quick),
     )
@@ -156,7 +158,7 @@ async def serve(spec: ServiceSpec, settings: RuntimeSettings, port: int | None =
     }
     if spec.publishes:
         relay = Relay(ctx.store, topic=topic_for(spec.name),
-                      bootstrap_servers=settings.kafka_bootstrap, name=spec.name,
+                      kafka=settings.kafka(spec.name), name=spec.name,
                       settings=RelaySettings(partitions=settings.partitions))
         workers["relay"] = lambda: relay.run(stop)
     for task in spec.tasks:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from libs.events.chain import AuditKeyError, Chain, parse_audit_keys
+from libs.messaging.kafka import KafkaConnection, SaslMechanism, SecurityProtocol
 from libs.store.database import Database
 
 AUDIT_KEY_FILE = "audit-key"
@@ -32,6 +33,24 @@ class RuntimeSettings(BaseSettings):
     schema_prefix: str = Field("o2c_", pattern=r"^[a-z_][a-z0-9_]{0,40}$",
                                description="PostgreSQL schema of a service = prefix + name.")
     kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_client_id: str = Field("o2c", min_length=1, description=(
+        "Client id prefix; each service's clients report '<client id>-<service>'."))
+    kafka_group_prefix: str = Field("", pattern=r"^[A-Za-z0-9._-]{0,100}$", description=(
+        "Put before every consumer group id ('<prefix><service>'): systems sharing a "
+        "cluster then never share a group."))
+    kafka_replication_factor: int = Field(1, ge=1, description="Of the topics o2c creates.")
+    kafka_min_insync_replicas: int | None = Field(
+        None, ge=1, description="The topics' min.insync.replicas; unset: the broker's default.")
+    kafka_security_protocol: SecurityProtocol = "PLAINTEXT"
+    kafka_sasl_mechanism: SaslMechanism = "PLAIN"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = Field(
+        None, description="CA bundle the brokers' certificates are checked against; unset: "
+                          "the system's CAs.")
+    kafka_ssl_certfile: Path | None = Field(None, description="Client certificate (mutual TLS).")
+    kafka_ssl_keyfile: Path | None = Field(None, description="Its private key.")
+    kafka_ssl_key_password: SecretStr | None = None
     admin_token: str | None = None
     host: str = "127.0.0.1"
     embedded: bool = Field(False, description="Running on the embedded broker (shorter group timeouts).")
@@ -48,6 +67,42 @@ class RuntimeSettings(BaseSettings):
     audit_key_file: Path | None = Field(
         None, description="A file with the audit keys, one per line (a mounted secret, say). "
                           "Unset: <data_dir>/audit-key when it exists.")
+
+    @model_validator(mode="after")
+    def _kafka_is_consistent(self) -> RuntimeSettings:
+        """Fail at start, not at the first connection."""
+        sasl = self.kafka_security_protocol.startswith("SASL_")
+        if sasl and not (self.kafka_sasl_username and self.kafka_sasl_password):
+            raise ValueError(f"O2C_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                             "O2C_KAFKA_SASL_USERNAME and O2C_KAFKA_SASL_PASSWORD")
+        if (self.kafka_ssl_keyfile is not None) and self.kafka_ssl_certfile is None:
+            raise ValueError("O2C_KAFKA_SSL_KEYFILE needs O2C_KAFKA_SSL_CERTFILE")
+        files = [self.kafka_ssl_cafile, self.kafka_ssl_certfile, self.kafka_ssl_keyfile]
+        if any(files) and not self.kafka_security_protocol.endswith("SSL"):
+            raise ValueError("O2C_KAFKA_SSL_* files need O2C_KAFKA_SECURITY_PROTOCOL SSL or SASL_SSL")
+        missing = [str(path) for path in files if path is not None and not path.is_file()]
+        if missing:
+            raise ValueError(f"Kafka TLS file(s) not found: {', '.join(missing)}")
+        if (self.kafka_min_insync_replicas or 0) > self.kafka_replication_factor:
+            raise ValueError("O2C_KAFKA_MIN_INSYNC_REPLICAS exceeds O2C_KAFKA_REPLICATION_FACTOR: "
+                             "no produce with acks=all could ever succeed")
+        return self
+
+    def kafka(self, service: str) -> KafkaConnection:
+        """How ``service``'s clients (producers, consumers, admin) reach the cluster."""
+        def secret(value: SecretStr | None) -> str | None:
+            return value.get_secret_value() if value is not None else None
+
+        return KafkaConnection(
+            self.kafka_bootstrap, client_id=f"{self.kafka_client_id}-{service}",
+            group_prefix=self.kafka_group_prefix,
+            replication_factor=self.kafka_replication_factor,
+            min_insync_replicas=self.kafka_min_insync_replicas,
+            security_protocol=self.kafka_security_protocol,
+            sasl_mechanism=self.kafka_sasl_mechanism, sasl_username=self.kafka_sasl_username,
+            sasl_password=secret(self.kafka_sasl_password), ssl_cafile=self.kafka_ssl_cafile,
+            ssl_certfile=self.kafka_ssl_certfile, ssl_keyfile=self.kafka_ssl_keyfile,
+            ssl_key_password=secret(self.kafka_ssl_key_password))
 
     def database(self, service: str) -> Database:
         if self.database_url:

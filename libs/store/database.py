@@ -8,7 +8,9 @@ committed transaction survive an operating-system crash, not only a process cras
 A new database file is created 0600 (SQLite gives its ``-wal`` and ``-shm`` the
 database file's mode): it holds every partner's data, readable by its owner only.
 
-On PostgreSQL each service owns a schema; connections set ``search_path`` to it.
+On PostgreSQL each service owns a schema; connections set ``search_path`` to it, and
+``application_name`` to ``o2c <schema> <host>:<pid>`` so an operator can tell which
+replica holds what (the relay lease, say: ``docs/replicas.md``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import asyncio
 import contextlib
 import os
 import re
+import socket
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -147,6 +150,11 @@ def _create_private(path: Path) -> None:
         pass
 
 
+def application_name(schema: str) -> str:
+    """How this process's connections to ``schema`` introduce themselves to PostgreSQL."""
+    return f"o2c {schema} {socket.gethostname()}:{os.getpid()}"[:63]
+
+
 class Database:
     """Engines and transactions for one service's store."""
 
@@ -183,7 +191,8 @@ class Database:
         else:
             connect_args: dict[str, Any] = {}
             if self.schema:
-                connect_args["server_settings"] = {"search_path": self.schema}
+                connect_args["server_settings"] = {"search_path": self.schema,
+                                                   "application_name": application_name(self.schema)}
             # No pre-ping: it costs round trips on every checkout. Broken connections are
             # invalidated when they fail and recycled before servers time them out.
             self.engine = create_async_engine(

@@ -18,8 +18,8 @@ from sqlalchemy import select
 
 from libs.events.base import EventMetadata
 from libs.events.envelope import Envelope
-from libs.messaging.broker import end_offsets, ensure_topics
 from libs.messaging.consumer import Consumer
+from libs.messaging.kafka import end_offsets, ensure_topics
 from libs.store.database import Database
 from libs.store.schema import dead_letters, held_events
 from libs.store.store import EventStore

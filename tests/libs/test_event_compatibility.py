@@ -24,7 +24,7 @@ from libs.events.codec import canonical_json
 from libs.events.orders import OrderPlaced
 from libs.events.partners import PartnerRegistered
 from libs.events.values import ValueObject
-from libs.messaging.broker import ensure_topics
+from libs.messaging.kafka import ensure_topics
 from libs.messaging.relay import Relay, RelaySettings
 from libs.runtime.http import create_app
 from libs.store.database import Database
@@ -179,7 +179,7 @@ async def test_the_example_consumer_reads_real_relayed_events(db: Database, brok
     registered = [sample_of(PartnerRegistered).model_copy(update={"partner_id": f"p-{n}"}) for n in range(3)]
     for event in registered:
         await store.append(event.partner_id, "partner", 0, [event], EventMetadata(actor="test"))
-    relay = Relay(store, topic=topic, bootstrap_servers=broker_bootstrap, name="partners",
+    relay = Relay(store, topic=topic, kafka=broker_bootstrap, name="partners",
                   settings=RelaySettings(poll_interval=0.02))
     async def publish_all() -> None:
         while relay.published_total < len(registered):

@@ -13,8 +13,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy import Column, Integer, MetaData, String, Table, Uuid, func, select
 
 from libs.events.base import EventMetadata
-from libs.messaging.broker import EmbeddedBroker, end_offsets, ensure_topics
+from libs.messaging.broker import EmbeddedBroker
 from libs.messaging.consumer import Consumer, ConsumerSettings, Delivery, Outcome
+from libs.messaging.kafka import end_offsets, ensure_topics
 from libs.messaging.relay import Relay, RelaySettings
 from libs.store.database import Database
 from libs.store.schema import dead_letters, held_events
@@ -60,7 +61,7 @@ class Harness:
         return stop
 
     def relay(self, **kwargs) -> Relay:  # type: ignore[no-untyped-def]
-        return Relay(self.store, topic=self.topic, bootstrap_servers=self.bootstrap,
+        return Relay(self.store, topic=self.topic, kafka=self.bootstrap,
                      settings=FAST, **kwargs)
 
     def consumer(self, name: str = "counter") -> Consumer:
@@ -76,7 +77,7 @@ class Harness:
         return Consumer(
             name=f"{name}-{self.topic}", db=self.db, registry=registry,
             handlers={CounterIncremented.TYPE: apply}, topics=[self.topic],
-            bootstrap_servers=self.bootstrap, dead_letter_topic=f"{self.topic}.dlq",
+            kafka=self.bootstrap, dead_letter_topic=f"{self.topic}.dlq",
             settings=ConsumerSettings(max_attempts=3, retry_backoff=0.01, **QUICK_GROUPS),
         )
 

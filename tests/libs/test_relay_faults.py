@@ -12,7 +12,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from libs.messaging.broker import EmbeddedBroker, end_offsets, ensure_topics
+from libs.messaging.broker import EmbeddedBroker
+from libs.messaging.kafka import end_offsets, ensure_topics
 from libs.messaging.relay import Relay, RelaySettings, partition_for
 from libs.store.database import Database
 from tests.conftest import wait_until
@@ -47,7 +48,7 @@ async def faults(db: Database, broker: EmbeddedBroker) -> AsyncIterator[Harness]
 
 def production_relay(harness: Harness, **settings: float) -> Relay:
     """A relay with the production timings (heartbeat every second), unless told otherwise."""
-    return Relay(harness.store, topic=harness.topic, bootstrap_servers=harness.bootstrap,
+    return Relay(harness.store, topic=harness.topic, kafka=harness.bootstrap,
                  settings=RelaySettings(**settings))  # type: ignore[arg-type]
 
 

@@ -29,7 +29,7 @@ SLEEPY = RelaySettings(poll_interval=60, heartbeat_interval=60, lease_renew_inte
 
 async def _sleepy(harness: Harness) -> Relay:
     """A running relay that has published what there was and gone idle."""
-    relay = Relay(harness.store, topic=harness.topic, bootstrap_servers=harness.bootstrap,
+    relay = Relay(harness.store, topic=harness.topic, kafka=harness.bootstrap,
                   settings=SLEEPY)
     harness.start(relay.run)
     await wait_until(lambda: _true(relay.heartbeats >= 1), what="the relay to go idle")

@@ -24,8 +24,8 @@ from libs.events.base import utc_now
 from libs.events.envelope import Envelope
 from libs.messaging import consumer as consumer_module
 from libs.messaging import held
-from libs.messaging.broker import end_offsets
 from libs.messaging.consumer import Outcome
+from libs.messaging.kafka import end_offsets
 from libs.runtime.dead_letters import ConsumerMetrics
 from libs.store.database import Database
 from tests.conftest import wait_until

@@ -57,6 +57,13 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     assert "Traceback" in done.stderr and "ConnectError" in done.stderr
 
 
+def test_chaos_with_replicas_asks_for_a_shared_database(tmp_path: Path) -> None:
+    done = o2c("chaos", "--replicas", "--minutes", "0.1", "--data-dir", str(tmp_path / "chaos"))
+    assert done.returncode == 2
+    assert "--replicas needs --database-url" in done.stderr
+    assert not (tmp_path / "chaos").exists()
+
+
 def test_a_missing_admin_key_names_the_fix(tmp_path: Path) -> None:
     done = o2c("keys", "list", "--data-dir", str(tmp_path))
     assert done.returncode == 1

@@ -295,6 +295,15 @@ def test_external_kafka_starts_no_broker(tmp_path: Path, fake_path: Path, broker
     assert sup.pids() == {}
 
 
+def test_inconsistent_kafka_settings_stop_o2c_up_before_any_service(
+    tmp_path: Path, fake_path: Path, broker_bootstrap: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("O2C_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")  # and no credentials
+    with pytest.raises(SupervisorError, match="O2C_KAFKA_SASL_USERNAME"):
+        make_supervisor(tmp_path, fake_path, kafka=broker_bootstrap)
+    assert not (tmp_path / "logs").exists()  # nothing was started
+
+
 def test_check_restarts_a_dead_service(tmp_path: Path, fake_path: Path) -> None:
     with make_supervisor(tmp_path, fake_path) as sup:
         victim = sup.pids()["rebates"]
