@@ -17,11 +17,12 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+from libs.messaging.broker import free_port
 
 __all__ = ["PrivatePostgres", "PrivatePostgresError", "find_bin_dir"]
 
@@ -48,12 +49,6 @@ def find_bin_dir() -> Path | None:
     return next((c for c in candidates if (c / "initdb").exists() and (c / "postgres").exists()), None)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class PrivatePostgres:
     """One throw-away PostgreSQL server: :meth:`start`, :meth:`kill`, :meth:`start` again, :meth:`close`.
 
@@ -72,7 +67,7 @@ class PrivatePostgres:
         self.root = Path(root) if root else Path(tempfile.mkdtemp(prefix="o2c-pg-"))
         self.data_dir = self.root / "data"
         self.log_path = self.root / "postgres.log"
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self._as_root = os.geteuid() == 0
         self.user = _RUN_AS if self._as_root else pwd.getpwuid(os.geteuid()).pw_name
         self._proc: subprocess.Popen[bytes] | None = None

@@ -39,6 +39,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -92,12 +93,25 @@ class EmbeddedBrokerMissing(FileNotFoundError):
 # --------------------------------------------------------------------------- helpers
 
 
+# Listening ports are picked below the kernel's ephemeral range (32768-60999 on Linux), from
+# which every outgoing connection takes its local port: a port picked there and bound a moment
+# later could meanwhile carry some client's connection (a service then failed to start).
+_LISTEN_PORTS = range(20_000, 32_000)
+
+
 def free_port(host: str = DEFAULT_HOST) -> int:
-    """Return a TCP port on ``host`` that is free right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    """A TCP port on ``host`` that is free right now, outside the ephemeral range (above)."""
+    for port in random.sample(_LISTEN_PORTS, 50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # all taken: let the OS pick
         sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+        picked: int = sock.getsockname()[1]
+        return picked
 
 
 def client_host(host: str) -> str:
