@@ -41,9 +41,9 @@ class Answer:
         return orjson.loads(self.body)
 
 
-_KEPT = ("asgi", "http_version", "scheme", "server", "client", "root_path", "headers", "state",
-         "path", "raw_path", "query_string")
-"""What a child request inherits: the connection, not what routing added to the parent."""
+_KEPT = ("app", "asgi", "http_version", "scheme", "server", "client", "root_path", "headers", "state",
+         "path", "raw_path", "query_string", CALLER)
+"""What a child request inherits: the connection and caller, not what routing added to the parent."""
 
 
 def child_scope(scope: Scope, *, path: str | None = None,
