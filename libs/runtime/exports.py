@@ -301,9 +301,8 @@ async def _refuse(refusal: ExportRefused, scope: Scope, receive: Receive, send: 
         scope, receive, send)
 
 
-async def _stream_csv(pages: Any, headers: list[tuple[bytes, bytes]], send: Send) -> None:
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
-    writer = CsvWriter()
+async def _write(pages: Any, writer: CsvWriter | XlsxWriter, after_page: Any) -> None:
+    """Every page's rows through ``writer`` (columns from the first row); ``after_page()`` after each."""
     table: Table | None = None
     async for rows, currency in pages:
         if table is None and rows:
@@ -312,21 +311,28 @@ async def _stream_csv(pages: Any, headers: list[tuple[bytes, bytes]], send: Send
         if table is not None:
             table.currency = currency or table.currency
             writer.rows([table.row(item) for item in rows])
+        await after_page()
+
+
+async def _stream_csv(pages: Any, headers: list[tuple[bytes, bytes]], send: Send) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    writer = CsvWriter()
+
+    async def flush() -> None:
         await send({"type": "http.response.body", "body": writer.take(), "more_body": True})
+
+    await _write(pages, writer, flush)
     await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _nothing() -> None:
+    return None
 
 
 async def _stream_xlsx(pages: Any, headers: list[tuple[bytes, bytes]], send: Send, *, sheet: str) -> None:
     with tempfile.TemporaryFile() as file:
         writer = XlsxWriter(file, sheet)
-        table: Table | None = None
-        async for rows, currency in pages:
-            if table is None and rows:
-                table = Table(rows[0], currency)
-                writer.header(table.columns)
-            if table is not None:
-                table.currency = currency or table.currency
-                writer.rows([table.row(item) for item in rows])
+        await _write(pages, writer, _nothing)
         await asyncio.to_thread(writer.close)  # zipping the sheet: CPU and disk, off the event loop
         file.seek(0)
         message: Message = {"type": "http.response.start", "status": 200, "headers": headers}

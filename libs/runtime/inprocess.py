@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import orjson
-from starlette.types import ASGIApp, Message, Scope
+from starlette.types import ASGIApp, Message, Receive, Scope
 
 CALLER = "o2c.caller"
 """Scope key: the ``Principal`` an in-process call acts for (never settable from outside)."""
@@ -46,6 +46,21 @@ _KEPT = ("app", "asgi", "http_version", "scheme", "server", "client", "root_path
 """What a child request inherits: the connection and caller, not what routing added to the parent."""
 
 
+def _empty_request() -> Receive:
+    """The ``receive`` of a GET: an empty body, then a client that stays until the answer ends."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await asyncio.Event().wait()  # cancelled by the app when its answer is done
+        raise AssertionError("unreachable")
+
+    return receive
+
+
 def child_scope(scope: Scope, *, path: str | None = None,
                 query: list[tuple[str, str]] | None = None, **extra: Any) -> Scope:
     """A GET like ``scope`` (same headers, client, app), at ``path`` with ``query``."""
@@ -63,14 +78,6 @@ async def get(app: ASGIApp, scope: Scope) -> Answer:
     """Run ``app`` on the GET ``scope`` and collect its whole answer (one page: bounded)."""
     answer = Answer(status=500)
     chunks: list[bytes] = []
-    sent_request = False
-
-    async def receive() -> Message:
-        nonlocal sent_request
-        if not sent_request:
-            sent_request = True
-            return {"type": "http.request", "body": b"", "more_body": False}
-        return {"type": "http.disconnect"}
 
     async def send(message: Message) -> None:
         if message["type"] == "http.response.start":
@@ -79,7 +86,7 @@ async def get(app: ASGIApp, scope: Scope) -> Answer:
         elif message["type"] == "http.response.body":
             chunks.append(message.get("body", b""))
 
-    await app(scope, receive, send)
+    await app(scope, _empty_request(), send)
     answer.body = b"".join(chunks)
     return answer
 
@@ -88,15 +95,7 @@ async def stream(app: ASGIApp, scope: Scope) -> tuple[int, list[tuple[bytes, byt
     """Run ``app`` on the GET ``scope``; (status, headers, the body as it comes), for a
     ``StreamingResponse``. A small queue holds the app back while the reader is slower."""
     queue: asyncio.Queue[Message] = asyncio.Queue(maxsize=4)
-    sent_request = False
-
-    async def receive() -> Message:
-        nonlocal sent_request
-        if not sent_request:
-            sent_request = True
-            return {"type": "http.request", "body": b"", "more_body": False}
-        await asyncio.Event().wait()  # the client stays connected as long as we read
-        raise AssertionError("unreachable")
+    receive = _empty_request()
 
     async def run() -> None:
         await app(scope, receive, queue.put)
