@@ -53,6 +53,8 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MEDIA_TYPES = {"csv": CSV, "xlsx": XLSX}
 """The export formats by their ``?format=`` name (``json`` asks for the usual answer)."""
 CHUNK = 64 * 1024
+XLSX_MAX_ROWS = 1_048_576
+"""Excel's rows per worksheet (the header included)."""
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -208,6 +210,10 @@ class XlsxWriter:
 
     def rows(self, rows: list[list[Any]]) -> None:
         sheet = self._sheet
+        if self._row + len(rows) > XLSX_MAX_ROWS:
+            raise ExportRefused(422, "too-many-rows", "Too many rows for a workbook",
+                                f"a worksheet holds at most {XLSX_MAX_ROWS} rows; export CSV, "
+                                "or narrow the list with its filters")
         for row in rows:
             for col, value in enumerate(row):
                 if value is None:
@@ -269,7 +275,10 @@ class Exports:
         if wanted == "csv":
             await _stream_csv(pages, headers, send)
         else:
-            await _stream_xlsx(pages, headers, send, sheet=name.rsplit(".", 1)[0])
+            try:
+                await _stream_xlsx(pages, headers, send, sheet=name.rsplit(".", 1)[0])
+            except ExportRefused as refusal:  # nothing was sent yet
+                await _refuse(refusal, scope, receive, send)
 
     async def _pages(self, scope: Scope, query: list[tuple[str, str]], body: Any) -> Any:
         """Each answer's rows (and currency), following ``next_cursor`` to the end of the list."""

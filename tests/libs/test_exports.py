@@ -19,6 +19,7 @@ import pytest
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
+from libs.runtime import exports
 from libs.runtime.documents import decode_cursor, encode_cursor
 from libs.runtime.http import create_app
 from libs.runtime.money import amount, grouped
@@ -112,7 +113,8 @@ async def test_xlsx_holds_the_same_rows_and_text_never_becomes_a_formula(client:
     assert rows[2][1] == '=HYPERLINK("x")' and rows[1][5] is True and rows[4][6] == 3
 
 
-async def test_bad_formats_and_unexportable_answers_are_problems(client: httpx.AsyncClient) -> None:
+async def test_bad_formats_and_unexportable_answers_are_problems(
+        client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
     bad = await client.get("/v1/things?format=pdf")
     assert bad.status_code == 422 and bad.headers["content-type"] == "application/problem+json"
     assert bad.json()["errors"][0]["field"] == "query.format"
@@ -121,6 +123,10 @@ async def test_bad_formats_and_unexportable_answers_are_problems(client: httpx.A
     refused = await client.get("/v1/things?format=csv&limit=0")
     assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "query.limit"
     assert (await client.get("/v1/things?format=json")).json()["items"]
+    ROWS["n"] = 5
+    monkeypatch.setattr(exports, "XLSX_MAX_ROWS", 4)  # a header and three rows
+    too_long = await client.get("/v1/things?format=xlsx&limit=2")
+    assert too_long.status_code == 422 and too_long.json()["type"].endswith("/too-many-rows")
 
 
 class _Sink:
