@@ -18,7 +18,7 @@ tier rows of sales). Export links stream the same routes as CSV or XLSX.
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -82,23 +82,28 @@ def to_sign_in() -> Response:
     return response
 
 
+SIGN_IN_ERRORS = {"unknown": "The key is unknown or revoked.",
+                  "role": "Only finance and auditor keys may use the finance dashboard."}
+
+
 @router.get("/dashboard/sign-in", response_class=HTMLResponse)
-async def dashboard_sign_in_form() -> HTMLResponse:
-    """The sign-in form: a finance or auditor key, posted once."""
-    return HTMLResponse(page.sign_in())
+async def dashboard_sign_in_form(
+    error: Annotated[Literal["unknown", "role"] | None, Query()] = None,
+) -> HTMLResponse:
+    """The sign-in form: a finance or auditor key, posted once (``error``: why the last try failed)."""
+    return HTMLResponse(page.sign_in(SIGN_IN_ERRORS[error] if error else None))
 
 
-@router.post("/dashboard/sign-in", response_class=HTMLResponse)
+@router.post("/dashboard/sign-in")
 async def dashboard_sign_in(request: Request, found: Annotated[Sessions, Depends(sessions)]) -> Response:
-    """Exchange a key (form field ``key``) for a session cookie; 401/403 show the form again."""
+    """Exchange a key (form field ``key``) for a session cookie and go to the dashboard; an
+    unknown, revoked or other role's key goes back to the form, saying why (post, redirect, get)."""
     body = await request.body()
     key = dict(parse_qsl(body[:MAX_FORM_BYTES].decode("utf-8", "replace"))).get("key", "").strip()
     principal = request.app.state.keyring.authenticate(key) if key else None
-    if principal is None:
-        return HTMLResponse(page.sign_in("The key is unknown or revoked."), status_code=401)
-    if principal.role not in ROLES:
-        return HTMLResponse(page.sign_in(f"A {principal.role} key may not use the finance dashboard."),
-                            status_code=403)
+    if principal is None or principal.role not in ROLES:
+        error = "unknown" if principal is None else "role"
+        return RedirectResponse(f"/dashboard/sign-in?error={error}", status_code=303)
     response = RedirectResponse("/dashboard", status_code=303)
     response.set_cookie(COOKIE, found.issue(principal), max_age=SESSION_SECONDS, path="/dashboard",
                         secure=True, httponly=True, samesite="strict")
