@@ -12,6 +12,7 @@ import httpx
 
 from libs.events import partners
 from libs.store.database import Database
+from services.projections.api import dashboard_page as page
 from services.projections.api.dashboard_page import money
 from services.projections.api.sessions import COOKIE, SESSION_SECONDS
 from tests.projections.support import Feed, invoice, projections, registered
@@ -20,6 +21,19 @@ from tests.projections.support import Feed, invoice, projections, registered
 def test_money_is_formatted_exactly() -> None:
     assert [money(v) for v in (0, 5, 123456, -100050)] == ["0.00", "0.05", "1,234.56", "-1,000.50"]
     assert money(123456, "JPY") == "123,456"
+
+
+def test_a_report_section_shows_what_its_route_answers_or_not_available() -> None:
+    body = {"items": [{"partner_id": "p1", "on_time_bp": 9000, "overdue_minor": 123456, "currency": "JPY",
+                       "target": {"attained_minor": 500}, "lines": [1, 2]}], "next_cursor": None}
+    html = page.report_section("Scorecards", "scorecards", body, "CNY", {"partner_id": "p<1>"})
+    for expected in ('data-figure="scorecards-p1-overdue_minor">123,456<', "<th>overdue</th>",
+                     'data-figure="scorecards-p1-target.attained_minor">500<', "<th>on_time_bp</th>",
+                     'href="/dashboard/export/scorecards.csv?partner_id=p%3C1%3E"'):
+        assert expected in html, expected
+    assert "lines" not in html
+    missing = page.report_section("Scorecards", "scorecards", None, "CNY", {})
+    assert "not available" in missing and "export" not in missing
 
 
 async def _secret(feed: Feed, role: str, partner_id: str | None = None) -> tuple[str, str]:
