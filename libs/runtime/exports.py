@@ -87,6 +87,14 @@ def _accepted(headers: list[tuple[bytes, bytes]]) -> str | None:
     return best[1] if best[0] > 0 and best[0] >= json_weight else None
 
 
+def _may_ask(scope: Scope) -> bool:
+    """A cheap look before parsing anything: most requests name no export at all."""
+    if b"format" in scope.get("query_string", b""):
+        return True
+    accept = next((v for k, v in scope.get("headers", []) if k == b"accept"), b"")
+    return b"csv" in accept or b"spreadsheetml" in accept
+
+
 def requested_format(scope: Scope) -> tuple[str | None, list[tuple[str, str]]]:
     """(the export format asked for or None, the query without ``format``); raises ``ExportRefused``."""
     query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
@@ -242,7 +250,7 @@ class Exports:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "GET":
+        if scope["type"] != "http" or scope["method"] != "GET" or not _may_ask(scope):
             await self.app(scope, receive, send)
             return
         try:
