@@ -113,9 +113,7 @@ async def dashboard_sign_in(request: Request, found: Annotated[Sessions, Depends
 @router.post("/dashboard/sign-out")
 async def dashboard_sign_out() -> Response:
     """End the session: the cookie is cleared and the browser sent to the sign-in form."""
-    response = RedirectResponse("/dashboard/sign-in", status_code=303)
-    response.delete_cookie(COOKIE, path="/dashboard", secure=True, httponly=True, samesite="strict")
-    return response
+    return to_sign_in()
 
 
 async def _report(request: Request, who: Principal, name: str,
