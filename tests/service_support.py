@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 from pydantic import SecretStr
@@ -35,6 +36,7 @@ class RunningService:
     ctx: ServiceContext
     client: httpx.AsyncClient
     consumer: Consumer
+    app: Any = None
     read_from: Checkpoint = ORIGIN
     delivered: int = 0
 
@@ -74,5 +76,5 @@ async def running(spec: ServiceSpec, db: Database) -> AsyncIterator[RunningServi
     app = build_app(spec, ctx)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        yield RunningService(spec, ctx, client, app.state.consumer)
+        yield RunningService(spec, ctx, client, app.state.consumer, app)
 

@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from libs.runtime import openapi_doc
 from libs.runtime.errors import DomainError
+from libs.runtime.exports import Exports
 from libs.runtime.outages import RETRY_AFTER_SECONDS, is_outage
 from libs.store.errors import ConcurrencyError, IdempotencyConflict
 
@@ -146,6 +147,7 @@ def create_app(
     metrics = CollectorRegistry()
     requests = Counter("o2c_http_requests", "HTTP requests by status", ["status"], registry=metrics)
     app.state.metrics = metrics
+    app.add_middleware(Exports)  # inside the Boundary: added first, so it runs after it
     app.add_middleware(Boundary, requests=requests)
 
     @app.exception_handler(DomainError)

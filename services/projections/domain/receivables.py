@@ -143,3 +143,27 @@ def overdue_minor(invoices: Iterable[Doc], today: date) -> int:
     """Open amounts of invoices past their due date (due before ``today``)."""
     return sum(amount for invoice in invoices
                if (amount := open_minor(invoice)) and days_past_due(invoice, today) > 0)
+
+
+def statement_lines(invoices: Iterable[Doc], debit_notes: Iterable[Doc], payments: Iterable[Doc],
+                    credit_notes: Iterable[Doc]) -> list[dict[str, Any]]:
+    """A partner's account as projections has it, by date: invoices and debit notes owed
+    (debit), receipts and credit notes (credit), with the running balance."""
+    lines = [
+        *({"date": i.get("issued_on"), "kind": "invoice", "ref": i["invoice_id"],
+           "debit_minor": i["total_minor"], "credit_minor": 0}
+          for i in invoices if i.get("total_minor") is not None),
+        *({"date": n.get("issued_on"), "kind": "debit_note", "ref": n["invoice_id"],
+           "debit_minor": n["total_minor"], "credit_minor": 0}
+          for n in debit_notes if n.get("total_minor") is not None),
+        *({"date": p.get("received_on"), "kind": "payment", "ref": p.get("bank_ref") or p.get("payment_id"),
+           "debit_minor": 0, "credit_minor": int(p.get("amount_minor") or 0)} for p in payments),
+        *({"date": c.get("issued_on"), "kind": "credit_note", "ref": c.get("credit_note_id"),
+           "debit_minor": 0, "credit_minor": int(c.get("amount_minor") or 0)} for c in credit_notes),
+    ]
+    lines.sort(key=lambda line: (str(line["date"] or ""), line["kind"], str(line["ref"])))
+    balance = 0
+    for line in lines:
+        balance += line["debit_minor"] - line["credit_minor"]
+        line["balance_minor"] = balance
+    return lines
