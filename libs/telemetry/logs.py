@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 import orjson
 import structlog
@@ -50,8 +50,10 @@ def _service(name: str) -> Processor:
     return add
 
 
-def configure(service: str, *, format: LogFormat = "json", level: str = "INFO") -> None:
-    """Route every ``logging`` record of this process through one structured handler."""
+def configure(service: str, *, format: LogFormat = "json", level: str = "INFO",
+              stream: IO[str] | None = None) -> None:
+    """Route every ``logging`` record of this process through one structured handler (on
+    ``stream``, default standard error)."""
     stamp = structlog.processors.TimeStamper(fmt="iso", utc=True)
     shared: list[Processor] = [
         structlog.stdlib.add_log_level,
@@ -69,7 +71,7 @@ def configure(service: str, *, format: LogFormat = "json", level: str = "INFO") 
         foreign_pre_chain=shared,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *tail, renderer],
     )
-    handler = logging.StreamHandler()
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]

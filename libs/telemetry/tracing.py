@@ -85,6 +85,12 @@ def install(service: str, app: FastAPI | None = None, engines: Sequence[AsyncEng
     return True
 
 
+def uninstall() -> None:
+    """Stop tracing new work in this process (tests; instrumented apps and engines stay so)."""
+    global tracer
+    tracer = None
+
+
 def request_correlation() -> uuid.UUID:
     """A request's correlation id: its trace id when tracing, else a fresh one."""
     if tracer is not None:
