@@ -193,7 +193,7 @@ async def serve(spec: ServiceSpec, settings: RuntimeSettings, port: int | None =
     sockets = [_listen(settings.host, port), _listen(settings.host, ops_port)]
     server = uvicorn.Server(uvicorn.Config(
         ByPort(app, app.state.ops, ops_port), host=settings.host, port=port,
-        log_level="warning", log_config=None, lifespan="off"))
+        log_level="warning", log_config=None, access_log=False, lifespan="off"))
     consumer: Consumer = app.state.consumer
     workers: dict[str, Callable[[], Awaitable[None]]] = {
         "keyring": lambda: ctx.keyring.run(stop),
