@@ -8,7 +8,8 @@
   from the store at scrape time, by the replica that leads);
 - the consumer: events by outcome (``applied``, ``duplicate``, ``ignored``, ``held``,
   ``dead``, ``redriven``), its lag per topic and partition (the broker's high
-  watermark minus the offset this member last committed), gap alarms, parked streams;
+  watermark minus the offset this member last committed), gap alarms, parked streams,
+  and its dead letters still unresolved (read at scrape time);
 - the store: events appended, how loads of snapshotted streams started (``remembered``,
   ``stored`` snapshot, ``initial``: the whole stream folded);
 - the database pools: connections in use and open;
@@ -28,6 +29,7 @@ from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from libs.messaging import dlq
 from libs.messaging.consumer import Consumer
 from libs.messaging.relay import Relay
 from libs.store.database import Database
@@ -68,9 +70,12 @@ class ServiceMetrics(Collector):
         self._db = db
         self._relay = relay
         self._relay_lag: tuple[int, float] | None = None
+        self._dead_letters: int | None = None
 
     async def refresh(self) -> None:
         self._relay_lag = await self._relay.lag() if self._relay is not None else None
+        async with self._db.read() as conn:
+            self._dead_letters = await dlq.unresolved_count(conn, self._consumer.name)
 
     def collect(self) -> Iterator[Metric]:
         yield from self._consumer_metrics()
@@ -100,6 +105,12 @@ class ServiceMetrics(Collector):
                                    "Streams parked on a gap right now", labels=["consumer"])
         parked.add_metric([consumer.name], consumer.parked_streams)
         yield parked
+        if self._dead_letters is not None:
+            letters = GaugeMetricFamily("o2c_consumer_dead_letters",
+                                        "Dead letters waiting for a redrive or a discard",
+                                        labels=["consumer"])
+            letters.add_metric([consumer.name], self._dead_letters)
+            yield letters
 
     def _relay_metrics(self) -> Iterator[Metric]:
         relay = self._relay

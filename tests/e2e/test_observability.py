@@ -159,6 +159,7 @@ def test_metrics_expose_every_series_with_values_after_a_few_orders(
         assert outcomes[f'{{consumer="{service}",outcome="applied"}}'] > 0, service
         for outcome in ("duplicate", "ignored", "held", "dead"):  # skipped, and dead letters
             assert f'{{consumer="{service}",outcome="{outcome}"}}' in outcomes, (service, outcome)
+        assert samples(text, "o2c_consumer_dead_letters") == {f'{{consumer="{service}"}}': 0.0}
     assert sum(samples(orders, "o2c_relay_published_events_total").values()) > 0
     assert '{relay="orders"}' in samples(orders, "o2c_relay_lag_events")
     assert '{relay="orders"}' in samples(orders, "o2c_relay_lag_seconds")

@@ -131,7 +131,8 @@ async def test_operational_endpoints_answer_on_the_internal_port_only(db: Databa
     assert 'o2c_http_request_duration_seconds_count{method="GET",route="unmatched",status="404"} 4.0' \
         in text
     for series in ("o2c_consumer_events_total", "o2c_consumer_lag_messages",
-                   "o2c_consumer_parked_streams", "o2c_events_appended_total",
+                   "o2c_consumer_parked_streams", "o2c_consumer_dead_letters",
+                   "o2c_events_appended_total",
                    "o2c_snapshot_loads_total", "o2c_db_pool_in_use", "o2c_db_pool_open",
                    "o2c_relay_published_events_total", "process_cpu_seconds_total"):
         assert f"\n{series}" in text or f"# TYPE {series.removesuffix('_total')}" in text, series
