@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import os
 import subprocess
 import sys
 import uuid
@@ -24,7 +25,7 @@ from libs.events.partners import KeyIssued
 from libs.runtime.auth import hash_secret, store_key
 from libs.runtime.http import create_app
 from libs.store.database import Database
-from libs.telemetry import logs, tracing
+from libs.telemetry import context, logs, tracing
 from services.orders.app import SPEC as ORDERS
 from tests.conftest import wait_until
 from tests.libs.sample_events import CounterIncremented
@@ -148,7 +149,7 @@ def test_without_an_endpoint_no_tracing_code_is_even_imported() -> None:
              "assert tracing.install('orders', app) is False and tracing.tracer is None\n"
              "print(sorted(m for m in sys.modules if m.startswith(("
              "'opentelemetry.sdk', 'opentelemetry.instrumentation', 'opentelemetry.exporter'))))\n")
-    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("OTEL_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env,
                          check=True, timeout=120)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
@@ -191,3 +192,21 @@ async def test_one_trace_follows_an_event_from_the_relay_through_the_consumer(
 async def _applied(harness: Harness, consumer: Any) -> bool:
     await asyncio.sleep(0)
     return len(await harness.applied(consumer)) == 1
+
+
+def test_the_console_format_is_one_readable_line_with_the_same_fields() -> None:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    stream = io.StringIO()
+    try:
+        logs.configure("orders", format="console", stream=stream)
+        token = context.request_id.set("req-7")
+        logs.access.info("request", extra={"route": "/v1/orders", "status": 201})
+        context.request_id.reset(token)
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    (line,) = stream.getvalue().splitlines()
+    assert not line.startswith("{")
+    for part in ("request", "route=/v1/orders", "status=201", "request_id=req-7", "service=orders"):
+        assert part in line, line
