@@ -36,6 +36,8 @@ class RunningService:
     ctx: ServiceContext
     client: httpx.AsyncClient
     consumer: Consumer
+    ops: httpx.AsyncClient
+    """The service's internal port: ``/health``, ``/ready``, ``/metrics``."""
     app: Any = None
     read_from: Checkpoint = ORIGIN
     delivered: int = 0
@@ -75,6 +77,7 @@ async def running(spec: ServiceSpec, db: Database) -> AsyncIterator[RunningServi
     ctx = await start_context(spec, settings, db)
     app = build_app(spec, ctx)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        yield RunningService(spec, ctx, client, app.state.consumer, app)
+    ops = httpx.AsyncClient(transport=httpx.ASGITransport(app=app.state.ops), base_url="http://ops")
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client, ops:
+        yield RunningService(spec, ctx, client, app.state.consumer, ops, app)
 

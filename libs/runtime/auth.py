@@ -32,6 +32,9 @@ from libs.store.sql import insert_ignoring_duplicates
 
 log = logging.getLogger(__name__)
 
+PRINCIPAL_SCOPE_KEY = "o2c.principal"
+"""Where ``authenticate`` leaves the caller in the ASGI scope (``libs.runtime.http`` logs it)."""
+
 STAFF = ("admin", "sales", "finance", "warehouse", "auditor")
 ALL_ROLES = (*STAFF, "partner")
 
@@ -178,6 +181,7 @@ async def authenticate(request: Request) -> Principal:
     principal = request.app.state.keyring.authenticate(secret.strip())
     if principal is None:
         raise Unauthorized("the key is unknown or revoked")
+    request.scope[PRINCIPAL_SCOPE_KEY] = principal  # for the request's log line (its key id)
     return principal
 
 

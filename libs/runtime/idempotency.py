@@ -52,6 +52,7 @@ from libs.runtime.errors import Conflict
 from libs.runtime.host import ServiceContext
 from libs.store.errors import ConcurrencyError
 from libs.store.schema import idempotency_keys
+from libs.telemetry import context
 
 MAX_KEY_LENGTH = 200
 MAX_ROUTE_LENGTH = 200
@@ -82,7 +83,7 @@ class CommandRoute:
 
     async def run(self, command: CommandFunction, body: BaseModel | None = None) -> Response:
         """Run ``command`` once (per key): its plain-data answer becomes the route's response."""
-        meta = EventMetadata(actor=self.principal.actor)
+        meta = EventMetadata(actor=self.principal.actor, correlation_id=context.correlation())
 
         def unit(conn: AsyncConnection) -> Unit:
             return Unit(self.ctx, conn, meta, self.principal)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -19,6 +20,14 @@ DEFAULT_PORTS = {
     "partners": 8101, "orders": 8102, "credit": 8103,
     "delivery": 8104, "rebates": 8105, "projections": 8106,
 }
+
+DEFAULT_OPS_PORTS = {name: port + 1000 for name, port in DEFAULT_PORTS.items()}
+"""The internal port of each service (``/health``, ``/ready``, ``/metrics``): 9101-9106."""
+
+
+def ops_port_of(service: str) -> int:
+    """The internal port ``service`` listens on: ``O2C_<SERVICE>_OPS_PORT`` or the default."""
+    return int(os.environ.get(f"O2C_{service.upper()}_OPS_PORT", DEFAULT_OPS_PORTS[service]))
 
 
 class RuntimeSettings(BaseSettings):
@@ -64,6 +73,9 @@ class RuntimeSettings(BaseSettings):
     audit_keys: SecretStr | None = Field(
         None, description="Keys of the tamper-evident chains, '<key id>:<secret>' separated by "
                           "commas; the first signs, all verify. Unset: the audit key file.")
+    log_format: Literal["json", "console"] = Field(
+        "json", description="One JSON object per log line, or readable lines for a terminal.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     audit_key_file: Path | None = Field(
         None, description="A file with the audit keys, one per line (a mounted secret, say). "
                           "Unset: <data_dir>/audit-key when it exists.")

@@ -236,6 +236,21 @@ class Database:
 
         return engine
 
+    def pool_usage(self) -> dict[str, tuple[int, int]]:
+        """Connections ``(in use, open)`` per pool: ``writer`` and ``reader`` (one ``engine`` on
+        PostgreSQL), and the asyncpg pool of the relay's reads (``driver``) once opened."""
+        engines = ({"engine": self.engine} if self.reader is self.engine
+                   else {"writer": self.engine, "reader": self.reader})
+        usage: dict[str, tuple[int, int]] = {}
+        for name, engine in engines.items():
+            pool: Any = engine.pool
+            if hasattr(pool, "checkedout") and hasattr(pool, "checkedin"):
+                usage[name] = (pool.checkedout(), pool.checkedout() + pool.checkedin())
+        if self._driver_pool is not None:
+            opened = self._driver_pool.get_size()
+            usage["driver"] = (opened - self._driver_pool.get_idle_size(), opened)
+        return usage
+
     async def create_schema(self) -> None:
         """Create the service's PostgreSQL schema if missing (SQLite: nothing to do)."""
         if self.schema:

@@ -23,6 +23,7 @@ order is the position order.
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -90,6 +91,12 @@ class EventStore:
         self.db = db
         self.chain = chain
         self._clock = clock
+        self.appended = 0
+        """Events appended by this process (some in transactions that later rolled back): a
+        counter for metrics."""
+        self.snapshot_starts: Counter[str] = Counter()
+        """How loads of snapshotted streams started: ``remembered`` (the state kept in the
+        process), ``stored`` (a snapshot row) or ``initial`` (folded from the first event)."""
         insert = pg_insert if db.is_postgres else sqlite_insert
         self._insert = (
             insert(events).on_conflict_do_nothing()
@@ -144,6 +151,7 @@ class EventStore:
                 stored = await self._append_in(own, batch)
         if stored is None:
             return await self._replayed_or_conflict(stream_id, expected_version, ids, conn)
+        self.appended += len(stored)
         return stored
 
     async def _append_in(self, conn: AsyncConnection, batch: _Batch,

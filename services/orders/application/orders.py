@@ -18,6 +18,7 @@ from libs.runtime.auth import Principal
 from libs.runtime.commands import Loaded, Unit, transact
 from libs.runtime.host import ServiceContext
 from libs.runtime.ids import new_id
+from libs.telemetry import context
 from services.orders.application.catalog import (
     PRICE_LIST,
     PRODUCT,
@@ -75,7 +76,8 @@ async def record_violation(ctx: ServiceContext, violation: TerritoryViolationRec
     own rolled back); ``event_id`` (from the request's Idempotency-Key) records a retry once."""
     await transact(ctx, lambda conn: ctx.store.append(
         violation_stream(violation.partner_id), "partner-violations", None, [violation],
-        EventMetadata(actor=actor), conn=conn, event_ids=[event_id] if event_id is not None else None))
+        EventMetadata(actor=actor, correlation_id=context.correlation()), conn=conn,
+        event_ids=[event_id] if event_id is not None else None))
 
 
 async def cancel_order(unit: Unit, order_id: str, reason: str) -> dict[str, Any]:
