@@ -60,46 +60,8 @@ class Partner360(BaseModel):
     received_minor: int
     credit_notes_minor: int
     rebates: RebateTotals
-
-
-class AgingBuckets(BaseModel):
-    current_minor: int
-    d1_30_minor: int
-    d31_60_minor: int
-    d61_90_minor: int
-    d90_plus_minor: int
-    total_minor: int
-
-
-class AgingRow(AgingBuckets):
-    partner_id: str
-    name: str | None
-
-
-class Aging(BaseModel):
-    as_of: str
-    items: list[AgingRow]
-    totals: AgingBuckets
-    next_cursor: str | None
-
-
-class SalesRow(BaseModel):
-    key: str
-    amount_minor: int
-    orders: int
-    invoiced_minor: int
-    returned_minor: int
-
-
-class Sales(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
-
-    group_by: str
-    from_: str | None = Field(None, alias="from")
-    to: str | None
-    items: list[SalesRow]
-    total_minor: int
-    next_cursor: str | None
+    as_of: str | None = None
+    """Set when the view was asked ``as_of`` a day."""
 
 
 class AuditEvent(TimelineEvent):
