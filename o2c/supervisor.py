@@ -50,6 +50,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 from pydantic import ValidationError
 
+from libs.events.base import format_timestamp, utc_now
 from libs.events.topics import DEAD_LETTER_TOPIC, PUBLISHERS, topic_for
 from libs.messaging.broker import (
     BrokerStartError,
@@ -60,6 +61,7 @@ from libs.messaging.broker import (
     signal_group,
 )
 from libs.messaging.kafka import KafkaConnection, ensure_topics, wait_until_answering
+from libs.runtime.clock import CLOCK_ANCHOR_ENV, CLOCK_START_ENV
 from libs.runtime.settings import AUDIT_KEY_FILE, DEFAULT_PORTS, RuntimeSettings
 from o2c.loop_thread import LoopThread
 from o2c.private_files import PRIVATE_UMASK, make_private, open_private, private_dir, write_private
@@ -287,6 +289,8 @@ class Supervisor:
         self.create_topics = create_topics
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
+        self.clock_anchor = format_timestamp(utc_now())
+        """The real instant a rehearsal clock (``O2C_CLOCK_START``) starts at, for every service."""
 
         self._bootstrap: str | None = self.kafka
         self._broker: EmbeddedBroker | None = None
@@ -376,6 +380,8 @@ class Supervisor:
             inherited = env.get("PYTHONPATH")
             env["PYTHONPATH"] = os.pathsep.join([*self.python_path, *([inherited] if inherited else [])])
         env.update(self.extra_env)
+        if env.get(CLOCK_START_ENV) and not env.get(CLOCK_ANCHOR_ENV):
+            env[CLOCK_ANCHOR_ENV] = self.clock_anchor  # one anchor: every service reads one clock
         return env
 
     # -- lifecycle
