@@ -41,15 +41,12 @@ async def account(conn: AsyncConnection, ctx: ServiceContext, partner_id: str) -
 
 async def account_as_of(conn: AsyncConnection, ctx: ServiceContext, partner_id: str, day: date
                         ) -> dict[str, Any]:
-    """The account as the books stood at the end of ``day`` (``domain.as_of``); 404 when it had
-    not opened by then."""
+    """The account as the books stood at the end of ``day`` (``domain.as_of``)."""
     loaded = await read_account(conn, ctx, partner_id)
     dated = [(ctx.registry.decode(e), e.occurred.date())
              for e in await ctx.store.load(stream_id(partner_id), conn=conn)]
-    state = account_at(partner_id, dated, day)
-    if not state.opened:
-        raise AccountNotFound(partner_id)
-    return {**account_body(state, day, loaded.cancelled), "as_of": day.isoformat()}
+    return {**account_body(account_at(partner_id, dated, day), day, loaded.cancelled),
+            "as_of": day.isoformat()}
 
 
 async def statement_lines(conn: AsyncConnection, ctx: ServiceContext, partner_id: str

@@ -8,7 +8,8 @@ order, of the events whose business day is ``day`` or earlier: a receipt
 backdated into the day counts, as it does on the statement, so the balance
 equals the statement's closing balance for that day. Money applied to an
 invoice not yet issued that day stays on the account as advance (``evolve``
-ignores the application), so the balance holds either way.
+ignores the application), so the balance holds either way. The account's
+opening counts from the start: before any fact the account shows zeros.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from services.credit.domain.account import Account, evolve
 def business_day(event: DomainEvent, recorded_on: date) -> date:
     """The day the event counts on in the books."""
     match event:
+        case ev.AccountOpened():
+            return date.min
         case ev.InvoiceIssued() | ev.DebitNoteIssued() | ev.CreditNoteIssued():
             return event.issued_on
         case ev.PaymentReceived():
@@ -42,7 +45,9 @@ def business_day(event: DomainEvent, recorded_on: date) -> date:
 
 
 def account_at(partner_id: str, entries: Iterable[tuple[DomainEvent, date]], day: date) -> Account:
-    """The account folded from ``(event, recorded_on)`` in recorded order, as it stood at ``day``."""
+    """The account folded from ``(event, recorded_on)`` in recorded order, as it stood at ``day``.
+
+    Terms, holds and other events without a business date count from the day they were recorded."""
     state = Account(partner_id=partner_id)
     for event, recorded_on in entries:
         if business_day(event, recorded_on) <= day:
