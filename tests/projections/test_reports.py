@@ -28,6 +28,7 @@ from typing import Any
 from libs.events import credit, orders, partners, rebates
 from libs.events.base import DomainEvent
 from libs.store.database import Database
+from services.projections.application.replay import rebuild_read_models
 from tests.projections.support import Feed, credit_note, invoice, placed, projections, registered
 
 
@@ -227,3 +228,18 @@ async def test_utilisation_dso_rebates_and_aging(db: Database) -> None:
         partner = await feed.key("partner", "p1")
         for path in ("credit-utilisation", "rebates", "receivables/aging"):
             await get(feed, f"/v1/views/{path}", partner, 403)
+
+
+async def test_the_reports_answer_the_same_after_a_rebuild_from_the_archive(db: Database) -> None:
+    async with projections(db) as feed:
+        await the_books(feed)
+        finance = await feed.key("finance")
+        paths = ("/v1/views/scorecards?from=2025-01-01&to=2025-03-31&compare=previous_year",
+                 "/v1/views/sales?group_by=month&from=2025-01-01&to=2025-03-31&compare=previous_year",
+                 "/v1/views/credit-utilisation?as_of=2025-03-31", "/v1/views/rebates?as_of=2025-03-21",
+                 "/v1/views/receivables/aging?as_of=2025-03-31&buckets=15,400&basis=invoice",
+                 "/v1/views/partners/p1?as_of=2025-03-05")
+        before = [await get(feed, path, finance) for path in paths]
+        assert before[0]["items"][0]["sales_minor"] == 260_000
+        assert await rebuild_read_models(db, feed.svc.ctx.registry) > 0
+        assert [await get(feed, path, finance) for path in paths] == before

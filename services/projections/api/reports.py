@@ -17,6 +17,7 @@ from libs.runtime.auth import Authenticated
 from libs.runtime.errors import DomainError, NotFound
 from libs.runtime.params import EARLIEST_DATE, LATEST_DATE, MaybeDate, QueryDate, QueryText
 from services.projections.api.deps import Ctx, FinanceReader, SalesReader
+from services.projections.api.schemas import Aging, CreditUtilisation, RebatesReport, Sales, Scorecards
 from services.projections.application import reports
 from services.projections.domain import aging as aging_rules
 from services.projections.domain.periods import Compare, Period
@@ -53,7 +54,8 @@ def _no_compare(compare: str | None) -> None:
         raise _bad("compare", "compare does not apply to this report")
 
 
-@router.get("/v1/views/scorecards")
+@router.get("/v1/views/scorecards", response_model=Scorecards,
+            response_model_exclude_unset=True)
 async def scorecards(
     ctx: Ctx, principal: Authenticated, start: From = None, end: To = None, as_of: QueryDate = None,
     compare: CompareParam = None, partner_id: QueryText = None, region: QueryText = None,
@@ -73,7 +75,8 @@ async def scorecards(
         return await reports.scorecards_report(conn, ctx.registry, period, compare, filters)
 
 
-@router.get("/v1/views/credit-utilisation")
+@router.get("/v1/views/credit-utilisation", response_model=CreditUtilisation,
+            response_model_exclude_unset=True)
 async def credit_utilisation(
     ctx: Ctx, _: FinanceReader, start: From = None, end: To = None, as_of: QueryDate = None,
     compare: NoCompare = None, partner_id: QueryText = None, region: QueryText = None,
@@ -90,7 +93,8 @@ async def credit_utilisation(
             conn, ctx.registry, period, reports.Filters(region, tier, partner_id))
 
 
-@router.get("/v1/views/rebates")
+@router.get("/v1/views/rebates", response_model=RebatesReport,
+            response_model_exclude_unset=True)
 async def rebates(
     ctx: Ctx, _: FinanceReader, as_of: QueryDate = None, program_id: QueryText = None,
     compare: NoCompare = None, partner_id: QueryText = None, region: QueryText = None,
@@ -104,7 +108,8 @@ async def rebates(
                                             reports.Filters(region, tier, partner_id))
 
 
-@router.get("/v1/views/receivables/aging")
+@router.get("/v1/views/receivables/aging", response_model=Aging,
+            response_model_exclude_unset=True)
 async def receivables_aging(
     ctx: Ctx, _: FinanceReader, as_of: QueryDate = None,
     buckets: Annotated[str | None, Query(max_length=100, description="e.g. 30,60,90")] = None,
@@ -124,7 +129,8 @@ async def receivables_aging(
                                           reports.Filters(region, tier, partner_id))
 
 
-@router.get("/v1/views/sales")
+@router.get("/v1/views/sales", response_model=Sales,
+            response_model_exclude_unset=True)
 async def sales(
     ctx: Ctx, _: SalesReader,
     group_by: Annotated[Literal["region", "tier", "sku", "month"], Query()],
