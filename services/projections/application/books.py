@@ -18,7 +18,7 @@ partner when asked for one): fine for reports on demand, not for hot paths.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -61,17 +61,22 @@ class Books:
     payments: list[Doc] = field(default_factory=list)
     programs: dict[str, Doc] = field(default_factory=dict)
 
-    def of(self, partner_id: str) -> Books:
-        """The same books, only one partner's facts."""
-        def own(docs: Iterable[Doc]) -> list[Doc]:
-            return [doc for doc in docs if doc.get("partner_id") == partner_id]
+    def by_partner(self) -> dict[str, Books]:
+        """The books split per partner, in one pass over each kind of fact."""
+        split: dict[str, Books] = {}
 
-        return Books(
-            self.as_of, {k: v for k, v in self.partners.items() if k == partner_id},
-            own(self.orders), own(self.accruals), own(self.settlements), own(self.agreements),
-            own(self.violations), {k: v for k, v in self.terms.items() if k == partner_id},
-            own(self.invoices), own(self.debit_notes), own(self.credit_notes), own(self.payments),
-            self.programs)
+        def own(partner_id: str | None) -> Books:
+            return split.setdefault(partner_id or "", Books(self.as_of, programs=self.programs))
+
+        for partner_id, profile in self.partners.items():
+            own(partner_id).partners[partner_id] = profile
+        for partner_id, terms in self.terms.items():
+            own(partner_id).terms[partner_id] = terms
+        for name in ("orders", "accruals", "settlements", "agreements", "violations", "invoices",
+                     "debit_notes", "credit_notes", "payments"):
+            for doc in getattr(self, name):
+                getattr(own(doc.get("partner_id")), name).append(doc)
+        return split
 
 
 class _InMemory:

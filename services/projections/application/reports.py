@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.registry import EventRegistry
+from libs.events.values import DEFAULT_CURRENCY
 from services.projections.application import documents as d
 from services.projections.application.books import Books, books_at
 from services.projections.domain import aging as aging_rules
@@ -46,7 +47,7 @@ class Filters:
 def _partner_fields(partner_id: str, profile: Doc | None) -> dict[str, Any]:
     profile = profile or {}
     return {"partner_id": partner_id, "name": profile.get("name"), "region": profile.get("region"),
-            "tier": profile.get("tier"), "currency": profile.get("currency") or "CNY"}
+            "tier": profile.get("tier"), "currency": profile.get("currency") or DEFAULT_CURRENCY}
 
 
 def _period(period: Period) -> dict[str, str]:
@@ -61,9 +62,9 @@ async def scorecards_report(conn: AsyncConnection, registry: EventRegistry, peri
                             compare: Compare | None, filters: Filters) -> dict[str, Any]:
     books = await books_at(conn, registry, period.end, filters.partner_id)
     previous = compared(period, compare) if compare else None
-    items = []
+    items, split = [], books.by_partner()
     for partner_id in _admitted(books, filters):
-        own = books.of(partner_id)
+        own = split[partner_id]
 
         def over(window: Period, own: Books = own) -> dict[str, Any]:
             return scorecards.figures(agreements=own.agreements, invoices=own.invoices,
@@ -83,9 +84,9 @@ async def scorecards_report(conn: AsyncConnection, registry: EventRegistry, peri
 async def utilisation_report(conn: AsyncConnection, registry: EventRegistry, period: Period,
                              filters: Filters) -> dict[str, Any]:
     books = await books_at(conn, registry, period.end, filters.partner_id)
-    items = []
+    items, split = [], books.by_partner()
     for partner_id in _admitted(books, filters):
-        own = books.of(partner_id)
+        own = split[partner_id]
         row = utilisation(books.terms.get(partner_id), orders=own.orders, invoices=own.invoices,
                           debit_notes=own.debit_notes, period=period)
         items.append({**_partner_fields(partner_id, books.partners[partner_id]), **row})
@@ -98,7 +99,7 @@ async def rebates_report(conn: AsyncConnection, registry: EventRegistry, as_of: 
     books = await books_at(conn, registry, as_of, filters.partner_id)
     admitted = set(_admitted(books, filters))
     items = [
-        {**row, "currency": (books.partners.get(row["partner_id"]) or {}).get("currency") or "CNY"}
+        {**row, "currency": (books.partners.get(row["partner_id"]) or {}).get("currency") or DEFAULT_CURRENCY}
         for row in rebate_report.rows(books.accruals, books.settlements, books.programs)
         if row["partner_id"] in admitted and (program_id is None or row["program_id"] == program_id)]
     return {"as_of": as_of.isoformat(), "program_id": program_id, **filters.echo(), "items": items,
@@ -140,7 +141,7 @@ async def sales_report(conn: AsyncConnection, registry: EventRegistry, group_by:
                               by_month=group_by == "month")
     total = sum(row["amount_minor"] for row in rows)
     result = {"group_by": group_by, **_period(period), "compare": compare, **filters.echo(),
-              "items": [{**row, "currency": "CNY"} for row in rows], "total_minor": total,
+              "items": [{**row, "currency": DEFAULT_CURRENCY} for row in rows], "total_minor": total,
               "next_cursor": None}
     if previous is not None:
         before = sum(row["previous_amount_minor"] for row in rows)

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any, Literal
 
+from libs.events.values import DEFAULT_CURRENCY
 from services.projections.domain.receivables import open_minor
 
 Doc = dict[str, Any]
@@ -79,7 +80,7 @@ def aging(receivables: Iterable[Doc], as_of: date, bounds: Sequence[int] = DEFAU
         if amount <= 0:
             continue
         row = rows.setdefault(doc["partner_id"], {
-            "partner_id": doc["partner_id"], "currency": doc["currency"] or "CNY",
+            "partner_id": doc["partner_id"], "currency": doc["currency"] or DEFAULT_CURRENCY,
             **dict.fromkeys(names, 0), "total_minor": 0})
         row[names[bucket_of(age_of(doc, as_of, basis), bounds, basis)]] += amount
         row["total_minor"] += amount
