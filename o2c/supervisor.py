@@ -783,6 +783,9 @@ def up_command(
     failed = False
     try:
         sup = Supervisor(data_dir, database_url=database_url, kafka=kafka, host=host, **dict(options or {}))
+        if start := sup.service_env().get(CLOCK_START_ENV):
+            err.print(f"[bold yellow]REHEARSAL CLOCK: every service's business time starts at "
+                      f"{escape(start)} ({CLOCK_START_ENV}); never in production[/]")
         with console.status("starting the broker and the services..."):
             sup.start()
         _print_summary(sup, console.print)
