@@ -352,6 +352,11 @@ class Supervisor:
             found["broker"] = self._broker.pid
         return found
 
+    @property
+    def clock_start(self) -> str | None:
+        """The rehearsal clock's start the services get (``O2C_CLOCK_START``), if any."""
+        return self.extra_env.get(CLOCK_START_ENV) or os.environ.get(CLOCK_START_ENV) or None
+
     def service_env(self) -> dict[str, str]:
         """The environment a service process gets (inherited environment + o2c settings)."""
         env = dict(os.environ)
@@ -380,7 +385,7 @@ class Supervisor:
             inherited = env.get("PYTHONPATH")
             env["PYTHONPATH"] = os.pathsep.join([*self.python_path, *([inherited] if inherited else [])])
         env.update(self.extra_env)
-        if env.get(CLOCK_START_ENV) and not env.get(CLOCK_ANCHOR_ENV):
+        if self.clock_start and not env.get(CLOCK_ANCHOR_ENV):
             env[CLOCK_ANCHOR_ENV] = self.clock_anchor  # one anchor: every service reads one clock
         return env
 
@@ -783,7 +788,7 @@ def up_command(
     failed = False
     try:
         sup = Supervisor(data_dir, database_url=database_url, kafka=kafka, host=host, **dict(options or {}))
-        if start := sup.service_env().get(CLOCK_START_ENV):
+        if start := sup.clock_start:
             err.print(f"[bold yellow]REHEARSAL CLOCK: every service's business time starts at "
                       f"{escape(start)} ({CLOCK_START_ENV}); never in production[/]")
         with console.status("starting the broker and the services..."):
