@@ -162,8 +162,12 @@ async def test_sales_growth_against_the_same_period_last_year(db: Database) -> N
                 for r in by_month["items"]] == [("2025-02", 200_000, 100_000, 10_000),
                                                 ("2025-03", 60_000, 0, None)]
         assert (await get(feed, "/v1/views/sales?group_by=region&region=west", finance))["items"] == []
+        as_of = await get(feed, "/v1/views/sales?group_by=region&from=2025-01-01&as_of=2025-03-31"
+                                "&compare=previous_year", finance)
+        assert (as_of["to"], as_of["growth_bp"]) == ("2025-03-31", 16_000)
         for bad in ("group_by=month&from=2025-01-01&to=2025-03-31&compare=previous_period",
-                    "group_by=region&compare=previous_year"):
+                    "group_by=region&compare=previous_year",
+                    "group_by=region&to=2025-03-31&as_of=2025-03-30"):
             await get(feed, f"/v1/views/sales?{bad}", finance, 422)
 
 

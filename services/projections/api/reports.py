@@ -134,12 +134,13 @@ async def receivables_aging(
 async def sales(
     ctx: Ctx, _: SalesReader,
     group_by: Annotated[Literal["region", "tier", "sku", "month"], Query()],
-    start: From = None, end: To = None, compare: CompareParam = None,
+    start: From = None, end: To = None, as_of: QueryDate = None, compare: CompareParam = None,
     partner_id: QueryText = None, region: QueryText = None, tier: QueryText = None,
 ) -> dict[str, Any]:
-    """Invoiced sales net of returns between ``from`` and ``to`` (inclusive; default all), grouped;
-    with ``compare`` (``from`` and ``to`` required) each group's amount in the compared period
-    and the growth (by month: ``previous_year`` only)."""
+    """Invoiced sales net of returns between ``from`` and ``to`` (inclusive; default all;
+    ``as_of`` is ``to``), grouped; with ``compare`` (``from`` and ``to`` required) each group's
+    amount in the compared period and the growth (by month: ``previous_year`` only)."""
+    end = _end(end, as_of)
     if start and end and start > end:
         raise _bad("from", "from must not be after to")
     if compare and not (start and end):
