@@ -50,6 +50,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 from pydantic import ValidationError
 
+from libs.events.base import format_timestamp, utc_now
 from libs.events.topics import DEAD_LETTER_TOPIC, PUBLISHERS, topic_for
 from libs.messaging.broker import (
     BrokerStartError,
@@ -60,6 +61,7 @@ from libs.messaging.broker import (
     signal_group,
 )
 from libs.messaging.kafka import KafkaConnection, ensure_topics, wait_until_answering
+from libs.runtime.clock import CLOCK_ANCHOR_ENV, CLOCK_START_ENV
 from libs.runtime.settings import AUDIT_KEY_FILE, DEFAULT_PORTS, RuntimeSettings
 from o2c.loop_thread import LoopThread
 from o2c.private_files import PRIVATE_UMASK, make_private, open_private, private_dir, write_private
@@ -292,6 +294,8 @@ class Supervisor:
         self.create_topics = create_topics
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
+        self.clock_anchor = format_timestamp(utc_now())
+        """The real instant a rehearsal clock (``O2C_CLOCK_START``) starts at, for every service."""
 
         self._bootstrap: str | None = self.kafka
         self._broker: EmbeddedBroker | None = None
@@ -359,6 +363,11 @@ class Supervisor:
             found["broker"] = self._broker.pid
         return found
 
+    @property
+    def clock_start(self) -> str | None:
+        """The rehearsal clock's start the services get (``O2C_CLOCK_START``), if any."""
+        return self.extra_env.get(CLOCK_START_ENV) or os.environ.get(CLOCK_START_ENV) or None
+
     def service_env(self) -> dict[str, str]:
         """The environment a service process gets (inherited environment + o2c settings)."""
         env = dict(os.environ)
@@ -389,6 +398,8 @@ class Supervisor:
             inherited = env.get("PYTHONPATH")
             env["PYTHONPATH"] = os.pathsep.join([*self.python_path, *([inherited] if inherited else [])])
         env.update(self.extra_env)
+        if self.clock_start and not env.get(CLOCK_ANCHOR_ENV):
+            env[CLOCK_ANCHOR_ENV] = self.clock_anchor  # one anchor: every service reads one clock
         return env
 
     # -- lifecycle
@@ -792,6 +803,9 @@ def up_command(
     failed = False
     try:
         sup = Supervisor(data_dir, database_url=database_url, kafka=kafka, host=host, **dict(options or {}))
+        if start := sup.clock_start:
+            err.print(f"[bold yellow]REHEARSAL CLOCK: every service's business time starts at "
+                      f"{escape(start)} ({CLOCK_START_ENV}); never in production[/]")
         with console.status("starting the broker and the services..."):
             sup.start()
         _print_summary(sup, console.print)

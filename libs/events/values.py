@@ -36,6 +36,16 @@ SourceKind = Literal["invoice", "payment", "return", "bonus"]
 DEFAULT_CURRENCY = "CNY"
 
 
+def half_up(numerator: int, denominator: int = 1) -> int:
+    """``numerator / denominator`` rounded half away from zero (``denominator`` > 0): the one
+    rounding of the system (money to the minor unit, rates and ratios to the basis point)."""
+    if denominator <= 0:
+        raise ValueError("denominator must be positive")
+    if numerator < 0:
+        return -half_up(-numerator, denominator)
+    return (2 * numerator + denominator) // (2 * denominator)
+
+
 class ValueObject(Strict):
     """An immutable value inside an event payload (strict to write, tolerant to read)."""
 

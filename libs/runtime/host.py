@@ -34,6 +34,7 @@ from libs.messaging.relay import Relay, RelaySettings
 from libs.messaging.timing import sleep_or_stop
 from libs.runtime.audit import audit_router
 from libs.runtime.auth import KeyRing, key_handlers
+from libs.runtime.clock import business_clock
 from libs.runtime.dead_letters import dead_letter_router
 from libs.runtime.http import create_app, ops_app
 from libs.runtime.metrics import ServiceMetrics
@@ -159,13 +160,18 @@ async def start_context(
     await migrate(db, [spec.migrations] if spec.migrations else [])
     keyring = KeyRing(db, settings.admin_token, settings.key_refresh_seconds)
     await keyring.refresh()
+    clock = business_clock(settings.clock_start, settings.clock_anchor)
+    if settings.clock_start is not None:
+        log.warning("%s: REHEARSAL CLOCK: business time runs from %s (O2C_CLOCK_START), now %s; "
+                    "every date this service writes follows it", spec.name,
+                    settings.clock_start.isoformat(), clock().isoformat())
     chain = settings.audit_chain()
     if not chain.keyed:
         log.warning("%s: no audit key configured; the event chains are unkeyed and do not "
                     "stop someone with database access (see libs/store/integrity.py)", spec.name)
     return ServiceContext(name=spec.name, settings=settings, db=db,
-                          store=EventStore(db, chain=chain), registry=default_registry(),
-                          keyring=keyring)
+                          store=EventStore(db, chain=chain, clock=clock), registry=default_registry(),
+                          keyring=keyring, clock=clock)
 
 
 def consumer_for(spec: ServiceSpec, ctx: ServiceContext,

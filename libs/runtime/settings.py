@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import AwareDatetime, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from libs.events.chain import AuditKeyError, Chain, parse_audit_keys
@@ -70,6 +70,12 @@ class RuntimeSettings(BaseSettings):
                                 "healing it from the topics, then parking the stream with an alarm.")
     service_urls: dict[str, str] = Field(default_factory=dict,
                                          description="Base URLs of the other services (projections).")
+    clock_start: AwareDatetime | None = Field(
+        None, description="Rehearsal only: the business clock starts at this instant and runs "
+                          "forward (libs/runtime/clock.py). Unset: the real clock.")
+    clock_anchor: AwareDatetime | None = Field(
+        None, description="The real instant the business clock reads clock_start (default: when "
+                          "the process starts; o2c up sets one for every service).")
     audit_keys: SecretStr | None = Field(
         None, description="Keys of the tamper-evident chains, '<key id>:<secret>' separated by "
                           "commas; the first signs, all verify. Unset: the audit key file.")

@@ -122,7 +122,7 @@ def start_system(data_dir: Path, backend: str, prefix: str,
 @contextmanager
 def running_system(backend: str, data_dir: Path, prefix: str = "e2e",
                    extra_env: dict[str, str] | None = None) -> Iterator[System]:
-    """A whole system on ``backend`` (``extra_env``: more environment for the services), stopped
+    """A whole system on ``backend`` (``extra_env``: more settings for every service), stopped
     (and its schemas dropped) afterwards."""
     if backend == "postgres" and not _pg_available():
         integration_unavailable(f"PostgreSQL at {PG_URL} unreachable")

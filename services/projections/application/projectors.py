@@ -13,12 +13,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, Protocol
 
 from libs.events import credit, partners, rebates
 from libs.events.base import DomainEvent
 from libs.events.envelope import Envelope
-from libs.runtime.documents import Documents, Key
+from libs.runtime.documents import Key
 from services.projections.application import documents as d
 from services.projections.domain import read_models, receivables
 from services.projections.domain import rebates as rebate_rules
@@ -146,7 +146,17 @@ def keys_of(events: Iterable[DomainEvent]) -> dict[Key, Doc | None]:
     return wanted
 
 
-async def project(docs: Documents, envelope: Envelope, event: DomainEvent) -> str | None:
+class Work(Protocol):
+    """Where a projector reads and writes documents: a ``libs.runtime.documents.Documents``
+    unit of work, or an in-memory fold (``application.books``)."""
+
+    async def locked(self, kind: str, doc_id: str, blank: Doc) -> Doc: ...
+
+    def put(self, kind: str, doc_id: str, body: Doc, *, partner_id: str | None = None,
+            status: str | None = None) -> None: ...
+
+
+async def project(docs: Work, envelope: Envelope, event: DomainEvent) -> str | None:
     """Fold one (newly archived) event into the read model it changes; answers the partner
     that document belongs to (an order's status events name no partner, its document does)."""
     projector = PROJECTORS.get(envelope.event_type)
