@@ -55,10 +55,7 @@ def _app() -> Any:
     async def page() -> str:
         return "<p>hi</p>"
 
-    async def ready() -> dict[str, bool]:
-        return {"ok": True}
-
-    return create_app(title="t", routers=[router], ready_check=ready)
+    return create_app(title="t", routers=[router])
 
 
 @pytest.fixture

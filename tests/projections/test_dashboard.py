@@ -86,8 +86,9 @@ async def test_signing_in_gives_a_session_cookie_and_the_page_shows_the_api_figu
         for expected in ("Receivables aging (CNY", "Sales by region", "Sales by tier", "Sales by product",
                          "Sales trend by month", 'data-chart="sales-month"', "north&lt;east&gt;",
                          'href="/dashboard/partners/p1"', "/dashboard/export/aging.csv?as_of=2025-03-01",
-                         'data-figure="scorecards-not-available"'):
+                         'data-figure="scorecards-p1-tier">gold<'):
             assert expected in page, expected
+        assert "not-available" not in page  # every report section answered
         assert "<script" not in page and "http://" not in page and "https://" not in page
         assert "token" not in page and secret not in page
 
