@@ -45,7 +45,8 @@ async def write_program(conn: AsyncConnection, state: ProgramState, version: int
 
 
 def _sources(refs: Any) -> list[dict[str, Any]]:
-    return [source.model_dump(mode="json") for source in refs]
+    """A source names its partner only when it is a sub-dealer's (roll-up)."""
+    return [source.model_dump(mode="json", exclude_none=True) for source in refs]
 
 
 def accrual_body(state: RebateState) -> dict[str, Any]:
