@@ -57,7 +57,8 @@ async def test_a_parent_change_is_never_backdated_nor_circular(svc: RunningServi
     ]
     for body, slug in cases:
         response = await patch(svc, sub["id"], body)
-        assert response.status_code == 422 and response.json()["type"] == PROBLEM + slug, (body, response.text)
+        assert response.status_code == 422, (body, response.text)
+        assert response.json()["type"] == PROBLEM + slug, (body, response.text)
     circular = await patch(svc, parent["id"], {"parent_id": sub["id"]})
     assert circular.status_code == 422 and circular.json()["type"] == PROBLEM + "invalid-parent"
     assert len(await svc.ctx.store.load(f"partner-{sub['id']}")) == 1
