@@ -55,7 +55,8 @@ async def test_the_360_shows_own_and_sub_dealer_sales_and_the_coop_fund(db: Data
         assert [(c["claim_id"], c["status"], c["approved_minor"]) for c in fund["claims"]] == [
             ("k1", "approved", 15_000), ("k2", "filed", 0)]
         new = (await feed.svc.client.get("/v1/views/partners/n", headers=finance)).json()
-        assert new["sales"]["sub_dealers"] == [{"partner_id": "s", "name": "Partner s", "sales_minor": 70_000}]
+        assert new["sales"]["sub_dealers"] == [
+            {"partner_id": "s", "name": "Partner s", "sales_minor": 70_000}]
         assert new["parent_id"] is None
         sub_view = (await feed.svc.client.get("/v1/views/partners/s", headers=finance)).json()
         assert sub_view["parent_id"] == "n" and sub_view["sales"]["sub_dealers_minor"] == 0
