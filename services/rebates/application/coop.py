@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.base import EventMetadata
 from libs.events.rebates import ProgramPublished
-from libs.messaging.timing import sleep_or_stop
+from libs.messaging.timing import every
 from libs.runtime import commands, documents
 from libs.runtime.commands import Unit
 from libs.runtime.host import ServiceContext
@@ -128,15 +128,13 @@ async def expire_funds(ctx: ServiceContext, today: date) -> list[tuple[str, str]
 
 async def expire_funds_periodically(ctx: ServiceContext, stop: asyncio.Event) -> None:
     """Background task (``ServiceSpec.tasks``): expire due co-op funds every few seconds until ``stop``."""
-    interval = RebatesSettings().coop_expiry_check_seconds
-    while not stop.is_set():
-        try:
-            expired = await expire_funds(ctx, ctx.today())
-            if expired:
-                log.info("co-op funds expired: %s", ", ".join(f"{p}/{q}" for p, q in expired))
-        except Exception:  # keep the task alive; the next round retries
-            log.exception("expiring co-op funds failed")
-        await sleep_or_stop(stop, interval)
+
+    async def round_() -> None:
+        expired = await expire_funds(ctx, ctx.today())
+        if expired:
+            log.info("co-op funds expired: %s", ", ".join(f"{p}/{q}" for p, q in expired))
+
+    await every(stop, RebatesSettings().coop_expiry_check_seconds, round_, "expiring co-op funds")
 
 
 def fund_body(program: ProgramPublished, accrual: dict[str, Any],
