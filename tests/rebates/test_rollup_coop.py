@@ -8,10 +8,14 @@ from typing import Any
 
 import pytest
 
+from libs.events import default_registry
 from libs.events.partners import PartnerParentChanged
 from libs.store.database import Database
 from services.rebates.app import SPEC
+from services.rebates.application import views
 from services.rebates.application.coop import expire_funds
+from services.rebates.application.rebuild import rebuild_read_models
+from tests.read_model_support import documents_of
 from tests.rebates.support import Feed, accrual, issue_key, program_body, stored_events
 from tests.service_support import RunningService, running
 
@@ -252,3 +256,29 @@ async def test_a_coop_program_names_only_its_fund_rule(svc: RunningService) -> N
     published = (await svc.client.post("/v1/programs", json=coop_body(), headers=finance)).json()
     assert (published["kind"], published["coop"]["match_bp"], published["tiers"]) == (
         "coop", 5000, [{"from_minor": 0, "rate_bp": 200}])
+
+
+async def test_rebuilding_gives_the_claim_and_fund_documents_the_commands_wrote(
+        svc: RunningService) -> None:
+    finance, second = await issue_key(svc, "finance"), await issue_key(svc, "finance")
+    feed = Feed(svc)
+    await feed.partner("p1")
+    partner = await issue_key(svc, "partner", "p1")
+    program = await publish(svc, finance, coop_body())
+    await feed.invoice("inv-1", "p1", [("tools", 1_000_000)])
+    paid = (await file(svc, partner, program, 10_000)).json()
+    await svc.client.post(f"/v1/coop-claims/{paid['id']}/approve", headers=finance)
+    rejected = (await file(svc, partner, program, 2_000)).json()
+    await svc.client.post(f"/v1/coop-claims/{rejected['id']}/reject", headers=second,
+                          json={"reason": "dup"})
+    await file(svc, partner, program, 3_000)
+    await feed.credit_note("cn-coop", "p1", [], source_kind="coop", source_ref=paid["id"],
+                           amount_minor=5_000)
+    kinds = (views.PROGRAM, views.ACCRUAL, views.CLAIM)
+    live = await documents_of(svc.ctx.db, kinds)
+    assert sorted(row[3] for row in live if row[0] == views.CLAIM) == ["approved", "filed", "rejected"]
+    assert any(row[5].get("credit_note_id") == "cn-coop" for row in live)
+
+    await rebuild_read_models(svc.ctx.db, default_registry())
+
+    assert await documents_of(svc.ctx.db, kinds) == live
