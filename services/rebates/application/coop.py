@@ -79,7 +79,9 @@ async def approve_claim(unit: Unit, claim_id: str) -> dict[str, Any]:
     """A finance key other than the filer's pays the matched share, capped at the fund's balance."""
     assert unit.principal is not None
     found = await _claim(unit.conn, claim_id)
-    program = await coop_program(unit.conn, found["program_id"], found["partner_id"])
+    body = await read_program(unit.conn, found["program_id"])
+    assert body is not None  # a claim is filed against a published program
+    program = views.program_from(body)
     loaded = await load_rebate(unit, found["program_id"], found["partner_id"])
     state = loaded.state
     approved = coop.decide_claim_approval(state.fund, program, state.partner_id, state.accrued_minor,
