@@ -158,8 +158,11 @@ class CoopClaimFiled(DomainEvent):
 
 
 class CoopClaimApproved(DomainEvent):
-    """Finance (a key other than the filer's) approved a claim: ``approved_minor`` is the matched share
-    of the spend, capped at the fund's balance; it becomes a credit note on the partner's account."""
+    """Finance (a key other than the filer's) approved a co-op claim, to be paid as a credit note.
+
+    ``matched_minor`` is ``match_bp`` of the spend; ``approved_minor`` is that capped at the fund's
+    balance, and becomes a credit note on the partner's account.
+    """
 
     TYPE = "CoopClaimApproved"
 
