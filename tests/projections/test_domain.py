@@ -44,7 +44,9 @@ def test_every_published_type_has_its_publisher() -> None:
     assert PUBLISHER_OF["RebateAccrued"] == "rebates"
     assert PUBLISHER_OF["DebitNoteIssued"] == PUBLISHER_OF["WriteOffProposed"] == "credit"
     assert PUBLISHER_OF["ReturnInspected"] == PUBLISHER_OF["ReturnGoodsDispatched"] == "delivery"
-    assert len(EVENT_TYPES) == 66
+    assert PUBLISHER_OF["CoopClaimApproved"] == "rebates"
+    assert PUBLISHER_OF["PartnerParentChanged"] == "partners"
+    assert len(EVENT_TYPES) == 71
     assert PUBLISHER_OF["CreditNoteApplied"] == "credit"
 
 

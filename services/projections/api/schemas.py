@@ -40,6 +40,48 @@ class RebateTotals(BaseModel):
     settled_minor: int
 
 
+class SubDealerSales(BaseModel):
+    partner_id: str
+    name: str | None
+    sales_minor: int = Field(description="sold while this partner was its parent")
+
+
+class ChannelSales(BaseModel):
+    """Own sales, the sub-dealers' (by the parent in effect on each sale's date) and both."""
+
+    own_minor: int
+    sub_dealers_minor: int
+    total_minor: int
+    sub_dealers: list[SubDealerSales]
+
+
+class CoopClaim(BaseModel):
+    claim_id: str
+    status: str
+    amount_minor: int | None = None
+    approved_minor: int = 0
+    filed_on: str | None = None
+
+
+class CoopFund(BaseModel):
+    program_id: str
+    accrued_minor: int
+    paid_minor: int
+    expired_minor: int
+    expired_on: str | None
+    balance_minor: int
+    claims: list[CoopClaim]
+
+
+class CoopFunds(BaseModel):
+    """The partner's co-op advertising funds: balance, claims and expiries."""
+
+    balance_minor: int
+    paid_minor: int
+    expired_minor: int
+    funds: list[CoopFund]
+
+
 class Partner360(BaseModel):
     partner_id: str
     name: str | None
@@ -62,6 +104,8 @@ class Partner360(BaseModel):
     rebates: RebateTotals
     as_of: str | None = None
     """Set when the view was asked ``as_of`` a day."""
+    sales: ChannelSales | None = None
+    coop: CoopFunds | None = None
 
 
 class AuditEvent(TimelineEvent):

@@ -20,7 +20,7 @@ from libs.events.base import DomainEvent
 from libs.events.envelope import Envelope
 from libs.runtime.documents import Key
 from services.projections.application import documents as d
-from services.projections.domain import read_models, receivables
+from services.projections.domain import channel, read_models, receivables
 from services.projections.domain import rebates as rebate_rules
 
 Doc = dict[str, Any]
@@ -70,6 +70,20 @@ def _accrual_blank(event: DomainEvent, doc_id: str) -> Doc:
     return rebate_rules.blank_accrual(event.program_id, event.partner_id)
 
 
+COOP_EVENTS = (rebates.CoopClaimFiled, rebates.CoopClaimApproved, rebates.CoopClaimRejected,
+               rebates.CoopFundExpired)
+
+
+def _fund_id(event: DomainEvent) -> str:
+    assert isinstance(event, COOP_EVENTS)
+    return channel.fund_id(event.program_id, event.partner_id)
+
+
+def _fund_blank(event: DomainEvent, doc_id: str) -> Doc:
+    assert isinstance(event, COOP_EVENTS)
+    return channel.blank_fund(event.program_id, event.partner_id)
+
+
 def _program(doc: Doc, envelope: Envelope, event: DomainEvent) -> Doc:
     assert isinstance(event, rebates.ProgramPublished)
     return rebate_rules.program_doc(event)
@@ -109,13 +123,15 @@ project_settlement = Projector(
         doc, event),
     lambda event, sid: rebate_rules.blank_settlement(sid), status=lambda doc, event: doc["status"])
 project_program = Projector(d.PROGRAM, _named("program_id"), _program, partner_id=lambda doc, event: None)
+project_coop_fund = Projector(
+    d.COOP_FUND, _fund_id, lambda doc, envelope, event: channel.evolve_fund(doc, event), _fund_blank)
 
 
 PROJECTORS: Mapping[str, Projector] = {
     **{cls.TYPE: project_partner for cls in (
         partners.PartnerRegistered, partners.AgreementSigned, partners.TrialEnded,
         partners.PartnerSuspended, partners.PartnerReinstated, partners.PartnerTerminated,
-        partners.PartnerTierChanged)},
+        partners.PartnerTierChanged, partners.PartnerParentChanged)},
     **dict.fromkeys(read_models.ORDER_STATUS_AFTER, project_order),
     credit.FundsReviewPassed.TYPE: project_order,
     **{cls.TYPE: project_invoice for cls in (
@@ -129,6 +145,7 @@ PROJECTORS: Mapping[str, Projector] = {
     rebates.SettlementProposed.TYPE: project_settlement,
     rebates.SettlementApproved.TYPE: project_settlement,
     rebates.ProgramPublished.TYPE: project_program,
+    **{cls.TYPE: project_coop_fund for cls in COOP_EVENTS},
 }
 """Event type -> the projector that folds it into a read model."""
 

@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from libs.events.codec import parse_json
 from services.projections.application import archive
 from services.projections.application import documents as d
+from services.projections.domain import channel, receivables, sales
 from services.projections.domain import rebates as rebate_rules
-from services.projections.domain import receivables, sales
 from services.projections.domain.partner_view import partner_360
 from services.projections.domain.timeline import causal_order
 
@@ -76,11 +76,24 @@ async def partner_view(conn: AsyncConnection, partner_id: str, today: date) -> d
     async def of(kind: str) -> list[dict[str, Any]]:
         return await d.all_of(conn, kind, partner_id=partner_id)
 
-    return partner_360(
+    coop_programs = {p["program_id"] for p in await d.all_of(conn, d.PROGRAM) if p.get("kind") == "coop"}
+    accruals = await of(d.ACCRUAL)
+    view = partner_360(
         partner, orders=await of(d.ORDER), invoices=await of(d.INVOICE),
         credit_notes=await of(d.CREDIT_NOTE), payments=await of(d.PAYMENT),
-        accruals=await of(d.ACCRUAL), settlements=await of(d.SETTLEMENT), today=today,
-        debit_notes=await of(d.DEBIT_NOTE))
+        accruals=[a for a in accruals if a["program_id"] not in coop_programs],
+        settlements=await of(d.SETTLEMENT), today=today, debit_notes=await of(d.DEBIT_NOTE))
+    children = [p for p in await d.all_of(conn, d.PARTNER) if channel.ever_under(partner_id, p)]
+    subs = channel.sub_dealer_sales(
+        partner_id, children,
+        {c["partner_id"]: await d.all_of(conn, d.INVOICE, partner_id=c["partner_id"]) for c in children},
+        {c["partner_id"]: await d.all_of(conn, d.CREDIT_NOTE, partner_id=c["partner_id"]) for c in children})
+    sub_total = sum(row["sales_minor"] for row in subs)
+    view["sales"] = {"own_minor": view["sales_minor"], "sub_dealers_minor": sub_total,
+                     "total_minor": view["sales_minor"] + sub_total, "sub_dealers": subs}
+    view["coop"] = channel.coop_view(await of(d.COOP_FUND), {
+        a["program_id"]: a for a in accruals if a["program_id"] in coop_programs})
+    return view
 
 
 async def _partners(conn: AsyncConnection) -> dict[str, dict[str, Any]]:
