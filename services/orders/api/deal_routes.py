@@ -24,15 +24,15 @@ async def register_deal(body: DealIn, principal: Orderer, command: IdempotentCom
     """Register an end-customer deal (pending until sales decides). Another partner's pending or
     approved, unexpired deal for the same end customer and any of the same products refuses it:
     409 deal-conflict, recorded as a channel conflict (``GET /v1/deals?status=refused``)."""
+    replayed = replay_id(deals.CONFLICTS_NAMESPACE, command)
     registration = RegisterDeal(
-        deal_id=deals.new_deal_id(), partner_id=acting_partner(principal, body.partner_id),
+        deal_id=deals.new_deal_id(replayed), partner_id=acting_partner(principal, body.partner_id),
         end_customer=body.end_customer, lines=[(line.sku, line.qty) for line in body.lines],
         expires_on=body.expires_on, customer_code=body.customer_code)
     try:
         return await command.run(lambda unit: deals.register_deal(unit, registration), body)
     except DealConflict as refusal:
-        await deals.record_conflict(command.ctx, refusal.conflict, principal.actor,
-                                    replay_id(deals.CONFLICTS_NAMESPACE, command))
+        await deals.record_conflict(command.ctx, refusal.conflict, principal.actor, replayed)
         raise
 
 

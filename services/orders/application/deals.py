@@ -38,8 +38,10 @@ from services.orders.domain.partner_copy import PartnerCopy
 CONFLICTS_NAMESPACE = uuid.UUID("0b7d5c2e-4f1a-4c61-9d8e-2a7f3e5b9c40")
 
 
-def new_deal_id() -> str:
-    return new_id("deal")
+def new_deal_id(replayed: uuid.UUID | None = None) -> str:
+    """A new deal id; a keyed request's retries get the same one (``replayed``), so a refusal
+    is recorded once."""
+    return new_id("deal", replayed) if replayed is not None else new_id("deal")
 
 
 def customer_deals_stream(key: str) -> str:
@@ -83,6 +85,8 @@ async def record_conflict(ctx: ServiceContext, conflict: DealConflictRecorded, a
     request's Idempotency-Key) records a retry once."""
 
     async def record(unit: Unit) -> None:
+        if event_id is not None and await ctx.store.by_ids([event_id], conn=unit.conn):
+            return  # recorded by an earlier try of the same keyed request
         loaded = await unit.load(CUSTOMER_DEALS, conflict.customer_key)
         await unit.save(loaded, [conflict], event_ids=[event_id] if event_id is not None else None)
 
