@@ -202,10 +202,11 @@ async def test_a_second_partners_registration_is_refused_and_recorded(
     # other products, the same partner again, or a different credit code: no conflict
     assert (await register(svc, p2, deal_body("Acme Water Co", ("M-1", 1)))).status_code == 422
     assert (await register(svc, p1, deal_body("acme water co", ("P-1", 1)))).status_code == 201
-    assert (await register(svc, p2, deal_body("Acme Water Co", ("P-1", 1), customer_code="91310000AAAA00001X"))
-            ).status_code == 409  # the holder gave no code: same customer by name
+    coded = deal_body("Acme Water Co", ("P-1", 1), customer_code="91310000AAAA00001X")
+    assert (await register(svc, p2, coded)).status_code == 409  # the holder gave no code: same name
     # once the holder's deal is rejected, p2 may register it
-    for deal in (await svc.client.get("/v1/deals?partner_id=p1&status=pending", headers=sales)).json()["items"]:
+    held = await svc.client.get("/v1/deals?partner_id=p1&status=pending", headers=sales)
+    for deal in held.json()["items"]:
         rejected = await svc.client.post(f"/v1/deals/{deal['id']}/reject", headers=sales,
                                          json={"reason": "no budget"})
         assert rejected.json()["status"] == "rejected" and rejected.json()["reject_reason"] == "no budget"
