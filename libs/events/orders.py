@@ -122,6 +122,7 @@ class DealApproved(DomainEvent):
     deal_id: str
     partner_id: str
     prices: list[SkuPrice]
+    currency: str = DEFAULT_CURRENCY
 
 
 class DealRejected(DomainEvent):
@@ -135,8 +136,11 @@ class DealRejected(DomainEvent):
 
 
 class DealConflictRecorded(DomainEvent):
-    """A deal registration was refused: another partner holds a pending or approved, unexpired
-    deal for the same end customer and some of the same products (a channel conflict)."""
+    """A deal registration was refused as a channel conflict.
+
+    Another partner holds a pending or approved, unexpired deal for the same end customer
+    and some of the same products (``conflicting_deal_id``, ``skus``).
+    """
 
     TYPE = "DealConflictRecorded"
 

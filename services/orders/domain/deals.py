@@ -39,6 +39,7 @@ from services.orders.domain.errors import (
     DealNotApproved,
     DealNotFound,
     DealNotPending,
+    MixedCurrency,
     PartnerNotActive,
     PartnerNotFound,
     SkuNotInDeal,
@@ -209,8 +210,12 @@ def decide_approve(state: CustomerDeals, deal_id: str, prices: Sequence[tuple[st
         if minimum is not None and price < minimum:
             raise BelowMinimumPrice(f"{sku} would be priced {price}, below its minimum {minimum}",
                                     sku=sku, unit_price_minor=price, min_price_minor=minimum)
+    currencies = {products[sku].currency for sku, _ in prices if sku in products}
+    if len(currencies) > 1:
+        raise MixedCurrency(f"the products are priced in {', '.join(sorted(currencies))}")
     return [DealApproved(deal_id=deal_id, partner_id=deal.partner_id,
-                         prices=[SkuPrice(sku=sku, unit_price_minor=price) for sku, price in prices])]
+                         prices=[SkuPrice(sku=sku, unit_price_minor=price) for sku, price in prices],
+                         **({"currency": currencies.pop()} if currencies else {}))]
 
 
 def decide_reject(state: CustomerDeals, deal_id: str, reason: str, today: date) -> list[DealRejected]:
