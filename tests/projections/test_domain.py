@@ -44,7 +44,8 @@ def test_every_published_type_has_its_publisher() -> None:
     assert PUBLISHER_OF["RebateAccrued"] == "rebates"
     assert PUBLISHER_OF["DebitNoteIssued"] == PUBLISHER_OF["WriteOffProposed"] == "credit"
     assert PUBLISHER_OF["ReturnInspected"] == PUBLISHER_OF["ReturnGoodsDispatched"] == "delivery"
-    assert len(EVENT_TYPES) == 66
+    assert PUBLISHER_OF["DealRegistered"] == PUBLISHER_OF["PriceChangeNotified"] == "orders"
+    assert len(EVENT_TYPES) == 72
     assert PUBLISHER_OF["CreditNoteApplied"] == "credit"
 
 

@@ -56,6 +56,7 @@ class Partner360(BaseModel):
     received_minor: int
     credit_notes_minor: int
     rebates: RebateTotals
+    deals: OrderCounts = Field(description="deal registrations by status (refused: a channel conflict)")
 
 
 class AgingBuckets(BaseModel):

@@ -27,7 +27,8 @@ PAYMENT = "payment"
 ACCRUAL = "accrual"
 SETTLEMENT = "settlement"
 PROGRAM = "program"
-KINDS = (PARTNER, ORDER, INVOICE, DEBIT_NOTE, CREDIT_NOTE, PAYMENT, ACCRUAL, SETTLEMENT, PROGRAM)
+DEAL = "deal"
+KINDS = (PARTNER, ORDER, INVOICE, DEBIT_NOTE, CREDIT_NOTE, PAYMENT, ACCRUAL, SETTLEMENT, PROGRAM, DEAL)
 
 
 async def get(conn: AsyncConnection, kind: str, doc_id: str) -> dict[str, Any] | None:

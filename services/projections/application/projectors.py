@@ -20,7 +20,7 @@ from libs.events.base import DomainEvent
 from libs.events.envelope import Envelope
 from libs.runtime.documents import Documents, Key
 from services.projections.application import documents as d
-from services.projections.domain import read_models, receivables
+from services.projections.domain import partner_view, read_models, receivables
 from services.projections.domain import rebates as rebate_rules
 
 Doc = dict[str, Any]
@@ -109,6 +109,9 @@ project_settlement = Projector(
         doc, event),
     lambda event, sid: rebate_rules.blank_settlement(sid), status=lambda doc, event: doc["status"])
 project_program = Projector(d.PROGRAM, _named("program_id"), _program, partner_id=lambda doc, event: None)
+project_deal = Projector(
+    d.DEAL, _named("deal_id"), lambda doc, envelope, event: partner_view.evolve_deal(doc, event),
+    lambda event, deal_id: partner_view.blank_deal(deal_id), status=lambda doc, event: doc["status"])
 
 
 PROJECTORS: Mapping[str, Projector] = {
@@ -129,6 +132,7 @@ PROJECTORS: Mapping[str, Projector] = {
     rebates.SettlementProposed.TYPE: project_settlement,
     rebates.SettlementApproved.TYPE: project_settlement,
     rebates.ProgramPublished.TYPE: project_program,
+    **dict.fromkeys(partner_view.DEAL_STATUS_AFTER, project_deal),
 }
 """Event type -> the projector that folds it into a read model."""
 
