@@ -60,6 +60,12 @@ class LineIn(RequestModel):
     qty: Annotated[StrictInt, Field(gt=0, le=MAX_QTY)]
 
 
+def _one_line_each(lines: list[LineIn] | list[OverrideIn]) -> None:
+    skus = [line.sku for line in lines]
+    if len(set(skus)) != len(skus):
+        raise ValueError("each sku may appear on one line only")
+
+
 class ShipToIn(RequestModel):
     region: Text
     address: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500), Clean] | None = None
@@ -75,20 +81,12 @@ class OrderIn(RequestModel):
 
     @model_validator(mode="after")
     def _one_line_per_sku(self) -> OrderIn:
-        skus = [line.sku for line in self.lines]
-        if len(set(skus)) != len(skus):
-            raise ValueError("each sku may appear on one line only")
+        _one_line_each(self.lines)
         return self
 
 
 class CancelIn(RequestModel):
     reason: Reason
-
-
-def _one_line_each(lines: list[LineIn] | list[OverrideIn]) -> None:
-    skus = [line.sku for line in lines]
-    if len(set(skus)) != len(skus):
-        raise ValueError("each sku may appear on one line only")
 
 
 class DealIn(RequestModel):

@@ -63,6 +63,24 @@ def decide_create_product(existing: Product | None, command: CreateProduct) -> l
                            currency=command.currency)]
 
 
+def check_lines(lines: Sequence[tuple[str, int]], what: str, empty_slug: str) -> None:
+    """``(sku, qty)`` lines of an order or a deal: at least one, one per sku, each qty > 0."""
+    if not lines:
+        raise DomainError(f"{what} needs at least one line", slug=empty_slug)
+    skus = [sku for sku, _ in lines]
+    if len(set(skus)) != len(skus):
+        raise DomainError("each sku may appear on one line only", slug="duplicate-sku")
+    if any(qty <= 0 for _, qty in lines):
+        raise DomainError("qty must be greater than 0", slug="invalid-qty")
+
+
+def check_known(lines: Sequence[tuple[str, int]], known: Collection[str]) -> None:
+    """Every line's sku is in the catalog (422 ``unknown-sku``)."""
+    unknown = [sku for sku, _ in lines if sku not in known]
+    if unknown:
+        raise UnknownSku(f"unknown sku: {', '.join(unknown)}", skus=unknown)
+
+
 @dataclass(frozen=True)
 class PriceListVersion:
     version: int

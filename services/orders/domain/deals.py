@@ -31,7 +31,7 @@ from libs.events.base import DomainEvent
 from libs.events.orders import DealApproved, DealConflictRecorded, DealRegistered, DealRejected
 from libs.events.values import SkuPrice, SkuQty
 from libs.runtime.errors import DomainError
-from services.orders.domain.catalog import Product
+from services.orders.domain.catalog import Product, check_known, check_lines
 from services.orders.domain.errors import (
     BelowMinimumPrice,
     DealConflict,
@@ -40,12 +40,9 @@ from services.orders.domain.errors import (
     DealNotFound,
     DealNotPending,
     MixedCurrency,
-    PartnerNotActive,
-    PartnerNotFound,
     SkuNotInDeal,
-    UnknownSku,
 )
-from services.orders.domain.partner_copy import PartnerCopy
+from services.orders.domain.partner_copy import PartnerCopy, ordering_partner
 
 HOLDING = ("pending", "approved")
 """The statuses in which a deal protects its partner (until it expires)."""
@@ -140,29 +137,12 @@ class RegisterDeal:
     customer_code: str | None = None
 
 
-def _check_lines(lines: Sequence[tuple[str, int]]) -> None:
-    if not lines:
-        raise DomainError("a deal needs at least one line", slug="empty-deal")
-    skus = [sku for sku, _ in lines]
-    if len(set(skus)) != len(skus):
-        raise DomainError("each sku may appear on one line only", slug="duplicate-sku")
-    if any(qty <= 0 for _, qty in lines):
-        raise DomainError("qty must be greater than 0", slug="invalid-qty")
-
-
 def decide_register(state: CustomerDeals, command: RegisterDeal, partner: PartnerCopy | None,
                     known_skus: Collection[str], today: date) -> list[DealRegistered]:
     """Register the deal, or refuse it with the conflict to record (see the module doc)."""
-    _check_lines(command.lines)
-    if partner is None:
-        raise PartnerNotFound(f"partner {command.partner_id!r} is not known")
-    if not partner.can_order:
-        raise PartnerNotActive(f"partner {partner.partner_id!r} is {partner.status}; "
-                               "only trial and active partners can register deals",
-                               partner_status=partner.status)
-    unknown = [sku for sku, _ in command.lines if sku not in known_skus]
-    if unknown:
-        raise UnknownSku(f"unknown sku: {', '.join(unknown)}", skus=unknown)
+    check_lines(command.lines, "a deal", "empty-deal")
+    partner = ordering_partner(partner, command.partner_id)
+    check_known(command.lines, known_skus)
     if command.expires_on < today:
         raise DomainError("expires_on must not be before today", slug="invalid-expiry")
     key = customer_key(command.end_customer)

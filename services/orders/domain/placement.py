@@ -26,18 +26,15 @@ from datetime import date
 from libs.events.orders import OrderPlaced, TerritoryViolationRecorded
 from libs.events.values import OrderLine
 from libs.runtime.errors import DomainError
-from services.orders.domain.catalog import PriceListVersion, Product, unit_price_for
+from services.orders.domain.catalog import PriceListVersion, Product, check_known, check_lines, unit_price_for
 from services.orders.domain.deals import Deal, deal_prices
 from services.orders.domain.errors import (
     BelowMinimumPrice,
     CategoryNotAuthorised,
     MixedCurrency,
-    PartnerNotActive,
-    PartnerNotFound,
     TerritoryViolation,
-    UnknownSku,
 )
-from services.orders.domain.partner_copy import PartnerCopy
+from services.orders.domain.partner_copy import PartnerCopy, ordering_partner
 
 MAX_TOTAL_MINOR = 10**18
 """Amounts stay well inside 64-bit integers (JSON and database limits)."""
@@ -54,16 +51,6 @@ class PlaceOrder:
     deal_id: str | None = None
 
 
-def _check_lines(lines: Sequence[tuple[str, int]]) -> None:
-    if not lines:
-        raise DomainError("an order needs at least one line", slug="empty-order")
-    skus = [sku for sku, _ in lines]
-    if len(set(skus)) != len(skus):
-        raise DomainError("each sku may appear on one line only", slug="duplicate-sku")
-    if any(qty <= 0 for _, qty in lines):
-        raise DomainError("qty must be greater than 0", slug="invalid-qty")
-
-
 def decide_place_order(
     command: PlaceOrder,
     partner: PartnerCopy | None,
@@ -73,16 +60,9 @@ def decide_place_order(
     today: date | None = None,
 ) -> list[OrderPlaced]:
     """Check the order against the partner and the catalog; fix its prices (see module doc)."""
-    _check_lines(command.lines)
-    if partner is None:
-        raise PartnerNotFound(f"partner {command.partner_id!r} is not known")
-    if not partner.can_order:
-        raise PartnerNotActive(f"partner {partner.partner_id!r} is {partner.status}; "
-                               "only trial and active partners can order",
-                               partner_status=partner.status)
-    unknown = [sku for sku, _ in command.lines if sku not in products]
-    if unknown:
-        raise UnknownSku(f"unknown sku: {', '.join(unknown)}", skus=unknown)
+    check_lines(command.lines, "an order", "empty-order")
+    partner = ordering_partner(partner, command.partner_id)
+    check_known(command.lines, products)
     if not partner.sells_into(command.ship_to_region):
         violation = TerritoryViolationRecorded(
             partner_id=partner.partner_id, partner_ref=command.partner_ref,
