@@ -6,6 +6,7 @@ the order date, deals approved, expired and in conflict; every call partner-scop
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 from typing import Any
 
@@ -239,3 +240,17 @@ async def test_staff_register_for_a_partner_and_bad_input_answers_422(
     unknown = await svc.client.post("/v1/deals/deal_nope/approve", headers=sales,
                                     json={"lines": [{"sku": "P-1", "unit_price_minor": 900}]})
     assert unknown.status_code == 404 and unknown.json()["type"].endswith("/deal-not-found")
+
+
+async def test_concurrent_registrations_for_one_customer_are_decided_one_after_the_other(
+        svc: RunningService, publisher: Publisher, channel: None) -> None:
+    """One customer's deals are one stream: the second append conflicts, runs again, and then
+    sees the first partner's deal."""
+    p1, p2 = await publisher.key("partner", "p1"), await publisher.key("partner", "p2")
+    for round_ in range(3):
+        answers = await asyncio.gather(*(register(svc, key, deal_body(f"Race {round_}"))
+                                         for key in (p1, p2)))
+        assert sorted(a.status_code for a in answers) == [201, 409], [a.text for a in answers]
+    sales = await publisher.key("sales")
+    refused = (await svc.client.get("/v1/deals?status=refused", headers=sales)).json()["items"]
+    assert len(refused) == 3
