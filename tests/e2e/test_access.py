@@ -98,7 +98,8 @@ def test_another_partners_resources_answer_404(system: System, world: dict[str, 
 
 def test_partner_lists_show_only_its_own(system: System, world: dict[str, Any]) -> None:
     a_id = world["a"]["id"]
-    for service, path in [("orders", "/v1/orders"), ("credit", "/v1/invoices"),
+    for service, path in [("orders", "/v1/orders"), ("orders", "/v1/deals"),
+                          ("orders", "/v1/price-notices"), ("credit", "/v1/invoices"),
                           ("credit", "/v1/credit-notes"), ("delivery", "/v1/shipments"),
                           ("rebates", "/v1/accruals"), ("rebates", "/v1/settlements"),
                           ("partners", "/v1/partners")]:
@@ -127,6 +128,11 @@ def role_matrix(w: dict[str, Any]) -> list[tuple[str, str, str, set[str], dict[s
         ("POST", "orders", "/v1/products", {"admin", "sales"}, {"sku": ""}),
         ("PUT", "orders", "/v1/price-lists/ACC", {"admin", "sales"}, {"discount_bp": -1}),
         ("GET", "orders", f"/v1/orders/{order}", read_staff | {"partner"}, None),
+        ("GET", "orders", "/v1/price-notices", {"admin", "sales", "auditor", "partner"}, None),
+        ("POST", "orders", "/v1/price-notices/none/acknowledge", {"partner"}, None),
+        ("POST", "orders", "/v1/deals", {"admin", "sales", "partner"}, {"end_customer": ""}),
+        ("POST", "orders", "/v1/deals/none/approve", {"admin", "sales"}, {"lines": []}),
+        ("GET", "orders", "/v1/deals", {"admin", "sales", "auditor", "partner"}, None),
         ("GET", "credit", f"/v1/accounts/{a}", {"finance", "auditor", "partner"}, None),
         ("PUT", "credit", f"/v1/accounts/{a}/terms", {"finance"}, {"kind": "bogus"}),
         ("POST", "credit", f"/v1/holds/{order}/release", {"finance"}, {"reason": ""}),

@@ -184,10 +184,16 @@ async def seed(name: str, svc: RunningService, emit: Callable[..., Awaitable[Non
         await emit(f"partner-{PARTNER}", *partner_events(PARTNER))
         await post("/v1/products", {"sku": "SKU-1", "name": "Pump", "category": "pumps",
                                     "list_price_minor": 1000})
-        await call("PUT", "/v1/price-lists/gold", {"effective_from": "2020-01-01", "discount_bp": 100})
-        ids.update(sku="SKU-1", tier="gold", order_id=(await post("/v1/orders", {
+        await call("PUT", "/v1/price-lists/gold", {"effective_from": "2020-01-01", "discount_bp": 100,
+                                                   "override_reason": "fuzz catalog"})
+        await call("PUT", "/v1/price-lists/gold", {"effective_from": "2099-01-01", "discount_bp": 200})
+        deal = await post("/v1/deals", {"end_customer": "Fuzz End Customer", "expires_on": "2099-01-01",
+                                        "lines": [{"sku": "SKU-1", "qty": 9}], "partner_id": PARTNER})
+        await post(f"/v1/deals/{deal['id']}/approve", {"lines": [{"sku": "SKU-1", "unit_price_minor": 500}]})
+        ids.update(sku="SKU-1", tier="gold", deal_id=deal["id"], order_id=(await post("/v1/orders", {
             "partner_ref": "PO-1", "lines": [{"sku": "SKU-1", "qty": 1}],
-            "ship_to": {"region": "east"}, "partner_id": PARTNER}))["id"])
+            "ship_to": {"region": "east"}, "partner_id": PARTNER}))["id"],
+            notice_id=(await call("GET", "/v1/price-notices"))["items"][0]["id"])
     elif name == "delivery":
         await post("/v1/stock/receipts", {"sku": "SKU-1", "qty": 100, "reference": "DN-1"},
                    who="warehouse")

@@ -46,7 +46,8 @@ def test_every_published_type_has_its_publisher() -> None:
     assert PUBLISHER_OF["ReturnInspected"] == PUBLISHER_OF["ReturnGoodsDispatched"] == "delivery"
     assert PUBLISHER_OF["CoopClaimApproved"] == "rebates"
     assert PUBLISHER_OF["PartnerParentChanged"] == "partners"
-    assert len(EVENT_TYPES) == 71
+    assert len(EVENT_TYPES) == 77
+    assert PUBLISHER_OF["DealRegistered"] == PUBLISHER_OF["PriceChangeNotified"] == "orders"
     assert PUBLISHER_OF["CreditNoteApplied"] == "credit"
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from libs.events import credit, delivery, orders, partners, rebates
 from libs.events.base import EventMetadata
-from libs.events.values import SkuQty
+from libs.events.values import SkuPrice, SkuQty
 from libs.store.database import Database
 from tests.projections.support import (
     Feed,
@@ -109,6 +109,35 @@ async def test_a_partners_termination_shows_on_the_timeline_of_the_orders_it_can
                 ("orders", "OrderPlaced"), ("partners", "PartnerTerminated"), ("orders", "OrderCancelled")]
             assert events[1]["data"]["reason"] == "breach"
             assert events[2]["causation_id"] == events[1]["event_id"]
+
+
+async def test_the_deal_that_priced_an_order_shows_on_its_timeline_and_in_the_360(db: Database) -> None:
+    def registration(deal_id: str, partner_id: str) -> orders.DealRegistered:
+        return orders.DealRegistered(
+            deal_id=deal_id, partner_id=partner_id, end_customer="Acme", customer_key="acme",
+            lines=[SkuQty(sku="A", qty=5)], expires_on=date(2025, 3, 1))
+
+    async with projections(db) as feed:
+        await feed.emit("partner-p1", [registered("p1")])
+        await feed.emit("partner-p2", [registered("p2")])
+        await feed.emit("deals-acme", [registration("dl1", "p1")], at=at(1, 9))
+        await feed.emit("deals-acme", [registration("dl0", "p1")], at=at(1, 9, 1))  # not cited
+        await feed.emit("deals-acme", [orders.DealApproved(
+            deal_id="dl1", partner_id="p1", prices=[SkuPrice(sku="A", unit_price_minor=450)])],
+            at=at(1, 10))
+        await feed.emit("deals-acme", [orders.DealConflictRecorded(
+            deal_id="dl2", partner_id="p2", end_customer="ACME", customer_key="acme",
+            lines=[SkuQty(sku="A", qty=1)], expires_on=date(2025, 3, 1), conflicting_deal_id="dl1",
+            conflicting_partner_id="p1", skus=["A"])], at=at(1, 11))
+        await feed.emit("order-o1", [placed("o1", "p1", [("A", 2, 450)]).model_copy(
+            update={"deal_id": "dl1"})], at=at(2, 9))
+        timeline = (await feed.svc.client.get("/v1/views/orders/o1/timeline", headers=ADMIN)).json()
+        assert [(e["type"], e["data"].get("deal_id")) for e in timeline["events"]] == [
+            ("DealRegistered", "dl1"), ("DealApproved", "dl1"), ("OrderPlaced", "dl1")]
+        first = (await feed.svc.client.get("/v1/views/partners/p1", headers=ADMIN)).json()
+        assert first["deals"] == {"count": 2, "by_status": {"approved": 1, "pending": 1}}
+        second = (await feed.svc.client.get("/v1/views/partners/p2", headers=ADMIN)).json()
+        assert second["deals"] == {"count": 1, "by_status": {"refused": 1}}
 
 
 async def test_timeline_and_360_are_isolated_per_partner(db: Database) -> None:

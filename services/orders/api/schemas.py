@@ -41,15 +41,29 @@ class OverrideIn(RequestModel):
     unit_price_minor: Price
 
 
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), Clean]
+
+
 class PriceListIn(RequestModel):
     effective_from: StrictDate
     discount_bp: Annotated[StrictInt, Field(ge=0, le=10_000)]
     overrides: Annotated[list[OverrideIn], Field(max_length=1000)] = []
+    override_reason: Reason | None = Field(
+        None, description="Required when the version takes effect sooner than the notice period.")
+
+
+PartnerId = Annotated[str, StringConstraints(min_length=1, max_length=100), Clean]
 
 
 class LineIn(RequestModel):
     sku: Code
     qty: Annotated[StrictInt, Field(gt=0, le=MAX_QTY)]
+
+
+def _one_line_each(lines: list[LineIn] | list[OverrideIn]) -> None:
+    skus = [line.sku for line in lines]
+    if len(set(skus)) != len(skus):
+        raise ValueError("each sku may appear on one line only")
 
 
 class ShipToIn(RequestModel):
@@ -61,15 +75,42 @@ class OrderIn(RequestModel):
     partner_ref: Text
     lines: Annotated[list[LineIn], Field(min_length=1, max_length=200)]
     ship_to: ShipToIn
-    partner_id: Annotated[str, StringConstraints(min_length=1, max_length=100), Clean] | None = None
+    partner_id: PartnerId | None = None
+    deal_id: Annotated[str, StringConstraints(min_length=1, max_length=100), Clean] | None = Field(
+        None, description="An approved deal registration of the partner that prices the order.")
 
     @model_validator(mode="after")
     def _one_line_per_sku(self) -> OrderIn:
-        skus = [line.sku for line in self.lines]
-        if len(set(skus)) != len(skus):
-            raise ValueError("each sku may appear on one line only")
+        _one_line_each(self.lines)
         return self
 
 
 class CancelIn(RequestModel):
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), Clean]
+    reason: Reason
+
+
+class DealIn(RequestModel):
+    end_customer: Text
+    customer_code: Annotated[str, StringConstraints(pattern=r"^[0-9A-Z]{18}$")] | None = Field(
+        None, description="The end customer's unified social credit code (18 characters), if known.")
+    lines: Annotated[list[LineIn], Field(min_length=1, max_length=200)]
+    expires_on: StrictDate
+    partner_id: PartnerId | None = None
+
+    @model_validator(mode="after")
+    def _one_line_per_sku(self) -> DealIn:
+        _one_line_each(self.lines)
+        return self
+
+
+class DealApprovalIn(RequestModel):
+    lines: Annotated[list[OverrideIn], Field(min_length=1, max_length=200)]
+
+    @model_validator(mode="after")
+    def _one_line_per_sku(self) -> DealApprovalIn:
+        _one_line_each(self.lines)
+        return self
+
+
+class RejectIn(RequestModel):
+    reason: Reason

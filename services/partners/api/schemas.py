@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
 
@@ -112,9 +112,14 @@ class AgreementOut(BaseModel):
 
 class ViolationOut(BaseModel):
     event_id: str
-    partner_ref: str
-    region: str
-    territories: list[str]
+    kind: Literal["territory", "deal_conflict"] = Field(
+        "territory", description="cross-territory order, or a deal registration refused as a "
+                                 "channel conflict")
+    partner_ref: str | None = None
+    region: str | None = None
+    territories: list[str] = []
+    end_customer: str | None = Field(None, description="deal conflicts: the end customer")
+    skus: list[str] = Field([], description="deal conflicts: the products another partner holds")
     recorded_at: str
     correlation_id: str
 

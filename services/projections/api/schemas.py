@@ -106,6 +106,7 @@ class Partner360(BaseModel):
     """Set when the view was asked ``as_of`` a day."""
     sales: ChannelSales | None = None
     coop: CoopFunds | None = None
+    deals: OrderCounts = Field(description="deal registrations by status (refused: a channel conflict)")
 
 
 class AuditEvent(TimelineEvent):

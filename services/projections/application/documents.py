@@ -28,7 +28,9 @@ ACCRUAL = "accrual"
 SETTLEMENT = "settlement"
 PROGRAM = "program"
 COOP_FUND = "coop-fund"
-KINDS = (PARTNER, ORDER, INVOICE, DEBIT_NOTE, CREDIT_NOTE, PAYMENT, ACCRUAL, SETTLEMENT, PROGRAM, COOP_FUND)
+DEAL = "deal"
+KINDS = (PARTNER, ORDER, INVOICE, DEBIT_NOTE, CREDIT_NOTE, PAYMENT, ACCRUAL, SETTLEMENT, PROGRAM, COOP_FUND,
+         DEAL)
 
 
 async def get(conn: AsyncConnection, kind: str, doc_id: str) -> dict[str, Any] | None:

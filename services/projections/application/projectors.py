@@ -20,7 +20,7 @@ from libs.events.base import DomainEvent
 from libs.events.envelope import Envelope
 from libs.runtime.documents import Key
 from services.projections.application import documents as d
-from services.projections.domain import channel, read_models, receivables
+from services.projections.domain import channel, partner_view, read_models, receivables
 from services.projections.domain import rebates as rebate_rules
 
 Doc = dict[str, Any]
@@ -125,6 +125,9 @@ project_settlement = Projector(
 project_program = Projector(d.PROGRAM, _named("program_id"), _program, partner_id=lambda doc, event: None)
 project_coop_fund = Projector(
     d.COOP_FUND, _fund_id, lambda doc, envelope, event: channel.evolve_fund(doc, event), _fund_blank)
+project_deal = Projector(
+    d.DEAL, _named("deal_id"), lambda doc, envelope, event: partner_view.evolve_deal(doc, event),
+    lambda event, deal_id: partner_view.blank_deal(deal_id), status=lambda doc, event: doc["status"])
 
 
 PROJECTORS: Mapping[str, Projector] = {
@@ -146,6 +149,7 @@ PROJECTORS: Mapping[str, Projector] = {
     rebates.SettlementApproved.TYPE: project_settlement,
     rebates.ProgramPublished.TYPE: project_program,
     **{cls.TYPE: project_coop_fund for cls in COOP_EVENTS},
+    **dict.fromkeys(partner_view.DEAL_STATUS_AFTER, project_deal),
 }
 """Event type -> the projector that folds it into a read model."""
 

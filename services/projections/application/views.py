@@ -50,16 +50,19 @@ async def order_timeline(conn: AsyncConnection, order_id: str) -> Timeline | Non
 
     The order's events are those naming it and those of its placing conversation
     (same correlation id), except events of that conversation naming another
-    order or another partner: they belong to those; and the partner's own events
-    that caused one of them (its termination, suspension or reinstatement).
+    order or another partner: they belong to those; the partner's own events
+    that caused one of them (its termination, suspension or reinstatement); and
+    the events of the deal registration that priced it.
     """
     placed = await archive.order_placed(conn, order_id)
     rows = await archive.events_of_order(conn, order_id, placed.correlation_id if placed else None)
     if not rows:
         return None
     rows = [*rows, *await archive.partner_causes(conn, rows)]
-    partner_id = (parse_json(placed.data)["partner_id"] if placed
-                  else await archive.partner_of_order(conn, order_id))
+    placement = parse_json(placed.data) if placed else {}
+    partner_id = placement["partner_id"] if placed else await archive.partner_of_order(conn, order_id)
+    if placement.get("deal_id") and partner_id:  # the deal registration that priced the order
+        rows = [*rows, *await archive.events_of_deal(conn, partner_id, placement["deal_id"])]
     rows = [row for row in rows if row.order_id in (None, order_id)
             and row.partner_id in (None, partner_id)]
     ordered = causal_order(
@@ -82,7 +85,8 @@ async def partner_view(conn: AsyncConnection, partner_id: str, today: date) -> d
         partner, orders=await of(d.ORDER), invoices=await of(d.INVOICE),
         credit_notes=await of(d.CREDIT_NOTE), payments=await of(d.PAYMENT),
         accruals=[a for a in accruals if a["program_id"] not in coop_programs],
-        settlements=await of(d.SETTLEMENT), today=today, debit_notes=await of(d.DEBIT_NOTE))
+        settlements=await of(d.SETTLEMENT), today=today, debit_notes=await of(d.DEBIT_NOTE),
+        deals=await of(d.DEAL))
     children = [p for p in await d.all_of(conn, d.PARTNER) if channel.ever_under(partner_id, p)]
     subs = channel.sub_dealer_sales(
         partner_id, children,
