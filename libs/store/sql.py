@@ -152,5 +152,14 @@ async def _raise_as_sqlalchemy(sync: Connection, adapter: Any, error: Exception,
         adapter._handle_exception(error)
     except Exception as dbapi_error:
         translated = dbapi_error
-    await greenlet_spawn(sync._handle_dbapi_exception, translated, sql, args, None, None)
-    raise error  # not reached: the line above raises
+    if not isinstance(translated, sync.dialect.loaded_dbapi.Error):
+        raise error
+
+    def wrap() -> None:
+        try:  # raised here, so SQLAlchemy finds it as the exception being handled
+            raise translated
+        except Exception as current:
+            sync._handle_dbapi_exception(current, sql, args, None, None)
+
+    await greenlet_spawn(wrap)
+    raise error  # not reached: the wrapper raises

@@ -94,6 +94,28 @@ async def test_a_failed_member_is_undone_alone(db: Database) -> None:
     assert _durable(db) == {1, 2}
 
 
+async def test_a_member_whose_statement_fails_is_undone_alone(db: Database) -> None:
+    """A failed statement (here a duplicate key) leaves SQLite's transaction open: the group
+    goes on without the member's work."""
+    hold = asyncio.Event()
+
+    async def duplicate() -> None:
+        async with db.transaction() as conn:
+            await conn.execute(text("INSERT INTO t (x) VALUES (50)"))
+            await conn.execute(text("INSERT INTO t (x) VALUES (1)"))  # 1 is the first member's
+
+    first = asyncio.create_task(_insert(db, 1, hold=hold))
+    await asyncio.sleep(0.05)
+    middle = asyncio.create_task(duplicate())
+    last = asyncio.create_task(_insert(db, 2))
+    await asyncio.sleep(0.05)
+    hold.set()
+    assert 1 in await first and 2 in await last
+    with pytest.raises(IntegrityError):
+        await middle
+    assert _durable(db) == {1, 2}
+
+
 async def test_a_failed_commit_fails_every_member_and_keeps_nothing(db: Database) -> None:
     """A deferred foreign key fails only at ``COMMIT``: the whole group is refused, so no
     member may have answered as if its work were kept."""
