@@ -156,6 +156,14 @@ class _Group:
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.done.add_done_callback(_retrieved)
 
+    def control(self, statement: str) -> None:
+        """A savepoint statement; if it fails, the transaction is in doubt: the group fails."""
+        try:
+            self.raw.execute(statement)
+        except BaseException as error:
+            self.failed = error
+            raise
+
     def member_done(self, appended: int | None) -> None:
         self.members += 1
         if appended is not None:
@@ -347,9 +355,8 @@ class Database:
         group: _Group | None = None
         try:
             group = self._group if self._group is not None else await self._open_group()
-            raw = group.raw
             self._announce(group, "SAVEPOINT o2c_member")
-            raw.execute("SAVEPOINT o2c_member")
+            group.control("SAVEPOINT o2c_member")
             try:
                 yield group.conn
             except BaseException as error:
@@ -357,7 +364,7 @@ class Database:
                 group.undo_member(error)
                 raise
             self._announce(group, "RELEASE o2c_member")
-            raw.execute("RELEASE o2c_member")
+            group.control("RELEASE o2c_member")
             group.member_done(group.conn.info.pop(APPENDED, None))
         finally:
             if group is None:
