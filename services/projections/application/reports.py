@@ -21,7 +21,7 @@ from services.projections.application import documents as d
 from services.projections.application.books import Books, books_at
 from services.projections.domain import aging as aging_rules
 from services.projections.domain import growth, rebate_report, sales, scorecards
-from services.projections.domain.partner_view import partner_360
+from services.projections.domain.partner_view import balance_minor, partner_360
 from services.projections.domain.periods import Compare, Period, compared
 from services.projections.domain.utilisation import utilisation
 
@@ -111,10 +111,15 @@ async def aging_report(conn: AsyncConnection, registry: EventRegistry, as_of: da
                        filters: Filters) -> dict[str, Any]:
     books = await books_at(conn, registry, as_of, filters.partner_id)
     names = aging_rules.bucket_names(bounds, basis)
-    rows = aging_rules.aging([*books.invoices, *books.debit_notes], as_of, bounds, basis)
+    receivables = [*books.invoices, *books.debit_notes]
+    balances = {partner_id: balance_minor(invoices=own.invoices, debit_notes=own.debit_notes,
+                                          payments=own.payments, credit_notes=own.credit_notes)
+                for partner_id, own in books.by_partner().items() if partner_id}
+    on_account = aging_rules.on_account(receivables, balances, as_of)
+    rows = aging_rules.aging(receivables, as_of, bounds, basis, on_account)
     items = [{**row, "name": (books.partners.get(row["partner_id"]) or {}).get("name")}
              for row in rows if filters.admits(row["partner_id"], books.partners.get(row["partner_id"]))]
-    totals = {key: sum(row[key] for row in items) for key in (*names, "total_minor")}
+    totals = {key: sum(row[key] for row in items) for key in (*names, "on_account_minor", "total_minor")}
     return {"as_of": as_of.isoformat(), "basis": basis, "buckets": names, **filters.echo(),
             "items": items, "totals": totals, "next_cursor": None}
 
