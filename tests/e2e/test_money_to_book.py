@@ -15,6 +15,9 @@ Partners (price 10_000 a unit, credit terms):
   retroactive and incremental: the interim through B+10 pays 14_000 (140.00); the final
   108_000 less 14_000 = 94_000 (940.00), incrementally 68_000 less 14_000 = 54_000.
 - p3 (300 days): 50_000 at B, due T-65, paid by a receipt backdated to T-10.
+
+The tests tell one story per backend, in file order (the capped, growth and timeliness closes
+follow the receipt that paid this year's invoice on time; the last checks every account).
 """
 
 from __future__ import annotations
@@ -340,3 +343,27 @@ def test_receipts_are_never_future_dated_and_backdated_ones_move_paid_on_and_agi
     assert row["on_account_minor"] == 0
     eventually(lambda: (aging_row(story, "p3", on(T, -10)), aging_row(story, "p3")),
                lambda rows: rows == (None, None), what="aging from the receipt's date on")
+
+
+def test_every_figure_of_each_partners_account_agrees(story: Story) -> None:
+    """After last year's and this year's money: credit's balance = the statement's closing
+    balance = the aging total = the partner 360's balance, partner by partner."""
+
+    def figures() -> dict[str, tuple[int, int, int, int]]:
+        seen: dict[str, tuple[int, int, int, int]] = {}
+        with story.system.as_role("credit", "finance") as credit, \
+                story.system.as_role("projections", "finance") as projections:
+            for who, pid in story.partners.items():
+                row = aging_row(story, who)
+                seen[who] = (
+                    body(credit.get(f"/v1/accounts/{pid}"))["balance_minor"],
+                    body(credit.get(f"/v1/statements/{pid}", params={"from": str(B), "to": str(T)}))[
+                        "closing_minor"],
+                    row["total_minor"] if row else 0,
+                    body(projections.get(f"/v1/views/partners/{pid}"))["balance_minor"])
+        return seen
+
+    # p2 owes 2_700_000 less the two interim payouts (14_000 each, credit notes)
+    expected = {"p1": 0, "p2": 2_700_000 - 28_000, "p3": 0}
+    eventually(figures, lambda seen: all(set(seen[who]) == {expected[who]} for who in expected),
+               what="every figure of every account to agree")
