@@ -7,7 +7,7 @@ from datetime import date
 from libs.events import rebates
 from libs.store.database import Database
 from services.projections.api.dashboard_page import money
-from tests.projections.support import accrued, invoice, projections, registered
+from tests.projections.support import accrued, credit_note, invoice, projections, registered
 from tests.service_support import ADMIN
 
 
@@ -21,6 +21,8 @@ async def test_dashboard_renders_with_the_token(db: Database) -> None:
         await feed.emit("invoice-i1", [invoice("i1", "o1", "p1", issued_on=date(2025, 1, 1),
                                                due_on=date(2025, 1, 31),
                                                lines=[("A", 1, 123456)], region="north<east>")])
+        await feed.emit("credit-note-c1", [credit_note("c1", "p1", 4321, kind="rebate",  # on account
+                                                       issued_on=date(2025, 2, 1))])
         await feed.emit("program-r1", [rebates.ProgramPublished(
             program_id="r1", name="Spring push", starts_on=date(2025, 1, 1),
             ends_on=date(2025, 3, 31), basis="invoiced", mode="retroactive",
@@ -34,7 +36,8 @@ async def test_dashboard_renders_with_the_token(db: Database) -> None:
         assert answer.headers["content-type"].startswith("text/html")
         page = answer.text
         for expected in ("Receivables aging", "Sales by region", "Rebates accrued vs settled",
-                         "1,234.56", "Spring push", "77.77", "north&lt;east&gt;"):
+                         "1,234.56", "Spring push", "77.77", "north&lt;east&gt;",
+                         "On account", "43.21", "1,191.35"):  # total = 1,234.56 - 43.21 on account
             assert expected in page, expected
         assert "<script" not in page and "http://" not in page and "https://" not in page
         assert "o2c_token" in answer.headers["set-cookie"]

@@ -45,15 +45,15 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], numeric: Sequen
 
 
 AGING_COLUMNS = ("current_minor", "d1_30_minor", "d31_60_minor", "d61_90_minor",
-                 "d90_plus_minor", "total_minor")
+                 "d90_plus_minor", "on_account_minor", "total_minor")
 
 
 def render(aging: dict[str, Any], sales: dict[str, Any], rebates: list[dict[str, Any]]) -> str:
     aging_table = table(
-        ["Partner", "Name", "Current", "1-30", "31-60", "61-90", "90+", "Total"],
+        ["Partner", "Name", "Current", "1-30", "31-60", "61-90", "90+", "On account", "Total"],
         ([row["partner_id"], row["name"], *(row[c] for c in AGING_COLUMNS)]
          for row in aging["items"]),
-        [False, False, *([True] * 6)],
+        [False, False, *([True] * 7)],
         footer=["Total", "", *(aging["totals"][c] for c in AGING_COLUMNS)])
     sales_table = table(
         ["Region", "Invoiced", "Returned", "Net sales", "Orders"],

@@ -21,7 +21,7 @@ from services.projections.application import documents as d
 from services.projections.application.books import Books, books_at
 from services.projections.domain import aging as aging_rules
 from services.projections.domain import growth, rebate_report, sales, scorecards
-from services.projections.domain.partner_view import balance_minor, partner_360
+from services.projections.domain.partner_view import partner_360
 from services.projections.domain.periods import Compare, Period, compared
 from services.projections.domain.utilisation import utilisation
 
@@ -112,10 +112,9 @@ async def aging_report(conn: AsyncConnection, registry: EventRegistry, as_of: da
     books = await books_at(conn, registry, as_of, filters.partner_id)
     names = aging_rules.bucket_names(bounds, basis)
     receivables = [*books.invoices, *books.debit_notes]
-    balances = {partner_id: balance_minor(invoices=own.invoices, debit_notes=own.debit_notes,
-                                          payments=own.payments, credit_notes=own.credit_notes)
-                for partner_id, own in books.by_partner().items() if partner_id}
-    on_account = aging_rules.on_account(receivables, balances, as_of)
+    on_account = aging_rules.on_account(receivables, aging_rules.balances(
+        invoices=books.invoices, debit_notes=books.debit_notes, payments=books.payments,
+        credit_notes=books.credit_notes), as_of)
     rows = aging_rules.aging(receivables, as_of, bounds, basis, on_account)
     items = [{**row, "name": (books.partners.get(row["partner_id"]) or {}).get("name")}
              for row in rows if filters.admits(row["partner_id"], books.partners.get(row["partner_id"]))]

@@ -25,6 +25,7 @@ from datetime import date
 from typing import Any, Literal
 
 from libs.events.values import DEFAULT_CURRENCY
+from services.projections.domain.partner_view import balance_minor
 from services.projections.domain.receivables import open_minor
 
 Doc = dict[str, Any]
@@ -74,6 +75,19 @@ def bucket_of(age: int, bounds: Sequence[int], basis: Basis) -> int:
         if age <= bound:
             return offset + index
     return offset + len(bounds)
+
+
+def balances(*, invoices: Iterable[Doc], debit_notes: Iterable[Doc], payments: Iterable[Doc],
+             credit_notes: Iterable[Doc]) -> dict[str, int]:
+    """Per partner, its balance over these documents (``partner_view.balance_minor``)."""
+    own: dict[str, dict[str, list[Doc]]] = {}
+    for name, docs in (("invoices", invoices), ("debit_notes", debit_notes), ("payments", payments),
+                       ("credit_notes", credit_notes)):
+        for doc in docs:
+            kinds = own.setdefault(doc["partner_id"], {"invoices": [], "debit_notes": [], "payments": [],
+                                                       "credit_notes": []})
+            kinds[name].append(doc)
+    return {partner_id: balance_minor(**kinds) for partner_id, kinds in own.items()}
 
 
 def on_account(receivables: Iterable[Doc], balances: Mapping[str, int], as_of: date) -> dict[str, int]:
