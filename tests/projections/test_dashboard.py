@@ -15,7 +15,7 @@ from libs.store.database import Database
 from services.projections.api import dashboard_page as page
 from services.projections.api.dashboard_page import money
 from services.projections.api.sessions import COOKIE, SESSION_SECONDS
-from tests.projections.support import Feed, invoice, projections, registered
+from tests.projections.support import Feed, credit_note, invoice, projections, registered
 
 
 def test_money_is_formatted_exactly() -> None:
@@ -62,6 +62,8 @@ async def test_signing_in_gives_a_session_cookie_and_the_page_shows_the_api_figu
         await feed.emit("invoice-i1", [invoice("i1", "o1", "p1", issued_on=date(2025, 1, 1),
                                                due_on=date(2025, 1, 31),
                                                lines=[("A", 1, 123456)], region="north<east>")])
+        await feed.emit("credit-note-c1", [credit_note("c1", "p1", 4321, kind="rebate",  # on account
+                                                       issued_on=date(2025, 2, 1))])
         secret, _ = await _secret(feed, "finance")
         client = feed.svc.client
         assert (await client.get("/dashboard")).headers["location"] == "/dashboard/sign-in"
@@ -81,8 +83,10 @@ async def test_signing_in_gives_a_session_cookie_and_the_page_shows_the_api_figu
         page = answer.text
         aging = (await client.get("/v1/views/receivables/aging?as_of=2025-03-01",
                                   headers={"Authorization": f"Bearer {secret}"})).json()
-        total = aging["totals"]["total_minor"]
-        assert total == 123456 and f'data-figure="aging-total-total_minor">{money(total)}<' in page
+        total, on_account = aging["totals"]["total_minor"], aging["totals"]["on_account_minor"]
+        assert (total, on_account) == (123456 - 4321, 4321)  # the total is the balance
+        assert f'data-figure="aging-total-total_minor">{money(total)}<' in page
+        assert f'data-figure="aging-total-on_account_minor">{money(on_account)}<' in page
         for expected in ("Receivables aging (CNY", "Sales by region", "Sales by tier", "Sales by product",
                          "Sales trend by month", 'data-chart="sales-month"', "north&lt;east&gt;",
                          'href="/dashboard/partners/p1"', "/dashboard/export/aging.csv?as_of=2025-03-01",
@@ -99,7 +103,7 @@ async def test_signing_in_gives_a_session_cookie_and_the_page_shows_the_api_figu
         export = await client.get("/dashboard/export/aging.csv?as_of=2025-03-01", headers=session)
         assert export.status_code == 200 and export.headers["content-type"].startswith("text/csv")
         rows = list(csv.DictReader(io.StringIO(export.text)))
-        assert [(r["partner_id"], r["total"], r["currency"]) for r in rows] == [("p1", "1234.56", "CNY")]
+        assert [(r["partner_id"], r["total"], r["currency"]) for r in rows] == [("p1", "1191.35", "CNY")]
         assert (await client.get("/dashboard/export/nothing.csv", headers=session)).status_code == 404
 
         out = await client.post("/dashboard/sign-out", headers=session)

@@ -33,6 +33,25 @@ def test_default_buckets_keep_the_aging_everyone_knows() -> None:
         "d0_7_minor", "d0_7_minor", "d8_45_minor", "d8_45_minor", "d45_plus_minor"]
 
 
+def test_money_on_account_is_its_own_column_and_the_total_is_the_balance() -> None:
+    def invoice(partner_id: str, total: int, due_on: str) -> dict[str, object]:
+        return {"partner_id": partner_id, "currency": "CNY", "total_minor": total, "written_off_minor": 0,
+                "issued_on": "2025-01-01", "due_on": due_on, "paid_on": None, "settlements": {}}
+
+    as_of = date(2025, 3, 31)
+    owed = [invoice("p1", 1_000, "2025-03-20"), invoice("p1", 500, "2025-04-30"),
+            invoice("p2", 300, "2025-01-10")]
+    balances = {"p1": 1_200, "p2": 300, "p3": -700}  # p1: 300 on account; p3: an advance, nothing open
+    money = aging.on_account(owed, balances, as_of)
+    assert money == {"p1": 300, "p2": 0, "p3": 700}
+    rows = aging.aging(owed, as_of, money_on_account=money)
+    assert [(r["partner_id"], r["current_minor"], r["d1_30_minor"], r["d61_90_minor"], r["on_account_minor"],
+             r["total_minor"]) for r in rows] == [
+        ("p1", 500, 1_000, 0, 300, 1_200), ("p2", 0, 0, 300, 0, 300), ("p3", 0, 0, 0, 700, -700)]
+    assert [r["total_minor"] for r in rows] == [balances[r["partner_id"]] for r in rows]
+    assert [r["total_minor"] for r in aging.aging(owed, as_of)] == [1_500, 300]  # no money on account
+
+
 @pytest.mark.parametrize("text", ["", "30,,60", "60,30", "30,30", "0", "x", "1.5", "3651",
                                   ",".join(str(n) for n in range(1, 14))])
 def test_bad_buckets_are_refused(text: str) -> None:

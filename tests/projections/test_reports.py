@@ -221,12 +221,19 @@ async def test_utilisation_dso_rebates_and_aging(db: Database) -> None:
         aging = await get(feed, "/v1/views/receivables/aging?as_of=2025-03-31", finance)
         assert aging["buckets"] == ["current_minor", "d1_30_minor", "d31_60_minor", "d61_90_minor",
                                     "d90_plus_minor"]
-        assert [(r["partner_id"], r["current_minor"], r["d90_plus_minor"], r["total_minor"])
-                for r in aging["items"]] == [("p1", 80_000, 100_000, 180_000)]
+        # open 180_000; the credit note c1 (20_000, for the paid i1) waits on account:
+        # total = buckets - on account = the balance (380_000 - 200_000 - 20_000)
+        assert [(r["partner_id"], r["current_minor"], r["d90_plus_minor"], r["on_account_minor"],
+                 r["total_minor"]) for r in aging["items"]] == [("p1", 80_000, 100_000, 20_000, 160_000)]
         by_issue = await get(feed, "/v1/views/receivables/aging?as_of=2025-03-31&basis=invoice"
                                    "&buckets=15,400", finance)
-        assert by_issue["totals"] == {"d0_15_minor": 0, "d16_400_minor": 80_000,
-                                      "d400_plus_minor": 100_000, "total_minor": 180_000}
+        assert by_issue["totals"] == {"d0_15_minor": 0, "d16_400_minor": 80_000, "d400_plus_minor": 100_000,
+                                      "on_account_minor": 20_000, "total_minor": 160_000}
+        for day in ("2025-03-31", "2025-04-10"):
+            [row] = (await get(feed, f"/v1/views/receivables/aging?as_of={day}", finance))["items"]
+            seen = await get(feed, f"/v1/views/partners/p1?as_of={day}", finance)
+            assert row["total_minor"] == seen["balance_minor"], day
+        assert row["total_minor"] == 110_000  # 2025-04-10: i2 paid, i0 and i3 open, c1 on account
         for bad in ("buckets=60,30", "buckets=x", "buckets=0", "basis=paid", "compare=previous_year"):
             await get(feed, f"/v1/views/receivables/aging?{bad}", finance, 422)
         partner = await feed.key("partner", "p1")

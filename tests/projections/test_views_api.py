@@ -213,6 +213,15 @@ async def test_partner_360_figures(db: Database) -> None:
 
 
 AS_OF = date(2025, 6, 30)
+
+
+def received(payment_id: str, invoice_id: str, partner_id: str, amount: int,
+             on: date = date(2025, 6, 15)) -> list[credit.PaymentReceived | credit.PaymentApplied]:
+    """A receipt that pays the invoice on its date."""
+    return [credit.PaymentReceived(payment_id=payment_id, partner_id=partner_id, amount_minor=amount,
+                                   bank_ref=payment_id, received_on=on),
+            credit.PaymentApplied(payment_id=payment_id, invoice_id=invoice_id, partner_id=partner_id,
+                                  amount_minor=amount, applied_on=on)]
 BOUNDARIES = {-5: 256, 0: 1, 1: 2, 30: 4, 31: 8, 60: 16, 61: 32, 90: 64, 91: 128}
 
 
@@ -226,10 +235,12 @@ async def test_aging_buckets_at_exact_day_boundaries(db: Database) -> None:
         await feed.emit("invoice-late", [invoice("late", "o1", "p1", issued_on=date(2025, 7, 1),
                                                  due_on=date(2025, 7, 31))])
         await feed.emit("invoice-paid", [invoice("paid", "o1", "p1", issued_on=date(2025, 1, 1),
-                                                 due_on=AS_OF), credit.InvoicePaid(
-            invoice_id="paid", partner_id="p1", paid_on=date(2025, 6, 15), on_time=True)])
+                                                 due_on=AS_OF), *received("pay-p1", "paid", "p1", 1000),
+                                         credit.InvoicePaid(invoice_id="paid", partner_id="p1",
+                                                            paid_on=date(2025, 6, 15), on_time=True)])
         await feed.emit("invoice-p3", [invoice("p3i", "o9", "p3", issued_on=date(2025, 5, 1),
                                                due_on=date(2025, 6, 20), lines=[("A", 1, 700)]),
+                                       *received("pay-p3", "p3i", "p3", 700, on=date(2025, 7, 2)),
                                        credit.InvoicePaid(invoice_id="p3i", partner_id="p3",
                                                           paid_on=date(2025, 7, 2), on_time=False)])
         finance = await feed.key("finance")
@@ -241,7 +252,7 @@ async def test_aging_buckets_at_exact_day_boundaries(db: Database) -> None:
         p1, p3 = body["items"]
         assert {k: v for k, v in p1.items() if k.endswith("_minor")} == {
             "current_minor": 257, "d1_30_minor": 6, "d31_60_minor": 24, "d61_90_minor": 96,
-            "d90_plus_minor": 128, "total_minor": 511}
+            "d90_plus_minor": 128, "on_account_minor": 0, "total_minor": 511}
         assert (p1["partner_id"], p1["name"]) == ("p1", "Partner p1")
         assert (p3["partner_id"], p3["d1_30_minor"], p3["total_minor"]) == ("p3", 700, 700)
         assert body["totals"]["total_minor"] == 1211

@@ -106,8 +106,10 @@ def trend(labels: Sequence[str], values: Sequence[int], currency: str | None, *,
 
 
 AGING_COLUMNS = ("current_minor", "d1_30_minor", "d31_60_minor", "d61_90_minor", "d90_plus_minor",
-                 "total_minor")
-AGING_LABELS = ("Current", "1-30", "31-60", "61-90", "90+", "Total")
+                 "on_account_minor", "total_minor")
+AGING_LABELS = ("Current", "1-30", "31-60", "61-90", "90+", "On account", "Total")
+AGING_BUCKETS = 5
+"""The first five columns are the buckets (the bars); money on account and the total follow."""
 
 
 def _select(name: str, options: Iterable[str], chosen: str | None, label: str) -> str:
@@ -156,7 +158,8 @@ def aging_section(aging: Mapping[str, Any], currency: str, query: Mapping[str, s
     footer = ["<td>Total</td>", "<td></td>",
               *(_cell(totals[c], currency=currency, is_money=True, figure=f"aging-total-{c}")
                 for c in AGING_COLUMNS)]
-    chart = bars(AGING_LABELS[:-1], [totals[c] for c in AGING_COLUMNS[:-1]], currency, name="aging")
+    chart = bars(AGING_LABELS[:AGING_BUCKETS], [totals[c] for c in AGING_COLUMNS[:AGING_BUCKETS]],
+                 currency, name="aging")
     return (f"<h2>Receivables aging ({escape(currency)}, as of {escape(aging['as_of'])})</h2>"
             f"{export_links('aging', {'as_of': query.get('as_of')})}{chart}"
             + table(["Partner", "Name", *AGING_LABELS], rows, footer))

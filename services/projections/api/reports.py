@@ -118,7 +118,8 @@ async def receivables_aging(
 ) -> dict[str, Any]:
     """Open invoice and debit note amounts per partner at the end of ``as_of`` (default today),
     by days past due (``basis=due``: current, 1-30, 31-60, 61-90, 90+) or since issue
-    (``basis=invoice``); ``buckets`` sets the bucket limits in days."""
+    (``basis=invoice``); ``buckets`` sets the bucket limits in days. ``on_account_minor``: the
+    money on account; ``total_minor`` = buckets - on account = the balance."""
     _no_compare(compare)
     try:
         bounds = aging_rules.parse_bounds(buckets) if buckets else aging_rules.DEFAULT_BOUNDS

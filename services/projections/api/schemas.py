@@ -278,13 +278,16 @@ class RebatesReport(Report):
 
 class AgingRow(BaseModel):
     """The open amount per bucket: the fields ``buckets`` names (``current_minor``,
-    ``d1_30_minor``, ... by default), then ``total_minor``."""
+    ``d1_30_minor``, ... by default), then the money on account (``on_account_minor``:
+    unapplied payments and credit notes) and ``total_minor`` = buckets - on account =
+    the balance."""
 
     model_config = ConfigDict(extra="allow")
 
     partner_id: str
     name: str | None
     currency: str
+    on_account_minor: int
     total_minor: int
 
 

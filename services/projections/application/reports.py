@@ -111,10 +111,14 @@ async def aging_report(conn: AsyncConnection, registry: EventRegistry, as_of: da
                        filters: Filters) -> dict[str, Any]:
     books = await books_at(conn, registry, as_of, filters.partner_id)
     names = aging_rules.bucket_names(bounds, basis)
-    rows = aging_rules.aging([*books.invoices, *books.debit_notes], as_of, bounds, basis)
+    receivables = [*books.invoices, *books.debit_notes]
+    on_account = aging_rules.on_account(receivables, aging_rules.balances(
+        invoices=books.invoices, debit_notes=books.debit_notes, payments=books.payments,
+        credit_notes=books.credit_notes), as_of)
+    rows = aging_rules.aging(receivables, as_of, bounds, basis, on_account)
     items = [{**row, "name": (books.partners.get(row["partner_id"]) or {}).get("name")}
              for row in rows if filters.admits(row["partner_id"], books.partners.get(row["partner_id"]))]
-    totals = {key: sum(row[key] for row in items) for key in (*names, "total_minor")}
+    totals = {key: sum(row[key] for row in items) for key in (*names, "on_account_minor", "total_minor")}
     return {"as_of": as_of.isoformat(), "basis": basis, "buckets": names, **filters.echo(),
             "items": items, "totals": totals, "next_cursor": None}
 

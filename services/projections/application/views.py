@@ -12,8 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from libs.events.codec import parse_json
 from services.projections.application import archive
 from services.projections.application import documents as d
+from services.projections.domain import aging as aging_rules
 from services.projections.domain import channel, receivables, sales
 from services.projections.domain import rebates as rebate_rules
+from services.projections.domain.as_of import dated_at, receivables_at
 from services.projections.domain.partner_view import partner_360
 from services.projections.domain.timeline import causal_order
 
@@ -105,10 +107,18 @@ async def _partners(conn: AsyncConnection) -> dict[str, dict[str, Any]]:
 
 
 async def aging_view(conn: AsyncConnection, as_of: date) -> dict[str, Any]:
+    """The default aging at the end of ``as_of``, money on account and all (as the report's)."""
     partners = await _partners(conn)
-    rows = receivables.aging([*await d.all_of(conn, d.INVOICE), *await d.all_of(conn, d.DEBIT_NOTE)], as_of)
+    invoices = receivables_at(await d.all_of(conn, d.INVOICE), as_of)
+    debit_notes = receivables_at(await d.all_of(conn, d.DEBIT_NOTE), as_of)
+    money = aging_rules.on_account([*invoices, *debit_notes], aging_rules.balances(
+        invoices=invoices, debit_notes=debit_notes,
+        payments=dated_at(await d.all_of(conn, d.PAYMENT), "received_on", as_of),
+        credit_notes=dated_at(await d.all_of(conn, d.CREDIT_NOTE), "issued_on", as_of)), as_of)
+    rows = aging_rules.aging([*invoices, *debit_notes], as_of, money_on_account=money)
     items = [{**row, "name": partners.get(row["partner_id"], {}).get("name")} for row in rows]
-    totals = {key: sum(row[key] for row in rows) for key in (*receivables.BUCKETS, "total_minor")}
+    totals = {key: sum(row[key] for row in rows)
+              for key in (*receivables.BUCKETS, "on_account_minor", "total_minor")}
     return {"as_of": as_of.isoformat(), "items": items, "totals": totals, "next_cursor": None}
 
 

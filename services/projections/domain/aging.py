@@ -10,15 +10,22 @@
   ``31-60``, ``61-90``, ``90+`` (``d0_30_minor``, ...): nothing is "current".
 
 Only what is open at the end of ``as_of`` counts (``receivables.open_minor``).
+Money on account (payments and credit notes not yet applied to a receivable:
+credit's advance, reserved or not) is its own column, ``on_account_minor``,
+subtracted from the buckets, as ERP receivables agings show unallocated
+receipts: ``total_minor`` = buckets - on account = the partner's balance (what
+credit's account and statement say). A partner with money on account and
+nothing open has a row with a negative total.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from typing import Any, Literal
 
 from libs.events.values import DEFAULT_CURRENCY
+from services.projections.domain.partner_view import balance_minor
 from services.projections.domain.receivables import open_minor
 
 Doc = dict[str, Any]
@@ -70,18 +77,49 @@ def bucket_of(age: int, bounds: Sequence[int], basis: Basis) -> int:
     return offset + len(bounds)
 
 
+def balances(*, invoices: Iterable[Doc], debit_notes: Iterable[Doc], payments: Iterable[Doc],
+             credit_notes: Iterable[Doc]) -> dict[str, int]:
+    """Per partner, its balance over these documents (``partner_view.balance_minor``)."""
+    own: dict[str, dict[str, list[Doc]]] = {}
+    for name, docs in (("invoices", invoices), ("debit_notes", debit_notes), ("payments", payments),
+                       ("credit_notes", credit_notes)):
+        for doc in docs:
+            kinds = own.setdefault(doc["partner_id"], {"invoices": [], "debit_notes": [], "payments": [],
+                                                       "credit_notes": []})
+            kinds[name].append(doc)
+    return {partner_id: balance_minor(**kinds) for partner_id, kinds in own.items()}
+
+
+def on_account(receivables: Iterable[Doc], balances: Mapping[str, int], as_of: date) -> dict[str, int]:
+    """Per partner, the money on account at ``as_of``: its open receivables less its balance."""
+    owed = dict.fromkeys(balances, 0)
+    for doc in receivables:
+        owed[doc["partner_id"]] = owed.get(doc["partner_id"], 0) + open_minor(doc, as_of)
+    return {partner_id: owed[partner_id] - balances.get(partner_id, 0) for partner_id in owed}
+
+
 def aging(receivables: Iterable[Doc], as_of: date, bounds: Sequence[int] = DEFAULT_BOUNDS,
-          basis: Basis = "due") -> list[dict[str, Any]]:
-    """Per partner with anything open at ``as_of``: the open amount per bucket and their total."""
+          basis: Basis = "due", money_on_account: Mapping[str, int] | None = None) -> list[dict[str, Any]]:
+    """Per partner with anything open or on account at ``as_of``: the open amount per bucket,
+    the money on account and the total (buckets - on account)."""
     names = bucket_names(bounds, basis)
     rows: dict[str, dict[str, Any]] = {}
+
+    def row_of(partner_id: str, currency: str | None) -> dict[str, Any]:
+        return rows.setdefault(partner_id, {
+            "partner_id": partner_id, "currency": currency or DEFAULT_CURRENCY,
+            **dict.fromkeys(names, 0), "on_account_minor": 0, "total_minor": 0})
+
     for doc in receivables:
         amount = open_minor(doc, as_of)
         if amount <= 0:
             continue
-        row = rows.setdefault(doc["partner_id"], {
-            "partner_id": doc["partner_id"], "currency": doc["currency"] or DEFAULT_CURRENCY,
-            **dict.fromkeys(names, 0), "total_minor": 0})
+        row = row_of(doc["partner_id"], doc["currency"])
         row[names[bucket_of(age_of(doc, as_of, basis), bounds, basis)]] += amount
         row["total_minor"] += amount
+    for partner_id, amount in (money_on_account or {}).items():
+        if amount:
+            row = row_of(partner_id, None)
+            row["on_account_minor"] = amount
+            row["total_minor"] -= amount
     return [rows[partner_id] for partner_id in sorted(rows)]

@@ -59,6 +59,15 @@ def approved_not_invoiced(orders: Sequence[Doc], invoices: Sequence[Doc]) -> int
     )
 
 
+def balance_minor(*, invoices: Sequence[Doc], debit_notes: Sequence[Doc], payments: Sequence[Doc],
+                  credit_notes: Sequence[Doc]) -> int:
+    """What the partner owes: invoiced + debit notes - received - credit notes - written off."""
+    return (sum(i["total_minor"] for i in invoices if i["total_minor"] is not None)
+            + sum(n["total_minor"] for n in debit_notes if n["total_minor"] is not None)
+            - sum(p["amount_minor"] for p in payments) - sum(n["amount_minor"] for n in credit_notes)
+            - sum(i["written_off_minor"] for i in invoices))
+
+
 def partner_360(
     partner: Doc, *, orders: Sequence[Doc], invoices: Sequence[Doc], credit_notes: Sequence[Doc],
     payments: Sequence[Doc], accruals: Sequence[Doc], settlements: Sequence[Doc], today: date,
@@ -69,7 +78,6 @@ def partner_360(
     open_debits = sum(open_minor(n) for n in debit_notes)
     received = sum(p["amount_minor"] for p in payments)
     credited = sum(n["amount_minor"] for n in credit_notes)
-    written_off = sum(i["written_off_minor"] for i in invoices)
     open_invoices = sum(open_minor(i) for i in invoices)
     by_status = Counter(o["status"] for o in orders if o["status"] is not None)
     deals_by_status = Counter(d["status"] for d in deals if d["status"] is not None)
@@ -84,7 +92,8 @@ def partner_360(
         "open_invoices_minor": open_invoices,
         "debit_notes_minor": debited,
         "open_debit_notes_minor": open_debits,
-        "balance_minor": invoiced + debited - received - credited - written_off,
+        "balance_minor": balance_minor(invoices=invoices, debit_notes=debit_notes, payments=payments,
+                                       credit_notes=credit_notes),
         "overdue_minor": overdue_minor([*invoices, *debit_notes], today),
         "received_minor": received,
         "credit_notes_minor": credited,

@@ -1,4 +1,4 @@
-"""Receivables: invoices and debit notes, what settled them and when, and their aging.
+"""Receivables: invoices and debit notes, what settled them and when (their aging: ``aging``).
 
 An invoice is open for its total less what settled it, as the credit service
 counts it: payments applied to it, advance applied to it (receipts and credit
@@ -110,33 +110,6 @@ def open_minor(invoice: Doc, on: date | None = None) -> int:
 
 def days_past_due(invoice: Doc, as_of: date) -> int:
     return (as_of - date.fromisoformat(invoice["due_on"])).days
-
-
-def bucket_of(days_late: int) -> str:
-    """The aging bucket of an amount ``days_late`` past its due date."""
-    if days_late <= 0:
-        return "current_minor"
-    if days_late <= 30:
-        return "d1_30_minor"
-    if days_late <= 60:
-        return "d31_60_minor"
-    if days_late <= 90:
-        return "d61_90_minor"
-    return "d90_plus_minor"
-
-
-def aging(invoices: Iterable[Doc], as_of: date) -> list[dict[str, Any]]:
-    """Per partner with anything open at ``as_of``: the open amounts per bucket and their total."""
-    rows: dict[str, dict[str, Any]] = {}
-    for invoice in invoices:
-        amount = open_minor(invoice, as_of)
-        if amount <= 0:
-            continue
-        row = rows.setdefault(invoice["partner_id"], {"partner_id": invoice["partner_id"],
-                                                      **dict.fromkeys(BUCKETS, 0), "total_minor": 0})
-        row[bucket_of(days_past_due(invoice, as_of))] += amount
-        row["total_minor"] += amount
-    return [rows[partner_id] for partner_id in sorted(rows)]
 
 
 def overdue_minor(invoices: Iterable[Doc], today: date) -> int:
