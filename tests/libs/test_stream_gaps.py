@@ -26,7 +26,7 @@ from libs.messaging import consumer as consumer_module
 from libs.messaging import held
 from libs.messaging.consumer import Outcome
 from libs.messaging.kafka import end_offsets
-from libs.runtime.metrics import ConsumerMetrics
+from libs.runtime.metrics import ServiceMetrics
 from libs.store.database import Database
 from tests.conftest import wait_until
 from tests.libs.consumer_support import (
@@ -121,7 +121,8 @@ async def test_a_gap_that_never_heals_parks_its_stream_with_an_alarm_others_flow
     await wait_until(lambda: _applied_is(four, consumer, 4), what="v1 and the other stream")
     assert {a[1] for a in await four.applied(consumer)} == {"acct-gap", "acct-ok"}
     metrics = CollectorRegistry()
-    metrics.register(ConsumerMetrics(consumer))
+    metrics.register(ServiceMetrics(service="test", consumer=consumer, store=None, db=four.db,
+                                    relay=None))
     exposed = generate_latest(metrics).decode()
     assert f'o2c_consumer_gap_alarms_total{{consumer="{consumer.name}"}} 1.0' in exposed
     assert f'o2c_consumer_parked_streams{{consumer="{consumer.name}"}} 1.0' in exposed
