@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Response
 
@@ -10,15 +10,12 @@ from libs.runtime import documents
 from libs.runtime.idempotency import IdempotentCommand
 from libs.runtime.params import Cursor, Limit, PathId, QueryText
 from services.credit.api.deps import Ctx, Finance, Reader
-from services.credit.api.schemas import ReasonBody
+from services.credit.api.schemas import ReasonBody, Review, ReviewStatus
 from services.credit.application import commands
 from services.credit.application.read_models import REVIEW
 from services.credit.domain.errors import OrderNotFound
 
 router = APIRouter(tags=["holds"])
-
-ReviewStatus = Literal["approved", "held", "awaiting_prepayment", "rejected", "cancelled"]
-
 
 @router.get("/v1/holds")
 async def list_reviews(
@@ -38,7 +35,7 @@ async def get_review(order_id: PathId, principal: Reader, ctx: Ctx) -> dict[str,
                                            OrderNotFound(order_id))
 
 
-@router.post("/v1/holds/{order_id}/release")
+@router.post("/v1/holds/{order_id}/release", response_model=Review)
 async def release_hold(order_id: PathId, body: ReasonBody, _: Finance,
                        command: IdempotentCommand) -> Response:
     """Release a held or awaiting order: it passes funds review (``how=released``), even over the limit."""
@@ -46,7 +43,7 @@ async def release_hold(order_id: PathId, body: ReasonBody, _: Finance,
                              body)
 
 
-@router.post("/v1/holds/{order_id}/reject")
+@router.post("/v1/holds/{order_id}/reject", response_model=Review)
 async def reject_hold(order_id: PathId, body: ReasonBody, _: Finance, command: IdempotentCommand) -> Response:
     """Reject a held or awaiting order; it will not ship."""
     return await command.run(lambda unit: commands.decide_hold(unit, order_id, body.reason, release=False),

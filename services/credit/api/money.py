@@ -11,7 +11,7 @@ from libs.runtime.errors import NotFound
 from libs.runtime.idempotency import IdempotentCommand
 from libs.runtime.params import Cursor, Limit, PathId, QueryText
 from services.credit.api.deps import Ctx, Finance, Reader, Settings
-from services.credit.api.schemas import PaymentBody, WriteOffBody
+from services.credit.api.schemas import InvoiceWithWriteOff, PaymentBody, PaymentRecorded, WriteOffBody
 from services.credit.application import commands
 from services.credit.application.read_models import CREDIT_NOTE, DEBIT_NOTE, INVOICE, PAYMENT
 from services.credit.domain.errors import InvoiceNotFound
@@ -25,7 +25,7 @@ async def _owned(ctx: Ctx, principal: Any, kind: str, doc_id: str) -> dict[str, 
     return body if body is not None and principal.sees(body["partner_id"]) else None
 
 
-@router.post("/v1/payments", status_code=201)
+@router.post("/v1/payments", status_code=201, response_model=PaymentRecorded)
 async def record_payment(body: PaymentBody, _: Finance, command: IdempotentCommand,
                          settings: Settings) -> Response:
     """Record a bank receipt: ``bank_ref`` is unique (409 on a repeat); applied as of ``received_on``
@@ -76,7 +76,7 @@ async def get_invoice(invoice_id: PathId, principal: Reader, ctx: Ctx) -> dict[s
     return invoice
 
 
-@router.post("/v1/invoices/{invoice_id}/write-off")
+@router.post("/v1/invoices/{invoice_id}/write-off", response_model=InvoiceWithWriteOff)
 async def write_off(invoice_id: PathId, body: WriteOffBody, _: Finance, command: IdempotentCommand,
                     settings: Settings) -> Response:
     """Write off at most the open amount, with a reason. Up to ``O2C_CREDIT_WRITE_OFF_THRESHOLD_MINOR``

@@ -10,7 +10,7 @@ from libs.runtime.errors import NotFound
 from libs.runtime.idempotency import Command, IdempotentCommand
 from libs.runtime.params import Cursor, PathId, QueryText
 from services.orders.api.deps import Anyone, Ctx, Limit, Sales
-from services.orders.api.schemas import CODE_PATTERN, PriceListIn, ProductIn
+from services.orders.api.schemas import CODE_PATTERN, PriceListIn, PriceListVersion, Product, ProductIn
 from services.orders.application import catalog
 from services.orders.application.orders import find_partner
 from services.orders.domain.catalog import CreateProduct, PublishPriceList
@@ -19,7 +19,7 @@ router = APIRouter(tags=["catalog"])
 TierPath = Path(pattern=CODE_PATTERN)
 
 
-@router.post("/v1/products", status_code=201)
+@router.post("/v1/products", status_code=201, response_model=Product)
 async def create_product(body: ProductIn, _: Sales, command: IdempotentCommand) -> Response:
     """Add a product to the catalog; a sku is unique (409). No line may be priced below its minimum."""
     product = CreateProduct(**body.model_dump())
@@ -37,7 +37,7 @@ async def get_product(sku: PathId, ctx: Ctx, _: Anyone) -> dict[str, Any]:
     return await catalog.get_product(ctx, sku)
 
 
-@router.put("/v1/price-lists/{tier}")
+@router.put("/v1/price-lists/{tier}", response_model=PriceListVersion)
 async def publish_price_list(body: PriceListIn, _: Sales, command: Command, tier: str = TierPath) -> Response:
     """Publish a new version of the tier's prices; answers it with its version number."""
     publication = PublishPriceList(tier=tier, effective_from=body.effective_from,

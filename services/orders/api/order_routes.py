@@ -11,7 +11,7 @@ from libs.runtime.errors import DomainError
 from libs.runtime.idempotency import Command, IdempotentCommand, replay_id
 from libs.runtime.params import Cursor, PathId, QueryText
 from services.orders.api.deps import Anyone, Ctx, Limit, Orderer
-from services.orders.api.schemas import CancelIn, OrderIn
+from services.orders.api.schemas import CancelIn, Order, OrderIn
 from services.orders.application import orders
 from services.orders.domain.errors import PartnerNotFound, TerritoryViolation
 from services.orders.domain.order import OrderStatus
@@ -32,7 +32,7 @@ def ordering_partner(principal: Principal, body: OrderIn) -> str:
     return body.partner_id
 
 
-@router.post("/v1/orders", status_code=201)
+@router.post("/v1/orders", status_code=201, response_model=Order)
 async def place_order(body: OrderIn, principal: Orderer, command: IdempotentCommand) -> Response:
     """Place an order: prices are fixed from the tier's price list in force today.
 
@@ -66,7 +66,7 @@ async def get_order(order_id: PathId, ctx: Ctx, principal: Anyone) -> dict[str, 
     return await orders.get_order(ctx, principal, order_id)
 
 
-@router.post("/v1/orders/{order_id}/cancel")
+@router.post("/v1/orders/{order_id}/cancel", response_model=Order)
 async def cancel_order(order_id: PathId, body: CancelIn, _: Orderer, command: Command) -> Response:
     """Cancel before any dispatch; 409 once dispatched, rejected, cancelled or delivered."""
     return await command.run(lambda unit: orders.cancel_order(unit, order_id, body.reason), body)
