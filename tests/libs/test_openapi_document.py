@@ -60,3 +60,18 @@ async def test_the_docs_page_loads_nothing_from_outside() -> None:
         assert sources and all(s.startswith("/") for s in sources), sources
         for source in sources:
             assert (await client.get(source)).status_code == 200, source
+
+
+@pytest.mark.parametrize(("prefix", "openapi"), [
+    ("/docs/orders", "/docs/orders/openapi.json"),
+    ("/docs/orders'><script>", "/openapi.json"),
+    ("/elsewhere", "/openapi.json"),
+])
+async def test_the_docs_page_links_below_the_gateways_prefix_only_of_its_shape(prefix: str, openapi: str
+                                                                                ) -> None:
+    app = service_app("orders")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://o2c") as client:
+        page = await client.get("/docs", headers={"X-Forwarded-Prefix": prefix})
+        assert re.findall(r"url: '([^']+)'", page.text) == [openapi]
+        assert "<script>'" not in page.text and "servers" not in (await client.get(
+            "/openapi.json", headers={"X-Forwarded-Prefix": prefix})).json()
