@@ -8,16 +8,24 @@ from fastapi import APIRouter, Query, Response
 
 from libs.runtime.errors import DomainError
 from libs.runtime.idempotency import Command, IdempotentCommand
+from libs.runtime.openapi_doc import answers
 from libs.runtime.params import MaybeDate, PathId
 from services.credit.api.deps import Ctx, Finance, PartnerKey, Reader
-from services.credit.api.schemas import Account, ConfirmBody, DisputeBody, StatementAnswer, TermsBody
+from services.credit.api.schemas import (
+    Account,
+    ConfirmBody,
+    DisputeBody,
+    Statement,
+    StatementAnswer,
+    TermsBody,
+)
 from services.credit.application import commands, queries
 from services.credit.domain.errors import AccountNotFound
 
 router = APIRouter(tags=["accounts"])
 
 
-@router.get("/v1/accounts/{partner_id}")
+@router.get("/v1/accounts/{partner_id}", **answers(Account))
 async def get_account(partner_id: PathId, principal: Reader, ctx: Ctx) -> dict[str, Any]:
     """The partner's terms and position: exposure, available room, balance, advance, overdue.
 
@@ -39,7 +47,7 @@ async def change_terms(partner_id: PathId, body: TermsBody, _: Finance, command:
         unit, partner_id, body.kind, body.credit_limit_minor, body.term_days), body)
 
 
-@router.get("/v1/statements/{partner_id}")
+@router.get("/v1/statements/{partner_id}", **answers(Statement))
 async def get_statement(
     partner_id: PathId, principal: Reader, ctx: Ctx,
     start: Annotated[MaybeDate, Query(alias="from")] = None,

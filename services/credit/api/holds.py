@@ -8,16 +8,18 @@ from fastapi import APIRouter, Response
 
 from libs.runtime import documents
 from libs.runtime.idempotency import IdempotentCommand
+from libs.runtime.openapi_doc import answers
 from libs.runtime.params import Cursor, Limit, PathId, QueryText
 from services.credit.api.deps import Ctx, Finance, Reader
-from services.credit.api.schemas import ReasonBody, Review, ReviewStatus
+from services.credit.api.schemas import ReasonBody, Review, ReviewPage, ReviewStatus
 from services.credit.application import commands
 from services.credit.application.read_models import REVIEW
 from services.credit.domain.errors import OrderNotFound
 
 router = APIRouter(tags=["holds"])
 
-@router.get("/v1/holds")
+
+@router.get("/v1/holds", **answers(ReviewPage))
 async def list_reviews(
     principal: Reader, ctx: Ctx, partner_id: QueryText = None, status: ReviewStatus | None = None,
     limit: Limit = 50, cursor: Cursor = None,
@@ -28,8 +30,9 @@ async def list_reviews(
                                     cursor=cursor, limit=limit)
 
 
-@router.get("/v1/holds/{order_id}")
+@router.get("/v1/holds/{order_id}", **answers(Review))
 async def get_review(order_id: PathId, principal: Reader, ctx: Ctx) -> dict[str, Any]:
+    """An order's funds review: status, hold reason, how it passed and finance's decision."""
     async with ctx.db.read() as conn:
         return await documents.get_visible(conn, REVIEW, order_id, principal,
                                            OrderNotFound(order_id))

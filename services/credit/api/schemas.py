@@ -98,6 +98,7 @@ class DisputeBody(RequestModel):
     reason: Reason = Field(description="What the partner disputes.")
 
 
+Day = date
 ReviewStatus = Literal["approved", "held", "awaiting_prepayment", "rejected", "cancelled"]
 WriteOffStatus = Literal["applied", "proposed", "approved", "rejected"]
 
@@ -190,15 +191,8 @@ class DebitNoteApplication(BaseModel):
     amount_minor: int = Field(description="Amount applied to it, minor units.")
 
 
-class PaymentRecorded(BaseModel):
-    """A recorded bank receipt, how it was applied, and the account after it."""
-
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "id": "pay_01JDX8C3D4", "partner_id": "ptn_01JDX4Q2M3", "amount_minor": 1200000, "currency": "CNY",
-        "bank_ref": "ICBC-20261127-000183", "received_on": "2026-11-27",
-        "applications": [{"invoice_id": "inv_01JDX7A1B2", "amount_minor": 1099000}],
-        "debit_note_applications": [], "applied_minor": 1099000, "advance_minor": 101000,
-        "released_orders": [], "account": Account.model_config["json_schema_extra"]["examples"][0]}]})  # type: ignore[index]
+class Payment(BaseModel):
+    """A recorded bank receipt and how it was applied."""
 
     id: str = Field(description="The payment id (pay_...).")
     partner_id: str = Field(description="The paying partner.")
@@ -210,6 +204,18 @@ class PaymentRecorded(BaseModel):
     debit_note_applications: list[DebitNoteApplication] = Field(description="Debit notes paid by it.")
     applied_minor: int = Field(description="Total applied to invoices and debit notes, minor units.")
     advance_minor: int = Field(description="The rest, kept as advance on the account, minor units.")
+
+
+class PaymentRecorded(Payment):
+    """A recorded bank receipt, how it was applied, and the account after it."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "pay_01JDX8C3D4", "partner_id": "ptn_01JDX4Q2M3", "amount_minor": 1200000, "currency": "CNY",
+        "bank_ref": "ICBC-20261127-000183", "received_on": "2026-11-27",
+        "applications": [{"invoice_id": "inv_01JDX7A1B2", "amount_minor": 1099000}],
+        "debit_note_applications": [], "applied_minor": 1099000, "advance_minor": 101000,
+        "released_orders": [], "account": Account.model_config["json_schema_extra"]["examples"][0]}]})  # type: ignore[index]
+
     released_orders: list[str] = Field(description="Held or awaiting orders that passed funds review "
                                                    "thanks to it.")
     account: Account = Field(description="The account after the payment.")
@@ -241,21 +247,8 @@ class WriteOff(BaseModel):
     decision_reason: str | None = Field(description="Why it was rejected.")
 
 
-class InvoiceWithWriteOff(BaseModel):
-    """An invoice after a write-off decision, with that write-off."""
-
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "id": "inv_01JDX7A1B2", "order_id": "ord_01JDX5V6R7", "partner_id": "ptn_01JDX4Q2M3",
-        "dispatch_id": "dsp_01JDX6Z9Y8", "total_minor": 1099000, "paid_minor": 1098915,
-        "written_off_minor": 85, "open_minor": 0, "currency": "CNY", "issued_on": "2026-11-20",
-        "due_on": "2026-12-20", "status": "paid", "paid_on": "2026-11-27", "on_time": True,
-        "region": "east/shanghai", "tier": "gold",
-        "lines": [{"sku": "RTR-5G-01", "category": "networking", "qty": 10, "unit_price_minor": 109900,
-                   "line_total_minor": 1099000}],
-        "write_off": {"id": "wo_01JDX9E5F6", "invoice_id": "inv_01JDX7A1B2", "partner_id": "ptn_01JDX4Q2M3",
-                      "amount_minor": 85, "reason": "bank charge residue", "status": "applied",
-                      "proposed_by": "key_finance_1", "proposed_on": "2026-11-27", "decided_by": None,
-                      "decided_on": None, "decision_reason": None}}]})
+class Invoice(BaseModel):
+    """An invoice: one per dispatch."""
 
     id: str = Field(description="The invoice id (inv_...); one invoice per dispatch.")
     order_id: str = Field(description="The order invoiced.")
@@ -274,4 +267,121 @@ class InvoiceWithWriteOff(BaseModel):
     region: str = Field(description="The order's ship-to region (for rebates).")
     tier: str = Field(description="The partner's tier when invoiced (for rebates).")
     lines: list[InvoiceLineOut] = Field(description="The lines dispatched, at the prices fixed at placement.")
+
+
+class InvoiceWithWriteOff(Invoice):
+    """An invoice after a write-off decision, with that write-off."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "inv_01JDX7A1B2", "order_id": "ord_01JDX5V6R7", "partner_id": "ptn_01JDX4Q2M3",
+        "dispatch_id": "dsp_01JDX6Z9Y8", "total_minor": 1099000, "paid_minor": 1098915,
+        "written_off_minor": 85, "open_minor": 0, "currency": "CNY", "issued_on": "2026-11-20",
+        "due_on": "2026-12-20", "status": "paid", "paid_on": "2026-11-27", "on_time": True,
+        "region": "east/shanghai", "tier": "gold",
+        "lines": [{"sku": "RTR-5G-01", "category": "networking", "qty": 10, "unit_price_minor": 109900,
+                   "line_total_minor": 1099000}],
+        "write_off": {"id": "wo_01JDX9E5F6", "invoice_id": "inv_01JDX7A1B2", "partner_id": "ptn_01JDX4Q2M3",
+                      "amount_minor": 85, "reason": "bank charge residue", "status": "applied",
+                      "proposed_by": "key_finance_1", "proposed_on": "2026-11-27", "decided_by": None,
+                      "decided_on": None, "decision_reason": None}}]})
+
     write_off: WriteOff = Field(description="The write-off just decided.")
+
+
+class StatementLine(BaseModel):
+    date: Day = Field(description="The document's business date.")
+    kind: str = Field(description="invoice or debit_note (debits); payment, credit_note or write_off "
+                                  "(credits).")
+    ref: str = Field(description="The document's id.")
+    debit_minor: int = Field(description="What it adds to the balance, minor units.")
+    credit_minor: int = Field(description="What it takes off the balance, minor units.")
+    memo: str | None = Field(description="A note on the line (e.g. the bank reference).")
+
+
+class Statement(BaseModel):
+    """A partner's statement for a period."""
+
+    model_config = ConfigDict(populate_by_name=True, json_schema_extra={"examples": [{
+        "partner_id": "ptn_01JDX4Q2M3", "from": "2026-11-01", "to": "2026-11-30", "currency": "CNY",
+        "opening_minor": 0, "closing_minor": 0, "status": None,
+        "lines": [{"date": "2026-11-20", "kind": "invoice", "ref": "inv_01JDX7A1B2", "debit_minor": 1099000,
+                   "credit_minor": 0, "memo": None},
+                  {"date": "2026-11-27", "kind": "payment", "ref": "pay_01JDX8C3D4", "debit_minor": 0,
+                   "credit_minor": 1099000, "memo": "ICBC-20261127-000183"}]}]})
+
+    partner_id: str = Field(description="The partner.")
+    from_: date = Field(alias="from", description="First day (inclusive); default: the first of to's month.")
+    to: date = Field(description="Last day (inclusive); defaults to today.")
+    currency: str = Field(description="The account currency (ISO 4217).")
+    opening_minor: int = Field(description="Balance of everything dated before from, minor units.")
+    lines: list[StatementLine] = Field(description="Every document dated in the period, by date.")
+    closing_minor: int = Field(description="opening + debits - credits, minor units: what the partner owes "
+                                           "at to (negative: money on account).")
+    status: Literal["confirmed", "disputed"] | None = Field(description="The partner's answer for this to; "
+                                                                        "null: none yet.")
+
+
+class CreditNote(BaseModel):
+    """A credit note: it reduces what the partner owes."""
+
+    id: str = Field(description="The credit note's id.")
+    partner_id: str = Field(description="The partner credited.")
+    amount_minor: int = Field(description="Amount credited, minor units.")
+    currency: str = Field(description="ISO 4217 code.")
+    reason: str = Field(description="Why it was issued.")
+    source: str = Field(description="Same as source_kind (kept for older clients).")
+    source_kind: Literal["return", "rebate"] = Field(description="return (a received refund return) or "
+                                                                 "rebate (an approved settlement payout).")
+    source_ref: str = Field(description="The return or settlement it comes from (once per source).")
+    issued_on: date = Field(description="Day it was issued.")
+    order_id: str | None = Field(description="The order of the returned goods; null for a rebate.")
+    lines: list[InvoiceLineOut] = Field(description="Returned goods at the order's unit prices; empty for a "
+                                                    "rebate.")
+
+
+class DebitNote(BaseModel):
+    """A debit note: an approved negative rebate true-up, owed like an invoice."""
+
+    id: str = Field(description="The debit note's id.")
+    partner_id: str = Field(description="The partner debited.")
+    amount_minor: int = Field(description="Amount owed, minor units.")
+    settled_minor: int = Field(description="Settled so far, minor units.")
+    open_minor: int = Field(description="amount - settled, minor units.")
+    currency: str = Field(description="ISO 4217 code.")
+    reason: str = Field(description="Why it was issued.")
+    source_kind: str = Field(description="What it comes from: a rebate settlement.")
+    source_ref: str = Field(description="The settlement it comes from (once per settlement).")
+    issued_on: date = Field(description="Day credit recorded the approval.")
+    due_on: date = Field(description="issued_on + the account's term_days (prepaid: the same day).")
+    status: Literal["open", "paid"] = Field(description="open or paid (settled in full).")
+    paid_on: date | None = Field(description="Day it was settled in full.")
+
+
+class ReviewPage(BaseModel):
+    items: list[Review] = Field(description="This page's funds reviews.")
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last.")
+
+
+class PaymentPage(BaseModel):
+    items: list[Payment] = Field(description="This page's payments.")
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last.")
+
+
+class InvoicePage(BaseModel):
+    items: list[Invoice] = Field(description="This page's invoices.")
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last.")
+
+
+class CreditNotePage(BaseModel):
+    items: list[CreditNote] = Field(description="This page's credit notes.")
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last.")
+
+
+class DebitNotePage(BaseModel):
+    items: list[DebitNote] = Field(description="This page's debit notes.")
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last.")
+
+
+class WriteOffPage(BaseModel):
+    items: list[WriteOff] = Field(description="This page's write-offs.")
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last.")

@@ -8,16 +8,24 @@ from fastapi import APIRouter, Response
 
 from libs.runtime import documents
 from libs.runtime.idempotency import IdempotentCommand
+from libs.runtime.openapi_doc import answers
 from libs.runtime.params import Cursor, Limit, PathId, QueryText
 from services.credit.api.deps import Ctx, Finance, Reader, Settings
-from services.credit.api.schemas import InvoiceWithWriteOff, ReasonBody, WriteOffStatus
+from services.credit.api.schemas import (
+    InvoiceWithWriteOff,
+    ReasonBody,
+    WriteOff,
+    WriteOffPage,
+    WriteOffStatus,
+)
 from services.credit.application import commands
 from services.credit.application.read_models import WRITE_OFF
 from services.credit.domain.errors import WriteOffNotFound
 
 router = APIRouter(tags=["write-offs"])
 
-@router.get("/v1/write-offs")
+
+@router.get("/v1/write-offs", **answers(WriteOffPage))
 async def list_write_offs(
     principal: Reader, ctx: Ctx, partner_id: QueryText = None, status: WriteOffStatus | None = None,
     limit: Limit = 50, cursor: Cursor = None,
@@ -28,8 +36,9 @@ async def list_write_offs(
                                     cursor=cursor, limit=limit)
 
 
-@router.get("/v1/write-offs/{write_off_id}")
+@router.get("/v1/write-offs/{write_off_id}", **answers(WriteOff))
 async def get_write_off(write_off_id: PathId, principal: Reader, ctx: Ctx) -> dict[str, Any]:
+    """One write-off: amount, reason, status and who proposed and decided it."""
     async with ctx.db.read() as conn:
         return await documents.get_visible(conn, WRITE_OFF, write_off_id, principal,
                                            WriteOffNotFound(write_off_id))

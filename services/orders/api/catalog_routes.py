@@ -8,9 +8,19 @@ from fastapi import APIRouter, Path, Response
 
 from libs.runtime.errors import NotFound
 from libs.runtime.idempotency import Command, IdempotentCommand
+from libs.runtime.openapi_doc import answers
 from libs.runtime.params import Cursor, PathId, QueryText
 from services.orders.api.deps import Anyone, Ctx, Limit, Sales
-from services.orders.api.schemas import CODE_PATTERN, PriceListIn, PriceListVersion, Product, ProductIn
+from services.orders.api.schemas import (
+    CODE_PATTERN,
+    PriceList,
+    PriceListIn,
+    PriceListPage,
+    PriceListVersion,
+    Product,
+    ProductIn,
+    ProductPage,
+)
 from services.orders.application import catalog
 from services.orders.application.orders import find_partner
 from services.orders.domain.catalog import CreateProduct, PublishPriceList
@@ -26,14 +36,16 @@ async def create_product(body: ProductIn, _: Sales, command: IdempotentCommand) 
     return await command.run(lambda unit: catalog.create_product(unit, product), body)
 
 
-@router.get("/v1/products")
+@router.get("/v1/products", **answers(ProductPage))
 async def list_products(ctx: Ctx, _: Anyone, category: QueryText = None, limit: Limit = 50,
                         cursor: Cursor = None) -> dict[str, Any]:
+    """The catalog, optionally one category; every role may read it."""
     return await catalog.list_products(ctx, category=category, cursor=cursor, limit=limit)
 
 
-@router.get("/v1/products/{sku}")
+@router.get("/v1/products/{sku}", **answers(Product))
 async def get_product(sku: PathId, ctx: Ctx, _: Anyone) -> dict[str, Any]:
+    """One product: list price, minimum price and currency; 404 for an unknown sku."""
     return await catalog.get_product(ctx, sku)
 
 
@@ -46,7 +58,7 @@ async def publish_price_list(body: PriceListIn, _: Sales, command: Command, tier
     return await command.run(lambda unit: catalog.publish_price_list(unit, publication), body)
 
 
-@router.get("/v1/price-lists")
+@router.get("/v1/price-lists", **answers(PriceListPage))
 async def list_price_lists(ctx: Ctx, principal: Anyone, limit: Limit = 50,
                            cursor: Cursor = None) -> dict[str, Any]:
     """Staff see every tier's price list; a partner sees its own tier's only."""
@@ -60,7 +72,7 @@ async def list_price_lists(ctx: Ctx, principal: Anyone, limit: Limit = 50,
     return await catalog.list_price_lists(ctx, cursor=cursor, limit=limit)
 
 
-@router.get("/v1/price-lists/{tier}")
+@router.get("/v1/price-lists/{tier}", **answers(PriceList))
 async def get_price_list(ctx: Ctx, principal: Anyone, tier: str = TierPath) -> dict[str, Any]:
     """Every version of the tier and the one in force today; a partner reads its own tier only."""
     if principal.is_partner and await _partner_tier(ctx, principal.partner_id) != tier:

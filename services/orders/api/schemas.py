@@ -223,3 +223,32 @@ class Order(BaseModel):
     placed_at: str = Field(description="When it was placed (UTC, ISO 8601).")
     updated_at: str = Field(description="When it last changed (UTC, ISO 8601).")
     history: list[StatusChange] = Field(description="Every status change, oldest first.")
+
+
+class PriceListDocument(BaseModel):
+    """Every published version of a tier's price list."""
+
+    tier: str = Field(description="The partner tier.")
+    versions: list[PriceListVersion] = Field(description="Every version, oldest first.")
+
+
+class PriceList(PriceListDocument):
+    """A tier's price list: every version, and the one in force today."""
+
+    in_force: PriceListVersion | None = Field(description="The version in force today (the highest whose "
+                                                          "effective_from has come); null: list price.")
+
+
+class ProductPage(BaseModel):
+    items: list[Product] = Field(description="This page's products.")
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last.")
+
+
+class PriceListPage(BaseModel):
+    items: list[PriceListDocument] = Field(description="This page's tiers.")
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last.")
+
+
+class OrderPage(BaseModel):
+    items: list[Order] = Field(description="This page's orders.")
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last.")

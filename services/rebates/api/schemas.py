@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from libs.events.values import Eligibility, GrowthRule, RebateTier, SourceKind, TimelinessRule
 from libs.runtime.http import RequestModel
@@ -49,6 +49,15 @@ class TimelinessIn(RequestModel):
 class ProgramIn(RequestModel):
     """A volume program: tiers of thresholds and rates over a period, optional bonuses and cap."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "name": "2027 H1 networking volume rebate", "starts_on": "2027-01-01",
+        "ends_on": "2027-06-30", "basis": "collected", "mode": "retroactive",
+        "tiers": [{"from_minor": 0, "rate_bp": 200}, {"from_minor": 200000000, "rate_bp": 400}],
+        "eligibility": {"tiers": ["gold", "platinum"], "regions": [], "categories": ["networking"],
+        "partner_ids": []}, "growth": {"baseline_from": "2026-01-01", "baseline_to": "2026-06-30",
+        "min_growth_bp": 1000, "rate_bp": 50}, "timeliness": {"min_on_time_bp": 9000, "rate_bp": 30},
+        "cap_minor": 20000000, "currency": "CNY"}]})
+
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
     starts_on: StrictDate
     ends_on: StrictDate
@@ -91,6 +100,9 @@ class NoBody(RequestModel):
 
 class SettleIn(RequestModel):
     """An interim settlement of the period through a date (within the period, not in the future)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "through": "2027-03-31"}]})
 
     through: StrictDate
 
@@ -143,6 +155,16 @@ class AccrualOut(BaseModel):
 
 
 class SettlementOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "stl_01JDXA1B2C", "program_id": "prg_01JDX3M4N5", "partner_id": "ptn_01JDX4Q2M3",
+        "status": "proposed", "kind": "final", "through": None, "final_minor": 1080000,
+        "already_settled_minor": 140000, "payout_minor": 940000, "currency": "CNY",
+        "basis_minor": 27000000, "volume_minor": 1080000, "growth_bonus_minor": 0,
+        "timeliness_bonus_minor": 0, "cap_cut_minor": 0, "components": [{"kind": "volume",
+        "amount_minor": 1080000}], "sources": [{"kind": "payment", "ref": "pay_01JDX8C3D4",
+        "amount_minor": 27000000}], "proposed_by": "key_01JDX4F1N4", "approved_by": None,
+        "credit_note_id": None}]})
+
     id: str
     program_id: str
     partner_id: str
