@@ -24,7 +24,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from libs.messaging import dlq, held
 from libs.messaging.consumer import Consumer
@@ -38,17 +38,11 @@ Operator = Annotated[Principal, Depends(require("admin"))]
 
 
 class RedriveRequest(RequestModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "ids": ["0193a5f2-7c1e-7d40-9b6a-2f1e8c3d4a5b"]}]})
-
     ids: list[uuid.UUID] | None = Field(
         None, max_length=1000, description="Only these dead letters (default: every unresolved one).")
 
 
 class DiscardRequest(RequestModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "reason": "duplicate of an event already applied by hand"}]})
-
     reason: str = Field(min_length=1, max_length=2000, pattern=r"\S",
                         description="Why it is never to be applied (recorded).")
 

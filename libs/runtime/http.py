@@ -7,7 +7,6 @@ connections, or locked too long) answer 503 with ``Retry-After``, never 500.
 from __future__ import annotations
 
 import logging
-import re
 import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from functools import cache
@@ -84,22 +83,6 @@ def _private_headers(headers: MutableHeaders) -> None:
     headers.setdefault("Referrer-Policy", "no-referrer")
 
 
-_DOCS_PREFIX = re.compile(rb"/docs/[a-z]+")
-
-
-def docs_behind_gateway(scope: Scope) -> Scope:
-    """The docs page as the gateway serves it under ``/docs/<service>/``: its ``openapi.json`` and
-    assets are linked below the ``X-Forwarded-Prefix`` the gateway sends (deploy/gateway.conf).
-
-    Only the page's own links move (the document keeps no ``servers``, so "Try it out" still
-    calls ``/v1/...`` on the same host); a prefix of any other shape is ignored.
-    """
-    prefix = next((value for name, value in scope["headers"] if name == b"x-forwarded-prefix"), None)
-    if prefix is None or not _DOCS_PREFIX.fullmatch(prefix):
-        return scope
-    return {**scope, "root_path": prefix.decode()}
-
-
 class Boundary:
     """Pure ASGI middleware around every route: a NUL in the path is a 422 problem, every
     answer is made private (``_private_headers``) and counted by status.
@@ -134,8 +117,6 @@ class Boundary:
                               "the path holds a NUL character")
             await refusal(scope, receive, send_private)
             return
-        if scope["path"] == "/docs":
-            scope = docs_behind_gateway(scope)
         await self.app(scope, receive, send_private)
 
     def _count(self, status: int) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from libs.runtime.openapi_glossary import GLOSSARY
 
@@ -147,5 +148,29 @@ def answers(model: type[BaseModel]) -> dict[str, Any]:
 
 
 def install(app: FastAPI) -> None:
-    """Serve :func:`document` as the app's ``/openapi.json``."""
+    """Serve :func:`document` as the app's ``/openapi.json``, and the docs page behind the gateway."""
     app.openapi = lambda: document(app)  # type: ignore[method-assign]
+    app.add_middleware(DocsBehindGateway)
+
+
+_DOCS_PREFIX = re.compile(rb"/docs/[a-z]+")
+
+
+class DocsBehindGateway:
+    """The docs page as the gateway serves it under ``/docs/<service>/``: its ``openapi.json`` and
+    assets are linked below the ``X-Forwarded-Prefix`` the gateway sends (deploy/gateway.conf).
+
+    Only the page's own links move (the document keeps no ``servers``, so "Try it out" still
+    calls ``/v1/...`` on the same host); a prefix of any other shape is ignored.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/docs":
+            prefix = next((value for name, value in scope["headers"] if name == b"x-forwarded-prefix"),
+                          None)
+            if prefix is not None and _DOCS_PREFIX.fullmatch(prefix):
+                scope = {**scope, "root_path": prefix.decode()}
+        await self.app(scope, receive, send)

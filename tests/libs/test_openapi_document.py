@@ -134,7 +134,9 @@ def test_every_request_body_has_an_example_that_fits_it(name: str) -> None:
     for method, path, op in operations(doc):
         body = op.get("requestBody", {}).get("content", {}).get("application/json", {})
         model = model_of(doc, body.get("schema", {}))
-        if model is not None and not (body.get("examples") or model[1].get("examples")):
+        if path.startswith("/internal/") or model is None:
+            continue  # operators' tools, not routed by the gateway; bodiless commands
+        if not (body.get("examples") or model[1].get("examples")):
             missing.append(f"{op['operationId']} ({method.upper()} {path}): {model[0]}")
     assert not missing, "request bodies without an example:\n" + "\n".join(missing)
 
