@@ -218,7 +218,8 @@ class Scenario:
                        201, 409)
             if discount_bp is not None:
                 expect(sales.send("orders", "PUT", f"/v1/price-lists/{tier}", json={
-                    "effective_from": str(date.today()), "discount_bp": discount_bp}))
+                    "effective_from": str(date.today()), "discount_bp": discount_bp,
+                    "override_reason": "the scenario's opening prices"}))
 
     def receive_stock(self, skus: Sequence[str], qty: int) -> None:
         """``qty`` of each of ``skus`` into the warehouse."""

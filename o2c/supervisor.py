@@ -50,6 +50,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 from pydantic import ValidationError
 
+from libs.events.base import format_timestamp, utc_now
 from libs.events.topics import DEAD_LETTER_TOPIC, PUBLISHERS, topic_for
 from libs.messaging.broker import (
     BrokerStartError,
@@ -60,6 +61,7 @@ from libs.messaging.broker import (
     signal_group,
 )
 from libs.messaging.kafka import KafkaConnection, ensure_topics, wait_until_answering
+from libs.runtime.clock import CLOCK_ANCHOR_ENV, CLOCK_START_ENV
 from libs.runtime.settings import AUDIT_KEY_FILE, DEFAULT_PORTS, RuntimeSettings
 from o2c.loop_thread import LoopThread
 from o2c.private_files import PRIVATE_UMASK, make_private, open_private, private_dir, write_private
@@ -227,6 +229,8 @@ class Supervisor:
     :param host: interface the services bind (``O2C_HOST``).
     :param ports: explicit port per service; missing names fall back to ``base_port + index``
         when ``base_port`` is given, else to ``O2C_<NAME>_PORT`` or :data:`DEFAULT_PORTS`.
+        Each service's internal port (``/health``, ``/ready``, ``/metrics``) is
+        ``O2C_<NAME>_OPS_PORT``, else its port + 1000, else (explicit ``ports``) a free one.
     :param admin_token: the bootstrap admin secret; ``None``: :func:`resolve_admin_token`.
     :param broker_port: the embedded broker's port; ``None``: the port remembered in
         ``<data_dir>/broker.port`` if free, else ``preferred_broker_port`` if free, else any
@@ -273,6 +277,9 @@ class Supervisor:
             raise SupervisorError(f"invalid settings: {error}") from error
         self.partitions = self.settings.partitions
         self.ports = self._resolve_ports(ports or {}, base_port)
+        self.ops_ports = {name: int(os.environ.get(f"O2C_{name.upper()}_OPS_PORT", 0))
+                          or (free_port() if ports else port + 1000)
+                          for name, port in self.ports.items()}
         private_dir(self.data_dir)
         if admin_token:
             self.admin_token, self.admin_token_path = admin_token, None
@@ -287,6 +294,8 @@ class Supervisor:
         self.create_topics = create_topics
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
+        self.clock_anchor = format_timestamp(utc_now())
+        """The real instant a rehearsal clock (``O2C_CLOCK_START``) starts at, for every service."""
 
         self._bootstrap: str | None = self.kafka
         self._broker: EmbeddedBroker | None = None
@@ -341,12 +350,23 @@ class Supervisor:
             host = f"[{host}]"
         return {name: f"http://{host}:{port}" for name, port in self.ports.items()}
 
+    def ops_urls(self) -> dict[str, str]:
+        """Where each service's internal endpoints (``/health``, ``/ready``, ``/metrics``) answer."""
+        public = self.urls()
+        return {name: public[name].rsplit(":", 1)[0] + f":{port}"
+                for name, port in self.ops_ports.items()}
+
     def pids(self) -> dict[str, int]:
         """Process ids of the running children (services by name, plus ``"broker"``)."""
         found = {name: proc.pid for name, proc in self._procs.items() if proc.poll() is None}
         if self._broker is not None and self._broker.pid is not None:
             found["broker"] = self._broker.pid
         return found
+
+    @property
+    def clock_start(self) -> str | None:
+        """The rehearsal clock's start the services get (``O2C_CLOCK_START``), if any."""
+        return self.extra_env.get(CLOCK_START_ENV) or os.environ.get(CLOCK_START_ENV) or None
 
     def service_env(self) -> dict[str, str]:
         """The environment a service process gets (inherited environment + o2c settings)."""
@@ -361,6 +381,8 @@ class Supervisor:
         )
         for service, port in self.ports.items():
             env[f"O2C_{service.upper()}_PORT"] = str(port)
+            env[f"O2C_{service.upper()}_OPS_PORT"] = str(self.ops_ports[service])
+        env.setdefault("O2C_LOG_FORMAT", "console" if sys.stdout.isatty() else "json")
         env["O2C_SERVICE_URLS"] = json.dumps(self.urls())  # how each service reaches the others
         if self.audit_key_path is not None:
             env[AUDIT_KEY_FILE_ENV] = str(self.audit_key_path)
@@ -376,6 +398,8 @@ class Supervisor:
             inherited = env.get("PYTHONPATH")
             env["PYTHONPATH"] = os.pathsep.join([*self.python_path, *([inherited] if inherited else [])])
         env.update(self.extra_env)
+        if self.clock_start and not env.get(CLOCK_ANCHOR_ENV):
+            env[CLOCK_ANCHOR_ENV] = self.clock_anchor  # one anchor: every service reads one clock
         return env
 
     # -- lifecycle
@@ -557,7 +581,8 @@ class Supervisor:
             self._lock_handle = None
 
     def _check_ports(self) -> None:
-        busy = [f"{name} ({port})" for name, port in self.ports.items() if not _port_free(self.host, port)]
+        busy = [f"{name} ({port})" for name, port in [*self.ports.items(), *self.ops_ports.items()]
+                if not _port_free(self.host, port)]
         if busy:
             raise SupervisorError(
                 f"port(s) already in use on {self.host}: {', '.join(busy)}. Is another `o2c up` "
@@ -659,7 +684,7 @@ class Supervisor:
         self._restarts.started(name)
 
     def _wait_healthy(self, names: Sequence[str]) -> None:
-        pending = {name: f"{self.urls()[name]}/health" for name in names}
+        pending = {name: f"{self.ops_urls()[name]}/health" for name in names}
         deadline = time.monotonic() + self.start_timeout
         with httpx.Client(timeout=_HEALTH_TIMEOUT_S, trust_env=False) as client:
             while pending:
@@ -721,9 +746,10 @@ def _print_summary(sup: Supervisor, print_: Callable[..., None]) -> None:
     table = Table(title="o2c is up", title_justify="left")
     table.add_column("service")
     table.add_column("url")
+    table.add_column("/health /ready /metrics")
     table.add_column("log")
     for name, url in sup.urls().items():
-        table.add_row(name, url, str(sup.log_path(name)))
+        table.add_row(name, url, sup.ops_urls()[name], str(sup.log_path(name)))
     print_(table)
     broker = f"embedded broker {sup.bootstrap} (in memory)" if sup.embedded else f"Kafka {sup.bootstrap}"
     store = (
@@ -777,6 +803,9 @@ def up_command(
     failed = False
     try:
         sup = Supervisor(data_dir, database_url=database_url, kafka=kafka, host=host, **dict(options or {}))
+        if start := sup.clock_start:
+            err.print(f"[bold yellow]REHEARSAL CLOCK: every service's business time starts at "
+                      f"{escape(start)} ({CLOCK_START_ENV}); never in production[/]")
         with console.status("starting the broker and the services..."):
             sup.start()
         _print_summary(sup, console.print)

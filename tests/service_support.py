@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 from pydantic import SecretStr
@@ -37,6 +38,9 @@ class RunningService:
     ctx: ServiceContext
     client: httpx.AsyncClient
     consumer: Consumer
+    ops: httpx.AsyncClient
+    """The service's internal port: ``/health``, ``/ready``, ``/metrics``."""
+    app: Any = None
     read_from: Checkpoint = ORIGIN
     delivered: int = 0
 
@@ -75,8 +79,8 @@ async def running(spec: ServiceSpec, db: Database) -> AsyncIterator[RunningServi
     ctx = await start_context(spec, settings, db)
     app = build_app(spec, ctx)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    checker = ResponseChecker(app)
+    ops = httpx.AsyncClient(transport=httpx.ASGITransport(app=app.state.ops), base_url="http://ops")
     async with httpx.AsyncClient(transport=transport, base_url="http://test",
-                                 event_hooks={"response": [checker]}) as client:
-        yield RunningService(spec, ctx, client, app.state.consumer)
+                                 event_hooks={"response": [ResponseChecker(app)]}) as client, ops:
+        yield RunningService(spec, ctx, client, app.state.consumer, ops, app)
 

@@ -38,6 +38,31 @@ class PriceListPublished(DomainEvent):
     discount_bp: int
     overrides: list[SkuPrice]
     currency: str = DEFAULT_CURRENCY
+    override_reason: str | None = None
+    """Why sales let this version take effect with less than the notice period (else None)."""
+
+
+class PriceChangeNotified(DomainEvent):
+    """A partner of the tier was notified of a price-list version that takes effect later."""
+
+    TYPE = "PriceChangeNotified"
+
+    notice_id: str
+    partner_id: str
+    tier: str
+    version: int
+    effective_from: date
+
+
+class PriceChangeAcknowledged(DomainEvent):
+    """The partner acknowledged a price-change notice."""
+
+    TYPE = "PriceChangeAcknowledged"
+
+    notice_id: str
+    partner_id: str
+    tier: str
+    version: int
 
 
 class OrderPlaced(DomainEvent):
@@ -54,6 +79,10 @@ class OrderPlaced(DomainEvent):
     total_minor: int
     currency: str = DEFAULT_CURRENCY
     payment_kind: TermsKind
+    price_list_version: int | None = None
+    """The tier's price-list version in effect on the order date (None: list prices)."""
+    deal_id: str | None = None
+    """The approved deal registration that priced the order, if it cited one."""
 
 
 class TerritoryViolationRecorded(DomainEvent):
@@ -65,6 +94,67 @@ class TerritoryViolationRecorded(DomainEvent):
     partner_ref: str
     region: str
     territories: list[str]
+
+
+class DealRegistered(DomainEvent):
+    """A partner registered an end-customer deal (报备); sales approves or rejects it.
+
+    ``customer_key`` is the end customer's normalised name (case and whitespace
+    folded), the key deals of one customer are matched by.
+    """
+
+    TYPE = "DealRegistered"
+
+    deal_id: str
+    partner_id: str
+    end_customer: str
+    customer_key: str
+    customer_code: str | None = None
+    lines: list[SkuQty]
+    expires_on: date
+
+
+class DealApproved(DomainEvent):
+    """Sales approved a deal with its deal prices; it prices the orders citing it until it expires."""
+
+    TYPE = "DealApproved"
+
+    deal_id: str
+    partner_id: str
+    prices: list[SkuPrice]
+    currency: str = DEFAULT_CURRENCY
+
+
+class DealRejected(DomainEvent):
+    """Sales rejected a deal registration."""
+
+    TYPE = "DealRejected"
+
+    deal_id: str
+    partner_id: str
+    reason: str
+
+
+class DealConflictRecorded(DomainEvent):
+    """A deal registration was refused as a channel conflict.
+
+    Another partner holds a pending or approved, unexpired deal for the same end customer
+    and some of the same products (``conflicting_deal_id``, ``skus``).
+    """
+
+    TYPE = "DealConflictRecorded"
+
+    deal_id: str
+    partner_id: str
+    end_customer: str
+    customer_key: str
+    customer_code: str | None = None
+    lines: list[SkuQty]
+    expires_on: date
+    conflicting_deal_id: str
+    conflicting_partner_id: str
+    skus: list[str]
+    """The products both registrations name."""
 
 
 class OrderConfirmed(DomainEvent):
@@ -158,8 +248,14 @@ class OrderCancelled(DomainEvent):
 EVENTS: tuple[type[DomainEvent], ...] = (
     ProductCreated,
     PriceListPublished,
+    PriceChangeNotified,
+    PriceChangeAcknowledged,
     OrderPlaced,
     TerritoryViolationRecorded,
+    DealRegistered,
+    DealApproved,
+    DealRejected,
+    DealConflictRecorded,
     OrderConfirmed,
     OrderBackordered,
     OrderAwaitingFunds,

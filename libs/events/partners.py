@@ -141,6 +141,20 @@ class PartnerCategoriesChanged(DomainEvent):
     categories: list[str]
 
 
+class PartnerParentChanged(DomainEvent):
+    """A partner moved under another parent (or none) from ``effective_from`` on.
+
+    Sales dated before that day stay with the former parent: nothing settled is rewritten.
+    """
+
+    TYPE = "PartnerParentChanged"
+
+    partner_id: str
+    from_parent_id: str | None = None
+    to_parent_id: str | None = None
+    effective_from: date
+
+
 EVENTS: tuple[type[DomainEvent], ...] = (
     KeyIssued,
     KeyRevoked,
@@ -153,4 +167,5 @@ EVENTS: tuple[type[DomainEvent], ...] = (
     PartnerTierChanged,
     PartnerTerritoriesChanged,
     PartnerCategoriesChanged,
+    PartnerParentChanged,
 )

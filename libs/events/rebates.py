@@ -15,11 +15,14 @@ from pydantic import Field
 from libs.events.base import DomainEvent
 from libs.events.values import (
     DEFAULT_CURRENCY,
+    CoopRule,
     Eligibility,
     GrowthRule,
     ProgramBasis,
+    ProgramKind,
     ProgramMode,
     RebateTier,
+    Rollup,
     SourceRef,
     TimelinessRule,
 )
@@ -43,6 +46,11 @@ class ProgramPublished(DomainEvent):
     cap_minor: int | None = None
     currency: str = DEFAULT_CURRENCY
     published_by: str
+    # Added later (absent on programs published before): whose basis a sub-dealer's sales count
+    # toward, and whether the program is a volume rebate or a co-op advertising fund.
+    rollup: Rollup = "self"
+    kind: ProgramKind = "volume"
+    coop: CoopRule | None = None
 
 
 class RebateAccrued(DomainEvent):
@@ -133,6 +141,67 @@ class SettlementApproved(DomainEvent):
     approved_by: str
 
 
+class CoopClaimFiled(DomainEvent):
+    """A partner (or finance for it) claimed advertising spend against its co-op fund, with evidence."""
+
+    TYPE = "CoopClaimFiled"
+
+    claim_id: str
+    program_id: str
+    partner_id: str
+    amount_minor: int
+    currency: str = DEFAULT_CURRENCY
+    description: str
+    evidence_ref: str
+    filed_by: str
+    filed_on: date
+
+
+class CoopClaimApproved(DomainEvent):
+    """Finance (a key other than the filer's) approved a co-op claim, to be paid as a credit note.
+
+    ``matched_minor`` is ``match_bp`` of the spend; ``approved_minor`` is that capped at the fund's
+    balance, and becomes a credit note on the partner's account.
+    """
+
+    TYPE = "CoopClaimApproved"
+
+    claim_id: str
+    program_id: str
+    partner_id: str
+    claimed_minor: int
+    matched_minor: int
+    approved_minor: int
+    currency: str = DEFAULT_CURRENCY
+    approved_by: str
+    approved_on: date
+
+
+class CoopClaimRejected(DomainEvent):
+    """Finance rejected a claim, with a reason; the fund is untouched."""
+
+    TYPE = "CoopClaimRejected"
+
+    claim_id: str
+    program_id: str
+    partner_id: str
+    reason: str
+    rejected_by: str
+    rejected_on: date
+
+
+class CoopFundExpired(DomainEvent):
+    """The program's expiry date passed: what was left in the partner's fund is forfeited."""
+
+    TYPE = "CoopFundExpired"
+
+    program_id: str
+    partner_id: str
+    expired_minor: int
+    currency: str = DEFAULT_CURRENCY
+    expires_on: date
+
+
 EVENTS: tuple[type[DomainEvent], ...] = (
     ProgramPublished,
     RebateAccrued,
@@ -140,4 +209,8 @@ EVENTS: tuple[type[DomainEvent], ...] = (
     ProgramSettled,
     SettlementProposed,
     SettlementApproved,
+    CoopClaimFiled,
+    CoopClaimApproved,
+    CoopClaimRejected,
+    CoopFundExpired,
 )

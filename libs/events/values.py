@@ -27,13 +27,29 @@ ships the order), ``replacement`` (an exchange return's new goods) or ``repair``
 repaired goods going back); the last two move no money and leave the order's status alone."""
 HoldReason = Literal["over_limit", "overdue", "partner_suspended"]
 FundsReviewOutcome = Literal["within_limit", "prepaid", "released"]
-CreditNoteSource = Literal["return", "rebate"]
+CreditNoteSource = Literal["return", "rebate", "coop"]
+"""``coop``: an approved co-op advertising claim paid from the partner's fund."""
 ProgramBasis = Literal["invoiced", "collected"]
 ProgramMode = Literal["retroactive", "incremental"]
+ProgramKind = Literal["volume", "coop"]
+"""``volume``: a rebate settled at period end; ``coop``: a co-op advertising fund paid out by claims."""
+Rollup = Literal["self", "parent", "both"]
+"""Whose basis a sub-dealer's sales count toward: its own (``self``), its parent's in effect on the
+sale's date (``parent``; a partner without a parent then counts for itself) or both."""
 SourceKind = Literal["invoice", "payment", "return", "bonus"]
 """``bonus``: news that moved a bonus without moving the basis (an invoice paid on time); amount 0."""
 
 DEFAULT_CURRENCY = "CNY"
+
+
+def half_up(numerator: int, denominator: int = 1) -> int:
+    """``numerator / denominator`` rounded half away from zero (``denominator`` > 0): the one
+    rounding of the system (money to the minor unit, rates and ratios to the basis point)."""
+    if denominator <= 0:
+        raise ValueError("denominator must be positive")
+    if numerator < 0:
+        return -half_up(-numerator, denominator)
+    return (2 * numerator + denominator) // (2 * denominator)
 
 
 class ValueObject(Strict):
@@ -88,6 +104,8 @@ class SourceRef(ValueObject):
     kind: SourceKind
     ref: str
     amount_minor: int
+    partner_id: str | None = None
+    """The sub-dealer whose document it is, when it counts toward its parent (absent: the rebate's own)."""
 
 
 class RebateTier(ValueObject):
@@ -120,3 +138,12 @@ class TimelinessRule(ValueObject):
 
     min_on_time_bp: int
     rate_bp: int
+
+
+class CoopRule(ValueObject):
+    """A co-op fund: ``share_bp`` of invoiced sales (net of returns) accrues; a claim is matched at
+    ``match_bp`` of its spend up to the fund's balance; what is unused expires after ``expires_on``."""
+
+    share_bp: int
+    match_bp: int
+    expires_on: date

@@ -69,6 +69,7 @@ from libs.messaging.timing import sleep_or_stop
 from libs.messaging.work import BatchWork
 from libs.store.database import Database
 from libs.store.errors import ConcurrencyError
+from libs.telemetry import tracing
 
 __all__ = ["Consumer", "ConsumerSettings", "Delivery", "Handler", "Outcome", "RedriveReport"]
 
@@ -154,6 +155,22 @@ class Consumer:
         self._held_streams: set[str] = set()
         self._locks = [asyncio.Lock() for _ in range(_STRIPES)]
         self._tending: asyncio.Task[None] | None = None
+        self._kafka: AIOKafkaConsumer | None = None
+        #: The next offset of each partition, as this member last committed it.
+        self.committed: dict[TopicPartition, int] = {}
+
+    def lag(self) -> dict[TopicPartition, int]:
+        """Per assigned partition this member has committed on: messages after its committed
+        offset, up to the high watermark the broker last reported (a gauge for metrics)."""
+        kafka = self._kafka
+        if kafka is None:
+            return {}
+        found = {}
+        for tp in kafka.assignment():
+            high, done = kafka.highwater(tp), self.committed.get(tp)
+            if high is not None and done is not None:
+                found[tp] = max(high - done, 0)
+        return found
 
     # -- the Kafka loop ------------------------------------------------------------
 
@@ -179,6 +196,7 @@ class Consumer:
                 await ensure_topics(self.kafka, [*self.topics, self.dead_letter_topic],
                                     settings.partitions)
                 await consumer.start()
+                self._kafka = consumer
                 if ready is not None:
                     ready.set()
                 while not stop.is_set():
@@ -195,6 +213,7 @@ class Consumer:
                 log.exception("consumer %s failed; reconnecting", self.name)
                 await sleep_or_stop(stop, 1.0)
             finally:
+                self._kafka = None
                 with contextlib.suppress(Exception):
                     await consumer.stop()
         await self.close()
@@ -216,7 +235,9 @@ class Consumer:
         """
         try:
             await self.apply_records([record for records in batch.values() for record in records])
-            await consumer.commit({tp: records[-1].offset + 1 for tp, records in batch.items()})
+            offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
+            await consumer.commit(offsets)
+            self.committed.update(offsets)
             return True
         except Exception as failure:
             assigned = consumer.assignment()
@@ -302,7 +323,8 @@ class Consumer:
                     if outcome is None:
                         assert handler is not None and item.envelope is not None
                         try:
-                            await self._run_handler(conn, item.envelope, handler, work=work)
+                            await self._run_handler(conn, item.envelope, handler, work=work,
+                                                    headers=item.record.headers)
                         except Exception as error:
                             raise _HandlerFailed(index) from error
                         batch.applied(item)
@@ -438,13 +460,16 @@ class Consumer:
         return Outcome.REDRIVEN
 
     async def _run_handler(self, conn: AsyncConnection, envelope: Envelope, handler: Handler,
-                           *, work: BatchWork | None = None) -> None:
-        """Decode and apply. In a batch (``work``) the shared writes and the inbox row wait
-        for the batch's end; alone, they are written now."""
+                           *, work: BatchWork | None = None,
+                           headers: Sequence[tuple[str, bytes]] | None = None) -> None:
+        """Decode and apply, under the event's correlation id (and trace: ``headers``' own
+        ``traceparent`` when given). In a batch (``work``) the shared writes and the inbox
+        row wait for the batch's end; alone, they are written now."""
         event = (work and work.decoded(envelope.event_id)) or self.registry.decode(envelope)
         alone = work is None
         work = work or BatchWork()
-        await handler(Delivery(conn, envelope, event, self.name, work))
+        with tracing.consuming(envelope, self.name, headers):
+            await handler(Delivery(conn, envelope, event, self.name, work))
         if alone:
             await work.finish()
             await inbox.record(conn, self.name, envelope.event_id)

@@ -29,7 +29,7 @@ from collections.abc import Collection
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import Exists, exists, select, update
+from sqlalchemy import Exists, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.base import format_timestamp, utc_now
@@ -99,6 +99,12 @@ async def mark_redriven(conn: AsyncConnection, consumer: str, event_id: uuid.UUI
         dead_letters.c.consumer == consumer, dead_letters.c.event_id == event_id,
     ).values(status="redriven", resolved_at=format_timestamp(utc_now()),
              resolved_by=f"system:{consumer}", resolution="applied by a redrive"))
+
+
+async def unresolved_count(conn: AsyncConnection, consumer: str) -> int:
+    """How many dead letters of this group wait for a redrive or a discard."""
+    return int((await conn.execute(select(func.count()).select_from(dead_letters).where(
+        dead_letters.c.consumer == consumer, dead_letters.c.status.in_(UNRESOLVED)))).scalar_one())
 
 
 async def unresolved(conn: AsyncConnection, consumer: str,

@@ -75,8 +75,9 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
-from sqlalchemy import select
+from sqlalchemy import func, select, tuple_
 
+from libs.events.base import parse_timestamp, utc_now
 from libs.events.envelope import GENESIS_HASH, Envelope
 from libs.messaging.broker_loss import (
     HEARTBEAT_TOPIC_CONFIG,
@@ -89,9 +90,10 @@ from libs.messaging.lease import Lease, lease_for
 from libs.messaging.timing import sleep_or_stop
 from libs.store.commits import CommitListener
 from libs.store.integrity import seal_hash
-from libs.store.schema import event_seals, relay_offsets, relay_state
+from libs.store.schema import event_seals, events, relay_offsets, relay_state
 from libs.store.sql import upsert
 from libs.store.store import ORIGIN, Checkpoint, EventStore
+from libs.telemetry import tracing
 
 log = logging.getLogger(__name__)
 
@@ -356,14 +358,32 @@ class Relay:
 
     def _headers(self, envelope: Envelope) -> list[tuple[str, bytes]]:
         """Kafka headers: ``event_type`` (consumers skip types they do not handle without decoding)
-        and the CloudEvents attributes of the Kafka binding, so any tool can route on them."""
+        and the CloudEvents attributes of the Kafka binding, so any tool can route on them;
+        ``traceparent`` when tracing (``libs.telemetry.tracing``)."""
         event_id = str(envelope.event_id).encode()
         event_type = envelope.event_type.encode()
         return [("event_type", event_type), ("event_id", event_id),
                 ("ce_specversion", b"1.0"), ("ce_id", event_id), ("ce_type", event_type),
                 ("ce_source", self._source), ("ce_time", envelope.occurred_at.encode()),
                 ("ce_subject", envelope.stream_id.encode("utf-8")),
-                ("content-type", b"application/json")]
+                ("content-type", b"application/json"),
+                *tracing.publish_headers(envelope, self.topic)]
+
+    async def lag(self) -> tuple[int, float] | None:
+        """Committed events not yet published, and the age in seconds of the oldest of them
+        (a gauge for metrics); None while this replica does not lead."""
+        state = self._state
+        if state is None:
+            return None
+        after = state.published
+        unpublished = (tuple_(events.c.tx_id, events.c.position) > tuple_(after.tx_id, after.position)
+                       if self.store.db.is_postgres else events.c.position > after.position)
+        async with self.store.db.read() as conn:
+            count, oldest = (await conn.execute(
+                select(func.count(), func.min(events.c.occurred_at)).where(unpublished))).one()
+        if not count or oldest is None:
+            return 0, 0.0
+        return int(count), max((utc_now() - parse_timestamp(oldest)).total_seconds(), 0.0)
 
     async def watch_broker(self) -> bool:
         """While idle: a heartbeat when one is due, the end-offset check when due.

@@ -63,6 +63,7 @@ async def _start(conn: AsyncConnection, store: EventStore, stream_id: str, initi
         tail = await store.load(stream_id, after_version=remembered.version - 1, conn=conn)
         if tail and tail[0].stream_version == remembered.version \
                 and tail[0].stream_hash == remembered.stream_hash:
+            store.snapshot_starts["remembered"] += 1
             return remembered.state, remembered.version, tail[1:]
     snapshot = await latest(conn, stream_id, policy)
     if snapshot is not None:
@@ -71,7 +72,9 @@ async def _start(conn: AsyncConnection, store: EventStore, stream_id: str, initi
         if tail and tail[0].stream_version == version:
             if len(tail) == 1 and tail[0].stream_hash is not None:  # nothing after it
                 policy.remember(stream_id, version, tail[0].stream_hash, state)
+            store.snapshot_starts["stored"] += 1
             return state, version, tail[1:]
+    store.snapshot_starts["initial"] += 1
     return initial, 0, None
 
 

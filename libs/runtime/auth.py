@@ -25,11 +25,15 @@ from libs.events.partners import KeyIssued, KeyRevoked
 from libs.messaging.consumer import Delivery, Handler
 from libs.messaging.timing import sleep_or_stop
 from libs.runtime.errors import Forbidden, Unauthorized
+from libs.runtime.inprocess import CALLER
 from libs.store.database import Database
 from libs.store.schema import api_keys
 from libs.store.sql import insert_ignoring_duplicates
 
 log = logging.getLogger(__name__)
+
+PRINCIPAL_SCOPE_KEY = "o2c.principal"
+"""Where ``authenticate`` leaves the caller in the ASGI scope (``libs.runtime.http`` logs it)."""
 
 STAFF = ("admin", "sales", "finance", "warehouse", "auditor")
 ALL_ROLES = (*STAFF, "partner")
@@ -126,6 +130,10 @@ class KeyRing:
             except Exception:  # keep the last good ring; the next check retries
                 log.exception("key ring refresh failed")
 
+    def by_key_id(self, key_id: str) -> Principal | None:
+        """The key ``key_id`` while it is valid (a dashboard session checks it on every request)."""
+        return next((p for p in self._keys.values() if p.key_id == key_id), None)
+
     def authenticate(self, secret: str) -> Principal | None:
         digest = hash_secret(secret)
         if self._admin_hash is not None and hmac.compare_digest(digest, self._admin_hash):
@@ -162,6 +170,10 @@ def key_handlers() -> Mapping[str, Handler]:
 
 
 async def authenticate(request: Request) -> Principal:
+    """The caller by its bearer key; an in-process call (``libs.runtime.inprocess``) names its own."""
+    caller = request.scope.get(CALLER)
+    if isinstance(caller, Principal):
+        return caller
     header = request.headers.get("authorization", "")
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
@@ -169,6 +181,7 @@ async def authenticate(request: Request) -> Principal:
     principal = request.app.state.keyring.authenticate(secret.strip())
     if principal is None:
         raise Unauthorized("the key is unknown or revoked")
+    request.scope[PRINCIPAL_SCOPE_KEY] = principal  # for the request's log line (its key id)
     return principal
 
 

@@ -10,20 +10,14 @@ own output.
 
 Roles: ``admin`` and ``auditor`` read; only ``admin`` redrives or discards
 (a discard records the caller and the reason). Errors are problem+json.
-
-``consumer_metrics`` exposes the consumer's counters on ``/metrics``: events by
-outcome, gap alarms, and streams parked right now.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-from prometheus_client.registry import Collector
 from pydantic import Field
 
 from libs.messaging import dlq, held
@@ -96,27 +90,3 @@ def dead_letter_router() -> APIRouter:
         return {"consumer": consumer.name, "discarded": str(event_id), "by": principal.actor}
 
     return router
-
-
-class ConsumerMetrics(Collector):
-    """The consumer's counters, read at scrape time."""
-
-    def __init__(self, consumer: Consumer) -> None:
-        self._consumer = consumer
-
-    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
-        consumer = self._consumer
-        events = CounterMetricFamily("o2c_consumer_events", "Events by outcome",
-                                     labels=["consumer", "outcome"])
-        for outcome, count in consumer.outcomes.items():
-            events.add_metric([consumer.name, outcome.value], count)
-        yield events
-        alarms = CounterMetricFamily(
-            "o2c_consumer_gap_alarms", "Stream gaps that outlived their bound and the healing",
-            labels=["consumer"])
-        alarms.add_metric([consumer.name], consumer.gap_alarms)
-        yield alarms
-        parked = GaugeMetricFamily("o2c_consumer_parked_streams",
-                                   "Streams parked on a gap right now", labels=["consumer"])
-        parked.add_metric([consumer.name], consumer.parked_streams)
-        yield parked

@@ -20,9 +20,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.base import format_timestamp, utc_now
@@ -30,7 +28,7 @@ from libs.events.codec import canonical_json, parse_json
 from libs.runtime.auth import Principal
 from libs.runtime.errors import DomainError
 from libs.store.schema import documents
-from libs.store.sql import driver_of, insert_many_ignoring_duplicates, upsert
+from libs.store.sql import Statement, driver_of, insert_many_ignoring_duplicates, upsert
 
 MAX_LIMIT = 200
 LOAD_CHUNK = 500
@@ -49,22 +47,14 @@ _PG_UPSERT = (f"INSERT INTO documents ({', '.join(_COLUMNS)}) SELECT * FROM unne
               "version = excluded.version, "
               "updated_at = excluded.updated_at")
 
-# Statements built once: building and cache-keying a fresh SQLAlchemy statement on every
-# call cost more than running it (the orders profile, docs/benchmarks.md).
-_GET = select(documents.c.body).where(documents.c.kind == bindparam("kind"),
-                                      documents.c.id == bindparam("doc_id"))
-
-
-
-def _upsert(insert: Any) -> Any:
-    stmt = insert(documents)
-    return stmt.on_conflict_do_update(
-        index_elements=[documents.c.kind, documents.c.id],
-        set_={name: stmt.excluded[name]
-              for name in ("partner_id", "status", "ref_id", "body", "version", "updated_at")})
-
-
-_PUT = {"postgresql": _upsert(pg_insert), "sqlite": _upsert(sqlite_insert)}
+# Sent straight to the driver (``libs.store.sql.Statement``): every command's read and write
+# of its documents runs them.
+_GET = Statement("SELECT body FROM documents WHERE kind = $1 AND id = $2")
+_PUT = Statement(
+    f"INSERT INTO documents ({', '.join(_COLUMNS)}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+    "ON CONFLICT (kind, id) DO UPDATE SET partner_id = excluded.partner_id, "
+    "status = excluded.status, ref_id = excluded.ref_id, body = excluded.body, "
+    "version = excluded.version, updated_at = excluded.updated_at")
 
 
 async def put(
@@ -75,16 +65,14 @@ async def put(
     """Write a document; ``partner_id``, ``status`` and ``ref_id`` are the indexed columns
     its lists filter by (``ref_id``: the one other key, e.g. a shipment's order, a
     product's category)."""
-    await conn.execute(_PUT[conn.dialect.name], {
-        "kind": kind, "id": doc_id, "partner_id": partner_id, "status": status, "ref_id": ref_id,
-        "body": canonical_json(dict(body)).decode("utf-8"), "version": version,
-        "updated_at": format_timestamp(utc_now()),
-    })
+    await _PUT.execute(conn, kind, doc_id, partner_id, status, ref_id,
+                       canonical_json(dict(body)).decode("utf-8"), version,
+                       format_timestamp(utc_now()))
 
 
 async def get(conn: AsyncConnection, kind: str, doc_id: str) -> dict[str, Any] | None:
-    row = (await conn.execute(_GET, {"kind": kind, "doc_id": doc_id})).first()
-    return parse_json(row[0]) if row else None
+    rows = await _GET.fetch(conn, kind, doc_id)
+    return parse_json(rows[0][0]) if rows else None
 
 
 class Documents:
@@ -214,26 +202,24 @@ async def get_many(
     wanted = sorted(set(keys))
     if not wanted and follow is None:
         return {}
-    params: dict[str, Any] = {}
-    for n, (kind, doc_id) in enumerate(wanted):
-        params[f"k{n}"], params[f"i{n}"] = kind, doc_id
+    args: list[str] = [part for pair in wanted for part in pair]
     if follow is not None:
-        (params["from_kind"], params["from_id"]), params["to_kind"] = follow
-    rows = (await conn.execute(_get_many(len(wanted), follow is not None), params)).all()
+        (from_kind, from_id), to_kind = follow
+        args += [to_kind, from_kind, from_id]
+    rows = await _get_many(len(wanted), follow is not None).fetch(conn, *args)
     return {(row[0], row[1]): parse_json(row[2]) for row in rows}
 
 
 @functools.lru_cache(maxsize=64)
-def _get_many(count: int, follow: bool) -> Any:
-    """The statement of ``get_many`` for ``count`` keys, built once per shape (building and
-    cache-keying a fresh statement per call cost more than running it)."""
-    kind, doc_id = documents.c.kind, documents.c.id
-    match = [and_(kind == bindparam(f"k{n}"), doc_id == bindparam(f"i{n}")) for n in range(count)]
-    if follow:  # one index search more, as each pair is (see ``pairs_in``)
-        ref = select(documents.c.ref_id).where(kind == bindparam("from_kind"),
-                                                doc_id == bindparam("from_id")).scalar_subquery()
-        match.append(and_(kind == bindparam("to_kind"), doc_id == ref))
-    return select(kind, doc_id, documents.c.body).where(or_(*match))
+def _get_many(count: int, follow: bool) -> Statement:
+    """The statement of ``get_many`` for ``count`` keys, built once per shape: an OR of
+    ``(kind, id)`` pairs, each an index search (see ``libs.store.sql.pairs_in``)."""
+    match = [f"(kind = ${2 * n + 1} AND id = ${2 * n + 2})" for n in range(count)]
+    if follow:  # one index search more: the document its ref_id names
+        first = 2 * count + 1
+        match.append(f"(kind = ${first} AND id = (SELECT ref_id FROM documents "
+                     f"WHERE kind = ${first + 1} AND id = ${first + 2}))")
+    return Statement(f"SELECT kind, id, body FROM documents WHERE {' OR '.join(match)}")
 
 
 def encode_cursor(last_id: str) -> str:

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import socket
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -19,24 +20,29 @@ from typing import Annotated
 
 import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, Request
+from prometheus_client import ProcessCollector
 from sqlalchemy import text
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from libs.events import default_registry
 from libs.events.base import utc_now
 from libs.events.registry import EventRegistry
 from libs.events.topics import topic_for
 from libs.messaging.consumer import Consumer, ConsumerSettings, Handler
-from libs.messaging.kafka import end_offsets
+from libs.messaging.kafka import KafkaConnection, end_offsets
 from libs.messaging.relay import Relay, RelaySettings
 from libs.messaging.timing import sleep_or_stop
 from libs.runtime.audit import audit_router
 from libs.runtime.auth import KeyRing, key_handlers
-from libs.runtime.dead_letters import ConsumerMetrics, dead_letter_router
-from libs.runtime.http import create_app
-from libs.runtime.settings import DEFAULT_PORTS, RuntimeSettings
+from libs.runtime.clock import business_clock
+from libs.runtime.dead_letters import dead_letter_router
+from libs.runtime.http import create_app, ops_app
+from libs.runtime.metrics import ServiceMetrics
+from libs.runtime.settings import DEFAULT_PORTS, RuntimeSettings, ops_port_of
 from libs.store.database import Database
 from libs.store.migrate import migrate
 from libs.store.store import EventStore
+from libs.telemetry import logs, tracing
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +89,8 @@ class ServiceSpec:
 
 
 def build_app(spec: ServiceSpec, ctx: ServiceContext) -> FastAPI:
+    """The service's public app; ``app.state`` holds its consumer, its relay (``None`` for a
+    service that publishes nothing) and ``ops``, the app of its internal port."""
     kafka = ctx.settings.kafka(spec.name)  # once: a TLS context reads its files
 
     async def ready_check() -> dict[str, bool]:
@@ -103,12 +111,45 @@ def build_app(spec: ServiceSpec, ctx: ServiceContext) -> FastAPI:
         return checks
 
     routers = [*spec.routers(ctx), audit_router(), dead_letter_router()]
-    app = create_app(title=f"o2c {spec.name}", routers=routers, ready_check=ready_check)
+    app = create_app(title=f"o2c {spec.name}", routers=routers)
     app.state.ctx = ctx
     app.state.keyring = ctx.keyring
-    app.state.consumer = consumer_for(spec, ctx)  # run by ``serve``; its dead letters are routed
-    app.state.metrics.register(ConsumerMetrics(app.state.consumer))
+    app.state.consumer = consumer_for(spec, ctx, kafka)  # run by ``serve``; its dead letters are routed
+    app.state.relay = relay_for(spec, ctx, kafka)  # run by ``serve`` too
+    service_metrics = ServiceMetrics(service=spec.name, consumer=app.state.consumer,
+                                     store=ctx.store, db=ctx.db, relay=app.state.relay)
+    registry = app.state.metrics
+    registry.register(service_metrics)
+    ProcessCollector(registry=registry)
+    app.state.ops = ops_app(ready_check=ready_check, registry=registry,
+                            before_scrape=service_metrics.refresh)
     return app
+
+
+def relay_for(spec: ServiceSpec, ctx: ServiceContext, kafka: KafkaConnection) -> Relay | None:
+    if not spec.publishes or ctx.store is None:  # (no store: an app built only for its routes)
+        return None
+    return Relay(ctx.store, topic=topic_for(spec.name), kafka=kafka,
+                 name=spec.name, settings=RelaySettings(partitions=ctx.settings.partitions))
+
+
+class ByPort:
+    """One server, two listeners: requests to ``ops_port`` go to the operational app."""
+
+    def __init__(self, public: ASGIApp, ops: ASGIApp, ops_port: int) -> None:
+        self.public, self.ops, self.ops_port = public, ops, ops_port
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        server = scope.get("server")
+        app = self.ops if server is not None and server[1] == self.ops_port else self.public
+        await app(scope, receive, send)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    return sock
 
 
 async def start_context(
@@ -119,16 +160,22 @@ async def start_context(
     await migrate(db, [spec.migrations] if spec.migrations else [])
     keyring = KeyRing(db, settings.admin_token, settings.key_refresh_seconds)
     await keyring.refresh()
+    clock = business_clock(settings.clock_start, settings.clock_anchor)
+    if settings.clock_start is not None:
+        log.warning("%s: REHEARSAL CLOCK: business time runs from %s (O2C_CLOCK_START), now %s; "
+                    "every date this service writes follows it", spec.name,
+                    settings.clock_start.isoformat(), clock().isoformat())
     chain = settings.audit_chain()
     if not chain.keyed:
         log.warning("%s: no audit key configured; the event chains are unkeyed and do not "
                     "stop someone with database access (see libs/store/integrity.py)", spec.name)
     return ServiceContext(name=spec.name, settings=settings, db=db,
-                          store=EventStore(db, chain=chain), registry=default_registry(),
-                          keyring=keyring)
+                          store=EventStore(db, chain=chain, clock=clock), registry=default_registry(),
+                          keyring=keyring, clock=clock)
 
 
-def consumer_for(spec: ServiceSpec, ctx: ServiceContext) -> Consumer:
+def consumer_for(spec: ServiceSpec, ctx: ServiceContext,
+                 kafka: KafkaConnection | None = None) -> Consumer:
     settings = ctx.settings
     quick = {"session_timeout_ms": 3000, "heartbeat_interval_ms": 500,
              "rebalance_timeout_ms": 3000} if settings.embedded else {}
@@ -137,7 +184,7 @@ def consumer_for(spec: ServiceSpec, ctx: ServiceContext) -> Consumer:
         name=spec.name, db=ctx.db, registry=ctx.registry,
         handlers={**key_handlers(), **spec.handlers(ctx)},
         topics=[topic_for(p) for p in publishers],
-        kafka=settings.kafka(spec.name),
+        kafka=kafka or settings.kafka(spec.name),
         settings=ConsumerSettings(partitions=settings.partitions,
                                   gap_heal_seconds=settings.gap_heal_seconds, **quick),
     )
@@ -147,19 +194,21 @@ async def serve(spec: ServiceSpec, settings: RuntimeSettings, port: int | None =
     """Run the service until SIGTERM/SIGINT."""
     ctx = await start_context(spec, settings)
     app = build_app(spec, ctx)
+    tracing.install(spec.name, app, [ctx.db.engine, ctx.db.reader])
     stop = asyncio.Event()
+    port = port or DEFAULT_PORTS[spec.name]
+    ops_port = ops_port_of(spec.name)
+    sockets = [_listen(settings.host, port), _listen(settings.host, ops_port)]
     server = uvicorn.Server(uvicorn.Config(
-        app, host=settings.host, port=port or DEFAULT_PORTS[spec.name], log_level="warning",
-        lifespan="off"))
+        ByPort(app, app.state.ops, ops_port), host=settings.host, port=port,
+        log_level="warning", log_config=None, access_log=False, lifespan="off"))
     consumer: Consumer = app.state.consumer
     workers: dict[str, Callable[[], Awaitable[None]]] = {
         "keyring": lambda: ctx.keyring.run(stop),
         "consumer": lambda: consumer.run(stop),
     }
-    if spec.publishes:
-        relay = Relay(ctx.store, topic=topic_for(spec.name),
-                      kafka=settings.kafka(spec.name), name=spec.name,
-                      settings=RelaySettings(partitions=settings.partitions))
+    relay: Relay | None = app.state.relay
+    if relay is not None:
         workers["relay"] = lambda: relay.run(stop)
     for task in spec.tasks:
         workers[getattr(task, "__name__", "task")] = functools.partial(task, ctx, stop)
@@ -167,7 +216,7 @@ async def serve(spec: ServiceSpec, settings: RuntimeSettings, port: int | None =
                   for name, work in workers.items()]
     app.state.background = background
     try:
-        await server.serve()  # returns on SIGTERM/SIGINT (uvicorn handles the signals)
+        await server.serve(sockets)  # returns on SIGTERM/SIGINT (uvicorn handles the signals)
     finally:
         stop.set()
         with contextlib.suppress(TimeoutError):
@@ -190,7 +239,7 @@ def run(spec: ServiceSpec) -> None:
     """Entry point of ``python -m services.<name>``."""
     import os
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = RuntimeSettings()
+    logs.configure(spec.name, format=settings.log_format, level=settings.log_level)
     port = os.environ.get(f"O2C_{spec.name.upper()}_PORT")
     asyncio.run(serve(spec, settings, int(port) if port else None))

@@ -1,4 +1,10 @@
-"""The HTTP boundary: app factory, problem+json errors in one place, health, readiness, metrics.
+"""The HTTP boundary: app factory, problem+json errors in one place, request ids and the
+request log line, and the operational app (health, readiness, metrics).
+
+The operational endpoints (``/health``, ``/ready``, ``/metrics``) are not on the public
+app at all: ``ops_app`` serves them, on the service's internal port
+(``O2C_<SERVICE>_OPS_PORT``, see ``libs.runtime.host.serve``), which is never published
+through the gateway or a Kubernetes Service. The public port answers 404 for them.
 
 Outages (``libs.runtime.outages``: the database restarting, unreachable, out of
 connections, or locked too long) answer 503 with ``Retry-After``, never 500.
@@ -7,7 +13,10 @@ connections, or locked too long) answer 503 with ``Retry-After``, never 500.
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
+import time
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from functools import cache
 from typing import Any
@@ -20,17 +29,24 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi_offline import FastAPIOffline
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from starlette.applications import Starlette
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from libs.runtime import openapi_doc
+from libs.runtime.auth import PRINCIPAL_SCOPE_KEY
 from libs.runtime.errors import DomainError
+from libs.runtime.exports import Exports
+from libs.runtime.metrics import HttpMetrics
 from libs.runtime.outages import RETRY_AFTER_SECONDS, is_outage
 from libs.store.errors import ConcurrencyError, IdempotencyConflict
+from libs.telemetry import context, tracing
+from libs.telemetry.logs import access
 
 log = logging.getLogger(__name__)
 
@@ -83,47 +99,90 @@ def _private_headers(headers: MutableHeaders) -> None:
     headers.setdefault("Referrer-Policy", "no-referrer")
 
 
+_REQUEST_ID = re.compile(rb"[\x21-\x7e]{1,200}")
+"""An ``X-Request-ID`` worth keeping: 1 to 200 visible ASCII characters."""
+
+
+def _request_id(scope: Scope) -> str:
+    """The caller's ``X-Request-ID`` when it is a sane token, else a new one."""
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            if _REQUEST_ID.fullmatch(value):
+                return value.decode("ascii")
+            break
+    return uuid.uuid4().hex
+
+
 class Boundary:
-    """Pure ASGI middleware around every route: a NUL in the path is a 422 problem, every
-    answer is made private (``_private_headers``) and counted by status.
+    """Pure ASGI middleware around every route: the request's ids, one log line and one
+    histogram sample per request, every answer private; a NUL in the path is a 422 problem.
+
+    - ``X-Request-ID`` is taken from the request (or made up) and echoed back, with the
+      request's ``X-Correlation-ID`` (``libs.telemetry.context``: the events the request
+      appends carry it, and every log line of the request names both). The ids stay set
+      in the request's task: the 500 line that ``ServerErrorMiddleware``, outside this
+      one, logs for an unhandled error names them too.
+    - The log line (logger ``o2c.access``) has the route template, method, path, status,
+      duration, and the caller's key id and partner (never the secret).
+    - ``o2c_http_request_duration_seconds`` is observed by route template, method, status.
 
     Pure ASGI, not ``BaseHTTPMiddleware``: that one runs the route in a task of its own
     and streams the answer back through a memory channel, which showed up in the orders
     profile. This only rewrites the ``http.response.start`` message on its way out.
     An exception no handler answers passes through (``ServerErrorMiddleware`` outside
-    this one logs it and answers the 500 problem), as before.
+    this one logs it and answers the 500 problem).
     """
 
-    def __init__(self, app: ASGIApp, requests: Counter) -> None:
+    def __init__(self, app: ASGIApp, metrics: HttpMetrics) -> None:
         self.app = app
-        self._requests = requests
-        self._by_status: dict[int, Any] = {}
+        self._metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
+        request_id = _request_id(scope)
+        correlation = tracing.request_correlation()
+        context.request_id.set(request_id)
+        context.correlation_id.set(correlation)
+        echoed = [(b"x-request-id", request_id.encode("ascii")),
+                  (b"x-correlation-id", str(correlation).encode("ascii"))]
+        status = 500
 
         async def send_private(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
-                self._count(message["status"])
-                _private_headers(MutableHeaders(scope=message))
+                status = message["status"]
+                headers = MutableHeaders(scope=message)
+                _private_headers(headers)
+                headers.raw.extend(echoed)
             await send(message)
 
-        # A backstop for path ids; query values are validated per field (libs.runtime.params),
-        # which names the bad parameter, and PostgreSQL's bad-text errors map to 422 below.
-        if "\x00" in scope["path"]:
-            refusal = problem(422, "invalid-characters", "Invalid characters",
-                              "the path holds a NUL character")
-            await refusal(scope, receive, send_private)
-            return
-        await self.app(scope, receive, send_private)
+        try:
+            # A backstop for path ids; query values are validated per field
+            # (libs.runtime.params), which names the bad parameter, and PostgreSQL's
+            # bad-text errors map to 422 below.
+            if "\x00" in scope["path"]:
+                refusal = problem(422, "invalid-characters", "Invalid characters",
+                                  "the path holds a NUL character")
+                await refusal(scope, receive, send_private)
+                return
+            await self.app(scope, receive, send_private)
+        finally:
+            self._done(scope, status, time.perf_counter() - started)
 
-    def _count(self, status: int) -> None:
-        child = self._by_status.get(status)
-        if child is None:
-            child = self._by_status[status] = self._requests.labels(str(status))
-        child.inc()
+    def _done(self, scope: Scope, status: int, seconds: float) -> None:
+        route = scope.get("route")
+        template = getattr(route, "path", None) or "unmatched"
+        method = scope["method"]
+        self._metrics.observe(template, method, status, seconds)
+        principal = scope.get(PRINCIPAL_SCOPE_KEY)
+        access.info("request", extra={
+            "method": method, "route": template, "path": scope["path"], "status": status,
+            "duration_ms": round(seconds * 1000, 2),
+            "key_id": principal.key_id if principal is not None else None,
+            "partner_id": principal.partner_id if principal is not None else None})
 
 
 @cache
@@ -137,16 +196,16 @@ def create_app(
     *,
     title: str,
     routers: Sequence[APIRouter],
-    ready_check: Callable[[], Awaitable[dict[str, bool]]],
     lifespan: Any = None,
 ) -> FastAPI:
+    """The public app; its metrics registry (``app.state.metrics``) is served by ``ops_app``."""
     app = FastAPIOffline(title=title, lifespan=lifespan, default_response_class=FastJSONResponse,
                          redoc_url=None, static_url="/docs/static")
     openapi_doc.install(app)
     metrics = CollectorRegistry()
-    requests = Counter("o2c_http_requests", "HTTP requests by status", ["status"], registry=metrics)
     app.state.metrics = metrics
-    app.add_middleware(Boundary, requests=requests)
+    app.add_middleware(Exports)  # inside the Boundary: added first, so it runs after it
+    app.add_middleware(Boundary, metrics=HttpMetrics(metrics))
 
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, error: DomainError) -> JSONResponse:
@@ -207,20 +266,41 @@ def create_app(
         """The event contract of the whole system (AsyncAPI 3), as in ``docs/asyncapi.json``."""
         return Response(_asyncapi_document(), media_type="application/json")
 
-    @app.get("/health", include_in_schema=False)
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
+    for router in routers:
+        app.include_router(router)
+    return app
 
-    @app.get("/ready", include_in_schema=False)
-    async def ready() -> JSONResponse:
+
+def ops_app(
+    *,
+    ready_check: Callable[[], Awaitable[dict[str, bool]]],
+    registry: CollectorRegistry,
+    before_scrape: Callable[[], Awaitable[None]] | None = None,
+) -> Starlette:
+    """The operational endpoints, for the internal port only (no key: see the module doc).
+
+    - ``/health``: the process answers (liveness);
+    - ``/ready``: the database and the broker are reachable and the background tasks run
+      (503 otherwise);
+    - ``/metrics``: Prometheus text of ``registry`` (``libs.runtime.metrics``), after
+      ``before_scrape`` (figures read from the database).
+    """
+
+    async def health(_: Request) -> Response:
+        return FastJSONResponse({"status": "ok"})
+
+    async def ready(_: Request) -> Response:
         checks = await ready_check()
         return FastJSONResponse({"ready": all(checks.values()), "checks": checks},
                                 status_code=200 if all(checks.values()) else 503)
 
-    @app.get("/metrics", include_in_schema=False)
-    async def prometheus() -> Response:
-        return Response(generate_latest(metrics), media_type=CONTENT_TYPE_LATEST)
+    async def prometheus(_: Request) -> Response:
+        if before_scrape is not None:
+            try:
+                await before_scrape()
+            except Exception:  # the database away: the in-memory figures still answer
+                log.warning("metrics: reading the database failed", exc_info=True)
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    for router in routers:
-        app.include_router(router)
-    return app
+    return Starlette(routes=[Route("/health", health), Route("/ready", ready),
+                             Route("/metrics", prometheus)])

@@ -39,9 +39,6 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
-from sqlalchemy import bindparam, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.base import EventMetadata, format_timestamp, utc_now
@@ -51,7 +48,8 @@ from libs.runtime.commands import Unit, transact
 from libs.runtime.errors import Conflict
 from libs.runtime.host import ServiceContext
 from libs.store.errors import ConcurrencyError
-from libs.store.schema import idempotency_keys
+from libs.store.sql import Statement
+from libs.telemetry import context
 
 MAX_KEY_LENGTH = 200
 MAX_ROUTE_LENGTH = 200
@@ -82,7 +80,7 @@ class CommandRoute:
 
     async def run(self, command: CommandFunction, body: BaseModel | None = None) -> Response:
         """Run ``command`` once (per key): its plain-data answer becomes the route's response."""
-        meta = EventMetadata(actor=self.principal.actor)
+        meta = EventMetadata(actor=self.principal.actor, correlation_id=context.correlation())
 
         def unit(conn: AsyncConnection) -> Unit:
             return Unit(self.ctx, conn, meta, self.principal)
@@ -91,23 +89,21 @@ class CommandRoute:
             return _answer(self.status, await transact(self.ctx, lambda conn: command(unit(conn))))
         digest = self._digest(body)
         principal, route, key = self.principal.key_id, self.route, self.key
-        scope = {"the_principal": principal, "the_route": route, "the_key": key}
 
         async def attempt(conn: AsyncConnection) -> Response:
-            claimed = (await conn.execute(_CLAIM[conn.dialect.name], {
-                "principal": principal, "route": route, "key": key, "request_sha256": digest,
-                "status": 0, "body": "", "created_at": format_timestamp(utc_now())})).first()
-            if claimed is None:
-                stored = (await conn.execute(_STORED, scope)).first()
-                if stored is None:  # cannot happen (keys are never deleted): start afresh
+            claimed = await _CLAIM.fetch(conn, principal, route, key, digest,
+                                         format_timestamp(utc_now()))
+            if not claimed:
+                stored = await _STORED.fetch(conn, principal, route, key)
+                if not stored:  # cannot happen (keys are never deleted): start afresh
                     raise ConcurrencyError(self.route, None, "Idempotency-Key claimed but not stored")
-                if stored[0] != digest:
+                if stored[0][0] != digest:
                     raise Conflict("this Idempotency-Key was used with a different body",
                                    slug="idempotency-key-reused")
-                return _stored_answer(stored[1], stored[2])
+                return _stored_answer(stored[0][1], stored[0][2])
             payload = await command(unit(conn))
             stored_body = canonical_json(payload).decode("utf-8")
-            await conn.execute(_ANSWER, {**scope, "answer_status": self.status, "answer_body": stored_body})
+            await _ANSWER.execute(conn, principal, route, key, self.status, stored_body)
             return _stored_answer(self.status, stored_body)
 
         return await transact(self.ctx, attempt)
@@ -118,22 +114,14 @@ class CommandRoute:
                               ).hexdigest()
 
 
-def _claim(insert: Any) -> Any:
-    return insert(idempotency_keys).on_conflict_do_nothing().returning(idempotency_keys.c.key)
-
-
-def _this_key(query: Any) -> Any:
-    return query.where(idempotency_keys.c.principal == bindparam("the_principal"),
-                       idempotency_keys.c.route == bindparam("the_route"),
-                       idempotency_keys.c.key == bindparam("the_key"))
-
-
-# Statements built once (building one per request cost more than running it).
-_CLAIM = {"postgresql": _claim(pg_insert), "sqlite": _claim(sqlite_insert)}
-_STORED = _this_key(select(idempotency_keys.c.request_sha256, idempotency_keys.c.status,
-                           idempotency_keys.c.body))
-_ANSWER = _this_key(update(idempotency_keys)).values(status=bindparam("answer_status"),
-                                                      body=bindparam("answer_body"))
+# Sent straight to the driver (``libs.store.sql.Statement``): every keyed command runs them.
+_CLAIM = Statement(
+    "INSERT INTO idempotency_keys (principal, route, key, request_sha256, status, body, created_at) "
+    "VALUES ($1, $2, $3, $4, 0, '', $5) ON CONFLICT DO NOTHING RETURNING key")
+_STORED = Statement("SELECT request_sha256, status, body FROM idempotency_keys "
+                    "WHERE principal = $1 AND route = $2 AND key = $3")
+_ANSWER = Statement("UPDATE idempotency_keys SET status = $4, body = $5 "
+                    "WHERE principal = $1 AND route = $2 AND key = $3")
 
 
 def route_key(route: str, params: dict[str, Any]) -> str:

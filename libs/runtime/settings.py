@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import AwareDatetime, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from libs.events.chain import AuditKeyError, Chain, parse_audit_keys
@@ -19,6 +20,14 @@ DEFAULT_PORTS = {
     "partners": 8101, "orders": 8102, "credit": 8103,
     "delivery": 8104, "rebates": 8105, "projections": 8106,
 }
+
+DEFAULT_OPS_PORTS = {name: port + 1000 for name, port in DEFAULT_PORTS.items()}
+"""The internal port of each service (``/health``, ``/ready``, ``/metrics``): 9101-9106."""
+
+
+def ops_port_of(service: str) -> int:
+    """The internal port ``service`` listens on: ``O2C_<SERVICE>_OPS_PORT`` or the default."""
+    return int(os.environ.get(f"O2C_{service.upper()}_OPS_PORT", DEFAULT_OPS_PORTS[service]))
 
 
 class RuntimeSettings(BaseSettings):
@@ -61,9 +70,18 @@ class RuntimeSettings(BaseSettings):
                                 "healing it from the topics, then parking the stream with an alarm.")
     service_urls: dict[str, str] = Field(default_factory=dict,
                                          description="Base URLs of the other services (projections).")
+    clock_start: AwareDatetime | None = Field(
+        None, description="Rehearsal only: the business clock starts at this instant and runs "
+                          "forward (libs/runtime/clock.py). Unset: the real clock.")
+    clock_anchor: AwareDatetime | None = Field(
+        None, description="The real instant the business clock reads clock_start (default: when "
+                          "the process starts; o2c up sets one for every service).")
     audit_keys: SecretStr | None = Field(
         None, description="Keys of the tamper-evident chains, '<key id>:<secret>' separated by "
                           "commas; the first signs, all verify. Unset: the audit key file.")
+    log_format: Literal["json", "console"] = Field(
+        "json", description="One JSON object per log line, or readable lines for a terminal.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     audit_key_file: Path | None = Field(
         None, description="A file with the audit keys, one per line (a mounted secret, say). "
                           "Unset: <data_dir>/audit-key when it exists.")

@@ -141,6 +141,63 @@ def _may_wait(fn: Callable[..., Any], args: tuple[Any, ...], connection: Any) ->
     return None
 
 
+GROUP_COMMIT_MAX = 8
+"""Most write transactions one SQLite ``COMMIT`` covers: the first member of a group waits
+for the others' work before its answer, so the bound keeps that wait short."""
+
+
+class _Group:
+    """Write transactions sharing one SQLite transaction and its ``COMMIT`` (``Database._grouped``)."""
+
+    def __init__(self, conn: AsyncConnection, raw: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.raw = raw
+        self.members = 0
+        self.appended: int | None = None
+        self.failed: BaseException | None = None
+        """An error that ended the whole transaction: every member fails."""
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.done.add_done_callback(_retrieved)
+
+    def control(self, statement: str) -> None:
+        """A savepoint statement; if it fails, the transaction is in doubt: the group fails."""
+        try:
+            self.raw.execute(statement)
+        except BaseException as error:
+            self.failed = error
+            raise
+
+    def member_done(self, appended: int | None) -> None:
+        self.members += 1
+        if appended is not None:
+            self.appended = max(self.appended or 0, appended)
+
+    def undo_member(self, error: BaseException) -> None:
+        """Roll the failed member back to its savepoint; if the transaction itself is gone
+        (SQLite ends it on some errors), the whole group fails."""
+        try:
+            if not self.raw.in_transaction:
+                raise error
+            self.raw.execute("ROLLBACK TO o2c_member")
+            self.raw.execute("RELEASE o2c_member")
+        except BaseException as lost:
+            self.failed = lost
+
+    def settle(self, error: BaseException | None) -> None:
+        if self.done.done():
+            return
+        if error is None:
+            self.done.set_result(None)
+        else:
+            self.done.set_exception(error)
+
+
+def _retrieved(future: asyncio.Future[None]) -> None:
+    """Mark a group's failure seen (its members may all have been cancelled meanwhile)."""
+    if not future.cancelled():
+        future.exception()
+
+
 def _create_private(path: Path) -> None:
     """Create the SQLite file ``path`` (mode 0600, whatever the umask) if it does not exist yet."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -174,6 +231,11 @@ class Database:
             raise ValueError(f"invalid schema name {schema!r}")
         self.schema = schema if self.dialect == "postgresql" else None
         self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
+        self._queued = 0
+        """Write transactions waiting for ``_write_lock`` (SQLite)."""
+        self._group: _Group | None = None
+        """The SQLite transaction the next write joins, while one is open (``_grouped``)."""
+        self._committing: asyncio.Future[None] | None = None
         self._pool_size = pool_size
         self._driver_pool: asyncpg.Pool | None = None
         self._driver_pool_lock = asyncio.Lock()
@@ -236,6 +298,21 @@ class Database:
 
         return engine
 
+    def pool_usage(self) -> dict[str, tuple[int, int]]:
+        """Connections ``(in use, open)`` per pool: ``writer`` and ``reader`` (one ``engine`` on
+        PostgreSQL), and the asyncpg pool of the relay's reads (``driver``) once opened."""
+        engines = ({"engine": self.engine} if self.reader is self.engine
+                   else {"writer": self.engine, "reader": self.reader})
+        usage: dict[str, tuple[int, int]] = {}
+        for name, engine in engines.items():
+            pool: Any = engine.pool
+            if hasattr(pool, "checkedout") and hasattr(pool, "checkedin"):
+                usage[name] = (pool.checkedout(), pool.checkedout() + pool.checkedin())
+        if self._driver_pool is not None:
+            opened = self._driver_pool.get_size()
+            usage["driver"] = (opened - self._driver_pool.get_idle_size(), opened)
+        return usage
+
     async def create_schema(self) -> None:
         """Create the service's PostgreSQL schema if missing (SQLite: nothing to do)."""
         if self.schema:
@@ -250,21 +327,135 @@ class Database:
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """A write transaction: committed when the block ends, rolled back on error.
 
-        If the store appended in it, the relay is woken once it has committed (see
+        The block returns only once its work is durably committed. On SQLite that commit
+        may be shared with the transactions queued behind it (``_grouped``). If the store
+        appended in it, the relay is woken once it has committed (see
         ``libs.store.commits``)."""
-        async with _cancellation_wins(), contextlib.AsyncExitStack() as stack:
-            if self._write_lock is not None:
-                await stack.enter_async_context(self._write_lock)
-            conn = await stack.enter_async_context(self.engine.begin())
+        if self._write_lock is not None:
+            async with _cancellation_wins(), self._grouped() as conn:
+                yield conn
+            return
+        async with _cancellation_wins(), self.engine.begin() as conn:
             try:
                 yield conn
             finally:
                 appended: int | None = conn.info.pop(APPENDED, None)
-            if appended is not None and self._notify is not None \
-                    and not self.commits.relays_leading:  # the relay runs elsewhere
+            if appended is not None and not self.commits.relays_leading:  # the relay runs elsewhere
+                assert self._notify is not None
                 await conn.execute(self._notify, {"tx_id": str(appended)})
         if appended is not None:
             self.commits.committed(appended)
+
+    # -- group commit (SQLite) ------------------------------------------------------
+
+    @asynccontextmanager
+    async def _grouped(self) -> AsyncIterator[AsyncConnection]:
+        """A SQLite write transaction that shares its ``COMMIT`` with those queued behind it.
+
+        SQLite has one writer, so write transactions run one after another anyway (in
+        process, behind ``_write_lock``). Each paid its own ``BEGIN IMMEDIATE`` and its
+        own ``COMMIT``: an fsync under ``synchronous=FULL`` and a hand-off to the
+        connection's thread, the largest share of the orders process's CPU per request
+        (``docs/benchmarks.md``). Here the transactions that queue up meanwhile run in one
+        database transaction, each under a savepoint of its own:
+
+        - a member that fails is rolled back to its savepoint: the others keep their work;
+        - when no one is queued any more (or the group holds ``GROUP_COMMIT_MAX``), the
+          member that finished last commits the group, still holding the lock;
+        - every member's block returns only after that ``COMMIT`` succeeded. A failed
+          ``COMMIT`` (or an error that ends the whole transaction) fails every member of
+          the group, none of whose work was kept: nothing is acknowledged that a crash
+          could lose.
+        """
+        assert self._write_lock is not None
+        self._queued += 1
+        try:
+            await self._write_lock.acquire()
+        except BaseException:
+            self._queued -= 1
+            self._commit_if_left_open()
+            raise
+        self._queued -= 1
+        group: _Group | None = None
+        try:
+            group = self._group if self._group is not None else await self._open_group()
+            self._announce(group, "SAVEPOINT o2c_member")
+            group.control("SAVEPOINT o2c_member")
+            try:
+                yield group.conn
+            except BaseException as error:
+                group.conn.info.pop(APPENDED, None)
+                group.undo_member(error)
+                raise
+            self._announce(group, "RELEASE o2c_member")
+            group.control("RELEASE o2c_member")
+            group.member_done(group.conn.info.pop(APPENDED, None))
+        finally:
+            if group is None:
+                self._write_lock.release()
+            elif group.failed is not None or self._queued == 0 or group.members >= GROUP_COMMIT_MAX:
+                self._group = None
+                # Its own task, so a member cancelled meanwhile cannot cut the COMMIT short.
+                self._committing = asyncio.ensure_future(self._commit(group))
+            else:
+                self._write_lock.release()  # the next in line joins the group
+        await asyncio.shield(group.done)
+
+    async def _open_group(self) -> _Group:
+        conn = await self.engine.connect()
+        try:
+            await conn.begin()  # BEGIN IMMEDIATE (the engine's begin listener)
+            sync = conn.sync_connection
+            assert sync is not None
+            group = _Group(conn, sync.connection.dbapi_connection._connection._conn)  # type: ignore[union-attr]
+        except BaseException:
+            await conn.close()
+            raise
+        self._group = group
+        return group
+
+    async def _commit(self, group: _Group) -> None:
+        """Commit (or, when it failed, roll back) ``group``, settle its members, free the lock."""
+        try:
+            if group.failed is not None or not group.members:
+                await group.conn.rollback()
+                group.settle(group.failed)
+            else:
+                await group.conn.commit()
+                group.settle(None)
+                if group.appended is not None:
+                    self.commits.committed(group.appended)
+        except BaseException as error:
+            with contextlib.suppress(Exception):
+                await group.conn.rollback()
+            group.settle(error)
+            if not isinstance(error, Exception):
+                raise
+        finally:
+            with contextlib.suppress(Exception):
+                await group.conn.close()
+            self._write_lock.release()  # type: ignore[union-attr]
+
+    def _commit_if_left_open(self) -> None:
+        """A member left the group open for one queued behind it, which gave up waiting:
+        commit the group once the lock is free, unless another member is queued by then."""
+        if self._group is not None and not self._queued:
+            self._committing = asyncio.ensure_future(self._commit_open_group())
+
+    async def _commit_open_group(self) -> None:
+        await self._write_lock.acquire()  # type: ignore[union-attr]
+        group = self._group
+        if group is None or self._queued:  # committed meanwhile, or the next in line will
+            self._write_lock.release()  # type: ignore[union-attr]
+            return
+        self._group = None
+        await self._commit(group)
+
+    def _announce(self, group: _Group, statement: str) -> None:
+        """Let the engine's statement listeners hear a savepoint sent to the driver."""
+        sync = group.conn.sync_connection
+        if sync is not None and sync.dispatch.before_cursor_execute:
+            sync.dispatch.before_cursor_execute(sync, None, statement, (), None, False)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

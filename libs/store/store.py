@@ -22,14 +22,14 @@ order is the position order.
 
 from __future__ import annotations
 
+import functools
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from sqlalchemy import Row, Select, TextClause, select, text, tuple_
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.base import DomainEvent, EventMetadata, format_timestamp, utc_now
@@ -40,6 +40,7 @@ from libs.store.commits import APPENDED
 from libs.store.database import Database
 from libs.store.errors import ConcurrencyError, IdempotencyConflict
 from libs.store.schema import events
+from libs.store.sql import Statement, sqlite_uuid
 
 ANY_VERSION: None = None
 """Pass as ``expected_version`` to append whatever the stream's version."""
@@ -90,19 +91,16 @@ class EventStore:
         self.db = db
         self.chain = chain
         self._clock = clock
-        insert = pg_insert if db.is_postgres else sqlite_insert
-        self._insert = (
-            insert(events).on_conflict_do_nothing()
-            .returning(events.c.position, events.c.event_id, events.c.tx_id)
-        )
+        self.appended = 0
+        """Events appended by this process (some in transactions that later rolled back): a
+        counter for metrics."""
+        self.snapshot_starts: Counter[str] = Counter()
+        """How loads of snapshotted streams started: ``remembered`` (the state kept in the
+        process), ``stored`` (a snapshot row) or ``initial`` (folded from the first event)."""
         if db.is_postgres:
             self._horizon: TextClause | None = text("pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
-            self._head_extra: tuple[Any, ...] = (
-                text("pg_current_xact_id_if_assigned()::text::bigint AS current_tx"),
-            )
         else:
             self._horizon = None
-            self._head_extra = ()
 
     # -- writing -----------------------------------------------------------------
 
@@ -144,6 +142,7 @@ class EventStore:
                 stored = await self._append_in(own, batch)
         if stored is None:
             return await self._replayed_or_conflict(stream_id, expected_version, ids, conn)
+        self.appended += len(stored)
         return stored
 
     async def _append_in(self, conn: AsyncConnection, batch: _Batch,
@@ -154,16 +153,9 @@ class EventStore:
         if written is not None and written[0] == batch.expected_version:
             version, previous_hash = written
         elif batch.expected_version != 0:
-            head = (
-                await conn.execute(
-                    select(events.c.version, events.c.stream_hash, events.c.tx_id,
-                           *self._head_extra)
-                    .where(events.c.stream_id == batch.stream_id)
-                    .order_by(events.c.version.desc())
-                    .limit(1)
-                )
-            ).first()
-            if head is not None:
+            found = await _HEAD.fetch(conn, batch.stream_id)
+            if found:
+                head = found[0]
                 version, previous_hash = head[0], head[1]
                 current_tx = head[3] if self.db.is_postgres else None
                 if current_tx is not None and current_tx < head[2]:
@@ -172,11 +164,9 @@ class EventStore:
         envelopes = batch.prepare(version, previous_hash)
         if envelopes is None:
             return None
-        rows = [batch.row(e) for e in envelopes]
-        if len(rows) == 1:
-            inserted = (await conn.execute(self._insert, rows[0])).all()
-        else:
-            inserted = (await conn.execute(self._insert, rows)).all()
+        on_sqlite = not self.db.is_postgres
+        inserted = [(r[0], uuid.UUID(str(r[1])), r[2]) for r in await _insert(len(envelopes)).fetch(
+            conn, *(value for e in envelopes for value in _Batch.values(e, on_sqlite)))]
         if 0 < len(inserted) < len(envelopes):  # part clashed: the caller's transaction must end
             landed = {str(r[1]) for r in inserted}
             clashed = [e.event_id for e in envelopes if str(e.event_id) not in landed]
@@ -268,6 +258,27 @@ _PG_READ = ("SELECT event_id, event_type, schema_version, stream_id, stream_type
 """The relay's read (``read_all`` without ``conn`` on PostgreSQL), on the driver directly:
 it runs on every wake-up of every relay."""
 
+# The append's two statements go straight to the driver (``libs.store.sql.Statement``): every
+# command and reaction of every service runs them.
+_HEAD = Statement(
+    "SELECT version, stream_hash, tx_id, pg_current_xact_id_if_assigned()::text::bigint "
+    "FROM events WHERE stream_id = $1 ORDER BY version DESC LIMIT 1",
+    sqlite="SELECT version, stream_hash, tx_id FROM events WHERE stream_id = ?1 "
+           "ORDER BY version DESC LIMIT 1")
+_INSERT_COLUMNS = ("event_id", "stream_id", "stream_type", "version", "event_type", "schema_version",
+                   "occurred_at", "correlation_id", "causation_id", "actor", "data", "stream_hash")
+
+
+@functools.lru_cache(maxsize=32)
+def _insert(count: int) -> Statement:
+    """The insert of ``count`` events (one statement, built once per count); a row whose id or
+    (stream, version) is taken is skipped, and the rows that landed are answered."""
+    width = len(_INSERT_COLUMNS)
+    rows = ", ".join("(" + ", ".join(f"${row * width + column + 1}" for column in range(width)) + ")"
+                     for row in range(count))
+    return Statement(f"INSERT INTO events ({', '.join(_INSERT_COLUMNS)}) VALUES {rows} "
+                     "ON CONFLICT DO NOTHING RETURNING position, event_id, tx_id")
+
 
 @dataclass(slots=True)
 class _Batch:
@@ -298,12 +309,17 @@ class _Batch:
         return envelopes
 
     @staticmethod
-    def row(e: Envelope) -> dict[str, Any]:
-        return {"event_id": e.event_id, "stream_id": e.stream_id, "stream_type": e.stream_type,
-                "version": e.stream_version, "event_type": e.event_type,
-                "schema_version": e.schema_version, "occurred_at": e.occurred_at,
-                "correlation_id": e.correlation_id, "causation_id": e.causation_id,
-                "actor": e.actor, "data": e.data, "stream_hash": e.stream_hash}
+    def values(e: Envelope, on_sqlite: bool) -> tuple[Any, ...]:
+        """The row of ``e``, in ``_INSERT_COLUMNS`` order (ids as SQLite holds them there)."""
+        event_id: Any = e.event_id
+        correlation_id: Any = e.correlation_id
+        causation_id: Any = e.causation_id
+        if on_sqlite:
+            event_id, correlation_id, causation_id = (
+                sqlite_uuid(event_id), sqlite_uuid(correlation_id), sqlite_uuid(causation_id))
+        return (event_id, e.stream_id, e.stream_type, e.stream_version, e.event_type,
+                e.schema_version, e.occurred_at, correlation_id, causation_id, e.actor, e.data,
+                e.stream_hash)
 
     @staticmethod
     def positioned(envelopes: list[Envelope], inserted: list[tuple[int, Any]]) -> list[Envelope]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from libs.runtime.host import ServiceSpec
-from services.projections.api import dashboard, routes
+from services.projections.api import dashboard, reports, routes
 from services.projections.api.audit import audit_routes
 from services.projections.api.webhooks import webhook_routes
 from services.projections.application.handlers import handlers
@@ -29,7 +29,7 @@ def build_spec(peers: PeerAudit | None = None, settings: ProjectionsSettings | N
     configured = settings or ProjectionsSettings()
     return ServiceSpec(
         name="projections",
-        routers=lambda ctx: [routes.router, audit_routes(peer_audit), dashboard.router,
+        routers=lambda ctx: [routes.router, reports.router, audit_routes(peer_audit), dashboard.router,
                              webhook_routes(configured)],
         handlers=lambda ctx: handlers(),
         subscribes_to=("partners", "orders", "credit", "delivery", "rebates"),

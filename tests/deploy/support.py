@@ -9,7 +9,7 @@ from unittest import mock
 
 from pydantic_settings import BaseSettings
 
-from libs.runtime.settings import DEFAULT_PORTS, RuntimeSettings
+from libs.runtime.settings import DEFAULT_OPS_PORTS, DEFAULT_PORTS, RuntimeSettings
 
 SERVICES = tuple(DEFAULT_PORTS)
 
@@ -34,8 +34,9 @@ def _settings_classes() -> list[type[BaseSettings]]:
 
 
 def known_variables() -> set[str]:
-    """Every ``O2C_`` variable a service reads: the settings classes' fields and the ports."""
-    names = {f"O2C_{service.upper()}_PORT" for service in SERVICES}
+    """Every ``O2C_`` variable a service reads: the settings classes' fields and the ports
+    (public and internal)."""
+    names = {f"O2C_{service.upper()}_{port}" for service in SERVICES for port in ("PORT", "OPS_PORT")}
     for cls in _settings_classes():
         prefix = cls.model_config.get("env_prefix", "")
         for field, info in cls.model_fields.items():
@@ -54,3 +55,8 @@ def settings_from(environment: Mapping[str, str]) -> RuntimeSettings:
 def port_of(service: str, environment: Mapping[str, str]) -> int:
     """The port ``service`` listens on with this environment (``libs.runtime.host.run``)."""
     return int(environment.get(f"O2C_{service.upper()}_PORT", DEFAULT_PORTS[service]))
+
+
+def ops_port_of(service: str, environment: Mapping[str, str]) -> int:
+    """The internal port (``/health``, ``/ready``, ``/metrics``: ``libs.runtime.host.serve``)."""
+    return int(environment.get(f"O2C_{service.upper()}_OPS_PORT", DEFAULT_OPS_PORTS[service]))

@@ -16,7 +16,14 @@ import jsonschema
 import pytest
 import yaml
 
-from tests.deploy.support import REQUIRED, SERVICES, known_variables, port_of, settings_from
+from tests.deploy.support import (
+    REQUIRED,
+    SERVICES,
+    known_variables,
+    ops_port_of,
+    port_of,
+    settings_from,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -92,9 +99,10 @@ def test_service_urls_name_every_service_at_its_own_container_and_port(compose: 
             parts = urlsplit(url)
             assert parts.hostname == target, f"{name} reaches {target} at {url}"
             assert parts.port == port_of(target, _environment(services[target])), url
-            # the target's healthcheck probes the same port
+            # the target's healthcheck probes its internal port
             probe = " ".join(services[target]["healthcheck"]["test"])
-            assert re.search(rf"127\.0\.0\.1:{parts.port}/ready", probe), probe
+            internal = ops_port_of(target, _environment(services[target]))
+            assert re.search(rf"127\.0\.0\.1:{internal}/ready", probe), probe
 
 
 def test_projections_would_not_verify_itself_for_the_others(compose: dict[str, Any]) -> None:

@@ -1,4 +1,4 @@
-"""The gateway never logs query strings (the dashboard's ``?token=``) or ``Authorization``,
+"""The gateway never logs query strings (a secret a client puts there) or ``Authorization``,
 and serves every service's API docs under ``/docs/<service>/`` without collisions.
 
 The configuration is run for real by nginx when it is installed: a request carrying a

@@ -17,7 +17,14 @@ from typer.testing import CliRunner
 
 from o2c.cli import app as cli
 from tests.deploy.kustomize import UnsupportedKustomization, containers, render
-from tests.deploy.support import REQUIRED, SERVICES, known_variables, port_of, settings_from
+from tests.deploy.support import (
+    REQUIRED,
+    SERVICES,
+    known_variables,
+    ops_port_of,
+    port_of,
+    settings_from,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
@@ -89,10 +96,16 @@ def test_one_deployment_and_one_service_per_service_with_probes_and_resources(re
         assert deployment["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
         (container,) = pod["spec"]["containers"]
         assert container["args"] == [f"services.{name}"]
-        (port,) = container["ports"]
-        assert port["containerPort"] == port_of(name, _environment(rendered, container)), name
-        assert container["readinessProbe"]["httpGet"] == {"path": "/ready", "port": port["name"]}
-        assert container["livenessProbe"]["httpGet"] == {"path": "/health", "port": port["name"]}
+        port, ops = container["ports"]
+        environment = _environment(rendered, container)
+        assert port["containerPort"] == port_of(name, environment), name
+        assert ops["containerPort"] == ops_port_of(name, environment), name
+        # the operational endpoints are on the internal port, which no Service exposes
+        for probe, path in (("startupProbe", "/health"), ("livenessProbe", "/health"),
+                            ("readinessProbe", "/ready")):
+            assert container[probe]["httpGet"] == {"path": path, "port": ops["name"]}, name
+        annotations = pod["metadata"]["annotations"]
+        assert annotations["prometheus.io/port"] == str(ops["containerPort"]), name
         for kind in ("requests", "limits"):
             assert set(container["resources"][kind]) == {"cpu", "memory"}, f"{name} {kind}"
         assert pod["spec"]["securityContext"]["runAsNonRoot"] is True

@@ -35,6 +35,10 @@ class System:
         headers = {"Authorization": f"Bearer {token}"} if token else self.admin
         return httpx.Client(base_url=self.urls[service], headers=headers, timeout=20)
 
+    def ops(self, service: str) -> httpx.Client:
+        """A client of ``service``'s internal port (``/health``, ``/ready``, ``/metrics``: no key)."""
+        return httpx.Client(base_url=self.supervisor.ops_urls()[service], timeout=20)
+
     def as_role(self, service: str, role: str) -> httpx.Client:
         """A client with this session's staff key of ``role`` (issued once)."""
         if role not in self.role_keys:
@@ -97,7 +101,8 @@ WEBHOOKS_FOR_TESTS = {
 """Webhook pushes to plain-http loopback receivers, retried within a second, not minutes."""
 
 
-def start_system(data_dir: Path, backend: str, prefix: str) -> Supervisor:
+def start_system(data_dir: Path, backend: str, prefix: str,
+                 extra_env: dict[str, str] | None = None) -> Supervisor:
     from libs.messaging.broker import free_port
 
     ports = {name: free_port() for name in
@@ -108,19 +113,21 @@ def start_system(data_dir: Path, backend: str, prefix: str) -> Supervisor:
         admin_token="e2e-admin-token",
         ports=ports,
         broker_port=free_port(),
-        extra_env={"O2C_SCHEMA_PREFIX": prefix, **WEBHOOKS_FOR_TESTS},
+        extra_env={"O2C_SCHEMA_PREFIX": prefix, **WEBHOOKS_FOR_TESTS, **(extra_env or {})},
     )
     supervisor.start()
     return supervisor
 
 
 @contextmanager
-def running_system(backend: str, data_dir: Path, prefix: str = "e2e") -> Iterator[System]:
-    """A whole system on ``backend``, stopped (and its schemas dropped) afterwards."""
+def running_system(backend: str, data_dir: Path, prefix: str = "e2e",
+                   extra_env: dict[str, str] | None = None) -> Iterator[System]:
+    """A whole system on ``backend`` (``extra_env``: more settings for every service), stopped
+    (and its schemas dropped) afterwards."""
     if backend == "postgres" and not _pg_available():
         integration_unavailable(f"PostgreSQL at {PG_URL} unreachable")
     prefix = f"{prefix}{uuid.uuid4().hex[:8]}_"
-    supervisor = start_system(data_dir, backend, prefix)
+    supervisor = start_system(data_dir, backend, prefix, extra_env)
     try:
         yield System(supervisor, supervisor.urls(), {"Authorization": "Bearer e2e-admin-token"},
                      backend)

@@ -98,7 +98,8 @@ def test_another_partners_resources_answer_404(system: System, world: dict[str, 
 
 def test_partner_lists_show_only_its_own(system: System, world: dict[str, Any]) -> None:
     a_id = world["a"]["id"]
-    for service, path in [("orders", "/v1/orders"), ("credit", "/v1/invoices"),
+    for service, path in [("orders", "/v1/orders"), ("orders", "/v1/deals"),
+                          ("orders", "/v1/price-notices"), ("credit", "/v1/invoices"),
                           ("credit", "/v1/credit-notes"), ("delivery", "/v1/shipments"),
                           ("rebates", "/v1/accruals"), ("rebates", "/v1/settlements"),
                           ("partners", "/v1/partners")]:
@@ -127,6 +128,11 @@ def role_matrix(w: dict[str, Any]) -> list[tuple[str, str, str, set[str], dict[s
         ("POST", "orders", "/v1/products", {"admin", "sales"}, {"sku": ""}),
         ("PUT", "orders", "/v1/price-lists/ACC", {"admin", "sales"}, {"discount_bp": -1}),
         ("GET", "orders", f"/v1/orders/{order}", read_staff | {"partner"}, None),
+        ("GET", "orders", "/v1/price-notices", {"admin", "sales", "auditor", "partner"}, None),
+        ("POST", "orders", "/v1/price-notices/none/acknowledge", {"partner"}, None),
+        ("POST", "orders", "/v1/deals", {"admin", "sales", "partner"}, {"end_customer": ""}),
+        ("POST", "orders", "/v1/deals/none/approve", {"admin", "sales"}, {"lines": []}),
+        ("GET", "orders", "/v1/deals", {"admin", "sales", "auditor", "partner"}, None),
         ("GET", "credit", f"/v1/accounts/{a}", {"finance", "auditor", "partner"}, None),
         ("PUT", "credit", f"/v1/accounts/{a}/terms", {"finance"}, {"kind": "bogus"}),
         ("POST", "credit", f"/v1/holds/{order}/release", {"finance"}, {"reason": ""}),
@@ -183,8 +189,12 @@ def test_missing_or_unknown_keys_answer_401(system: System) -> None:
         with system.client(service, "not-a-key") as client:
             assert client.get("/v1/nothing-here").status_code in (401, 404)
         with system.client(service, "not-a-key") as client:
-            response = client.get("/v1/audit/verify" if service == "projections" else "/ready")
-            assert response.status_code in (200, 401)
+            response = client.get("/v1/audit/verify" if service == "projections" else "/v1/orders")
+            assert response.status_code in (200, 401, 404)
+            # the operational endpoints are not on the public port; the internal one needs no key
+            assert client.get("/ready").status_code == 404
+        with system.ops(service) as ops:
+            assert ops.get("/ready").status_code == 200
     with system.client("orders", "not-a-key") as client:
         response = client.get("/v1/orders")
         assert response.status_code == 401

@@ -2,9 +2,10 @@
 payments, refund returns and write-offs, every figure of a partner's account agrees.
 
 For every partner, once the services have converged:
-- credit's account balance = its statement's closing balance = projections' 360 balance;
-- the open invoices credit counts = the aging total = the 360's open invoices, and the
-  balance is that less the money on account (advance, reserved or not);
+- credit's account balance = its statement's closing balance = the aging total = projections'
+  360 balance;
+- aging's buckets add up to the open invoices credit counts and the 360's, and its on-account
+  column is credit's money on account (advance, reserved or not): total = buckets - on account;
 - every rebate accrual's basis is the sum of the sources it lists.
 """
 
@@ -29,8 +30,9 @@ def _figures(system: System, partner_ids: list[str], program_id: str) -> dict[st
     with system.as_role("credit", "finance") as credit, \
             system.as_role("projections", "finance") as projections, \
             system.as_role("rebates", "finance") as rebates:
-        aging = {row["partner_id"]: row["total_minor"] for row in body(projections.get(
-            "/v1/views/receivables/aging"))["items"]}
+        report = body(projections.get("/v1/views/receivables/aging"))
+        aging = {row["partner_id"]: (row["total_minor"], sum(row[b] for b in report["buckets"]),
+                                     row["on_account_minor"]) for row in report["items"]}
         figures: dict[str, Any] = {}
         for pid in partner_ids:
             account = body(credit.get(f"/v1/accounts/{pid}"))
@@ -41,7 +43,7 @@ def _figures(system: System, partner_ids: list[str], program_id: str) -> dict[st
             figures[pid] = {
                 "balance": account["balance_minor"], "closing": statement["closing_minor"],
                 "view_balance": view["balance_minor"], "open": account["open_invoices_minor"],
-                "aging": aging.get(pid, 0), "view_open": view["open_invoices_minor"],
+                "aging": aging.get(pid, (0, 0, 0)), "view_open": view["open_invoices_minor"],
                 "money_on_account": account["advance_minor"] + account["reserved_minor"],
                 "accruals": [(a["basis_minor"], sum(s["amount_minor"] for s in a["sources"]))
                              for a in accruals],
@@ -52,8 +54,9 @@ def _figures(system: System, partner_ids: list[str], program_id: str) -> dict[st
 
 def _agree(figures: dict[str, Any], invoiced: dict[str, int]) -> bool:
     return all(
-        f["balance"] == f["closing"] == f["view_balance"]
-        and f["open"] == f["aging"] == f["view_open"]
+        f["balance"] == f["closing"] == f["aging"][0] == f["view_balance"]
+        and f["open"] == f["aging"][1] == f["view_open"]
+        and f["aging"][2] == f["money_on_account"]
         and f["balance"] == f["open"] - f["money_on_account"]
         and all(basis == summed for basis, summed in f["accruals"])
         and f["invoiced"] == invoiced[pid]

@@ -71,10 +71,11 @@ def test_order_to_cash_end_to_end(system: System) -> None:
         body(orders.post("/v1/products", json={"sku": "SB-01", "name": "Soundbar",
                                                "category": "audio", "list_price_minor": 2_500}), 201)
         body(orders.put("/v1/price-lists/A", json={
-            "effective_from": str(today), "discount_bp": 1_000,
+            "effective_from": str(today), "discount_bp": 1_000, "override_reason": "launch prices",
             "overrides": [{"sku": "SB-01", "unit_price_minor": 2_000}]}))
         body(orders.put("/v1/price-lists/B", json={"effective_from": str(today),
-                                                   "discount_bp": 333}))
+                                                   "discount_bp": 333,
+                                                   "override_reason": "launch prices"}))
     with system.client("delivery", warehouse) as delivery:
         body(delivery.post("/v1/stock/receipts", json={"sku": "TV-55", "qty": 300,
                                                        "reference": "GRN-1"}), 201)

@@ -98,7 +98,7 @@ def timeline(system: System, order_id: str, event_type: str) -> list[dict[str, A
 
 def duplicates_seen(system: System, service: str) -> int:
     """How many events ``service``'s consumer recognised as already handled (its /metrics)."""
-    with system.client(service) as client:
+    with system.ops(service) as client:
         text = client.get("/metrics").text
     found = re.search(r'o2c_consumer_events_total\{[^}]*outcome="duplicate"[^}]*\} ([0-9.e+]+)', text)
     return int(float(found.group(1))) if found else 0

@@ -93,7 +93,7 @@ def test_an_idle_system_heals_broker_loss_within_5_seconds(system: System) -> No
                    lambda types: "OrderConfirmed" in types,
                    what="the confirmation on the broker (projections read it)")
     restart_broker(system)  # the supervisor's check starts credit again as well
-    with system.client("credit") as credit:
+    with system.ops("credit") as credit:
         eventually(lambda: health(credit), lambda s: s == 200, what="credit to be back")
     back = time.monotonic()
     with system.client("orders", ordering["secret"]) as orders:

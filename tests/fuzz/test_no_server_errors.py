@@ -184,10 +184,16 @@ async def seed(name: str, svc: RunningService, emit: Callable[..., Awaitable[Non
         await emit(f"partner-{PARTNER}", *partner_events(PARTNER))
         await post("/v1/products", {"sku": "SKU-1", "name": "Pump", "category": "pumps",
                                     "list_price_minor": 1000})
-        await call("PUT", "/v1/price-lists/gold", {"effective_from": "2020-01-01", "discount_bp": 100})
-        ids.update(sku="SKU-1", tier="gold", order_id=(await post("/v1/orders", {
+        await call("PUT", "/v1/price-lists/gold", {"effective_from": "2020-01-01", "discount_bp": 100,
+                                                   "override_reason": "fuzz catalog"})
+        await call("PUT", "/v1/price-lists/gold", {"effective_from": "2099-01-01", "discount_bp": 200})
+        deal = await post("/v1/deals", {"end_customer": "Fuzz End Customer", "expires_on": "2099-01-01",
+                                        "lines": [{"sku": "SKU-1", "qty": 9}], "partner_id": PARTNER})
+        await post(f"/v1/deals/{deal['id']}/approve", {"lines": [{"sku": "SKU-1", "unit_price_minor": 500}]})
+        ids.update(sku="SKU-1", tier="gold", deal_id=deal["id"], order_id=(await post("/v1/orders", {
             "partner_ref": "PO-1", "lines": [{"sku": "SKU-1", "qty": 1}],
-            "ship_to": {"region": "east"}, "partner_id": PARTNER}))["id"])
+            "ship_to": {"region": "east"}, "partner_id": PARTNER}))["id"],
+            notice_id=(await call("GET", "/v1/price-notices"))["items"][0]["id"])
     elif name == "delivery":
         await post("/v1/stock/receipts", {"sku": "SKU-1", "qty": 100, "reference": "DN-1"},
                    who="warehouse")
@@ -207,6 +213,15 @@ async def seed(name: str, svc: RunningService, emit: Callable[..., Awaitable[Non
                 "name": "Fuzz", "starts_on": "2026-01-01", "ends_on": "2026-12-31",
                 "basis": "invoiced", "mode": "retroactive",
                 "tiers": [{"from_minor": 0, "rate_bp": 100}]}, who="finance"))["id"]
+            coop = (await post("/v1/programs", {
+                "name": "Fuzz co-op", "kind": "coop", "starts_on": "2026-01-01", "ends_on": "2026-12-31",
+                "coop": {"share_bp": 200, "match_bp": 5000, "expires_on": "2099-12-31"}},
+                who="finance"))["id"]
+            # filed by a finance key of its own, so that the seeded finance key may decide it
+            callers["filer"] = await key(svc, "finance", name="filer")
+            ids["claim_id"] = (await post("/v1/coop-claims", {
+                "program_id": coop, "partner_id": PARTNER, "amount_minor": 1_000, "description": "ads",
+                "evidence_ref": "ev-1"}, who="filer"))["id"]
     elif name == "projections":
         await emit(f"partner-{PARTNER}", *partner_events(PARTNER))
         ids["webhook_id"] = (await post("/v1/webhooks", {  # registered first: the order is pushed
@@ -218,9 +233,10 @@ async def seed(name: str, svc: RunningService, emit: Callable[..., Awaitable[Non
     return ids
 
 
-async def key(svc: RunningService, role: str, partner_id: str | None = None) -> dict[str, str]:
+async def key(svc: RunningService, role: str, partner_id: str | None = None,
+              name: str = "staff") -> dict[str, str]:
     """A key as the partners service's ``KeyIssued`` would store it everywhere."""
-    key_id = f"key_{role}_{partner_id or 'staff'}"
+    key_id = f"key_{role}_{partner_id or name}"
     secret = f"fuzz-secret-{key_id}"
     async with svc.ctx.db.transaction() as conn:
         await store_key(conn, KeyIssued(key_id=key_id, role=role, partner_id=partner_id,  # type: ignore[arg-type]

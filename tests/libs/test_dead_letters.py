@@ -163,8 +163,7 @@ async def test_a_redrive_while_the_broker_is_away_answers_503_not_500(harness: H
 @asynccontextmanager
 async def dead_letter_api(consumer: Consumer) -> AsyncIterator[httpx.AsyncClient]:
     """The shared dead-letter router over ``consumer``, with an admin and an auditor key."""
-    app = create_app(title="dead letters", routers=[dead_letter_router()],
-                     ready_check=_always_ready)
+    app = create_app(title="dead letters", routers=[dead_letter_router()])
     app.state.consumer = consumer
     async with consumer.db.transaction() as conn:
         await store_key(conn, KeyIssued(key_id="aud", role="auditor",
@@ -177,10 +176,6 @@ async def dead_letter_api(consumer: Consumer) -> AsyncIterator[httpx.AsyncClient
             yield client
     finally:
         await consumer.close()
-
-
-async def _always_ready() -> dict[str, bool]:
-    return {}
 
 
 def as_(secret: str) -> dict[str, str]:
@@ -241,8 +236,7 @@ async def test_o2c_dlq_finds_the_service_says_when_nothing_is_to_do_and_fails_un
 ) -> None:
     poison, _ = await stream_of(harness.db, "acct-c", 2, poison_at=1)
     consumer = harness.consumer()
-    app = create_app(title="dead letters", routers=[dead_letter_router()],
-                     ready_check=_always_ready)
+    app = create_app(title="dead letters", routers=[dead_letter_router()])
     app.state.consumer = consumer
     app.state.keyring = KeyRing(consumer.db, ADMIN_SECRET)
     port = free_port()

@@ -149,10 +149,7 @@ def test_the_document_names_every_event_on_its_topic_and_every_reference_resolve
 
 
 async def test_every_service_serves_the_document_without_a_key() -> None:
-    async def ready() -> dict[str, bool]:
-        return {}
-
-    app = create_app(title="t", routers=[], ready_check=ready)
+    app = create_app(title="t", routers=[])
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
         response = await client.get("/asyncapi.json")
     assert response.status_code == 200

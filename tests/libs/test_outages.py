@@ -65,7 +65,7 @@ def payment(bank_ref: str) -> dict[str, Any]:
 
 
 async def database_ready(svc: RunningService) -> bool:
-    answer = await svc.client.get("/ready")
+    answer = await svc.ops.get("/ready")
     return bool(answer.json()["checks"]["database"])
 
 
@@ -81,7 +81,7 @@ async def test_a_database_outage_answers_503_and_the_service_recovers(
         assert_unavailable(await client.get("/v1/accounts/p1", headers=finance))
         assert_unavailable(await client.get("/v1/payments", headers=finance))
         assert_unavailable(await client.post("/v1/payments", json=payment("B1"), headers=retried))
-    ready = await client.get("/ready")
+    ready = await credit.ops.get("/ready")
     assert ready.status_code == 503 and ready.json()["checks"]["database"] is False
 
     await asyncio.to_thread(server.start)

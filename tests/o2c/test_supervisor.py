@@ -35,8 +35,8 @@ from o2c.supervisor import (
 pytestmark = pytest.mark.broker
 
 FAKE_COMMON = '''
-"""A fake o2c service: GET /health answers 200 with the o2c environment it got."""
-import json, os, signal, sys
+"""A fake o2c service: GET /health answers 200 with the o2c environment it got (on both ports)."""
+import json, os, signal, sys, threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -66,12 +66,16 @@ def main(name: str) -> None:
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, on_term)
-    server = ThreadingHTTPServer((os.environ.get("O2C_HOST", "127.0.0.1"), port), Handler)
+    host = os.environ.get("O2C_HOST", "127.0.0.1")
+    server = ThreadingHTTPServer((host, port), Handler)
+    ops = ThreadingHTTPServer((host, int(os.environ[f"O2C_{name.upper()}_OPS_PORT"])), Handler)
+    threading.Thread(target=ops.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     print(f"{name} listening on {port}", flush=True)
     try:
         server.serve_forever(poll_interval=0.05)
     finally:
         server.server_close()
+        ops.server_close()
         print(f"{name} stopped", flush=True)
 '''
 

@@ -73,9 +73,12 @@ async def add_product(svc: RunningService, sku: str, list_price_minor: int, *,
 
 
 async def publish_prices(svc: RunningService, tier: str, effective_from: str, discount_bp: int,
-                         overrides: dict[str, int] | None = None) -> dict[str, Any]:
+                         overrides: dict[str, int] | None = None,
+                         override_reason: str | None = "test catalog") -> dict[str, Any]:
+    """Publish a version; ``override_reason`` (given by default) waives the notice period."""
     body = {"effective_from": effective_from, "discount_bp": discount_bp,
-            "overrides": [{"sku": s, "unit_price_minor": p} for s, p in (overrides or {}).items()]}
+            "overrides": [{"sku": s, "unit_price_minor": p} for s, p in (overrides or {}).items()],
+            **({"override_reason": override_reason} if override_reason else {})}
     response = await svc.client.put(f"/v1/price-lists/{tier}", json=body, headers=ADMIN)
     assert response.status_code == 200, response.text
     return response.json()

@@ -58,7 +58,7 @@ async def test_a_bad_product_is_refused_with_422(svc: RunningService) -> None:
 
 
 async def test_only_admin_and_sales_keep_the_catalog(svc: RunningService, publisher: Publisher) -> None:
-    prices = {"effective_from": "2026-01-01", "discount_bp": 100}
+    prices = {"effective_from": "2026-01-01", "discount_bp": 100, "override_reason": "test catalog"}
     for role in ("finance", "warehouse", "auditor", "partner", "sales"):
         headers = await publisher.key(role, "p1" if role == "partner" else None)
         body = {"sku": f"P-{role}", "name": "Pump", "category": "pumps", "list_price_minor": 999}
@@ -92,13 +92,14 @@ async def test_each_publication_is_a_new_version_of_the_tier(svc: RunningService
     assert (first["version"], second["version"], other_tier["version"]) == (1, 2, 1)
     assert second == {"tier": "gold", "version": 2, "effective_from": "2026-06-01",
                       "discount_bp": 1500, "overrides": [{"sku": "P-1", "unit_price_minor": 850}],
-                      "currency": "CNY", "published_at": second["published_at"]}
+                      "currency": "CNY", "published_at": second["published_at"],
+                      "override_reason": "test catalog", "notices_sent": 0}
     on_day(svc, date(2026, 3, 1))
     read = (await svc.client.get("/v1/price-lists/gold", headers=ADMIN)).json()
     assert [v["version"] for v in read["versions"]] == [1, 2] and read["in_force"]["version"] == 1
     on_day(svc, date(2026, 6, 1))
     read = (await svc.client.get("/v1/price-lists/gold", headers=ADMIN)).json()
-    assert read["in_force"] == second
+    assert {**read["in_force"], "notices_sent": 0} == second
     on_day(svc, date(2025, 12, 31))
     assert (await svc.client.get("/v1/price-lists/gold", headers=ADMIN)).json()["in_force"] is None
     tiers = (await svc.client.get("/v1/price-lists", headers=ADMIN)).json()["items"]

@@ -64,6 +64,9 @@ async def test_path_ids_with_control_characters_or_too_long_are_refused(
     ("/v1/orders", "cursor=AA"), ("/v1/orders", "cursor=YQA"),
     ("/v1/products", "category=%00"), ("/v1/products", "cursor=AA"),
     ("/v1/price-lists", "cursor=AA"),
+    ("/v1/deals", "partner_id=%00"), ("/v1/deals", "cursor=AA"), ("/v1/deals", "status=expired"),
+    ("/v1/price-notices", "tier=%00"), ("/v1/price-notices", "cursor=YQA"),
+    ("/v1/price-notices", "acknowledged=maybe"), ("/v1/price-notices", "version=0"),
 ])
 async def test_list_filters_and_cursors_with_nul_are_refused(
         svc: RunningService, partner_key: dict[str, str], path: str, query: str) -> None:
@@ -83,6 +86,21 @@ async def test_order_text_with_nul_is_refused(svc: RunningService, partner_key: 
     before = await counts(svc)
     body = {**order_body(("P-1", 1)), "partner_id": "p1", **changes}
     assert_validation(await svc.client.post("/v1/orders", json=body, headers=ADMIN), field)
+    assert await counts(svc) == before
+
+
+async def test_deal_text_with_nul_is_refused(svc: RunningService, partner_key: dict[str, str]) -> None:
+    before = await counts(svc)
+    deal = {"end_customer": "Acme", "lines": [{"sku": "P-1", "qty": 1}], "expires_on": "2099-01-01"}
+    for changes, field in (({"end_customer": "Ac\u0000me"}, "end_customer"),
+                           ({"customer_code": "91310000AAAA0000\u00001"}, "customer_code")):
+        assert_validation(await svc.client.post("/v1/deals", json={**deal, **changes},
+                                                headers=partner_key), field)
+    assert_validation(await svc.client.post("/v1/deals/deal_x/reject", json={"reason": "no\u0000"},
+                                            headers=ADMIN), "reason")
+    assert_validation(await svc.client.put("/v1/price-lists/gold", json={
+        "effective_from": "2099-01-01", "discount_bp": 0, "override_reason": "x\u0000"},
+        headers=ADMIN), "override_reason")
     assert await counts(svc) == before
 
 

@@ -24,6 +24,8 @@ from services.orders.domain.catalog import (
 from services.orders.domain.errors import SkuExists, UnknownSku
 
 PUMP = Product("P-1", "Pump", "pumps", 999, min_price_minor=800)
+NOTICE = {"today": date(2025, 12, 1), "notice_days": 7}
+"""Every version here is published well ahead of taking effect."""
 
 
 def given(*events: PriceListPublished, tier: str = "gold") -> PriceList:
@@ -73,11 +75,11 @@ def test_the_price_list_in_force_is_the_latest_version_already_effective() -> No
 def test_publishing_gives_the_next_version_of_the_tier() -> None:
     state = given(published(1, date(2026, 1, 1), 100))
     command = PublishPriceList("gold", date(2026, 6, 1), 1500, [("P-1", 850)])
-    assert decide_publish_price_list(state, command, {"P-1"}) == [PriceListPublished(
+    assert decide_publish_price_list(state, command, {"P-1"}, **NOTICE) == [PriceListPublished(
         tier="gold", version=2, effective_from=date(2026, 6, 1), discount_bp=1500,
         overrides=[SkuPrice(sku="P-1", unit_price_minor=850)])]
     assert decide_publish_price_list(PriceList("silver"), PublishPriceList(
-        "silver", date(2026, 1, 1), 0), set())[0].version == 1
+        "silver", date(2026, 1, 1), 0), set(), today=date(2025, 12, 1), notice_days=7)[0].version == 1
 
 
 @pytest.mark.parametrize(("command", "known", "slug"), [
@@ -89,7 +91,7 @@ def test_publishing_gives_the_next_version_of_the_tier() -> None:
 ])
 def test_a_price_list_is_refused_when(command: PublishPriceList, known: set[str], slug: str) -> None:
     with pytest.raises(DomainError) as refused:
-        decide_publish_price_list(PriceList("gold"), command, known)
+        decide_publish_price_list(PriceList("gold"), command, known, **NOTICE)
     assert refused.value.slug == slug
     assert isinstance(refused.value, UnknownSku) == (slug == "unknown-sku")
 

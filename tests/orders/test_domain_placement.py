@@ -56,7 +56,7 @@ def test_prices_are_fixed_from_the_tier_price_list_in_force() -> None:
                           line_total_minor=3000),   # the override
             ],
             ship_to_region="east", ship_to_address="1 Bund Rd", total_minor=5622,
-            payment_kind="credit")]
+            payment_kind="credit", price_list_version=2)]
 
 
 def test_without_a_price_list_the_partner_pays_list_price() -> None:

@@ -1,15 +1,18 @@
-"""Reactions: orders' territory violations join the partner's history; keys reach the key copy."""
+"""Reactions: orders' territory violations and deal conflicts join the partner's history; keys
+reach the key copy."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import date
 from pathlib import Path
 
 import pytest
 
 from libs.events.base import EventMetadata
 from libs.events.envelope import Envelope
-from libs.events.orders import TerritoryViolationRecorded
+from libs.events.orders import DealConflictRecorded, TerritoryViolationRecorded
+from libs.events.values import SkuQty
 from libs.messaging.consumer import Outcome
 from libs.store.database import Database
 from libs.store.migrate import migrate
@@ -57,6 +60,21 @@ async def test_violations_join_the_partner_once(svc: RunningService, orders_stor
     # A later command rewrites the partner document; the violation history stays.
     changed = await svc.client.patch(f"/v1/partners/{pid}", json={"tier": "C"}, headers=ADMIN)
     assert changed.json()["violation_count"] == 2
+
+
+async def test_a_refused_deal_registration_counts_as_a_violation(
+        svc: RunningService, orders_store: EventStore) -> None:
+    pid = (await register(svc))["id"]
+    await svc.consumer.handle(await violation(orders_store, pid, "PO-1", "west"))
+    [conflict] = await orders_store.append("deals-acme", "end-customer-deals", 0, [DealConflictRecorded(
+        deal_id="deal_2", partner_id=pid, end_customer="ACME", customer_key="acme",
+        lines=[SkuQty(sku="P-1", qty=3)], expires_on=date(2026, 5, 1), conflicting_deal_id="deal_1",
+        conflicting_partner_id="ptn_other", skus=["P-1"])], EventMetadata(actor="partner:key_1"))
+    assert await svc.consumer.handle(conflict) == Outcome.APPLIED
+    partner = (await svc.client.get(f"/v1/partners/{pid}", headers=ADMIN)).json()
+    assert partner["violation_count"] == 2
+    assert [(v["kind"], v["region"], v["end_customer"], v["skus"]) for v in partner["violations"]] == [
+        ("territory", "west", None, []), ("deal_conflict", None, "ACME", ["P-1"])]
 
 
 async def test_own_key_events_come_back_harmlessly(svc: RunningService) -> None:

@@ -48,10 +48,7 @@ class PeerApps(httpx.AsyncBaseTransport):
 def peer_app(db: Database, svc: RunningService) -> FastAPI:
     """A stand-in service exposing only ``/internal/audit/verify`` over ``db``."""
 
-    async def ready() -> dict[str, bool]:
-        return {"database": True}
-
-    app = create_app(title="peer", routers=[audit_router()], ready_check=ready)
+    app = create_app(title="peer", routers=[audit_router()])
     app.state.ctx = SimpleNamespace(db=db, store=EventStore(db, chain=svc.ctx.store.chain))
     app.state.keyring = svc.ctx.keyring
     return app

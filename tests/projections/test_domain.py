@@ -11,6 +11,7 @@ from libs.events.base import EventMetadata
 from libs.events.envelope import GENESIS_HASH, Envelope
 from services.projections.domain import read_models, receivables
 from services.projections.domain import rebates as rebate_rules
+from services.projections.domain.aging import aging
 from services.projections.domain.chain import ChainWalk
 from services.projections.domain.partner_view import partner_360
 from services.projections.domain.publishers import EVENT_TYPES, PUBLISHER_OF
@@ -44,17 +45,20 @@ def test_every_published_type_has_its_publisher() -> None:
     assert PUBLISHER_OF["RebateAccrued"] == "rebates"
     assert PUBLISHER_OF["DebitNoteIssued"] == PUBLISHER_OF["WriteOffProposed"] == "credit"
     assert PUBLISHER_OF["ReturnInspected"] == PUBLISHER_OF["ReturnGoodsDispatched"] == "delivery"
-    assert len(EVENT_TYPES) == 66
+    assert PUBLISHER_OF["CoopClaimApproved"] == "rebates"
+    assert PUBLISHER_OF["PartnerParentChanged"] == "partners"
+    assert len(EVENT_TYPES) == 77
+    assert PUBLISHER_OF["DealRegistered"] == PUBLISHER_OF["PriceChangeNotified"] == "orders"
     assert PUBLISHER_OF["CreditNoteApplied"] == "credit"
 
 
 def test_aging_buckets_at_the_day_boundaries() -> None:
     amounts = {-5: 256, 0: 1, 1: 2, 30: 4, 31: 8, 60: 16, 61: 32, 90: 64, 91: 128}
     docs = [issued(f"i{days}", -days, amount) for days, amount in amounts.items()]
-    [row] = receivables.aging(docs, AS_OF)
-    assert row == {"partner_id": "p1", "current_minor": 257, "d1_30_minor": 6,
+    [row] = aging(docs, AS_OF)
+    assert row == {"partner_id": "p1", "currency": "CNY", "current_minor": 257, "d1_30_minor": 6,
                    "d31_60_minor": 24, "d61_90_minor": 96, "d90_plus_minor": 128,
-                   "total_minor": 511}
+                   "on_account_minor": 0, "total_minor": 511}
 
 
 def test_open_amount_follows_settlements_in_time() -> None:
@@ -86,9 +90,9 @@ def test_a_credit_note_applied_settles_an_invoice_for_aging_like_an_advance() ->
     assert receivables.open_minor(noted, date(2025, 5, 31)) == 1000
     assert receivables.open_minor(noted, date(2025, 6, 1)) == 400, "dated by applied_on"
     assert receivables.open_minor(noted) == receivables.open_minor(advanced) == 400
-    assert receivables.aging([noted], AS_OF) == receivables.aging([advanced], AS_OF) == [
-        {"partner_id": "p1", "current_minor": 0, "d1_30_minor": 400, "d31_60_minor": 0,
-         "d61_90_minor": 0, "d90_plus_minor": 0, "total_minor": 400}]
+    assert aging([noted], AS_OF) == aging([advanced], AS_OF) == [
+        {"partner_id": "p1", "currency": "CNY", "current_minor": 0, "d1_30_minor": 400, "d31_60_minor": 0,
+         "d61_90_minor": 0, "d90_plus_minor": 0, "on_account_minor": 0, "total_minor": 400}]
     again = receivables.evolve_invoice(noted, credit.CreditNoteApplied(
         credit_note_id="cn1", invoice_id="i1", partner_id="p1", amount_minor=600,
         applied_on=date(2025, 6, 1)), event_id="n", occurred_on=date(2025, 6, 3))

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from libs.events import credit, delivery, orders, partners, rebates
 from libs.events.base import EventMetadata
-from libs.events.values import SkuQty
+from libs.events.values import SkuPrice, SkuQty
 from libs.store.database import Database
 from tests.projections.support import (
     Feed,
@@ -111,6 +111,35 @@ async def test_a_partners_termination_shows_on_the_timeline_of_the_orders_it_can
             assert events[2]["causation_id"] == events[1]["event_id"]
 
 
+async def test_the_deal_that_priced_an_order_shows_on_its_timeline_and_in_the_360(db: Database) -> None:
+    def registration(deal_id: str, partner_id: str) -> orders.DealRegistered:
+        return orders.DealRegistered(
+            deal_id=deal_id, partner_id=partner_id, end_customer="Acme", customer_key="acme",
+            lines=[SkuQty(sku="A", qty=5)], expires_on=date(2025, 3, 1))
+
+    async with projections(db) as feed:
+        await feed.emit("partner-p1", [registered("p1")])
+        await feed.emit("partner-p2", [registered("p2")])
+        await feed.emit("deals-acme", [registration("dl1", "p1")], at=at(1, 9))
+        await feed.emit("deals-acme", [registration("dl0", "p1")], at=at(1, 9, 1))  # not cited
+        await feed.emit("deals-acme", [orders.DealApproved(
+            deal_id="dl1", partner_id="p1", prices=[SkuPrice(sku="A", unit_price_minor=450)])],
+            at=at(1, 10))
+        await feed.emit("deals-acme", [orders.DealConflictRecorded(
+            deal_id="dl2", partner_id="p2", end_customer="ACME", customer_key="acme",
+            lines=[SkuQty(sku="A", qty=1)], expires_on=date(2025, 3, 1), conflicting_deal_id="dl1",
+            conflicting_partner_id="p1", skus=["A"])], at=at(1, 11))
+        await feed.emit("order-o1", [placed("o1", "p1", [("A", 2, 450)]).model_copy(
+            update={"deal_id": "dl1"})], at=at(2, 9))
+        timeline = (await feed.svc.client.get("/v1/views/orders/o1/timeline", headers=ADMIN)).json()
+        assert [(e["type"], e["data"].get("deal_id")) for e in timeline["events"]] == [
+            ("DealRegistered", "dl1"), ("DealApproved", "dl1"), ("OrderPlaced", "dl1")]
+        first = (await feed.svc.client.get("/v1/views/partners/p1", headers=ADMIN)).json()
+        assert first["deals"] == {"count": 2, "by_status": {"approved": 1, "pending": 1}}
+        second = (await feed.svc.client.get("/v1/views/partners/p2", headers=ADMIN)).json()
+        assert second["deals"] == {"count": 1, "by_status": {"refused": 1}}
+
+
 async def test_timeline_and_360_are_isolated_per_partner(db: Database) -> None:
     async with projections(db) as feed:
         await order_chain(feed)
@@ -184,6 +213,15 @@ async def test_partner_360_figures(db: Database) -> None:
 
 
 AS_OF = date(2025, 6, 30)
+
+
+def received(payment_id: str, invoice_id: str, partner_id: str, amount: int,
+             on: date = date(2025, 6, 15)) -> list[credit.PaymentReceived | credit.PaymentApplied]:
+    """A receipt that pays the invoice on its date."""
+    return [credit.PaymentReceived(payment_id=payment_id, partner_id=partner_id, amount_minor=amount,
+                                   bank_ref=payment_id, received_on=on),
+            credit.PaymentApplied(payment_id=payment_id, invoice_id=invoice_id, partner_id=partner_id,
+                                  amount_minor=amount, applied_on=on)]
 BOUNDARIES = {-5: 256, 0: 1, 1: 2, 30: 4, 31: 8, 60: 16, 61: 32, 90: 64, 91: 128}
 
 
@@ -197,10 +235,12 @@ async def test_aging_buckets_at_exact_day_boundaries(db: Database) -> None:
         await feed.emit("invoice-late", [invoice("late", "o1", "p1", issued_on=date(2025, 7, 1),
                                                  due_on=date(2025, 7, 31))])
         await feed.emit("invoice-paid", [invoice("paid", "o1", "p1", issued_on=date(2025, 1, 1),
-                                                 due_on=AS_OF), credit.InvoicePaid(
-            invoice_id="paid", partner_id="p1", paid_on=date(2025, 6, 15), on_time=True)])
+                                                 due_on=AS_OF), *received("pay-p1", "paid", "p1", 1000),
+                                         credit.InvoicePaid(invoice_id="paid", partner_id="p1",
+                                                            paid_on=date(2025, 6, 15), on_time=True)])
         await feed.emit("invoice-p3", [invoice("p3i", "o9", "p3", issued_on=date(2025, 5, 1),
                                                due_on=date(2025, 6, 20), lines=[("A", 1, 700)]),
+                                       *received("pay-p3", "p3i", "p3", 700, on=date(2025, 7, 2)),
                                        credit.InvoicePaid(invoice_id="p3i", partner_id="p3",
                                                           paid_on=date(2025, 7, 2), on_time=False)])
         finance = await feed.key("finance")
@@ -212,7 +252,7 @@ async def test_aging_buckets_at_exact_day_boundaries(db: Database) -> None:
         p1, p3 = body["items"]
         assert {k: v for k, v in p1.items() if k.endswith("_minor")} == {
             "current_minor": 257, "d1_30_minor": 6, "d31_60_minor": 24, "d61_90_minor": 96,
-            "d90_plus_minor": 128, "total_minor": 511}
+            "d90_plus_minor": 128, "on_account_minor": 0, "total_minor": 511}
         assert (p1["partner_id"], p1["name"]) == ("p1", "Partner p1")
         assert (p3["partner_id"], p3["d1_30_minor"], p3["total_minor"]) == ("p3", 700, 700)
         assert body["totals"]["total_minor"] == 1211

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 from libs.runtime.errors import DomainError
 from libs.runtime.idempotency import Command, IdempotentCommand
 from libs.runtime.openapi_doc import answers
-from libs.runtime.params import MaybeDate, PathId
+from libs.runtime.params import MaybeDate, PathId, QueryDate
 from services.credit.api.deps import Ctx, Finance, PartnerKey, Reader
 from services.credit.api.schemas import (
     Account,
@@ -26,8 +26,11 @@ router = APIRouter(tags=["accounts"])
 
 
 @router.get("/v1/accounts/{partner_id}", **answers(Account))
-async def get_account(partner_id: PathId, principal: Reader, ctx: Ctx) -> dict[str, Any]:
-    """The partner's terms and position: exposure, available room, balance, advance, overdue.
+async def get_account(partner_id: PathId, principal: Reader, ctx: Ctx,
+                      as_of: QueryDate = None) -> dict[str, Any]:
+    """The partner's terms and position: exposure, available room, balance, advance, overdue;
+    with ``as_of``, as the books stood at the end of that day (dated by the business dates the
+    statement uses, so ``balance_minor`` is the statement's closing balance for that day).
 
     exposure = open invoice and debit note amounts + approved orders not yet invoiced;
     available = max(limit - exposure, 0) on credit terms, the unreserved advance on prepaid
@@ -37,6 +40,8 @@ async def get_account(partner_id: PathId, principal: Reader, ctx: Ctx) -> dict[s
     if not principal.sees(partner_id):
         raise AccountNotFound(partner_id)
     async with ctx.db.read() as conn:
+        if as_of is not None:
+            return await queries.account_as_of(conn, ctx, partner_id, as_of)
         return await queries.account(conn, ctx, partner_id)
 
 

@@ -189,6 +189,17 @@ async def when_settlement_approved_credit_account(unit: Unit, event: Any) -> Non
     await unit.save(loaded, decided, salt="rebate")
 
 
+async def when_coop_claim_approved_credit_account(unit: Unit, event: Any) -> None:
+    """An approved co-op claim's payout (the matched share, capped at the fund) becomes a credit note."""
+    assert isinstance(event, rb.CoopClaimApproved)
+    loaded = await accounts.open_account(unit, event.partner_id)
+    decided = decide_credit_note(
+        loaded.state, credit_note_id=unit.new_id("cn"), amount=event.approved_minor,
+        reason=f"co-op claim {event.claim_id} (program {event.program_id})", source_kind="coop",
+        source_ref=event.claim_id, issued_on=unit.today(), today=unit.today(), cancelled=loaded.cancelled)
+    await unit.save(loaded, decided, salt="coop")
+
+
 REACTIONS: Mapping[str, Reaction] = {
     pt.PartnerRegistered.TYPE: when_partner_registered_open_account,
     pt.AgreementSigned.TYPE: when_partner_changed_update_copy,
@@ -203,6 +214,7 @@ REACTIONS: Mapping[str, Reaction] = {
     dl.ShipmentDispatched.TYPE: when_shipment_dispatched_issue_invoice,
     dl.ReturnReceived.TYPE: when_refund_return_received_credit_account,
     rb.SettlementApproved.TYPE: when_settlement_approved_credit_account,
+    rb.CoopClaimApproved.TYPE: when_coop_claim_approved_credit_account,
 }
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from libs.runtime.host import ServiceContext
 from services.credit.application.accounts import read_account
 from services.credit.domain.account import Account, evolve, stream_id
+from services.credit.domain.as_of import account_at
 from services.credit.domain.errors import AccountNotFound
 from services.credit.domain.position import position, queue
 from services.credit.domain.statement import StatementLine, closing_at, ledger, statement
@@ -36,6 +37,16 @@ def account_body(state: Account, today: date, cancelled: Collection[str]) -> dic
 async def account(conn: AsyncConnection, ctx: ServiceContext, partner_id: str) -> dict[str, Any]:
     loaded = await read_account(conn, ctx, partner_id)
     return account_body(loaded.state, ctx.today(), loaded.cancelled)
+
+
+async def account_as_of(conn: AsyncConnection, ctx: ServiceContext, partner_id: str, day: date
+                        ) -> dict[str, Any]:
+    """The account as the books stood at the end of ``day`` (``domain.as_of``)."""
+    loaded = await read_account(conn, ctx, partner_id)
+    dated = [(ctx.registry.decode(e), e.occurred.date())
+             for e in await ctx.store.load(stream_id(partner_id), conn=conn)]
+    return {**account_body(account_at(partner_id, dated, day), day, loaded.cancelled),
+            "as_of": day.isoformat()}
 
 
 async def statement_lines(conn: AsyncConnection, ctx: ServiceContext, partner_id: str

@@ -19,6 +19,7 @@ from libs.runtime import documents
 from libs.runtime.auth import Principal
 from libs.runtime.commands import Aggregate, Loaded, Unit, folded_document
 from libs.runtime.ids import new_id
+from libs.telemetry import context
 from services.delivery.application import ledger
 from services.delivery.application.allocations import ALLOCATION_STREAM
 from services.delivery.application.order_copies import get_order, update_order
@@ -79,7 +80,7 @@ async def create_shipment(unit: Unit, order_id: str) -> None:
 
 def _order_meta(actor: str, order: Doc | None) -> EventMetadata:
     if order is None:
-        return EventMetadata(actor=actor)
+        return EventMetadata(actor=actor, correlation_id=context.correlation())
     return EventMetadata(actor=actor, correlation_id=uuid.UUID(order["correlation_id"]))
 
 

@@ -10,7 +10,7 @@ from libs.runtime.errors import NotFound
 from libs.runtime.idempotency import Command, IdempotentCommand
 from libs.runtime.openapi_doc import answers
 from libs.runtime.params import Cursor, PathId, QueryText
-from services.orders.api.deps import Anyone, Ctx, Limit, Sales
+from services.orders.api.deps import Anyone, Ctx, Limit, Sales, Settings
 from services.orders.api.schemas import (
     CODE_PATTERN,
     PriceList,
@@ -21,7 +21,7 @@ from services.orders.api.schemas import (
     ProductIn,
     ProductPage,
 )
-from services.orders.application import catalog
+from services.orders.application import catalog, notices
 from services.orders.application.orders import find_partner
 from services.orders.domain.catalog import CreateProduct, PublishPriceList
 
@@ -50,12 +50,18 @@ async def get_product(sku: PathId, ctx: Ctx, _: Anyone) -> dict[str, Any]:
 
 
 @router.put("/v1/price-lists/{tier}", response_model=PriceListVersion)
-async def publish_price_list(body: PriceListIn, _: Sales, command: Command, tier: str = TierPath) -> Response:
-    """Publish a new version of the tier's prices; answers it with its version number."""
+async def publish_price_list(body: PriceListIn, _: Sales, command: Command, settings: Settings,
+                             tier: str = TierPath) -> Response:
+    """Publish a new version of the tier's prices; answers it with its version number and
+    ``notices_sent``. It must take effect at least ``O2C_ORDERS_PRICE_NOTICE_DAYS`` (7) days
+    later unless ``override_reason`` is given (422 short-notice); a version taking effect after
+    today notifies every partner of the tier (``GET /v1/price-notices``)."""
     publication = PublishPriceList(tier=tier, effective_from=body.effective_from,
                                    discount_bp=body.discount_bp,
-                                   overrides=[(o.sku, o.unit_price_minor) for o in body.overrides])
-    return await command.run(lambda unit: catalog.publish_price_list(unit, publication), body)
+                                   overrides=[(o.sku, o.unit_price_minor) for o in body.overrides],
+                                   override_reason=body.override_reason)
+    return await command.run(lambda unit: notices.publish_price_list(
+        unit, publication, settings.price_notice_days), body)
 
 
 @router.get("/v1/price-lists", **answers(PriceListPage))

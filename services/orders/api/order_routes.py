@@ -21,30 +21,32 @@ from services.orders.domain.placement import PlaceOrder
 router = APIRouter(tags=["orders"])
 
 
-def ordering_partner(principal: Principal, body: OrderIn) -> str:
-    """A partner key orders for itself (naming another partner answers 404); staff must name one."""
+def acting_partner(principal: Principal, partner_id: str | None) -> str:
+    """A partner key acts for itself (naming another partner answers 404); staff must name one."""
     if principal.is_partner:
-        if principal.partner_id is None or body.partner_id not in (None, principal.partner_id):
-            raise PartnerNotFound(f"partner {body.partner_id!r} is not known")
+        if principal.partner_id is None or partner_id not in (None, principal.partner_id):
+            raise PartnerNotFound(f"partner {partner_id!r} is not known")
         return principal.partner_id
-    if body.partner_id is None:
-        raise DomainError("staff must give the partner_id the order is for",
-                          slug="partner-id-required")
-    return body.partner_id
+    if partner_id is None:
+        raise DomainError("staff must give the partner_id they act for", slug="partner-id-required")
+    return partner_id
 
 
 @router.post("/v1/orders", status_code=201, response_model=Order)
 async def place_order(body: OrderIn, principal: Orderer, command: IdempotentCommand) -> Response:
-    """Place an order: prices are fixed from the tier's price list in force today.
+    """Place an order: prices are fixed from the tier's price-list version in force today, or
+    from the approved deal it cites (``deal_id``).
 
     Refusals: 404 partner-not-found, 403 partner-not-active, 422 unknown-sku,
     territory-violation (recorded against the partner), category-not-authorised,
+    404 deal-not-found, 422 deal-not-approved, deal-expired, sku-not-in-deal,
     below-minimum-price.
     """
     placement = PlaceOrder(
-        order_id=orders.new_order_id(), partner_id=ordering_partner(principal, body),
+        order_id=orders.new_order_id(), partner_id=acting_partner(principal, body.partner_id),
         partner_ref=body.partner_ref, lines=[(line.sku, line.qty) for line in body.lines],
-        ship_to_region=body.ship_to.region, ship_to_address=body.ship_to.address)
+        ship_to_region=body.ship_to.region, ship_to_address=body.ship_to.address,
+        deal_id=body.deal_id)
     try:
         return await command.run(lambda unit: orders.place_order(unit, placement), body)
     except TerritoryViolation as refusal:

@@ -62,6 +62,9 @@ class OverrideIn(RequestModel):
                                                          "minor units; replaces the discount for it.")]
 
 
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), Clean]
+
+
 class PriceListIn(RequestModel):
     """A new version of a tier's price list (admin or sales)."""
 
@@ -76,11 +79,23 @@ class PriceListIn(RequestModel):
         "round-half-up(list price x discount_bp / 10000)."))]
     overrides: Annotated[list[OverrideIn], Field(max_length=1000, description=(
         "Fixed per-sku prices that replace the discount for those skus."))] = []
+    override_reason: Reason | None = Field(
+        None, description="Why the version may take effect sooner than the notice period "
+        "(O2C_ORDERS_PRICE_NOTICE_DAYS); required then, else 422 short-notice.")
+
+
+PartnerId = Annotated[str, StringConstraints(min_length=1, max_length=100), Clean]
 
 
 class LineIn(RequestModel):
     sku: Annotated[Code, Field(description="A catalog sku; each sku once per order.")]
     qty: Annotated[StrictInt, Field(gt=0, le=MAX_QTY, description="Units ordered, > 0.")]
+
+
+def _one_line_each(lines: list[LineIn] | list[OverrideIn]) -> None:
+    skus = [line.sku for line in lines]
+    if len(set(skus)) != len(skus):
+        raise ValueError("each sku may appear on one line only")
 
 
 class ShipToIn(RequestModel):
@@ -103,15 +118,15 @@ class OrderIn(RequestModel):
     lines: Annotated[list[LineIn], Field(min_length=1, max_length=200, description=(
         "What is ordered; prices are fixed at placement from the tier's price list in force today."))]
     ship_to: Annotated[ShipToIn, Field(description="Where the order is delivered.")]
-    partner_id: Annotated[str, StringConstraints(min_length=1, max_length=100), Clean, Field(
+    partner_id: Annotated[PartnerId, Field(
         description="The ordering partner: required from staff keys; a partner key may omit it "
         "(naming another partner answers 404).")] | None = None
+    deal_id: Annotated[str, StringConstraints(min_length=1, max_length=100), Clean] | None = Field(
+        None, description="An approved deal registration of the partner that prices the order.")
 
     @model_validator(mode="after")
     def _one_line_per_sku(self) -> OrderIn:
-        skus = [line.sku for line in self.lines]
-        if len(set(skus)) != len(skus):
-            raise ValueError("each sku may appear on one line only")
+        _one_line_each(self.lines)
         return self
 
 
@@ -123,6 +138,52 @@ class CancelIn(RequestModel):
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), Clean,
                       Field(description="Why the order is cancelled; shown as cancel_reason.")]
 
+
+class DealIn(RequestModel):
+    """An end-customer deal to register (a partner for itself; admin or sales naming partner_id)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "end_customer": "Shanghai Metro Line 18 Co.", "customer_code": "91310000MA1K4ABC12",
+        "lines": [{"sku": "RTR-5G-01", "qty": 40}], "expires_on": "2027-03-31"}]})
+
+    end_customer: Annotated[Text, Field(description="The end customer the deal is for; compared "
+                                                    "without case or extra blanks.")]
+    customer_code: Annotated[str, StringConstraints(pattern=r"^[0-9A-Z]{18}$")] | None = Field(
+        None, description="The end customer's unified social credit code (18 characters), if known.")
+    lines: Annotated[list[LineIn], Field(min_length=1, max_length=200, description=(
+        "The products and quantities of the deal; each sku once."))]
+    expires_on: Annotated[StrictDate, Field(description="Last day the registration is asked to hold.")]
+    partner_id: Annotated[PartnerId, Field(
+        description="The registering partner: required from staff keys; a partner key may omit it.")
+    ] | None = None
+
+    @model_validator(mode="after")
+    def _one_line_per_sku(self) -> DealIn:
+        _one_line_each(self.lines)
+        return self
+
+
+class DealApprovalIn(RequestModel):
+    """The deal price of each product of a pending deal (admin or sales)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "lines": [{"sku": "RTR-5G-01", "unit_price_minor": 104900}]}]})
+
+    lines: Annotated[list[OverrideIn], Field(min_length=1, max_length=200, description=(
+        "A deal price for every product of the deal, minor units; never below its minimum price."))]
+
+    @model_validator(mode="after")
+    def _one_line_per_sku(self) -> DealApprovalIn:
+        _one_line_each(self.lines)
+        return self
+
+
+class RejectIn(RequestModel):
+    """Why the deal is rejected (admin or sales)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "served directly by the vendor"}]})
+
+    reason: Annotated[Reason, Field(description="Why it is rejected; shown as reject_reason.")]
 
 
 class Product(BaseModel):
@@ -164,6 +225,10 @@ class PriceListVersion(BaseModel):
     overrides: list[PriceOverride] = Field(description="Fixed per-sku prices replacing the discount.")
     currency: str = Field(description="ISO 4217 code of the prices.")
     published_at: str = Field(description="When the version was published (UTC, ISO 8601).")
+    override_reason: str | None = Field(None, description="Why it took effect sooner than the notice "
+                                                          "period; null when it did not.")
+    notices_sent: int | None = Field(None, description="Partners notified of the version (on publishing "
+                                                       "only; 0 when it is in force at once).")
 
 
 class OrderLine(BaseModel):
@@ -216,6 +281,9 @@ class Order(BaseModel):
     payment_kind: Literal["prepaid", "credit"] = Field(
         description="The partner's payment terms at placement: prepaid orders wait for money "
         "(awaiting_funds), credit orders are checked against the limit (credit_hold).")
+    price_list_version: int | None = Field(None, description="The tier's price-list version that priced "
+                                                             "the order; null: list prices.")
+    deal_id: str | None = Field(None, description="The approved deal that priced the order; null: none.")
     hold_reason: str | None = Field(description="Why credit holds it (over_limit, overdue or "
                                                 "partner_suspended); set only in credit_hold.")
     cancel_reason: str | None = Field(description="Why it was cancelled; set only when cancelled.")
@@ -251,4 +319,71 @@ class PriceListPage(BaseModel):
 
 class OrderPage(BaseModel):
     items: list[Order] = Field(description="This page's orders.")
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last.")
+
+
+class DealLine(BaseModel):
+    sku: str = Field(description="The product.")
+    qty: int = Field(description="Units the deal is registered for.")
+    unit_price_minor: int | None = Field(description="The deal price, minor units; null until approved.")
+
+
+class DealConflictRef(BaseModel):
+    deal_id: str = Field(description="The deal that refused this registration.")
+    partner_id: str = Field(description="The partner holding that deal.")
+
+
+class Deal(BaseModel):
+    """A deal registration (报备) and its decision."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "deal_01JDX7A1B2", "partner_id": "ptn_01JDX4Q2M3",
+        "end_customer": "Shanghai Metro Line 18 Co.", "customer_key": "shanghai metro line 18 co.",
+        "customer_code": "91310000MA1K4ABC12",
+        "lines": [{"sku": "RTR-5G-01", "qty": 40, "unit_price_minor": 104900}],
+        "expires_on": "2027-03-31", "status": "approved", "reject_reason": None, "conflict": None,
+        "expired": False}]})
+
+    id: str = Field(description="The deal's id.")
+    partner_id: str = Field(description="The partner that registered it.")
+    end_customer: str = Field(description="The end customer the deal is for.")
+    customer_key: str = Field(description="The end customer's name as compared for conflicts "
+                                          "(NFKC, case folded, blanks collapsed).")
+    customer_code: str | None = Field(description="The end customer's unified social credit code, if given.")
+    lines: list[DealLine] = Field(description="The products, quantities and deal prices.")
+    expires_on: str = Field(description="Last day the registration holds.")
+    status: Literal["pending", "approved", "rejected", "refused"] = Field(
+        description="pending until sales decides, then approved (its prices apply to orders naming it) "
+        "or rejected; refused: another partner's deal conflicted (a recorded channel conflict).")
+    reject_reason: str | None = Field(description="Why it was rejected; null otherwise.")
+    conflict: DealConflictRef | None = Field(
+        description="For a refused registration, the deal that refused it (staff only; null for partners).")
+    expired: bool | None = Field(None, description="Whether expires_on has passed (on reads only).")
+
+
+class DealPage(BaseModel):
+    items: list[Deal] = Field(description="This page's deals.")
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last.")
+
+
+class PriceNotice(BaseModel):
+    """A partner's notice of a future price-list version of its tier."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "pn_01JDX8C3D4", "partner_id": "ptn_01JDX4Q2M3", "tier": "gold", "version": 4,
+        "effective_from": "2026-12-15", "status": "pending",
+        "notified_at": "2026-11-27T09:31:00.000000Z", "acknowledged_at": None}]})
+
+    id: str = Field(description="The notice's id (pn_...).")
+    partner_id: str = Field(description="The partner notified.")
+    tier: str = Field(description="The partner's tier the new version is for.")
+    version: int = Field(description="The price-list version announced.")
+    effective_from: str = Field(description="First day the version is in force.")
+    status: Literal["pending", "acknowledged"] = Field(description="pending until the partner acknowledges.")
+    notified_at: str = Field(description="When the notice was sent (UTC, ISO 8601).")
+    acknowledged_at: str | None = Field(description="When the partner acknowledged (UTC); null until then.")
+
+
+class PriceNoticePage(BaseModel):
+    items: list[PriceNotice] = Field(description="This page's notices.")
     next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last.")

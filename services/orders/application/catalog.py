@@ -110,7 +110,7 @@ def price_list_of(tier: str, body: Mapping[str, Any] | None) -> PriceList:
         PriceListVersion(version=v["version"], effective_from=date.fromisoformat(v["effective_from"]),
                          discount_bp=v["discount_bp"],
                          overrides={o["sku"]: o["unit_price_minor"] for o in v["overrides"]},
-                         currency=v["currency"])
+                         currency=v["currency"], override_reason=v.get("override_reason"))
         for v in (body or {}).get("versions", [])))
 
 
@@ -120,7 +120,7 @@ def version_view(tier: str, version: PriceListVersion) -> dict[str, Any]:
             "discount_bp": version.discount_bp,
             "overrides": [{"sku": sku, "unit_price_minor": price}
                           for sku, price in version.overrides.items()],
-            "currency": version.currency}
+            "currency": version.currency, "override_reason": version.override_reason}
 
 
 async def _write_price_list(unit: Unit, loaded: Loaded[str, PriceList], events: Sequence[DomainEvent],
@@ -140,12 +140,14 @@ PRICE_LIST_STREAM: Aggregate[str, PriceList] = Aggregate(
     evolve=evolve_price_list, project=_write_price_list)
 
 
-async def publish_price_list(unit: Unit, command: PublishPriceList) -> dict[str, Any]:
-    """A new version of a tier's prices (overrides must name catalog skus); answers that version."""
+async def publish_price_list(unit: Unit, command: PublishPriceList, notice_days: int) -> dict[str, Any]:
+    """A new version of a tier's prices (overrides must name catalog skus; at least
+    ``notice_days`` ahead unless overridden with a reason); answers that version."""
     loaded = await unit.load(PRICE_LIST_STREAM, command.tier)
     known = {sku for sku, _ in command.overrides
              if await documents.get(unit.conn, PRODUCT, sku) is not None}
-    published = await unit.save(loaded, decide_publish_price_list(loaded.state, command, known))
+    published = await unit.save(loaded, decide_publish_price_list(
+        loaded.state, command, known, today=unit.today(), notice_days=notice_days))
     assert published.document is not None
     return published.document
 

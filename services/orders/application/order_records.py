@@ -65,6 +65,7 @@ def order_document(order: Order, placed_at: str, updated_at: str, history: list[
         "total_minor": order.total_minor, "currency": order.currency,
         "ship_to": {"region": order.ship_to_region, "address": order.ship_to_address},
         "payment_kind": order.payment_kind,
+        "price_list_version": order.price_list_version, "deal_id": order.deal_id,
         "hold_reason": order.hold_reason if order.status == "credit_hold" else None,
         "cancel_reason": order.closing_reason if order.status == "cancelled" else None,
         "reject_reason": order.closing_reason if order.status == "rejected" else None,

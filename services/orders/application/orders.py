@@ -18,6 +18,7 @@ from libs.runtime.auth import Principal
 from libs.runtime.commands import Loaded, Unit, transact
 from libs.runtime.host import ServiceContext
 from libs.runtime.ids import new_id
+from libs.telemetry import context
 from services.orders.application.catalog import (
     PRICE_LIST,
     PRODUCT,
@@ -26,12 +27,15 @@ from services.orders.application.catalog import (
     read_price_list,
 )
 from services.orders.application.order_records import ORDER, ORDER_STREAM
+from services.orders.domain.deals import deal_of
 from services.orders.domain.errors import OrderNotFound
 from services.orders.domain.order import Order, decide_cancel
 from services.orders.domain.partner_copy import PartnerCopy
 from services.orders.domain.placement import PlaceOrder, decide_place_order
 
 PARTNER_COPY = "partner-copy"
+DEAL = "deal"
+"""Deal registrations' documents (written by ``application.deals``), read here to price an order."""
 VIOLATIONS_NAMESPACE = uuid.UUID("6f0c1f8e-6a4e-4d47-9a0e-6b1f2c0d9e11")
 
 
@@ -52,8 +56,10 @@ async def place_order(unit: Unit, command: PlaceOrder) -> dict[str, Any]:
     """Place the order: its document, or a refusal (``TerritoryViolation``: see ``record_violation``)."""
     conn = unit.conn
     partner_key = (PARTNER_COPY, command.partner_id)
-    found = await documents.get_many(conn, [partner_key, *((PRODUCT, sku) for sku, _ in command.lines)],
-                                     follow=(partner_key, PRICE_LIST))
+    deal_key = [(DEAL, command.deal_id)] if command.deal_id is not None else []
+    found = await documents.get_many(
+        conn, [partner_key, *deal_key, *((PRODUCT, sku) for sku, _ in command.lines)],
+        follow=(partner_key, PRICE_LIST))
     copy = found.get(partner_key)
     partner = PartnerCopy.from_document(copy) if copy else None
     products = products_in(found)
@@ -63,7 +69,9 @@ async def place_order(unit: Unit, command: PlaceOrder) -> dict[str, Any]:
         prices = price_list_of(partner.tier, body) if body is not None \
             else await read_price_list(conn, partner.tier)  # none, or a copy without its ref_id
         price_list = prices.in_force(unit.today())
-    events = decide_place_order(command, partner, products, price_list)
+    deal = found.get((DEAL, command.deal_id)) if command.deal_id is not None else None
+    events = decide_place_order(command, partner, products, price_list,
+                                deal_of(deal) if deal is not None else None, unit.today())
     placed = await unit.save(Loaded(ORDER_STREAM, command.order_id, Order(), 0), events)
     assert placed.document is not None
     return placed.document
@@ -75,7 +83,8 @@ async def record_violation(ctx: ServiceContext, violation: TerritoryViolationRec
     own rolled back); ``event_id`` (from the request's Idempotency-Key) records a retry once."""
     await transact(ctx, lambda conn: ctx.store.append(
         violation_stream(violation.partner_id), "partner-violations", None, [violation],
-        EventMetadata(actor=actor), conn=conn, event_ids=[event_id] if event_id is not None else None))
+        EventMetadata(actor=actor, correlation_id=context.correlation()), conn=conn,
+        event_ids=[event_id] if event_id is not None else None))
 
 
 async def cancel_order(unit: Unit, order_id: str, reason: str) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from libs.events.orders import PriceListPublished, ProductCreated
 from libs.events.values import DEFAULT_CURRENCY, SkuPrice
 from libs.runtime.errors import DomainError
 from services.orders.domain.errors import SkuExists, UnknownSku
+from services.orders.domain.notices import check_notice
 
 FULL_DISCOUNT_BP = 10_000
 
@@ -62,6 +63,24 @@ def decide_create_product(existing: Product | None, command: CreateProduct) -> l
                            currency=command.currency)]
 
 
+def check_lines(lines: Sequence[tuple[str, int]], what: str, empty_slug: str) -> None:
+    """``(sku, qty)`` lines of an order or a deal: at least one, one per sku, each qty > 0."""
+    if not lines:
+        raise DomainError(f"{what} needs at least one line", slug=empty_slug)
+    skus = [sku for sku, _ in lines]
+    if len(set(skus)) != len(skus):
+        raise DomainError("each sku may appear on one line only", slug="duplicate-sku")
+    if any(qty <= 0 for _, qty in lines):
+        raise DomainError("qty must be greater than 0", slug="invalid-qty")
+
+
+def check_known(lines: Sequence[tuple[str, int]], known: Collection[str]) -> None:
+    """Every line's sku is in the catalog (422 ``unknown-sku``)."""
+    unknown = [sku for sku, _ in lines if sku not in known]
+    if unknown:
+        raise UnknownSku(f"unknown sku: {', '.join(unknown)}", skus=unknown)
+
+
 @dataclass(frozen=True)
 class PriceListVersion:
     version: int
@@ -69,6 +88,7 @@ class PriceListVersion:
     discount_bp: int
     overrides: Mapping[str, int] = field(default_factory=dict)
     currency: str = DEFAULT_CURRENCY
+    override_reason: str | None = None
 
     def unit_price(self, product: Product) -> int:
         """The sku's override if any, else list price - round_half_up(list price * discount)."""
@@ -97,7 +117,8 @@ def evolve_price_list(state: PriceList, event: DomainEvent) -> PriceList:
         return state
     version = PriceListVersion(
         version=event.version, effective_from=event.effective_from, discount_bp=event.discount_bp,
-        overrides={o.sku: o.unit_price_minor for o in event.overrides}, currency=event.currency)
+        overrides={o.sku: o.unit_price_minor for o in event.overrides}, currency=event.currency,
+        override_reason=event.override_reason)
     return PriceList(tier=event.tier, versions=(*state.versions, version))
 
 
@@ -112,12 +133,15 @@ class PublishPriceList:
     effective_from: date
     discount_bp: int
     overrides: Sequence[tuple[str, int]] = ()
+    override_reason: str | None = None
 
 
 def decide_publish_price_list(
-    state: PriceList, command: PublishPriceList, known_skus: Collection[str]
+    state: PriceList, command: PublishPriceList, known_skus: Collection[str], *, today: date,
+    notice_days: int,
 ) -> list[PriceListPublished]:
-    """A new version of the tier's prices: discount 0..10000 bp, overrides > 0 on known skus, once each."""
+    """A new version of the tier's prices: discount 0..10000 bp, overrides > 0 on known skus, once
+    each, taking effect no sooner than the notice period unless an override reason is given."""
     if not 0 <= command.discount_bp <= FULL_DISCOUNT_BP:
         raise DomainError("discount_bp must lie between 0 and 10000", slug="invalid-discount")
     skus = [sku for sku, _ in command.overrides]
@@ -130,7 +154,9 @@ def decide_publish_price_list(
         raise UnknownSku(f"unknown sku in overrides: {', '.join(unknown)}", skus=unknown)
     if any(price <= 0 for _, price in command.overrides):
         raise DomainError("an override's unit_price_minor must be greater than 0", slug="invalid-price")
+    check_notice(command.effective_from, today, notice_days, command.override_reason)
     return [PriceListPublished(
         tier=command.tier, version=state.latest_version + 1, effective_from=command.effective_from,
         discount_bp=command.discount_bp,
-        overrides=[SkuPrice(sku=sku, unit_price_minor=price) for sku, price in command.overrides])]
+        overrides=[SkuPrice(sku=sku, unit_price_minor=price) for sku, price in command.overrides],
+        override_reason=command.override_reason)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from libs.events.orders import TerritoryViolationRecorded
+from libs.events.orders import DealConflictRecorded, TerritoryViolationRecorded
 from libs.runtime.errors import Conflict, DomainError, Forbidden, NotFound
 
 
@@ -64,3 +64,52 @@ class OrderNotCancellable(Conflict):
 
     slug = "order-not-cancellable"
     title = "The order can no longer be cancelled"
+
+
+class ShortNotice(DomainError):
+    """A price-list version taking effect sooner than the notice period, without an override."""
+
+    slug = "short-notice"
+    title = "The price change gives less notice than required"
+
+
+class NoticeNotFound(NotFound):
+    slug = "price-notice-not-found"
+
+
+class DealNotFound(NotFound):
+    slug = "deal-not-found"
+
+
+class DealConflict(Conflict):
+    """Another partner holds a pending or approved, unexpired deal for the same end customer and
+    products; ``conflict`` must be recorded (a channel conflict)."""
+
+    slug = "deal-conflict"
+    title = "Another partner has registered this deal"
+
+    def __init__(self, detail: str, conflict: DealConflictRecorded) -> None:
+        super().__init__(detail, skus=list(conflict.skus))
+        self.conflict = conflict
+
+
+class DealNotPending(Conflict):
+    """Only a pending registration can be approved or rejected."""
+
+    slug = "deal-not-pending"
+    title = "The deal was already decided"
+
+
+class DealExpired(DomainError):
+    slug = "deal-expired"
+    title = "The deal registration has expired"
+
+
+class DealNotApproved(DomainError):
+    slug = "deal-not-approved"
+    title = "The deal registration is not approved"
+
+
+class SkuNotInDeal(DomainError):
+    slug = "sku-not-in-deal"
+    title = "The order names a product the deal does not cover"

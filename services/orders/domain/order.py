@@ -76,6 +76,8 @@ class Order:
     dispatched: bool = False
     hold_reason: str | None = None
     closing_reason: str | None = None
+    price_list_version: int | None = None
+    deal_id: str | None = None
 
     @property
     def exists(self) -> bool:
@@ -99,7 +101,8 @@ def evolve(order: Order, event: DomainEvent) -> Order:
                                             line.line_total_minor) for line in event.lines),
             total_minor=event.total_minor, currency=event.currency,
             ship_to_region=event.ship_to_region, ship_to_address=event.ship_to_address,
-            payment_kind=event.payment_kind)
+            payment_kind=event.payment_kind, price_list_version=event.price_list_version,
+            deal_id=event.deal_id)
     order = replace(order, status=status)
     if isinstance(event, OrderCreditHeld):
         return replace(order, hold_reason=event.reason)

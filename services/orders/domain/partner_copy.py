@@ -25,6 +25,7 @@ from libs.events.partners import (
     PartnerTierChanged,
     TrialEnded,
 )
+from services.orders.domain.errors import PartnerNotActive, PartnerNotFound
 
 ORDERING_STATUSES = ("trial", "active")
 
@@ -61,6 +62,18 @@ class PartnerCopy:
         return cls(partner_id=body["partner_id"], status=body["status"], tier=body["tier"],
                    region=body["region"], territories=tuple(body["territories"]),
                    categories=tuple(body["categories"]), payment_kind=body["payment_kind"])
+
+
+def ordering_partner(partner: PartnerCopy | None, partner_id: str) -> PartnerCopy:
+    """The partner, known here (404) and ``trial`` or ``active`` (403): who may order or
+    register deals."""
+    if partner is None:
+        raise PartnerNotFound(f"partner {partner_id!r} is not known")
+    if not partner.can_order:
+        raise PartnerNotActive(f"partner {partner.partner_id!r} is {partner.status}; "
+                               "only trial and active partners can order or register deals",
+                               partner_status=partner.status)
+    return partner
 
 
 def evolve_partner_copy(copy: PartnerCopy | None, event: DomainEvent) -> PartnerCopy | None:

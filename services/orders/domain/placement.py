@@ -7,30 +7,34 @@
    violation (cross-territory selling) and refused (422 ``territory-violation``);
 5. every product's category is authorised, when the partner has a categories list
    (422 ``category-not-authorised``);
-6. no unit price is below the product's minimum price (422 ``below-minimum-price``).
-Unit price = the tier's override, else list price - round_half_up(list * discount_bp / 10000)
-under the tier's price list in force today (none: list price); line total = unit * qty.
+6. a cited deal (``deal_id``) is the partner's own (404 ``deal-not-found``), approved
+   (422 ``deal-not-approved``), not expired (422 ``deal-expired``) and covers every sku
+   (422 ``sku-not-in-deal``);
+7. no unit price is below the product's minimum price (422 ``below-minimum-price``).
+Unit price = the cited deal's price; else the tier's override, else list price -
+round_half_up(list * discount_bp / 10000) under the tier's price-list version in force on the
+order date (none: list price); line total = unit * qty. The order records the version
+(``price_list_version``) or the deal (``deal_id``) that priced it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 
 from libs.events.orders import OrderPlaced, TerritoryViolationRecorded
 from libs.events.values import OrderLine
 from libs.runtime.errors import DomainError
-from services.orders.domain.catalog import PriceListVersion, Product, unit_price_for
+from services.orders.domain.catalog import PriceListVersion, Product, check_known, check_lines, unit_price_for
+from services.orders.domain.deals import Deal, deal_prices
 from services.orders.domain.errors import (
     BelowMinimumPrice,
     CategoryNotAuthorised,
     MixedCurrency,
-    PartnerNotActive,
-    PartnerNotFound,
     TerritoryViolation,
-    UnknownSku,
 )
-from services.orders.domain.partner_copy import PartnerCopy
+from services.orders.domain.partner_copy import PartnerCopy, ordering_partner
 
 MAX_TOTAL_MINOR = 10**18
 """Amounts stay well inside 64-bit integers (JSON and database limits)."""
@@ -44,16 +48,7 @@ class PlaceOrder:
     lines: Sequence[tuple[str, int]]
     ship_to_region: str
     ship_to_address: str | None = None
-
-
-def _check_lines(lines: Sequence[tuple[str, int]]) -> None:
-    if not lines:
-        raise DomainError("an order needs at least one line", slug="empty-order")
-    skus = [sku for sku, _ in lines]
-    if len(set(skus)) != len(skus):
-        raise DomainError("each sku may appear on one line only", slug="duplicate-sku")
-    if any(qty <= 0 for _, qty in lines):
-        raise DomainError("qty must be greater than 0", slug="invalid-qty")
+    deal_id: str | None = None
 
 
 def decide_place_order(
@@ -61,18 +56,13 @@ def decide_place_order(
     partner: PartnerCopy | None,
     products: Mapping[str, Product],
     price_list: PriceListVersion | None,
+    deal: Deal | None = None,
+    today: date | None = None,
 ) -> list[OrderPlaced]:
     """Check the order against the partner and the catalog; fix its prices (see module doc)."""
-    _check_lines(command.lines)
-    if partner is None:
-        raise PartnerNotFound(f"partner {command.partner_id!r} is not known")
-    if not partner.can_order:
-        raise PartnerNotActive(f"partner {partner.partner_id!r} is {partner.status}; "
-                               "only trial and active partners can order",
-                               partner_status=partner.status)
-    unknown = [sku for sku, _ in command.lines if sku not in products]
-    if unknown:
-        raise UnknownSku(f"unknown sku: {', '.join(unknown)}", skus=unknown)
+    check_lines(command.lines, "an order", "empty-order")
+    partner = ordering_partner(partner, command.partner_id)
+    check_known(command.lines, products)
     if not partner.sells_into(command.ship_to_region):
         violation = TerritoryViolationRecorded(
             partner_id=partner.partner_id, partner_ref=command.partner_ref,
@@ -81,7 +71,15 @@ def decide_place_order(
             f"region {command.ship_to_region!r} is outside the partner's territories", violation)
     for sku, _ in command.lines:
         _check_category(partner, products[sku])
-    lines = [_priced_line(products[sku], qty, price_list) for sku, qty in command.lines]
+    if command.deal_id is not None:
+        assert today is not None, "a deal is priced on the order date"
+        prices = deal_prices(deal, partner.partner_id, [sku for sku, _ in command.lines], today)
+        lines = [_priced_line(products[sku], qty, prices[sku]) for sku, qty in command.lines]
+        version = None
+    else:
+        lines = [_priced_line(products[sku], qty, unit_price_for(products[sku], price_list))
+                 for sku, qty in command.lines]
+        version = price_list.version if price_list else None
     currencies = {products[sku].currency for sku, _ in command.lines}
     if len(currencies) > 1:
         raise MixedCurrency(f"the products are priced in {', '.join(sorted(currencies))}")
@@ -92,7 +90,7 @@ def decide_place_order(
         lines=lines, ship_to_region=command.ship_to_region,
         ship_to_address=command.ship_to_address,
         total_minor=sum(line.line_total_minor for line in lines), currency=currencies.pop(),
-        payment_kind=partner.payment_kind)]
+        payment_kind=partner.payment_kind, price_list_version=version, deal_id=command.deal_id)]
 
 
 def _check_category(partner: PartnerCopy, product: Product) -> None:
@@ -102,8 +100,7 @@ def _check_category(partner: PartnerCopy, product: Product) -> None:
             sku=product.sku, category=product.category)
 
 
-def _priced_line(product: Product, qty: int, price_list: PriceListVersion | None) -> OrderLine:
-    unit = unit_price_for(product, price_list)
+def _priced_line(product: Product, qty: int, unit: int) -> OrderLine:
     if product.min_price_minor is not None and unit < product.min_price_minor:
         raise BelowMinimumPrice(
             f"{product.sku} would be priced {unit}, below its minimum {product.min_price_minor}",

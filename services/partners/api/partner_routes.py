@@ -21,7 +21,7 @@ from services.partners.api.schemas import (
 )
 from services.partners.application import partners as commands
 from services.partners.application.read_models import partner_page, partner_view
-from services.partners.domain.commands import ChangePartner, RegisterPartner, SignAgreement
+from services.partners.domain.commands import ChangeParent, ChangePartner, RegisterPartner, SignAgreement
 from services.partners.domain.errors import PartnerNotFound
 
 router = APIRouter(prefix="/v1/partners", tags=["partners"])
@@ -68,12 +68,20 @@ async def terminate(partner_id: PathId, body: ReasonIn, _: Editor, command: Comm
 
 
 @router.patch("/{partner_id}", response_model=PartnerOut)
-async def change(partner_id: PathId, body: ChangePartnerIn, _: Editor, command: Command) -> Response:
-    """Change tier, territories or categories: each real change is its own event."""
+async def change(partner_id: PathId, body: ChangePartnerIn, _: Editor, command: Command,
+                 ctx: Ctx) -> Response:
+    """Change tier, territories, categories or parent: each real change is its own event.
+
+    A parent change (``parent_id``, null for none) takes effect on ``effective_from`` (today
+    by default, never in the past): sales dated before it stay with the former parent.
+    """
+    parent = None
+    if body.changes_parent:
+        parent = ChangeParent(body.parent_id, body.effective_from or ctx.today())
     changes = ChangePartner(
         tier=body.tier,
         territories=tuple(body.territories) if body.territories is not None else None,
-        categories=tuple(body.categories) if body.categories is not None else None)
+        categories=tuple(body.categories) if body.categories is not None else None, parent=parent)
     return await command.run(lambda unit: commands.change_partner(unit, partner_id, changes), body)
 
 

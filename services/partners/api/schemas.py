@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from libs.events.values import AgreementKind, PartnerKind, PartnerStatus, Role, TermsKind
 from libs.runtime.http import RequestModel
@@ -84,6 +84,19 @@ class ChangePartnerIn(RequestModel):
     tier: Label | None = None
     territories: Labels | None = Field(None, min_length=1, max_length=500)
     categories: Labels | None = Field(None, max_length=500)
+    parent_id: Label | None = Field(None, description="the new parent; an explicit null removes it")
+    effective_from: StrictDate | None = Field(
+        None, description="when the parent change takes effect (today by default; never in the past)")
+
+    @property
+    def changes_parent(self) -> bool:
+        return "parent_id" in self.model_fields_set
+
+    @model_validator(mode="after")
+    def dated_parent_change(self) -> ChangePartnerIn:
+        if self.effective_from is not None and not self.changes_parent:
+            raise ValueError("effective_from applies only to a parent change (give parent_id)")
+        return self
 
 
 class IssueKeyIn(RequestModel):
@@ -118,9 +131,14 @@ class AgreementOut(BaseModel):
 
 class ViolationOut(BaseModel):
     event_id: str
-    partner_ref: str
-    region: str
-    territories: list[str]
+    kind: Literal["territory", "deal_conflict"] = Field(
+        "territory", description="cross-territory order, or a deal registration refused as a "
+                                 "channel conflict")
+    partner_ref: str | None = None
+    region: str | None = None
+    territories: list[str] = []
+    end_customer: str | None = Field(None, description="deal conflicts: the end customer")
+    skus: list[str] = Field([], description="deal conflicts: the products another partner holds")
     recorded_at: str
     correlation_id: str
 
@@ -146,6 +164,7 @@ class PartnerOut(BaseModel):
     territories: list[str]
     categories: list[str]
     parent_id: str | None
+    parent_since: date | None = Field(None, description="from when parent_id is in effect")
     payment_terms: PaymentTermsOut
     currency: str
     status: PartnerStatus

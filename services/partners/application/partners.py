@@ -104,7 +104,13 @@ async def terminate_partner(unit: Unit, partner_id: str, reason: str) -> dict[st
 
 
 async def change_partner(unit: Unit, partner_id: str, command: ChangePartner) -> dict[str, Any]:
-    return await _change(unit, partner_id, lambda s: decide_change(s, partner_id, command))
+    """A parent change reads the new parent (it must exist and not be the partner's sub-dealer)."""
+    parent = None
+    if command.parent is not None and command.parent.parent_id is not None:
+        parent = (await unit.load(PARTNER, command.parent.parent_id)).state
+    today = unit.today()
+    return await _change(unit, partner_id,
+                         lambda s: decide_change(s, partner_id, command, today=today, parent=parent))
 
 
 async def end_trial_if_due(unit: Unit, partner_id: str, today: date) -> bool:

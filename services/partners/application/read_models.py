@@ -44,6 +44,7 @@ def partner_body(state: Partner) -> dict[str, Any]:
         "id": state.id, "name": state.name, "legal_id": state.legal_id, "kind": state.kind,
         "tier": state.tier, "region": state.region, "territories": list(state.territories),
         "categories": list(state.categories), "parent_id": state.parent_id,
+        "parent_since": state.parent_since.isoformat() if state.parent_since else None,
         "payment_terms": {
             "kind": terms.kind if terms else None,
             "credit_limit_minor": terms.credit_limit_minor if terms else None,

@@ -13,7 +13,7 @@ import logging
 from datetime import date
 
 from libs.events.base import EventMetadata
-from libs.messaging.timing import sleep_or_stop
+from libs.messaging.timing import every
 from libs.runtime import commands, documents
 from libs.runtime.host import ServiceContext
 from services.partners.application.partners import end_trial_if_due
@@ -56,12 +56,10 @@ async def end_expired_trials(ctx: ServiceContext, today: date) -> list[str]:
 
 async def end_trials_periodically(ctx: ServiceContext, stop: asyncio.Event) -> None:
     """Background task (``ServiceSpec.tasks``): end due trials every few seconds until ``stop``."""
-    interval = PartnersSettings().trial_check_seconds
-    while not stop.is_set():
-        try:
-            ended = await end_expired_trials(ctx, ctx.today())
-            if ended:
-                log.info("trials ended: %s", ", ".join(ended))
-        except Exception:  # keep the task alive; the next round retries
-            log.exception("ending expired trials failed")
-        await sleep_or_stop(stop, interval)
+
+    async def round_() -> None:
+        ended = await end_expired_trials(ctx, ctx.today())
+        if ended:
+            log.info("trials ended: %s", ", ".join(ended))
+
+    await every(stop, PartnersSettings().trial_check_seconds, round_, "ending expired trials")

@@ -33,12 +33,21 @@ class SignAgreement:
 
 
 @dataclass(frozen=True)
+class ChangeParent:
+    """Move a partner under ``parent_id`` (``None``: no parent) from ``effective_from`` on."""
+
+    parent_id: str | None
+    effective_from: date
+
+
+@dataclass(frozen=True)
 class ChangePartner:
     """``None`` leaves a field as it is."""
 
     tier: str | None = None
     territories: tuple[str, ...] | None = None
     categories: tuple[str, ...] | None = None
+    parent: ChangeParent | None = None
 
 
 @dataclass(frozen=True)

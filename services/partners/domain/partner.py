@@ -15,6 +15,7 @@ from libs.events.base import DomainEvent
 from libs.events.partners import (
     AgreementSigned,
     PartnerCategoriesChanged,
+    PartnerParentChanged,
     PartnerRegistered,
     PartnerReinstated,
     PartnerSuspended,
@@ -24,7 +25,7 @@ from libs.events.partners import (
     TrialEnded,
 )
 from libs.events.values import DEFAULT_CURRENCY, PaymentTerms
-from services.partners.domain.commands import ChangePartner, RegisterPartner, SignAgreement
+from services.partners.domain.commands import ChangeParent, ChangePartner, RegisterPartner, SignAgreement
 from services.partners.domain.errors import (
     DuplicateLegalId,
     InvalidField,
@@ -57,6 +58,8 @@ class Partner:
     territories: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
     parent_id: str | None = None
+    #: From when ``parent_id`` is in effect (``None``: since registration).
+    parent_since: date | None = None
     payment_terms: PaymentTerms | None = None
     currency: str = DEFAULT_CURRENCY
     status: str = ""
@@ -125,6 +128,8 @@ def evolve(state: Partner, event: DomainEvent) -> Partner:
             return replace(state, territories=tuple(event.territories))
         case PartnerCategoriesChanged():
             return replace(state, categories=tuple(event.categories))
+        case PartnerParentChanged():
+            return replace(state, parent_id=event.to_parent_id, parent_since=event.effective_from)
     return state
 
 
@@ -233,10 +238,41 @@ def decide_terminate(state: Partner, partner_id: str, reason: str) -> list[Domai
                               agreement_id=in_force.id if in_force else None)]
 
 
-def decide_change(state: Partner, partner_id: str, command: ChangePartner) -> list[DomainEvent]:
+def decide_parent(state: Partner, partner_id: str, change: ChangeParent, *, today: date,
+                  parent: Partner | None) -> list[DomainEvent]:
+    """A partner moves under another parent (or none) from a date on, never backdated.
+
+    ``effective_from`` is today or later, and not before the last change's: sales
+    already dated (and so maybe settled) stay with the parent in effect on their
+    date. The new parent exists, is not the partner itself and is not one of its
+    own sub-dealers (no cycle of two). The same parent appends nothing.
+    """
+    if change.parent_id == state.parent_id:
+        return []
+    if change.effective_from < today:
+        raise InvalidField("effective_from", f"must not be before today ({today}): a parent change "
+                           "never rewrites past sales", slug="invalid-effective-date")
+    if state.parent_since is not None and change.effective_from < state.parent_since:
+        raise InvalidField("effective_from", f"must not be before the last parent change "
+                           f"({state.parent_since})", slug="invalid-effective-date")
+    if change.parent_id is not None:
+        if change.parent_id == partner_id:
+            raise InvalidField("parent_id", "a partner cannot be its own parent", slug="invalid-parent")
+        if parent is None or not parent.exists:
+            raise InvalidField("parent_id", f"no partner {change.parent_id!r}", slug="unknown-parent")
+        if parent.parent_id == partner_id:
+            raise InvalidField("parent_id", f"{change.parent_id} is a sub-dealer of {partner_id}",
+                               slug="invalid-parent")
+    return [PartnerParentChanged(partner_id=partner_id, from_parent_id=state.parent_id,
+                                 to_parent_id=change.parent_id, effective_from=change.effective_from)]
+
+
+def decide_change(state: Partner, partner_id: str, command: ChangePartner, *, today: date | None = None,
+                  parent: Partner | None = None) -> list[DomainEvent]:
     """Each real change is its own event; a value equal to the current one appends nothing.
 
     Territories and categories compare as sets. A terminated partner cannot change.
+    A parent change follows ``decide_parent`` (``parent``: the new parent's state).
     """
     _require(state, partner_id)
     events: list[DomainEvent] = []
@@ -249,6 +285,9 @@ def decide_change(state: Partner, partner_id: str, command: ChangePartner) -> li
     if command.categories is not None and set(command.categories) != set(state.categories):
         events.append(PartnerCategoriesChanged(partner_id=partner_id,
                                                categories=list(command.categories)))
+    if command.parent is not None:
+        assert today is not None
+        events += decide_parent(state, partner_id, command.parent, today=today, parent=parent)
     if events:
         _refuse_if_terminated(state, "change")
     return events

@@ -41,6 +41,48 @@ class RebateTotals(BaseModel):
     settled_minor: int
 
 
+class SubDealerSales(BaseModel):
+    partner_id: str
+    name: str | None
+    sales_minor: int = Field(description="sold while this partner was its parent")
+
+
+class ChannelSales(BaseModel):
+    """Own sales, the sub-dealers' (by the parent in effect on each sale's date) and both."""
+
+    own_minor: int
+    sub_dealers_minor: int
+    total_minor: int
+    sub_dealers: list[SubDealerSales]
+
+
+class CoopClaim(BaseModel):
+    claim_id: str
+    status: str
+    amount_minor: int | None = None
+    approved_minor: int = 0
+    filed_on: str | None = None
+
+
+class CoopFund(BaseModel):
+    program_id: str
+    accrued_minor: int
+    paid_minor: int
+    expired_minor: int
+    expired_on: str | None
+    balance_minor: int
+    claims: list[CoopClaim]
+
+
+class CoopFunds(BaseModel):
+    """The partner's co-op advertising funds: balance, claims and expiries."""
+
+    balance_minor: int
+    paid_minor: int
+    expired_minor: int
+    funds: list[CoopFund]
+
+
 class Partner360(BaseModel):
     partner_id: str
     name: str | None
@@ -61,46 +103,11 @@ class Partner360(BaseModel):
     received_minor: int
     credit_notes_minor: int
     rebates: RebateTotals
-
-
-class AgingBuckets(BaseModel):
-    current_minor: int
-    d1_30_minor: int
-    d31_60_minor: int
-    d61_90_minor: int
-    d90_plus_minor: int
-    total_minor: int
-
-
-class AgingRow(AgingBuckets):
-    partner_id: str
-    name: str | None
-
-
-class Aging(BaseModel):
-    as_of: str
-    items: list[AgingRow]
-    totals: AgingBuckets
-    next_cursor: str | None
-
-
-class SalesRow(BaseModel):
-    key: str
-    amount_minor: int
-    orders: int
-    invoiced_minor: int
-    returned_minor: int
-
-
-class Sales(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
-
-    group_by: str
-    from_: str | None = Field(None, alias="from")
-    to: str | None
-    items: list[SalesRow]
-    total_minor: int
-    next_cursor: str | None
+    as_of: str | None = None
+    """Set when the view was asked ``as_of`` a day."""
+    sales: ChannelSales | None = None
+    coop: CoopFunds | None = None
+    deals: OrderCounts = Field(description="deal registrations by status (refused: a channel conflict)")
 
 
 class AuditEvent(TimelineEvent):
@@ -197,3 +204,147 @@ class SystemVerification(BaseModel):
     first_bad: FirstBad | None = Field(None, description="Where the first failure is; absent when ok.")
     services: dict[str, StoreVerification] = Field(description="Each store's report, by service "
                                                                "(projections: the archive).")
+
+
+class Report(BaseModel):
+    """What every report answers besides its rows: the filters it applied."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    partner_id: str | None = None
+    region: str | None = None
+    tier: str | None = None
+    next_cursor: str | None = None
+
+
+class PartnerRow(BaseModel):
+    partner_id: str
+    name: str | None
+    region: str | None
+    tier: str | None
+    currency: str
+
+
+class ScorecardFigures(BaseModel):
+    target_minor: int | None
+    sales_minor: int
+    invoiced_minor: int
+    returned_minor: int
+    attainment_bp: int | None
+    orders: int
+    invoices_due: int
+    invoices_on_time: int
+    on_time_bp: int | None
+    invoices_paid: int
+    days_to_pay_avg: int | None
+    returns_rate_bp: int | None
+    violations: int
+
+
+class ScorecardRow(PartnerRow, ScorecardFigures):
+    """With ``compare``: each figure again as ``previous_<figure>``, and ``sales_growth_bp``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    sales_growth_bp: int | None = None
+
+
+class Scorecards(Report):
+    from_: str = Field(alias="from")
+    to: str
+    compare: str | None
+    compare_from: str | None
+    compare_to: str | None
+    items: list[ScorecardRow]
+
+
+class UtilisationRow(PartnerRow):
+    terms: str | None
+    credit_limit_minor: int
+    term_days: int | None
+    exposure_minor: int
+    available_minor: int | None
+    utilisation_bp: int | None
+    receivables_minor: int
+    invoiced_minor: int
+    days: int
+    dso_days: int | None
+
+
+class CreditUtilisation(Report):
+    as_of: str
+    from_: str = Field(alias="from")
+    to: str
+    items: list[UtilisationRow]
+
+
+class RebateAmounts(BaseModel):
+    program_id: str
+    name: str | None
+    accrued_minor: int
+    settled_minor: int
+    proposed_minor: int
+    outstanding_minor: int
+
+
+class RebateRow(RebateAmounts):
+    partner_id: str
+    currency: str
+
+
+class ProgramTotals(RebateAmounts):
+    partners: int
+
+
+class RebatesReport(Report):
+    as_of: str
+    program_id: str | None
+    items: list[RebateRow]
+    programs: list[ProgramTotals]
+
+
+class AgingRow(BaseModel):
+    """The open amount per bucket: the fields ``buckets`` names (``current_minor``,
+    ``d1_30_minor``, ... by default), then the money on account (``on_account_minor``:
+    unapplied payments and credit notes) and ``total_minor`` = buckets - on account =
+    the balance."""
+
+    model_config = ConfigDict(extra="allow")
+
+    partner_id: str
+    name: str | None
+    currency: str
+    on_account_minor: int
+    total_minor: int
+
+
+class Aging(Report):
+    as_of: str
+    basis: str
+    buckets: list[str]
+    items: list[AgingRow]
+    totals: dict[str, int]
+
+
+class SalesRow(BaseModel):
+    key: str
+    amount_minor: int
+    orders: int
+    invoiced_minor: int
+    returned_minor: int
+    currency: str
+    previous_amount_minor: int | None = None
+    growth_bp: int | None = None
+
+
+class Sales(Report):
+    group_by: str
+    from_: str | None = Field(None, alias="from")
+    to: str | None
+    compare: str | None
+    items: list[SalesRow]
+    total_minor: int
+    compare_from: str | None = None
+    compare_to: str | None = None
+    previous_total_minor: int | None = None
+    growth_bp: int | None = None

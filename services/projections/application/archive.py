@@ -32,11 +32,13 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.chain import Chain
+from libs.events.codec import parse_json
 from libs.events.credit import InvoiceIssued
 from libs.events.envelope import Envelope
 from libs.events.orders import OrderPlaced
 from libs.store.sql import driver_of, insert_ignoring_duplicates
 from services.projections.domain.chain import ChainWalk
+from services.projections.domain.partner_view import DEAL_STATUS_AFTER
 from services.projections.domain.publishers import named_id, publisher_of
 
 metadata = MetaData()
@@ -144,6 +146,16 @@ async def partner_causes(conn: AsyncConnection, rows: Sequence[ArchivedRow]) -> 
         return []
     return (await conn.execute(select(*ROW).where(
         archive.c.event_id.in_(causes), archive.c.service == "partners"))).all()
+
+
+async def events_of_deal(conn: AsyncConnection, partner_id: str, deal_id: str) -> list[ArchivedRow]:
+    """The partner's archived events of one deal registration (the orders service keeps a
+    customer's deals on one stream, so they are picked by the ``deal_id`` they carry)."""
+    rows = (await conn.execute(select(*ROW).where(
+        archive.c.partner_id == partner_id,
+        archive.c.event_type.in_(sorted(DEAL_STATUS_AFTER)))
+        .order_by(archive.c.received_seq))).all()
+    return [row for row in rows if parse_json(row.data).get("deal_id") == deal_id]
 
 
 async def page_events(

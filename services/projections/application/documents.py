@@ -27,7 +27,10 @@ PAYMENT = "payment"
 ACCRUAL = "accrual"
 SETTLEMENT = "settlement"
 PROGRAM = "program"
-KINDS = (PARTNER, ORDER, INVOICE, DEBIT_NOTE, CREDIT_NOTE, PAYMENT, ACCRUAL, SETTLEMENT, PROGRAM)
+COOP_FUND = "coop-fund"
+DEAL = "deal"
+KINDS = (PARTNER, ORDER, INVOICE, DEBIT_NOTE, CREDIT_NOTE, PAYMENT, ACCRUAL, SETTLEMENT, PROGRAM, COOP_FUND,
+         DEAL)
 
 
 async def get(conn: AsyncConnection, kind: str, doc_id: str) -> dict[str, Any] | None:

@@ -13,14 +13,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, Protocol
 
 from libs.events import credit, partners, rebates
 from libs.events.base import DomainEvent
 from libs.events.envelope import Envelope
-from libs.runtime.documents import Documents, Key
+from libs.runtime.documents import Key
 from services.projections.application import documents as d
-from services.projections.domain import read_models, receivables
+from services.projections.domain import channel, partner_view, read_models, receivables
 from services.projections.domain import rebates as rebate_rules
 
 Doc = dict[str, Any]
@@ -70,6 +70,20 @@ def _accrual_blank(event: DomainEvent, doc_id: str) -> Doc:
     return rebate_rules.blank_accrual(event.program_id, event.partner_id)
 
 
+COOP_EVENTS = (rebates.CoopClaimFiled, rebates.CoopClaimApproved, rebates.CoopClaimRejected,
+               rebates.CoopFundExpired)
+
+
+def _fund_id(event: DomainEvent) -> str:
+    assert isinstance(event, COOP_EVENTS)
+    return channel.fund_id(event.program_id, event.partner_id)
+
+
+def _fund_blank(event: DomainEvent, doc_id: str) -> Doc:
+    assert isinstance(event, COOP_EVENTS)
+    return channel.blank_fund(event.program_id, event.partner_id)
+
+
 def _program(doc: Doc, envelope: Envelope, event: DomainEvent) -> Doc:
     assert isinstance(event, rebates.ProgramPublished)
     return rebate_rules.program_doc(event)
@@ -109,13 +123,18 @@ project_settlement = Projector(
         doc, event),
     lambda event, sid: rebate_rules.blank_settlement(sid), status=lambda doc, event: doc["status"])
 project_program = Projector(d.PROGRAM, _named("program_id"), _program, partner_id=lambda doc, event: None)
+project_coop_fund = Projector(
+    d.COOP_FUND, _fund_id, lambda doc, envelope, event: channel.evolve_fund(doc, event), _fund_blank)
+project_deal = Projector(
+    d.DEAL, _named("deal_id"), lambda doc, envelope, event: partner_view.evolve_deal(doc, event),
+    lambda event, deal_id: partner_view.blank_deal(deal_id), status=lambda doc, event: doc["status"])
 
 
 PROJECTORS: Mapping[str, Projector] = {
     **{cls.TYPE: project_partner for cls in (
         partners.PartnerRegistered, partners.AgreementSigned, partners.TrialEnded,
         partners.PartnerSuspended, partners.PartnerReinstated, partners.PartnerTerminated,
-        partners.PartnerTierChanged)},
+        partners.PartnerTierChanged, partners.PartnerParentChanged)},
     **dict.fromkeys(read_models.ORDER_STATUS_AFTER, project_order),
     credit.FundsReviewPassed.TYPE: project_order,
     **{cls.TYPE: project_invoice for cls in (
@@ -129,6 +148,8 @@ PROJECTORS: Mapping[str, Projector] = {
     rebates.SettlementProposed.TYPE: project_settlement,
     rebates.SettlementApproved.TYPE: project_settlement,
     rebates.ProgramPublished.TYPE: project_program,
+    **{cls.TYPE: project_coop_fund for cls in COOP_EVENTS},
+    **dict.fromkeys(partner_view.DEAL_STATUS_AFTER, project_deal),
 }
 """Event type -> the projector that folds it into a read model."""
 
@@ -146,7 +167,17 @@ def keys_of(events: Iterable[DomainEvent]) -> dict[Key, Doc | None]:
     return wanted
 
 
-async def project(docs: Documents, envelope: Envelope, event: DomainEvent) -> str | None:
+class Work(Protocol):
+    """Where a projector reads and writes documents: a ``libs.runtime.documents.Documents``
+    unit of work, or an in-memory fold (``application.books``)."""
+
+    async def locked(self, kind: str, doc_id: str, blank: Doc) -> Doc: ...
+
+    def put(self, kind: str, doc_id: str, body: Doc, *, partner_id: str | None = None,
+            status: str | None = None) -> None: ...
+
+
+async def project(docs: Work, envelope: Envelope, event: DomainEvent) -> str | None:
     """Fold one (newly archived) event into the read model it changes; answers the partner
     that document belongs to (an order's status events name no partner, its document does)."""
     projector = PROJECTORS.get(envelope.event_type)

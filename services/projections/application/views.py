@@ -12,8 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from libs.events.codec import parse_json
 from services.projections.application import archive
 from services.projections.application import documents as d
+from services.projections.domain import aging as aging_rules
+from services.projections.domain import channel, receivables, sales
 from services.projections.domain import rebates as rebate_rules
-from services.projections.domain import receivables, sales
+from services.projections.domain.as_of import dated_at, receivables_at
 from services.projections.domain.partner_view import partner_360
 from services.projections.domain.timeline import causal_order
 
@@ -50,16 +52,19 @@ async def order_timeline(conn: AsyncConnection, order_id: str) -> Timeline | Non
 
     The order's events are those naming it and those of its placing conversation
     (same correlation id), except events of that conversation naming another
-    order or another partner: they belong to those; and the partner's own events
-    that caused one of them (its termination, suspension or reinstatement).
+    order or another partner: they belong to those; the partner's own events
+    that caused one of them (its termination, suspension or reinstatement); and
+    the events of the deal registration that priced it.
     """
     placed = await archive.order_placed(conn, order_id)
     rows = await archive.events_of_order(conn, order_id, placed.correlation_id if placed else None)
     if not rows:
         return None
     rows = [*rows, *await archive.partner_causes(conn, rows)]
-    partner_id = (parse_json(placed.data)["partner_id"] if placed
-                  else await archive.partner_of_order(conn, order_id))
+    placement = parse_json(placed.data) if placed else {}
+    partner_id = placement["partner_id"] if placed else await archive.partner_of_order(conn, order_id)
+    if placement.get("deal_id") and partner_id:  # the deal registration that priced the order
+        rows = [*rows, *await archive.events_of_deal(conn, partner_id, placement["deal_id"])]
     rows = [row for row in rows if row.order_id in (None, order_id)
             and row.partner_id in (None, partner_id)]
     ordered = causal_order(
@@ -76,11 +81,25 @@ async def partner_view(conn: AsyncConnection, partner_id: str, today: date) -> d
     async def of(kind: str) -> list[dict[str, Any]]:
         return await d.all_of(conn, kind, partner_id=partner_id)
 
-    return partner_360(
+    coop_programs = {p["program_id"] for p in await d.all_of(conn, d.PROGRAM) if p.get("kind") == "coop"}
+    accruals = await of(d.ACCRUAL)
+    view = partner_360(
         partner, orders=await of(d.ORDER), invoices=await of(d.INVOICE),
         credit_notes=await of(d.CREDIT_NOTE), payments=await of(d.PAYMENT),
-        accruals=await of(d.ACCRUAL), settlements=await of(d.SETTLEMENT), today=today,
-        debit_notes=await of(d.DEBIT_NOTE))
+        accruals=[a for a in accruals if a["program_id"] not in coop_programs],
+        settlements=await of(d.SETTLEMENT), today=today, debit_notes=await of(d.DEBIT_NOTE),
+        deals=await of(d.DEAL))
+    children = [p for p in await d.all_of(conn, d.PARTNER) if channel.ever_under(partner_id, p)]
+    subs = channel.sub_dealer_sales(
+        partner_id, children,
+        {c["partner_id"]: await d.all_of(conn, d.INVOICE, partner_id=c["partner_id"]) for c in children},
+        {c["partner_id"]: await d.all_of(conn, d.CREDIT_NOTE, partner_id=c["partner_id"]) for c in children})
+    sub_total = sum(row["sales_minor"] for row in subs)
+    view["sales"] = {"own_minor": view["sales_minor"], "sub_dealers_minor": sub_total,
+                     "total_minor": view["sales_minor"] + sub_total, "sub_dealers": subs}
+    view["coop"] = channel.coop_view(await of(d.COOP_FUND), {
+        a["program_id"]: a for a in accruals if a["program_id"] in coop_programs})
+    return view
 
 
 async def _partners(conn: AsyncConnection) -> dict[str, dict[str, Any]]:
@@ -88,10 +107,18 @@ async def _partners(conn: AsyncConnection) -> dict[str, dict[str, Any]]:
 
 
 async def aging_view(conn: AsyncConnection, as_of: date) -> dict[str, Any]:
+    """The default aging at the end of ``as_of``, money on account and all (as the report's)."""
     partners = await _partners(conn)
-    rows = receivables.aging([*await d.all_of(conn, d.INVOICE), *await d.all_of(conn, d.DEBIT_NOTE)], as_of)
+    invoices = receivables_at(await d.all_of(conn, d.INVOICE), as_of)
+    debit_notes = receivables_at(await d.all_of(conn, d.DEBIT_NOTE), as_of)
+    money = aging_rules.on_account([*invoices, *debit_notes], aging_rules.balances(
+        invoices=invoices, debit_notes=debit_notes,
+        payments=dated_at(await d.all_of(conn, d.PAYMENT), "received_on", as_of),
+        credit_notes=dated_at(await d.all_of(conn, d.CREDIT_NOTE), "issued_on", as_of)), as_of)
+    rows = aging_rules.aging([*invoices, *debit_notes], as_of, money_on_account=money)
     items = [{**row, "name": partners.get(row["partner_id"], {}).get("name")} for row in rows]
-    totals = {key: sum(row[key] for row in rows) for key in (*receivables.BUCKETS, "total_minor")}
+    totals = {key: sum(row[key] for row in rows)
+              for key in (*receivables.BUCKETS, "on_account_minor", "total_minor")}
     return {"as_of": as_of.isoformat(), "items": items, "totals": totals, "next_cursor": None}
 
 

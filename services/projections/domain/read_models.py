@@ -13,6 +13,7 @@ from typing import Any
 
 from libs.events import credit, orders, partners
 from libs.events.base import DomainEvent
+from services.projections.domain import channel
 
 Doc = dict[str, Any]
 
@@ -55,6 +56,8 @@ def evolve_partner(doc: Doc, event: DomainEvent) -> Doc:
             doc["status"] = "terminated"
         case partners.PartnerTierChanged():
             doc["tier"] = event.to_tier
+        case partners.PartnerParentChanged():
+            doc = channel.with_parent_change(doc, event)
     return doc
 
 

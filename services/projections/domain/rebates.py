@@ -54,7 +54,7 @@ def evolve_settlement(doc: Doc, event: DomainEvent) -> Doc:
 def program_doc(event: rebates.ProgramPublished) -> Doc:
     return {"program_id": event.program_id, "name": event.name,
             "starts_on": event.starts_on.isoformat(), "ends_on": event.ends_on.isoformat(),
-            "basis": event.basis, "mode": event.mode}
+            "basis": event.basis, "mode": event.mode, "kind": event.kind}
 
 
 def totals(accruals: Iterable[Doc], settlements: Iterable[Doc]) -> dict[str, int]:

@@ -1,4 +1,4 @@
-"""Receivables: invoices and debit notes, what settled them and when, and their aging.
+"""Receivables: invoices and debit notes, what settled them and when (their aging: ``aging``).
 
 An invoice is open for its total less what settled it, as the credit service
 counts it: payments applied to it, advance applied to it (receipts and credit
@@ -112,34 +112,31 @@ def days_past_due(invoice: Doc, as_of: date) -> int:
     return (as_of - date.fromisoformat(invoice["due_on"])).days
 
 
-def bucket_of(days_late: int) -> str:
-    """The aging bucket of an amount ``days_late`` past its due date."""
-    if days_late <= 0:
-        return "current_minor"
-    if days_late <= 30:
-        return "d1_30_minor"
-    if days_late <= 60:
-        return "d31_60_minor"
-    if days_late <= 90:
-        return "d61_90_minor"
-    return "d90_plus_minor"
-
-
-def aging(invoices: Iterable[Doc], as_of: date) -> list[dict[str, Any]]:
-    """Per partner with anything open at ``as_of``: the open amounts per bucket and their total."""
-    rows: dict[str, dict[str, Any]] = {}
-    for invoice in invoices:
-        amount = open_minor(invoice, as_of)
-        if amount <= 0:
-            continue
-        row = rows.setdefault(invoice["partner_id"], {"partner_id": invoice["partner_id"],
-                                                      **dict.fromkeys(BUCKETS, 0), "total_minor": 0})
-        row[bucket_of(days_past_due(invoice, as_of))] += amount
-        row["total_minor"] += amount
-    return [rows[partner_id] for partner_id in sorted(rows)]
-
-
 def overdue_minor(invoices: Iterable[Doc], today: date) -> int:
     """Open amounts of invoices past their due date (due before ``today``)."""
     return sum(amount for invoice in invoices
                if (amount := open_minor(invoice)) and days_past_due(invoice, today) > 0)
+
+
+def statement_lines(invoices: Iterable[Doc], debit_notes: Iterable[Doc], payments: Iterable[Doc],
+                    credit_notes: Iterable[Doc]) -> list[dict[str, Any]]:
+    """A partner's account as projections has it, by date: invoices and debit notes owed
+    (debit), receipts and credit notes (credit), with the running balance."""
+    lines = [
+        *({"date": i.get("issued_on"), "kind": "invoice", "ref": i["invoice_id"],
+           "debit_minor": i["total_minor"], "credit_minor": 0}
+          for i in invoices if i.get("total_minor") is not None),
+        *({"date": n.get("issued_on"), "kind": "debit_note", "ref": n["invoice_id"],
+           "debit_minor": n["total_minor"], "credit_minor": 0}
+          for n in debit_notes if n.get("total_minor") is not None),
+        *({"date": p.get("received_on"), "kind": "payment", "ref": p.get("bank_ref") or p.get("payment_id"),
+           "debit_minor": 0, "credit_minor": int(p.get("amount_minor") or 0)} for p in payments),
+        *({"date": c.get("issued_on"), "kind": "credit_note", "ref": c.get("credit_note_id"),
+           "debit_minor": 0, "credit_minor": int(c.get("amount_minor") or 0)} for c in credit_notes),
+    ]
+    lines.sort(key=lambda line: (str(line["date"] or ""), line["kind"], str(line["ref"])))
+    balance = 0
+    for line in lines:
+        balance += line["debit_minor"] - line["credit_minor"]
+        line["balance_minor"] = balance
+    return lines

@@ -5,12 +5,29 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    StringConstraints,
+    model_serializer,
+    model_validator,
+)
 
-from libs.events.values import Eligibility, GrowthRule, RebateTier, SourceKind, TimelinessRule
+from libs.events.values import (
+    CoopRule,
+    Eligibility,
+    GrowthRule,
+    ProgramKind,
+    RebateTier,
+    Rollup,
+    SourceKind,
+    TimelinessRule,
+)
 from libs.runtime.http import RequestModel
 from libs.runtime.params import StrictDate
-from services.rebates.domain.program import PublishProgram, rule_problems
+from services.rebates.domain.program import PublishProgram, kind_problems, rule_problems
 
 MAX_MINOR = 10**15
 """A sanity bound on money (10 trillion in major units) so arithmetic and JSON stay exact."""
@@ -46,8 +63,22 @@ class TimelinessIn(RequestModel):
     rate_bp: Rate
 
 
+class CoopIn(RequestModel):
+    """A co-op fund: ``share_bp`` of invoiced sales (net of returns) accrues; claims are matched at
+    ``match_bp`` up to the balance; what is unused expires after ``expires_on`` (not before ``ends_on``)."""
+
+    share_bp: Rate
+    match_bp: Rate
+    expires_on: StrictDate
+
+
 class ProgramIn(RequestModel):
-    """A volume program: tiers of thresholds and rates over a period, optional bonuses and cap."""
+    """A volume program (tiers of thresholds and rates over a period, optional bonuses and cap), or
+    (``kind: coop``) a co-op advertising fund, which takes ``coop`` instead of basis, mode and tiers.
+
+    ``rollup`` says whose basis a sub-dealer's sales count toward: ``self`` (default), ``parent``
+    (its parent's in effect on the sale's date; a partner without one counts for itself) or ``both``.
+    """
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "name": "2027 H1 networking volume rebate", "starts_on": "2027-01-01",
@@ -61,36 +92,50 @@ class ProgramIn(RequestModel):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
     starts_on: StrictDate
     ends_on: StrictDate
-    basis: Literal["invoiced", "collected"]
-    mode: Literal["retroactive", "incremental"]
-    tiers: list[TierIn] = Field(min_length=1, max_length=50)
+    kind: ProgramKind = "volume"
+    basis: Literal["invoiced", "collected"] | None = None
+    mode: Literal["retroactive", "incremental"] | None = None
+    tiers: list[TierIn] = Field(default_factory=list, max_length=50)
     eligibility: EligibilityIn | None = None
     growth: GrowthIn | None = None
     timeliness: TimelinessIn | None = None
     cap_minor: Minor | None = None
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "CNY"
+    rollup: Rollup = "self"
+    coop: CoopIn | None = None
 
     @model_validator(mode="after")
     def follows_the_rules(self) -> ProgramIn:
-        problems = rule_problems(self.starts_on, self.ends_on, self._tiers(), self._growth())
+        problems = kind_problems(self.kind, basis=self.basis, mode=self.mode, tiers=bool(self.tiers),
+                                 bonuses=bool(self.growth or self.timeliness or self.cap_minor is not None),
+                                 coop=self._coop(), ends_on=self.ends_on)
+        problems += rule_problems(self.starts_on, self.ends_on, self._tiers(), self._growth())
         if problems:
             raise ValueError("; ".join(problems))
         return self
 
+    def _coop(self) -> CoopRule | None:
+        return CoopRule(**self.coop.model_dump()) if self.coop else None
+
     def _tiers(self) -> tuple[RebateTier, ...]:
+        if self.kind == "coop" and self.coop is not None:
+            return (RebateTier(from_minor=0, rate_bp=self.coop.share_bp),)
         return tuple(RebateTier(from_minor=t.from_minor, rate_bp=t.rate_bp) for t in self.tiers)
 
     def _growth(self) -> GrowthRule | None:
         return GrowthRule(**self.growth.model_dump()) if self.growth else None
 
     def command(self, program_id: str, published_by: str) -> PublishProgram:
+        coop = self.kind == "coop"
         return PublishProgram(
             program_id=program_id, name=self.name, starts_on=self.starts_on, ends_on=self.ends_on,
-            basis=self.basis, mode=self.mode, tiers=self._tiers(),
+            basis="invoiced" if coop else self.basis or "invoiced",
+            mode="retroactive" if coop else self.mode or "retroactive", tiers=self._tiers(),
             eligibility=Eligibility(**self.eligibility.model_dump()) if self.eligibility else Eligibility(),
             growth=self._growth(),
             timeliness=TimelinessRule(**self.timeliness.model_dump()) if self.timeliness else None,
             cap_minor=self.cap_minor, currency=self.currency, published_by=published_by,
+            rollup=self.rollup, kind=self.kind, coop=self._coop(),
         )
 
 
@@ -108,11 +153,22 @@ class SettleIn(RequestModel):
 
 
 class SourceOut(BaseModel):
-    """A document that moved the basis (``bonus``: news that moved only a bonus, amount 0)."""
+    """A document that moved the basis (``bonus``: news that moved only a bonus, amount 0).
+
+    ``partner_id`` is present on a sub-dealer's document counted toward its parent (roll-up).
+    """
 
     kind: SourceKind
     ref: str
     amount_minor: int
+    partner_id: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _own_sources_name_no_partner(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        body: dict[str, Any] = handler(self)
+        if body.get("partner_id") is None:
+            body.pop("partner_id", None)
+        return body
 
 
 class ComponentOut(BaseModel):
@@ -140,6 +196,9 @@ class ProgramOut(BaseModel):
     closes: int
     last_closed_by: str | None
     settled_through: date | None = None
+    kind: ProgramKind = "volume"
+    rollup: Rollup = "self"
+    coop: dict[str, Any] | None = None
 
 
 class AccrualOut(BaseModel):
@@ -203,4 +262,78 @@ class AccrualPage(BaseModel):
 
 class SettlementPage(BaseModel):
     items: list[SettlementOut]
+    next_cursor: str | None
+
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+
+
+class CoopClaimIn(RequestModel):
+    """Advertising spend claimed against a co-op fund, with a reference to its evidence.
+
+    A partner key files for itself; finance names the ``partner_id`` it files for.
+    """
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "program_id": "prg_01JDX3M4N5", "amount_minor": 2500000,
+        "description": "Trade-show booth, Shanghai IoT Expo 2027",
+        "evidence_ref": "INV-EXPO-2027-0311"}]})
+
+    program_id: Name
+    amount_minor: Annotated[int, Field(strict=True, gt=0, le=MAX_MINOR)]
+    description: Text
+    evidence_ref: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+    partner_id: Name | None = None
+
+
+class RejectClaimIn(RequestModel):
+    """Why the claim is rejected (finance, not the filer's key)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "no proof of the spend"}]})
+
+    reason: Annotated[Text, Field(description="Why it is rejected.")]
+
+
+class CoopClaimOut(BaseModel):
+    id: str
+    program_id: str
+    partner_id: str
+    status: Literal["filed", "approved", "rejected"]
+    amount_minor: int
+    currency: str
+    matched_minor: int = Field(description="match_bp of the spend (set on approval)")
+    approved_minor: int = Field(description="the matched share capped at the fund's balance: what is paid")
+    description: str
+    evidence_ref: str
+    filed_by: str
+    filed_on: date
+    decided_by: str | None
+    decided_on: date | None
+    reason: str | None
+    credit_note_id: str | None
+
+
+class CoopClaimPage(BaseModel):
+    items: list[CoopClaimOut]
+    next_cursor: str | None
+
+
+class CoopFundOut(BaseModel):
+    program_id: str
+    partner_id: str
+    currency: str
+    share_bp: int
+    match_bp: int
+    expires_on: date
+    status: Literal["open", "expired"]
+    accrued_minor: int
+    paid_minor: int
+    expired_minor: int
+    balance_minor: int
+    pending_claims: int
+    claims: list[CoopClaimOut]
+
+
+class CoopFundPage(BaseModel):
+    items: list[CoopFundOut]
     next_cursor: str | None

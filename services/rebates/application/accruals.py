@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import date
 
 from sqlalchemy import text
@@ -30,12 +31,13 @@ from libs.events.rebates import ProgramPublished
 from libs.runtime import documents
 from libs.runtime.commands import Unit
 from services.rebates.application import applicability, sources, views
-from services.rebates.application.copies import partner_ledger, timeliness_counts
+from services.rebates.application.copies import partner_ledger, partner_profile, timeliness_counts
 from services.rebates.application.rebates import LoadedRebate, append, load_rebate, new_settlement_id
 from services.rebates.domain.closing import Performance, final_amount
 from services.rebates.domain.eligibility import PartnerProfile
 from services.rebates.domain.ledger import Contribution, Window, basis_in, period_of
 from services.rebates.domain.rebate import SYSTEM, AmountOf, decide_accruals, decide_proposal
+from services.rebates.domain.rollup import counts_for_parent, counts_for_self, parent_on
 
 ContributionsOf = Callable[[ProgramPublished], list[Contribution]]
 
@@ -115,7 +117,8 @@ async def programs_for(conn: AsyncConnection, profile: PartnerProfile, currency:
 
 
 async def accrue_for_partner(unit: Unit, profile: PartnerProfile, contributions_of: ContributionsOf, *,
-                             currency: str, dates: Sequence[date], follow_existing: bool = False) -> None:
+                             currency: str, dates: Sequence[date], follow_existing: bool = False,
+                             sold_on: date | None = None) -> None:
     """Under every program the partner counts for, append the accruals and write the documents.
 
     A partner counts for a program while it is eligible (its current tier and
@@ -123,15 +126,30 @@ async def accrue_for_partner(unit: Unit, profile: PartnerProfile, contributions_
     that lost eligibility (e.g. moved down a tier) still has its returns reversed.
     ``currency`` and ``dates`` (those of what may contribute) narrow the programs
     looked at; a program outside them would contribute nothing.
+
+    Roll-up (``domain.rollup``): the parent in effect on ``sold_on`` (the date of
+    the sale) also counts the contributions, under its own programs whose
+    ``rollup`` is ``parent`` or ``both``, each source naming the sub-dealer; under
+    ``parent`` the sub-dealer's own basis does not count them.
     """
     conn = unit.conn
     await lock_ledger(conn)
     if not dates:
         return
+    parent_id = parent_on(profile, sold_on) if sold_on is not None else None
     for program, final in await programs_for(conn, profile, currency, dates, follow_existing):
-        contributions = contributions_of(program)
+        contributions = contributions_of(program) if counts_for_self(program.rollup, parent_id) else []
         if contributions:
             await accrue(unit, program, profile.partner_id, contributions, final=final)
+    if parent_id is None:
+        return
+    parent = await partner_profile(conn, parent_id)
+    for program, final in await programs_for(conn, parent, currency, dates, follow_existing):
+        if not counts_for_parent(program.rollup, parent_id):
+            continue
+        rolled = [replace(c, partner_id=profile.partner_id) for c in contributions_of(program)]
+        if rolled:
+            await accrue(unit, program, parent_id, rolled, final=final)
 
 
 async def reassess(unit: Unit, partner_id: str, ref: str, on: date,

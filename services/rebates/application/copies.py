@@ -49,13 +49,18 @@ async def partner_profile(conn: AsyncConnection, partner_id: str) -> PartnerProf
     body = await documents.get(conn, PARTNER, partner_id)
     if body is None:
         return PartnerProfile(partner_id)
-    return PartnerProfile(partner_id, body.get("tier"), body.get("region"), body.get("parent_id"))
+    changes = tuple((date.fromisoformat(c["effective_from"]), c["parent_id"])
+                    for c in body.get("parent_changes", []))
+    return PartnerProfile(partner_id, body.get("tier"), body.get("region"), body.get("parent_id"), changes)
 
 
 async def save_partner(conn: AsyncConnection, profile: PartnerProfile) -> None:
-    await documents.put(conn, PARTNER, profile.partner_id, {
-        "partner_id": profile.partner_id, "tier": profile.tier, "region": profile.region,
-        "parent_id": profile.parent_id}, partner_id=profile.partner_id)
+    body: dict[str, Any] = {"partner_id": profile.partner_id, "tier": profile.tier, "region": profile.region,
+                            "parent_id": profile.parent_id}
+    if profile.parent_changes:
+        body["parent_changes"] = [{"effective_from": day.isoformat(), "parent_id": parent_id}
+                                  for day, parent_id in profile.parent_changes]
+    await documents.put(conn, PARTNER, profile.partner_id, body, partner_id=profile.partner_id)
 
 
 def invoice_from(body: dict[str, Any]) -> InvoiceCopy:

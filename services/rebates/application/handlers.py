@@ -15,7 +15,7 @@ from datetime import date
 from typing import Any
 
 from libs.events.credit import AdvanceApplied, CreditNoteIssued, InvoiceIssued, InvoicePaid, PaymentApplied
-from libs.events.partners import PartnerRegistered, PartnerTierChanged
+from libs.events.partners import PartnerParentChanged, PartnerRegistered, PartnerTierChanged
 from libs.events.rebates import ProgramPublished
 from libs.messaging.consumer import Handler
 from libs.runtime.commands import Reaction, Unit, reactions
@@ -33,6 +33,7 @@ from services.rebates.domain.ledger import (
     returned_from,
     with_application,
 )
+from services.rebates.domain.rollup import with_parent_change
 
 
 async def when_partner_registered_keep_copy(unit: Unit, event: Any) -> None:
@@ -45,6 +46,14 @@ async def when_partner_tier_changed_update_copy(unit: Unit, event: Any) -> None:
     assert isinstance(event, PartnerTierChanged)
     profile = await copies.partner_profile(unit.conn, event.partner_id)
     await copies.save_partner(unit.conn, replace(profile, tier=event.to_tier))
+
+
+async def when_partner_parent_changed_keep_history(unit: Unit, event: Any) -> None:
+    """Keep the parent history: sales are attributed by the parent in effect on their date."""
+    assert isinstance(event, PartnerParentChanged)
+    profile = await copies.partner_profile(unit.conn, event.partner_id)
+    changed = with_parent_change(profile, event.effective_from, event.to_parent_id)
+    await copies.save_partner(unit.conn, changed)
 
 
 def _in_baseline(on: date) -> Callable[[ProgramPublished], bool]:
@@ -77,7 +86,7 @@ async def _accrue_invoice(unit: Unit, invoice: InvoiceCopy,
         unit, profile,
         lambda program: [c for c in invoice_contributions(program, invoice, period_of(program))
                          if not cash or c.kind == "payment"],
-        currency=invoice.currency, dates=dates, follow_existing=cash)
+        currency=invoice.currency, dates=dates, follow_existing=cash, sold_on=invoice.issued_on)
 
 
 async def when_invoice_issued_accrue(unit: Unit, event: Any) -> None:
@@ -133,12 +142,16 @@ async def when_credit_note_issued_reverse_or_link(unit: Unit, event: Any) -> Non
     """A return takes its eligible lines off the basis of the period its original invoice earned in.
 
     That period's program may be open or final (then a true-up is proposed); the
-    current period's basis is untouched. A rebate credit note is linked to its settlement.
+    current period's basis is untouched. A rebate credit note is linked to its settlement, a
+    co-op one to its claim.
     """
     assert isinstance(event, CreditNoteIssued)
     conn = unit.conn
     if event.source_kind == "rebate":
         await views.note_credit_note(conn, event.source_ref, event.credit_note_id)
+        return
+    if event.source_kind == "coop":
+        await views.note_credit_note(conn, event.source_ref, event.credit_note_id, views.CLAIM)
         return
     note = ReturnCopy(event.credit_note_id, event.partner_id, event.issued_on, event.amount_minor,
                       event.currency, tuple((line.category, line.line_total_minor) for line in event.lines))
@@ -150,7 +163,8 @@ async def when_credit_note_issued_reverse_or_link(unit: Unit, event: Any) -> Non
     await accrue_for_partner(
         unit, profile,
         lambda program: return_contribution(program, note, period_of(program)),
-        currency=note.currency, dates=dated, follow_existing=True)
+        currency=note.currency, dates=dated, follow_existing=True,
+        sold_on=note.sold_on or note.issued_on)
     for day in dated:
         await reassess(unit, event.partner_id, f"baseline/{event.credit_note_id}", day, _in_baseline(day))
 
@@ -159,6 +173,7 @@ def handlers(ctx: ServiceContext) -> Mapping[str, Handler]:
     table: dict[str, Reaction] = {
         PartnerRegistered.TYPE: when_partner_registered_keep_copy,
         PartnerTierChanged.TYPE: when_partner_tier_changed_update_copy,
+        PartnerParentChanged.TYPE: when_partner_parent_changed_keep_history,
         InvoiceIssued.TYPE: when_invoice_issued_accrue,
         PaymentApplied.TYPE: when_payment_applied_accrue_collected,
         AdvanceApplied.TYPE: when_advance_applied_accrue_collected,

@@ -35,7 +35,7 @@ from services.rebates.application.copies import (
 from services.rebates.application.rebates import append, load_rebate, new_settlement_id
 from services.rebates.domain import program as programs
 from services.rebates.domain.closing import final_amount
-from services.rebates.domain.eligibility import partner_eligible
+from services.rebates.domain.eligibility import PartnerProfile, partner_eligible
 from services.rebates.domain.ledger import (
     Contribution,
     Window,
@@ -45,6 +45,7 @@ from services.rebates.domain.ledger import (
 )
 from services.rebates.domain.program import ProgramState, PublishProgram
 from services.rebates.domain.rebate import decide_proposal
+from services.rebates.domain.rollup import attribute, parent_on
 
 STREAM_TYPE = "program"
 
@@ -85,15 +86,31 @@ def _as_of_today(unit: Unit, body: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _accrue_ledger(unit: Unit, program: ProgramPublished) -> None:
+    """Accrue every document in the period, each toward whom the program's roll-up attributes it."""
     conn = unit.conn
     period = period_of(program)
     found: dict[str, list[Contribution]] = defaultdict(list)
+    profiles: dict[str, PartnerProfile] = {}
+
+    async def profile_of(partner_id: str) -> PartnerProfile:
+        if partner_id not in profiles:
+            profiles[partner_id] = await partner_profile(conn, partner_id)
+        return profiles[partner_id]
+
+    async def count(partner_id: str, sold_on: date | None, contributions: list[Contribution]) -> None:
+        parent_id = parent_on(await profile_of(partner_id), sold_on) if sold_on else None
+        for beneficiary, counted in attribute(program.rollup, partner_id, parent_id, contributions):
+            found[beneficiary] += counted
+
     async for body in all_documents(conn, INVOICE):
-        found[body["partner_id"]] += invoice_contributions(program, invoice_from(body), period)
+        invoice = invoice_from(body)
+        await count(invoice.partner_id, invoice.issued_on, invoice_contributions(program, invoice, period))
     async for body in all_documents(conn, RETURN):
-        found[body["partner_id"]] += return_contribution(program, return_from(body), period)
+        note = return_from(body)
+        await count(note.partner_id, note.sold_on or note.issued_on,
+                    return_contribution(program, note, period))
     for partner_id, contributions in sorted(found.items()):
-        if contributions and partner_eligible(program.eligibility, await partner_profile(conn, partner_id)):
+        if contributions and partner_eligible(program.eligibility, await profile_of(partner_id)):
             ordered = sorted(contributions, key=lambda c: (c.on, c.ref))
             await accrue(unit, program, partner_id, ordered)
 
@@ -142,10 +159,16 @@ async def _propose_round(unit: Unit, saved: Loaded[str, ProgramState], *, kind: 
 
 async def _through(conn: AsyncConnection, program: ProgramPublished, partner_id: str, window: Window,
                    counted: list[SourceRef]) -> tuple[int, list[SourceRef]]:
-    """The basis through an interim's date: the counted sources whose documents are dated in ``window``."""
-    invoices, returns = await partner_ledger(conn, partner_id)
-    dated = {(c.kind, c.ref) for invoice in invoices for c in invoice_contributions(program, invoice, window)}
-    dated |= {(c.kind, c.ref) for note in returns for c in return_contribution(program, note, window)}
+    """The basis through an interim's date: the counted sources whose documents are dated in ``window``.
+
+    Sources rolled up from sub-dealers are dated in their own ledgers.
+    """
+    dated: set[tuple[str, str]] = set()
+    for owner in sorted({partner_id} | {s.partner_id for s in counted if s.partner_id}):
+        invoices, returns = await partner_ledger(conn, owner)
+        dated |= {(c.kind, c.ref) for invoice in invoices
+                  for c in invoice_contributions(program, invoice, window)}
+        dated |= {(c.kind, c.ref) for note in returns for c in return_contribution(program, note, window)}
     within = [source for source in counted if (source.kind, source.ref) in dated]
     return sum(source.amount_minor for source in within if source.kind != "bonus"), within
 

@@ -17,6 +17,7 @@ from libs.runtime.ids import new_id
 from libs.store.snapshots import SnapshotPolicy
 from services.rebates.application import sources, views
 from services.rebates.domain import rebate, snapshot
+from services.rebates.domain.coop import COOP_EVENTS
 from services.rebates.domain.rebate import RebateState
 
 STREAM_TYPE = "rebate"
@@ -44,7 +45,7 @@ async def _write_documents(unit: Unit, loaded: LoadedRebate, events: Sequence[Do
 
 
 SNAPSHOTS: SnapshotPolicy[RebateState] = SnapshotPolicy(
-    snapshot.SHAPE, [RebateAccrued, SettlementProposed, SettlementApproved], snapshot.encode,
+    snapshot.SHAPE, [RebateAccrued, SettlementProposed, SettlementApproved, *COOP_EVENTS], snapshot.encode,
     snapshot.decode)
 """A rebate's stream gains an event per source its program counts: loads start from a snapshot."""
 

@@ -2,8 +2,8 @@
 
 Program documents are folded again from the program streams, accrual
 documents from the rebate streams, with the same body functions as the
-commands (``views``). Settlement documents are rewritten in place rather than
-forgotten: the credit note that paid a settlement comes from credit's events,
+commands (``views``). Settlement and co-op claim documents are rewritten in place rather than
+forgotten: the credit note that paid a settlement (or claim) comes from credit's events,
 not from this store, so it is kept from the stored document, like its version
 while its status has not changed (``views.write_rebate`` writes a settlement
 only when its status changes). The copies of other services' facts are kept.
@@ -36,23 +36,25 @@ def _write_program(docs: Documents, state: ProgramState, version: int) -> None:
 class _Rebate:
     state: RebateState | None = None
     status_set_at: dict[str, int] = field(default_factory=dict)
-    """Settlement id -> the stream version at which its status last changed."""
+    """Settlement or co-op claim id -> the stream version at which its status last changed."""
 
 
 def _fold_rebate(held: _Rebate, envelope: Envelope, event: DomainEvent) -> _Rebate:
     before = held.state or RebateState(event.program_id, event.partner_id)  # type: ignore[attr-defined]
     after = rebate.evolve(before, event)
     statuses = {s.settlement_id: s.status for s in before.settlements}
-    changed = {s.settlement_id: envelope.stream_version for s in after.settlements
-               if statuses.get(s.settlement_id) != s.status}
+    statuses |= {c.claim_id: c.status for c in before.fund.claims}
+    now = [(s.settlement_id, s.status) for s in after.settlements]
+    now += [(c.claim_id, c.status) for c in after.fund.claims]
+    changed = {doc_id: envelope.stream_version for doc_id, status in now if statuses.get(doc_id) != status}
     return replace(held, state=after, status_set_at={**held.status_set_at, **changed})
 
 
-async def _settlement_versions(docs: Documents, settlement_ids: list[str]) -> dict[str, int]:
-    if not settlement_ids:
+async def _stored_versions(docs: Documents, kind: str, doc_ids: list[str]) -> dict[str, int]:
+    if not doc_ids:
         return {}
     rows = await docs.conn.execute(select(documents.c.id, documents.c.version).where(
-        documents.c.kind == views.SETTLEMENT, documents.c.id.in_(settlement_ids)))
+        documents.c.kind == kind, documents.c.id.in_(doc_ids)))
     return {doc_id: version for doc_id, version in rows.all()}
 
 
@@ -62,7 +64,7 @@ async def _write_rebate(docs: Documents, held: _Rebate, version: int) -> None:
         return
     docs.put(views.ACCRUAL, views.accrual_id(state.program_id, state.partner_id), views.accrual_body(state),
              partner_id=state.partner_id, version=version, ref_id=state.program_id)
-    versions = await _settlement_versions(docs, [s.settlement_id for s in state.settlements])
+    versions = await _stored_versions(docs, views.SETTLEMENT, [s.settlement_id for s in state.settlements])
     for settlement in state.settlements:
         body = views.settlement_body(state, settlement)
         stored = await docs.get(views.SETTLEMENT, settlement.settlement_id)
@@ -73,6 +75,17 @@ async def _write_rebate(docs: Documents, held: _Rebate, version: int) -> None:
                 version = versions[settlement.settlement_id]
         docs.put(views.SETTLEMENT, settlement.settlement_id, body, partner_id=state.partner_id,
                  status=settlement.status, version=version, ref_id=state.program_id)
+    versions = await _stored_versions(docs, views.CLAIM, [c.claim_id for c in state.fund.claims])
+    for claim in state.fund.claims:
+        body = views.claim_body(state, claim)
+        stored = await docs.get(views.CLAIM, claim.claim_id)
+        version = held.status_set_at[claim.claim_id]
+        if stored is not None:
+            body["credit_note_id"] = stored.get("credit_note_id")
+            if stored["status"] == claim.status:
+                version = versions[claim.claim_id]
+        docs.put(views.CLAIM, claim.claim_id, body, partner_id=state.partner_id, status=claim.status,
+                 version=version, ref_id=state.program_id)
 
 
 MODELS = (

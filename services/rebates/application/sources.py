@@ -29,6 +29,7 @@ rebate_sources = Table(
     Column("kind", String(20), nullable=False),
     Column("ref", String(200), nullable=False),
     Column("amount_minor", BigInteger, nullable=False),
+    Column("source_partner_id", String(64), nullable=True),  # a sub-dealer's document (roll-up)
     UniqueConstraint("program_id", "partner_id", "kind", "ref", name="uq_rebate_sources_ref"),
 )
 
@@ -56,7 +57,8 @@ async def save(conn: AsyncConnection, key: RebateKey, first_seq: int, sources: S
     program_id, partner_id = key
     await conn.execute(rebate_sources.insert(), [
         {"program_id": program_id, "partner_id": partner_id, "seq": first_seq + n, "kind": source.kind,
-         "ref": source.ref, "amount_minor": source.amount_minor} for n, source in enumerate(sources)])
+         "ref": source.ref, "amount_minor": source.amount_minor, "source_partner_id": source.partner_id}
+        for n, source in enumerate(sources)])
 
 
 async def of(conn: AsyncConnection, key: RebateKey) -> list[SourceRef]:
@@ -65,17 +67,24 @@ async def of(conn: AsyncConnection, key: RebateKey) -> list[SourceRef]:
 
 
 async def listed(conn: AsyncConnection, keys: Iterable[RebateKey]) -> dict[RebateKey, list[dict[str, Any]]]:
-    """The sources of several rebates as the API shows them, each in accrual order."""
+    """The sources of several rebates as the API shows them, each in accrual order.
+
+    A source rolled up from a sub-dealer names it (``partner_id``); the rebate's own sources do not.
+    """
     wanted = sorted(set(keys))
     found: dict[RebateKey, list[dict[str, Any]]] = defaultdict(list)
     if not wanted:
         return found
     table = rebate_sources.c
-    query = select(table.program_id, table.partner_id, table.kind, table.ref, table.amount_minor).where(
+    query = select(table.program_id, table.partner_id, table.kind, table.ref, table.amount_minor,
+                   table.source_partner_id).where(
         pairs_in(table.program_id, table.partner_id, wanted)).order_by(
         table.program_id, table.partner_id, table.seq)
-    for program_id, partner_id, kind, ref, amount_minor in (await conn.execute(query)).all():
-        found[(program_id, partner_id)].append({"kind": kind, "ref": ref, "amount_minor": amount_minor})
+    for program_id, partner_id, kind, ref, amount_minor, owner in (await conn.execute(query)).all():
+        source: dict[str, Any] = {"kind": kind, "ref": ref, "amount_minor": amount_minor}
+        if owner is not None:
+            source["partner_id"] = owner
+        found[(program_id, partner_id)].append(source)
     return found
 
 

@@ -10,10 +10,11 @@ from libs.events.rebates import ProgramPublished
 from libs.runtime import documents
 from services.rebates.application import applicability, sources
 from services.rebates.domain.closing import FinalAmount
+from services.rebates.domain.coop import Claim
 from services.rebates.domain.program import ProgramState
 from services.rebates.domain.rebate import RebateState, Settlement
 
-PROGRAM, ACCRUAL, SETTLEMENT = "program", "accrual", "settlement"
+PROGRAM, ACCRUAL, SETTLEMENT, CLAIM = "program", "accrual", "settlement", "coop-claim"
 DEFINITION_FIELDS = tuple(name for name in ProgramPublished.model_fields if name != "program_id")
 
 
@@ -32,7 +33,7 @@ def program_body(state: ProgramState) -> dict[str, Any]:
 
 def program_from(body: dict[str, Any]) -> ProgramPublished:
     return ProgramPublished.model_validate(
-        {"program_id": body["id"], **{name: body[name] for name in DEFINITION_FIELDS}})
+        {"program_id": body["id"], **{name: body[name] for name in DEFINITION_FIELDS if name in body}})
 
 
 async def write_program(conn: AsyncConnection, state: ProgramState, version: int) -> dict[str, Any]:
@@ -44,7 +45,8 @@ async def write_program(conn: AsyncConnection, state: ProgramState, version: int
 
 
 def _sources(refs: Any) -> list[dict[str, Any]]:
-    return [source.model_dump(mode="json") for source in refs]
+    """A source names its partner only when it is a sub-dealer's (roll-up)."""
+    return [source.model_dump(mode="json", exclude_none=True) for source in refs]
 
 
 def accrual_body(state: RebateState) -> dict[str, Any]:
@@ -58,6 +60,10 @@ def accrual_body(state: RebateState) -> dict[str, Any]:
         "tier_rate_bp": state.tier_rate_bp, "currency": state.currency,
         "components": state.amount.components(),
         "settled_minor": state.settled_minor,
+        # A co-op program's fund (``application.coop.fund_body``); the accrual API does not show it.
+        "fund": {"paid_minor": state.fund.paid_minor, "expired_minor": state.fund.expired_minor,
+                 "expired_on": state.fund.expired_on.isoformat() if state.fund.expired_on else None,
+                 "balance_minor": state.fund.balance(state.accrued_minor)},
     }
 
 
@@ -100,8 +106,21 @@ def settlement_body(state: RebateState, settlement: Settlement) -> dict[str, Any
     }
 
 
+def claim_body(state: RebateState, claim: Claim) -> dict[str, Any]:
+    return {
+        "id": claim.claim_id, "program_id": state.program_id, "partner_id": state.partner_id,
+        "status": claim.status, "amount_minor": claim.amount_minor, "currency": state.currency,
+        "matched_minor": claim.matched_minor, "approved_minor": claim.approved_minor,
+        "description": claim.description, "evidence_ref": claim.evidence_ref,
+        "filed_by": claim.filed_by, "filed_on": claim.filed_on.isoformat(),
+        "decided_by": claim.decided_by,
+        "decided_on": claim.decided_on.isoformat() if claim.decided_on else None,
+        "reason": claim.reason, "credit_note_id": None,
+    }
+
+
 async def write_rebate(conn: AsyncConnection, state: RebateState, version: int) -> None:
-    """The accrual document, and every settlement document whose status changed."""
+    """The accrual document, and every settlement and co-op claim document whose status changed."""
     await documents.put(conn, ACCRUAL, accrual_id(state.program_id, state.partner_id),
                         accrual_body(state), partner_id=state.partner_id, version=version,
                         ref_id=state.program_id)
@@ -115,13 +134,21 @@ async def write_rebate(conn: AsyncConnection, state: RebateState, version: int) 
         await documents.put(conn, SETTLEMENT, settlement.settlement_id, body,
                             partner_id=state.partner_id, status=settlement.status, version=version,
                             ref_id=state.program_id)
+    for claim in state.fund.claims:
+        stored = await documents.get(conn, CLAIM, claim.claim_id)
+        if stored is not None and stored["status"] == claim.status:
+            continue
+        await documents.put(conn, CLAIM, claim.claim_id, claim_body(state, claim),
+                            partner_id=state.partner_id, status=claim.status, version=version,
+                            ref_id=state.program_id)
 
 
-async def note_credit_note(conn: AsyncConnection, settlement_id: str, credit_note_id: str) -> None:
-    """Credit turned an approved payout into a credit note: link it from the settlement."""
-    body = await documents.get(conn, SETTLEMENT, settlement_id)
+async def note_credit_note(conn: AsyncConnection, settlement_id: str, credit_note_id: str,
+                           kind: str = SETTLEMENT) -> None:
+    """Credit turned an approved payout (or co-op claim) into a credit note: link it from the document."""
+    body = await documents.get(conn, kind, settlement_id)
     if body is None:
         return
     body["credit_note_id"] = credit_note_id
-    await documents.put(conn, SETTLEMENT, settlement_id, body, partner_id=body["partner_id"],
+    await documents.put(conn, kind, settlement_id, body, partner_id=body["partner_id"],
                         status=body["status"], ref_id=body["program_id"])

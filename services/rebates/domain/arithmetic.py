@@ -9,18 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from libs.events.values import ProgramMode, RebateTier
+from libs.events.values import ProgramMode, RebateTier, half_up
 
 BP = 10_000
-
-
-def half_up(numerator: int, denominator: int = 1) -> int:
-    """``numerator / denominator`` rounded half away from zero (``denominator`` > 0)."""
-    if denominator <= 0:
-        raise ValueError("denominator must be positive")
-    if numerator < 0:
-        return -half_up(-numerator, denominator)
-    return (2 * numerator + denominator) // (2 * denominator)
 
 
 def of_bp(amount_minor: int, rate_bp: int) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 
 from libs.events.values import Eligibility
 
@@ -22,6 +23,9 @@ class PartnerProfile:
     tier: str | None = None
     region: str | None = None
     parent_id: str | None = None
+    """The parent it was registered with."""
+    parent_changes: tuple[tuple[date, str | None], ...] = ()
+    """``(effective_from, parent_id)`` of each later change (``domain.rollup.parent_on``)."""
 
 
 def partner_eligible(rules: Eligibility, partner: PartnerProfile) -> bool:

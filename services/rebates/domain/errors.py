@@ -24,7 +24,8 @@ class SettlementNotFound(NotFound):
 
 
 class SameApprover(Forbidden):
-    """Four eyes: the key that closed the period (and so proposed the payout) may not approve it."""
+    """Four eyes: the key that closed the period (and so proposed the payout) may not approve it,
+    nor may the key that filed a co-op claim decide it."""
 
     slug = "same-approver"
 
@@ -45,3 +46,31 @@ class ProgramFinal(Conflict):
     """A final program settles no more interims: a late source proposes its true-up, or close again."""
 
     slug = "program-final"
+
+
+class NotCoopProgram(Conflict):
+    """Co-op claims are filed only against a program of kind ``coop``; a co-op program is not settled."""
+
+    slug = "not-coop-program"
+
+
+class ClaimNotFound(NotFound):
+    slug = "coop-claim-not-found"
+
+
+class ClaimNotDecidable(Conflict):
+    """A co-op claim is approved or rejected once."""
+
+    slug = "coop-claim-not-decidable"
+
+
+class FundExpired(Conflict):
+    """After the program's ``expires_on`` its co-op fund takes no claims and pays none."""
+
+    slug = "coop-fund-expired"
+
+
+class FundEmpty(Conflict):
+    """Nothing is left in the co-op fund to pay the matched share."""
+
+    slug = "coop-fund-empty"

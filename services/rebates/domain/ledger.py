@@ -109,6 +109,8 @@ class Contribution:
     ref: str
     amount_minor: int
     on: date
+    partner_id: str | None = None
+    """The sub-dealer whose document it is, when it counts toward its parent."""
 
 
 @dataclass(frozen=True)

@@ -19,17 +19,21 @@ from itertools import pairwise
 from libs.events.base import DomainEvent
 from libs.events.rebates import ProgramClosed, ProgramPublished, ProgramSettled
 from libs.events.values import (
+    CoopRule,
     Eligibility,
     GrowthRule,
     ProgramBasis,
+    ProgramKind,
     ProgramMode,
     RebateTier,
+    Rollup,
     TimelinessRule,
 )
 from services.rebates.domain.arithmetic import BP
 from services.rebates.domain.errors import (
     InvalidProgram,
     InvalidSettlementDate,
+    NotCoopProgram,
     ProgramAlreadyPublished,
     ProgramFinal,
     ProgramNotFound,
@@ -53,6 +57,9 @@ class PublishProgram:
     cap_minor: int | None
     currency: str
     published_by: str
+    rollup: Rollup = "self"
+    kind: ProgramKind = "volume"
+    coop: CoopRule | None = None
 
 
 @dataclass(frozen=True)
@@ -104,10 +111,32 @@ def rule_problems(
     return problems
 
 
+def kind_problems(kind: str, *, basis: str | None, mode: str | None, tiers: bool, bonuses: bool,
+                  coop: CoopRule | None, ends_on: date) -> list[str]:
+    """A volume program names its basis, mode and tiers; a co-op fund only its ``coop`` rule."""
+    if kind == "volume":
+        problems = [f"{name} is required" for name, value in (("basis", basis), ("mode", mode)) if not value]
+        return problems + (["coop applies only to a program of kind coop"] if coop else [])
+    if coop is None:
+        return ["a co-op program needs coop: {share_bp, match_bp, expires_on}"]
+    problems = [f"a co-op program takes no {name}" for name, given in (
+        ("basis", basis), ("mode", mode), ("tiers", tiers), ("growth, timeliness or cap_minor", bonuses))
+        if given]
+    if not 0 <= coop.share_bp <= BP or not 0 <= coop.match_bp <= BP:
+        problems.append("coop share_bp and match_bp must be between 0 and 10000")
+    if coop.expires_on < ends_on:
+        problems.append("coop expires_on must not be before ends_on")
+    return problems
+
+
 def decide_publish(state: ProgramState, command: PublishProgram) -> list[ProgramPublished]:
     if state.definition is not None:
         raise ProgramAlreadyPublished(f"program {command.program_id} is already published")
     problems = rule_problems(command.starts_on, command.ends_on, command.tiers, command.growth)
+    if command.kind == "coop":
+        problems += kind_problems("coop", basis=None, mode=None, tiers=False,
+                                  bonuses=bool(command.growth or command.timeliness or command.cap_minor),
+                                  coop=command.coop, ends_on=command.ends_on)
     if command.cap_minor is not None and command.cap_minor < 0:
         problems.append("cap_minor must be 0 or more")
     if problems:
@@ -117,6 +146,7 @@ def decide_publish(state: ProgramState, command: PublishProgram) -> list[Program
         ends_on=command.ends_on, basis=command.basis, mode=command.mode, tiers=list(command.tiers),
         eligibility=command.eligibility, growth=command.growth, timeliness=command.timeliness,
         cap_minor=command.cap_minor, currency=command.currency, published_by=command.published_by,
+        rollup=command.rollup, kind=command.kind, coop=command.coop,
     )]
 
 
@@ -124,6 +154,7 @@ def decide_close(state: ProgramState, program_id: str, closed_by: str) -> list[P
     """Closing is allowed at any time and again later: each close is a (true-up) settlement round."""
     if state.definition is None:
         raise ProgramNotFound(f"no program {program_id}")
+    _refuse_coop(state.definition)
     return [ProgramClosed(program_id=program_id, closed_by=closed_by)]
 
 
@@ -133,6 +164,7 @@ def decide_settle(state: ProgramState, program_id: str, through: date, today: da
     program = state.definition
     if program is None:
         raise ProgramNotFound(f"no program {program_id}")
+    _refuse_coop(program)
     if state.status == "final":
         raise ProgramFinal(f"program {program_id} is final: a late source proposes its true-up")
     problems = []
@@ -147,3 +179,10 @@ def decide_settle(state: ProgramState, program_id: str, through: date, today: da
     if problems:
         raise InvalidSettlementDate("; ".join(problems), problems=problems)
     return [ProgramSettled(program_id=program_id, through=through, settled_by=settled_by)]
+
+
+def _refuse_coop(program: ProgramPublished) -> None:
+    """A co-op fund pays out through approved claims, never through a settlement round."""
+    if program.kind == "coop":
+        raise NotCoopProgram(f"program {program.program_id} is a co-op fund: it pays approved claims, "
+                             "it is not settled or closed", slug="coop-program-not-settled")

@@ -19,7 +19,7 @@ by a key other than its proposer, it is owed back as a debit note),
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import partial
 
@@ -27,6 +27,7 @@ from libs.events.base import DomainEvent
 from libs.events.rebates import ProgramPublished, RebateAccrued, SettlementApproved, SettlementProposed
 from libs.events.values import SourceRef
 from services.rebates.domain.closing import FinalAmount, Performance, final_amount
+from services.rebates.domain.coop import COOP_EVENTS, Fund, evolve_fund
 from services.rebates.domain.errors import SameApprover, SettlementNotApprovable, SettlementNotFound
 from services.rebates.domain.ledger import Contribution
 
@@ -69,10 +70,12 @@ class RebateState:
     #: How many sources it counted; the sources themselves are rows the application keeps.
     accruals: int = 0
     settlements: tuple[Settlement, ...] = ()
+    #: The co-op fund's claims and expiry (a ``coop`` program's rebate only).
+    fund: Fund = field(default_factory=Fund)
 
     @property
     def exists(self) -> bool:
-        return bool(self.accruals or self.settlements)
+        return bool(self.accruals or self.settlements or self.fund.claims)
 
     @property
     def settled_minor(self) -> int:
@@ -94,6 +97,8 @@ def proposal_status(payout_minor: int) -> str:
 
 
 def evolve(state: RebateState, event: DomainEvent) -> RebateState:
+    if isinstance(event, COOP_EVENTS):
+        return replace(state, fund=evolve_fund(state.fund, event))
     if isinstance(event, RebateAccrued):
         volume = event.accrued_minor if event.volume_minor is None else event.volume_minor
         return replace(state, basis_minor=event.basis_minor, accrued_minor=event.accrued_minor,
@@ -153,7 +158,7 @@ def decide_accruals(
         if contribution.kind == "bonus" and (not state.exists or amount == state.amount):
             continue  # news that moved no bonus is not a source
         source = SourceRef(kind=contribution.kind, ref=contribution.ref,
-                           amount_minor=contribution.amount_minor)
+                           amount_minor=contribution.amount_minor, partner_id=contribution.partner_id)
         event = _accrued(state, program, source, amount)
         found.append(event)
         state = evolve(state, event)

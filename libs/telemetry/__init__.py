@@ -1,0 +1,1 @@
+"""Observability with no domain in it: the request's context, structured logs, metrics, traces."""

@@ -1,0 +1,74 @@
+"""Statements sent straight to the driver (``libs.store.sql.Statement``) behave as SQLAlchemy's
+own: they run in the caller's transaction, listeners hear them, and their failures arrive as
+SQLAlchemy raises them (what the outage and retry rules read)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from libs.store.database import Database
+from libs.store.sql import Statement
+
+_INSERT = Statement("INSERT INTO documents (kind, id, body, version, updated_at) "
+                    "VALUES ($1, $2, $3, 0, '2026-01-01T00:00:00Z')")
+_COUNT = Statement("SELECT count(*) FROM documents WHERE kind = $1")
+
+
+async def test_a_statement_joins_the_callers_transaction(db: Database) -> None:
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as conn:
+            await _INSERT.execute(conn, "t", "a", "{}")
+            assert (await _COUNT.fetch(conn, "t"))[0][0] == 1  # seen inside
+            raise RuntimeError("the command failed")
+    async with db.transaction() as conn:
+        assert (await _COUNT.fetch(conn, "t"))[0][0] == 0  # rolled back with it
+        await _INSERT.execute(conn, "t", "b", "{}")
+    async with db.read() as conn:
+        ids = (await conn.execute(text("SELECT id FROM documents WHERE kind = 't'"))).scalars().all()
+    assert ids == ["b"]
+
+
+async def test_listeners_hear_the_statement(db: Database) -> None:
+    heard: list[str] = []
+
+    def remember(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        heard.append(statement)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", remember)
+    try:
+        async with db.transaction() as conn:
+            await _COUNT.fetch(conn, "t")
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", remember)
+    assert [s for s in heard if s.startswith("SELECT count(*)")] == [
+        _COUNT.postgresql if db.is_postgres else _COUNT.sqlite]
+
+
+async def test_a_failure_is_raised_as_sqlalchemy_raises_it(db: Database) -> None:
+    with pytest.raises(IntegrityError):
+        async with db.transaction() as conn:
+            await _INSERT.execute(conn, "t", "a", "{}")
+            await _INSERT.execute(conn, "t", "a", "{}")
+
+
+async def test_a_lost_connection_fails_as_sqlalchemy_fails(pg_db: Database) -> None:
+    """The driver's error arrives wrapped as SQLAlchemy wraps it (``DBAPIError`` in the chain,
+    which the outage and retry rules read), and the pool recovers."""
+    with pytest.raises(Exception) as raised:
+        async with pg_db.transaction() as conn:
+            pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+            async with pg_db.autocommit() as other:
+                await other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            await _COUNT.fetch(conn, "t")
+    chain: list[BaseException] = []
+    error: BaseException | None = raised.value
+    while error is not None:
+        chain.append(error)
+        error = error.__cause__ or error.__context__
+    assert any(isinstance(e, DBAPIError) for e in chain), chain
+    async with pg_db.transaction() as conn:
+        assert (await _COUNT.fetch(conn, "t"))[0][0] == 0
