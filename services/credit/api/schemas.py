@@ -330,13 +330,16 @@ class CreditNote(BaseModel):
     currency: str = Field(description="ISO 4217 code.")
     reason: str = Field(description="Why it was issued.")
     source: str = Field(description="Same as source_kind (kept for older clients).")
-    source_kind: Literal["return", "rebate"] = Field(description="return (a received refund return) or "
-                                                                 "rebate (an approved settlement payout).")
-    source_ref: str = Field(description="The return or settlement it comes from (once per source).")
+    source_kind: Literal["return", "rebate", "coop"] = Field(
+        description="return (a received refund return), rebate (an approved settlement payout) or coop "
+        "(an approved co-op advertising claim).")
+    source_ref: str = Field(description="The return, settlement or co-op claim it comes from (once per "
+                                        "source).")
     issued_on: date = Field(description="Day it was issued.")
-    order_id: str | None = Field(description="The order of the returned goods; null for a rebate.")
+    order_id: str | None = Field(description="The order of the returned goods; null for a rebate or "
+                                             "co-op claim.")
     lines: list[InvoiceLineOut] = Field(description="Returned goods at the order's unit prices; empty for a "
-                                                    "rebate.")
+                                                    "rebate or co-op claim.")
 
 
 class DebitNote(BaseModel):
