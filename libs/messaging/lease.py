@@ -3,13 +3,18 @@
 PostgreSQL: a session advisory lock held on a dedicated connection; if the
 holder dies its connection closes and the lock is free at once.
 SQLite (one machine): a lease row with an expiry that the holder renews; a
-holder that stops renewing loses it after ``ttl`` seconds.
+holder that stops renewing loses it after ``ttl`` seconds, and at once when its
+process is gone (the row names the holder's host and process id, and a database
+file is only ever shared by processes of one machine): a service restarted after
+a crash need not wait out the dead holder's lease.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
+import socket
 import time
 import uuid
 from typing import Protocol
@@ -99,13 +104,14 @@ class RowLease:
         self._db = db
         self._name = name
         self._ttl_ms = int(ttl * 1000)
-        self.holder = uuid.uuid4().hex
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
 
     async def acquire(self) -> bool:
         now = int(time.time() * 1000)
         async with self._db.transaction() as conn:
             row = (await conn.execute(select(leases).where(leases.c.name == self._name))).first()
-            if row is not None and row.holder != self.holder and row.expires_at > now:
+            if row is not None and row.holder != self.holder and row.expires_at > now \
+                    and not _process_gone(row.holder):
                 return False
             await upsert(conn, leases, {"name": self._name, "holder": self.holder,
                                         "expires_at": now + self._ttl_ms}, ["name"])
@@ -119,3 +125,19 @@ class RowLease:
             await conn.execute(
                 delete(leases).where(leases.c.name == self._name, leases.c.holder == self.holder)
             )
+
+
+def _process_gone(holder: str) -> bool:
+    """Whether ``holder`` (``host:pid:token``) names a process of this machine that no longer
+    exists. A holder of another form or another host is taken to be alive."""
+    host, _, rest = holder.partition(":")
+    pid, _, _ = rest.partition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False

@@ -26,7 +26,7 @@ from libs.messaging import consumer as consumer_module
 from libs.messaging import held
 from libs.messaging.consumer import Outcome
 from libs.messaging.kafka import end_offsets
-from libs.runtime.dead_letters import ConsumerMetrics
+from libs.runtime.metrics import ConsumerMetrics
 from libs.store.database import Database
 from tests.conftest import wait_until
 from tests.libs.consumer_support import (

@@ -43,6 +43,8 @@ async def test_the_360_shows_own_and_sub_dealer_sales_and_the_coop_fund(db: Data
                                    description="ads", evidence_ref="e2", filed_by="m",
                                    filed_on=date(2025, 4, 3))])
         await feed.emit("rebate-v-m", [accrued("v", "m", 700)])
+        await feed.emit("partner-q", [registered("q")])
+        await feed.emit("rebate-c-q", [accrued("c", "q", 3_000)])  # accrued, never claimed against
 
         finance = await feed.key("finance")
         master = (await feed.svc.client.get("/v1/views/partners/m", headers=finance)).json()
@@ -54,6 +56,26 @@ async def test_the_360_shows_own_and_sub_dealer_sales_and_the_coop_fund(db: Data
         [fund] = master["coop"]["funds"]
         assert [(c["claim_id"], c["status"], c["approved_minor"]) for c in fund["claims"]] == [
             ("k1", "approved", 15_000), ("k2", "filed", 0)]
+        unclaimed = (await feed.svc.client.get("/v1/views/partners/q", headers=finance)).json()["coop"]
+        assert (unclaimed["balance_minor"], unclaimed["paid_minor"]) == (3_000, 0)
+        report = (await feed.svc.client.get("/v1/views/coop-funds", headers=finance)).json()
+        assert [(r["partner_id"], r["program_id"], r["accrued_minor"], r["paid_minor"], r["balance_minor"],
+                 r["claims"], r["pending_claims"], r["status"]) for r in report["items"]] == [
+            ("m", "c", 20_000, 15_000, 5_000, 2, 1, "open"), ("q", "c", 3_000, 0, 3_000, 0, 0, "open")]
+        assert report["totals"] == {"accrued_minor": 23_000, "paid_minor": 15_000, "expired_minor": 0,
+                                    "balance_minor": 8_000}
+        only_q = (await feed.svc.client.get("/v1/views/coop-funds", params={"partner_id": "q"},
+                                            headers=finance)).json()
+        assert [r["partner_id"] for r in only_q["items"]] == ["q"]
+        partner = await feed.key("partner", partner_id="m")
+        assert (await feed.svc.client.get("/v1/views/coop-funds", headers=partner)).status_code == 403
+        secret = finance["Authorization"].split(" ", 1)[1]
+        signed = await feed.svc.client.post("/dashboard/sign-in", data={"key": secret})
+        session = signed.headers["set-cookie"].split(";", 1)[0]
+        page = (await feed.svc.client.get("/dashboard", headers={"Cookie": session})).text
+        assert "Co-op advertising funds" in page
+        assert 'data-figure="coop-funds-m-balance_minor">50.00<' in page
+        assert 'data-figure="coop-funds-q-balance_minor">30.00<' in page
         new = (await feed.svc.client.get("/v1/views/partners/n", headers=finance)).json()
         assert new["sales"]["sub_dealers"] == [
             {"partner_id": "s", "name": "Partner s", "sales_minor": 70_000}]

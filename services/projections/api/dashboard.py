@@ -53,6 +53,7 @@ REPORTS: dict[str, tuple[str, dict[str, str]]] = {
     "rebates": ("/v1/views/rebates", {}),
     "credit-utilisation": ("/v1/views/credit-utilisation", {}),
     "scorecards": ("/v1/views/scorecards", {}),
+    "coop-funds": ("/v1/views/coop-funds", {}),
 }
 """What the dashboard shows and exports: a name, its public route and fixed query."""
 SALES_SECTIONS = (("region", "Sales by region", "bars"), ("tier", "Sales by tier", "bars"),
@@ -161,7 +162,8 @@ async def dashboard(
     end: Annotated[MaybeDate, Query(alias="to")] = None,
     region: QueryText = None, tier: QueryText = None, partner: QueryText = None,
 ) -> Response:
-    """Aging, sales by region, tier, product and month, rebates, credit utilisation, scorecards."""
+    """Aging, sales by region, tier, product and month, rebates, credit utilisation, scorecards,
+    co-op funds."""
     if who is None:
         return to_sign_in()
     day = as_of or ctx.today()
@@ -197,6 +199,9 @@ async def dashboard(
     sections.append(page.report_section("Scorecards", "scorecards",
                                         kept(await _report(request, who, "scorecards", score_query)),
                                         DEFAULT_CURRENCY, score_query))
+    sections.append(page.report_section("Co-op advertising funds", "coop-funds",
+                                        kept(await _report(request, who, "coop-funds", {})),
+                                        DEFAULT_CURRENCY, {}))
     form = {"as_of": day.isoformat(), **dates, "region": region, "tier": tier, "partner": partner}
     return HTMLResponse(page.dashboard(who=f"{who.role} key {who.key_id}", form=form,
                                        partners=list(partners.values()), currency=DEFAULT_CURRENCY,

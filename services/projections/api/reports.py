@@ -17,7 +17,14 @@ from libs.runtime.auth import Authenticated
 from libs.runtime.errors import DomainError, NotFound
 from libs.runtime.params import EARLIEST_DATE, LATEST_DATE, MaybeDate, QueryDate, QueryText
 from services.projections.api.deps import Ctx, FinanceReader, SalesReader
-from services.projections.api.schemas import Aging, CreditUtilisation, RebatesReport, Sales, Scorecards
+from services.projections.api.schemas import (
+    Aging,
+    CoopFundsReport,
+    CreditUtilisation,
+    RebatesReport,
+    Sales,
+    Scorecards,
+)
 from services.projections.application import reports
 from services.projections.domain import aging as aging_rules
 from services.projections.domain.periods import Compare, Period
@@ -106,6 +113,18 @@ async def rebates(
     async with ctx.db.read() as conn:
         return await reports.rebates_report(conn, ctx.registry, as_of or ctx.today(), program_id,
                                             reports.Filters(region, tier, partner_id))
+
+
+@router.get("/v1/views/coop-funds", response_model=CoopFundsReport,
+            response_model_exclude_unset=True)
+async def coop_funds(
+    ctx: Ctx, _: FinanceReader, partner_id: QueryText = None, region: QueryText = None,
+    tier: QueryText = None,
+) -> dict[str, Any]:
+    """Every co-op advertising fund per partner and program as it stands now: accrued, paid out
+    on approved claims, expired unused, the balance, and the claims (pending ones apart)."""
+    async with ctx.db.read() as conn:
+        return await reports.coop_funds_report(conn, reports.Filters(region, tier, partner_id))
 
 
 @router.get("/v1/views/receivables/aging", response_model=Aging,

@@ -303,6 +303,34 @@ class RebatesReport(Report):
     programs: list[ProgramTotals]
 
 
+class CoopFundRow(PartnerRow):
+    """A partner's co-op fund in one program: what accrued, what approved claims paid out as
+    credit notes, what expired unused, and the balance left to claim against."""
+
+    program_id: str
+    program: str | None
+    accrued_minor: int
+    paid_minor: int
+    expired_minor: int
+    balance_minor: int
+    status: Literal["open", "expired"]
+    expired_on: str | None
+    claims: int
+    pending_claims: int
+
+
+class CoopFundTotals(BaseModel):
+    accrued_minor: int
+    paid_minor: int
+    expired_minor: int
+    balance_minor: int
+
+
+class CoopFundsReport(Report):
+    items: list[CoopFundRow]
+    totals: CoopFundTotals
+
+
 class AgingRow(BaseModel):
     """The open amount per bucket: the fields ``buckets`` names (``current_minor``,
     ``d1_30_minor``, ... by default), then the money on account (``on_account_minor``:

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from libs.events.registry import EventRegistry
 from libs.events.values import DEFAULT_CURRENCY
 from services.projections.application import documents as d
+from services.projections.application import views
 from services.projections.application.books import Books, books_at
 from services.projections.domain import aging as aging_rules
 from services.projections.domain import growth, rebate_report, sales, scorecards
@@ -169,3 +170,14 @@ async def partner_view_at(conn: AsyncConnection, registry: EventRegistry, partne
 
 async def known_partner(conn: AsyncConnection, partner_id: str) -> bool:
     return await d.get(conn, d.PARTNER, partner_id) is not None
+
+
+async def coop_funds_report(conn: AsyncConnection, filters: Filters) -> dict[str, Any]:
+    """Every co-op fund of the admitted partners as it stands now (``views.coop_funds``)."""
+    partners = {p["partner_id"]: p for p in await d.all_of(conn, d.PARTNER)}
+    items = [{**_partner_fields(row["partner_id"], partners.get(row["partner_id"])), **row}
+             for row in await views.coop_funds(conn, None)
+             if filters.admits(row["partner_id"], partners.get(row["partner_id"]))]
+    totals = {key: sum(row[key] for row in items)
+              for key in ("accrued_minor", "paid_minor", "expired_minor", "balance_minor")}
+    return {**filters.echo(), "items": items, "totals": totals, "next_cursor": None}

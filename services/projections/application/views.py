@@ -148,3 +148,12 @@ async def audit_events(
                                      correlation_id=correlation_id, after=after, limit=limit)
     next_cursor = str(rows[-1].received_seq) if len(rows) == limit else None
     return {"items": [audit_item(row) for row in rows], "next_cursor": next_cursor}
+
+
+async def coop_funds(conn: AsyncConnection, partner_ids: set[str] | None) -> list[dict[str, Any]]:
+    """Every co-op fund (``partner_ids``: of those partners only), as ``channel.coop_fund_rows``."""
+    programs = {p["program_id"]: p for p in await d.all_of(conn, d.PROGRAM) if p.get("kind") == "coop"}
+    funds = await d.all_of(conn, d.COOP_FUND)
+    accruals = await d.all_of(conn, d.ACCRUAL)
+    rows = channel.coop_fund_rows(programs, funds, accruals)
+    return [r for r in rows if partner_ids is None or r["partner_id"] in partner_ids]

@@ -97,9 +97,13 @@ def evolve_fund(doc: Doc, event: DomainEvent) -> Doc:
 
 
 def coop_view(funds: Iterable[Doc], accruals: Mapping[str, Doc]) -> dict[str, Any]:
-    """The partner's co-op funds: each fund's figures and claims, and the totals."""
+    """The partner's co-op funds: each fund's figures and claims, and the totals. ``accruals``
+    (co-op accruals by program) count too where no claim or expiry has made a fund document yet."""
+    by_program = {f["program_id"]: f for f in funds}
+    for program_id, accrual in accruals.items():
+        by_program.setdefault(program_id, blank_fund(program_id, accrual["partner_id"]))
     items = []
-    for fund in sorted(funds, key=lambda f: f["program_id"]):
+    for fund in sorted(by_program.values(), key=lambda f: f["program_id"]):
         accrued = accruals.get(fund["program_id"], {}).get("accrued_minor", 0)
         balance = 0 if fund["expired_on"] else accrued - fund["paid_minor"]
         items.append({
@@ -109,3 +113,30 @@ def coop_view(funds: Iterable[Doc], accruals: Mapping[str, Doc]) -> dict[str, An
     return {"balance_minor": sum(f["balance_minor"] for f in items),
             "paid_minor": sum(f["paid_minor"] for f in items),
             "expired_minor": sum(f["expired_minor"] for f in items), "funds": items}
+
+
+def coop_fund_rows(programs: Mapping[str, Doc], funds: Iterable[Doc],
+                   accruals: Iterable[Doc]) -> list[dict[str, Any]]:
+    """One row per (partner, co-op program) with an accrual or a fund: accrued, paid, expired,
+    balance and the claims by status, ordered by partner and program."""
+    coop_accruals: dict[str, dict[str, Doc]] = {}
+    for accrual in accruals:
+        if accrual["program_id"] in programs:
+            coop_accruals.setdefault(accrual["partner_id"], {})[accrual["program_id"]] = accrual
+    by_partner: dict[str, list[Doc]] = {}
+    for fund in funds:
+        by_partner.setdefault(fund["partner_id"], []).append(fund)
+    rows = []
+    for partner_id in sorted(set(coop_accruals) | set(by_partner)):
+        view = coop_view(by_partner.get(partner_id, []), coop_accruals.get(partner_id, {}))
+        for fund in view["funds"]:
+            program = programs.get(fund["program_id"], {})
+            claims = fund["claims"]
+            rows.append({
+                "partner_id": partner_id, "program_id": fund["program_id"],
+                "program": program.get("name"), "expired_on": fund["expired_on"],
+                "accrued_minor": fund["accrued_minor"], "paid_minor": fund["paid_minor"],
+                "expired_minor": fund["expired_minor"], "balance_minor": fund["balance_minor"],
+                "status": "expired" if fund["expired_on"] else "open",
+                "claims": len(claims), "pending_claims": sum(c["status"] == "filed" for c in claims)})
+    return rows
