@@ -163,7 +163,7 @@ def _request(operation: Mapping[str, Any], schemas: Schemas) -> str:
 
 
 def _answer(operation: Mapping[str, Any], schemas: Schemas) -> str:
-    status = next(code for code in operation["responses"] if code.startswith("2"))
+    status = next(code for code in operation["responses"] if code[0] in "23")  # 303: a redirect
     content = operation["responses"][status].get("content", {})
     schema = content.get("application/json", {}).get("schema")
     if schema is None:

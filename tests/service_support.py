@@ -2,7 +2,8 @@
 
 Cross-service reactions are exercised without Kafka by ``deliver``: it takes
 the events a service appended (from its store, in commit order) and hands them
-to another service's consumer, exactly as the consumer runtime would.
+to another service's consumer, exactly as the consumer runtime would. Every 2xx JSON answer
+is checked against the service's OpenAPI document (``tests.openapi_responses``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from libs.runtime.settings import RuntimeSettings
 from libs.store.database import Database
 from libs.store.schema import events
 from libs.store.store import ORIGIN, Checkpoint
+from tests.openapi_responses import ResponseChecker
 
 ADMIN_TOKEN = "test-admin-token"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -78,6 +80,7 @@ async def running(spec: ServiceSpec, db: Database) -> AsyncIterator[RunningServi
     app = build_app(spec, ctx)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     ops = httpx.AsyncClient(transport=httpx.ASGITransport(app=app.state.ops), base_url="http://ops")
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client, ops:
+    async with httpx.AsyncClient(transport=transport, base_url="http://test",
+                                 event_hooks={"response": [ResponseChecker(app)]}) as client, ops:
         yield RunningService(spec, ctx, client, app.state.consumer, ops, app)
 

@@ -9,7 +9,8 @@ names operations ``place_order_v1_orders_post``. This module rewrites it once pe
 - the ``Problem`` schema (RFC 9457, ``application/problem+json``) on every error an
   operation can answer: 401, 403 and 422 everywhere, 404 where the path names a
   record, 409 on writes, 503 (with ``Retry-After``) everywhere;
-- ``operationId`` = the route function's name (``place_order``), unique in the service.
+- ``operationId`` = the route function's name (``place_order``), unique in the service;
+- a description on every property of the public models: its own, else the glossary's.
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from libs.runtime.openapi_glossary import GLOSSARY
 
 PROBLEM: dict[str, Any] = {
     "title": "Problem",
@@ -77,6 +82,9 @@ def document(app: FastAPI) -> dict[str, Any]:
     schemas["Problem"] = PROBLEM
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
+    for name, model in schemas.items():
+        describe_fields(name, model)
+    restore_examples(schemas)
     for path, operations in schema.get("paths", {}).items():
         for method, operation in operations.items():
             operation["operationId"] = route_name(operation["operationId"], path, method)
@@ -93,12 +101,76 @@ def document(app: FastAPI) -> dict[str, Any]:
     return schema
 
 
+def describe_fields(model_name: str, model: dict[str, Any]) -> None:
+    """Give each property of ``model`` a description: the model's own (a nullable field's is on
+    its non-null branch, lifted here), else the glossary's (``libs.runtime.openapi_glossary``)."""
+    for field, prop in model.get("properties", {}).items():
+        if prop.get("description"):
+            continue
+        branches = [b.get("description") for b in prop.get("anyOf", []) if b.get("description")]
+        text = branches[0] if branches else GLOSSARY.get(f"{model_name}.{field}", GLOSSARY.get(field))
+        if text:
+            prop["description"] = text
+
+
+def _models(base: type[BaseModel] = BaseModel) -> list[type[BaseModel]]:
+    found = []
+    for cls in base.__subclasses__():
+        found += [cls, *_models(cls)]
+    return found
+
+
+def restore_examples(schemas: dict[str, Any]) -> None:
+    """Put back the ``null`` values of the models' examples (``json_schema_extra``): FastAPI
+    drops every ``None`` from the document it builds, which left the examples missing required
+    nullable fields. A schema gets the examples of the model of its name and fields."""
+    for cls in _models():
+        extra = cls.model_config.get("json_schema_extra")
+        schema = schemas.get(cls.__name__)
+        if not isinstance(extra, dict) or "examples" not in extra or schema is None:
+            continue
+        fields = {field.alias or name for name, field in cls.model_fields.items()}
+        if fields == set(schema.get("properties", {})):
+            schema["examples"] = extra["examples"]
+
+
 def route_name(generated: str, path: str, method: str) -> str:
     """The route function's name inside FastAPI's generated id (``name + path + _method``)."""
     suffix = re.sub(r"\W", "_", path) + f"_{method}"
     return generated.removesuffix(suffix) if generated.endswith(suffix) else generated
 
 
+def answers(model: type[BaseModel]) -> dict[str, Any]:
+    """Route keywords documenting ``model`` as the 200 answer of a route that returns the stored
+    document as it is (no ``response_model``: nothing is re-validated or filtered on the way out).
+    The service suites check every such answer against the schema (tests/openapi_responses.py)."""
+    return {"response_model": None, "responses": {200: {"model": model}}}
+
+
 def install(app: FastAPI) -> None:
-    """Serve :func:`document` as the app's ``/openapi.json``."""
+    """Serve :func:`document` as the app's ``/openapi.json``, and the docs page behind the gateway."""
     app.openapi = lambda: document(app)  # type: ignore[method-assign]
+    app.add_middleware(DocsBehindGateway)
+
+
+_DOCS_PREFIX = re.compile(rb"/docs/[a-z]+")
+
+
+class DocsBehindGateway:
+    """The docs page as the gateway serves it under ``/docs/<service>/``: its ``openapi.json`` and
+    assets are linked below the ``X-Forwarded-Prefix`` the gateway sends (deploy/gateway.conf).
+
+    Only the page's own links move (the document keeps no ``servers``, so "Try it out" still
+    calls ``/v1/...`` on the same host); a prefix of any other shape is ignored.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/docs":
+            prefix = next((value for name, value in scope["headers"] if name == b"x-forwarded-prefix"),
+                          None)
+            if prefix is not None and _DOCS_PREFIX.fullmatch(prefix):
+                scope = {**scope, "root_path": prefix.decode()}
+        await self.app(scope, receive, send)

@@ -8,16 +8,24 @@ from fastapi import APIRouter, Query, Response
 
 from libs.runtime.errors import DomainError
 from libs.runtime.idempotency import Command, IdempotentCommand
+from libs.runtime.openapi_doc import answers
 from libs.runtime.params import MaybeDate, PathId, QueryDate
 from services.credit.api.deps import Ctx, Finance, PartnerKey, Reader
-from services.credit.api.schemas import ConfirmBody, DisputeBody, TermsBody
+from services.credit.api.schemas import (
+    Account,
+    ConfirmBody,
+    DisputeBody,
+    Statement,
+    StatementAnswer,
+    TermsBody,
+)
 from services.credit.application import commands, queries
 from services.credit.domain.errors import AccountNotFound
 
 router = APIRouter(tags=["accounts"])
 
 
-@router.get("/v1/accounts/{partner_id}")
+@router.get("/v1/accounts/{partner_id}", **answers(Account))
 async def get_account(partner_id: PathId, principal: Reader, ctx: Ctx,
                       as_of: QueryDate = None) -> dict[str, Any]:
     """The partner's terms and position: exposure, available room, balance, advance, overdue;
@@ -37,14 +45,14 @@ async def get_account(partner_id: PathId, principal: Reader, ctx: Ctx,
         return await queries.account(conn, ctx, partner_id)
 
 
-@router.put("/v1/accounts/{partner_id}/terms")
+@router.put("/v1/accounts/{partner_id}/terms", response_model=Account)
 async def change_terms(partner_id: PathId, body: TermsBody, _: Finance, command: Command) -> Response:
     """Change payment terms (prepaid: no limit, no term); held and awaiting orders are re-evaluated."""
     return await command.run(lambda unit: commands.change_terms(
         unit, partner_id, body.kind, body.credit_limit_minor, body.term_days), body)
 
 
-@router.get("/v1/statements/{partner_id}")
+@router.get("/v1/statements/{partner_id}", **answers(Statement))
 async def get_statement(
     partner_id: PathId, principal: Reader, ctx: Ctx,
     start: Annotated[MaybeDate, Query(alias="from")] = None,
@@ -64,7 +72,7 @@ async def get_statement(
         return await queries.statement_of(conn, ctx, partner_id, start, end)
 
 
-@router.post("/v1/statements/{partner_id}/confirm", status_code=201)
+@router.post("/v1/statements/{partner_id}/confirm", status_code=201, response_model=StatementAnswer)
 async def confirm_statement(partner_id: PathId, body: ConfirmBody, principal: PartnerKey,
                             command: IdempotentCommand) -> Response:
     """The partner agrees its balance at ``to``; a different closing balance answers 409."""
@@ -74,7 +82,7 @@ async def confirm_statement(partner_id: PathId, body: ConfirmBody, principal: Pa
         unit, partner_id, body.to, closing_minor=body.closing_minor), body)
 
 
-@router.post("/v1/statements/{partner_id}/dispute", status_code=201)
+@router.post("/v1/statements/{partner_id}/dispute", status_code=201, response_model=StatementAnswer)
 async def dispute_statement(partner_id: PathId, body: DisputeBody, principal: PartnerKey,
                             command: IdempotentCommand) -> Response:
     """The partner disputes its statement up to ``to``, with a reason."""

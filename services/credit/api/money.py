@@ -9,9 +9,23 @@ from fastapi import APIRouter, Response
 from libs.runtime import documents
 from libs.runtime.errors import NotFound
 from libs.runtime.idempotency import IdempotentCommand
+from libs.runtime.openapi_doc import answers
 from libs.runtime.params import Cursor, Limit, PathId, QueryText
 from services.credit.api.deps import Ctx, Finance, Reader, Settings
-from services.credit.api.schemas import PaymentBody, WriteOffBody
+from services.credit.api.schemas import (
+    CreditNote,
+    CreditNotePage,
+    DebitNote,
+    DebitNotePage,
+    Invoice,
+    InvoicePage,
+    InvoiceWithWriteOff,
+    Payment,
+    PaymentBody,
+    PaymentPage,
+    PaymentRecorded,
+    WriteOffBody,
+)
 from services.credit.application import commands
 from services.credit.application.read_models import CREDIT_NOTE, DEBIT_NOTE, INVOICE, PAYMENT
 from services.credit.domain.errors import InvoiceNotFound
@@ -25,7 +39,7 @@ async def _owned(ctx: Ctx, principal: Any, kind: str, doc_id: str) -> dict[str, 
     return body if body is not None and principal.sees(body["partner_id"]) else None
 
 
-@router.post("/v1/payments", status_code=201)
+@router.post("/v1/payments", status_code=201, response_model=PaymentRecorded)
 async def record_payment(body: PaymentBody, _: Finance, command: IdempotentCommand,
                          settings: Settings) -> Response:
     """Record a bank receipt: ``bank_ref`` is unique (409 on a repeat); applied as of ``received_on``
@@ -43,40 +57,44 @@ async def record_payment(body: PaymentBody, _: Finance, command: IdempotentComma
         settings=settings), body)
 
 
-@router.get("/v1/payments")
+@router.get("/v1/payments", **answers(PaymentPage))
 async def list_payments(principal: Reader, ctx: Ctx, partner_id: QueryText = None, limit: Limit = 50,
                         cursor: Cursor = None) -> dict[str, Any]:
+    """Recorded bank receipts by partner; a partner key lists its own only."""
     async with ctx.db.read() as conn:
         return await documents.page(conn, PAYMENT, partner_id=principal.scoped(partner_id), cursor=cursor,
                                     limit=limit)
 
 
-@router.get("/v1/payments/{payment_id}")
+@router.get("/v1/payments/{payment_id}", **answers(Payment))
 async def get_payment(payment_id: PathId, principal: Reader, ctx: Ctx) -> dict[str, Any]:
+    """One payment and how it was applied to invoices and debit notes; the rest is advance."""
     payment = await _owned(ctx, principal, PAYMENT, payment_id)
     if payment is None:
         raise NotFound(f"no payment {payment_id!r}", slug="payment-not-found")
     return payment
 
 
-@router.get("/v1/invoices")
+@router.get("/v1/invoices", **answers(InvoicePage))
 async def list_invoices(principal: Reader, ctx: Ctx, partner_id: QueryText = None,
                         status: Literal["open", "paid", "written_off"] | None = None, limit: Limit = 50,
                         cursor: Cursor = None) -> dict[str, Any]:
+    """Invoices (one per dispatch) by partner and status: open, paid or written_off."""
     async with ctx.db.read() as conn:
         return await documents.page(conn, INVOICE, partner_id=principal.scoped(partner_id), status=status,
                                     cursor=cursor, limit=limit)
 
 
-@router.get("/v1/invoices/{invoice_id}")
+@router.get("/v1/invoices/{invoice_id}", **answers(Invoice))
 async def get_invoice(invoice_id: PathId, principal: Reader, ctx: Ctx) -> dict[str, Any]:
+    """One invoice: total, paid, written off and open amounts, due date and lines."""
     invoice = await _owned(ctx, principal, INVOICE, invoice_id)
     if invoice is None:
         raise InvoiceNotFound(invoice_id)
     return invoice
 
 
-@router.post("/v1/invoices/{invoice_id}/write-off")
+@router.post("/v1/invoices/{invoice_id}/write-off", response_model=InvoiceWithWriteOff)
 async def write_off(invoice_id: PathId, body: WriteOffBody, _: Finance, command: IdempotentCommand,
                     settings: Settings) -> Response:
     """Write off at most the open amount, with a reason. Up to ``O2C_CREDIT_WRITE_OFF_THRESHOLD_MINOR``
@@ -87,7 +105,7 @@ async def write_off(invoice_id: PathId, body: WriteOffBody, _: Finance, command:
         unit, invoice_id, body.amount_minor, body.reason, settings), body)
 
 
-@router.get("/v1/credit-notes")
+@router.get("/v1/credit-notes", **answers(CreditNotePage))
 async def list_credit_notes(principal: Reader, ctx: Ctx, partner_id: QueryText = None, limit: Limit = 50,
                             cursor: Cursor = None) -> dict[str, Any]:
     """Credit notes from refund returns and rebate payouts; each reduces what the partner owes."""
@@ -96,15 +114,16 @@ async def list_credit_notes(principal: Reader, ctx: Ctx, partner_id: QueryText =
                                     cursor=cursor, limit=limit)
 
 
-@router.get("/v1/credit-notes/{credit_note_id}")
+@router.get("/v1/credit-notes/{credit_note_id}", **answers(CreditNote))
 async def get_credit_note(credit_note_id: PathId, principal: Reader, ctx: Ctx) -> dict[str, Any]:
+    """One credit note (a refund return or a rebate payout) and its lines."""
     note = await _owned(ctx, principal, CREDIT_NOTE, credit_note_id)
     if note is None:
         raise NotFound(f"no credit note {credit_note_id!r}", slug="credit-note-not-found")
     return note
 
 
-@router.get("/v1/debit-notes")
+@router.get("/v1/debit-notes", **answers(DebitNotePage))
 async def list_debit_notes(principal: Reader, ctx: Ctx, partner_id: QueryText = None,
                            status: Literal["open", "paid"] | None = None, limit: Limit = 50,
                            cursor: Cursor = None) -> dict[str, Any]:
@@ -114,8 +133,9 @@ async def list_debit_notes(principal: Reader, ctx: Ctx, partner_id: QueryText = 
                                     cursor=cursor, limit=limit)
 
 
-@router.get("/v1/debit-notes/{debit_note_id}")
+@router.get("/v1/debit-notes/{debit_note_id}", **answers(DebitNote))
 async def get_debit_note(debit_note_id: PathId, principal: Reader, ctx: Ctx) -> dict[str, Any]:
+    """One debit note (an approved negative rebate true-up): amount, settled and open."""
     note = await _owned(ctx, principal, DEBIT_NOTE, debit_note_id)
     if note is None:
         raise NotFound(f"no debit note {debit_note_id!r}", slug="debit-note-not-found")

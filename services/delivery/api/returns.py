@@ -42,6 +42,7 @@ async def list_returns(
     | None = None,
     limit: Limit = 50, cursor: Cursor = None,
 ) -> dict[str, Any]:
+    """Returns by order, partner and status; a partner key lists its own only."""
     async with ctx.db.read() as conn:
         return await return_page(conn, principal, order_id=order_id, status=status,
                                  partner_id=partner_id, cursor=cursor, limit=limit)
@@ -49,6 +50,7 @@ async def list_returns(
 
 @router.get("/{return_id}", response_model=ReturnOut)
 async def get_return(return_id: PathId, ctx: Ctx, principal: AnyRole) -> dict[str, Any]:
+    """One return: what was requested, received and inspected, and its shipments."""
     async with ctx.db.read() as conn:
         return await return_seen_by(conn, principal, return_id)
 

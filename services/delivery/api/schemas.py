@@ -11,6 +11,7 @@ from pydantic import (
     AwareDatetime,
     BaseModel,
     BeforeValidator,
+    ConfigDict,
     Field,
     StringConstraints,
     model_validator,
@@ -83,28 +84,45 @@ class LinesIn(RequestModel):
 
 
 class StockReceiptIn(RequestModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "sku": "RTR-5G-01", "qty": 200, "reference": "DN-20261127-0042"}]})
+
     sku: Sku
     qty: Qty
     reference: Text = Field(description="the delivery note; unique per sku (a repeat answers 409)")
 
 
 class DispatchIn(LinesIn):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "lines": [{"sku": "RTR-5G-01", "qty": 6}], "carrier": "SF Express",
+        "tracking_no": "SF1402783365581"}]})
+
     carrier: Text
     tracking_no: Text
 
 
 class DeliverIn(RequestModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "delivered_at": "2026-11-29T15:20:00+08:00", "signed_by": "Wang Lei"}]})
+
     delivered_at: Timestamp = Field(description="RFC 3339 with a time zone")
     signed_by: Text
 
 
 class ReturnIn(LinesIn):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "order_id": "ord_01JDX5V6R7", "lines": [{"sku": "RTR-5G-01", "qty": 1}],
+        "reason": "unit fails to boot", "kind": "refund"}]})
+
     order_id: Text
     reason: LongText
     kind: ReturnKind
 
 
 class ReceiveReturnIn(LinesIn):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "lines": [{"sku": "RTR-5G-01", "qty": 1}]}]})
+
     pass
 
 
@@ -128,6 +146,9 @@ class InspectLineIn(RequestModel):
 
 class InspectReturnIn(RequestModel):
     """The outcome of every received sku, each named once."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "lines": [{"sku": "RTR-5G-01", "restock": 0, "scrap": 1}]}]})
 
     lines: SkuLines[InspectLineIn]
 
@@ -166,6 +187,15 @@ class DispatchOut(BaseModel):
 
 
 class ShipmentOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "shp_01JDX6W7X8", "order_id": "ord_01JDX5V6R7", "partner_id": "ptn_01JDX4Q2M3",
+        "purpose": "sale", "return_id": None, "status": "partially_dispatched",
+        "lines": [{"sku": "RTR-5G-01", "qty": 10}], "dispatched": [{"sku": "RTR-5G-01", "qty": 6}],
+        "remaining": [{"sku": "RTR-5G-01", "qty": 4}], "complete": False,
+        "dispatches": [{"dispatch_id": "dsp_01JDX6Z9Y8", "lines": [{"sku": "RTR-5G-01", "qty": 6}],
+        "carrier": "SF Express", "tracking_no": "SF1402783365581", "dispatched_on": "2026-11-28",
+        "complete": False}], "delivered_at": None, "signed_by": None}]})
+
     id: str
     order_id: str
     partner_id: str

@@ -35,6 +35,7 @@ async def list_shipments(
 
 @router.get("/{shipment_id}", response_model=ShipmentOut)
 async def get_shipment(shipment_id: PathId, ctx: Ctx, principal: AnyRole) -> dict[str, Any]:
+    """One shipment: what was dispatched and remains, its dispatches and proof of delivery."""
     async with ctx.db.read() as conn:
         return await shipment_seen_by(conn, principal, shipment_id)
 

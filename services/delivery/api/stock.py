@@ -34,5 +34,6 @@ async def list_stock(
 
 @router.get("/{sku}", response_model=StockOut)
 async def get_stock(sku: PathId, ctx: Ctx, _: Warehouse) -> dict[str, Any]:
+    """A sku's stock: on hand, allocated, available and in inspection (warehouse)."""
     async with ctx.db.read() as conn:
         return await stock_of(conn, sku)

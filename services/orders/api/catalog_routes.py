@@ -8,9 +8,19 @@ from fastapi import APIRouter, Path, Response
 
 from libs.runtime.errors import NotFound
 from libs.runtime.idempotency import Command, IdempotentCommand
+from libs.runtime.openapi_doc import answers
 from libs.runtime.params import Cursor, PathId, QueryText
 from services.orders.api.deps import Anyone, Ctx, Limit, Sales, Settings
-from services.orders.api.schemas import CODE_PATTERN, PriceListIn, ProductIn
+from services.orders.api.schemas import (
+    CODE_PATTERN,
+    PriceList,
+    PriceListIn,
+    PriceListPage,
+    PriceListVersion,
+    Product,
+    ProductIn,
+    ProductPage,
+)
 from services.orders.application import catalog, notices
 from services.orders.application.orders import find_partner
 from services.orders.domain.catalog import CreateProduct, PublishPriceList
@@ -19,25 +29,27 @@ router = APIRouter(tags=["catalog"])
 TierPath = Path(pattern=CODE_PATTERN)
 
 
-@router.post("/v1/products", status_code=201)
+@router.post("/v1/products", status_code=201, response_model=Product)
 async def create_product(body: ProductIn, _: Sales, command: IdempotentCommand) -> Response:
     """Add a product to the catalog; a sku is unique (409). No line may be priced below its minimum."""
     product = CreateProduct(**body.model_dump())
     return await command.run(lambda unit: catalog.create_product(unit, product), body)
 
 
-@router.get("/v1/products")
+@router.get("/v1/products", **answers(ProductPage))
 async def list_products(ctx: Ctx, _: Anyone, category: QueryText = None, limit: Limit = 50,
                         cursor: Cursor = None) -> dict[str, Any]:
+    """The catalog, optionally one category; every role may read it."""
     return await catalog.list_products(ctx, category=category, cursor=cursor, limit=limit)
 
 
-@router.get("/v1/products/{sku}")
+@router.get("/v1/products/{sku}", **answers(Product))
 async def get_product(sku: PathId, ctx: Ctx, _: Anyone) -> dict[str, Any]:
+    """One product: list price, minimum price and currency; 404 for an unknown sku."""
     return await catalog.get_product(ctx, sku)
 
 
-@router.put("/v1/price-lists/{tier}")
+@router.put("/v1/price-lists/{tier}", response_model=PriceListVersion)
 async def publish_price_list(body: PriceListIn, _: Sales, command: Command, settings: Settings,
                              tier: str = TierPath) -> Response:
     """Publish a new version of the tier's prices; answers it with its version number and
@@ -52,7 +64,7 @@ async def publish_price_list(body: PriceListIn, _: Sales, command: Command, sett
         unit, publication, settings.price_notice_days), body)
 
 
-@router.get("/v1/price-lists")
+@router.get("/v1/price-lists", **answers(PriceListPage))
 async def list_price_lists(ctx: Ctx, principal: Anyone, limit: Limit = 50,
                            cursor: Cursor = None) -> dict[str, Any]:
     """Staff see every tier's price list; a partner sees its own tier's only."""
@@ -66,7 +78,7 @@ async def list_price_lists(ctx: Ctx, principal: Anyone, limit: Limit = 50,
     return await catalog.list_price_lists(ctx, cursor=cursor, limit=limit)
 
 
-@router.get("/v1/price-lists/{tier}")
+@router.get("/v1/price-lists/{tier}", **answers(PriceList))
 async def get_price_list(ctx: Ctx, principal: Anyone, tier: str = TierPath) -> dict[str, Any]:
     """Every version of the tier and the one in force today; a partner reads its own tier only."""
     if principal.is_partner and await _partner_tier(ctx, principal.partner_id) != tier:

@@ -7,14 +7,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 
 from libs.runtime.idempotency import Command
+from libs.runtime.openapi_doc import answers
 from libs.runtime.params import Cursor, PathId, QueryText
 from services.orders.api.deps import Channel, Ctx, Limit, Partner
+from services.orders.api.schemas import PriceNotice, PriceNoticePage
 from services.orders.application import notices
 
 router = APIRouter(tags=["price notices"])
 
 
-@router.get("/v1/price-notices")
+@router.get("/v1/price-notices", **answers(PriceNoticePage))
 async def list_price_notices(
     ctx: Ctx, principal: Channel, partner_id: QueryText = None, tier: QueryText = None,
     version: Annotated[int | None, Query(ge=1, le=10**9)] = None,
@@ -27,12 +29,13 @@ async def list_price_notices(
                                       limit=limit)
 
 
-@router.get("/v1/price-notices/{notice_id}")
+@router.get("/v1/price-notices/{notice_id}", **answers(PriceNotice))
 async def get_price_notice(notice_id: PathId, ctx: Ctx, principal: Channel) -> dict[str, Any]:
+    """One notice and whether it is acknowledged; another partner's answers 404."""
     return await notices.get_notice(ctx, principal, notice_id)
 
 
-@router.post("/v1/price-notices/{notice_id}/acknowledge")
+@router.post("/v1/price-notices/{notice_id}/acknowledge", response_model=PriceNotice)
 async def acknowledge_price_notice(notice_id: PathId, _: Partner, command: Command) -> Response:
     """The partner acknowledges its notice (again: no change); another partner's answers 404."""
     return await command.run(lambda unit: notices.acknowledge(unit, notice_id))

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Query, Response
 from libs.runtime.auth import Principal
 from libs.runtime.errors import DomainError
 from libs.runtime.idempotency import Command, IdempotentCommand, replay_id
+from libs.runtime.openapi_doc import answers
 from libs.runtime.params import Cursor, PathId, QueryText
 from services.orders.api.deps import Anyone, Ctx, Limit, Orderer
-from services.orders.api.schemas import CancelIn, OrderIn
+from services.orders.api.schemas import CancelIn, Order, OrderIn, OrderPage
 from services.orders.application import orders
 from services.orders.domain.errors import PartnerNotFound, TerritoryViolation
 from services.orders.domain.order import OrderStatus
@@ -31,7 +32,7 @@ def acting_partner(principal: Principal, partner_id: str | None) -> str:
     return partner_id
 
 
-@router.post("/v1/orders", status_code=201)
+@router.post("/v1/orders", status_code=201, response_model=Order)
 async def place_order(body: OrderIn, principal: Orderer, command: IdempotentCommand) -> Response:
     """Place an order: prices are fixed from the tier's price-list version in force today, or
     from the approved deal it cites (``deal_id``).
@@ -54,7 +55,7 @@ async def place_order(body: OrderIn, principal: Orderer, command: IdempotentComm
         raise
 
 
-@router.get("/v1/orders")
+@router.get("/v1/orders", **answers(OrderPage))
 async def list_orders(ctx: Ctx, principal: Anyone, partner_id: QueryText = None,
                       status: Annotated[OrderStatus | None, Query()] = None, limit: Limit = 50,
                       cursor: Cursor = None) -> dict[str, Any]:
@@ -63,12 +64,13 @@ async def list_orders(ctx: Ctx, principal: Anyone, partner_id: QueryText = None,
                                     cursor=cursor, limit=limit)
 
 
-@router.get("/v1/orders/{order_id}")
+@router.get("/v1/orders/{order_id}", **answers(Order))
 async def get_order(order_id: PathId, ctx: Ctx, principal: Anyone) -> dict[str, Any]:
+    """One order with its lines, prices and status timeline; another partner's order answers 404."""
     return await orders.get_order(ctx, principal, order_id)
 
 
-@router.post("/v1/orders/{order_id}/cancel")
+@router.post("/v1/orders/{order_id}/cancel", response_model=Order)
 async def cancel_order(order_id: PathId, body: CancelIn, _: Orderer, command: Command) -> Response:
     """Cancel before any dispatch; 409 once dispatched, rejected, cancelled or delivered."""
     return await command.run(lambda unit: orders.cancel_order(unit, order_id, body.reason), body)

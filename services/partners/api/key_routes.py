@@ -45,6 +45,7 @@ async def list_keys(
 
 @router.get("/{key_id}", response_model=KeyOut)
 async def get_key(key_id: PathId, _: Admin, ctx: Ctx) -> dict[str, Any]:
+    """One API key (never its secret): its role, partner and whether it is revoked. Admin only."""
     found = await keys.get_key(ctx, key_id)
     if found is None:
         raise KeyNotFound(key_id)

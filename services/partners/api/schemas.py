@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from libs.events.values import AgreementKind, PartnerKind, PartnerStatus, Role, TermsKind
 from libs.runtime.http import RequestModel
@@ -37,6 +37,12 @@ class PaymentTermsIn(RequestModel):
 
 
 class RegisterPartnerIn(RequestModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "name": "Shanghai Huatong Networks Co., Ltd.", "legal_id": "91310115MA1K3YJ12X",
+        "kind": "distributor", "tier": "gold", "region": "east", "territories": ["east/shanghai",
+        "east/jiangsu"], "categories": ["networking", "security"], "payment_terms": {"kind": "credit",
+        "credit_limit_minor": 50000000, "term_days": 30}, "currency": "CNY"}]})
+
     name: Text
     legal_id: Label
     kind: PartnerKind
@@ -52,6 +58,10 @@ class RegisterPartnerIn(RequestModel):
 class SignAgreementIn(RequestModel):
     """An agreement ends after it starts; a trial ends by itself on ``ends_on``."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "kind": "annual", "starts_on": "2027-01-01", "ends_on": "2027-12-31",
+        "annual_target_minor": 1200000000}]})
+
     kind: AgreementKind
     starts_on: StrictDate
     ends_on: StrictDate
@@ -59,11 +69,17 @@ class SignAgreementIn(RequestModel):
 
 
 class ReasonIn(RequestModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "reason": "overdue receivables under review"}]})
+
     reason: Reason
 
 
 class ChangePartnerIn(RequestModel):
     """Only the fields given change, each as its own event; equal values change nothing."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "tier": "platinum", "territories": ["east/shanghai", "east/jiangsu", "east/zhejiang"]}]})
 
     tier: Label | None = None
     territories: Labels | None = Field(None, min_length=1, max_length=500)
@@ -85,6 +101,9 @@ class ChangePartnerIn(RequestModel):
 
 class IssueKeyIn(RequestModel):
     """A ``partner`` key needs the ``partner_id`` of a registered partner; staff keys have none."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "role": "partner", "partner_id": "ptn_01JDX4Q2M3", "name": "Huatong ERP integration"}]})
 
     role: Role
     partner_id: Label | None = None
@@ -125,6 +144,17 @@ class ViolationOut(BaseModel):
 
 
 class PartnerOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "ptn_01JDX4Q2M3", "name": "Shanghai Huatong Networks Co., Ltd.",
+        "legal_id": "91310115MA1K3YJ12X", "kind": "distributor", "tier": "gold", "region": "east",
+        "territories": ["east/shanghai", "east/jiangsu"], "categories": ["networking", "security"],
+        "parent_id": None, "payment_terms": {"kind": "credit", "credit_limit_minor": 50000000,
+        "term_days": 30}, "currency": "CNY", "status": "active", "status_before_suspension": None,
+        "suspension_reason": None, "termination_reason": None, "agreement_id": "agr_01JDX4R5T6",
+        "trial_ends_on": None, "agreements": [{"id": "agr_01JDX4R5T6", "kind": "annual",
+        "starts_on": "2026-01-01", "ends_on": "2026-12-31", "annual_target_minor": 1200000000,
+        "currency": "CNY", "state": "in_force"}], "violations": [], "violation_count": 0}]})
+
     id: str
     name: str
     legal_id: str
@@ -164,6 +194,11 @@ class KeyOut(BaseModel):
 
 
 class IssuedKeyOut(KeyOut):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "key_id": "key_01JDX4S7U8", "role": "partner", "partner_id": "ptn_01JDX4Q2M3",
+        "name": "Huatong ERP integration", "issued_at": "2026-11-27T09:00:00.000000Z", "revoked": False,
+        "revoked_at": None, "secret": "o2c_8kQ1vY3pZ0rT6wN2mX9cB4hL7sD5fG1a"}]})
+
     secret: str = Field(description="shown once; only its sha256 is stored")
 
 

@@ -9,9 +9,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 
 from libs.runtime.errors import DomainError
+from libs.runtime.openapi_doc import answers
 from libs.runtime.params import QueryText
 from services.projections.api.deps import Auditor, Ctx
-from services.projections.api.schemas import AuditPage
+from services.projections.api.schemas import AuditPage, SystemVerification
 from services.projections.application import views
 from services.projections.application.verify import PeerAudit, verify_everything
 
@@ -48,7 +49,7 @@ def audit_routes(peers: PeerAudit) -> APIRouter:
                                             correlation_id=correlation_id,
                                             after=_cursor(after, cursor), limit=limit)
 
-    @router.get("/v1/audit/verify")
+    @router.get("/v1/audit/verify", **answers(SystemVerification))
     async def audit_verify(request: Request, ctx: Ctx, _: Auditor) -> dict[str, Any]:
         """Verify every service's store and the archive: any altered, forged or removed event is
         named. Each publisher's seal head is anchored here for the next verification."""

@@ -28,6 +28,7 @@ from libs.events.values import DEFAULT_CURRENCY
 from libs.runtime import inprocess
 from libs.runtime.auth import Principal
 from libs.runtime.errors import DomainError, NotFound
+from libs.runtime.exports import CSV, XLSX
 from libs.runtime.params import MaybeDate, PathId, QueryDate, QueryText
 from services.projections.api import dashboard_page as page
 from services.projections.api.deps import Ctx
@@ -39,6 +40,9 @@ ROLES = ("finance", "auditor")
 MAX_FORM_BYTES = 2048
 
 router = APIRouter(tags=["dashboard"])
+TO_PAGE: dict[int | str, dict[str, Any]] = {
+    303: {"description": "See Other: the browser goes to the page named by Location."}}
+"""The sign-in and sign-out answers: a redirect (post, redirect, get), no body."""
 
 REPORTS: dict[str, tuple[str, dict[str, str]]] = {
     "aging": ("/v1/views/receivables/aging", {}),
@@ -95,7 +99,8 @@ async def dashboard_sign_in_form(
     return HTMLResponse(page.sign_in(SIGN_IN_ERRORS[error] if error else None))
 
 
-@router.post("/dashboard/sign-in")
+@router.post("/dashboard/sign-in", status_code=303, response_class=RedirectResponse,
+             responses=TO_PAGE)
 async def dashboard_sign_in(request: Request, found: Annotated[Sessions, Depends(sessions)]) -> Response:
     """Exchange a key (form field ``key``) for a session cookie and go to the dashboard; an
     unknown, revoked or other role's key goes back to the form, saying why (post, redirect, get)."""
@@ -111,7 +116,8 @@ async def dashboard_sign_in(request: Request, found: Annotated[Sessions, Depends
     return response
 
 
-@router.post("/dashboard/sign-out")
+@router.post("/dashboard/sign-out", status_code=303, response_class=RedirectResponse,
+             responses=TO_PAGE)
 async def dashboard_sign_out() -> Response:
     """End the session: the cookie is cleared and the browser sent to the sign-in form."""
     return to_sign_in()
@@ -228,7 +234,10 @@ async def dashboard_partner(request: Request, ctx: Ctx, who: Viewer, partner_id:
         invoices, debit_notes, payments, credit_notes)))
 
 
-@router.get("/dashboard/export/{file_name}")
+@router.get("/dashboard/export/{file_name}", response_class=StreamingResponse, responses={200: {
+    "description": "The report's rows as CSV or XLSX (a download, by Content-Disposition).",
+    "content": {CSV: {"schema": {"type": "string"}},
+                XLSX: {"schema": {"type": "string", "format": "binary"}}}}})
 async def dashboard_export(request: Request, who: Viewer, file_name: PathId) -> Response:
     """A report of the dashboard as ``<report>.csv`` or ``<report>.xlsx``, streamed from its route
     as the signed-in key (the report's own ``?format=`` export)."""

@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from libs.runtime.audit import StoreVerification
 from libs.runtime.http import RequestModel
 from libs.runtime.params import Clean
 from services.projections.domain.webhooks import WEBHOOK_TYPES, WebhookType
@@ -127,6 +128,11 @@ class AuditPage(BaseModel):
 class WebhookIn(RequestModel):
     """A webhook registration: where to push, the secret to sign with, which event types."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "url": "https://erp.huatong.example/o2c/events", "secret": "whsec-7f3a9c1e5b2d8f40",
+        "events": ["order.status_changed", "invoice.issued", "invoice.paid"],
+        "partner_id": "ptn_01JDX4Q2M3"}]})
+
     url: Annotated[str, StringConstraints(min_length=1, max_length=2000), Clean] = Field(
         description="https:// endpoint (plain http:// only to loopback hosts where the service allows it)")
     secret: Annotated[str, StringConstraints(min_length=16, max_length=200), Clean] = Field(
@@ -137,6 +143,11 @@ class WebhookIn(RequestModel):
 
 
 class Webhook(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "whk_01JDXB3C4D", "partner_id": "ptn_01JDX4Q2M3",
+        "url": "https://erp.huatong.example/o2c/events", "events": ["order.status_changed",
+        "invoice.issued", "invoice.paid"], "created_at": "2026-11-27T09:40:00.000000Z"}]})
+
     id: str
     partner_id: str
     url: str
@@ -177,6 +188,22 @@ class WebhookDelivery(BaseModel):
 class WebhookDeliveries(BaseModel):
     items: list[WebhookDelivery]
     next_cursor: str | None
+
+
+class FirstBad(BaseModel):
+    service: str = Field(description="The first service whose store failed.")
+    position: int | None = Field(description="Its first bad position (null: it could not be verified).")
+
+
+class SystemVerification(BaseModel):
+    """Every service's store and the archive, verified (``GET /v1/audit/verify``)."""
+
+    ok: bool = Field(description="True when every store verified.")
+    mode: str = Field(description="keyed, unkeyed, or mixed when the stores disagree.")
+    checked: int = Field(description="Events checked, over every store.")
+    first_bad: FirstBad | None = Field(None, description="Where the first failure is; absent when ok.")
+    services: dict[str, StoreVerification] = Field(description="Each store's report, by service "
+                                                               "(projections: the archive).")
 
 
 class Report(BaseModel):

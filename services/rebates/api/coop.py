@@ -54,6 +54,8 @@ async def file_coop_claim(body: CoopClaimIn, principal: Filer, command: Idempote
 async def list_coop_claims(principal: MoneyReader, ctx: Ctx, partner_id: QueryText = None,
                            program_id: QueryText = None, status: QueryText = None, limit: Limit = 50,
                            cursor: Cursor = None) -> dict[str, Any]:
+    """Co-op claims by partner, program and status (filed, approved, rejected); a partner key
+    gets its own only."""
     async with ctx.db.read() as conn:
         return await documents.page(conn, CLAIM, partner_id=principal.scoped(partner_id), status=status,
                                     ref_id=program_id or None, cursor=cursor, limit=limit)
@@ -61,6 +63,7 @@ async def list_coop_claims(principal: MoneyReader, ctx: Ctx, partner_id: QueryTe
 
 @router.get("/coop-claims/{claim_id}", response_model=CoopClaimOut)
 async def get_coop_claim(claim_id: PathId, principal: MoneyReader, ctx: Ctx) -> dict[str, Any]:
+    """One co-op claim and its decision; another partner's answers 404."""
     async with ctx.db.read() as conn:
         body = await coop.read_claim(conn, claim_id)
     if body is None or not principal.sees(body["partner_id"]):

@@ -92,6 +92,7 @@ async def list_programs(principal: ProgramReader, ctx: Ctx, status: QueryText = 
 
 @router.get("/programs/{program_id}", response_model=ProgramOut)
 async def get_program(program_id: PathId, principal: ProgramReader, ctx: Ctx) -> dict[str, Any]:
+    """One rebate program: period, basis, tiers, eligibility, bonuses, cap and status."""
     return await _visible_program(ctx, principal, program_id)
 
 
@@ -123,6 +124,7 @@ async def list_accruals(principal: MoneyReader, ctx: Ctx, partner_id: QueryText 
 async def list_settlements(principal: MoneyReader, ctx: Ctx, partner_id: QueryText = None,
                            program_id: QueryText = None, status: QueryText = None,
                            limit: Limit = 50, cursor: Cursor = None) -> dict[str, Any]:
+    """Settlement proposals and approvals by partner, program and status."""
     async with ctx.db.read() as conn:
         return await documents.page(conn, views.SETTLEMENT, partner_id=principal.scoped(partner_id),
                                     status=status, ref_id=program_id or None, cursor=cursor,
@@ -131,6 +133,7 @@ async def list_settlements(principal: MoneyReader, ctx: Ctx, partner_id: QueryTe
 
 @router.get("/settlements/{settlement_id}", response_model=SettlementOut)
 async def get_settlement(settlement_id: PathId, principal: MoneyReader, ctx: Ctx) -> dict[str, Any]:
+    """One settlement: earned, already settled and payout, with components and sources."""
     async with ctx.db.read() as conn:
         body = await settlements.read_settlement(conn, settlement_id)
     if body is None or not principal.sees(body["partner_id"]):

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
     StringConstraints,
@@ -79,6 +80,15 @@ class ProgramIn(RequestModel):
     (its parent's in effect on the sale's date; a partner without one counts for itself) or ``both``.
     """
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "name": "2027 H1 networking volume rebate", "starts_on": "2027-01-01",
+        "ends_on": "2027-06-30", "basis": "collected", "mode": "retroactive",
+        "tiers": [{"from_minor": 0, "rate_bp": 200}, {"from_minor": 200000000, "rate_bp": 400}],
+        "eligibility": {"tiers": ["gold", "platinum"], "regions": [], "categories": ["networking"],
+        "partner_ids": []}, "growth": {"baseline_from": "2026-01-01", "baseline_to": "2026-06-30",
+        "min_growth_bp": 1000, "rate_bp": 50}, "timeliness": {"min_on_time_bp": 9000, "rate_bp": 30},
+        "cap_minor": 20000000, "currency": "CNY"}]})
+
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
     starts_on: StrictDate
     ends_on: StrictDate
@@ -135,6 +145,9 @@ class NoBody(RequestModel):
 
 class SettleIn(RequestModel):
     """An interim settlement of the period through a date (within the period, not in the future)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "through": "2027-03-31"}]})
 
     through: StrictDate
 
@@ -201,6 +214,16 @@ class AccrualOut(BaseModel):
 
 
 class SettlementOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "stl_01JDXA1B2C", "program_id": "prg_01JDX3M4N5", "partner_id": "ptn_01JDX4Q2M3",
+        "status": "proposed", "kind": "final", "through": None, "final_minor": 1080000,
+        "already_settled_minor": 140000, "payout_minor": 940000, "currency": "CNY",
+        "basis_minor": 27000000, "volume_minor": 1080000, "growth_bonus_minor": 0,
+        "timeliness_bonus_minor": 0, "cap_cut_minor": 0, "components": [{"kind": "volume",
+        "amount_minor": 1080000}], "sources": [{"kind": "payment", "ref": "pay_01JDX8C3D4",
+        "amount_minor": 27000000}], "proposed_by": "key_01JDX4F1N4", "approved_by": None,
+        "credit_note_id": None}]})
+
     id: str
     program_id: str
     partner_id: str
@@ -251,6 +274,11 @@ class CoopClaimIn(RequestModel):
     A partner key files for itself; finance names the ``partner_id`` it files for.
     """
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "program_id": "prg_01JDX3M4N5", "amount_minor": 2500000,
+        "description": "Trade-show booth, Shanghai IoT Expo 2027",
+        "evidence_ref": "INV-EXPO-2027-0311"}]})
+
     program_id: Name
     amount_minor: Annotated[int, Field(strict=True, gt=0, le=MAX_MINOR)]
     description: Text
@@ -259,7 +287,11 @@ class CoopClaimIn(RequestModel):
 
 
 class RejectClaimIn(RequestModel):
-    reason: Text
+    """Why the claim is rejected (finance, not the filer's key)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "no proof of the spend"}]})
+
+    reason: Annotated[Text, Field(description="Why it is rejected.")]
 
 
 class CoopClaimOut(BaseModel):
