@@ -111,10 +111,16 @@ def test_inconsistent_settings_fail_at_start(monkeypatch: pytest.MonkeyPatch, en
 async def test_consumer_groups_carry_the_prefix_on_the_broker(db: Database, broker_bootstrap: str) -> None:
     """Two systems on one cluster: the consumer commits under ``<prefix><name>`` only."""
     async with harness_on(db, broker_bootstrap, 3) as harness:
-        await _consume_with_a_prefix(harness)
+        consumer = await _consume_with_a_prefix(harness)
+        assert len(await harness.applied(consumer)) == 3
+        prefixed = await committed_offsets(harness.bootstrap, f"staging.{consumer.name}", harness.topic)
+        assert sum(offset for offset in prefixed.values() if offset > 0) == 3, prefixed
+        bare = await committed_offsets(harness.bootstrap, consumer.name, harness.topic)
+        assert set(bare.values()) == {-1}, bare  # nothing under the bare group id
 
 
-async def _consume_with_a_prefix(harness: Harness) -> None:
+async def _consume_with_a_prefix(harness: Harness) -> Consumer:
+    """Three events applied by a consumer whose group carries the prefix ``staging.``."""
     plain = harness.consumer()
     consumer = Consumer(name=plain.name, db=plain.db, registry=plain.registry, handlers=plain.handlers,
                         topics=plain.topics, settings=plain.settings,
@@ -129,6 +135,4 @@ async def _consume_with_a_prefix(harness: Harness) -> None:
         return sum(offset for offset in offsets.values() if offset > 0) == 3
 
     await wait_until(committed, what="offsets committed under the prefixed group")
-    assert len(await harness.applied(consumer)) == 3
-    bare = await committed_offsets(harness.bootstrap, consumer.name, harness.topic)
-    assert set(bare.values()) == {-1}, bare
+    return consumer
