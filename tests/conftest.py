@@ -5,24 +5,34 @@ cannot be reached the PostgreSQL variants skip locally, but with
 ``O2C_REQUIRE_INTEGRATION=1`` (set by ``.ci/run``) they fail instead: a skipped
 integration suite is a failed CI.
 
-Each test gets its own schema. Migrating one costs most of a second of DDL on
-PostgreSQL, so a schema a test leaves exactly as migrated (same tables, same
-Alembic revisions) is emptied (rows deleted, sequences reset) and handed to the
-next test instead of being dropped; anything else is dropped. The pool's
-schemas are dropped when the session ends.
+Each test gets its own schema or SQLite file, migrated for the service it runs
+(``service_migrations``: a service's suite overrides it with its branch, so the
+service starts on a database already at its head). Migrating costs a few hundred
+milliseconds of DDL per test, so:
+
+- on PostgreSQL a schema a test leaves exactly as migrated (same tables, same
+  Alembic revisions) is emptied (rows deleted, sequences reset) and handed to the
+  next test wanting the same migrations; anything else is dropped. The pools'
+  schemas are dropped when the session ends;
+- on SQLite each set of migrations is run once per worker into a template file,
+  which every test gets a copy of (SQLite's backup API, into a file created 0600).
 
 ``make test`` runs the suite on pytest-xdist workers (``-n``).
 Every worker is its own process with its own schema pool (names carry the worker
 id), its own broker on a free port and its own temporary directories. The suites
-that start whole systems (``tests/e2e``, ``tests/chaos``, ``tests/bench``) share
-one group, so they run one after another on one worker: the session's two e2e
-systems start once, and two systems never compete for the cores.
+that start whole systems are handed out first, longest first: the e2e modules that share the
+session's two systems as one unit (so those systems start once), then each module that
+starts systems of its own (``tests/chaos``, ``tests/bench``, a few e2e modules), then the
+rest, so no long unit is left to start last.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import sqlite3
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -31,6 +41,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from libs.runtime.host import ServiceSpec
 from libs.store.database import Database
 from libs.store.migrate import migrate
 from libs.store.store import EventStore
@@ -40,7 +51,10 @@ REQUIRE_INTEGRATION = os.environ.get("O2C_REQUIRE_INTEGRATION") == "1"
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 """This process's xdist worker id (``gw0``, ``gw1``, ...), ``main`` when not distributed."""
 SYSTEM_SUITES = ("tests/e2e/", "tests/chaos/", "tests/bench/")
-"""Suites that start whole systems: one unit of xdist work (see the module docstring)."""
+"""Suites that start whole systems (see the module docstring)."""
+OWN_SYSTEMS = ("tests/e2e/test_money_to_book.py", "tests/e2e/test_observability.py",
+               "tests/e2e/test_tamper.py")
+"""E2e modules that start module-scoped systems of their own and never use the session's."""
 
 
 def integration_unavailable(reason: str) -> None:
@@ -51,13 +65,25 @@ def integration_unavailable(reason: str) -> None:
 
 
 def xdist_group(nodeid: str) -> str:
-    """The unit of work an xdist worker takes whole: the system suites share one, each
-    fuzzed service is one (its module-scoped service starts once), any other test is its own."""
-    if nodeid.startswith(SYSTEM_SUITES):
+    """The unit of work an xdist worker takes whole: the e2e modules on the session's systems
+    share one, each module of ``OWN_SYSTEMS`` is one, each fuzzed service is one (their
+    module-scoped systems and services start once), any other test is its own."""
+    module = nodeid.split("::", 1)[0]
+    if module in OWN_SYSTEMS:
+        return module
+    if module.startswith("tests/e2e/") and module != "tests/e2e/test_reports.py":
         return "system"
     if nodeid.startswith("tests/fuzz/") and nodeid.endswith("]"):
         return "fuzz" + nodeid[nodeid.index("["):]
     return nodeid
+
+
+def _first_out(unit: str, tests: int) -> tuple[int, int]:
+    """The order units are handed out in: the session's systems, the other system modules,
+    then the rest by size (xdist's own order; a unit of one long test would come last)."""
+    if unit == "system":
+        return (0, -tests)
+    return (1 if unit.startswith(SYSTEM_SUITES) else 2, -tests)
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
@@ -68,11 +94,22 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
     """
     if config.getvalue("dist") != "load":  # an explicit --dist other than the default
         return None
+    from collections import OrderedDict
+
     from xdist.scheduler import LoadScopeScheduling
 
     class GroupedScheduling(LoadScopeScheduling):
+        ordered = False
+
         def _split_scope(self, nodeid: str) -> str:
             return xdist_group(nodeid)
+
+        def _assign_work_unit(self, node: object) -> None:
+            if not self.ordered:  # the first hand-out: the queue is whole
+                self.workqueue = OrderedDict(sorted(
+                    self.workqueue.items(), key=lambda unit: _first_out(unit[0], len(unit[1]))))
+                self.ordered = True
+            super()._assign_work_unit(node)  # type: ignore[arg-type]
 
     return GroupedScheduling(config, log)  # type: ignore[arg-type]
 
@@ -101,30 +138,83 @@ async def _pg_reachable() -> str | None:
     return None
 
 
-async def empty_database(backend: str, sqlite_file: Path) -> AsyncIterator[Database]:
-    """A migrated, empty service database: ``sqlite_file``, or a fresh PostgreSQL schema."""
+Migrations = tuple[Path, ...]
+"""A service's own migration branches, run after the backbone's (empty: the backbone only)."""
+
+
+async def empty_database(backend: str, sqlite_file: Path,
+                         migrations: Migrations = ()) -> AsyncIterator[Database]:
+    """A migrated, empty service database: ``sqlite_file``, or a PostgreSQL schema."""
     if backend == "sqlite":
+        _copy_sqlite(await _sqlite_template(migrations), sqlite_file)
         database = Database(f"sqlite:///{sqlite_file}")
-        await migrate(database)
         yield database
         await database.dispose()
         return
-    async for database in _postgres_database():
+    async for database in _postgres_database(migrations):
+        yield database
+
+
+def migrations_of(spec: ServiceSpec) -> Migrations:
+    """The migrations a service runs on top of the backbone's."""
+    return (spec.migrations,) if spec.migrations else ()
+
+
+@pytest.fixture
+def service_migrations() -> Migrations:
+    """The migrations ``db`` and ``pg_db`` run: a service's suite overrides this with its own."""
+    return ()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def db(request: pytest.FixtureRequest, tmp_path: Path,
+             service_migrations: Migrations) -> AsyncIterator[Database]:
+    """A migrated, empty service database on each backend."""
+    async for database in empty_database(request.param, tmp_path / "store.db", service_migrations):
         yield database
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    """A migrated, empty service database on each backend."""
+async def backbone_db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    """A database on each backend migrated for the backbone only: a test of a service's own
+    migrations runs them itself."""
     async for database in empty_database(request.param, tmp_path / "store.db"):
         yield database
 
 
 @pytest.fixture
-async def pg_db() -> AsyncIterator[Database]:
+async def pg_db(service_migrations: Migrations) -> AsyncIterator[Database]:
     """A migrated, empty service database on PostgreSQL only."""
-    async for database in _postgres_database():
+    async for database in _postgres_database(service_migrations):
         yield database
+
+
+_templates: dict[Migrations, Path] = {}
+"""Per set of migrations, a migrated SQLite file every test gets a copy of."""
+_template_dir: list[Path] = []
+
+
+async def _sqlite_template(migrations: Migrations) -> Path:
+    template = _templates.get(migrations)
+    if template is None:
+        if not _template_dir:
+            _template_dir.append(Path(tempfile.mkdtemp(prefix=f"o2c-templates-{WORKER}-")))
+        template = _template_dir[0] / f"{len(_templates)}.db"
+        database = Database(f"sqlite:///{template}")
+        await migrate(database, migrations)
+        await database.dispose()
+        _templates[migrations] = template
+    return template
+
+
+def _copy_sqlite(template: Path, target: Path) -> None:
+    """``template``'s pages into a new file ``target``, created 0600 as a service creates its own."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    with sqlite3.connect(template) as source, sqlite3.connect(target) as copy:
+        source.backup(copy)
+    source.close()
+    copy.close()
 
 
 @dataclass(frozen=True)
@@ -136,9 +226,10 @@ class _Shape:
     revisions: frozenset[str]
 
 
-_shape: _Shape | None = None
-_clean_schemas: list[str] = []
-"""Migrated, empty schemas ready for the next test (see the module docstring)."""
+_shapes: dict[Migrations, _Shape] = {}
+"""What a schema freshly migrated with these migrations holds."""
+_clean_schemas: dict[Migrations, list[str]] = {}
+"""Migrated, empty schemas ready for the next test wanting the same migrations."""
 
 
 async def _shape_of(conn: asyncpg.Connection, schema: str) -> _Shape:
@@ -153,31 +244,30 @@ async def _shape_of(conn: asyncpg.Connection, schema: str) -> _Shape:
     return _Shape(names, frozenset(r[0] for r in sequences), revisions)
 
 
-async def _remember_shape(database: Database) -> None:
+async def _remember_shape(database: Database, migrations: Migrations) -> None:
     """The shape of a freshly migrated schema: what a schema must match to be reused."""
-    global _shape
-    if _shape is None:
+    if migrations not in _shapes:
         assert database.schema is not None
         conn = await asyncpg.connect(PG_URL)
         try:
-            _shape = await _shape_of(conn, database.schema)
+            _shapes[migrations] = await _shape_of(conn, database.schema)
         finally:
             await conn.close()
 
 
-async def _give_back(schema: str) -> None:
+async def _give_back(schema: str, migrations: Migrations) -> None:
     """Empty ``schema`` for the next test if it is still exactly as migrated; else drop it."""
     conn = await asyncpg.connect(PG_URL)
     try:
         shape = await _shape_of(conn, schema)
-        if shape != _shape:
+        if shape != _shapes.get(migrations):
             await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
             return
         empty = [f'DELETE FROM "{schema}"."{t}"' for t in sorted(shape.tables)
                  if t != "alembic_version"]
         reset = [f"SELECT setval('\"{schema}\".\"{q}\"', 1, false)" for q in sorted(shape.sequences)]
         await conn.execute(";".join(empty + reset))
-        _clean_schemas.append(schema)
+        _clean_schemas.setdefault(migrations, []).append(schema)
     finally:
         await conn.close()
 
@@ -195,27 +285,29 @@ async def drop_schemas(schemas: Iterable[str]) -> None:
 @pytest.fixture(scope="session", autouse=True)
 def _drop_pooled_schemas() -> Iterator[None]:
     yield
-    if not _clean_schemas:
-        return
-
-    asyncio.run(drop_schemas(_clean_schemas))
+    for directory in _template_dir:
+        shutil.rmtree(directory, ignore_errors=True)
+    pooled = [schema for schemas in _clean_schemas.values() for schema in schemas]
     _clean_schemas.clear()
+    if pooled:
+        asyncio.run(drop_schemas(pooled))
 
 
-async def _postgres_database() -> AsyncIterator[Database]:
+async def _postgres_database(migrations: Migrations = ()) -> AsyncIterator[Database]:
     problem = await _pg_reachable()
     if problem:
         integration_unavailable(problem)
-    if _clean_schemas:
-        database = Database(PG_URL, schema=_clean_schemas.pop())
+    pool = _clean_schemas.get(migrations)
+    if pool:
+        database = Database(PG_URL, schema=pool.pop())
     else:
         database = Database(PG_URL, schema=f"t_{WORKER}_{uuid.uuid4().hex[:12]}")
-        await migrate(database)
-        await _remember_shape(database)
+        await migrate(database, migrations)
+        await _remember_shape(database, migrations)
     yield database
     await database.dispose()
     assert database.schema is not None
-    await _give_back(database.schema)
+    await _give_back(database.schema, migrations)
 
 
 @pytest.fixture

@@ -8,8 +8,15 @@ import pytest
 
 from libs.store.database import Database
 from services.delivery.app import SPEC
+from tests.conftest import Migrations, migrations_of
 from tests.delivery.support import WAREHOUSE_SECRET, FakePublisher, fix_clock
 from tests.service_support import RunningService, running
+
+
+@pytest.fixture
+def service_migrations() -> Migrations:
+    """``db`` comes migrated for the delivery service already (see ``tests/conftest.py``)."""
+    return migrations_of(SPEC)
 
 
 @pytest.fixture

@@ -269,7 +269,6 @@ def test_crashing_service_reports_log_tail_and_cleans_up(tmp_path: Path, fake_pa
 def test_busy_port_and_second_supervisor_refused(tmp_path: Path, fake_path: Path) -> None:
     import socket
 
-    first = make_supervisor(tmp_path, fake_path)
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", 0))
         blocker.listen()
@@ -277,6 +276,7 @@ def test_busy_port_and_second_supervisor_refused(tmp_path: Path, fake_path: Path
         busy = make_supervisor(tmp_path, fake_path, ports=taken)
         with pytest.raises(SupervisorError, match=r"orders \(\d+\)"):
             busy.start()
+    first = make_supervisor(tmp_path, fake_path)  # its free ports picked just before it starts
     try:
         first.start()
         with pytest.raises(SupervisorError, match="in use by another"):

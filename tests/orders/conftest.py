@@ -10,8 +10,15 @@ import pytest
 from libs.store.database import Database
 from libs.store.migrate import migrate
 from services.orders.app import SPEC
+from tests.conftest import Migrations, migrations_of
 from tests.orders.support import Publisher
 from tests.service_support import RunningService, running
+
+
+@pytest.fixture
+def service_migrations() -> Migrations:
+    """``db`` comes migrated for the orders service already (see ``tests/conftest.py``)."""
+    return migrations_of(SPEC)
 
 
 @pytest.fixture

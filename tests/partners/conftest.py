@@ -8,7 +8,14 @@ import pytest
 
 from libs.store.database import Database
 from services.partners.app import SPEC
+from tests.conftest import Migrations, migrations_of
 from tests.service_support import RunningService, running
+
+
+@pytest.fixture
+def service_migrations() -> Migrations:
+    """``db`` comes migrated for the partners service already (see ``tests/conftest.py``)."""
+    return migrations_of(SPEC)
 
 
 @pytest.fixture

@@ -19,7 +19,9 @@ from services.credit.app import SPEC as CREDIT
 from services.delivery.app import SPEC as DELIVERY
 from services.orders.app import SPEC as ORDERS
 from services.partners.app import SPEC as PARTNERS
+from services.projections.app import SPEC as PROJECTIONS
 from services.rebates.app import SPEC as REBATES
+from tests.conftest import Migrations, migrations_of
 from tests.projections.support import invoice, projections, registered
 from tests.service_support import ADMIN, running
 
@@ -65,6 +67,13 @@ async def _finance_key(ctx: ServiceContext) -> dict[str, str]:
                                         secret_sha256=hash_secret(secret)), "2025-01-01T00:00:00Z")
     await ctx.keyring.refresh()
     return {"Authorization": f"Bearer {secret}"}
+
+
+@pytest.fixture
+def service_migrations(request: pytest.FixtureRequest) -> Migrations:
+    """``db`` comes migrated for the service the case runs: its ``spec``, else projections."""
+    spec = getattr(request.node, "callspec", None) and request.node.callspec.params.get("spec")
+    return migrations_of(spec or PROJECTIONS)
 
 
 @pytest.mark.parametrize(("spec", "path"), [

@@ -106,8 +106,10 @@ async def test_programs_not_applying_to_a_partner_are_never_loaded(svc: RunningS
                                   follow_existing=False) == [p for p in following if p[0].program_id == named]
 
 
-async def test_the_migration_moves_sources_and_scopes_out_of_earlier_documents(db: Database) -> None:
+async def test_the_migration_moves_sources_and_scopes_out_of_earlier_documents(
+        backbone_db: Database) -> None:
     """Documents written before the rows existed: their sources and programs become rows."""
+    db = backbone_db
     listed = [{"kind": "invoice", "ref": "inv-9", "amount_minor": 900},
               {"kind": "return", "ref": "cn-1", "amount_minor": -100}]
     async with db.transaction() as conn:
@@ -159,8 +161,10 @@ async def test_source_look_ups_search_an_index_on_sqlite(tmp_path: Any) -> None:
         await db.dispose()
 
 
-async def test_timeliness_is_counted_on_the_index_as_the_rule_counts_it_and_backfilled(db: Database) -> None:
+async def test_timeliness_is_counted_on_the_index_as_the_rule_counts_it_and_backfilled(
+        backbone_db: Database) -> None:
     """Copies written before revision 0003 get their timeliness key; the count matches ``timeliness_in``."""
+    db = backbone_db
     old = [{"invoice_id": "inv-a", "partner_id": "p1", "issued_on": "2026-01-31", "on_time": True},
            {"invoice_id": "inv-b", "partner_id": "p1", "issued_on": "2026-03-31", "on_time": None},
            {"invoice_id": "inv-c", "partner_id": "p1", "issued_on": "2026-04-01", "on_time": True},
