@@ -19,7 +19,7 @@ from libs.store.schema import documents as documents_table
 from libs.store.sql import insert_ignoring_duplicates
 from services.credit.application import accounts, copies
 from services.credit.application.queries import account_body, closing_balance
-from services.credit.application.read_models import INVOICE, PAYMENT, REVIEW, WRITE_OFF
+from services.credit.application.read_models import INVOICE, PAYMENT, REVIEW, WRITE_OFF, reviewed
 from services.credit.domain.errors import (
     DuplicateBankRef,
     InvoiceClosed,
@@ -57,8 +57,7 @@ async def decide_hold(unit: Unit, order_id: str, reason: str, release: bool) -> 
     if order is None:
         raise OrderNotFound(order_id)
     loaded = await accounts.open_account(unit, order["partner_id"])
-    if order_id not in loaded.state.orders and (closed := await documents.get(unit.conn, REVIEW,
-                                                                              order_id)) is not None:
+    if order_id not in loaded.state.orders and (closed := await reviewed(unit.conn, order_id)) is not None:
         raise NotOnHold(order_id, "cancelled" if order_id in loaded.cancelled else closed["status"])
     decide = decide_release if release else decide_reject
     decided = decide(loaded.state, order_id, reason, unit.actor, loaded.cancelled)
