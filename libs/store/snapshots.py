@@ -23,8 +23,8 @@ measures it. A threshold on the distance
 rather than "at each multiple of N" because one command appends several events
 at once and can step over a multiple.
 
-Why the size: an aggregate whose state grows (an account that remembers every
-invoice) costs more to encode the larger it is. Spacing its snapshots by its
+Why the size: an aggregate whose state grows (an account with many open
+invoices) costs more to encode the larger it is. Spacing its snapshots by its
 size keeps the cost of taking them, spread over the events between two, the
 same per event at any size, and keeps them off all but a rare command. Why an
 eighth: encoding one part costs about a tenth of decoding and folding one

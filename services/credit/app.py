@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import APIRouter
 
 from libs.runtime.host import ServiceContext, ServiceSpec
 from services.credit.api import accounts, deps, holds, money, write_offs
 from services.credit.application.handlers import handlers
+
+MIGRATIONS = Path(__file__).parent / "migrations" / "versions"
 
 
 def _routers(ctx: ServiceContext) -> list[APIRouter]:
@@ -19,4 +23,5 @@ SPEC = ServiceSpec(
     routers=_routers,
     handlers=handlers,
     subscribes_to=("partners", "orders", "delivery", "rebates"),
+    migrations=MIGRATIONS,
 )

@@ -10,7 +10,10 @@ transaction (``pg_advisory_xact_lock``), so racing decisions queue instead of
 failing over and over. SQLite already runs one writer at a time.
 
 A load starts from a snapshot (``SNAPSHOTS``) and folds only the events after it;
-a save takes a new snapshot in the same transaction when one is due.
+a save takes a new snapshot in the same transaction when one is due. The loaded
+account holds only what is live (``domain.account``); the documents of a save are
+written from the account before it with the saved events applied in full, so an
+invoice the save settled is written as paid although the account lets it go.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from libs.store.snapshots import SnapshotPolicy
 from services.credit.application.copies import cancelled_orders
 from services.credit.application.read_models import project
 from services.credit.domain import snapshot
-from services.credit.domain.account import SHAPE, STREAM_TYPE, Account, evolve, stream_id
+from services.credit.domain.account import SHAPE, STREAM_TYPE, Account, evolve, fold, stream_id
 from services.credit.domain.errors import AccountNotFound
 
 _LOCK = text("SELECT pg_advisory_xact_lock(:key)")
@@ -50,7 +53,7 @@ class Loaded(commands.Loaded[str, Account]):
 
 async def _rewrite_documents(unit: Unit, loaded: Loaded, events: Sequence[DomainEvent],
                              before: Account) -> None:
-    await project(unit.conn, loaded.state, events, loaded.cancelled)
+    await project(unit.conn, fold(before, list(events)), events, loaded.cancelled)
 
 
 SNAPSHOTS: SnapshotPolicy[Account] = SnapshotPolicy(SHAPE, ev.EVENTS, snapshot.encode, snapshot.decode,

@@ -19,13 +19,16 @@ from libs.store.schema import documents as documents_table
 from libs.store.sql import insert_ignoring_duplicates
 from services.credit.application import accounts, copies
 from services.credit.application.queries import account_body, closing_balance
-from services.credit.application.read_models import INVOICE, PAYMENT, REVIEW, WRITE_OFF
+from services.credit.application.read_models import INVOICE, PAYMENT, REVIEW, WRITE_OFF, reviewed
 from services.credit.domain.errors import (
     DuplicateBankRef,
+    InvoiceClosed,
     InvoiceNotFound,
+    NotOnHold,
     OrderNotFound,
     StatementMismatch,
     WriteOffNotFound,
+    WriteOffNotPending,
 )
 from services.credit.domain.funds import decide_reject, decide_release, decide_terms
 from services.credit.domain.receipts import decide_payment
@@ -54,6 +57,8 @@ async def decide_hold(unit: Unit, order_id: str, reason: str, release: bool) -> 
     if order is None:
         raise OrderNotFound(order_id)
     loaded = await accounts.open_account(unit, order["partner_id"])
+    if order_id not in loaded.state.orders and (closed := await reviewed(unit.conn, order_id)) is not None:
+        raise NotOnHold(order_id, "cancelled" if order_id in loaded.cancelled else closed["status"])
     decide = decide_release if release else decide_reject
     decided = decide(loaded.state, order_id, reason, unit.actor, loaded.cancelled)
     await unit.save(loaded, decided)
@@ -107,6 +112,8 @@ async def write_off(unit: Unit, invoice_id: str, amount_minor: int, reason: str,
     if invoice is None:
         raise InvoiceNotFound(invoice_id)
     loaded = await accounts.open_account(unit, invoice["partner_id"])
+    if invoice_id not in loaded.state.invoices:  # closed: it left the account, its document says how
+        raise InvoiceClosed(invoice_id, invoice["status"])
     write_off_id = unit.new_id("wo")
     decided = decide_write_off(loaded.state, invoice_id, amount_minor, reason, unit.actor, unit.today(),
                                loaded.cancelled, write_off_id=write_off_id,
@@ -122,6 +129,8 @@ async def decide_proposed_write_off(unit: Unit, write_off_id: str, settings: Cre
     if proposal is None:
         raise WriteOffNotFound(write_off_id)
     loaded = await accounts.open_account(unit, proposal["partner_id"])
+    if write_off_id not in loaded.state.write_offs:  # decided: it left the account
+        raise WriteOffNotPending(write_off_id, proposal["status"])
     if reject_reason is None:
         decided = decide_write_off_approval(loaded.state, write_off_id, unit.actor, unit.today(),
                                             loaded.cancelled, threshold=settings.write_off_threshold_minor)

@@ -21,6 +21,7 @@ from libs.runtime import documents
 from libs.runtime.commands import Reaction, Unit, reactions
 from libs.runtime.host import ServiceContext
 from services.credit.application import accounts, copies
+from services.credit.application import read_models as rm
 from services.credit.application.read_models import REVIEW, review_body, review_status
 from services.credit.domain.funds import (
     decide_funds_review,
@@ -92,8 +93,10 @@ async def when_order_confirmed_review_funds(unit: Unit, event: Any) -> None:
     loaded = await accounts.load_for_update(unit, order["partner_id"])
     if not loaded.state.opened:
         raise NotKnownYet(f"partner {order['partner_id']} has no account yet")
+    reviewed = (event.order_id not in loaded.state.orders
+                and await rm.reviewed(unit.conn, event.order_id) is not None)
     decided = decide_funds_review(loaded.state, event.order_id, order["total_minor"], unit.today(),
-                                  loaded.cancelled)
+                                  loaded.cancelled, reviewed=reviewed)
     await unit.save(loaded, decided, salt="review")
 
 
@@ -109,6 +112,9 @@ async def when_order_cancelled_release_exposure(unit: Unit, event: Any) -> None:
         await documents.put(unit.conn, REVIEW, event.order_id,
                             review_body(loaded.state, review, loaded.cancelled),
                             partner_id=event.partner_id, status=review_status(review, loaded.cancelled))
+    elif (closed := await rm.reviewed(unit.conn, event.order_id)) is not None:  # left the account
+        await documents.put(unit.conn, REVIEW, event.order_id, {**closed, "status": "cancelled"},
+                            partner_id=event.partner_id, status="cancelled")
     if not loaded.state.opened:
         return
     decided = decide_reevaluation(loaded.state, unit.today(), f"order {event.order_id} cancelled",
@@ -152,7 +158,8 @@ async def when_shipment_dispatched_issue_invoice(unit: Unit, event: Any) -> None
         loaded.state, invoice_id=unit.new_id("inv"), order_id=event.order_id,
         dispatch_id=event.dispatch_id, lines=lines, issued_on=event.dispatched_on,
         region=partner.get("region", ""), tier=partner.get("tier", ""), today=unit.today(),
-        cancelled=loaded.cancelled)
+        cancelled=loaded.cancelled,
+        invoiced=await rm.invoiced(unit.conn, event.partner_id, event.dispatch_id))
     await unit.save(loaded, decided, salt="invoice")
 
 
@@ -167,7 +174,8 @@ async def when_refund_return_received_credit_account(unit: Unit, event: Any) -> 
         loaded.state, credit_note_id=unit.new_id("cn"),
         amount=sum(line.line_total_minor for line in lines), reason=f"refund return {event.return_id}",
         source_kind="return", source_ref=event.return_id, issued_on=event.received_on, today=unit.today(),
-        order_id=event.order_id, lines=lines, cancelled=loaded.cancelled)
+        order_id=event.order_id, lines=lines, cancelled=loaded.cancelled,
+        credited=await rm.credited(unit.conn, event.partner_id, "return", event.return_id))
     await unit.save(loaded, decided, salt="return")
 
 
@@ -180,12 +188,14 @@ async def when_settlement_approved_credit_account(unit: Unit, event: Any) -> Non
     if event.payout_minor < 0:
         decided = decide_debit_note(
             loaded.state, debit_note_id=unit.new_id("dn"), amount=-event.payout_minor, reason=reason,
-            source_ref=event.settlement_id, issued_on=unit.today(), cancelled=loaded.cancelled)
+            source_ref=event.settlement_id, issued_on=unit.today(), cancelled=loaded.cancelled,
+            debited=await rm.debited(unit.conn, event.partner_id, event.settlement_id))
     else:
         decided = decide_credit_note(
             loaded.state, credit_note_id=unit.new_id("cn"), amount=event.payout_minor, reason=reason,
             source_kind="rebate", source_ref=event.settlement_id, issued_on=unit.today(),
-            today=unit.today(), cancelled=loaded.cancelled)
+            today=unit.today(), cancelled=loaded.cancelled,
+            credited=await rm.credited(unit.conn, event.partner_id, "rebate", event.settlement_id))
     await unit.save(loaded, decided, salt="rebate")
 
 
@@ -196,7 +206,8 @@ async def when_coop_claim_approved_credit_account(unit: Unit, event: Any) -> Non
     decided = decide_credit_note(
         loaded.state, credit_note_id=unit.new_id("cn"), amount=event.approved_minor,
         reason=f"co-op claim {event.claim_id} (program {event.program_id})", source_kind="coop",
-        source_ref=event.claim_id, issued_on=unit.today(), today=unit.today(), cancelled=loaded.cancelled)
+        source_ref=event.claim_id, issued_on=unit.today(), today=unit.today(), cancelled=loaded.cancelled,
+        credited=await rm.credited(unit.conn, event.partner_id, "coop", event.claim_id))
     await unit.save(loaded, decided, salt="coop")
 
 

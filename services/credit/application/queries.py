@@ -8,9 +8,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from libs.events import credit as ev
 from libs.runtime.host import ServiceContext
 from services.credit.application.accounts import read_account
-from services.credit.domain.account import Account, evolve, stream_id
+from services.credit.domain.account import Account, apply, stream_id
 from services.credit.domain.as_of import account_at
 from services.credit.domain.errors import AccountNotFound
 from services.credit.domain.position import position, queue
@@ -50,16 +51,21 @@ async def account_as_of(conn: AsyncConnection, ctx: ServiceContext, partner_id: 
 
 
 async def statement_lines(conn: AsyncConnection, ctx: ServiceContext, partner_id: str
-                          ) -> tuple[Account, list[StatementLine]]:
-    """The account and its ledger from one load of its stream (each event decoded once)."""
+                          ) -> tuple[Account, list[StatementLine], list[tuple[date, str]]]:
+    """The account, its ledger and the partner's answers to statements (``(to, status)``, in
+    order) from one load of its stream (each event decoded once)."""
     dated = [(ctx.registry.decode(e), e.occurred.date())
              for e in await ctx.store.load(stream_id(partner_id), conn=conn)]
     state = Account(partner_id=partner_id)
+    answers: list[tuple[date, str]] = []
     for event, _ in dated:
-        state = evolve(state, event)
+        state = apply(state, event)
+        if isinstance(event, ev.StatementConfirmed | ev.StatementDisputed):
+            answers.append((event.to, "confirmed" if isinstance(event, ev.StatementConfirmed)
+                            else "disputed"))
     if not state.opened:
         raise AccountNotFound(partner_id)
-    return state, ledger(dated)
+    return state, ledger(dated), answers
 
 
 def _line_body(line: StatementLine) -> dict[str, Any]:
@@ -70,9 +76,9 @@ def _line_body(line: StatementLine) -> dict[str, Any]:
 async def statement_of(conn: AsyncConnection, ctx: ServiceContext, partner_id: str, start: date, end: date
                        ) -> dict[str, Any]:
     """Opening balance before ``start``, the lines ``start``..``end``, the closing balance at ``end``."""
-    state, lines = await statement_lines(conn, ctx, partner_id)
+    state, lines, answers = await statement_lines(conn, ctx, partner_id)
     result = statement(lines, start, end)
-    agreed = [status for to, status in state.statements if to == end]
+    agreed = [status for to, status in answers if to == end]
     return {
         "partner_id": partner_id, "from": start.isoformat(), "to": end.isoformat(),
         "currency": state.currency, "opening_minor": result.opening_minor,
@@ -82,5 +88,5 @@ async def statement_of(conn: AsyncConnection, ctx: ServiceContext, partner_id: s
 
 
 async def closing_balance(conn: AsyncConnection, ctx: ServiceContext, partner_id: str, end: date) -> int:
-    _, lines = await statement_lines(conn, ctx, partner_id)
+    _, lines, _ = await statement_lines(conn, ctx, partner_id)
     return closing_at(lines, end)

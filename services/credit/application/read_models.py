@@ -3,11 +3,17 @@ written with the events.
 
 Each document is rebuilt from the account state right after the append that
 changed it, in the same transaction.
+
+The documents also answer what the account no longer holds once a fact is closed
+(``domain.account``): was this order reviewed (its review), this dispatch invoiced (an
+invoice's ``ref_id`` is its dispatch), this source credited or debited (a credit or debit
+note's ``ref_id`` is its source reference). The commands and reactions ask before deciding
+(``reviewed`` ...), on the indexes, so the cost does not grow with the account's history.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -149,8 +155,9 @@ async def project(conn: AsyncConnection, state: Account, events: Sequence[Domain
     invoices, orders, payments, notes = touched.invoices, touched.orders, touched.payments, touched.notes
     partner = state.partner_id
     for note_id in sorted(touched.debit_notes & state.debit_notes.keys()):
-        await documents.put(conn, DEBIT_NOTE, note_id, debit_note_body(partner, state.debit_notes[note_id]),
-                            partner_id=partner, status=state.debit_notes[note_id].status)
+        debit = state.debit_notes[note_id]
+        await documents.put(conn, DEBIT_NOTE, note_id, debit_note_body(partner, debit),
+                            partner_id=partner, status=debit.status, ref_id=debit.source_ref)
     for write_off_id in sorted(touched.write_offs & state.write_offs.keys()):
         write_off = state.write_offs[write_off_id]
         await documents.put(conn, WRITE_OFF, write_off_id, write_off_body(partner, write_off),
@@ -158,7 +165,7 @@ async def project(conn: AsyncConnection, state: Account, events: Sequence[Domain
     for invoice_id in sorted(invoices & state.invoices.keys()):
         invoice = state.invoices[invoice_id]
         await documents.put(conn, INVOICE, invoice_id, invoice_body(partner, invoice), partner_id=partner,
-                            status=invoice.status)
+                            status=invoice.status, ref_id=invoice.dispatch_id)
     for order_id in sorted(orders & state.orders.keys()):
         order = state.orders[order_id]
         await documents.put(conn, REVIEW, order_id, review_body(state, order, cancelled), partner_id=partner,
@@ -168,4 +175,32 @@ async def project(conn: AsyncConnection, state: Account, events: Sequence[Domain
                             partner_id=partner)
     for note_id in sorted(notes & state.credit_notes.keys()):
         note = state.credit_notes[note_id]
-        await documents.put(conn, CREDIT_NOTE, note_id, credit_note_body(partner, note), partner_id=partner)
+        await documents.put(conn, CREDIT_NOTE, note_id, credit_note_body(partner, note), partner_id=partner,
+                            ref_id=note.source_ref)
+
+
+async def _has(conn: AsyncConnection, kind: str, partner_id: str, ref: str,
+               where: Callable[[dict[str, Any]], bool] | None = None) -> bool:
+    found = await documents.page(conn, kind, partner_id=partner_id, ref_id=ref, where=where, limit=1)
+    return bool(found["items"])
+
+
+async def reviewed(conn: AsyncConnection, order_id: str) -> dict[str, Any] | None:
+    """The order's review, if it went through funds review (on any account)."""
+    return await documents.get(conn, REVIEW, order_id)
+
+
+async def invoiced(conn: AsyncConnection, partner_id: str, dispatch_id: str) -> bool:
+    """Has the dispatch an invoice on the partner's account?"""
+    return await _has(conn, INVOICE, partner_id, dispatch_id)
+
+
+async def credited(conn: AsyncConnection, partner_id: str, source_kind: str, source_ref: str) -> bool:
+    """Has the source (a return, a settlement, a claim) a credit note on the partner's account?"""
+    return await _has(conn, CREDIT_NOTE, partner_id, source_ref,
+                      lambda note: note["source_kind"] == source_kind)
+
+
+async def debited(conn: AsyncConnection, partner_id: str, source_ref: str) -> bool:
+    """Has the source (a settlement) a debit note on the partner's account?"""
+    return await _has(conn, DEBIT_NOTE, partner_id, source_ref)

@@ -1,5 +1,6 @@
-"""The partner's account (stream ``account-<partner_id>``): terms, orders under funds review,
-invoices, debit notes, receipts, credit notes and write-offs, folded from the account's own events.
+"""The partner's account (stream ``account-<partner_id>``): terms, money on account, and what is
+still *live* on it -- orders under funds review or not fully invoiced, open invoices and debit
+notes, proposed write-offs -- folded from the account's own events.
 
 Every credit decision about a partner is appended to this one stream with the
 version it was decided on, so two orders racing for the same room can never
@@ -13,12 +14,28 @@ A credit note's amount applied to invoices when it is issued is ``CreditNoteAppl
 A debit note (money the partner owes back) is open like an invoice; money applied
 to it is ``DebitNoteSettled`` and leaves the advance the same way.
 
-The maps are ``PMap``s, so applying an event shares the rest of the account with
-the state before it and costs the same at 10 orders as at 100,000. The account
-also keeps, as it folds, which invoices are open and which orders are still live
-(queued, or approved and not fully invoiced), and which invoice each dispatch and
-which credit note each source got: the position and every decision read those,
-never the whole history.
+Two folds
+---------
+``apply`` records every fact: each order, invoice, receipt, credit and debit note and
+write-off the account ever had. Decisions fold their own events with it (``fold``), so a
+fact that closes within a decision can still be read by the rest of it (the invoice a
+payment just settled gets its ``InvoicePaid``); the documents of a save are written from it
+(``application.accounts``), and full-history readers (rebuild, as-of, statements) use it.
+
+``evolve``, the aggregate's fold (loads, the remembered state, snapshots), is ``apply``
+followed by dropping every fact the event *closed*: an invoice once nothing is open on it,
+an order once it is neither queued nor waiting to be invoiced, a settled debit note, a
+decided write-off; receipts and credit notes are never kept (nothing decided later reads
+them). So the loaded account holds what is live and a few counters, and loading it costs
+the same at 10 orders as at 100,000. Nothing decided later needs a closed fact except
+"was this done already?": whether an order was reviewed, a dispatch invoiced, a source
+credited or debited. The application layer answers those from the documents (indexed
+lookups in the same transaction) and passes the answer to the decision.
+
+A closed fact never comes back: no event re-opens an invoice, an order, a debit note or
+a write-off, and an event about a closed fact (``InvoicePaid`` after the payment that
+closed the invoice) changes nothing ``evolve`` keeps. The live sets (``open_invoice_ids``
+...) are kept by both folds alike, so both give the same position and the same decisions.
 """
 
 from __future__ import annotations
@@ -49,7 +66,7 @@ def stream_id(partner_id: str) -> str:
 
 
 STREAM_TYPE = "account"
-SHAPE = "credit.account/4"
+SHAPE = "credit.account/5"
 """The account's shape for snapshots (``services.credit.domain.snapshot``): bump it whenever
 ``Account`` or one of its parts changes, so snapshots of the old shape are ignored."""
 
@@ -67,29 +84,23 @@ class Account:
     next_seq: int = 1
     suspended: bool = False
     """The partner is suspended: no order passes funds review until it is reinstated."""
+    invoices_issued: int = 0
+    """How many invoices the account ever had (an invoice's ``seq`` is the next)."""
+    debit_notes_issued: int = 0
     orders: PMap[str, OrderReview] = field(default_factory=PMap)
     invoices: PMap[str, Invoice] = field(default_factory=PMap)
     payments: PMap[str, Receipt] = field(default_factory=PMap)
+    """Receipts (only ``apply`` keeps them: ``evolve`` holds none)."""
     credit_notes: PMap[str, CreditNote] = field(default_factory=PMap)
+    """Credit notes (only ``apply`` keeps them: ``evolve`` holds none)."""
     debit_notes: PMap[str, DebitNote] = field(default_factory=PMap)
     write_offs: PMap[str, WriteOff] = field(default_factory=PMap)
-    statements: tuple[tuple[date, str], ...] = ()
     open_invoice_ids: frozenset[str] = frozenset()
     """Invoices with an open amount (status ``open``)."""
     open_debit_note_ids: frozenset[str] = frozenset()
     live_order_ids: frozenset[str] = frozenset()
     """Orders queued, or approved and not fully invoiced: the only ones exposure, reservations
     and the queue can count."""
-    invoice_by_dispatch: PMap[str, str] = field(default_factory=PMap)
-    note_by_source: PMap[tuple[str, str], str] = field(default_factory=PMap)
-
-    def invoice_for_dispatch(self, dispatch_id: str) -> Invoice | None:
-        invoice_id = self.invoice_by_dispatch.get(dispatch_id)
-        return None if invoice_id is None else self.invoices[invoice_id]
-
-    def credit_note_for(self, source_kind: str, source_ref: str) -> CreditNote | None:
-        note_id = self.note_by_source.get((source_kind, source_ref))
-        return None if note_id is None else self.credit_notes[note_id]
 
 
 def _flagged(ids: frozenset[str], item_id: str, flag: bool) -> frozenset[str]:
@@ -179,8 +190,8 @@ def _written_off(state: Account, event: ev.InvoiceWrittenOff) -> Account:
     return state
 
 
-def evolve(state: Account, event: DomainEvent) -> Account:
-    """Apply one account event; pure and total (unknown events change nothing)."""
+def apply(state: Account, event: DomainEvent) -> Account:
+    """Apply one account event, keeping every fact; pure and total (unknown events change nothing)."""
     match event:
         case ev.AccountOpened() | ev.TermsChanged():
             state = replace(state, partner_id=event.partner_id, opened=True, kind=event.kind,
@@ -209,11 +220,8 @@ def evolve(state: Account, event: DomainEvent) -> Account:
         case ev.InvoiceIssued():
             invoice = Invoice(event.invoice_id, event.order_id, event.dispatch_id, event.total_minor,
                               event.issued_on, event.due_on, tuple(event.lines), event.region,
-                              event.tier, event.currency, seq=len(state.invoices) + 1)
-            state = _with_invoice(state, invoice)
-            if event.dispatch_id not in state.invoice_by_dispatch:
-                state = replace(state, invoice_by_dispatch=state.invoice_by_dispatch.set(
-                    event.dispatch_id, event.invoice_id))
+                              event.tier, event.currency, seq=state.invoices_issued + 1)
+            state = _with_invoice(replace(state, invoices_issued=invoice.seq), invoice)
             order = state.orders.get(event.order_id)
             if order is not None:
                 state = _with_order(state, replace(
@@ -242,25 +250,46 @@ def evolve(state: Account, event: DomainEvent) -> Account:
         case ev.WriteOffProposed() | ev.WriteOffApproved() | ev.WriteOffRejected():
             return _write_off_event(state, event)
         case ev.DebitNoteIssued():
-            return _with_debit_note(state, DebitNote(
-                event.debit_note_id, event.amount_minor, event.currency, event.reason, event.source_kind,
-                event.source_ref, event.issued_on, event.due_on, seq=len(state.debit_notes) + 1))
+            debit = DebitNote(event.debit_note_id, event.amount_minor, event.currency, event.reason,
+                              event.source_kind, event.source_ref, event.issued_on, event.due_on,
+                              seq=state.debit_notes_issued + 1)
+            return _with_debit_note(replace(state, debit_notes_issued=debit.seq), debit)
         case ev.DebitNoteSettled() if event.debit_note_id in state.debit_notes:
             return _settle_debit_note(state, event)
         case ev.CreditNoteIssued():
             note = CreditNote(event.credit_note_id, event.amount_minor, event.currency, event.reason,
                               event.source_kind, event.source_ref, event.issued_on, event.order_id,
                               tuple(event.lines))
-            source = (note.source_kind, note.source_ref)
             return replace(state, advance_minor=state.advance_minor + event.amount_minor,
-                           credit_notes=state.credit_notes.set(note.credit_note_id, note),
-                           note_by_source=state.note_by_source if source in state.note_by_source
-                           else state.note_by_source.set(source, note.credit_note_id))
-        case ev.StatementConfirmed():
-            return replace(state, statements=(*state.statements, (event.to, "confirmed")))
-        case ev.StatementDisputed():
-            return replace(state, statements=(*state.statements, (event.to, "disputed")))
+                           credit_notes=state.credit_notes.set(note.credit_note_id, note))
     return state
+
+
+def _without_closed(state: Account, event: DomainEvent) -> Account:
+    """Drop what ``event`` closed (see the module's doc): only facts an event names can close."""
+    changes: dict[str, object] = {}
+    invoice_id: str = getattr(event, "invoice_id", None) or ""
+    if invoice_id in state.invoices and invoice_id not in state.open_invoice_ids:
+        changes["invoices"] = state.invoices.without(invoice_id)
+    order_id: str = getattr(event, "order_id", None) or ""
+    if order_id in state.orders and order_id not in state.live_order_ids:
+        changes["orders"] = state.orders.without(order_id)
+    note_id: str = getattr(event, "debit_note_id", None) or ""
+    if note_id in state.debit_notes and note_id not in state.open_debit_note_ids:
+        changes["debit_notes"] = state.debit_notes.without(note_id)
+    write_off_id: str = getattr(event, "write_off_id", None) or ""
+    if write_off_id in state.write_offs and state.write_offs[write_off_id].status != "proposed":
+        changes["write_offs"] = state.write_offs.without(write_off_id)
+    if state.payments:
+        changes["payments"] = PMap()
+    if state.credit_notes:
+        changes["credit_notes"] = PMap()
+    return replace(state, **changes) if changes else state  # type: ignore[arg-type]
+
+
+def evolve(state: Account, event: DomainEvent) -> Account:
+    """The aggregate's fold: ``apply``, then drop what the event closed (the account keeps what is live)."""
+    return _without_closed(apply(state, event), event)
 
 
 def _advance_applied(state: Account, event: ev.AdvanceApplied) -> Account:
@@ -282,6 +311,14 @@ def _advance_applied(state: Account, event: ev.AdvanceApplied) -> Account:
 
 
 def fold(state: Account, events: list[DomainEvent]) -> Account:
+    """``apply`` each event: what a decision folds its own events with (closed facts kept)."""
+    for event in events:
+        state = apply(state, event)
+    return state
+
+
+def fold_live(state: Account, events: list[DomainEvent]) -> Account:
+    """``evolve`` each event: the account as a load gives it (only what is live)."""
     for event in events:
         state = evolve(state, event)
     return state

@@ -9,7 +9,9 @@ backdated into the day counts, as it does on the statement, so the balance
 equals the statement's closing balance for that day. Money applied to an
 invoice not yet issued that day stays on the account as advance (``evolve``
 ignores the application), so the balance holds either way. The account's
-opening counts from the start: before any fact the account shows zeros.
+opening counts from the start: before any fact the account shows zeros. It is folded
+with ``apply`` (every fact kept), as it always was: the filtered events are not a
+history the aggregate ever had.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from datetime import date
 
 from libs.events import credit as ev
 from libs.events.base import DomainEvent
-from services.credit.domain.account import Account, evolve
+from services.credit.domain.account import Account, apply
 
 
 def business_day(event: DomainEvent, recorded_on: date) -> date:
@@ -51,5 +53,5 @@ def account_at(partner_id: str, entries: Iterable[tuple[DomainEvent, date]], day
     state = Account(partner_id=partner_id)
     for event, recorded_on in entries:
         if business_day(event, recorded_on) <= day:
-            state = evolve(state, event)
+            state = apply(state, event)
     return state

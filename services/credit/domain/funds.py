@@ -86,9 +86,12 @@ def _passed(state: Account, order_id: str, total: int, how: str) -> list[DomainE
 
 
 def decide_funds_review(state: Account, order_id: str, total: int, today: date,
-                        cancelled: Collection[str] = NONE) -> list[DomainEvent]:
-    """Review a confirmed order once; a second review of the same order decides nothing."""
-    if order_id in state.orders or order_id in cancelled:
+                        cancelled: Collection[str] = NONE, *, reviewed: bool = False) -> list[DomainEvent]:
+    """Review a confirmed order once; a second review of the same order decides nothing.
+
+    ``reviewed``: the order was reviewed already and has left the account since (its review
+    document says so; the account keeps only live orders)."""
+    if reviewed or order_id in state.orders or order_id in cancelled:
         return []
     verdict = assess(state, total, today, cancelled)
     if verdict.passes:

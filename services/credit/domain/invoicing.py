@@ -86,9 +86,12 @@ def settle_from_advance(state: Account, items: Sequence[Invoice | DebitNote], on
 
 def decide_invoice(state: Account, *, invoice_id: str, order_id: str, dispatch_id: str,
                    lines: Sequence[InvoiceLine], issued_on: date, region: str, tier: str, today: date,
-                   cancelled: Collection[str] = NONE) -> list[DomainEvent]:
-    """Invoice one dispatch (once per dispatch), settle what advance can, re-evaluate the queue."""
-    if state.invoice_for_dispatch(dispatch_id) is not None:
+                   cancelled: Collection[str] = NONE, invoiced: bool = False) -> list[DomainEvent]:
+    """Invoice one dispatch (once per dispatch), settle what advance can, re-evaluate the queue.
+
+    ``invoiced``: the dispatch has an invoice that is closed since (the account keeps only
+    open invoices; the application layer looks the others up)."""
+    if invoiced or any(i.dispatch_id == dispatch_id for i in state.invoices.values()):
         return []
     term = state.term_days if state.kind == "credit" else 0
     total = sum(line.line_total_minor for line in lines)

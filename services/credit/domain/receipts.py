@@ -119,10 +119,14 @@ def decide_payment(state: Account, *, payment_id: str, amount: int, currency: st
 
 def decide_credit_note(state: Account, *, credit_note_id: str, amount: int, reason: str, source_kind: str,
                        source_ref: str, issued_on: date, today: date, order_id: str | None = None,
-                       lines: Sequence[InvoiceLine] = (), cancelled: Collection[str] = NONE
-                       ) -> list[DomainEvent]:
-    """Credit the account once per source; a zero or negative amount credits nothing."""
-    if amount <= 0 or state.credit_note_for(source_kind, source_ref) is not None:
+                       lines: Sequence[InvoiceLine] = (), cancelled: Collection[str] = NONE,
+                       credited: bool = False) -> list[DomainEvent]:
+    """Credit the account once per source; a zero or negative amount credits nothing.
+
+    ``credited``: the source has a credit note already (the account keeps none once folded:
+    the application layer looks it up; a decision sees the ones it issued itself)."""
+    if amount <= 0 or credited or any((n.source_kind, n.source_ref) == (source_kind, source_ref)
+                                      for n in state.credit_notes.values()):
         return []
     events: list[DomainEvent] = [ev.CreditNoteIssued(
         credit_note_id=credit_note_id, partner_id=state.partner_id, amount_minor=amount,
@@ -136,9 +140,13 @@ def decide_credit_note(state: Account, *, credit_note_id: str, amount: int, reas
 
 
 def decide_debit_note(state: Account, *, debit_note_id: str, amount: int, reason: str, source_ref: str,
-                      issued_on: date, cancelled: Collection[str] = NONE) -> list[DomainEvent]:
-    """Debit the account once per source (a rebate settlement); free advance settles it at once."""
-    if amount <= 0 or any(n.source_ref == source_ref for n in state.debit_notes.values()):
+                      issued_on: date, cancelled: Collection[str] = NONE, debited: bool = False
+                      ) -> list[DomainEvent]:
+    """Debit the account once per source (a rebate settlement); free advance settles it at once.
+
+    ``debited``: the source has a debit note that is settled since (the account keeps only
+    open ones; the application layer looks the others up)."""
+    if amount <= 0 or debited or any(n.source_ref == source_ref for n in state.debit_notes.values()):
         return []
     term = state.term_days if state.kind == "credit" else 0
     events: list[DomainEvent] = [ev.DebitNoteIssued(

@@ -1,11 +1,13 @@
 """The account as JSON for snapshots, and back: integers stay integers, dates are ISO strings.
 
-The facts are written (terms, money, orders, invoices, receipts, credit and
-debit notes, write-offs, statements, the first invoice of each dispatch and the first credit note of
-each source), each list in a fixed order, so the same account always encodes to
-the same bytes. Which invoices are open and which orders are live is rebuilt on
-decode from the facts (debit notes likewise), so it can never disagree with them. Change ``SHAPE`` in
-``account.py`` with any change here.
+The facts are written (terms, money, the invoice and debit note counters, orders, invoices,
+receipts, credit and debit notes, write-offs), each list in a fixed order, so the same account
+always encodes to the same bytes. A snapshot is of the aggregate's state (``account.evolve``),
+which holds only what is live: the live orders, open invoices and debit notes and proposed
+write-offs, no receipts or credit notes. So a snapshot's size, and its decode, follow what is
+open on the account, not its history. Which invoices are open and which orders are live is
+rebuilt on decode from the facts (debit notes likewise), so it can never disagree with them.
+Change ``SHAPE`` in ``account.py`` with any change here.
 """
 
 from __future__ import annotations
@@ -87,6 +89,7 @@ def encode(state: Account) -> dict[str, Any]:
         "credit_limit_minor": state.credit_limit_minor, "term_days": state.term_days,
         "currency": state.currency, "opened_on": _day(state.opened_on), "advance_minor": state.advance_minor,
         "next_seq": state.next_seq, "suspended": state.suspended,
+        "invoices_issued": state.invoices_issued, "debit_notes_issued": state.debit_notes_issued,
         "orders": [_order(o) for o in sorted(state.orders.values(), key=lambda o: o.seq)],
         "invoices": [_invoice(i) for i in sorted(state.invoices.values(),
                                                  key=lambda i: (i.seq, i.invoice_id))],
@@ -94,10 +97,6 @@ def encode(state: Account) -> dict[str, Any]:
         "credit_notes": [_note(state.credit_notes[k]) for k in sorted(state.credit_notes)],
         "debit_notes": [_debit(state.debit_notes[k]) for k in sorted(state.debit_notes)],
         "write_offs": [_write_off(state.write_offs[k]) for k in sorted(state.write_offs)],
-        "statements": [[_day(to), status] for to, status in state.statements],
-        "first_invoice_per_dispatch": sorted(state.invoice_by_dispatch.items()),
-        "first_note_per_source": sorted([kind, ref, note]
-                                        for (kind, ref), note in state.note_by_source.items()),
     }
 
 
@@ -127,6 +126,7 @@ def decode(body: dict[str, Any]) -> Account:
         credit_limit_minor=body["credit_limit_minor"], term_days=body["term_days"],
         currency=body["currency"], opened_on=_date(body["opened_on"]), advance_minor=body["advance_minor"],
         next_seq=body["next_seq"], suspended=body["suspended"],
+        invoices_issued=body["invoices_issued"], debit_notes_issued=body["debit_notes_issued"],
         orders=PMap((o.order_id, o) for o in orders),
         invoices=PMap((i.invoice_id, i) for i in invoices),
         payments=PMap((p.payment_id, p) for p in payments),
@@ -134,13 +134,9 @@ def decode(body: dict[str, Any]) -> Account:
         debit_notes=PMap((n.debit_note_id, n) for n in debits),
         write_offs=PMap((w.write_off_id, w) for w in write_offs),
         open_debit_note_ids=frozenset(n.debit_note_id for n in debits if debit_open(n)),
-        statements=tuple((date.fromisoformat(to), status) for to, status in body["statements"]),
         open_invoice_ids=frozenset(i.invoice_id for i in invoices if is_open(i)),
         live_order_ids=frozenset(o.order_id for o in orders if is_live(o)),
-        invoice_by_dispatch=PMap((d, i) for d, i in body["first_invoice_per_dispatch"]),
-        note_by_source=PMap(((kind, ref), note) for kind, ref, note in body["first_note_per_source"]),
     )
-
 
 
 def size(state: Account) -> int:

@@ -49,6 +49,8 @@ RESIDUE_THRESHOLD_MINOR = 100
 
 
 def _open_invoice(state: Account, invoice_id: str) -> Invoice:
+    """The account's open invoice (one that closed has left the account: the application layer
+    answers ``InvoiceClosed`` for it from its document)."""
     invoice = state.invoices.get(invoice_id)
     if invoice is None:
         raise InvoiceNotFound(invoice_id)
@@ -110,10 +112,10 @@ def decide_write_off_approval(state: Account, write_off_id: str, actor: str, tod
         raise WriteOffNotPending(write_off_id, proposal.status)
     if proposal.proposed_by == actor:
         raise SameApprover("the key that proposed a write-off may not approve it")
-    invoice = state.invoices[proposal.invoice_id]
-    if invoice.status != "open" or proposal.amount_minor > invoice.open_minor:
-        raise WriteOffStale(write_off_id, invoice.invoice_id, invoice.open_minor if invoice.status == "open"
-                            else 0)
+    invoice = state.invoices.get(proposal.invoice_id)  # none: closed since the proposal
+    if invoice is None or invoice.status != "open" or proposal.amount_minor > invoice.open_minor:
+        raise WriteOffStale(write_off_id, proposal.invoice_id,
+                            invoice.open_minor if invoice is not None and invoice.status == "open" else 0)
     approved: list[DomainEvent] = [ev.WriteOffApproved(
         write_off_id=write_off_id, invoice_id=invoice.invoice_id, partner_id=state.partner_id,
         approved_by=actor, approved_on=today)]
