@@ -6,7 +6,9 @@ document its streams determine, reads the store a page at a time in
 stream with the service's own ``evolve`` and writes the documents of its final
 state with the service's own body functions, through a ``documents.batch``
 unit of work flushed once per page. Only the stream being folded is kept from
-one page to the next, so memory does not grow with the store.
+one page to the next, so memory does not grow with the store. The events were
+validated when they were appended: they are decoded without validating them
+again (``EventRegistry.decode_stored``).
 
 All of it is one transaction: readers see the old documents until the rebuild
 commits, then the new ones. On PostgreSQL it first takes a SHARE lock on the
@@ -17,8 +19,10 @@ has one writer at a time anyway.
 
 from __future__ import annotations
 
+import gc
 import inspect
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -61,6 +65,32 @@ def _nothing(events: int) -> None:
     return None
 
 
+def _collect_young() -> None:
+    gc.collect(0)
+
+
+@contextmanager
+def collecting_between_pages() -> Iterator[Callable[[], None]]:
+    """Python's cycle collector, paused for a rebuild; it yields what to call between pages.
+
+    A rebuild makes and drops a few containers per event (rows, events, folded
+    documents). The collector, started by allocation counts, walked them over and
+    over: 40 % of the CPU of the projections' rebuild of 100,000 events, though the
+    rebuild makes next to no cycles (130 objects found after those 100,000 events):
+    reference counting frees a page as soon as it is folded. Between pages, the
+    young generation alone is collected (what the page left, a few thousand
+    objects), so a cycle a fold might make cannot pile up with the events. The
+    collector runs as before once the rebuild ends.
+    """
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield _collect_young
+    finally:
+        if paused:
+            gc.enable()
+
+
 async def keep_writers_out(conn: AsyncConnection) -> None:
     """Until this transaction ends, nothing is appended to the store (PostgreSQL; reads go on)."""
     if conn.dialect.name == "postgresql":
@@ -97,24 +127,28 @@ async def rebuild(
         stream: _Stream | None = None
         query = select(*_ENVELOPE).where(of_these).order_by(events.c.stream_id, events.c.version).limit(PAGE)
         rows: Sequence[Any] = (await conn.execute(query)).all()
-        while rows:
-            for envelope in map(envelope_from_row, rows):
-                if stream is None or stream.stream_id != envelope.stream_id:
-                    if stream is not None:
-                        await stream.write(docs)
-                    stream = _Stream(by_type[envelope.stream_type], envelope.stream_id)
-                stream.state = stream.model.fold(stream.state, envelope, registry.decode(envelope))
-                stream.version = envelope.stream_version
-            count += len(rows)
-            last = rows[-1]
-            following = (await conn.execute(query.where(
-                tuple_(events.c.stream_id, events.c.version) > tuple_(last.stream_id, last.version)))).all()
-            if not following and stream is not None:
-                await stream.write(docs)
-            await docs.flush()
-            docs.forget()
-            progress(len(rows))
-            rows = following
+        with collecting_between_pages() as between_pages:
+            while rows:
+                for envelope in map(envelope_from_row, rows):
+                    if stream is None or stream.stream_id != envelope.stream_id:
+                        if stream is not None:
+                            await stream.write(docs)
+                        stream = _Stream(by_type[envelope.stream_type], envelope.stream_id)
+                    event = registry.decode_stored(envelope.event_type, envelope.schema_version,
+                                                   envelope.data)
+                    stream.state = stream.model.fold(stream.state, envelope, event)
+                    stream.version = envelope.stream_version
+                count += len(rows)
+                last = rows[-1]
+                following = (await conn.execute(query.where(tuple_(events.c.stream_id, events.c.version)
+                                                            > tuple_(last.stream_id, last.version)))).all()
+                if not following and stream is not None:
+                    await stream.write(docs)
+                await docs.flush()
+                docs.forget()
+                progress(len(rows))
+                rows = following
+                between_pages()
     return count
 
 

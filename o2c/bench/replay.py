@@ -18,7 +18,8 @@ Timed, in interleaved rounds:
   (which holds the baseline's documents) instead of the replay's;
 - baseline: the same events folded by the projections' pure ``evolve`` functions
   into documents held in memory, written with one ``COPY`` into the same table,
-  reading the archive in pages with plain asyncpg.
+  reading the archive in pages with plain asyncpg, decoding (and validating, the
+  ordinary way) only the events a projector folds.
 
 Both must leave the same documents (checked: ``same_documents``).
 """
@@ -144,18 +145,19 @@ def child() -> None:
 
     command = get_command(app)
     output = io.StringIO()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     with contextlib.redirect_stdout(output):
         command.main(["replay", *sys.argv[1:]], standalone_mode=False)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     status = Path("/proc/self/status").read_text()
     peak_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
-    sys.stdout.write(orjson.dumps({"seconds": seconds, "output": output.getvalue(),
+    sys.stdout.write(orjson.dumps({"seconds": seconds, "cpu_s": cpu, "output": output.getvalue(),
                                    "peak_rss_mb": peak_kb / 1024}).decode() + "\n")
 
 
-def _ours(url: str, prefix: str) -> tuple[float, float, str]:
-    """Seconds, peak RSS (MB) and the printed answer of one ``o2c replay`` in a child process."""
+def _ours(url: str, prefix: str) -> tuple[float, float, float, str]:
+    """Seconds, CPU seconds (the child's own), peak RSS (MB) and the printed answer of one
+    ``o2c replay`` in a child process."""
     env = dict(os.environ, O2C_SCHEMA_PREFIX=prefix)
     proc = subprocess.Popen(
         [sys.executable, "-c", "from o2c.bench.replay import child; child()", "--database-url", url,
@@ -165,7 +167,7 @@ def _ours(url: str, prefix: str) -> tuple[float, float, str]:
     if proc.returncode != 0:
         raise RuntimeError(f"o2c replay failed ({proc.returncode}): {err.decode()[-2000:]}")
     answer = orjson.loads(out.splitlines()[-1])
-    return answer["seconds"], answer["peak_rss_mb"], answer["output"]
+    return answer["seconds"], answer["cpu_s"], answer["peak_rss_mb"], answer["output"]
 
 
 # -- baseline: hand-batched ------------------------------------------------------------------
@@ -224,14 +226,15 @@ def _fold(docs: dict[tuple[str, str], dict[str, Any]], envelope: Envelope, event
         raise RuntimeError(f"the baseline does not fold {envelope.event_type}")
 
 
-async def _baseline(url: str, schema: str) -> tuple[float, int]:
-    """Seconds and events: read the archive in pages, fold in memory, one COPY of the documents."""
+async def _baseline(url: str, schema: str) -> tuple[float, float, int]:
+    """Seconds, CPU seconds (this process's) and events: read the archive in pages, fold in
+    memory, one COPY of the documents."""
     from services.projections.application.documents import KINDS
 
     registry = default_registry()
     conn = await asyncpg.connect(url, server_settings={"search_path": schema})
     try:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         docs: dict[tuple[str, str], dict[str, Any]] = {}
         after, count = 0, 0
         envelope_columns = ", ".join(ENVELOPE_COLUMNS)
@@ -239,6 +242,8 @@ async def _baseline(url: str, schema: str) -> tuple[float, int]:
                 f"SELECT received_seq, {envelope_columns} FROM archive WHERE received_seq > $1 "
                 f"ORDER BY received_seq LIMIT {PAGE}", after):
             for row in rows:
+                if row["event_type"] not in PROJECTORS:  # folded by nothing: not worth decoding
+                    continue
                 envelope = Envelope(*tuple(row)[1:])
                 _fold(docs, envelope, registry.decode(envelope))
             count += len(rows)
@@ -250,7 +255,7 @@ async def _baseline(url: str, schema: str) -> tuple[float, int]:
                 "kind", "id", "partner_id", "status", "body", "version", "updated_at"), records=[
                 (kind, doc_id, d["partner_id"], d["status"], canonical_json(d["body"]).decode(), 0, stamp)
                 for (kind, doc_id), d in docs.items()])
-        return time.perf_counter() - started, count
+        return time.perf_counter() - started, time.process_time() - cpu, count
     finally:
         await conn.close()
 
@@ -280,8 +285,8 @@ def run(*, events: int = DEFAULT_EVENTS, rounds: int = 3, pg_url: str | None = N
         template = _template(system, template_orders)
     prefix = f"benchreplay{uuid.uuid4().hex[:8]}_"
     schema = f"{prefix}projections"
-    ours: list[tuple[float, float]] = []
-    base: list[float] = []
+    ours: list[tuple[float, float, float]] = []
+    base: list[tuple[float, float]] = []
     digests: set[str] = set()
     try:
         from libs.runtime.settings import RuntimeSettings
@@ -297,31 +302,37 @@ def run(*, events: int = DEFAULT_EVENTS, rounds: int = 3, pg_url: str | None = N
 
         archived = asyncio.run(prepare())
         for _ in range(rounds):
-            seconds, rss, answer = _ours(url, prefix)
+            seconds, cpu, rss, answer = _ours(url, prefix)
             replayed = orjson.loads(answer)["replayed_events"]
             if replayed != archived:
                 raise RuntimeError(f"o2c replay folded {replayed} events, the archive holds {archived}")
-            ours.append((seconds, rss))
+            ours.append((seconds, cpu, rss))
             digests.add(asyncio.run(_digest(url, schema)))
-            seconds, folded = asyncio.run(_baseline(url, schema))
+            seconds, cpu, folded = asyncio.run(_baseline(url, schema))
             if folded != archived:
                 raise RuntimeError(f"the baseline folded {folded} events, the archive holds {archived}")
-            base.append(seconds)
+            base.append((seconds, cpu))
             digests.add(asyncio.run(_digest(url, schema)))
     finally:
         asyncio.run(_drop_schemas(url, prefix))
-    eps = round(statistics.median(archived / s for s, _ in ours), 1)
-    baseline_eps = round(statistics.median(archived / s for s in base), 1)
+    eps = round(statistics.median(archived / s for s, _, _ in ours), 1)
+    baseline_eps = round(statistics.median(archived / s for s, _ in base), 1)
+    cpu_us = round(statistics.median(c for _, c, _ in ours) / archived * 1e6, 1)
+    baseline_cpu_us = round(statistics.median(c for _, c in base) / archived * 1e6, 1)
     return {
         "events": archived, "eps": eps, "baseline_eps": baseline_eps,
         "ratio": round(eps / baseline_eps, 3) if baseline_eps else 0.0,
-        "max_rss_mb": round(max(rss for _, rss in ours), 1),
+        "cpu_us_per_event": cpu_us, "baseline_cpu_us_per_event": baseline_cpu_us,
+        "max_rss_mb": round(max(rss for _, _, rss in ours), 1),
         "same_documents": len(digests) == 1,
         "config": {"database": "postgresql", "rounds": rounds, "template_events": len(template),
                    "template_orders": template_orders, "statistic": "median of interleaved rounds",
                    "cpus": os.cpu_count()},
-        "detail": {"ours_s": [round(s, 2) for s, _ in ours], "ours_rss_mb": [round(r, 1) for _, r in ours],
-                   "baseline_s": [round(s, 2) for s in base]},
+        "detail": {"ours_s": [round(s, 2) for s, _, _ in ours],
+                   "ours_cpu_s": [round(c, 2) for _, c, _ in ours],
+                   "ours_rss_mb": [round(r, 1) for _, _, r in ours],
+                   "baseline_s": [round(s, 2) for s, _ in base],
+                   "baseline_cpu_s": [round(c, 2) for _, c in base]},
         "elapsed_s": round(time.perf_counter() - started, 1),
         "measured_at": datetime.now().isoformat(timespec="seconds"),
     }

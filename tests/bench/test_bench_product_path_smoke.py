@@ -63,5 +63,6 @@ def test_bench_replay_rebuilds_what_the_baseline_builds(pg_url: str) -> None:
 
     assert result["events"] >= 1_000
     assert result["same_documents"] is True
-    for key in ("eps", "baseline_eps", "ratio", "max_rss_mb"):
+    for key in ("eps", "baseline_eps", "ratio", "cpu_us_per_event", "baseline_cpu_us_per_event",
+                "max_rss_mb"):
         assert positive_number(result[key]), (key, result[key])

@@ -10,6 +10,7 @@ at a time (``keys_of`` says which documents to read for a page, in one go).
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -17,13 +18,32 @@ from typing import Any, Protocol
 
 from libs.events import credit, partners, rebates
 from libs.events.base import DomainEvent
-from libs.events.envelope import Envelope
 from libs.runtime.documents import Key
 from services.projections.application import documents as d
 from services.projections.domain import channel, partner_view, read_models, receivables
 from services.projections.domain import rebates as rebate_rules
 
 Doc = dict[str, Any]
+
+
+class Stamp(Protocol):
+    """What a fold reads of an event's envelope: the live path passes the ``Envelope``, a
+    rebuild the few columns it reads of the archive (``archive.Archived``)."""
+
+    @property
+    def event_type(self) -> str: ...
+
+    @property
+    def event_id(self) -> uuid.UUID: ...
+
+    @property
+    def stream_version(self) -> int: ...
+
+    @property
+    def occurred_at(self) -> str: ...
+
+    @property
+    def correlation_id(self) -> uuid.UUID: ...
 
 
 @dataclass(frozen=True)
@@ -33,7 +53,7 @@ class Projector:
     kind: str
     doc_id: Callable[[DomainEvent], str | None]
     """The document the event changes (None: it changes none)."""
-    fold: Callable[[Doc, Envelope, DomainEvent], Doc]
+    fold: Callable[[Doc, Stamp, DomainEvent], Doc]
     """The document after the event (given the blank when it is new)."""
     blank: Callable[[DomainEvent, str], Doc] | None = None
     """A new document; None when each event writes its document whole (nothing is read)."""
@@ -41,21 +61,21 @@ class Projector:
     status: Callable[[Doc, DomainEvent], str | None] = lambda doc, event: None
 
 
-def _partner(doc: Doc, envelope: Envelope, event: DomainEvent) -> Doc:
+def _partner(doc: Doc, envelope: Stamp, event: DomainEvent) -> Doc:
     return read_models.evolve_partner(doc, event)
 
 
-def _order(doc: Doc, envelope: Envelope, event: DomainEvent) -> Doc:
+def _order(doc: Doc, envelope: Stamp, event: DomainEvent) -> Doc:
     return read_models.evolve_order(doc, event, occurred_at=envelope.occurred_at,
                                     correlation_id=str(envelope.correlation_id))
 
 
-def _invoice(doc: Doc, envelope: Envelope, event: DomainEvent) -> Doc:
+def _invoice(doc: Doc, envelope: Stamp, event: DomainEvent) -> Doc:
     return receivables.evolve_invoice(doc, event, event_id=str(envelope.event_id),
                                       occurred_on=date.fromisoformat(envelope.occurred_at[:10]))
 
 
-def _accrual(doc: Doc, envelope: Envelope, event: DomainEvent) -> Doc:
+def _accrual(doc: Doc, envelope: Stamp, event: DomainEvent) -> Doc:
     assert isinstance(event, rebates.RebateAccrued)
     return rebate_rules.evolve_accrual(doc, event, stamp=[envelope.stream_version, envelope.occurred_at])
 
@@ -84,12 +104,12 @@ def _fund_blank(event: DomainEvent, doc_id: str) -> Doc:
     return channel.blank_fund(event.program_id, event.partner_id)
 
 
-def _program(doc: Doc, envelope: Envelope, event: DomainEvent) -> Doc:
+def _program(doc: Doc, envelope: Stamp, event: DomainEvent) -> Doc:
     assert isinstance(event, rebates.ProgramPublished)
     return rebate_rules.program_doc(event)
 
 
-def _its_payload(doc: Doc, envelope: Envelope, event: DomainEvent) -> Doc:
+def _its_payload(doc: Doc, envelope: Stamp, event: DomainEvent) -> Doc:
     return event.payload()
 
 
@@ -177,7 +197,7 @@ class Work(Protocol):
             status: str | None = None) -> None: ...
 
 
-async def project(docs: Work, envelope: Envelope, event: DomainEvent) -> str | None:
+async def project(docs: Work, envelope: Stamp, event: DomainEvent) -> str | None:
     """Fold one (newly archived) event into the read model it changes; answers the partner
     that document belongs to (an order's status events name no partner, its document does)."""
     projector = PROJECTORS.get(envelope.event_type)
