@@ -8,8 +8,15 @@ import pytest
 
 from libs.store.database import Database
 from services.credit.app import SPEC
+from tests.conftest import Migrations, migrations_of
 from tests.credit.support import Feed, fix_clock
 from tests.service_support import RunningService, running
+
+
+@pytest.fixture
+def service_migrations() -> Migrations:
+    """``db`` comes migrated for the credit service already (see ``tests/conftest.py``)."""
+    return migrations_of(SPEC)
 
 
 @pytest.fixture
