@@ -40,7 +40,6 @@ from typing import IO, Any
 from urllib.parse import parse_qsl
 
 import orjson
-import xlsxwriter  # type: ignore[import-untyped]
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from libs.events.values import DEFAULT_CURRENCY
@@ -198,6 +197,10 @@ class XlsxWriter:
     """One sheet written row by row (``constant_memory``); text cells are never formulas."""
 
     def __init__(self, file: IO[bytes], sheet: str) -> None:
+        # Imported on the first spreadsheet, not with the service: its 40-odd modules cost
+        # every process about 2 MB that only an xlsx export needs.
+        import xlsxwriter  # type: ignore[import-untyped]
+
         self._book = xlsxwriter.Workbook(file, {"constant_memory": True, "tmpdir": tempfile.gettempdir(),
                                                 "strings_to_numbers": False,
                                                 "strings_to_formulas": False, "strings_to_urls": False})
