@@ -28,7 +28,7 @@ from libs.events.codec import canonical_json, parse_json
 from libs.runtime.auth import Principal
 from libs.runtime.errors import DomainError
 from libs.store.schema import documents
-from libs.store.sql import Statement, driver_of, insert_many_ignoring_duplicates, upsert
+from libs.store.sql import Statement, driver_of
 
 MAX_LIMIT = 200
 LOAD_CHUNK = 500
@@ -55,6 +55,10 @@ _PUT = Statement(
     "ON CONFLICT (kind, id) DO UPDATE SET partner_id = excluded.partner_id, "
     "status = excluded.status, ref_id = excluded.ref_id, body = excluded.body, "
     "version = excluded.version, updated_at = excluded.updated_at")
+_CREATE = Statement(
+    f"INSERT INTO documents ({', '.join(_COLUMNS)}) VALUES ($1, $2, NULL, NULL, NULL, $3, 0, $4) "
+    "ON CONFLICT (kind, id) DO NOTHING RETURNING id")
+"""A document created blank, unless it exists: answers a row when this insert made it."""
 
 
 async def put(
@@ -99,13 +103,17 @@ class Documents:
         missing = sorted(key for key in wanted if key not in self._bodies)
         if not missing:
             return
+        self._bodies.update(dict.fromkeys(missing))
         if self.lock:
             stamp = format_timestamp(utc_now())
-            await insert_many_ignoring_duplicates(self.conn, documents, [
-                {"kind": kind, "id": doc_id, "partner_id": None, "status": None, "ref_id": None,
-                 "body": canonical_json(dict(blank)).decode("utf-8"), "version": 0, "updated_at": stamp}
-                for kind, doc_id in missing if (blank := wanted[(kind, doc_id)]) is not None])
-        self._bodies.update(dict.fromkeys(missing))
+            for key in missing:
+                blank = wanted[key]
+                if blank is None:
+                    continue
+                body = canonical_json(dict(blank)).decode("utf-8")
+                if await _CREATE.fetch(self.conn, *key, body, stamp):  # ours, locked by the insert
+                    self._bodies[key] = parse_json(body)
+            missing = [key for key in missing if self._bodies[key] is None]
         for kind, doc_id, body in await self._select(missing):
             self._bodies[(kind, doc_id)] = parse_json(body)
 
@@ -121,20 +129,19 @@ class Documents:
 
     async def _select(self, keys: list[Key]) -> Iterable[tuple[str, str, str]]:
         """(kind, id, body) of the stored documents among ``keys`` (locked when locking)."""
+        if not keys:
+            return []
         if self.conn.dialect.name == "postgresql":  # one statement, straight from the driver
             driver = await driver_of(self.conn)
             locking = " ORDER BY d.kind, d.id FOR UPDATE OF d" if self.lock else ""
             return await driver.fetch(_PG_SELECT + locking, [kind for kind, _ in keys],
                                       [doc_id for _, doc_id in keys])
         found: list[tuple[str, str, str]] = []
-        by_kind: dict[str, list[str]] = {}
-        for kind, doc_id in keys:
-            by_kind.setdefault(kind, []).append(doc_id)
-        for kind, ids in by_kind.items():
-            for first in range(0, len(ids), LOAD_CHUNK):
-                query = select(documents.c.kind, documents.c.id, documents.c.body).where(
-                    documents.c.kind == kind, documents.c.id.in_(ids[first:first + LOAD_CHUNK]))
-                found += [(row[0], row[1], row[2]) for row in await self.conn.execute(query)]
+        for first in range(0, len(keys), LOAD_CHUNK):
+            chunk = keys[first:first + LOAD_CHUNK]
+            rows = await _get_many(len(chunk), False).fetch(
+                self.conn, *(part for key in chunk for part in key))
+            found += [(row[0], row[1], row[2]) for row in rows]
         return found
 
     async def get(self, kind: str, doc_id: str) -> dict[str, Any] | None:
@@ -170,9 +177,9 @@ class Documents:
         if self.conn.dialect.name == "postgresql":  # one statement of arrays, straight from the driver
             driver = await driver_of(self.conn)
             await driver.execute(_PG_UPSERT, *(list(column) for column in zip(*rows, strict=True)))
-        else:
-            await upsert(self.conn, documents, [dict(zip(_COLUMNS, row, strict=True)) for row in rows],
-                         ["kind", "id"])
+        else:  # SQLite runs each on the event loop, microseconds apiece (libs.store.database)
+            for row in rows:
+                await _PUT.execute(self.conn, *row)
         return len(rows)
 
     def forget(self) -> None:
