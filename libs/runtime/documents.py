@@ -28,7 +28,7 @@ from libs.events.codec import canonical_json, parse_json
 from libs.runtime.auth import Principal
 from libs.runtime.errors import DomainError
 from libs.store.schema import documents
-from libs.store.sql import Statement, driver_of
+from libs.store.sql import Statement, driver_of, row_placeholders
 
 MAX_LIMIT = 200
 LOAD_CHUNK = 500
@@ -40,21 +40,19 @@ Key = tuple[str, str]
 _COLUMNS = ("kind", "id", "partner_id", "status", "ref_id", "body", "version", "updated_at")
 _PG_SELECT = ("SELECT d.kind, d.id, d.body FROM documents d "
               "JOIN unnest($1::text[], $2::text[]) AS k(kind, id) ON d.kind = k.kind AND d.id = k.id")
+_ON_CONFLICT_UPDATE = (
+    " ON CONFLICT (kind, id) DO UPDATE SET partner_id = excluded.partner_id, "
+    "status = excluded.status, ref_id = excluded.ref_id, body = excluded.body, "
+    "version = excluded.version, updated_at = excluded.updated_at")
 _PG_UPSERT = (f"INSERT INTO documents ({', '.join(_COLUMNS)}) SELECT * FROM unnest("
               "$1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[], "
-              "$8::text[]) ON CONFLICT (kind, id) DO UPDATE SET partner_id = excluded.partner_id, "
-              "status = excluded.status, ref_id = excluded.ref_id, body = excluded.body, "
-              "version = excluded.version, "
-              "updated_at = excluded.updated_at")
+              "$8::text[])" + _ON_CONFLICT_UPDATE)
 
 # Sent straight to the driver (``libs.store.sql.Statement``): every command's read and write
 # of its documents runs them.
 _GET = Statement("SELECT body FROM documents WHERE kind = $1 AND id = $2")
-_PUT = Statement(
-    f"INSERT INTO documents ({', '.join(_COLUMNS)}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
-    "ON CONFLICT (kind, id) DO UPDATE SET partner_id = excluded.partner_id, "
-    "status = excluded.status, ref_id = excluded.ref_id, body = excluded.body, "
-    "version = excluded.version, updated_at = excluded.updated_at")
+_PUT = Statement(f"INSERT INTO documents ({', '.join(_COLUMNS)}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                 + _ON_CONFLICT_UPDATE)
 _CREATE = Statement(
     f"INSERT INTO documents ({', '.join(_COLUMNS)}) VALUES ($1, $2, NULL, NULL, NULL, $3, 0, $4) "
     "ON CONFLICT (kind, id) DO NOTHING RETURNING id")
@@ -98,7 +96,8 @@ class Documents:
     async def load(self, wanted: Mapping[Key, Mapping[str, Any] | None]) -> None:
         """Read the documents not read yet, in a few statements; ``wanted`` maps key -> blank.
 
-        When locking, a missing document with a blank is created from it first.
+        When locking, a missing document with a blank is created from it first; one that
+        insert made is the blank, locked by the insert, and is not read back.
         """
         missing = sorted(key for key in wanted if key not in self._bodies)
         if not missing:
@@ -177,9 +176,10 @@ class Documents:
         if self.conn.dialect.name == "postgresql":  # one statement of arrays, straight from the driver
             driver = await driver_of(self.conn)
             await driver.execute(_PG_UPSERT, *(list(column) for column in zip(*rows, strict=True)))
-        else:  # SQLite runs each on the event loop, microseconds apiece (libs.store.database)
-            for row in rows:
-                await _PUT.execute(self.conn, *row)
+        else:
+            for first in range(0, len(rows), LOAD_CHUNK):
+                chunk = rows[first:first + LOAD_CHUNK]
+                await _upsert_many(len(chunk)).execute(self.conn, *(value for row in chunk for value in row))
         return len(rows)
 
     def forget(self) -> None:
@@ -215,6 +215,13 @@ async def get_many(
         args += [to_kind, from_kind, from_id]
     rows = await _get_many(len(wanted), follow is not None).fetch(conn, *args)
     return {(row[0], row[1]): parse_json(row[2]) for row in rows}
+
+
+@functools.lru_cache(maxsize=64)
+def _upsert_many(count: int) -> Statement:
+    """``flush``'s upsert of ``count`` documents on SQLite (PostgreSQL takes arrays)."""
+    return Statement(f"INSERT INTO documents ({', '.join(_COLUMNS)}) VALUES "
+                     + row_placeholders(count, len(_COLUMNS)) + _ON_CONFLICT_UPDATE)
 
 
 @functools.lru_cache(maxsize=64)

@@ -74,6 +74,12 @@ async def driver_of(conn: AsyncConnection) -> Any:
 _PLACEHOLDER = re.compile(r"\$(\d+)")
 
 
+def row_placeholders(count: int, width: int) -> str:
+    """``($1, $2), ($3, $4)`` for ``count`` rows of ``width`` values: a multi-row ``VALUES``."""
+    return ", ".join("(" + ", ".join(f"${row * width + column + 1}" for column in range(width)) + ")"
+                     for row in range(count))
+
+
 class Statement:
     """A statement sent straight to the driver, inside the caller's SQLAlchemy transaction.
 

@@ -40,7 +40,7 @@ from libs.store.commits import APPENDED
 from libs.store.database import Database
 from libs.store.errors import ConcurrencyError, IdempotencyConflict
 from libs.store.schema import events
-from libs.store.sql import Statement, sqlite_uuid
+from libs.store.sql import Statement, row_placeholders, sqlite_uuid
 
 ANY_VERSION: None = None
 """Pass as ``expected_version`` to append whatever the stream's version."""
@@ -292,9 +292,7 @@ _INSERT_COLUMNS = ("event_id", "stream_id", "stream_type", "version", "event_typ
 def _insert(count: int) -> Statement:
     """The insert of ``count`` events (one statement, built once per count); a row whose id or
     (stream, version) is taken is skipped, and the rows that landed are answered."""
-    width = len(_INSERT_COLUMNS)
-    rows = ", ".join("(" + ", ".join(f"${row * width + column + 1}" for column in range(width)) + ")"
-                     for row in range(count))
+    rows = row_placeholders(count, len(_INSERT_COLUMNS))
     return Statement(f"INSERT INTO events ({', '.join(_INSERT_COLUMNS)}) VALUES {rows} "
                      "ON CONFLICT DO NOTHING RETURNING position, event_id, tx_id")
 
