@@ -46,7 +46,7 @@ from libs.events.envelope import Envelope
 from libs.messaging import dlq, held
 from libs.messaging.work import BatchWork
 from libs.store.schema import inbox, stream_heads
-from libs.store.sql import Statement, row_placeholders, sqlite_uuid
+from libs.store.sql import Statement, row_placeholders, sqlite_in, sqlite_uuid
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,17 +183,13 @@ _GUARD_PG = Statement(_GUARD.format(streams="= ANY($2::text[])", unresolved="= A
                                     ids="= ANY($4::uuid[])"))
 
 
-def _in(first: int, count: int) -> str:
-    return "IN (" + ", ".join(f"?{n}" for n in range(first, first + count)) + ")"
-
-
 @functools.lru_cache(maxsize=256)
 def _guard_sqlite(streams: int, ids: int) -> Statement:
     """``$1`` the consumer, then the unresolved statuses, the streams and the event ids."""
     unresolved = len(dlq.UNRESOLVED)
     text = _GUARD.replace("$1", "?1").format(
-        unresolved=_in(2, unresolved), streams=_in(2 + unresolved, streams),
-        ids=_in(2 + unresolved + streams, ids))
+        unresolved=sqlite_in(2, unresolved), streams=sqlite_in(2 + unresolved, streams),
+        ids=sqlite_in(2 + unresolved + streams, ids))
     return Statement(text, sqlite=text)
 
 

@@ -54,9 +54,8 @@ _GET = Statement("SELECT body FROM documents WHERE kind = $1 AND id = $2")
 _PUT = Statement(f"INSERT INTO documents ({', '.join(_COLUMNS)}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
                  + _ON_CONFLICT_UPDATE)
 _CREATE = Statement(
-    f"INSERT INTO documents ({', '.join(_COLUMNS)}) VALUES ($1, $2, NULL, NULL, NULL, $3, 0, $4) "
+    f"INSERT INTO documents ({', '.join(_COLUMNS)}) VALUES ($1, $2, $3, NULL, NULL, $4, 0, $5) "
     "ON CONFLICT (kind, id) DO NOTHING RETURNING id")
-"""A document created blank, unless it exists: answers a row when this insert made it."""
 
 
 async def put(
@@ -70,6 +69,14 @@ async def put(
     await _PUT.execute(conn, kind, doc_id, partner_id, status, ref_id,
                        canonical_json(dict(body)).decode("utf-8"), version,
                        format_timestamp(utc_now()))
+
+
+async def create(conn: AsyncConnection, kind: str, doc_id: str, body: Mapping[str, Any], *,
+                 partner_id: str | None = None) -> bool:
+    """Write a new document unless one with its key exists; True when this call wrote it (the
+    row is then this transaction's until it ends, so a concurrent creator waits, then finds it)."""
+    return bool(await _CREATE.fetch(conn, kind, doc_id, partner_id,
+                                    canonical_json(dict(body)).decode("utf-8"), format_timestamp(utc_now())))
 
 
 async def get(conn: AsyncConnection, kind: str, doc_id: str) -> dict[str, Any] | None:
@@ -104,14 +111,10 @@ class Documents:
             return
         self._bodies.update(dict.fromkeys(missing))
         if self.lock:
-            stamp = format_timestamp(utc_now())
             for key in missing:
                 blank = wanted[key]
-                if blank is None:
-                    continue
-                body = canonical_json(dict(blank)).decode("utf-8")
-                if await _CREATE.fetch(self.conn, *key, body, stamp):  # ours, locked by the insert
-                    self._bodies[key] = parse_json(body)
+                if blank is not None and await create(self.conn, *key, blank):
+                    self._bodies[key] = parse_json(canonical_json(dict(blank)))  # as a read answers it
             missing = [key for key in missing if self._bodies[key] is None]
         for kind, doc_id, body in await self._select(missing):
             self._bodies[(kind, doc_id)] = parse_json(body)
