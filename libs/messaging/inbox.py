@@ -31,22 +31,22 @@ would hold every later event of the stream as "ahead".
 from __future__ import annotations
 
 import enum
+import functools
 import uuid
 from collections.abc import Awaitable, Callable, Collection, Container, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import orjson
 from aiokafka import ConsumerRecord
-from sqlalchemy import String, cast, exists, func, literal_column, select, union_all
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.base import DomainEvent, EventMetadata, format_timestamp, utc_now
 from libs.events.envelope import Envelope
 from libs.messaging import dlq, held
 from libs.messaging.work import BatchWork
-from libs.store.schema import dead_letters, held_events, inbox, stream_heads
+from libs.store.schema import inbox, stream_heads
+from libs.store.sql import Statement, row_placeholders, sqlite_in, sqlite_uuid
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,22 +151,13 @@ async def read_guard(conn: AsyncConnection, consumer: str, streams: Collection[s
     guard = Guard()
     if not streams:
         return guard
-    streams = list(streams)
-    parts = [
-        select(literal_column("'h'"), stream_heads.c.stream_id, stream_heads.c.version).where(
-            stream_heads.c.consumer == consumer, stream_heads.c.stream_id.in_(streams)),
-        select(literal_column("'k'"), held_events.c.stream_id, held_events.c.stream_version).where(
-            held_events.c.consumer == consumer, held_events.c.stream_id.in_(streams)),
-        select(literal_column("'d'"), dead_letters.c.stream_id,
-               func.min(dead_letters.c.stream_version)).where(
-            dead_letters.c.consumer == consumer, dead_letters.c.stream_id.in_(streams),
-            dead_letters.c.status.in_(dlq.UNRESOLVED)).group_by(dead_letters.c.stream_id),
-    ]
-    if event_ids:
-        parts.append(select(literal_column("'i'"), cast(inbox.c.event_id, String),
-                            literal_column("0")).where(
-            inbox.c.consumer == consumer, inbox.c.event_id.in_(list(event_ids))))
-    for kind, key, version in await conn.execute(union_all(*parts)):
+    streams, ids = list(streams), list(event_ids)
+    if conn.dialect.name == "postgresql":
+        rows = await _GUARD_PG.fetch(conn, consumer, streams, list(dlq.UNRESOLVED), ids)
+    else:
+        rows = await _guard_sqlite(len(streams), len(ids)).fetch(
+            conn, consumer, *dlq.UNRESOLVED, *streams, *(sqlite_uuid(i) for i in ids))
+    for kind, key, version in rows:
         if kind == "h":
             guard.heads[key] = int(version)
         elif kind == "k":
@@ -176,6 +167,30 @@ async def read_guard(conn: AsyncConnection, consumer: str, streams: Collection[s
         else:
             guard.in_inbox.add(uuid.UUID(key))
     return guard
+
+
+# The guard's read, the inbox rows and the heads run once per consumer batch in every service:
+# straight to the driver (``libs.store.sql.Statement``), as arrays on PostgreSQL (one text to
+# prepare), as ``IN`` lists on SQLite (one text per shape, built once).
+_GUARD = (
+    "SELECT 'h', stream_id, version FROM stream_heads WHERE consumer = $1 AND stream_id {streams} "
+    "UNION ALL SELECT 'k', stream_id, stream_version FROM held_events "
+    "WHERE consumer = $1 AND stream_id {streams} "
+    "UNION ALL SELECT 'd', stream_id, min(stream_version) FROM dead_letters "
+    "WHERE consumer = $1 AND stream_id {streams} AND status {unresolved} GROUP BY stream_id "
+    "UNION ALL SELECT 'i', CAST(event_id AS TEXT), 0 FROM inbox WHERE consumer = $1 AND event_id {ids}")
+_GUARD_PG = Statement(_GUARD.format(streams="= ANY($2::text[])", unresolved="= ANY($3::text[])",
+                                    ids="= ANY($4::uuid[])"))
+
+
+@functools.lru_cache(maxsize=256)
+def _guard_sqlite(streams: int, ids: int) -> Statement:
+    """``$1`` the consumer, then the unresolved statuses, the streams and the event ids."""
+    unresolved = len(dlq.UNRESOLVED)
+    text = _GUARD.replace("$1", "?1").format(
+        unresolved=sqlite_in(2, unresolved), streams=sqlite_in(2 + unresolved, streams),
+        ids=sqlite_in(2 + unresolved + streams, ids))
+    return Statement(text, sqlite=text)
 
 
 @dataclass
@@ -234,9 +249,12 @@ class Batch:
                 (_envelope_of(item), topic) for item, topic in self.holds])
         if self.applied_ids:
             now = format_timestamp(utc_now())
-            await conn.execute(inbox.insert(), [
-                {"consumer": self.consumer, "event_id": event_id, "processed_at": now}
-                for event_id in self.applied_ids])
+            if conn.dialect.name == "postgresql":
+                await _RECORD_MANY_PG.execute(conn, self.consumer, self.applied_ids, now)
+            else:
+                await _record_many(len(self.applied_ids)).execute(conn, *(
+                    value for event_id in self.applied_ids
+                    for value in (self.consumer, sqlite_uuid(event_id), now)))
         await advance(conn, self.consumer, self.advanced)
 
 
@@ -282,14 +300,32 @@ async def advance(conn: AsyncConnection, consumer: str, heads: Mapping[str, int]
     """Move each stream's head to its version (never backwards), in one statement."""
     if not heads:
         return
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(stream_heads)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["consumer", "stream_id"], set_={"version": stmt.excluded.version},
-        where=stream_heads.c.version < stmt.excluded.version)
-    rows = [{"consumer": consumer, "stream_id": stream, "version": version}
-            for stream, version in heads.items()]
-    await conn.execute(stmt.values(rows) if len(rows) > 1 else stmt.values(**rows[0]))
+    if conn.dialect.name == "postgresql":
+        await _ADVANCE_MANY_PG.execute(conn, consumer, list(heads), list(heads.values()))
+    else:
+        await _advance_many(len(heads)).execute(conn, *(
+            value for stream, version in heads.items() for value in (consumer, stream, version)))
+
+
+@functools.lru_cache(maxsize=64)
+def _record_many(count: int) -> Statement:
+    return Statement("INSERT INTO inbox (consumer, event_id, processed_at) VALUES "
+                     + row_placeholders(count, 3))
+
+
+@functools.lru_cache(maxsize=64)
+def _advance_many(count: int) -> Statement:
+    return Statement("INSERT INTO stream_heads (consumer, stream_id, version) VALUES "
+                     + row_placeholders(count, 3) + _ADVANCE_ON_CONFLICT)
+
+
+_RECORD_MANY_PG = Statement(
+    "INSERT INTO inbox (consumer, event_id, processed_at) SELECT $1::text, unnest($2::uuid[]), $3::text")
+_ADVANCE_ON_CONFLICT = (" ON CONFLICT (consumer, stream_id) DO UPDATE SET version = excluded.version "
+                        "WHERE stream_heads.version < excluded.version")
+_ADVANCE_MANY_PG = Statement(
+    "INSERT INTO stream_heads (consumer, stream_id, version) "
+    "SELECT $1::text, * FROM unnest($2::text[], $3::int[])" + _ADVANCE_ON_CONFLICT)
 
 
 def streams_of(items: Iterable[Incoming]) -> set[str]:

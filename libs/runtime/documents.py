@@ -28,7 +28,7 @@ from libs.events.codec import canonical_json, parse_json
 from libs.runtime.auth import Principal
 from libs.runtime.errors import DomainError
 from libs.store.schema import documents
-from libs.store.sql import Statement, driver_of, insert_many_ignoring_duplicates, upsert
+from libs.store.sql import Statement, driver_of, row_placeholders
 
 MAX_LIMIT = 200
 LOAD_CHUNK = 500
@@ -40,21 +40,22 @@ Key = tuple[str, str]
 _COLUMNS = ("kind", "id", "partner_id", "status", "ref_id", "body", "version", "updated_at")
 _PG_SELECT = ("SELECT d.kind, d.id, d.body FROM documents d "
               "JOIN unnest($1::text[], $2::text[]) AS k(kind, id) ON d.kind = k.kind AND d.id = k.id")
+_ON_CONFLICT_UPDATE = (
+    " ON CONFLICT (kind, id) DO UPDATE SET partner_id = excluded.partner_id, "
+    "status = excluded.status, ref_id = excluded.ref_id, body = excluded.body, "
+    "version = excluded.version, updated_at = excluded.updated_at")
 _PG_UPSERT = (f"INSERT INTO documents ({', '.join(_COLUMNS)}) SELECT * FROM unnest("
               "$1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[], "
-              "$8::text[]) ON CONFLICT (kind, id) DO UPDATE SET partner_id = excluded.partner_id, "
-              "status = excluded.status, ref_id = excluded.ref_id, body = excluded.body, "
-              "version = excluded.version, "
-              "updated_at = excluded.updated_at")
+              "$8::text[])" + _ON_CONFLICT_UPDATE)
 
 # Sent straight to the driver (``libs.store.sql.Statement``): every command's read and write
 # of its documents runs them.
 _GET = Statement("SELECT body FROM documents WHERE kind = $1 AND id = $2")
-_PUT = Statement(
-    f"INSERT INTO documents ({', '.join(_COLUMNS)}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
-    "ON CONFLICT (kind, id) DO UPDATE SET partner_id = excluded.partner_id, "
-    "status = excluded.status, ref_id = excluded.ref_id, body = excluded.body, "
-    "version = excluded.version, updated_at = excluded.updated_at")
+_PUT = Statement(f"INSERT INTO documents ({', '.join(_COLUMNS)}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                 + _ON_CONFLICT_UPDATE)
+_CREATE = Statement(
+    f"INSERT INTO documents ({', '.join(_COLUMNS)}) VALUES ($1, $2, $3, NULL, NULL, $4, 0, $5) "
+    "ON CONFLICT (kind, id) DO NOTHING RETURNING id")
 
 
 async def put(
@@ -68,6 +69,14 @@ async def put(
     await _PUT.execute(conn, kind, doc_id, partner_id, status, ref_id,
                        canonical_json(dict(body)).decode("utf-8"), version,
                        format_timestamp(utc_now()))
+
+
+async def create(conn: AsyncConnection, kind: str, doc_id: str, body: Mapping[str, Any], *,
+                 partner_id: str | None = None) -> bool:
+    """Write a new document unless one with its key exists; True when this call wrote it (the
+    row is then this transaction's until it ends, so a concurrent creator waits, then finds it)."""
+    return bool(await _CREATE.fetch(conn, kind, doc_id, partner_id,
+                                    canonical_json(dict(body)).decode("utf-8"), format_timestamp(utc_now())))
 
 
 async def get(conn: AsyncConnection, kind: str, doc_id: str) -> dict[str, Any] | None:
@@ -94,18 +103,19 @@ class Documents:
     async def load(self, wanted: Mapping[Key, Mapping[str, Any] | None]) -> None:
         """Read the documents not read yet, in a few statements; ``wanted`` maps key -> blank.
 
-        When locking, a missing document with a blank is created from it first.
+        When locking, a missing document with a blank is created from it first; one that
+        insert made is the blank, locked by the insert, and is not read back.
         """
         missing = sorted(key for key in wanted if key not in self._bodies)
         if not missing:
             return
-        if self.lock:
-            stamp = format_timestamp(utc_now())
-            await insert_many_ignoring_duplicates(self.conn, documents, [
-                {"kind": kind, "id": doc_id, "partner_id": None, "status": None, "ref_id": None,
-                 "body": canonical_json(dict(blank)).decode("utf-8"), "version": 0, "updated_at": stamp}
-                for kind, doc_id in missing if (blank := wanted[(kind, doc_id)]) is not None])
         self._bodies.update(dict.fromkeys(missing))
+        if self.lock:
+            for key in missing:
+                blank = wanted[key]
+                if blank is not None and await create(self.conn, *key, blank):
+                    self._bodies[key] = parse_json(canonical_json(dict(blank)))  # as a read answers it
+            missing = [key for key in missing if self._bodies[key] is None]
         for kind, doc_id, body in await self._select(missing):
             self._bodies[(kind, doc_id)] = parse_json(body)
 
@@ -121,20 +131,19 @@ class Documents:
 
     async def _select(self, keys: list[Key]) -> Iterable[tuple[str, str, str]]:
         """(kind, id, body) of the stored documents among ``keys`` (locked when locking)."""
+        if not keys:
+            return []
         if self.conn.dialect.name == "postgresql":  # one statement, straight from the driver
             driver = await driver_of(self.conn)
             locking = " ORDER BY d.kind, d.id FOR UPDATE OF d" if self.lock else ""
             return await driver.fetch(_PG_SELECT + locking, [kind for kind, _ in keys],
                                       [doc_id for _, doc_id in keys])
         found: list[tuple[str, str, str]] = []
-        by_kind: dict[str, list[str]] = {}
-        for kind, doc_id in keys:
-            by_kind.setdefault(kind, []).append(doc_id)
-        for kind, ids in by_kind.items():
-            for first in range(0, len(ids), LOAD_CHUNK):
-                query = select(documents.c.kind, documents.c.id, documents.c.body).where(
-                    documents.c.kind == kind, documents.c.id.in_(ids[first:first + LOAD_CHUNK]))
-                found += [(row[0], row[1], row[2]) for row in await self.conn.execute(query)]
+        for first in range(0, len(keys), LOAD_CHUNK):
+            chunk = keys[first:first + LOAD_CHUNK]
+            rows = await _get_many(len(chunk), False).fetch(
+                self.conn, *(part for key in chunk for part in key))
+            found += [(row[0], row[1], row[2]) for row in rows]
         return found
 
     async def get(self, kind: str, doc_id: str) -> dict[str, Any] | None:
@@ -171,8 +180,9 @@ class Documents:
             driver = await driver_of(self.conn)
             await driver.execute(_PG_UPSERT, *(list(column) for column in zip(*rows, strict=True)))
         else:
-            await upsert(self.conn, documents, [dict(zip(_COLUMNS, row, strict=True)) for row in rows],
-                         ["kind", "id"])
+            for first in range(0, len(rows), LOAD_CHUNK):
+                chunk = rows[first:first + LOAD_CHUNK]
+                await _upsert_many(len(chunk)).execute(self.conn, *(value for row in chunk for value in row))
         return len(rows)
 
     def forget(self) -> None:
@@ -208,6 +218,13 @@ async def get_many(
         args += [to_kind, from_kind, from_id]
     rows = await _get_many(len(wanted), follow is not None).fetch(conn, *args)
     return {(row[0], row[1]): parse_json(row[2]) for row in rows}
+
+
+@functools.lru_cache(maxsize=64)
+def _upsert_many(count: int) -> Statement:
+    """``flush``'s upsert of ``count`` documents on SQLite (PostgreSQL takes arrays)."""
+    return Statement(f"INSERT INTO documents ({', '.join(_COLUMNS)}) VALUES "
+                     + row_placeholders(count, len(_COLUMNS)) + _ON_CONFLICT_UPDATE)
 
 
 @functools.lru_cache(maxsize=64)

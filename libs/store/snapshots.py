@@ -53,13 +53,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.base import DomainEvent, format_timestamp, utc_now
 from libs.events.codec import canonical_json, parse_json
 from libs.store.schema import snapshots as snapshots_table
-from libs.store.sql import upsert
+from libs.store.sql import Statement, upsert
 
 S = TypeVar("S")
 
@@ -126,11 +125,15 @@ class SnapshotPolicy(Generic[S]):
         self._memory.clear()
 
 
+# Every load and save of a snapshotted stream runs one of these (``libs.store.sql.Statement``).
+_LATEST = Statement("SELECT version, fingerprint, state FROM snapshots WHERE stream_id = $1")
+_TAKEN = Statement("SELECT version, fingerprint FROM snapshots WHERE stream_id = $1")
+
+
 async def latest(conn: AsyncConnection, stream_id: str, policy: SnapshotPolicy[S]) -> tuple[int, S] | None:
     """The stream's stored snapshot as (version, state), or None when there is none or it is stale."""
-    row = (await conn.execute(
-        select(snapshots_table.c.version, snapshots_table.c.fingerprint, snapshots_table.c.state)
-        .where(snapshots_table.c.stream_id == stream_id))).first()
+    rows = await _LATEST.fetch(conn, stream_id)
+    row = rows[0] if rows else None
     if row is None or row[1] != policy.fingerprint:
         return None
     return row[0], policy.decode(parse_json(row[2]))
@@ -144,9 +147,8 @@ async def save_if_due(conn: AsyncConnection, stream_id: str, state: S, version: 
     """
     if version <= 0:
         return False
-    row = (await conn.execute(
-        select(snapshots_table.c.version, snapshots_table.c.fingerprint)
-        .where(snapshots_table.c.stream_id == stream_id))).first()
+    rows = await _TAKEN.fetch(conn, stream_id)
+    row = rows[0] if rows else None
     if row is not None and row[1] == policy.fingerprint and version - row[0] < policy.spacing(state):
         return False
     await upsert(conn, snapshots_table, {

@@ -74,6 +74,18 @@ async def driver_of(conn: AsyncConnection) -> Any:
 _PLACEHOLDER = re.compile(r"\$(\d+)")
 
 
+def sqlite_in(first: int, count: int) -> str:
+    """``IN (?first, ..., ?first+count-1)``: a list of values in a SQLite ``Statement`` (PostgreSQL
+    takes one array, ``= ANY($n::text[])``, so its text does not change with the count)."""
+    return "IN (" + ", ".join(f"?{n}" for n in range(first, first + count)) + ")"
+
+
+def row_placeholders(count: int, width: int) -> str:
+    """``($1, $2), ($3, $4)`` for ``count`` rows of ``width`` values: a multi-row ``VALUES``."""
+    return ", ".join("(" + ", ".join(f"${row * width + column + 1}" for column in range(width)) + ")"
+                     for row in range(count))
+
+
 class Statement:
     """A statement sent straight to the driver, inside the caller's SQLAlchemy transaction.
 

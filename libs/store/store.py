@@ -40,7 +40,7 @@ from libs.store.commits import APPENDED
 from libs.store.database import Database
 from libs.store.errors import ConcurrencyError, IdempotencyConflict
 from libs.store.schema import events
-from libs.store.sql import Statement, sqlite_uuid
+from libs.store.sql import Statement, row_placeholders, sqlite_uuid
 
 ANY_VERSION: None = None
 """Pass as ``expected_version`` to append whatever the stream's version."""
@@ -202,12 +202,14 @@ class EventStore:
         self, stream_id: str, *, after_version: int = 0, conn: AsyncConnection | None = None
     ) -> list[Envelope]:
         """Every event of a stream after ``after_version``, in version order."""
+        if conn is not None:  # every load of every command and reaction: straight to the driver
+            return [_envelope_of_driver_row(row) for row in await _LOAD.fetch(conn, stream_id, after_version)]
         query = (
             select(*_COLUMNS)
             .where(events.c.stream_id == stream_id, events.c.version > after_version)
             .order_by(events.c.version)
         )
-        return [envelope_from_row(row) for row in await self._fetch(query, conn)]
+        return [envelope_from_row(row) for row in await self._fetch(query, None)]
 
     async def read_all(
         self, after: Checkpoint = ORIGIN, *, limit: int = 1000, conn: AsyncConnection | None = None
@@ -265,6 +267,23 @@ _HEAD = Statement(
     "FROM events WHERE stream_id = $1 ORDER BY version DESC LIMIT 1",
     sqlite="SELECT version, stream_hash, tx_id FROM events WHERE stream_id = ?1 "
            "ORDER BY version DESC LIMIT 1")
+_LOAD = Statement(
+    "SELECT event_id, event_type, schema_version, stream_id, stream_type, version, occurred_at, "
+    "correlation_id, causation_id, actor, data, position, stream_hash "
+    "FROM events WHERE stream_id = $1 AND version > $2 ORDER BY version")
+
+
+def _uuid(value: Any) -> uuid.UUID:
+    """A driver's ``Uuid`` value as ``uuid.UUID`` (SQLite: 32 hex digits; asyncpg: its own type)."""
+    return value if type(value) is uuid.UUID else uuid.UUID(str(value))
+
+
+def _envelope_of_driver_row(row: Sequence[Any]) -> Envelope:
+    """The envelope of a ``_LOAD`` row as the driver answers it (ids converted as SQLAlchemy would)."""
+    return Envelope(_uuid(row[0]), row[1], row[2], row[3], row[4], row[5], row[6], _uuid(row[7]),
+                    None if row[8] is None else _uuid(row[8]), row[9], row[10], row[11], row[12])
+
+
 _INSERT_COLUMNS = ("event_id", "stream_id", "stream_type", "version", "event_type", "schema_version",
                    "occurred_at", "correlation_id", "causation_id", "actor", "data", "stream_hash")
 
@@ -273,9 +292,7 @@ _INSERT_COLUMNS = ("event_id", "stream_id", "stream_type", "version", "event_typ
 def _insert(count: int) -> Statement:
     """The insert of ``count`` events (one statement, built once per count); a row whose id or
     (stream, version) is taken is skipped, and the rows that landed are answered."""
-    width = len(_INSERT_COLUMNS)
-    rows = ", ".join("(" + ", ".join(f"${row * width + column + 1}" for column in range(width)) + ")"
-                     for row in range(count))
+    rows = row_placeholders(count, len(_INSERT_COLUMNS))
     return Statement(f"INSERT INTO events ({', '.join(_INSERT_COLUMNS)}) VALUES {rows} "
                      "ON CONFLICT DO NOTHING RETURNING position, event_id, tx_id")
 

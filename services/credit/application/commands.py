@@ -11,12 +11,9 @@ from datetime import date
 from typing import Any
 
 from libs.events import credit as ev
-from libs.events.base import DomainEvent, format_timestamp, utc_now
-from libs.events.codec import canonical_json
+from libs.events.base import DomainEvent
 from libs.runtime import documents
 from libs.runtime.commands import Unit
-from libs.store.schema import documents as documents_table
-from libs.store.sql import insert_ignoring_duplicates
 from services.credit.application import accounts, copies
 from services.credit.application.queries import account_body, closing_balance
 from services.credit.application.read_models import INVOICE, PAYMENT, REVIEW, WRITE_OFF, reviewed
@@ -81,10 +78,8 @@ async def record_payment(unit: Unit, *, partner_id: str, amount_minor: int, curr
         bank_ref=bank_ref, received_on=received_on, allocations=allocations, today=unit.today(),
         cancelled=loaded.cancelled, window_days=settings.receipt_backdate_days)
     state = (await unit.save(loaded, decided)).state
-    claimed = await insert_ignoring_duplicates(conn, documents_table, {
-        "kind": BANK_REF, "id": bank_ref, "partner_id": partner_id, "status": None, "version": 0,
-        "body": canonical_json({"bank_ref": bank_ref, "payment_id": payment_id}).decode("utf-8"),
-        "updated_at": format_timestamp(utc_now())})
+    claimed = await documents.create(conn, BANK_REF, bank_ref,
+                                     {"bank_ref": bank_ref, "payment_id": payment_id}, partner_id=partner_id)
     if not claimed:  # a concurrent payment took the reference first; this transaction rolls back
         raise DuplicateBankRef(bank_ref)
     payment = await documents.get(conn, PAYMENT, payment_id)

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.orders import OrderPlaced
 from libs.events.partners import PartnerRegistered
 from libs.runtime import documents
-from libs.store.schema import documents as documents_table
+from libs.store.sql import Statement
 
 PARTNER = "partner-copy"
 ORDER = "order-copy"
@@ -64,9 +63,11 @@ async def mark_order_cancelled(conn: AsyncConnection, order_id: str) -> dict[str
     return body
 
 
+_CANCELLED = Statement("SELECT id FROM documents WHERE kind = $1 AND partner_id = $2 AND status = $3")
+"""Every credit decision loads it (``libs.store.sql.Statement``: straight to the driver)."""
+
+
 async def cancelled_orders(conn: AsyncConnection, partner_id: str) -> frozenset[str]:
     """The partner's orders cancelled by the orders service: they hold no exposure or advance."""
-    rows = await conn.execute(select(documents_table.c.id).where(
-        documents_table.c.kind == ORDER, documents_table.c.partner_id == partner_id,
-        documents_table.c.status == "cancelled"))
+    rows = await _CANCELLED.fetch(conn, ORDER, partner_id, "cancelled")
     return frozenset(row[0] for row in rows)

@@ -27,7 +27,6 @@ from sqlalchemy import (
     select,
     text,
     tuple_,
-    update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -36,7 +35,7 @@ from libs.events.codec import parse_json
 from libs.events.credit import InvoiceIssued
 from libs.events.envelope import Envelope
 from libs.events.orders import OrderPlaced
-from libs.store.sql import driver_of, insert_ignoring_duplicates
+from libs.store.sql import Statement, driver_of, sqlite_uuid
 from services.projections.domain.chain import ChainWalk
 from services.projections.domain.partner_view import DEAL_STATUS_AFTER
 from services.projections.domain.publishers import named_id, publisher_of
@@ -86,33 +85,42 @@ def envelope_of(row: ArchivedRow | Sequence[Any]) -> Envelope:
     return Envelope(*row[2:15])
 
 
+_RECORDED = ("service", "position", "event_id", "event_type", "schema_version", "stream_id",
+             "stream_type", "stream_version", "occurred_at", "correlation_id", "causation_id", "actor",
+             "data", "stream_hash", "order_id", "partner_id", "invoice_id")
+
+# Every consumed event runs these (``libs.store.sql.Statement``): through SQLAlchemy Core the
+# archive's insert alone, a new statement of 17 values per event, was the largest cost of the
+# projections process (``docs/benchmarks.md``, issue 7, fourth pass).
+_ARCHIVE = Statement(
+    f"INSERT INTO archive ({', '.join(_RECORDED)}) "
+    f"VALUES ({', '.join(f'${n}' for n in range(1, len(_RECORDED) + 1))}) "
+    "ON CONFLICT DO NOTHING RETURNING received_seq")
+_ORDER_OF_INVOICE = Statement(
+    "SELECT order_id FROM archive WHERE invoice_id = $1 AND event_type = $2 LIMIT 1")
+_FILL_IN_ORDER = Statement(
+    "UPDATE archive SET order_id = $1 WHERE invoice_id = $2 AND order_id IS NULL")
+
+
 async def record(conn: AsyncConnection, envelope: Envelope) -> bool:
     """Archive one envelope; False when its event id is archived already."""
     payload = envelope.payload()
     order_id = named_id(payload, "order_id")
     invoice_id = named_id(payload, "invoice_id")
     if order_id is None and invoice_id is not None:
-        order_id = await _order_of_invoice(conn, invoice_id)
-    inserted = await insert_ignoring_duplicates(conn, archive, {
-        "service": publisher_of(envelope.event_type, envelope.stream_type),
-        "position": envelope.position, "event_id": envelope.event_id,
-        "event_type": envelope.event_type, "schema_version": envelope.schema_version,
-        "stream_id": envelope.stream_id, "stream_type": envelope.stream_type,
-        "stream_version": envelope.stream_version, "occurred_at": envelope.occurred_at,
-        "correlation_id": envelope.correlation_id, "causation_id": envelope.causation_id,
-        "actor": envelope.actor, "data": envelope.data, "stream_hash": envelope.stream_hash,
-        "order_id": order_id, "partner_id": named_id(payload, "partner_id"),
-        "invoice_id": invoice_id,
-    })
+        found = await _ORDER_OF_INVOICE.fetch(conn, invoice_id, InvoiceIssued.TYPE)
+        order_id = found[0][0] if found else None
+    ids: tuple[Any, ...] = (envelope.event_id, envelope.correlation_id, envelope.causation_id)
+    if conn.dialect.name != "postgresql":
+        ids = tuple(sqlite_uuid(value) for value in ids)
+    inserted = await _ARCHIVE.fetch(
+        conn, publisher_of(envelope.event_type, envelope.stream_type), envelope.position, ids[0],
+        envelope.event_type, envelope.schema_version, envelope.stream_id, envelope.stream_type,
+        envelope.stream_version, envelope.occurred_at, ids[1], ids[2], envelope.actor,
+        envelope.data, envelope.stream_hash, order_id, named_id(payload, "partner_id"), invoice_id)
     if inserted and envelope.event_type == InvoiceIssued.TYPE and order_id and invoice_id:
-        await conn.execute(update(archive).where(
-            archive.c.invoice_id == invoice_id, archive.c.order_id.is_(None)).values(order_id=order_id))
-    return inserted
-
-
-async def _order_of_invoice(conn: AsyncConnection, invoice_id: str) -> str | None:
-    return (await conn.execute(select(archive.c.order_id).where(
-        archive.c.invoice_id == invoice_id, archive.c.event_type == InvoiceIssued.TYPE))).scalar()
+        await _FILL_IN_ORDER.execute(conn, order_id, invoice_id)
+    return bool(inserted)
 
 
 async def order_placed(conn: AsyncConnection, order_id: str) -> ArchivedRow | None:

@@ -13,6 +13,7 @@ partner's webhook or delivery answers 404, exactly like a missing one.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -41,7 +42,7 @@ from libs.runtime.auth import Principal
 from libs.runtime.documents import MAX_LIMIT, decode_cursor, encode_cursor
 from libs.runtime.errors import NotFound
 from libs.runtime.ids import new_id
-from libs.store.sql import insert_many_ignoring_duplicates
+from libs.store.sql import Statement, insert_many_ignoring_duplicates, sqlite_in
 from services.projections.domain.webhooks import WEBHOOK_TYPE_OF, webhook_data
 
 metadata = MetaData()
@@ -228,6 +229,21 @@ async def redeliver(conn: AsyncConnection, webhook_id: str, delivery_id: str,
 # -- the outbox ------------------------------------------------------------------------------
 
 
+# The live webhooks of a consumer batch's partners: read in the batch's transaction, once per
+# batch with an event a partner may be told about, straight to the driver. Not cached: with
+# two replicas, a registration on one must reach the next batch of the other, and anything
+# that tells a process so (a version row, say) is itself a read per batch.
+_LIVE_HOOKS = ("SELECT webhook_id, partner_id, events FROM webhooks "
+               "WHERE deleted_at IS NULL AND partner_id {partners} ORDER BY webhook_id")
+_LIVE_HOOKS_PG = Statement(_LIVE_HOOKS.format(partners="= ANY($1::text[])"))
+
+
+@functools.lru_cache(maxsize=64)
+def _live_hooks_sqlite(partners: int) -> Statement:
+    text = _LIVE_HOOKS.format(partners=sqlite_in(1, partners))
+    return Statement(text, sqlite=text)
+
+
 class DeliveryOutbox:
     """The pushes one consumer transaction queues: collected per event, written in one go."""
 
@@ -245,10 +261,11 @@ class DeliveryOutbox:
         queued, self._queued = self._queued, []
         if not queued:
             return
-        hooks = (await self._conn.execute(select(
-            webhooks.c.webhook_id, webhooks.c.partner_id, webhooks.c.events).where(
-            webhooks.c.partner_id.in_({partner for _, _, partner in queued}),
-            webhooks.c.deleted_at.is_(None)))).all()
+        partners = sorted({partner for _, _, partner in queued})
+        if self._conn.dialect.name == "postgresql":
+            hooks = await _LIVE_HOOKS_PG.fetch(self._conn, partners)
+        else:
+            hooks = await _live_hooks_sqlite(len(partners)).fetch(self._conn, *partners)
         if not hooks:
             return
         now, created = now_ms(), format_timestamp(utc_now())
@@ -256,15 +273,15 @@ class DeliveryOutbox:
         for envelope, event, partner_id in queued:
             kind = WEBHOOK_TYPE_OF[event.TYPE]
             body: str | None = None
-            for hook in hooks:
-                if hook.partner_id != partner_id or kind not in parse_json(hook.events):
+            for webhook_id, hook_partner, hook_events in hooks:
+                if hook_partner != partner_id or kind not in parse_json(hook_events):
                     continue
                 body = body or canonical_json({
                     "id": str(envelope.event_id), "type": kind, "occurred_at": envelope.occurred_at,
                     "partner_id": partner_id, "data": webhook_data(event)}).decode()
                 rows.append({
-                    "delivery_id": new_id("whd", uuid.uuid5(envelope.event_id, hook.webhook_id)),
-                    "webhook_id": hook.webhook_id, "partner_id": partner_id,
+                    "delivery_id": new_id("whd", uuid.uuid5(envelope.event_id, webhook_id)),
+                    "webhook_id": webhook_id, "partner_id": partner_id,
                     "event_id": envelope.event_id, "event_type": kind, "body": body,
                     "status": PENDING, "attempts": 0, "created_at": created, "next_attempt_ms": now,
                     "queued_at_ms": now})
