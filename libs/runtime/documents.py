@@ -54,7 +54,9 @@ _PUT = Statement(
     f"INSERT INTO documents ({', '.join(_COLUMNS)}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
     "ON CONFLICT (kind, id) DO UPDATE SET partner_id = excluded.partner_id, "
     "status = excluded.status, ref_id = excluded.ref_id, body = excluded.body, "
-    "version = excluded.version, updated_at = excluded.updated_at")
+    "version = excluded.version, updated_at = excluded.updated_at", deferrable=True)
+"""Deferrable: a command's document is mostly its last write, sent with the next statement
+(the ``Idempotency-Key``'s answer) in one round trip on PostgreSQL."""
 
 
 async def put(
