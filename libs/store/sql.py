@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from collections.abc import Mapping, Sequence
@@ -158,15 +159,23 @@ async def _send_held(sync: Connection) -> None:
 
 def _carried(held: list[tuple[Statement, tuple[Any, ...]]], sql: str, args: tuple[Any, ...]
              ) -> tuple[str, tuple[Any, ...]] | None:
-    """``sql`` with the held-back write in front of it as a data-modifying ``WITH`` (its
-    placeholders moved past the write's), or None when ``sql`` names the write's table."""
+    """``sql`` with the held-back write in front of it, and both's values; None when ``sql``
+    cannot carry it."""
     [(write, write_args)] = held
+    fused = _fused(write, sql, len(write_args))
+    return (fused, (*write_args, *args)) if fused is not None else None
+
+
+@functools.lru_cache(maxsize=256)
+def _fused(write: Statement, sql: str, shift: int) -> str | None:
+    """``write`` as a data-modifying ``WITH`` in front of ``sql`` (whose placeholders move past
+    the write's ``shift`` values), built once per pair; None when ``sql`` names the write's
+    table or has a ``WITH`` of its own."""
     assert write.target is not None
     if write.target.search(sql) or sql.lstrip()[:4].upper() == "WITH":
         return None
-    shift = len(write_args)
     moved = _PLACEHOLDER.sub(lambda m: f"${int(m.group(1)) + shift}", sql)
-    return f"WITH o2c_deferred AS ({write.postgresql}) {moved}", (*write_args, *args)
+    return f"WITH o2c_deferred AS ({write.postgresql}) {moved}"
 
 
 def sqlite_uuid(value: uuid.UUID | None) -> str | None:
