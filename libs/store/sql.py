@@ -103,7 +103,8 @@ class Statement:
     Values are the driver's: on SQLite a ``Uuid`` column holds the 32-digit hex
     (``sqlite_uuid``), as SQLAlchemy stores it.
 
-    ``deferrable``: a write nobody reads an answer of (a document's upsert). On PostgreSQL
+    ``deferrable``: a write nobody reads an answer of (a document's upsert, the
+    ``Idempotency-Key`` claim). On PostgreSQL
     every statement is a round trip, and asyncpg sends one statement per round trip; in
     a transaction of ``Database.transaction`` such a write is held back and sent with the
     transaction's next statement, in front of it as a data-modifying ``WITH`` (one round
@@ -192,8 +193,8 @@ async def _on_driver(conn: AsyncConnection, statement: Statement, args: tuple[An
     postgres = sync.dialect.name == "postgresql"
     sql = statement.postgresql if postgres else statement.sqlite
     held = sync.info.get(DEFERRED)
-    if held and statement.target is None:
-        carried = _carried(held, sql, args)
+    if held:
+        carried = _carried(held, sql, args) if statement.target is None else None
         if carried is None:
             await _send_held(sync)
         else:

@@ -63,6 +63,14 @@ async def test_a_statement_reading_its_table_sees_it(pg_db: Database) -> None:
     assert await _bodies(pg_db) == ['{"n": 1}', '{"n": 2}']
 
 
+async def test_a_deferrable_statement_read_at_once_goes_after_the_held_write(pg_db: Database) -> None:
+    touch = Statement("UPDATE documents SET version = version + 1 WHERE kind = $1 RETURNING id",
+                      deferrable=True)
+    async with pg_db.transaction() as conn:
+        await _PUT.execute(conn, "t", "a", '{"n": 1}', 0)
+        assert [tuple(r) for r in await touch.fetch(conn, "t")] == [("a",)]
+
+
 async def test_a_last_deferred_write_is_sent_before_the_commit(pg_db: Database) -> None:
     async with pg_db.transaction() as conn:
         await _PUT.execute(conn, "t", "a", '{"n": 1}', 0)
