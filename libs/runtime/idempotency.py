@@ -89,7 +89,7 @@ class CommandRoute:
         return f"{self.principal.key_id}\n{self.route}\n{self.key}"
 
     async def run(self, command: CommandFunction, body: BaseModel | None = None) -> Response:
-        """Run ``command`` once (per key): its plain-data answer becomes the route's response."""
+        """Run ``command``, its effect kept once per key: its plain-data answer is the response."""
         meta = EventMetadata(actor=self.principal.actor, correlation_id=context.correlation())
 
         def unit(conn: AsyncConnection) -> Unit:
