@@ -52,7 +52,9 @@ _PG_UPSERT = (f"INSERT INTO documents ({', '.join(_COLUMNS)}) SELECT * FROM unne
 # of its documents runs them.
 _GET = Statement("SELECT body FROM documents WHERE kind = $1 AND id = $2")
 _PUT = Statement(f"INSERT INTO documents ({', '.join(_COLUMNS)}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-                 + _ON_CONFLICT_UPDATE)
+                 + _ON_CONFLICT_UPDATE, deferrable=True)
+"""Deferrable: a command's document is mostly its last write, sent with the next statement
+(the ``Idempotency-Key``'s answer) in one round trip on PostgreSQL."""
 _CREATE = Statement(
     f"INSERT INTO documents ({', '.join(_COLUMNS)}) VALUES ($1, $2, $3, NULL, NULL, $4, 0, $5) "
     "ON CONFLICT (kind, id) DO NOTHING RETURNING id")

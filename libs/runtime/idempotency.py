@@ -15,25 +15,35 @@ for ``ord_2`` runs two commands and never answers one with the other's answer.
 The record is written in the same transaction as the command's effect, so a
 crash leaves either both or neither.
 
-Concurrent requests with one key queue behind each other, so the command runs
-once and every other request replays its answer (never a 409 from the command
+Concurrent requests with one key queue behind each other, and every request but the
+one that stored an answer first replays that answer (never a 409 from the command
 seeing the first one's effect). Each transaction first *claims* the key: one
-``INSERT ... ON CONFLICT DO NOTHING RETURNING`` of the key's row, whose answer is
-filled in (``UPDATE``) after the command ran, in the same transaction. No one
-ever sees the unfilled row: it becomes visible at commit, answer and all. On
-PostgreSQL a second transaction claiming the same key waits on the first one's
-uncommitted row until it commits (then its claim finds the row: it replays) or
-rolls back (then it claims the key itself); on SQLite write transactions are
-already serial (``BEGIN IMMEDIATE`` behind the process's write lock). Two
-statements per keyed command: the claim and the answer (a replay: the claim and
-the read of the stored answer).
+``INSERT ... ON CONFLICT DO NOTHING`` of the key's row with an empty answer (status 0),
+whose answer is filled in after the command ran, in the same transaction, by an
+``UPDATE ... WHERE status = 0 RETURNING``. No one ever sees the unfilled row: it
+becomes visible at commit, answer and all. On PostgreSQL a second transaction claiming
+the same key waits on the first one's uncommitted row until it commits (then its claim
+inserts nothing) or rolls back (then it claims the key itself); on SQLite write
+transactions are already serial (``BEGIN IMMEDIATE`` behind the process's write lock).
+
+The claim's outcome is read from the answer's ``UPDATE``: it fills the row only if
+this transaction inserted it (a stored answer has a status). So the claim needs no
+round trip of its own: on PostgreSQL it rides with the command's first statement
+(a deferrable write, ``libs.store.sql.Statement``), and the document the command
+writes last rides with the answer. When the key was taken, the command ran for
+nothing: its transaction is rolled back, and the stored answer is read in a
+transaction of its own and sent again (the same bytes; another body: 409). A command
+that fails with a key looks for a stored answer the same way before its error goes
+out, so a repeat whose command now refuses (the first one cancelled the order, say)
+still replays the first answer. Statements per keyed command: the claim and the
+answer (a replay: those, the command's own, and the read of the stored answer).
 """
 
 from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
@@ -79,7 +89,7 @@ class CommandRoute:
         return f"{self.principal.key_id}\n{self.route}\n{self.key}"
 
     async def run(self, command: CommandFunction, body: BaseModel | None = None) -> Response:
-        """Run ``command`` once (per key): its plain-data answer becomes the route's response."""
+        """Run ``command``, its effect kept once per key: its plain-data answer is the response."""
         meta = EventMetadata(actor=self.principal.actor, correlation_id=context.correlation())
 
         def unit(conn: AsyncConnection) -> Unit:
@@ -91,22 +101,42 @@ class CommandRoute:
         principal, route, key = self.principal.key_id, self.route, self.key
 
         async def attempt(conn: AsyncConnection) -> Response:
-            claimed = await _CLAIM.fetch(conn, principal, route, key, digest,
-                                         format_timestamp(utc_now()))
-            if not claimed:
-                stored = await _STORED.fetch(conn, principal, route, key)
-                if not stored:  # cannot happen (keys are never deleted): start afresh
-                    raise ConcurrencyError(self.route, None, "Idempotency-Key claimed but not stored")
-                if stored[0][0] != digest:
-                    raise Conflict("this Idempotency-Key was used with a different body",
-                                   slug="idempotency-key-reused")
-                return _stored_answer(stored[0][1], stored[0][2])
+            await _CLAIM.execute(conn, principal, route, key, digest, format_timestamp(utc_now()))
             payload = await command(unit(conn))
             stored_body = canonical_json(payload).decode("utf-8")
-            await _ANSWER.execute(conn, principal, route, key, self.status, stored_body)
+            if not await _ANSWER.fetch(conn, principal, route, key, self.status, stored_body):
+                raise _Taken(self.route)  # another request's key: roll back, replay its answer
             return _stored_answer(self.status, stored_body)
 
-        return await transact(self.ctx, attempt)
+        try:
+            return await transact(self.ctx, attempt)
+        except Exception as failure:
+            stored = await self._stored(failure)
+            if stored is None:
+                raise
+            if stored[0] != digest:
+                raise Conflict("this Idempotency-Key was used with a different body",
+                               slug="idempotency-key-reused") from None
+            return _stored_answer(stored[1], stored[2])
+
+    async def _stored(self, failure: Exception) -> Sequence[Any] | None:
+        """``(request_sha256, status, body)`` stored under this request's key, or None.
+
+        Read in a write transaction of its own: on SQLite that waits for the group commit
+        that may still hold the answer (``libs.store.database``), so nothing is replayed
+        before it is durable. If it cannot be read, ``failure`` goes out (when the key
+        was taken, the reason it cannot be read does)."""
+        assert self.key is not None
+        principal, route, key = self.principal.key_id, self.route, self.key
+        try:
+            rows = await transact(self.ctx, lambda conn: _STORED.fetch(conn, principal, route, key))
+        except Exception:
+            if isinstance(failure, _Taken):
+                raise
+            return None
+        if not rows and isinstance(failure, _Taken):  # cannot happen (keys are never deleted)
+            raise ConcurrencyError(self.route, None, "Idempotency-Key taken but not stored")
+        return rows[0] if rows else None
 
     @staticmethod
     def _digest(body: BaseModel | None) -> str:
@@ -114,14 +144,18 @@ class CommandRoute:
                               ).hexdigest()
 
 
+class _Taken(Exception):
+    """The claimed key was another request's (its answer is stored): this attempt rolls back."""
+
+
 # Sent straight to the driver (``libs.store.sql.Statement``): every keyed command runs them.
 _CLAIM = Statement(
     "INSERT INTO idempotency_keys (principal, route, key, request_sha256, status, body, created_at) "
-    "VALUES ($1, $2, $3, $4, 0, '', $5) ON CONFLICT DO NOTHING RETURNING key")
+    "VALUES ($1, $2, $3, $4, 0, '', $5) ON CONFLICT DO NOTHING", deferrable=True)
 _STORED = Statement("SELECT request_sha256, status, body FROM idempotency_keys "
                     "WHERE principal = $1 AND route = $2 AND key = $3")
 _ANSWER = Statement("UPDATE idempotency_keys SET status = $4, body = $5 "
-                    "WHERE principal = $1 AND route = $2 AND key = $3")
+                    "WHERE principal = $1 AND route = $2 AND key = $3 AND status = 0 RETURNING status")
 
 
 def route_key(route: str, params: dict[str, Any]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from collections.abc import Mapping, Sequence
@@ -12,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.util import greenlet_spawn
+from sqlalchemy.util import await_only, greenlet_spawn
 
 
 def pairs_in(first: Any, second: Any, pairs: Sequence[tuple[Any, Any]]) -> ColumnElement[bool]:
@@ -63,8 +64,9 @@ async def driver_of(conn: AsyncConnection) -> Any:
 
     For bulk statements SQLAlchemy would only slow down (arrays, whole pages).
     SQLAlchemy begins its transaction at the first statement, so one is sent
-    first when none was.
+    first when none was. Writes ``conn`` still holds back (``DEFERRED``) are sent first.
     """
+    await send_deferred(conn)
     driver: Any = (await conn.get_raw_connection()).driver_connection
     if conn.in_transaction() and not driver.is_in_transaction():
         await conn.execute(text("SELECT 1"))
@@ -72,6 +74,12 @@ async def driver_of(conn: AsyncConnection) -> Any:
 
 
 _PLACEHOLDER = re.compile(r"\$(\d+)")
+_TARGET = re.compile(r"^\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+(\w+)", re.IGNORECASE)
+
+DEFERRED = "o2c.deferred_writes"
+"""Key in a connection's ``info``: the writes its open transaction holds back, to send them
+with its next statement (``Statement(deferrable=True)``). Only a transaction that sends
+what is left before its ``COMMIT`` sets it (``libs.store.database.Database.transaction``)."""
 
 
 def sqlite_in(first: int, count: int) -> str:
@@ -106,20 +114,81 @@ class Statement:
 
     Values are the driver's: on SQLite a ``Uuid`` column holds the 32-digit hex
     (``sqlite_uuid``), as SQLAlchemy stores it.
+
+    ``deferrable``: a write nobody reads an answer of (a document's upsert, the
+    ``Idempotency-Key`` claim). On PostgreSQL
+    every statement is a round trip, and asyncpg sends one statement per round trip; in
+    a transaction of ``Database.transaction`` such a write is held back and sent with the
+    transaction's next statement, in front of it as a data-modifying ``WITH`` (one round
+    trip for both), or before its ``COMMIT``. It is sent on its own first when the next
+    statement names its table (it would not see the write: one statement reads one
+    snapshot), and before any statement SQLAlchemy sends or ``driver_of`` hands out the
+    driver. Its failure is raised by the statement that carried it, in the same
+    transaction, which then rolls back as it would have.
     """
 
-    __slots__ = ("postgresql", "sqlite")
+    __slots__ = ("postgresql", "sqlite", "target")
 
-    def __init__(self, postgresql: str, *, sqlite: str | None = None) -> None:
+    def __init__(self, postgresql: str, *, sqlite: str | None = None, deferrable: bool = False) -> None:
         self.postgresql = postgresql
         self.sqlite = sqlite if sqlite is not None else _PLACEHOLDER.sub(r"?\1", postgresql)
+        self.target: re.Pattern[str] | None = None
+        """The table a deferrable write changes, as a word to look for in a carrier's text."""
+        if deferrable:
+            found = _TARGET.match(postgresql)
+            if found is None:
+                raise ValueError("only an INSERT, UPDATE or DELETE can be deferred")
+            self.target = re.compile(rf"\b{found.group(1)}\b", re.IGNORECASE)
 
     async def fetch(self, conn: AsyncConnection, *args: Any) -> Sequence[Sequence[Any]]:
         """The rows the statement answers (tuples, or asyncpg records: index them)."""
         return await _on_driver(conn, self, args, True)
 
     async def execute(self, conn: AsyncConnection, *args: Any) -> None:
+        if self.target is not None:
+            held: list[tuple[Statement, tuple[Any, ...]]] | None = conn.info.get(DEFERRED)
+            if held is not None:
+                if held:  # one at a time: two writes in one statement could hit one row
+                    await send_deferred(conn)
+                held.append((self, args))
+                return
         await _on_driver(conn, self, args, False)
+
+
+async def send_deferred(conn: AsyncConnection) -> None:
+    """Send the writes ``conn``'s transaction still holds back (before a ``COMMIT``, say)."""
+    if conn.sync_connection is not None:
+        await _send_held(conn.sync_connection)
+
+
+async def _send_held(sync: Connection) -> None:
+    held = sync.info.get(DEFERRED)
+    if held:
+        sending = list(held)
+        held.clear()
+        for statement, args in sending:
+            await _send(sync, statement.postgresql, args, False)
+
+
+def _carried(held: list[tuple[Statement, tuple[Any, ...]]], sql: str, args: tuple[Any, ...]
+             ) -> tuple[str, tuple[Any, ...]] | None:
+    """``sql`` with the held-back write in front of it, and both's values; None when ``sql``
+    cannot carry it."""
+    [(write, write_args)] = held
+    fused = _fused(write, sql, len(write_args))
+    return (fused, (*write_args, *args)) if fused is not None else None
+
+
+@functools.lru_cache(maxsize=256)
+def _fused(write: Statement, sql: str, shift: int) -> str | None:
+    """``write`` as a data-modifying ``WITH`` in front of ``sql`` (whose placeholders move past
+    the write's ``shift`` values), built once per pair; None when ``sql`` names the write's
+    table or has a ``WITH`` of its own."""
+    assert write.target is not None
+    if write.target.search(sql) or sql.lstrip()[:4].upper() == "WITH":
+        return None
+    moved = _PLACEHOLDER.sub(lambda m: f"${int(m.group(1)) + shift}", sql)
+    return f"WITH o2c_deferred AS ({write.postgresql}) {moved}"
 
 
 def sqlite_uuid(value: uuid.UUID | None) -> str | None:
@@ -133,13 +202,25 @@ async def _on_driver(conn: AsyncConnection, statement: Statement, args: tuple[An
         await conn.begin()
     sync = conn.sync_connection
     assert sync is not None
-    adapter: Any = sync.connection.dbapi_connection
     postgres = sync.dialect.name == "postgresql"
     sql = statement.postgresql if postgres else statement.sqlite
+    held = sync.info.get(DEFERRED)
+    if held:
+        carried = _carried(held, sql, args) if statement.target is None else None
+        if carried is None:
+            await _send_held(sync)
+        else:
+            held.clear()
+            sql, args = carried
+    return await _send(sync, sql, args, fetch)
+
+
+async def _send(sync: Connection, sql: str, args: tuple[Any, ...], fetch: bool) -> Any:
+    adapter: Any = sync.connection.dbapi_connection
     if sync.dispatch.before_cursor_execute:
         sync.dispatch.before_cursor_execute(sync, None, sql, args, None, False)
     try:
-        if postgres:
+        if sync.dialect.name == "postgresql":
             if adapter._transaction is None:  # SQLAlchemy begins lazily, at the first statement
                 await adapter._start_transaction()
             driver = adapter._connection
@@ -153,6 +234,13 @@ async def _on_driver(conn: AsyncConnection, statement: Statement, args: tuple[An
             cursor.close()
     except Exception as error:
         await _raise_as_sqlalchemy(sync, adapter, error, sql, args)
+
+
+def send_deferred_first(conn: Connection, *_: Any) -> None:
+    """``before_cursor_execute`` listener: a statement SQLAlchemy sends goes after the writes
+    its transaction holds back (sent here, in SQLAlchemy's greenlet, as ``await`` would)."""
+    if conn.info.get(DEFERRED):
+        await_only(_send_held(conn))
 
 
 async def _raise_as_sqlalchemy(sync: Connection, adapter: Any, error: Exception, sql: str,

@@ -25,7 +25,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ from o2c.bench.load import Request, Round, drive
 from o2c.bench.system import (
     DEFAULT_PG_URL,
     RunningSystem,
+    cpu_seconds,
     order_body,
     plain_pg_url,
     running_system,
@@ -60,8 +62,8 @@ def _requests(keys: list[str]) -> Any:
 
 
 @contextlib.contextmanager
-def _baseline(folder: Path, database_url: str | None) -> Iterator[str]:
-    """The baseline app as a process on the same database; yields its URL."""
+def _baseline(folder: Path, database_url: str | None) -> Iterator[tuple[str, int]]:
+    """The baseline app as a process on the same database; yields its URL and process id."""
     port, schema = free_port(), f"bench_base_{uuid.uuid4().hex[:8]}"
     env = dict(os.environ, O2C_BENCH_BASELINE_PORT=str(port))
     if database_url:
@@ -84,7 +86,7 @@ def _baseline(folder: Path, database_url: str | None) -> Iterator[str]:
                 except httpx.HTTPError:
                     return 0
             poll(health, lambda code: code == 200, "the baseline to answer")
-        yield base
+        yield base, proc.pid
     finally:
         proc.terminate()
         try:
@@ -119,25 +121,37 @@ def _set_up(system: RunningSystem) -> list[str]:
     return keys
 
 
+def _cpu_ms_per_request(pid: int, run: Callable[[], Round]) -> tuple[Round, float]:
+    """``run``'s round and the CPU time (user + system) process ``pid`` spent per request on it."""
+    before = cpu_seconds(pid)
+    done = run()
+    return done, round(1000 * (cpu_seconds(pid) - before) / max(1, done.requests), 3)
+
+
 def _bench_database(database_url: str | None, requests: int, rounds: int, concurrency: int,
                     whole_system: bool, profile_dir: Path | None) -> dict[str, Any]:
     services = SERVICES if whole_system else API_SERVICES
     ours: list[Round] = []
     base: list[Round] = []
+    cpu: dict[str, list[float]] = {"orders": [], "baseline": []}
     result: dict[str, Any] = {}
     with running_system(database_url, services) as system:
         make = _requests(_set_up(system))
-        orders_url = system.urls["orders"]
-        with _baseline(system.supervisor.data_dir, database_url) as baseline_url:
+        orders_url, orders_pid = system.urls["orders"], system.pids()["orders"]
+        with _baseline(system.supervisor.data_dir, database_url) as (baseline_url, baseline_pid):
             warmup = max(50, requests // 10)
             drive(orders_url, "/v1/orders", warmup, concurrency, make)
             drive(baseline_url, "/v1/orders", warmup, concurrency, make)
             for _ in range(rounds):
-                ours.append(drive(orders_url, "/v1/orders", requests, concurrency, make))
-                base.append(drive(baseline_url, "/v1/orders", requests, concurrency, make))
+                for side, rounds_of_side, pid, url in (("orders", ours, orders_pid, orders_url),
+                                                       ("baseline", base, baseline_pid, baseline_url)):
+                    done, ms = _cpu_ms_per_request(
+                        pid, partial(drive, url, "/v1/orders", requests, concurrency, make))
+                    rounds_of_side.append(done)
+                    cpu[side].append(ms)
             if profile_dir is not None:  # an extra, untimed round under the sampler
                 raw = profile_dir / f"orders-{system.backend}.txt"
-                with profile.recording(system.pids()["orders"], raw):
+                with profile.recording(orders_pid, raw):
                     drive(orders_url, "/v1/orders", requests, concurrency, make)
                 result["profile"] = profile.summary(raw)
     result |= {
@@ -145,6 +159,9 @@ def _bench_database(database_url: str | None, requests: int, rounds: int, concur
         "baseline_rps": round(statistics.median(r.rps for r in base), 1),
         "p99_ms": round(statistics.median(r.percentile(0.99) for r in ours), 1),
         "baseline_p99_ms": round(statistics.median(r.percentile(0.99) for r in base), 1),
+        "cpu_ms_per_request": round(statistics.median(cpu["orders"]), 3),
+        "baseline_cpu_ms_per_request": round(statistics.median(cpu["baseline"]), 3),
+        "cpu_ms_per_request_rounds": cpu,
         "rounds": [r.as_dict() for r in ours],
         "baseline_rounds": [r.as_dict() for r in base],
     }
