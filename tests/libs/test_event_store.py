@@ -15,6 +15,7 @@ from libs.store.database import Database
 from libs.store.errors import ConcurrencyError, IdempotencyConflict
 from libs.store.schema import events
 from libs.store.store import ORIGIN, EventStore
+from tests.conftest import wait_until
 from tests.libs.sample_events import CounterIncremented
 
 META = EventMetadata(actor="test")
@@ -87,6 +88,13 @@ async def test_append_joins_the_callers_transaction(store: EventStore) -> None:
 async def test_read_all_pages_in_order(store: EventStore) -> None:
     for n in range(25):
         await store.append(f"s-{n}", "counter", 0, [bump(n)], META)
+
+    async def all_visible() -> bool:
+        # On PostgreSQL ``read_all`` stops at the oldest transaction still open anywhere on the
+        # server (another suite's, say) until it ends.
+        return len((await store.read_all(ORIGIN, limit=100)).events) == 25
+
+    await wait_until(all_visible, what="every append to pass the commit horizon")
     seen, after, pages = [], ORIGIN, 0
     while (page := await store.read_all(after, limit=7)).events:
         seen += page.events
