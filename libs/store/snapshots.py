@@ -173,10 +173,9 @@ async def save_if_due(conn: AsyncConnection, stream_id: str, state: S, version: 
     if version <= 0:
         return False
     known = policy.stored(stream_id)
-    if known is None:
+    if known is None or known > version:  # a memory ahead of the stream is of another history
         rows = await _TAKEN.fetch(conn, stream_id)
-        if rows and rows[0][1] == policy.fingerprint:
-            known = rows[0][0]
+        known = rows[0][0] if rows and rows[0][1] == policy.fingerprint else None
     if known is not None and version - known < policy.spacing(state):
         policy.note_stored(stream_id, known)
         return False
