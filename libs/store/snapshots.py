@@ -43,6 +43,14 @@ and folds only the events after it: the hash chains every earlier event of the
 stream, so the same hash means the same history, even if the transaction that
 wrote it rolled back and the same version was written again by another. With a
 different or missing hash the memory is ignored and the stored snapshot is read.
+
+It remembers as well, per stream, the version of the stored snapshot it last read
+or took, so that ``save_if_due`` need not read the snapshot's version on every
+append to know one is not due. That memory only decides whether to *write* one:
+a snapshot is always read with its fingerprint checked (``latest``). When it is
+stale (another replica took a snapshot since, a transaction that took one rolled
+back, the rows were deleted), a snapshot is taken a little early or late: loads
+fold a few more events, and no answer changes.
 """
 
 from __future__ import annotations
@@ -104,6 +112,7 @@ class SnapshotPolicy(Generic[S]):
         self.fingerprint = hashlib.sha256("\n".join([shape, *schemas]).encode()).hexdigest()
         self._capacity = remembered
         self._memory: OrderedDict[str, Remembered[S]] = OrderedDict()
+        self._stored: OrderedDict[str, int] = OrderedDict()
 
     def spacing(self, state: S) -> int:
         """Events between two snapshots of a stream in this state."""
@@ -120,9 +129,22 @@ class SnapshotPolicy(Generic[S]):
         while len(self._memory) > self._capacity:
             self._memory.popitem(last=False)
 
+    def stored(self, stream_id: str) -> int | None:
+        """The version of the stream's stored snapshot as last read or taken here, if known."""
+        return self._stored.get(stream_id)
+
+    def note_stored(self, stream_id: str, version: int) -> None:
+        if self._capacity <= 0:
+            return
+        self._stored[stream_id] = version
+        self._stored.move_to_end(stream_id)
+        while len(self._stored) > self._capacity:
+            self._stored.popitem(last=False)
+
     def forget(self) -> None:
-        """Drop every remembered state (the stored snapshots stay)."""
+        """Drop every remembered state and snapshot version (the stored snapshots stay)."""
         self._memory.clear()
+        self._stored.clear()
 
 
 # Every load and save of a snapshotted stream runs one of these (``libs.store.sql.Statement``).
@@ -136,6 +158,7 @@ async def latest(conn: AsyncConnection, stream_id: str, policy: SnapshotPolicy[S
     row = rows[0] if rows else None
     if row is None or row[1] != policy.fingerprint:
         return None
+    policy.note_stored(stream_id, row[0])
     return row[0], policy.decode(parse_json(row[2]))
 
 
@@ -144,16 +167,22 @@ async def save_if_due(conn: AsyncConnection, stream_id: str, state: S, version: 
     """Take a snapshot of ``state`` at ``version`` if one is due (see module doc); True if taken.
 
     Call it in the transaction that appended the events up to ``version``, after the append.
+    The stored snapshot's version is read only when the policy does not remember it (see
+    "Remembered in the process").
     """
     if version <= 0:
         return False
-    rows = await _TAKEN.fetch(conn, stream_id)
-    row = rows[0] if rows else None
-    if row is not None and row[1] == policy.fingerprint and version - row[0] < policy.spacing(state):
+    known = policy.stored(stream_id)
+    if known is None or known > version:  # a memory ahead of the stream is of another history
+        rows = await _TAKEN.fetch(conn, stream_id)
+        known = rows[0][0] if rows and rows[0][1] == policy.fingerprint else None
+    if known is not None and version - known < policy.spacing(state):
+        policy.note_stored(stream_id, known)
         return False
     await upsert(conn, snapshots_table, {
         "stream_id": stream_id, "version": version, "fingerprint": policy.fingerprint,
         "state": canonical_json(policy.encode(state)).decode("utf-8"),
         "taken_at": format_timestamp(utc_now()),
     }, ["stream_id"])
+    policy.note_stored(stream_id, version)
     return True

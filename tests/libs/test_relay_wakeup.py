@@ -131,3 +131,38 @@ async def test_writers_beside_a_leading_relay_do_not_notify(pg_harness: Harness)
         assert sum("pg_notify" in s for s in statements) == 1
     finally:
         event.remove(harness.db.engine.sync_engine, "before_cursor_execute", seen)
+
+
+@pytest.mark.postgres
+async def test_a_published_batch_is_read_and_recorded_on_the_driver_in_one_statement_each(
+        pg_harness: Harness) -> None:
+    """Every relay of every service records each batch it publishes: on PostgreSQL its seals,
+    state and offsets go in one statement (one round trip), not a transaction of three."""
+    harness = pg_harness
+    for n in range(1, 4):
+        await harness.store.append(f"c-{n}", "counter", 0, [CounterIncremented(amount_minor=n)], META)
+    relay = harness.relay()
+    await relay.start()
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(harness.db.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        published = 0
+        for _ in range(100):
+            published += await relay.publish_batch()
+            if published == 3:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        event.remove(harness.db.engine.sync_engine, "before_cursor_execute", seen)
+        await relay.stop()
+    assert published == 3
+    assert statements == []  # nothing through SQLAlchemy: read and record went to the driver
+    state = await harness.relay()._load_state()  # what a restarted relay resumes from
+    assert (state.published, state.sealed, state.sealed_seq) == (relay._state.published,  # type: ignore[union-attr]
+                                                                 relay._state.sealed, 3)  # type: ignore[union-attr]
+    assert state.next_offsets == relay._state.next_offsets  # type: ignore[union-attr]
+    assert sum(state.next_offsets.values()) == 3

@@ -7,7 +7,7 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, event, func, select, update
 
 from libs.events.base import DomainEvent, EventMetadata
 from libs.runtime.aggregate import load
@@ -145,6 +145,28 @@ async def test_a_growing_state_is_snapshotted_less_often_the_larger_it_is(store:
     # every 2 events, then at least an eighth of its size (= its version here) after the last
     assert taken == [1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 26, 29, 33, 37, 42, 47, 53, 60, 68]
     assert await _load(store, snapshots) == await _load(store, None)
+
+
+async def test_an_append_reads_the_snapshots_version_only_while_the_policy_does_not_know_it(
+        store: EventStore) -> None:
+    snapshots = policy()
+    reads: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("SELECT version, fingerprint FROM snapshots"):
+            reads.append(statement)
+
+    event.listen(store.db.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        for n in range(1, 11):
+            await _command(store, snapshots, [n])
+    finally:
+        event.remove(store.db.engine.sync_engine, "before_cursor_execute", seen)
+
+    assert len(reads) == 1  # the first append's; then the policy knows what it took
+    assert await _snapshot_rows(store) == [(STREAM, 10)]  # at 1, 4, 7, 10: as when read each time
+    snapshots.forget()  # a memory that lags (another replica took one since) costs nothing wrong
+    assert await _load(store, snapshots) == await _load(store, None) == (Counter(55, 10), 10)
 
 
 async def test_no_snapshot_is_taken_before_any_event(store: EventStore) -> None:

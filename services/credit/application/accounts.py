@@ -22,7 +22,6 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events import credit as ev
@@ -31,13 +30,15 @@ from libs.runtime import commands
 from libs.runtime.commands import Aggregate, Unit
 from libs.runtime.host import ServiceContext
 from libs.store.snapshots import SnapshotPolicy
+from libs.store.sql import Statement
 from services.credit.application.copies import cancelled_orders
 from services.credit.application.read_models import project
 from services.credit.domain import snapshot
 from services.credit.domain.account import SHAPE, STREAM_TYPE, Account, evolve, fold, stream_id
 from services.credit.domain.errors import AccountNotFound
 
-_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+_LOCK = Statement("SELECT pg_advisory_xact_lock($1)")
+"""Taken by every credit decision: straight to the driver (``libs.store.sql.Statement``)."""
 
 
 def _lock_key(stream: str) -> int:
@@ -70,7 +71,7 @@ ACCOUNT: Aggregate[str, Account] = Aggregate(
 async def lock(conn: AsyncConnection, partner_id: str) -> None:
     """Hold the account until the transaction ends (PostgreSQL; take it before any write)."""
     if conn.dialect.name == "postgresql":
-        await conn.execute(_LOCK, {"key": _lock_key(stream_id(partner_id))})
+        await _LOCK.fetch(conn, _lock_key(stream_id(partner_id)))
 
 
 async def _with_cancelled(conn: AsyncConnection, loaded: commands.Loaded[str, Account]) -> Loaded:

@@ -16,28 +16,32 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.base import DomainEvent
 from libs.runtime import documents
+from libs.store.sql import Statement
 from services.delivery.domain.stock import StockLevel, movements_of
 
 STOCK = "stock"
 STOCK_LOCK = "o2c.delivery.stock-ledger"
+_LOCK = Statement("SELECT pg_advisory_xact_lock(hashtext($1))")
+"""Taken by every stock movement: straight to the driver (``libs.store.sql.Statement``)."""
 
 
 async def hold_lock(conn: AsyncConnection, name: str = STOCK_LOCK) -> None:
     """Wait for and hold ``name`` until this transaction ends (PostgreSQL; SQLite needs none)."""
     if conn.dialect.name == "postgresql":
-        await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": name})
+        await _LOCK.fetch(conn, name)
 
 
 async def levels(conn: AsyncConnection, skus: Iterable[str]) -> dict[str, StockLevel]:
     """The ledger entry of each sku (zero for a sku never received)."""
+    wanted = list(dict.fromkeys(skus))
+    bodies = await documents.get_many(conn, ((STOCK, sku) for sku in wanted))  # one statement
     found: dict[str, StockLevel] = {}
-    for sku in dict.fromkeys(skus):
-        body = await documents.get(conn, STOCK, sku)
+    for sku in wanted:
+        body = bodies.get((STOCK, sku))
         found[sku] = (StockLevel(sku, body["on_hand"], body["allocated"],
                                  body.get("in_inspection", 0)) if body
                       else StockLevel(sku))

@@ -24,12 +24,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import date
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.rebates import ProgramPublished
 from libs.runtime import documents
 from libs.runtime.commands import Unit
+from libs.store.sql import Statement
 from services.rebates.application import applicability, sources, views
 from services.rebates.application.copies import partner_ledger, partner_profile, timeliness_counts
 from services.rebates.application.rebates import LoadedRebate, append, load_rebate, new_settlement_id
@@ -42,13 +42,15 @@ from services.rebates.domain.rollup import counts_for_parent, counts_for_self, p
 ContributionsOf = Callable[[ProgramPublished], list[Contribution]]
 
 LEDGER_LOCK_KEY = int.from_bytes(hashlib.sha256(b"o2c.rebates.ledger").digest()[:8], "big", signed=True)
+# Taken by every reaction (shared) and publish (alone): straight to the driver (``libs.store.sql.Statement``).
+_LOCK_SHARED = Statement("SELECT pg_advisory_xact_lock_shared($1)")
+_LOCK_ALONE = Statement("SELECT pg_advisory_xact_lock($1)")
 
 
 async def lock_ledger(conn: AsyncConnection, *, alone: bool = False) -> None:
     """Hold the ledger until the transaction ends: shared by reactions, ``alone`` for a publish."""
     if conn.dialect.name == "postgresql":
-        shared = "" if alone else "_shared"
-        await conn.execute(text(f"SELECT pg_advisory_xact_lock{shared}(:key)"), {"key": LEDGER_LOCK_KEY})
+        await (_LOCK_ALONE if alone else _LOCK_SHARED).fetch(conn, LEDGER_LOCK_KEY)
 
 
 async def performance(conn: AsyncConnection, program: ProgramPublished, partner_id: str,
