@@ -8,9 +8,8 @@ order of the invoice, looked up in the archive, or filled in when the
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
@@ -36,7 +35,6 @@ from libs.events.codec import parse_json
 from libs.events.credit import InvoiceIssued
 from libs.events.envelope import Envelope
 from libs.events.orders import OrderPlaced
-from libs.store.database import Database
 from libs.store.sql import Statement, driver_of, sqlite_uuid
 from services.projections.domain.chain import ChainWalk
 from services.projections.domain.partner_view import DEAL_STATUS_AFTER
@@ -203,59 +201,18 @@ _PG_ARCHIVED = (f"SELECT {', '.join(Archived._fields)} FROM archive "
                 "WHERE received_seq > $1 ORDER BY received_seq LIMIT $2")
 
 
-AHEAD = 1
-"""Pages read ahead of the fold (PostgreSQL): with the page folding and the one being read,
-a rebuild holds at most ``AHEAD + 2`` pages, however long the archive."""
+async def page_to_fold(conn: AsyncConnection, after: int, limit: int) -> Sequence[Sequence[Any]]:
+    """Up to ``limit`` rows (``Archived``'s columns) after the cursor ``after``: a rebuild's pages.
 
-
-async def pages_to_fold(db: Database, conn: AsyncConnection,
-                        limit: int) -> AsyncGenerator[Sequence[Sequence[Any]], None]:
-    """The archive in pages of up to ``limit`` rows (``Archived``'s columns), in arrival order.
-
-    On PostgreSQL the pages come from a connection of their own, read ahead
-    (``AHEAD``) while the caller folds and writes on ``conn``: the server reads the
-    next page while Python folds this one. ``conn`` must keep archivers out already
-    (``keep_writers_out``): the reading transaction's snapshot (``REPEATABLE READ``),
-    taken after that lock, then holds the archive exactly as ``conn`` sees it. The rows
-    come straight from the driver (row objects cost more than the rest of the read).
+    On PostgreSQL straight from the driver, in the caller's transaction: a rebuild
+    reads the whole archive, and row objects cost more than the rest of its read.
     Every type is read (a filter on the types the projectors fold made PostgreSQL
     read and sort the rest of the archive for each page; the heap is read anyway).
-
-    On SQLite (one connection per write transaction) the pages are read on ``conn``,
-    one after another. Close the iterator (``contextlib.aclosing``) if it is left early.
     """
-    if conn.dialect.name != "postgresql":
-        after = 0
-        while rows := (await conn.execute(select(*_ARCHIVED).where(archive.c.received_seq > after)
-                                          .order_by(archive.c.received_seq).limit(limit))).all():
-            yield rows
-            after = rows[-1][0]
-        return
-    async with db.reader.connect() as reading:
-        await reading.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
-        driver = await driver_of(reading)  # begins the reading transaction: its snapshot is taken
-        ahead: asyncio.Queue[Sequence[Sequence[Any]] | BaseException | None] = asyncio.Queue(AHEAD)
-
-        async def read() -> None:
-            after = 0
-            try:
-                while rows := await driver.fetch(_PG_ARCHIVED, after, limit):
-                    await ahead.put(rows)
-                    after = rows[-1][0]
-            except Exception as error:  # handed to the fold, which raises it
-                await ahead.put(error)
-                return
-            await ahead.put(None)
-
-        reader = asyncio.ensure_future(read())
-        try:
-            while (page := await ahead.get()) is not None:
-                if isinstance(page, BaseException):
-                    raise page
-                yield page
-        finally:
-            reader.cancel()
-            await asyncio.wait([reader])  # the connection is idle before it goes back to the pool
+    if conn.dialect.name == "postgresql":
+        return await (await driver_of(conn)).fetch(_PG_ARCHIVED, after, limit)
+    return (await conn.execute(select(*_ARCHIVED).where(archive.c.received_seq > after)
+                               .order_by(archive.c.received_seq).limit(limit))).all()
 
 
 async def count(conn: AsyncConnection) -> int:

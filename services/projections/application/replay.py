@@ -8,12 +8,6 @@ go, folded in memory by the same projectors the live consumer runs, and the
 changed documents are written in one multi-row upsert. Nothing is kept from one
 page to the next but the cursor, so memory does not grow with the archive.
 
-On PostgreSQL the rebuild is a conversation between two processes on their own
-cores, so it overlaps them: the pages are read ahead on a connection of their
-own (``archive.pages_to_fold``, at most ``archive.AHEAD`` pages ahead), and a
-page's documents are written while Python decodes the next page; the next
-page's documents are read only once that write is done (they may be among them).
-
 All of it is one transaction: readers see the old read models until the
 rebuild commits, then the new ones, never a half-rebuilt set. On PostgreSQL
 the rebuild first takes a SHARE lock on the archive, so the live consumer
@@ -24,12 +18,8 @@ SQLite has one writer at a time anyway.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
-from contextlib import aclosing
 from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.registry import EventRegistry
 from libs.runtime.documents import Documents
@@ -53,58 +43,28 @@ async def rebuild_read_models(db: Database, registry: EventRegistry, *,
 
     ``total`` is told how many events the archive holds, ``progress`` how many each page folded.
     """
-    count = 0
+    count, after = 0, 0
     async with db.transaction() as conn:
         await archive.keep_writers_out(conn)
         total(await archive.count(conn))
         await documents.forget_all(conn)
         docs = Documents(conn, lock=False)
-        writing: asyncio.Future[int] | None = None
-        try:
-            with collecting_between_pages() as between_pages:
-                async with aclosing(archive.pages_to_fold(db, conn, PAGE)) as pages:
-                    async for rows in pages:
-                        page = _decode(registry, rows)
-                        if writing is not None:  # the previous page's documents, written meanwhile
-                            await writing
-                            docs.forget()
-                        await docs.load(keys_of(event for _, event in page))
-                        for stamp, event in page:
-                            await project(docs, stamp, event)
-                        writing = _write(docs)
-                        if not _overlapping(conn):
-                            await writing
-                            docs.forget()
-                            writing = None
-                        else:
-                            await asyncio.sleep(0)  # on the wire before the next page's decoding
-                        count += len(rows)
-                        progress(len(rows))
-                        between_pages()
-            if writing is not None:
-                await writing
-        finally:
-            if writing is not None and not writing.done():  # the rebuild failed meanwhile:
-                await asyncio.wait([writing])  # the connection is free again for the rollback
+        with collecting_between_pages() as between_pages:
+            while rows := await archive.page_to_fold(conn, after, PAGE):
+                await _fold(docs, registry, rows)
+                count += len(rows)
+                after = rows[-1][0]
+                progress(len(rows))
+                between_pages()
     return count
 
 
-def _overlapping(conn: AsyncConnection) -> bool:
-    """Whether a page's documents are written while the next page decodes (PostgreSQL).
-
-    There the pages are read on a connection of their own (``archive.pages_to_fold``), so
-    ``conn`` only writes; on SQLite it also reads the next page, one statement at a time.
-    """
-    return conn.dialect.name == "postgresql"
-
-
-def _write(docs: Documents) -> asyncio.Future[int]:
-    """Write what ``docs`` folded, as a task: the server writes while Python decodes the next page."""
-    return asyncio.ensure_future(docs.flush())
-
-
-def _decode(registry: EventRegistry, rows: Sequence[Sequence[Any]]) -> list[tuple[Archived, Any]]:
-    """The page's rows of the types a projector folds, with their events (decoded without
-    validating again what was validated when it was archived)."""
-    return [(stamp, registry.decode_stored(stamp.event_type, stamp.schema_version, stamp.data))
+async def _fold(docs: Documents, registry: EventRegistry, rows: Sequence[Sequence[Any]]) -> None:
+    """Fold one page of the archive into ``docs`` and write what changed."""
+    page = [(stamp, registry.decode_stored(stamp.event_type, stamp.schema_version, stamp.data))
             for stamp in map(Archived._make, (row for row in rows if row[1] in PROJECTORS))]
+    await docs.load(keys_of(event for _, event in page))
+    for stamp, event in page:
+        await project(docs, stamp, event)
+    await docs.flush()
+    docs.forget()
