@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from libs.events import CONTRACT_MODULES, credit, default_registry, orders
@@ -12,6 +14,7 @@ from libs.messaging.consumer import Outcome
 from libs.runtime.auth import key_handlers
 from libs.store.database import Database
 from services.projections.application import documents as d
+from services.projections.application import replay
 from services.projections.application.archive import archive
 from services.projections.application.handlers import handlers
 from services.projections.application.projectors import PROJECTORS
@@ -100,6 +103,42 @@ async def test_read_models_rebuild_from_the_archive(db: Database) -> None:
         assert after == before
         assert [o["status"] for o in after[d.ORDER]] == ["confirmed", "cancelled"]
         assert after[d.ORDER][0]["correlation_id"] == str(order.correlation_id)
+
+
+async def test_a_rebuild_of_many_pages_folds_across_them_and_one_failing_midway_changes_nothing(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pages of two events: an order's events fall on different pages, so a page's documents
+    must be read after the previous page's were written. A rebuild failing on a later page
+    leaves the read models as they were, and the archive open to the live consumer."""
+    monkeypatch.setattr(replay, "PAGE", 2)
+    async with projections(db) as feed:
+        await feed.emit("partner-p1", [registered("p1")])
+        await feed.emit("order-o1", [placed("o1", "p1", [("A", 2, 500)])])
+        await feed.emit("order-o2", [placed("o2", "p1", [("A", 1, 500)])])
+        await feed.emit("order-o1", [orders.OrderConfirmed(order_id="o1")])
+        await feed.emit("order-o2", [orders.OrderCancelled(order_id="o2", partner_id="p1", reason="x")])
+        await feed.emit("order-o1", [orders.OrderCancelled(order_id="o1", partner_id="p1", reason="y")])
+        before = await documents_of(db, d.KINDS)
+        assert await rebuild_read_models(db, feed.svc.ctx.registry) == 6
+        assert await documents_of(db, d.KINDS) == before
+
+        folded = 0
+        live_project = replay.project
+
+        async def failing_on_the_third_page(*args: Any) -> None:
+            nonlocal folded
+            folded += 1
+            if folded == 5:
+                raise RuntimeError("a page failed")
+            await live_project(*args)
+
+        monkeypatch.setattr(replay, "project", failing_on_the_third_page)
+        with pytest.raises(RuntimeError, match="a page failed"):
+            await rebuild_read_models(db, feed.svc.ctx.registry)
+        assert await documents_of(db, d.KINDS) == before
+        monkeypatch.setattr(replay, "project", live_project)
+        await feed.emit("order-o3", [placed("o3", "p1", [("A", 1, 500)])])  # the archive is open again
+        assert len(await documents_of(db, [d.ORDER])) == 3
 
 
 async def test_every_kind_of_read_model_rebuilds_as_the_live_path_folded_it(db: Database) -> None:
