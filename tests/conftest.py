@@ -21,9 +21,9 @@ milliseconds of DDL per test, so:
 Every worker is its own process with its own schema pool (names carry the worker
 id), its own broker on a free port and its own temporary directories. The suites
 that start whole systems are handed out first, longest first: the e2e modules that share the
-session's two systems as one unit (so those systems start once), then each module that
-starts systems of its own (``tests/chaos``, ``tests/bench``, a few e2e modules), then the
-rest, so no long unit is left to start last.
+session's two systems as one unit (so those systems start once), then each test or module
+that starts systems of its own (``tests/chaos``, ``tests/bench``, a few e2e modules), then
+the rest, so no long unit is left to start last.
 """
 
 from __future__ import annotations
@@ -55,6 +55,8 @@ SYSTEM_SUITES = ("tests/e2e/", "tests/chaos/", "tests/bench/")
 OWN_SYSTEMS = ("tests/e2e/test_money_to_book.py", "tests/e2e/test_observability.py",
                "tests/e2e/test_tamper.py")
 """E2e modules that start module-scoped systems of their own and never use the session's."""
+OWN_SYSTEM_PER_TEST = ("tests/e2e/test_reports.py",)
+"""E2e modules whose every test starts a system of its own (each test is a unit, as in chaos)."""
 
 
 def integration_unavailable(reason: str) -> None:
@@ -71,7 +73,7 @@ def xdist_group(nodeid: str) -> str:
     module = nodeid.split("::", 1)[0]
     if module in OWN_SYSTEMS:
         return module
-    if module.startswith("tests/e2e/") and module != "tests/e2e/test_reports.py":
+    if module.startswith("tests/e2e/") and module not in OWN_SYSTEM_PER_TEST:
         return "system"
     if nodeid.startswith("tests/fuzz/") and nodeid.endswith("]"):
         return "fuzz" + nodeid[nodeid.index("["):]
