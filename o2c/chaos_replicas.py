@@ -25,7 +25,7 @@ from typing import Any
 import asyncpg
 
 from libs.events.topics import PUBLISHERS
-from libs.messaging.broker import free_port
+from libs.messaging.broker import free_ports
 from libs.messaging.lease import advisory_key
 from o2c.chaos import ChaosPlan, Faults, conclude, run_load, settle_and_check
 from o2c.chaos_load import Api, Clients, Tally, set_up
@@ -52,7 +52,7 @@ def replicas_of(first: Supervisor, data_dir: Path) -> Supervisor:
         shared["O2C_AUDIT_KEY_FILE"] = str(first.audit_key_path)
     return Supervisor(data_dir, database_url=first.database_url, kafka=first.bootstrap,
                       services=first.services, admin_token=first.admin_token,
-                      ports={name: free_port() for name in first.services},
+                      ports=dict(zip(first.services, free_ports(len(first.services)), strict=True)),
                       create_topics=False, extra_env=shared)
 
 

@@ -29,7 +29,7 @@ from typing import Any, Protocol, TypeVar
 
 import httpx
 
-from libs.messaging.broker import free_port
+from libs.messaging.broker import free_ports
 from o2c.supervisor import SERVICES, Supervisor
 
 SETUP_TIMEOUT_S = 60.0
@@ -54,9 +54,10 @@ def supervisor_for(data_dir: Path, database_url: str | None, label: str,
 
     The broker keeps its port across restarts (no preferred fallback port).
     """
+    ports = free_ports(len(services) + 1)
     return Supervisor(
         data_dir, database_url=database_url, services=services, admin_token=secrets.token_urlsafe(24),
-        ports={name: free_port() for name in services}, broker_port=free_port(),
+        ports=dict(zip(services, ports[:-1], strict=True)), broker_port=ports[-1],
         preferred_broker_port=None, extra_env={"O2C_SCHEMA_PREFIX": f"{label}{uuid.uuid4().hex[:8]}_"})
 
 

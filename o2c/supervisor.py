@@ -277,9 +277,10 @@ class Supervisor:
             raise SupervisorError(f"invalid settings: {error}") from error
         self.partitions = self.settings.partitions
         self.ports = self._resolve_ports(ports or {}, base_port)
-        self.ops_ports = {name: int(os.environ.get(f"O2C_{name.upper()}_OPS_PORT", 0))
-                          or (free_port() if ports else port + 1000)
-                          for name, port in self.ports.items()}
+        self.ops_ports: dict[str, int] = {}
+        for name, port in self.ports.items():  # free ones differ from every port handed out before
+            self.ops_ports[name] = (int(os.environ.get(f"O2C_{name.upper()}_OPS_PORT", 0))
+                                    or (free_port(taken=self._handed_out()) if ports else port + 1000))
         private_dir(self.data_dir)
         if admin_token:
             self.admin_token, self.admin_token_path = admin_token, None
@@ -591,6 +592,11 @@ class Supervisor:
 
     # -- internals: broker
 
+    def _handed_out(self) -> set[int]:
+        """The services' and their ops ports: a free port picked for another listener must
+        not be one of them (they are free until their service binds them)."""
+        return {*self.ports.values(), *getattr(self, "ops_ports", {}).values()}
+
     def _broker_port_candidates(self) -> list[int]:
         if self.broker_port is not None:
             return [self.broker_port]
@@ -614,7 +620,7 @@ class Supervisor:
             port for port in self._broker_port_candidates() if explicit or _port_free(DEFAULT_HOST, port)
         ]
         if not explicit:
-            ports.append(free_port())
+            ports.append(free_port(taken=self._handed_out()))
         last_error: BrokerStartError | None = None
         for port in ports[:3]:
             broker = EmbeddedBroker(port, DEFAULT_HOST, self.broker_log, stop_signal=signal.SIGINT,

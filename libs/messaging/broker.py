@@ -43,6 +43,7 @@ import random
 import signal
 import socket
 import subprocess
+from collections.abc import Collection
 from pathlib import Path
 from types import TracebackType
 from typing import IO
@@ -57,6 +58,7 @@ __all__ = [
     "broker_command",
     "client_host",
     "free_port",
+    "free_ports",
     "read_tail",
     "signal_group",
 ]
@@ -99,9 +101,26 @@ class EmbeddedBrokerMissing(FileNotFoundError):
 _LISTEN_PORTS = range(20_000, 32_000)
 
 
-def free_port(host: str = DEFAULT_HOST) -> int:
-    """A TCP port on ``host`` that is free right now, outside the ephemeral range (above)."""
-    for port in random.sample(_LISTEN_PORTS, 50):
+def free_ports(count: int, host: str = DEFAULT_HOST, taken: Collection[int] = ()) -> list[int]:
+    """``count`` distinct ports free on ``host`` right now, none of them in ``taken``.
+
+    Ports picked for processes that bind them later must differ from each other and from
+    the ones already handed out: each is free only until somebody binds it, and nobody has yet.
+    """
+    picked: list[int] = []
+    while len(picked) < count:
+        port = free_port(host, taken=(*taken, *picked))
+        if port not in picked and port not in taken:
+            picked.append(port)
+    return picked
+
+
+def free_port(host: str = DEFAULT_HOST, taken: Collection[int] = ()) -> int:
+    """A TCP port on ``host`` that is free right now, outside the ephemeral range (above),
+    and not one of ``taken`` (handed out already, not bound yet: see :func:`free_ports`)."""
+    for port in random.sample(_LISTEN_PORTS, min(50, len(_LISTEN_PORTS))):
+        if port in taken:
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             try:
                 sock.bind((host, port))

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from libs.messaging.broker import free_port
+from libs.messaging import broker
 from o2c.supervisor import (
     DEFAULT_PORTS,
     SERVICES,
@@ -94,18 +94,13 @@ def fake_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def free_ports() -> dict[str, int]:
-    ports: dict[str, int] = {}
-    while len(ports) < len(SERVICES):
-        port = free_port()
-        if port not in ports.values():
-            ports[SERVICES[len(ports)]] = port
-    return ports
+def service_ports() -> dict[str, int]:
+    return dict(zip(SERVICES, broker.free_ports(len(SERVICES)), strict=True))
 
 
 def make_supervisor(data_dir: Path, fake_path: Path, **options: object) -> Supervisor:
     settings: dict[str, object] = {
-        "ports": free_ports(),
+        "ports": service_ports(),
         "preferred_broker_port": None,  # never 9092 in tests: parallel runs would race for it
         "module_template": "o2cfake.{name}",
         "python_path": [fake_path],
@@ -272,7 +267,7 @@ def test_busy_port_and_second_supervisor_refused(tmp_path: Path, fake_path: Path
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", 0))
         blocker.listen()
-        taken = {**free_ports(), "orders": blocker.getsockname()[1]}
+        taken = {**service_ports(), "orders": blocker.getsockname()[1]}
         busy = make_supervisor(tmp_path, fake_path, ports=taken)
         with pytest.raises(SupervisorError, match=r"orders \(\d+\)"):
             busy.start()
@@ -336,7 +331,7 @@ def test_check_restarts_a_dead_service(tmp_path: Path, fake_path: Path) -> None:
 
 def test_up_command_runs_until_sigterm(tmp_path: Path, fake_path: Path) -> None:
     """The blocking ``o2c up`` prints the URLs, runs, and stops cleanly (exit 0) on SIGTERM."""
-    ports = free_ports()
+    ports = service_ports()
     script = textwrap.dedent(
         f"""
         from pathlib import Path
@@ -478,3 +473,15 @@ def test_children_get_a_private_umask(tmp_path: Path, fake_path: Path) -> None:
         pid = sup.pids()["credit"]
         status = Path(f"/proc/{pid}/status").read_text()
     assert "Umask:\t0077" in status
+
+
+def test_the_ports_picked_for_one_system_are_all_different(
+        tmp_path: Path, fake_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A free port stays free until its process binds it, so the ops ports picked after the
+    services' must skip those: from 12 ports, 6 services and 6 ops ports take all 12."""
+    low = 20_000 + 500 * (os.getpid() % 20)  # workers pick from different stretches
+    monkeypatch.setattr(broker, "_LISTEN_PORTS", range(low, low + 12))
+    sup = make_supervisor(tmp_path, fake_path, ports=service_ports())
+    handed_out = [*sup.ports.values(), *sup.ops_ports.values()]
+    assert len(set(handed_out)) == len(handed_out) == 2 * len(SERVICES)
+    assert set(broker.free_ports(3, taken=handed_out)).isdisjoint(handed_out)
