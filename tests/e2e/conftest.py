@@ -207,3 +207,16 @@ def ensure_product(system: System, sku: str, list_price: int, stock: int) -> Non
     with system.as_role("delivery", "warehouse") as delivery:
         body(delivery.post("/v1/stock/receipts", json={"sku": sku, "qty": stock,
                                                        "reference": uuid.uuid4().hex}), 201)
+
+
+def dispatch(system: System, order_id: str, sku: str, qty: int,
+             tracking_no: str | None = None) -> dict[str, Any]:
+    """The warehouse dispatches ``qty`` of ``sku`` from the order's shipment, once it exists;
+    the shipment as listed before the dispatch."""
+    with system.as_role("delivery", "warehouse") as delivery:
+        [shipment] = eventually(lambda: body(delivery.get(
+            "/v1/shipments", params={"order_id": order_id}))["items"], bool, what=f"{order_id}'s shipment")
+        body(delivery.post(f"/v1/shipments/{shipment['id']}/dispatch", json={
+            "lines": [{"sku": sku, "qty": qty}], "carrier": "SF",
+            "tracking_no": tracking_no or uuid.uuid4().hex[:8]}))
+    return shipment

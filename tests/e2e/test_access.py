@@ -17,6 +17,7 @@ import pytest
 from tests.e2e.conftest import (
     System,
     body,
+    dispatch,
     ensure_product,
     eventually,
     issue_key,
@@ -37,11 +38,7 @@ def world(system: System) -> dict[str, Any]:
     ensure_product(system, "ACC-1", list_price=1_000, stock=100)
     a_key, b_key = issue_key(system, "partner", a["id"]), issue_key(system, "partner", b["id"])
     order = placed_order(system, a_key, partner_ref="A-1", sku="ACC-1", qty=5, region="acc-a")
-    with system.as_role("delivery", "warehouse") as delivery:
-        [shipment] = eventually(lambda: body(delivery.get(
-            "/v1/shipments", params={"order_id": order["id"]}))["items"], bool, what="shipment")
-        body(delivery.post(f"/v1/shipments/{shipment['id']}/dispatch", json={
-            "lines": [{"sku": "ACC-1", "qty": 2}], "carrier": "SF", "tracking_no": "A1"}))
+    shipment = dispatch(system, order["id"], "ACC-1", 2)
     with system.as_role("credit", "finance") as credit:
         [invoice] = eventually(lambda: body(credit.get(
             "/v1/invoices", params={"partner_id": a["id"]}))["items"], bool, what="invoice")

@@ -17,6 +17,7 @@ import openpyxl
 from tests.e2e.conftest import (
     System,
     body,
+    dispatch,
     ensure_product,
     eventually,
     issue_key,
@@ -42,11 +43,7 @@ def test_aging_exports_as_csv_and_xlsx_equal_to_its_json(system: System) -> None
     ensure_product(system, "EXP-1", list_price=12_345, stock=10)
     key = issue_key(system, "partner", partner["id"])
     order = placed_order(system, key, partner_ref="EXP-1", sku="EXP-1", qty=3, region="exp-east")
-    with system.as_role("delivery", "warehouse") as delivery:
-        [shipment] = eventually(lambda: body(delivery.get(
-            "/v1/shipments", params={"order_id": order["id"]}))["items"], bool, what="the shipment")
-        body(delivery.post(f"/v1/shipments/{shipment['id']}/dispatch", json={
-            "lines": [{"sku": "EXP-1", "qty": 3}], "carrier": "SF", "tracking_no": "EXP1"}))
+    dispatch(system, order["id"], "EXP-1", 3)
 
     with system.as_role("projections", "finance") as projections:
         url = "/v1/views/receivables/aging"

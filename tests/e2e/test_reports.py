@@ -27,6 +27,7 @@ from libs.events.base import format_timestamp, utc_now
 from tests.e2e.conftest import (
     System,
     body,
+    dispatch,
     eventually,
     issue_key,
     placed_order,
@@ -50,15 +51,6 @@ def move_clock(system: System, day: str) -> None:
                                        O2C_CLOCK_ANCHOR=format_timestamp(utc_now()))
     for name in SERVICES:
         system.supervisor.restart_service(name)
-
-
-def ship_all(system: System, order_id: str, sku: str, qty: int) -> None:
-    with system.as_role("delivery", "warehouse") as delivery:
-        shipment = eventually(
-            lambda: body(delivery.get("/v1/shipments", params={"order_id": order_id}))["items"],
-            lambda items: len(items) == 1, what="the shipment")[0]
-        body(delivery.post(f"/v1/shipments/{shipment['id']}/dispatch", json={
-            "lines": [{"sku": sku, "qty": qty}], "carrier": "SF", "tracking_no": uuid.uuid4().hex[:8]}))
 
 
 def pay(system: System, partner_id: str, amount: int, on: str) -> None:
@@ -101,7 +93,7 @@ def test_scorecard_growth_and_as_of_across_a_year(rehearsal: System) -> None:
 
     # -- 2025-05-05: 3 units, 100.00 paid ------------------------------------------
     first = placed_order(system, key, partner_ref="R-2025", sku=sku, qty=3, region="east")
-    ship_all(system, first["id"], sku, 3)
+    dispatch(system, first["id"], sku, 3)
     pay(system, pid, 10_000, LAST_YEAR)
     with system.as_role("credit", "finance") as credit:
         eventually(lambda: body(credit.get("/v1/invoices", params={"partner_id": pid}))["items"],
@@ -112,7 +104,7 @@ def test_scorecard_growth_and_as_of_across_a_year(rehearsal: System) -> None:
     move_clock(system, THIS_YEAR)
     pay(system, pid, 20_000, THIS_YEAR)  # settles the (overdue) 2025 invoice: no credit hold
     second = placed_order(system, key, partner_ref="R-2026", sku=sku, qty=5, region="east")
-    ship_all(system, second["id"], sku, 5)
+    dispatch(system, second["id"], sku, 5)
     with system.client("orders", key) as orders:
         refused = eventually(lambda: orders.post("/v1/orders", json={
             "partner_ref": "R-WEST", "lines": [{"sku": sku, "qty": 1}], "ship_to": {"region": "west"}}),
