@@ -595,7 +595,7 @@ class Supervisor:
     def _handed_out(self) -> set[int]:
         """The services' and their ops ports: a free port picked for another listener must
         not be one of them (they are free until their service binds them)."""
-        return {*self.ports.values(), *getattr(self, "ops_ports", {}).values()}
+        return {*self.ports.values(), *self.ops_ports.values()}
 
     def _broker_port_candidates(self) -> list[int]:
         if self.broker_port is not None:
