@@ -12,14 +12,15 @@ stock, and a rebate program every partner is eligible for. Then:
 - a finance client lists open invoices and pays each (allocated to it);
 - an order is done when its timeline in projections holds its approval, dispatch,
   shipment, invoice, payment and rebate accrual (so it is shipped, invoiced, paid,
-  accrued, and visible in projections).
+  accrued, and visible in projections). A watcher follows the archive's event feed
+  and fetches an order's timeline once the feed shows all of those.
 
 One order per partner goes through the chain first, untimed, so every consumer
 group has joined and every path is warm. Latencies come from the events' own
 timestamps (one machine, one clock): ``approved`` = OrderPlaced -> OrderApproved,
 ``invoiced`` = ShipmentDispatched -> InvoiceIssued; ``projected`` = InvoicePaid ->
 the moment the client first saw the whole chain in projections (so it includes the
-client's polling, at most ``POLL_S`` plus one sweep). ``stuck`` are the orders not
+client's polling, at most ``POLL_S`` plus one sweep of the feed). ``stuck`` are the orders not
 done ``timeout`` seconds (default: ``max(120, orders / 2)``) after the last one was
 placed. ``max_rss_mb`` is the largest resident size of any service process, sampled
 from /proc every second.
@@ -49,6 +50,8 @@ CONCURRENCY = 16
 SKUS = tuple(f"CHAIN-{n:02d}" for n in range(6))
 POLL_S = 0.1
 WORKERS = 8
+FEED_PAGE = 500
+STRAGGLER_S = 2.0
 """Concurrent requests of the warehouse, the finance and the projections watcher each."""
 DONE = frozenset({"OrderPlaced", "OrderApproved", "ShipmentDispatched", "OrderShipped", "InvoiceIssued",
                   "InvoicePaid", "RebateAccrued"})
@@ -192,23 +195,65 @@ async def _finance(run: Run) -> None:
 
 
 async def _projections(run: Run) -> None:
-    async with run.client("projections", "finance") as projections:
+    """Follow the archive's feed; confirm an order with its timeline once the feed shows it done.
+
+    A watcher that fetched the timeline of every paid order on every sweep cost projections
+    (and its database) a timeline query per pending order per sweep: tens per order while
+    projections lagged, slowing the system it measured. The feed (``/v1/audit/events`` after a
+    cursor, as an auditor's tool would read it) costs one request per page of events; an
+    order is looked up by its timeline once its events are all in the feed, and a paid order
+    the feed did not name (an event archived before its order was known) every
+    ``STRAGGLER_S`` until done.
+    """
+    seen: dict[str, set[str]] = {}
+    conversations: dict[str, str] = {}  # correlation id -> order id (from OrderPlaced)
+    checked: dict[str, float] = {}  # order id -> when its timeline was last fetched
+    waiting: dict[str, float] = {}  # paid order id -> when first seen paid and not done
+    cursor = 0
+    async with run.client("projections", "finance") as projections, \
+            run.client("projections", "auditor") as auditor:
         async def check(order: Order) -> None:
+            checked[order.order_id] = time.monotonic()
             response = await projections.get(f"/v1/views/orders/{order.order_id}/timeline")
             if response.status_code != 200:
                 return
-            seen = time.time()
+            seen_at = time.time()
             stamps: dict[str, float] = {}
             for event in response.json()["events"]:
                 stamps.setdefault(event["type"], _epoch(event["occurred_at"]))
             if DONE <= stamps.keys():
-                order.stamps, order.done_at = stamps, seen
+                order.stamps, order.done_at = stamps, seen_at
                 run.progress.set()
 
+        async def follow() -> int:
+            nonlocal cursor
+            response = await auditor.get("/v1/audit/events", params={"after": cursor, "limit": FEED_PAGE})
+            if response.status_code != 200:
+                run.error(f"feed {response.status_code}")
+                return 0
+            items = response.json()["items"]
+            for item in items:
+                if item["type"] == "OrderPlaced" and item["order_id"]:
+                    conversations[item["correlation_id"]] = item["order_id"]
+                order_id = item["order_id"] or conversations.get(item["correlation_id"])
+                if order_id in run.orders:
+                    seen.setdefault(order_id, set()).add(item["type"])
+            if items:
+                cursor = items[-1]["received_seq"]
+            return len(items)
+
+        def is_due(order: Order, now: float) -> bool:
+            last = checked.get(order.order_id)
+            if last is None and DONE <= seen.get(order.order_id, set()):
+                return True
+            return now - (last or waiting.setdefault(order.order_id, now)) > STRAGGLER_S
+
         async def sweep() -> int:
-            due = [o for o in run.orders.values() if o.paid and o.done_at is None]
+            moved = await follow()
+            now = time.monotonic()
+            due = [o for o in run.orders.values() if o.paid and o.done_at is None and is_due(o, now)]
             await _bounded_while(run, [functools.partial(check, o) for o in due])
-            return sum(1 for o in due if o.done_at is not None)
+            return moved + sum(1 for o in due if o.done_at is not None)
 
         await _sweeping(run, sweep)
 
@@ -364,7 +409,7 @@ def set_up(system: RunningSystem, partners: int, orders: int) -> Run:
     scenario.create_catalog(SKUS)
     scenario.receive_stock(SKUS, 10 * (orders + partners) + 100)
     keys = scenario.partner_keys(partner_ids)
-    scenario.staff_keys(("sales", "warehouse", "finance"))
+    scenario.staff_keys(("sales", "warehouse", "finance", "auditor"))
     return Run(system, keys)
 
 
