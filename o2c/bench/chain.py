@@ -40,9 +40,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from o2c.bench import profile
+from o2c.bench.load import TRANSPORT_ERRORS, Client
 from o2c.bench.system import RunningSystem, cpu_seconds, order_body, rss_mb, running_system
 
 PARTNERS = 8
@@ -83,6 +82,8 @@ class Run:
     rss: dict[str, float] = field(default_factory=dict)
     cpu: dict[str, float] = field(default_factory=dict)
     """CPU seconds of each service over the timed part (start figures until it ends)."""
+    client_cpu: float = 0.0
+    """CPU seconds of this process (the clients) over the timed part (likewise)."""
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     progress: asyncio.Event = field(default_factory=asyncio.Event)
     """Set by the projections watcher whenever an order is done."""
@@ -90,14 +91,12 @@ class Run:
     def error(self, what: str) -> None:
         self.errors[what] = self.errors.get(what, 0) + 1
 
-    def client(self, service: str, role: str) -> httpx.AsyncClient:
-        limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-        return httpx.AsyncClient(base_url=self.system.urls[service], timeout=60, trust_env=False,
-                                 limits=limits,
-                                 headers={"Authorization": f"Bearer {self.system.scenario.key(role)}"})
+    def client(self, service: str, role: str) -> Client:
+        return Client(self.system.urls[service],
+                      {"Authorization": f"Bearer {self.system.scenario.key(role)}"})
 
 
-async def _pages(client: httpx.AsyncClient, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+async def _pages(client: Client, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     cursor = None
     while True:
@@ -139,7 +138,7 @@ async def _sweeping(run: Run, sweep: Callable[[], Awaitable[int]]) -> None:
     while not run.stop.is_set():
         try:
             moved = await sweep()
-        except httpx.HTTPError:
+        except TRANSPORT_ERRORS:
             run.error("http")
             moved = 0
         if not moved:
@@ -266,12 +265,12 @@ async def _sample_rss(run: Run) -> None:
             await asyncio.wait_for(run.stop.wait(), 1.0)
 
 
-async def _place(run: Run, orders: httpx.AsyncClient, n: int, warm: bool, partner_id: str) -> bool:
+async def _place(run: Run, orders: Client, n: int, warm: bool, partner_id: str) -> bool:
     key = uuid.uuid4().hex
     headers = {"Authorization": f"Bearer {run.partner_keys[partner_id]}", "Idempotency-Key": key}
     try:
         response = await orders.post("/v1/orders", json=order_body(SKUS, n), headers=headers)
-    except httpx.TransportError:  # a kept-alive connection the server had just closed, say:
+    except TRANSPORT_ERRORS:  # a kept-alive connection the server had just closed, say:
         run.error("place resent")  # the same key again, so the order is placed once
         response = await orders.post("/v1/orders", json=order_body(SKUS, n), headers=headers)
     if response.status_code != 201:
@@ -295,7 +294,7 @@ async def _until_done(run: Run, seconds: float) -> bool:
     return True
 
 
-async def _warm_up(run: Run, orders: httpx.AsyncClient, seconds: float) -> None:
+async def _warm_up(run: Run, orders: Client, seconds: float) -> None:
     """One order per partner, placed once orders knows the partner, through the whole chain."""
     deadline = time.monotonic() + seconds
     for partner_id in run.partner_keys:
@@ -309,7 +308,7 @@ async def _warm_up(run: Run, orders: httpx.AsyncClient, seconds: float) -> None:
     run.errors.clear()
 
 
-async def _closed_loop(run: Run, orders: httpx.AsyncClient, count: int, concurrency: int) -> None:
+async def _closed_loop(run: Run, orders: Client, count: int, concurrency: int) -> None:
     partners = list(run.partner_keys)
     numbers = iter(range(count))
 
@@ -320,7 +319,7 @@ async def _closed_loop(run: Run, orders: httpx.AsyncClient, count: int, concurre
     await asyncio.gather(*(client() for _ in range(concurrency)))
 
 
-async def _open_loop(run: Run, orders: httpx.AsyncClient, count: int, rate: float) -> None:
+async def _open_loop(run: Run, orders: Client, count: int, rate: float) -> None:
     partners = list(run.partner_keys)
     started = time.monotonic()
     tasks = []
@@ -344,6 +343,7 @@ async def _drive(run: Run, count: int, concurrency: int, rate: float | None, stu
                         profiles.enter_context(profile.recording(
                             run.system.pids()[name], profile_dir / f"chain-{name}-{run.system.backend}.txt"))
                 run.cpu = {name: cpu_seconds(pid) for name, pid in run.system.pids().items()}
+                run.client_cpu = time.process_time()
                 run.placed_first = time.time()
                 if rate:
                     await _open_loop(run, orders, count, rate)
@@ -353,6 +353,7 @@ async def _drive(run: Run, count: int, concurrency: int, rate: float | None, stu
                 await _until_done(run, stuck_after)
                 run.cpu = {name: cpu_seconds(pid) - run.cpu.get(name, 0.0)
                            for name, pid in run.system.pids().items()}
+                run.client_cpu = time.process_time() - run.client_cpu
     finally:
         run.stop.set()
         await asyncio.gather(*background, return_exceptions=True)
@@ -396,6 +397,7 @@ def _result(run: Run, count: int, concurrency: int, rate: float | None, timeout:
             "rss_mb": {name: round(mb, 1) for name, mb in run.rss.items()},
             "cpu_ms_per_order": {name: round(1000 * seconds / len(done), 1)
                                  for name, seconds in run.cpu.items()} if done else {},
+            "client_cpu_ms_per_order": round(1000 * run.client_cpu / len(done), 1) if done else 0.0,
             "client_errors": run.errors,
         },
     }
