@@ -345,7 +345,7 @@ class Consumer:
             return 0
         for outcome in outcomes:
             self.outcomes[outcome] += 1
-        passed |= batch.advanced.keys()
+        passed.update(batch.advanced)  # not |= with the keys: that makes a new set
         self._held_streams |= {item.stream_id for item, _ in batch.holds}
         return None
 
