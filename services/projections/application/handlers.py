@@ -26,7 +26,7 @@ async def when_any_event_archive_and_project(delivery: Delivery) -> None:
     The events of one consumer batch fold into one unit of work: the documents they
     change are read in one statement when the first of them is folded, and all are
     written in one upsert before the batch commits."""
-    if not await archive.record(delivery.conn, delivery.envelope):
+    if not await archive.newly_archived(delivery.conn, delivery.envelope, delivery.work):
         return
     if delivery.work is None:
         async with documents.batch(delivery.conn) as docs:
