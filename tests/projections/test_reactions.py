@@ -199,15 +199,19 @@ async def test_a_batch_archives_the_events_it_handles_in_one_insert_in_arrival_o
         db: Database) -> None:
     """The first handler of a consumer batch archives all the events the batch handles in one
     statement: not the repeat, not the event held (archived when its turn comes, after the
-    event it waited for); the invoice's events get its order, wherever it is in the batch."""
+    event it waited for); the invoice's events get its order, wherever it is in the batch.
+    The documents the batch's events create (the order, the invoice) are created in one."""
     async with projections(db) as feed:
         batch, first, held = await _a_batch_of_each_case(feed)
         repeat, applied, order, issued, paid, _ = batch
         inserts: list[str] = []
+        creates: list[str] = []
 
         def count(_conn, _cursor, statement: str, *_: object) -> None:  # type: ignore[no-untyped-def]
             if "INSERT INTO archive" in statement:
                 inserts.append(statement)
+            if "INSERT INTO documents" in statement and "DO NOTHING" in statement:
+                creates.append(statement)
 
         engine = db.engine.sync_engine
         sqlalchemy.event.listen(engine, "before_cursor_execute", count)
@@ -216,7 +220,7 @@ async def test_a_batch_archives_the_events_it_handles_in_one_insert_in_arrival_o
                 [record_of("t", offset, envelope) for offset, envelope in enumerate(batch)])
         finally:
             sqlalchemy.event.remove(engine, "before_cursor_execute", count)
-        assert len(inserts) == 1
+        assert len(inserts) == 1 and len(creates) == 1
         assert (await _archived(db))[-5:] == [
             (repeat.event_id, None), (applied.event_id, "o1"), (order.event_id, "o1"),
             (issued.event_id, "o1"), (paid.event_id, "o1")]

@@ -197,24 +197,41 @@ async def newly_archived(conn: AsyncConnection, envelope: Envelope, work: BatchW
     """
     if work is None:
         return await record(conn, envelope)
-    batch = work.shared(_BatchArchive, _BatchArchive)
-    if batch.covered is None:
-        batch.covered = frozenset(e.event_id for e in work.envelopes)
-        batch.new = await record_many(conn, work.envelopes)
+    batch = await _archived_ahead(conn, work)
     if envelope.event_id not in batch.covered:
         return await record(conn, envelope)
-    if envelope.event_id not in batch.new:
+    if envelope.event_id not in batch.unanswered:
         return False
-    batch.new.discard(envelope.event_id)
+    batch.unanswered.discard(envelope.event_id)
     return True
 
 
+async def archived_new(conn: AsyncConnection, work: BatchWork) -> list[Envelope]:
+    """The envelopes of ``work``'s batch that its archive insert found new (archived by the
+    first handler of the batch, ``newly_archived``): the events the batch folds."""
+    new = (await _archived_ahead(conn, work)).new
+    return [envelope for envelope in work.envelopes if envelope.event_id in new]
+
+
+async def _archived_ahead(conn: AsyncConnection, work: BatchWork) -> _BatchArchive:
+    batch = work.shared(_BatchArchive, _BatchArchive)
+    if not batch.archived:
+        batch.archived = True
+        batch.covered = frozenset(e.event_id for e in work.envelopes)
+        batch.new = frozenset(await record_many(conn, work.envelopes))
+        batch.unanswered = set(batch.new)
+    return batch
+
+
 class _BatchArchive:
-    """What the first handler of a batch archived: the events it covered, and those new."""
+    """What the first handler of a batch archived: the events it covered, those new, and those
+    new not yet answered so (each is answered new once, as its own insert would have)."""
 
     def __init__(self) -> None:
-        self.covered: frozenset[uuid.UUID] | None = None
-        self.new: set[uuid.UUID] = set()
+        self.archived = False
+        self.covered: frozenset[uuid.UUID] = frozenset()
+        self.new: frozenset[uuid.UUID] = frozenset()
+        self.unanswered: set[uuid.UUID] = set()
 
 
 async def order_placed(conn: AsyncConnection, order_id: str) -> ArchivedRow | None:
