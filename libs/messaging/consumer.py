@@ -31,7 +31,8 @@ releases, redrives, tending and healing take one stream's lock at a time. Held
 events whose stream may now go on are released once the batch has committed.
 
 **What a batch's handlers share** (``libs.messaging.work.BatchWork``, as
-``Delivery.work``): the batch's handled events decoded once up front, state kept
+``Delivery.work``): the batch's events to handle (the whole batch is decided
+against the guard before its first handler) and decoded once up front, state kept
 for the batch, and writes registered to run once after the last handler, before
 the inbox rows and the commit (a read model folded in memory and written in one
 upsert: projections). A burst of reactions to one hot stream (a partner's
@@ -304,7 +305,7 @@ class Consumer:
     async def _read_guard(self, items: Sequence[Incoming]) -> inbox.Guard:
         """The order guard of a batch's streams, in one read (before any write transaction)."""
         handled = [item.envelope.event_id for item in items if item.envelope is not None]
-        async with self.db.read() as conn:
+        async with self.db.read_once() as conn:
             return await inbox.read_guard(conn, self.name, inbox.streams_of(items), handled)
 
     async def _apply_batch(self, items: Sequence[Incoming], guard: inbox.Guard,
@@ -313,23 +314,21 @@ class Consumer:
         back), else None. A failure of the bulk writes that will not pass by itself (another
         member applied the same event meanwhile) splits at the first event (index 0)."""
         batch = inbox.Batch(self.name, guard)
-        work = BatchWork(self._decode_ahead(items))
-        outcomes = []
+        outcomes = [self._decide(batch, item) for item in items]
+        handled = [item for item, outcome in zip(items, outcomes, strict=True) if outcome is None]
+        work = BatchWork(self._decode_ahead(handled),
+                         [item.envelope for item in handled if item.envelope is not None])
         try:
             async with self.db.transaction() as conn:
-                for index, item in enumerate(items):
-                    handler = self.handlers.get(item.event_type)
-                    outcome = batch.decide(item, handler is not None)
+                for index, (item, outcome) in enumerate(zip(items, outcomes, strict=True)):
                     if outcome is None:
-                        assert handler is not None and item.envelope is not None
+                        assert item.envelope is not None
                         try:
-                            await self._run_handler(conn, item.envelope, handler, work=work,
+                            await self._run_handler(conn, item.envelope,
+                                                    self.handlers[item.event_type], work=work,
                                                     headers=item.record.headers)
                         except Exception as error:
                             raise _HandlerFailed(index) from error
-                        batch.applied(item)
-                        outcome = Outcome.APPLIED
-                    outcomes.append(outcome)
                 await work.finish()
                 await batch.write(conn)
         except _HandlerFailed as failed:
@@ -344,17 +343,28 @@ class Consumer:
             log.warning("consumer %s: a batch failed (%r); applying one by one", self.name, error)
             return 0
         for outcome in outcomes:
-            self.outcomes[outcome] += 1
-        passed |= batch.advanced.keys()
+            self.outcomes[Outcome.APPLIED if outcome is None else outcome] += 1
+        passed.update(batch.advanced)  # not |= with the keys: that makes a new set
         self._held_streams |= {item.stream_id for item, _ in batch.holds}
         return None
 
+    def _decide(self, batch: inbox.Batch, item: Incoming) -> Outcome | None:
+        """The guard's answer for ``item`` (None: its handler runs), decided before the
+        batch's first handler so that ``BatchWork`` knows the events that will be handled.
+        An event to handle moves its stream's head in memory as if applied already: the
+        events after it are decided on it, and a handler that fails discards the decisions
+        with the transaction (the parts of a split batch read the guard again)."""
+        outcome = batch.decide(item, item.event_type in self.handlers)
+        if outcome is None:
+            batch.applied(item)
+        return outcome
+
     def _decode_ahead(self, items: Sequence[Incoming]) -> dict[uuid.UUID, DomainEvent]:
-        """The events of ``items`` that have a handler, decoded (one that fails to decode is
+        """The events of ``items`` (to be handled), decoded (one that fails to decode is
         left out: its handler's turn decodes it again and fails there, as that event's)."""
         decoded = {}
         for item in items:
-            if item.envelope is not None and item.event_type in self.handlers:
+            if item.envelope is not None:
                 with contextlib.suppress(Exception):
                     decoded[item.envelope.event_id] = self.registry.decode(item.envelope)
         return decoded
@@ -467,7 +477,7 @@ class Consumer:
         row wait for the batch's end; alone, they are written now."""
         event = (work and work.decoded(envelope.event_id)) or self.registry.decode(envelope)
         alone = work is None
-        work = work or BatchWork()
+        work = work or BatchWork({envelope.event_id: event}, [envelope])
         with tracing.consuming(envelope, self.name, headers):
             await handler(Delivery(conn, envelope, event, self.name, work))
         if alone:

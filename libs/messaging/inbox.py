@@ -197,8 +197,10 @@ def _guard_sqlite(streams: int, ids: int) -> Statement:
 class Batch:
     """A batch decided event by event against one guard read; its writes go out in bulk.
 
-    ``decide`` moves the in-memory heads as it goes; ``applied`` records a handler's
-    success. ``write`` then holds, records and advances everything in three statements.
+    ``decide`` moves the in-memory heads as it goes; ``applied`` records an event whose
+    handler runs in the batch (the consumer decides the whole batch before its first
+    handler; a handler that fails rolls back the batch and discards the decisions).
+    ``write`` then holds, records and advances everything in three statements.
     """
 
     consumer: str

@@ -81,6 +81,38 @@ async def create(conn: AsyncConnection, kind: str, doc_id: str, body: Mapping[st
                                     canonical_json(dict(body)).decode("utf-8"), format_timestamp(utc_now())))
 
 
+async def _create_many(conn: AsyncConnection, blanks: Mapping[Key, str]) -> list[Key]:
+    """``create`` of the documents ``blanks`` holds (key -> body, in key order) in one statement,
+    without a partner; the keys it wrote. A unit of work's new documents of one batch are
+    created together: one statement per new order, invoice or deal was projections'
+    largest count of statements per consumed order after the archive's."""
+    if not blanks:
+        return []
+    stamp = format_timestamp(utc_now())
+    if conn.dialect.name == "postgresql":
+        rows = await _CREATE_MANY_PG.fetch(conn, [kind for kind, _ in blanks],
+                                           [doc_id for _, doc_id in blanks], list(blanks.values()), stamp)
+    else:
+        rows = await _create_many_sqlite(len(blanks)).fetch(conn, stamp, *(
+            value for (kind, doc_id), body in blanks.items() for value in (kind, doc_id, body)))
+    return [(row[0], row[1]) for row in rows]
+
+
+_CREATE_MANY_PG = Statement(
+    f"INSERT INTO documents ({', '.join(_COLUMNS)}) SELECT kind, id, NULL, NULL, NULL, body, 0, $4 "
+    "FROM unnest($1::text[], $2::text[], $3::text[]) AS b(kind, id, body) "
+    "ON CONFLICT (kind, id) DO NOTHING RETURNING kind, id")
+
+
+@functools.lru_cache(maxsize=64)
+def _create_many_sqlite(count: int) -> Statement:
+    """``_create_many``'s insert of ``count`` documents on SQLite (``$1`` the stamp)."""
+    rows = ", ".join(f"(${3 * n + 2}, ${3 * n + 3}, NULL, NULL, NULL, ${3 * n + 4}, 0, $1)"
+                     for n in range(count))
+    return Statement(f"INSERT INTO documents ({', '.join(_COLUMNS)}) VALUES {rows} "
+                     "ON CONFLICT (kind, id) DO NOTHING RETURNING kind, id")
+
+
 async def get(conn: AsyncConnection, kind: str, doc_id: str) -> dict[str, Any] | None:
     rows = await _GET.fetch(conn, kind, doc_id)
     return parse_json(rows[0][0]) if rows else None
@@ -113,22 +145,12 @@ class Documents:
             return
         self._bodies.update(dict.fromkeys(missing))
         if self.lock:
-            for key in missing:
-                blank = wanted[key]
-                if blank is not None and await create(self.conn, *key, blank):
-                    self._bodies[key] = parse_json(canonical_json(dict(blank)))  # as a read answers it
+            blanks = {key: canonical_json(dict(blank)).decode("utf-8")
+                      for key in missing if (blank := wanted[key]) is not None}
+            for key in await _create_many(self.conn, blanks):
+                self._bodies[key] = parse_json(blanks[key])  # as a read answers it
             missing = [key for key in missing if self._bodies[key] is None]
         for kind, doc_id, body in await self._select(missing):
-            self._bodies[(kind, doc_id)] = parse_json(body)
-
-    async def preload(self, keys: Iterable[Key]) -> None:
-        """Read (and lock, when locking) the stored documents among ``keys`` in one go, ahead
-        of the folds that will need them. Missing ones are left to ``locked``, which creates
-        them blank only when an event really folds into them."""
-        wanted = sorted({key for key in keys if key not in self._bodies})
-        if not wanted:
-            return
-        for kind, doc_id, body in await self._select(wanted):
             self._bodies[(kind, doc_id)] = parse_json(body)
 
     async def _select(self, keys: list[Key]) -> Iterable[tuple[str, str, str]]:

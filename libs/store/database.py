@@ -474,6 +474,22 @@ class Database:
                 yield conn
 
     @asynccontextmanager
+    async def read_once(self) -> AsyncIterator[AsyncConnection]:
+        """For a read of one statement: ``read``, but on PostgreSQL outside a transaction.
+
+        One statement reads one snapshot anyway, and a transaction around it costs two
+        more round trips (``BEGIN``, ``COMMIT``): a consumer reads its order guard so
+        once per batch, in every service. SQLite: a read transaction (it never waits
+        for the writer), as ``read``.
+        """
+        if self._write_lock is not None:
+            async with self.read() as conn:
+                yield conn
+            return
+        async with _cancellation_wins(), self._autocommit_engine.connect() as conn:
+            yield conn
+
+    @asynccontextmanager
     async def autocommit(self) -> AsyncIterator[AsyncConnection]:
         """Each statement its own transaction (PostgreSQL); a write transaction on SQLite."""
         if self._write_lock is not None:

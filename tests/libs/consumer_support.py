@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from sqlalchemy import select
 
 from libs.events.base import EventMetadata
@@ -27,6 +27,15 @@ from tests.libs.sample_events import CounterIncremented
 from tests.libs.test_relay_consumer import Harness, effects_metadata
 
 META = EventMetadata(actor="test")
+
+
+def record_of(topic: str, offset: int, envelope: Envelope) -> ConsumerRecord:  # type: ignore[type-arg]
+    """A record as the relay publishes it (headers ``event_type`` and ``event_id``), to hand
+    to ``Consumer.apply_records`` without a broker."""
+    value, key = envelope.to_wire(), envelope.stream_id.encode()
+    return ConsumerRecord(topic, 0, offset, 0, 0, key, value, None, len(key), len(value),
+                          [("event_type", envelope.event_type.encode()),
+                           ("event_id", str(envelope.event_id).encode())])
 
 
 @asynccontextmanager

@@ -32,6 +32,25 @@ async def test_a_statement_joins_the_callers_transaction(db: Database) -> None:
     assert ids == ["b"]
 
 
+async def test_a_read_of_one_statement_opens_no_transaction_on_postgresql(db: Database) -> None:
+    """``read_once`` (a consumer's guard read): the statement reads what is committed, and on
+    PostgreSQL no ``BEGIN``/``COMMIT`` is sent around it (two round trips saved)."""
+    async with db.transaction() as conn:
+        await _INSERT.execute(conn, "t", "a", "{}")
+    for _ in range(2):  # and the pooled connection comes back as it was
+        async with db.read_once() as conn:
+            assert (await _COUNT.fetch(conn, "t"))[0][0] == 1
+            driver = (await conn.get_raw_connection()).driver_connection
+            if db.is_postgres:
+                assert not driver.is_in_transaction()
+    async with db.transaction() as conn:
+        await _INSERT.execute(conn, "t", "b", "{}")
+        driver = (await conn.get_raw_connection()).driver_connection
+        assert not db.is_postgres or driver.is_in_transaction()
+    async with db.read_once() as conn:
+        assert (await _COUNT.fetch(conn, "t"))[0][0] == 2
+
+
 async def test_listeners_hear_the_statement(db: Database) -> None:
     heard: list[str] = []
 

@@ -16,12 +16,10 @@ from dataclasses import replace
 
 import pytest
 import sqlalchemy
-from aiokafka import ConsumerRecord
 from aiokafka.errors import KafkaConnectionError
 from prometheus_client import CollectorRegistry, generate_latest
 
 from libs.events.base import utc_now
-from libs.events.envelope import Envelope
 from libs.messaging import consumer as consumer_module
 from libs.messaging import held
 from libs.messaging.consumer import Outcome
@@ -37,6 +35,7 @@ from tests.libs.consumer_support import (
     ignored,
     produce,
     quick_gaps,
+    record_of,
     stream_of,
 )
 from tests.libs.sample_events import CounterIncremented
@@ -346,14 +345,6 @@ async def test_an_event_in_order_costs_one_guard_read_beside_its_effect(four: Ha
     assert [a[2] for a in await four.applied(consumer)] == [1, 2]
 
 
-def _record(topic: str, offset: int, envelope: Envelope) -> ConsumerRecord:  # type: ignore[type-arg]
-    """A record as the relay publishes it (headers ``event_type`` and ``event_id``)."""
-    value, key = envelope.to_wire(), envelope.stream_id.encode()
-    return ConsumerRecord(topic, 0, offset, 0, 0, key, value, None, len(key), len(value),
-                          [("event_type", envelope.event_type.encode()),
-                           ("event_id", str(envelope.event_id).encode())])
-
-
 async def test_a_batch_costs_one_guard_read_its_effects_and_three_bulk_writes(
     four: Harness,
 ) -> None:
@@ -362,7 +353,7 @@ async def test_a_batch_costs_one_guard_read_its_effects_and_three_bulk_writes(
     wanted = [*await stream_of(four.db, "acct-b1", 3), *await stream_of(four.db, "acct-b2", 2)]
     unwanted = [ignored(e) for e in await stream_of(four.db, "acct-b3", 2)]
     _, v2 = await stream_of(four.db, "acct-b4", 2)  # ahead of its stream: held
-    records = [_record(four.topic, offset, envelope)
+    records = [record_of(four.topic, offset, envelope)
                for offset, envelope in enumerate([*wanted, *unwanted, v2])]
     consumer = four.consumer()
     statements: list[str] = []

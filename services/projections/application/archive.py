@@ -8,8 +8,9 @@ order of the invoice, looked up in the archive, or filled in when the
 
 from __future__ import annotations
 
+import functools
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
@@ -35,7 +36,8 @@ from libs.events.codec import parse_json
 from libs.events.credit import InvoiceIssued
 from libs.events.envelope import Envelope
 from libs.events.orders import OrderPlaced
-from libs.store.sql import Statement, driver_of, sqlite_uuid
+from libs.messaging.work import BatchWork
+from libs.store.sql import Statement, driver_of, row_placeholders, sqlite_in, sqlite_uuid
 from services.projections.domain.chain import ChainWalk
 from services.projections.domain.partner_view import DEAL_STATUS_AFTER
 from services.projections.domain.publishers import named_id, publisher_of
@@ -89,38 +91,147 @@ _RECORDED = ("service", "position", "event_id", "event_type", "schema_version", 
              "stream_type", "stream_version", "occurred_at", "correlation_id", "causation_id", "actor",
              "data", "stream_hash", "order_id", "partner_id", "invoice_id")
 
-# Every consumed event runs these (``libs.store.sql.Statement``): through SQLAlchemy Core the
+# Every consumer batch runs these (``libs.store.sql.Statement``): through SQLAlchemy Core the
 # archive's insert alone, a new statement of 17 values per event, was the largest cost of the
-# projections process (``docs/benchmarks.md``, issue 7, fourth pass).
-_ARCHIVE = Statement(
+# projections process (``docs/benchmarks.md``, issue 7, fourth pass); then, one statement per
+# event, it still was (a round trip each on PostgreSQL): now it is one per batch.
+_PG_TYPES = ("text", "bigint", "uuid", "text", "int", "text", "text", "int", "text", "uuid", "uuid",
+             "text", "text", "text", "text", "text", "text")
+_ARCHIVE_MANY_PG = Statement(
     f"INSERT INTO archive ({', '.join(_RECORDED)}) "
-    f"VALUES ({', '.join(f'${n}' for n in range(1, len(_RECORDED) + 1))}) "
-    "ON CONFLICT DO NOTHING RETURNING received_seq")
-_ORDER_OF_INVOICE = Statement(
-    "SELECT order_id FROM archive WHERE invoice_id = $1 AND event_type = $2 LIMIT 1")
+    f"SELECT * FROM unnest({', '.join(f'${n}::{kind}[]' for n, kind in enumerate(_PG_TYPES, 1))}) "
+    "ON CONFLICT DO NOTHING RETURNING event_id")
+_ORDERS_OF_INVOICES_PG = Statement(
+    "SELECT invoice_id, order_id FROM archive WHERE invoice_id = ANY($1::text[]) AND event_type = $2")
+_FILL_IN_ORDERS_PG = Statement(
+    "UPDATE archive SET order_id = f.order_id FROM unnest($1::text[], $2::text[]) AS f(invoice_id, "
+    "order_id) WHERE archive.invoice_id = f.invoice_id AND archive.order_id IS NULL",
+    deferrable=True)
 _FILL_IN_ORDER = Statement(
     "UPDATE archive SET order_id = $1 WHERE invoice_id = $2 AND order_id IS NULL")
 
 
+@functools.lru_cache(maxsize=64)
+def _archive_many(count: int) -> Statement:
+    return Statement(f"INSERT INTO archive ({', '.join(_RECORDED)}) VALUES "
+                     f"{row_placeholders(count, len(_RECORDED))} "
+                     "ON CONFLICT DO NOTHING RETURNING event_id")
+
+
+@functools.lru_cache(maxsize=64)
+def _orders_of_invoices(count: int) -> Statement:
+    text = "SELECT invoice_id, order_id FROM archive WHERE event_type = ?1 AND invoice_id " + sqlite_in(
+        2, count)
+    return Statement(text, sqlite=text)
+
+
 async def record(conn: AsyncConnection, envelope: Envelope) -> bool:
     """Archive one envelope; False when its event id is archived already."""
+    return bool(await record_many(conn, [envelope]))
+
+
+async def record_many(conn: AsyncConnection, envelopes: Sequence[Envelope]) -> set[uuid.UUID]:
+    """Archive ``envelopes`` in one statement, in their order; answers the event ids that were
+    not archived already.
+
+    An event naming an invoice but not its order gets the order of the invoice's
+    ``InvoiceIssued``: among ``envelopes`` (whether before or after it), else in the
+    archive (one read for all of them). A new ``InvoiceIssued`` fills its order in on the
+    events of its invoice archived before it without one (one write for all of them).
+    """
+    if not envelopes:
+        return set()
+    postgres = conn.dialect.name == "postgresql"
+    named = [_named_ids(envelope) for envelope in envelopes]
+    issued = {invoice: order for envelope, (order, _, invoice) in zip(envelopes, named, strict=True)
+              if envelope.event_type == InvoiceIssued.TYPE and order and invoice}
+    missing = sorted({invoice for order, _, invoice in named
+                      if order is None and invoice is not None and invoice not in issued})
+    if missing:
+        found = (await _ORDERS_OF_INVOICES_PG.fetch(conn, missing, InvoiceIssued.TYPE) if postgres
+                 else await _orders_of_invoices(len(missing)).fetch(conn, InvoiceIssued.TYPE, *missing))
+        issued = {invoice: order for invoice, order in found if order} | issued
+    stored: Callable[[uuid.UUID | None], object] = _as_is if postgres else sqlite_uuid
+    rows = [(publisher_of(e.event_type, e.stream_type), e.position, stored(e.event_id), e.event_type,
+             e.schema_version, e.stream_id, e.stream_type, e.stream_version, e.occurred_at,
+             stored(e.correlation_id), stored(e.causation_id), e.actor, e.data, e.stream_hash,
+             order or issued.get(invoice or ""), partner, invoice)
+            for e, (order, partner, invoice) in zip(envelopes, named, strict=True)]
+    if postgres:
+        inserted = {row[0] for row in await _ARCHIVE_MANY_PG.fetch(conn, *zip(*rows, strict=True))}
+    else:
+        answered = await _archive_many(len(rows)).fetch(conn, *(value for row in rows for value in row))
+        inserted = {uuid.UUID(row[0]) for row in answered}
+    fills = sorted({(invoice, order) for e, (order, _, invoice) in zip(envelopes, named, strict=True)
+                    if e.event_type == InvoiceIssued.TYPE and e.event_id in inserted
+                    and order and invoice})
+    if postgres and fills:
+        await _FILL_IN_ORDERS_PG.execute(conn, *zip(*fills, strict=True))
+    elif fills:  # SQLite: no round trips to save
+        for invoice, order in fills:
+            await _FILL_IN_ORDER.execute(conn, order, invoice)
+    return inserted
+
+
+def _as_is(value: uuid.UUID | None) -> uuid.UUID | None:
+    return value
+
+
+def _named_ids(envelope: Envelope) -> tuple[str | None, str | None, str | None]:
+    """The order, partner and invoice an envelope's payload names."""
     payload = envelope.payload()
-    order_id = named_id(payload, "order_id")
-    invoice_id = named_id(payload, "invoice_id")
-    if order_id is None and invoice_id is not None:
-        found = await _ORDER_OF_INVOICE.fetch(conn, invoice_id, InvoiceIssued.TYPE)
-        order_id = found[0][0] if found else None
-    ids: tuple[Any, ...] = (envelope.event_id, envelope.correlation_id, envelope.causation_id)
-    if conn.dialect.name != "postgresql":
-        ids = tuple(sqlite_uuid(value) for value in ids)
-    inserted = await _ARCHIVE.fetch(
-        conn, publisher_of(envelope.event_type, envelope.stream_type), envelope.position, ids[0],
-        envelope.event_type, envelope.schema_version, envelope.stream_id, envelope.stream_type,
-        envelope.stream_version, envelope.occurred_at, ids[1], ids[2], envelope.actor,
-        envelope.data, envelope.stream_hash, order_id, named_id(payload, "partner_id"), invoice_id)
-    if inserted and envelope.event_type == InvoiceIssued.TYPE and order_id and invoice_id:
-        await _FILL_IN_ORDER.execute(conn, order_id, invoice_id)
-    return bool(inserted)
+    return (named_id(payload, "order_id"), named_id(payload, "partner_id"),
+            named_id(payload, "invoice_id"))
+
+
+async def newly_archived(conn: AsyncConnection, envelope: Envelope, work: BatchWork | None) -> bool:
+    """Archive ``envelope``; False when it was archived already.
+
+    In a consumer batch (``work``) the first handler archives all the batch's events to
+    handle in one statement (``record_many``), before any read model is read: a rebuild
+    (``keep_writers_out``) is waited for first, as before. The events are the ones the
+    consumer decided to handle (none held or repeated), in order, so their
+    ``received_seq`` is their order of arrival; if a handler fails, the transaction
+    rolls back with these rows and the split batch archives its parts again. Each
+    event is answered "new" once, as its own insert would have.
+    """
+    if work is None:
+        return await record(conn, envelope)
+    batch = await _archived_ahead(conn, work)
+    if envelope.event_id not in batch.covered:
+        return await record(conn, envelope)
+    if envelope.event_id not in batch.unanswered:
+        return False
+    batch.unanswered.discard(envelope.event_id)
+    return True
+
+
+async def archived_new(conn: AsyncConnection, work: BatchWork) -> list[Envelope]:
+    """The envelopes of ``work``'s batch that its archive insert found new (archived by the
+    first handler of the batch, ``newly_archived``): the events the batch folds."""
+    new = (await _archived_ahead(conn, work)).new
+    return [envelope for envelope in work.envelopes if envelope.event_id in new]
+
+
+async def _archived_ahead(conn: AsyncConnection, work: BatchWork) -> _BatchArchive:
+    batch = work.shared(_BatchArchive, _BatchArchive)
+    if not batch.archived:
+        batch.archived = True
+        batch.covered = frozenset(e.event_id for e in work.envelopes)
+        batch.new = frozenset(await record_many(conn, work.envelopes))
+        batch.unanswered = set(batch.new)
+    return batch
+
+
+class _BatchArchive:
+    """What the first handler of a batch archived: the events it covered, those new, and those
+    new not yet answered so (each is answered new once, as its own insert would have)."""
+
+    def __init__(self) -> None:
+        self.archived = False
+        self.covered: frozenset[uuid.UUID] = frozenset()
+        self.new: frozenset[uuid.UUID] = frozenset()
+        self.unanswered: set[uuid.UUID] = set()
 
 
 async def order_placed(conn: AsyncConnection, order_id: str) -> ArchivedRow | None:
