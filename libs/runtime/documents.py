@@ -37,6 +37,9 @@ LOAD_CHUNK = 500
 Key = tuple[str, str]
 """(kind, id) of a document."""
 
+Held = tuple[str, dict[str, Any], "str | None", "str | None", "str | None"]
+"""A document kept by ``Documents.put`` and not written yet: (id, body, partner_id, status, ref_id)."""
+
 _COLUMNS = ("kind", "id", "partner_id", "status", "ref_id", "body", "version", "updated_at")
 _PG_SELECT = ("SELECT d.kind, d.id, d.body FROM documents d "
               "JOIN unnest($1::text[], $2::text[]) AS k(kind, id) ON d.kind = k.kind AND d.id = k.id")
@@ -123,11 +126,14 @@ class Documents:
 
     async def preload(self, keys: Iterable[Key]) -> None:
         """Read (and lock, when locking) the stored documents among ``keys`` in one go, ahead
-        of the folds that will need them. Missing ones are left to ``locked``, which creates
-        them blank only when an event really folds into them."""
+        of the folds that will need them. When locking, missing ones are left to ``locked``,
+        which creates them blank only when an event really folds into them; when not, they
+        are known missing (``get`` answers None without reading again)."""
         wanted = sorted({key for key in keys if key not in self._bodies})
         if not wanted:
             return
+        if not self.lock:
+            self._bodies.update(dict.fromkeys(wanted))
         for kind, doc_id, body in await self._select(wanted):
             self._bodies[(kind, doc_id)] = parse_json(body)
 
@@ -168,6 +174,13 @@ class Documents:
         """Keep the new body (indexed columns as ``put``'s); it is written at the next ``flush``."""
         self._bodies[(kind, doc_id)] = body
         self._changed[(kind, doc_id)] = (body, partner_id, status, ref_id, version)
+
+    def changed(self, kind: str) -> list[Held]:
+        """``(id, body, partner_id, status, ref_id)`` of the documents of ``kind`` kept by ``put``
+        and not written yet: a read by an index (not by key) does not find them in the table."""
+        return [(doc_id, body, partner_id, status, ref_id)
+                for (of_kind, doc_id), (body, partner_id, status, ref_id, _) in self._changed.items()
+                if of_kind == kind]
 
     async def flush(self) -> int:
         """Write every changed document in one multi-row upsert; how many."""
