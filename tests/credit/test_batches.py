@@ -8,6 +8,7 @@ handled one at a time, and a reaction failing in it must leave nothing of the ba
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -62,11 +63,12 @@ async def test_a_batch_decides_as_the_same_events_one_at_a_time(svc: RunningServ
 
 @contextmanager
 def _statements(svc: RunningService) -> Iterator[list[str]]:
-    """The statements sent while the block runs (those of ``Statement`` included)."""
+    """The statements sent while the block runs (those of ``Statement`` included), in
+    PostgreSQL's placeholders."""
     sent: list[str] = []
 
     def record(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
-        sent.append(" ".join(statement.split()))
+        sent.append(re.sub(r"\?(\d+)", r"$\1", " ".join(statement.split())))  # SQLite's ?1 as $1
 
     engine = svc.ctx.db.engine.sync_engine
     sqlalchemy.event.listen(engine, "before_cursor_execute", record)
@@ -95,7 +97,8 @@ async def test_a_batch_locks_each_account_once_and_writes_its_documents_together
     postgres = svc.ctx.db.engine.dialect.name == "postgresql"
     assert count("SELECT pg_advisory_xact_lock") == (2 if postgres else 0)  # once per account
     assert count("SELECT id FROM documents WHERE kind") == 2  # the cancelled orders, once per account
-    assert count("SELECT body FROM documents WHERE kind") == 0  # no single reads: the copies read ahead
+    assert count("SELECT body FROM documents WHERE kind = $1 AND id") == 0  # the copies are read ahead
+    assert count("SELECT body FROM documents WHERE kind = $1 AND ref_id") == 8  # invoiced already?
     # One upsert of every document at the end, one read ahead (PostgreSQL's are arrays sent
     # to the driver unseen); none one at a time.
     assert count("INSERT INTO documents") == (0 if postgres else 1)

@@ -19,8 +19,9 @@ from typing import Any
 
 from libs.events import credit as ev
 from libs.events.base import DomainEvent
-from libs.runtime import documents
+from libs.events.codec import parse_json
 from libs.runtime.commands import Unit
+from libs.store.sql import Statement
 from services.credit.domain.account import Account
 from services.credit.domain.parts import (
     CreditNote,
@@ -187,8 +188,13 @@ async def _has(unit: Unit, kind: str, partner_id: str, ref: str,
     if any(held_partner == partner_id and held_ref == ref and (where is None or where(body))
            for _, body, held_partner, _, held_ref in unit.documents_held(kind)):
         return True
-    found = await documents.page(unit.conn, kind, partner_id=partner_id, ref_id=ref, where=where, limit=1)
-    return bool(found["items"])
+    rows = await _BY_REF.fetch(unit.conn, kind, ref, partner_id)
+    return any(where is None or where(parse_json(row[0])) for row in rows)
+
+
+_BY_REF = Statement("SELECT body FROM documents WHERE kind = $1 AND ref_id = $2 AND partner_id = $3")
+"""``_has``'s read (every dispatch asks it): on the ``ref_id`` index, straight to the driver
+(``libs.store.sql.Statement``); a reference names one document or a few."""
 
 
 async def reviewed(unit: Unit, order_id: str) -> dict[str, Any] | None:
