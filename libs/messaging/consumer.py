@@ -38,7 +38,9 @@ the inbox rows and the commit (a read model folded in memory and written in one
 upsert: projections). A burst of reactions to one hot stream (a partner's
 account) loads it once per batch: after the first append the command path
 (``libs.runtime.commands``) keeps the saved state and head, and the next
-reaction starts from them instead of reading the stream again. All of it lives
+reaction starts from them instead of reading the stream again; the documents the
+reactions read and write there (``Unit.document``) are read once, or all ahead, and
+written in one upsert at the end. All of it lives
 and dies with the batch's transaction; an event applied alone gets a
 ``BatchWork`` of its own, finished before its inbox row.
 """

@@ -15,6 +15,13 @@ A service says *what* to decide; this module says *how* it runs:
   already retries the whole delivery. Event ids are deterministic there
   (``delivery.event_ids``), so a repeated event appends nothing new.
 
+In a consumer batch (``libs.messaging.work.BatchWork``) the reactions share what
+holds until the batch's transaction ends, and lose it with it: the streams they
+appended to (``Unit.load``), what was done once (``Unit.once_in_batch``: a
+transaction-scoped lock, say) and their documents (``Unit.document`` and
+``Unit.put_document``: read once, or all ahead in one statement, ``read_ahead``; written
+in one upsert after the batch's last handler). A command reads and writes at once.
+
 HTTP routes reach ``run`` through the dependencies in ``libs.runtime.idempotency``
 (``Command``, ``IdempotentCommand``), which add the ``Idempotency-Key`` handling.
 """
@@ -22,7 +29,7 @@ HTTP routes reach ``run`` through the dependencies in ``libs.runtime.idempotency
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from functools import partial
@@ -68,6 +75,14 @@ class Loaded(Generic[K, S]):
 _SAVED_IN_BATCH = "libs.runtime.commands:saved"
 """Key of a consumer batch's shared ``{stream id: (Loaded, head's stream hash)}`` of the streams
 it appended to."""
+
+_DOCUMENTS_IN_BATCH = "libs.runtime.commands:documents"
+"""Key of a consumer batch's shared ``documents.Documents``: the documents its reactions read
+and write through ``Unit.document`` and ``Unit.put_document``."""
+_ONCE_IN_BATCH = "libs.runtime.commands:once"
+"""Key of a consumer batch's shared set of what ``Unit.once_in_batch`` was asked about."""
+_READ_AHEAD = "libs.runtime.commands:read ahead"
+"""``Unit.once_in_batch`` key of the batch's one ``read_ahead``."""
 
 Project = Callable[["Unit", Any, Sequence[DomainEvent], Any], Awaitable["dict[str, Any] | None"]]
 """``(unit, loaded after the events, the events, the state before them)``: rewrite the read
@@ -164,8 +179,73 @@ class Unit:
         return await read(self.ctx, self.conn, aggregate, key)
 
     def _saved_in_batch(self) -> dict[str, tuple[Loaded[Any, Any], str | None]] | None:
+        return self.kept_for_batch(_SAVED_IN_BATCH, dict)
+
+    def kept_for_batch(self, key: Any, make: Callable[[], T]) -> T | None:
+        """The consumer batch's one ``make()`` under ``key`` (``BatchWork.shared``): state that
+        lives and dies with the batch's transaction. None outside a batch (a command)."""
         work = self.delivery.work if self.delivery is not None else None
-        return work.shared(_SAVED_IN_BATCH, dict) if work is not None else None
+        return work.shared(key, make) if work is not None else None
+
+    def once_in_batch(self, key: Any) -> bool:
+        """True the first time ``key`` is asked about in this consumer batch (and always outside
+        one): for what holds until the transaction ends, such as a transaction-scoped lock."""
+        seen: set[Any] | None = self.kept_for_batch(_ONCE_IN_BATCH, set)
+        if seen is None:
+            return True
+        if key in seen:
+            return False
+        seen.add(key)
+        return True
+
+    def _batch_documents(self) -> documents.Documents | None:
+        """In a consumer batch, its one unit of work over documents (``documents.Documents``,
+        unlocked: whoever writes a document holds the lock of what it derives from), written
+        in one upsert after the batch's last handler; None in a command."""
+        work = self.delivery.work if self.delivery is not None else None
+        if work is None:
+            return None
+        return work.shared(_DOCUMENTS_IN_BATCH, lambda: documents.Documents(self.conn, lock=False),
+                           flush=documents.Documents.flush)
+
+    async def read_ahead(self, keys: ReadAhead) -> None:
+        """In a consumer batch, read the stored documents among ``keys(the batch's events)``
+        in one statement, once per batch, ahead of the reactions that will ask for them
+        (``document``). Outside a batch it does nothing."""
+        work = self.delivery.work if self.delivery is not None else None
+        docs = self._batch_documents()
+        if work is not None and docs is not None and self.once_in_batch(_READ_AHEAD):
+            await docs.load(dict.fromkeys(keys(work.events)))
+
+    async def document(self, kind: str, doc_id: str) -> dict[str, Any] | None:
+        """A document as this transaction left it: in a consumer batch read once (or ahead,
+        ``read_ahead``) and then kept with the batch's own writes; in a command, read now.
+        The caller gets a copy of its own to change."""
+        docs = self._batch_documents()
+        if docs is None:
+            return await documents.get(self.conn, kind, doc_id)
+        body = await docs.get(kind, doc_id)
+        return dict(body) if body is not None else None
+
+    async def put_document(self, kind: str, doc_id: str, body: dict[str, Any], *,
+                           partner_id: str | None = None, status: str | None = None,
+                           ref_id: str | None = None) -> None:
+        """Write a document (``documents.put``); in a consumer batch it is kept and written with
+        the batch's others in one upsert before the commit (a failure anywhere leaves none)."""
+        docs = self._batch_documents()
+        if docs is None:
+            await documents.put(self.conn, kind, doc_id, body, partner_id=partner_id, status=status,
+                                ref_id=ref_id)
+        else:
+            docs.put(kind, doc_id, body, partner_id=partner_id, status=status, ref_id=ref_id)
+
+    def documents_held(self, kind: str) -> list[documents.Held]:
+        """``(id, body, partner_id, status, ref_id)`` of the documents of ``kind`` this consumer
+        batch wrote (``put_document``) and holds back until it ends: a read by an index or a
+        list goes to the table, which does not have them yet, so it must ask these too. Empty
+        in a command (its writes are sent at once)."""
+        docs = self._batch_documents()
+        return docs.changed(kind) if docs is not None else []
 
     async def save(self, loaded: L, events: Sequence[DomainEvent], *, salt: str = "",
                    event_ids: Sequence[uuid.UUID] | None = None,
@@ -234,11 +314,22 @@ Reaction = Callable[[Unit, Any], Awaitable[None]]
 """``(unit, event)``: a reaction to one event, in the consumer's transaction."""
 
 
-async def react(ctx: ServiceContext, reaction: Reaction, delivery: Delivery) -> None:
+ReadAhead = Callable[[Sequence[DomainEvent]], Iterable[documents.Key]]
+"""The documents a batch's reactions will ask for by key (``Unit.read_ahead``)."""
+
+
+async def react(ctx: ServiceContext, reaction: Reaction, delivery: Delivery, *,
+                read_ahead: ReadAhead | None = None) -> None:
     """Run a reaction in the consumer's transaction, with the delivery's metadata and ids."""
-    await reaction(Unit(ctx, delivery.conn, delivery.meta, delivery=delivery), delivery.event)
+    unit = Unit(ctx, delivery.conn, delivery.meta, delivery=delivery)
+    if read_ahead is not None:
+        await unit.read_ahead(read_ahead)
+    await reaction(unit, delivery.event)
 
 
-def reactions(ctx: ServiceContext, table: Mapping[str, Reaction]) -> dict[str, Handler]:
-    """A service's reaction table bound to its context, as the consumer wants it."""
-    return {event_type: partial(react, ctx, reaction) for event_type, reaction in table.items()}
+def reactions(ctx: ServiceContext, table: Mapping[str, Reaction], *,
+              read_ahead: ReadAhead | None = None) -> dict[str, Handler]:
+    """A service's reaction table bound to its context, as the consumer wants it; with
+    ``read_ahead``, the first reaction of a batch reads the documents it names first."""
+    return {event_type: partial(react, ctx, reaction, read_ahead=read_ahead)
+            for event_type, reaction in table.items()}

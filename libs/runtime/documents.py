@@ -37,6 +37,9 @@ LOAD_CHUNK = 500
 Key = tuple[str, str]
 """(kind, id) of a document."""
 
+Held = tuple[str, dict[str, Any], "str | None", "str | None", "str | None"]
+"""A document kept by ``Documents.put`` and not written yet: (id, body, partner_id, status, ref_id)."""
+
 _COLUMNS = ("kind", "id", "partner_id", "status", "ref_id", "body", "version", "updated_at")
 _PG_SELECT = ("SELECT d.kind, d.id, d.body FROM documents d "
               "JOIN unnest($1::text[], $2::text[]) AS k(kind, id) ON d.kind = k.kind AND d.id = k.id")
@@ -124,8 +127,9 @@ class Documents:
     With ``lock`` (the live path), documents are created blank if missing and
     row-locked before they are read (PostgreSQL ``FOR UPDATE``; SQLite has one
     writer at a time), so two transactions folding into one document take
-    turns. Without it (a rebuild that keeps every other writer out) they are
-    read plainly.
+    turns. Without it they are read plainly: a rebuild that keeps every other writer
+    out, or a consumer batch whose documents are each written only under the lock
+    of what they derive from (``libs.runtime.commands``, ``Unit.document``).
     """
 
     def __init__(self, conn: AsyncConnection, *, lock: bool = True) -> None:
@@ -190,6 +194,13 @@ class Documents:
         """Keep the new body (indexed columns as ``put``'s); it is written at the next ``flush``."""
         self._bodies[(kind, doc_id)] = body
         self._changed[(kind, doc_id)] = (body, partner_id, status, ref_id, version)
+
+    def changed(self, kind: str) -> list[Held]:
+        """``(id, body, partner_id, status, ref_id)`` of the documents of ``kind`` kept by ``put``
+        and not written yet: a read by an index (not by key) does not find them in the table."""
+        return [(doc_id, body, partner_id, status, ref_id)
+                for (of_kind, doc_id), (body, partner_id, status, ref_id, _) in self._changed.items()
+                if of_kind == kind]
 
     async def flush(self) -> int:
         """Write every changed document in one multi-row upsert; how many."""

@@ -141,7 +141,7 @@ async def _build_history(ctx: ServiceContext, partner_id: str, orders: int) -> N
         nonlocal version
         async with ctx.db.transaction() as conn:
             for event in placed:
-                await copies.keep_order(conn, event)
+                await copies.keep_order(Unit(ctx, conn, meta), event)
             await Unit(ctx, conn, meta).save(
                 accounts.Loaded(accounts.ACCOUNT, partner_id, start_state, version), pending)
         version += len(pending)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
+from aiokafka import ConsumerRecord
 
 from libs.events.base import DomainEvent, format_timestamp, utc_now
 from libs.events.codec import canonical_json
@@ -39,6 +42,7 @@ class Feed:
         self.svc = svc
         self.versions: dict[str, int] = {}
         self.orders: dict[str, OrderPlaced] = {}
+        self._held: list[Envelope] | None = None
 
     def envelope(self, stream: str, event: DomainEvent, stream_type: str = "order") -> Envelope:
         version = self.versions.get(stream, 0) + 1
@@ -58,9 +62,28 @@ class Feed:
         )
 
     async def emit(self, stream: str, event: DomainEvent, stream_type: str = "order") -> Outcome:
-        outcome = await self.svc.consumer.handle(self.envelope(stream, event, stream_type))
+        envelope = self.envelope(stream, event, stream_type)
+        if self._held is not None:
+            self._held.append(envelope)
+            return Outcome.APPLIED
+        outcome = await self.svc.consumer.handle(envelope)
         assert outcome in (Outcome.APPLIED, Outcome.IGNORED, Outcome.DUPLICATE), outcome
         return outcome
+
+    @asynccontextmanager
+    async def batch(self) -> AsyncIterator[list[Envelope]]:
+        """``async with feed.batch():`` the events emitted inside are handed to the consumer
+        together when the block ends, as one poll of the broker (``apply_records``: batches of
+        ``batch_events``, one transaction each); yields the envelopes."""
+        self._held = held = []
+        try:
+            yield held
+        finally:
+            self._held = None
+        records = [ConsumerRecord("feed", 0, offset, 0, 0, e.stream_id.encode(), e.to_wire(), None,
+                                  len(e.stream_id), len(e.to_wire()), [("event_type", e.event_type.encode())])
+                   for offset, e in enumerate(held)]
+        await self.svc.consumer.apply_records(records)
 
     async def register(
         self,

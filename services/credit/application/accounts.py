@@ -31,7 +31,7 @@ from libs.runtime.commands import Aggregate, Unit
 from libs.runtime.host import ServiceContext
 from libs.store.snapshots import SnapshotPolicy
 from libs.store.sql import Statement
-from services.credit.application.copies import cancelled_orders
+from services.credit.application import copies
 from services.credit.application.read_models import project
 from services.credit.domain import snapshot
 from services.credit.domain.account import SHAPE, STREAM_TYPE, Account, evolve, fold, stream_id
@@ -54,7 +54,7 @@ class Loaded(commands.Loaded[str, Account]):
 
 async def _rewrite_documents(unit: Unit, loaded: Loaded, events: Sequence[DomainEvent],
                              before: Account) -> None:
-    await project(unit.conn, fold(before, list(events)), events, loaded.cancelled)
+    await project(unit, fold(before, list(events)), events, loaded.cancelled)
 
 
 SNAPSHOTS: SnapshotPolicy[Account] = SnapshotPolicy(SHAPE, ev.EVENTS, snapshot.encode, snapshot.decode,
@@ -68,21 +68,19 @@ ACCOUNT: Aggregate[str, Account] = Aggregate(
     project=_rewrite_documents, snapshots=SNAPSHOTS)
 
 
-async def lock(conn: AsyncConnection, partner_id: str) -> None:
-    """Hold the account until the transaction ends (PostgreSQL; take it before any write)."""
-    if conn.dialect.name == "postgresql":
-        await _LOCK.fetch(conn, _lock_key(stream_id(partner_id)))
-
-
-async def _with_cancelled(conn: AsyncConnection, loaded: commands.Loaded[str, Account]) -> Loaded:
-    return Loaded(ACCOUNT, loaded.key, loaded.state, loaded.version,
-                  cancelled=await cancelled_orders(conn, loaded.key))
+async def lock(unit: Unit, partner_id: str) -> None:
+    """Hold the account until the transaction ends (PostgreSQL; take it before any write).
+    A consumer batch takes it once, at its first reaction on the account."""
+    if unit.conn.dialect.name == "postgresql" and unit.once_in_batch((_LOCK, partner_id)):
+        await _LOCK.fetch(unit.conn, _lock_key(stream_id(partner_id)))
 
 
 async def load_for_update(unit: Unit, partner_id: str) -> Loaded:
     """Lock and load the account; ``state.opened`` is False when there is none."""
-    await lock(unit.conn, partner_id)
-    return await _with_cancelled(unit.conn, await unit.load(ACCOUNT, partner_id))
+    await lock(unit, partner_id)
+    loaded = await unit.load(ACCOUNT, partner_id)
+    return Loaded(ACCOUNT, loaded.key, loaded.state, loaded.version,
+                  cancelled=await copies.cancelled(unit, partner_id))
 
 
 async def open_account(unit: Unit, partner_id: str) -> Loaded:
@@ -98,4 +96,5 @@ async def read_account(conn: AsyncConnection, ctx: ServiceContext, partner_id: s
     loaded = await commands.read(ctx, conn, ACCOUNT, partner_id)
     if not loaded.state.opened:
         raise AccountNotFound(partner_id)
-    return await _with_cancelled(conn, loaded)
+    return Loaded(ACCOUNT, loaded.key, loaded.state, loaded.version,
+                  cancelled=await copies.cancelled_orders(conn, loaded.key))

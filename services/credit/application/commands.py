@@ -50,11 +50,11 @@ async def change_terms(unit: Unit, partner_id: str, kind: str, credit_limit_mino
 
 async def decide_hold(unit: Unit, order_id: str, reason: str, release: bool) -> dict[str, Any]:
     """Release (passes funds review, even over the limit) or reject a held or awaiting order."""
-    order = await copies.order(unit.conn, order_id)
+    order = await copies.order(unit, order_id)
     if order is None:
         raise OrderNotFound(order_id)
     loaded = await accounts.open_account(unit, order["partner_id"])
-    if order_id not in loaded.state.orders and (closed := await reviewed(unit.conn, order_id)) is not None:
+    if order_id not in loaded.state.orders and (closed := await reviewed(unit, order_id)) is not None:
         raise NotOnHold(order_id, "cancelled" if order_id in loaded.cancelled else closed["status"])
     decide = decide_release if release else decide_reject
     decided = decide(loaded.state, order_id, reason, unit.actor, loaded.cancelled)

@@ -17,11 +17,11 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from libs.events import credit as ev
 from libs.events.base import DomainEvent
-from libs.runtime import documents
+from libs.events.codec import parse_json
+from libs.runtime.commands import Unit
+from libs.store.sql import Statement
 from services.credit.domain.account import Account
 from services.credit.domain.parts import (
     CreditNote,
@@ -148,7 +148,7 @@ def _touched(events: Sequence[DomainEvent]) -> _Touched:
     return touched
 
 
-async def project(conn: AsyncConnection, state: Account, events: Sequence[DomainEvent],
+async def project(unit: Unit, state: Account, events: Sequence[DomainEvent],
                   cancelled: Collection[str] = NONE) -> None:
     """Rewrite the documents that ``events`` changed, from the state after them."""
     touched = _touched(events)
@@ -156,51 +156,63 @@ async def project(conn: AsyncConnection, state: Account, events: Sequence[Domain
     partner = state.partner_id
     for note_id in sorted(touched.debit_notes & state.debit_notes.keys()):
         debit = state.debit_notes[note_id]
-        await documents.put(conn, DEBIT_NOTE, note_id, debit_note_body(partner, debit),
+        await unit.put_document(DEBIT_NOTE, note_id, debit_note_body(partner, debit),
                             partner_id=partner, status=debit.status, ref_id=debit.source_ref)
     for write_off_id in sorted(touched.write_offs & state.write_offs.keys()):
         write_off = state.write_offs[write_off_id]
-        await documents.put(conn, WRITE_OFF, write_off_id, write_off_body(partner, write_off),
+        await unit.put_document(WRITE_OFF, write_off_id, write_off_body(partner, write_off),
                             partner_id=partner, status=write_off.status)
     for invoice_id in sorted(invoices & state.invoices.keys()):
         invoice = state.invoices[invoice_id]
-        await documents.put(conn, INVOICE, invoice_id, invoice_body(partner, invoice), partner_id=partner,
+        await unit.put_document(INVOICE, invoice_id, invoice_body(partner, invoice), partner_id=partner,
                             status=invoice.status, ref_id=invoice.dispatch_id)
     for order_id in sorted(orders & state.orders.keys()):
         order = state.orders[order_id]
-        await documents.put(conn, REVIEW, order_id, review_body(state, order, cancelled), partner_id=partner,
+        await unit.put_document(REVIEW, order_id, review_body(state, order, cancelled), partner_id=partner,
                             status=review_status(order, cancelled))
     for payment_id in sorted(payments & state.payments.keys()):
-        await documents.put(conn, PAYMENT, payment_id, payment_body(partner, state.payments[payment_id]),
+        await unit.put_document(PAYMENT, payment_id, payment_body(partner, state.payments[payment_id]),
                             partner_id=partner)
     for note_id in sorted(notes & state.credit_notes.keys()):
         note = state.credit_notes[note_id]
-        await documents.put(conn, CREDIT_NOTE, note_id, credit_note_body(partner, note), partner_id=partner,
+        await unit.put_document(CREDIT_NOTE, note_id, credit_note_body(partner, note), partner_id=partner,
                             ref_id=note.source_ref)
 
 
-async def _has(conn: AsyncConnection, kind: str, partner_id: str, ref: str,
+async def _has(unit: Unit, kind: str, partner_id: str, ref: str,
                where: Callable[[dict[str, Any]], bool] | None = None) -> bool:
-    found = await documents.page(conn, kind, partner_id=partner_id, ref_id=ref, where=where, limit=1)
-    return bool(found["items"])
+    """Is there a document of ``kind`` on the partner's account with ``ref_id`` = ``ref`` (and
+    ``where``)? Asked of the documents the transaction holds back, then of the table: an
+    invoice's or a note's partner, reference and source never change once it is written, so
+    one that matches in either matches."""
+    if any(held_partner == partner_id and held_ref == ref and (where is None or where(body))
+           for _, body, held_partner, _, held_ref in unit.documents_held(kind)):
+        return True
+    rows = await _BY_REF.fetch(unit.conn, kind, ref, partner_id)
+    return any(where is None or where(parse_json(row[0])) for row in rows)
 
 
-async def reviewed(conn: AsyncConnection, order_id: str) -> dict[str, Any] | None:
+_BY_REF = Statement("SELECT body FROM documents WHERE kind = $1 AND ref_id = $2 AND partner_id = $3")
+"""``_has``'s read (every dispatch asks it): on the ``ref_id`` index, straight to the driver
+(``libs.store.sql.Statement``); a reference names one document or a few."""
+
+
+async def reviewed(unit: Unit, order_id: str) -> dict[str, Any] | None:
     """The order's review, if it went through funds review (on any account)."""
-    return await documents.get(conn, REVIEW, order_id)
+    return await unit.document(REVIEW, order_id)
 
 
-async def invoiced(conn: AsyncConnection, partner_id: str, dispatch_id: str) -> bool:
+async def invoiced(unit: Unit, partner_id: str, dispatch_id: str) -> bool:
     """Has the dispatch an invoice on the partner's account?"""
-    return await _has(conn, INVOICE, partner_id, dispatch_id)
+    return await _has(unit, INVOICE, partner_id, dispatch_id)
 
 
-async def credited(conn: AsyncConnection, partner_id: str, source_kind: str, source_ref: str) -> bool:
+async def credited(unit: Unit, partner_id: str, source_kind: str, source_ref: str) -> bool:
     """Has the source (a return, a settlement, a claim) a credit note on the partner's account?"""
-    return await _has(conn, CREDIT_NOTE, partner_id, source_ref,
+    return await _has(unit, CREDIT_NOTE, partner_id, source_ref,
                       lambda note: note["source_kind"] == source_kind)
 
 
-async def debited(conn: AsyncConnection, partner_id: str, source_ref: str) -> bool:
+async def debited(unit: Unit, partner_id: str, source_ref: str) -> bool:
     """Has the source (a settlement) a debit note on the partner's account?"""
-    return await _has(conn, DEBIT_NOTE, partner_id, source_ref)
+    return await _has(unit, DEBIT_NOTE, partner_id, source_ref)
