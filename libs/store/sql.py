@@ -191,6 +191,44 @@ def _fused(write: Statement, sql: str, shift: int) -> str | None:
     return f"WITH o2c_deferred AS ({write.postgresql}) {moved}"
 
 
+_LOCKS_HELD = "o2c.xact_locks_held"
+"""Key in a connection's ``info``: ``(transaction, {(lock statement, values)})``, the
+transaction-level locks ``hold_once`` took in that transaction."""
+
+
+async def hold_once(conn: AsyncConnection, lock: Statement, *args: Any) -> None:
+    """Run ``lock`` (a ``pg_advisory_xact_lock...`` statement) unless this transaction already did.
+
+    A transaction-level lock is held until the transaction ends, so taking it again in the
+    same transaction is a round trip that changes nothing. A consumer batch runs many
+    reactions in one transaction, and each takes the lock its decision needs (the stock
+    ledger, the rebate ledger): the batch takes it once. What was taken is remembered
+    with the transaction it was taken in (the innermost one, a savepoint's: a lock taken
+    under a savepoint is released when it rolls back), so a new transaction takes it again.
+    """
+    if _holds(conn, lock, args):
+        return
+    await lock.fetch(conn, *args)
+    current = _current_transaction(conn)
+    held = conn.info.get(_LOCKS_HELD)
+    if held is None or held[0] is not current:
+        held = conn.info[_LOCKS_HELD] = (current, set())
+    held[1].add((lock, args))
+
+
+def _current_transaction(conn: AsyncConnection) -> object | None:
+    sync = conn.sync_connection
+    if sync is None or not sync.in_transaction():
+        return None
+    return sync.get_nested_transaction() or sync.get_transaction()
+
+
+def _holds(conn: AsyncConnection, lock: Statement, args: tuple[Any, ...]) -> bool:
+    held = conn.info.get(_LOCKS_HELD)
+    current = _current_transaction(conn)
+    return held is not None and current is not None and held[0] is current and (lock, args) in held[1]
+
+
 def sqlite_uuid(value: uuid.UUID | None) -> str | None:
     """How a ``Uuid`` column holds ``value`` on SQLite (SQLAlchemy's own storage: 32 hex digits)."""
     return value.hex if value is not None else None

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.base import DomainEvent
 from libs.runtime import documents
-from libs.store.sql import Statement
+from libs.store.sql import Statement, hold_once
 from services.delivery.domain.stock import StockLevel, movements_of
 
 STOCK = "stock"
@@ -30,9 +30,11 @@ _LOCK = Statement("SELECT pg_advisory_xact_lock(hashtext($1))")
 
 
 async def hold_lock(conn: AsyncConnection, name: str = STOCK_LOCK) -> None:
-    """Wait for and hold ``name`` until this transaction ends (PostgreSQL; SQLite needs none)."""
+    """Wait for and hold ``name`` until this transaction ends (PostgreSQL; SQLite needs none).
+
+    Taken once per transaction (``hold_once``): a consumer batch's reactions share it."""
     if conn.dialect.name == "postgresql":
-        await _LOCK.fetch(conn, name)
+        await hold_once(conn, _LOCK, name)
 
 
 async def levels(conn: AsyncConnection, skus: Iterable[str]) -> dict[str, StockLevel]:

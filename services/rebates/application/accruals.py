@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from libs.events.rebates import ProgramPublished
 from libs.runtime import documents
 from libs.runtime.commands import Unit
-from libs.store.sql import Statement
+from libs.store.sql import Statement, hold_once
 from services.rebates.application import applicability, sources, views
 from services.rebates.application.copies import partner_ledger, partner_profile, timeliness_counts
 from services.rebates.application.rebates import LoadedRebate, append, load_rebate, new_settlement_id
@@ -48,9 +48,11 @@ _LOCK_ALONE = Statement("SELECT pg_advisory_xact_lock($1)")
 
 
 async def lock_ledger(conn: AsyncConnection, *, alone: bool = False) -> None:
-    """Hold the ledger until the transaction ends: shared by reactions, ``alone`` for a publish."""
+    """Hold the ledger until the transaction ends: shared by reactions, ``alone`` for a publish.
+
+    Taken once per transaction (``hold_once``): a consumer batch's reactions share it."""
     if conn.dialect.name == "postgresql":
-        await (_LOCK_ALONE if alone else _LOCK_SHARED).fetch(conn, LEDGER_LOCK_KEY)
+        await hold_once(conn, _LOCK_ALONE if alone else _LOCK_SHARED, LEDGER_LOCK_KEY)
 
 
 async def performance(conn: AsyncConnection, program: ProgramPublished, partner_id: str,
