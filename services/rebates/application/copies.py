@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from libs.events.codec import parse_json
 from libs.runtime import documents
 from libs.store.schema import documents as documents_table
+from libs.store.sql import Statement
 from services.rebates.domain.eligibility import PartnerProfile
 from services.rebates.domain.ledger import Application, InvoiceCopy, ReturnCopy
 
@@ -98,15 +99,17 @@ def timeliness_key(invoice: InvoiceCopy) -> str | None:
     return f"{invoice.issued_on.isoformat()}:{1 if invoice.on_time else 0}" if invoice.issued_on else None
 
 
+_TIMELINESS = Statement(
+    "SELECT count(*), coalesce(sum(CASE WHEN status LIKE '%:1' THEN 1 ELSE 0 END), 0) FROM documents "
+    "WHERE kind = $1 AND partner_id = $2 AND status >= $3 AND status <= $4")
+"""Sent by every accrual under a timeliness bonus: straight to the driver (``libs.store.sql.Statement``)."""
+
+
 async def timeliness_counts(conn: AsyncConnection, partner_id: str, first: date,
                             last: date) -> tuple[int, int]:
     """``(issued, paid_on_time)`` over the partner's invoices issued in ``first..last``, on the index."""
-    table = documents_table.c
-    on_time = sa.case((table.status.like("%:1"), 1), else_=0)
-    query = sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(on_time), 0)).where(
-        table.kind == INVOICE, table.partner_id == partner_id,
-        table.status >= first.isoformat(), table.status <= f"{last.isoformat()}:9")
-    issued, paid_on_time = (await conn.execute(query)).one()
+    [(issued, paid_on_time)] = await _TIMELINESS.fetch(conn, INVOICE, partner_id, first.isoformat(),
+                                                       f"{last.isoformat()}:9")
     return int(issued), int(paid_on_time)
 
 
