@@ -87,12 +87,13 @@ def folded_document(kind: str, fold: Fold, *, ref: str | None = None) -> Project
 
     The document (``documents`` of ``kind``, id = the aggregate's key) is read,
     ``fold(document, event, unit)`` applied to each new event and written back
-    with its ``partner_id`` and ``status``; the hook answers it.
+    with its ``partner_id`` and ``status``; the hook answers it. A stream the events began
+    has no document yet: it is not read (``fold`` starts from ``None``).
     """
 
     async def project(unit: Unit, loaded: Any, events: Sequence[DomainEvent], before: Any
                       ) -> dict[str, Any]:
-        doc = await documents.get(unit.conn, kind, loaded.key)
+        doc = await documents.get(unit.conn, kind, loaded.key) if loaded.version > len(events) else None
         for event in events:
             doc = fold(doc, event, unit)
         if doc is None:

@@ -210,7 +210,7 @@ async def hold_once(conn: AsyncConnection, lock: Statement, *args: Any) -> None:
         return
     await lock.fetch(conn, *args)
     current = _current_transaction(conn)
-    held = conn.info.get(_LOCKS_HELD)
+    held: tuple[object | None, set[tuple[Statement, tuple[Any, ...]]]] | None = conn.info.get(_LOCKS_HELD)
     if held is None or held[0] is not current:
         held = conn.info[_LOCKS_HELD] = (current, set())
     held[1].add((lock, args))
