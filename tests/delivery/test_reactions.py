@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
-import sqlalchemy
-from aiokafka import ConsumerRecord
 from sqlalchemy import select
 
 from libs.events.orders import OrderApproved
@@ -15,7 +12,7 @@ from libs.store.schema import events
 from libs.store.store import _COLUMNS, envelope_from_row
 from services.delivery.domain.stock import StockLevel, movements_of
 from tests.delivery.support import WAREHOUSE, FakePublisher, delivery_events, order_placed
-from tests.service_support import ADMIN, RunningService
+from tests.service_support import ADMIN, ONE_DOCUMENT, RunningService, Statements, consumer_record
 
 
 async def receive(svc: RunningService, sku: str, qty: int, reference: str | None = None) -> dict:
@@ -192,12 +189,6 @@ async def test_the_stock_ledger_is_the_fold_of_deliverys_events(
         ("A", 5, 4, 0), ("B", 2, 1, 0)]
 
 
-def _record(offset: int, envelope: Any) -> ConsumerRecord:  # type: ignore[type-arg]
-    value, key = envelope.to_wire(), envelope.stream_id.encode()
-    return ConsumerRecord("orders", 0, offset, 0, 0, key, value, None, len(key), len(value),
-                          [("event_type", envelope.event_type.encode()),
-                           ("event_id", str(envelope.event_id).encode())])
-
 
 async def test_a_batch_of_reactions_reads_and_locks_the_ledger_once(
     svc: RunningService, orders: FakePublisher,
@@ -210,18 +201,9 @@ async def test_a_batch_of_reactions_reads_and_locks_the_ledger_once(
     await receive(svc, "B", 4)
     envelopes = [orders.envelope(f"order-o{n}", order_placed(f"o{n}", {"A": 2, "B": 1})) for n in range(1, 6)]
     envelopes.insert(2, orders.envelope("order-o1", OrderApproved(order_id="o1")))
-    statements: list[str] = []
     applied = svc.consumer.outcomes[Outcome.APPLIED]
-
-    def heard(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        statements.append(statement)
-
-    engine = svc.ctx.db.engine.sync_engine
-    sqlalchemy.event.listen(engine, "before_cursor_execute", heard)
-    try:
-        await svc.consumer.apply_records([_record(n, e) for n, e in enumerate(envelopes)])
-    finally:
-        sqlalchemy.event.remove(engine, "before_cursor_execute", heard)
+    with Statements(svc.ctx.db) as statements:
+        await svc.consumer.apply_records([consumer_record(n, e) for n, e in enumerate(envelopes)])
     assert svc.consumer.outcomes[Outcome.APPLIED] == applied + 6
     assert [e["type"] for n in range(1, 6) for e in await delivery_events(svc, f"allocation-o{n}")] == [
         "StockAllocated"] * 4 + ["StockBackordered"]
@@ -229,10 +211,9 @@ async def test_a_batch_of_reactions_reads_and_locks_the_ledger_once(
     assert await level(svc, "B") == (4, 4, 0)
     shipments = (await svc.client.get("/v1/shipments", params={"order_id": "o1"}, headers=WAREHOUSE)).json()
     assert [s["status"] for s in shipments["items"]] == ["pending"]
-    locks = [s for s in statements if "pg_advisory_xact_lock" in s]
+    locks = statements.having("pg_advisory_xact_lock")
     assert len(locks) == (1 if svc.ctx.db.is_postgres else 0), locks
-    single = [s for s in statements if "FROM documents WHERE kind = $1 AND id = $2" in s
-              or "FROM documents WHERE kind = ?1 AND id = ?2" in s]
+    single = statements.having(*ONE_DOCUMENT)
     assert single == [], single
-    by_key = [s for s in statements if s.startswith("SELECT kind, id, body FROM documents")]
+    by_key = statements.having("SELECT kind, id, body FROM documents")
     assert len(by_key) == (1 if svc.ctx.db.is_postgres else 2), by_key  # copies; SQLite: levels too

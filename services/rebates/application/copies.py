@@ -13,8 +13,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from libs.events.base import DomainEvent
 from libs.events.codec import parse_json
 from libs.runtime import documents
+from libs.runtime.commands import Unit
+from libs.runtime.read_ahead import ReadAhead
 from libs.store.schema import documents as documents_table
 from libs.store.sql import Statement
 from services.rebates.domain.eligibility import PartnerProfile
@@ -47,7 +50,10 @@ async def all_documents(
 
 
 async def partner_profile(conn: AsyncConnection, partner_id: str) -> PartnerProfile:
-    body = await documents.get(conn, PARTNER, partner_id)
+    return _profile_from(partner_id, await documents.get(conn, PARTNER, partner_id))
+
+
+def _profile_from(partner_id: str, body: dict[str, Any] | None) -> PartnerProfile:
     if body is None:
         return PartnerProfile(partner_id)
     changes = tuple((date.fromisoformat(c["effective_from"]), c["parent_id"])
@@ -55,13 +61,18 @@ async def partner_profile(conn: AsyncConnection, partner_id: str) -> PartnerProf
     return PartnerProfile(partner_id, body.get("tier"), body.get("region"), body.get("parent_id"), changes)
 
 
-async def save_partner(conn: AsyncConnection, profile: PartnerProfile) -> None:
+def _partner_body(profile: PartnerProfile) -> dict[str, Any]:
     body: dict[str, Any] = {"partner_id": profile.partner_id, "tier": profile.tier, "region": profile.region,
                             "parent_id": profile.parent_id}
     if profile.parent_changes:
         body["parent_changes"] = [{"effective_from": day.isoformat(), "parent_id": parent_id}
                                   for day, parent_id in profile.parent_changes]
-    await documents.put(conn, PARTNER, profile.partner_id, body, partner_id=profile.partner_id)
+    return body
+
+
+async def save_partner(conn: AsyncConnection, profile: PartnerProfile) -> None:
+    await documents.put(conn, PARTNER, profile.partner_id, _partner_body(profile),
+                        partner_id=profile.partner_id)
 
 
 def invoice_from(body: dict[str, Any]) -> InvoiceCopy:
@@ -113,8 +124,8 @@ async def timeliness_counts(conn: AsyncConnection, partner_id: str, first: date,
     return int(issued), int(paid_on_time)
 
 
-async def save_invoice(conn: AsyncConnection, invoice: InvoiceCopy) -> None:
-    await documents.put(conn, INVOICE, invoice.invoice_id, {
+def _invoice_body(invoice: InvoiceCopy) -> dict[str, Any]:
+    return {
         "invoice_id": invoice.invoice_id, "partner_id": invoice.partner_id, "order_id": invoice.order_id,
         "issued_on": _text(invoice.issued_on), "total_minor": invoice.total_minor,
         "currency": invoice.currency,
@@ -122,7 +133,55 @@ async def save_invoice(conn: AsyncConnection, invoice: InvoiceCopy) -> None:
         "applications": [{"ref": a.ref, "amount_minor": a.amount_minor, "on": _text(a.on)}
                          for a in invoice.applications],
         "paid_on": _text(invoice.paid_on), "on_time": invoice.on_time,
-    }, partner_id=invoice.partner_id, status=timeliness_key(invoice), ref_id=invoice.order_id)
+    }
+
+
+async def save_invoice(conn: AsyncConnection, invoice: InvoiceCopy) -> dict[str, Any]:
+    body = _invoice_body(invoice)
+    await documents.put(conn, INVOICE, invoice.invoice_id, body, partner_id=invoice.partner_id,
+                        status=timeliness_key(invoice), ref_id=invoice.order_id)
+    return body
+
+
+# -- in a reaction: the copies a consumer batch's events name, read ahead
+
+def _named(event: DomainEvent) -> list[documents.Key]:
+    """The copies a reaction to ``event`` reads: its invoice's and its partner's."""
+    named = []
+    if (invoice_id := getattr(event, "invoice_id", None)) is not None:
+        named.append((INVOICE, invoice_id))
+    if (partner_id := getattr(event, "partner_id", None)) is not None:
+        named.append((PARTNER, partner_id))
+    return named
+
+
+_AHEAD = ReadAhead("services.rebates.copies", _named)
+"""A partner's invoice copies are written only by the reactions to its account's events (one
+stream, handled one at a time); its partner copy by those to its partner stream too, whose
+order against the account's is not promised anyway (a write that depends on the copy being
+unknown reads it again: ``handlers.when_invoice_issued_accrue``)."""
+
+
+async def profile_of(unit: Unit, partner_id: str) -> PartnerProfile:
+    """The partner's copy as a reaction sees it (read ahead in a consumer batch)."""
+    return _profile_from(partner_id, await _AHEAD.get(unit, PARTNER, partner_id))
+
+
+async def invoice_of(unit: Unit, invoice_id: str, partner_id: str) -> InvoiceCopy:
+    """``invoice_copy`` as a reaction sees it (read ahead in a consumer batch)."""
+    body = await _AHEAD.get(unit, INVOICE, invoice_id)
+    return invoice_from(body) if body else InvoiceCopy(invoice_id, partner_id)
+
+
+async def keep_invoice(unit: Unit, invoice: InvoiceCopy) -> None:
+    """``save_invoice``; the batch's later reactions see it."""
+    _AHEAD.kept(unit, INVOICE, invoice.invoice_id, await save_invoice(unit.conn, invoice))
+
+
+async def keep_partner(unit: Unit, profile: PartnerProfile) -> None:
+    """``save_partner``; the batch's later reactions see it."""
+    await save_partner(unit.conn, profile)
+    _AHEAD.kept(unit, PARTNER, profile.partner_id, _partner_body(profile))
 
 
 def return_from(body: dict[str, Any]) -> ReturnCopy:
