@@ -104,10 +104,12 @@ async def accrue(unit: Unit, program: ProgramPublished, partner_id: str,
 
 _PROGRAMS = f"SELECT body FROM documents WHERE kind = '{views.PROGRAM}' AND id IN ({{ids}}) ORDER BY id"
 # Each reads the programs' documents through the lookup, in one round trip (straight to the driver).
-_ELIGIBLE = Statement(_PROGRAMS.format(ids=applicability.ELIGIBLE))
+# Only a program's commands write its document, never a reaction: a reaction's held-back write
+# of another document (an invoice copy, an accrual) rides along (``Statement(apart=True)``).
+_ELIGIBLE = Statement(_PROGRAMS.format(ids=applicability.ELIGIBLE), apart=True)
 _ELIGIBLE_OR_ACCRUING = Statement(_PROGRAMS.format(
-    ids=f"{applicability.ELIGIBLE} UNION {sources.ACCRUING.format(partner='$4')}"))
-_ACCRUING = Statement(_PROGRAMS.format(ids=sources.ACCRUING.format(partner="$1")))
+    ids=f"{applicability.ELIGIBLE} UNION {sources.ACCRUING.format(partner='$4')}"), apart=True)
+_ACCRUING = Statement(_PROGRAMS.format(ids=sources.ACCRUING.format(partner="$1")), apart=True)
 
 
 async def programs_for(conn: AsyncConnection, profile: PartnerProfile, currency: str,
