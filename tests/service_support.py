@@ -15,9 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import sqlalchemy
+from aiokafka import ConsumerRecord
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
+from libs.events.envelope import Envelope
 from libs.messaging.consumer import Consumer, Outcome
 from libs.runtime.host import ServiceContext, ServiceSpec, build_app, start_context
 from libs.runtime.settings import RuntimeSettings
@@ -84,3 +87,40 @@ async def running(spec: ServiceSpec, db: Database) -> AsyncIterator[RunningServi
                                  event_hooks={"response": [ResponseChecker(app)]}) as client, ops:
         yield RunningService(spec, ctx, client, app.state.consumer, ops, app)
 
+
+
+def consumer_record(offset: int, envelope: Envelope, topic: str = "test") -> ConsumerRecord:  # type: ignore[type-arg]
+    """``envelope`` as the relay publishes it (headers ``event_type`` and ``event_id``): a poll of
+    several handed to ``Consumer.apply_records`` is applied as one batch."""
+    value, key = envelope.to_wire(), envelope.stream_id.encode()
+    return ConsumerRecord(topic, 0, offset, 0, 0, key, value, None, len(key), len(value),
+                          [("event_type", envelope.event_type.encode()),
+                           ("event_id", str(envelope.event_id).encode())])
+
+
+ONE_DOCUMENT = ("FROM documents WHERE kind = $1 AND id = $2", "FROM documents WHERE kind = ?1 AND id = ?2")
+"""How ``documents.get`` (one document by key) reads, on PostgreSQL and on SQLite."""
+BY_KEYS = ("SELECT kind, id, body FROM documents", "SELECT d.kind, d.id, d.body FROM documents d")
+"""How documents are read by many keys at once (``documents.get_many``, ``Documents``)."""
+
+
+class Statements:
+    """The statements a database's writer is sent while the block runs (``Statement``s too)."""
+
+    def __init__(self, db: Database) -> None:
+        self.engine = db.engine.sync_engine
+        self.sent: list[str] = []
+
+    def _heard(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        self.sent.append(statement)
+
+    def __enter__(self) -> Statements:
+        sqlalchemy.event.listen(self.engine, "before_cursor_execute", self._heard)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        sqlalchemy.event.remove(self.engine, "before_cursor_execute", self._heard)
+
+    def having(self, *parts: str) -> list[str]:
+        """The statements that contain any of ``parts``."""
+        return [sent for sent in self.sent if any(part in sent for part in parts)]

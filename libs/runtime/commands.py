@@ -17,8 +17,7 @@ A service says *what* to decide; this module says *how* it runs:
 
 In a consumer batch (``libs.messaging.work.BatchWork``) the reactions share what
 holds until the batch's transaction ends, and lose it with it: the streams they
-appended to (``Unit.load``), what was done once (``Unit.once_in_batch``: a
-transaction-scoped lock, say) and their documents (``Unit.document`` and
+appended to (``Unit.load``) and their documents (``Unit.document`` and
 ``Unit.put_document``: read once, or all ahead in one statement, ``read_ahead``; written
 in one upsert after the batch's last handler). A command reads and writes at once.
 
@@ -80,9 +79,9 @@ _DOCUMENTS_IN_BATCH = "libs.runtime.commands:documents"
 """Key of a consumer batch's shared ``documents.Documents``: the documents its reactions read
 and write through ``Unit.document`` and ``Unit.put_document``."""
 _ONCE_IN_BATCH = "libs.runtime.commands:once"
-"""Key of a consumer batch's shared set of what ``Unit.once_in_batch`` was asked about."""
+"""Key of a consumer batch's shared set of what ``Unit._once_in_batch`` was asked about."""
 _READ_AHEAD = "libs.runtime.commands:read ahead"
-"""``Unit.once_in_batch`` key of the batch's one ``read_ahead``."""
+"""``Unit._once_in_batch`` key of the batch's one ``read_ahead``."""
 
 Project = Callable[["Unit", Any, Sequence[DomainEvent], Any], Awaitable["dict[str, Any] | None"]]
 """``(unit, loaded after the events, the events, the state before them)``: rewrite the read
@@ -102,12 +101,13 @@ def folded_document(kind: str, fold: Fold, *, ref: str | None = None) -> Project
 
     The document (``documents`` of ``kind``, id = the aggregate's key) is read,
     ``fold(document, event, unit)`` applied to each new event and written back
-    with its ``partner_id`` and ``status``; the hook answers it.
+    with its ``partner_id`` and ``status``; the hook answers it. A stream the events began
+    has no document yet: it is not read (``fold`` starts from ``None``).
     """
 
     async def project(unit: Unit, loaded: Any, events: Sequence[DomainEvent], before: Any
                       ) -> dict[str, Any]:
-        doc = await documents.get(unit.conn, kind, loaded.key)
+        doc = await documents.get(unit.conn, kind, loaded.key) if loaded.version > len(events) else None
         for event in events:
             doc = fold(doc, event, unit)
         if doc is None:
@@ -187,7 +187,7 @@ class Unit:
         work = self.delivery.work if self.delivery is not None else None
         return work.shared(key, make) if work is not None else None
 
-    def once_in_batch(self, key: Any) -> bool:
+    def _once_in_batch(self, key: Any) -> bool:
         """True the first time ``key`` is asked about in this consumer batch (and always outside
         one): for what holds until the transaction ends, such as a transaction-scoped lock."""
         seen: set[Any] | None = self.kept_for_batch(_ONCE_IN_BATCH, set)
@@ -214,7 +214,7 @@ class Unit:
         (``document``). Outside a batch it does nothing."""
         work = self.delivery.work if self.delivery is not None else None
         docs = self._batch_documents()
-        if work is not None and docs is not None and self.once_in_batch(_READ_AHEAD):
+        if work is not None and docs is not None and self._once_in_batch(_READ_AHEAD):
             await docs.load(dict.fromkeys(keys(work.events)))
 
     async def document(self, kind: str, doc_id: str) -> dict[str, Any] | None:
@@ -238,6 +238,14 @@ class Unit:
                                 ref_id=ref_id)
         else:
             docs.put(kind, doc_id, body, partner_id=partner_id, status=status, ref_id=ref_id)
+
+    def document_written(self, kind: str, doc_id: str, body: dict[str, Any]) -> None:
+        """``body`` was just written straight to the table (``documents.put``: a read by an
+        index later in the batch must find it there): the batch's later ``document`` reads
+        answer it too. Nothing to do in a command."""
+        docs = self._batch_documents()
+        if docs is not None:
+            docs.written(kind, doc_id, body)
 
     def documents_held(self, kind: str) -> list[documents.Held]:
         """``(id, body, partner_id, status, ref_id)`` of the documents of ``kind`` this consumer

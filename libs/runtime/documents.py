@@ -28,7 +28,7 @@ from libs.events.codec import canonical_json, parse_json
 from libs.runtime.auth import Principal
 from libs.runtime.errors import DomainError
 from libs.store.schema import documents
-from libs.store.sql import Statement, driver_of, row_placeholders
+from libs.store.sql import Statement, row_placeholders
 
 MAX_LIMIT = 200
 LOAD_CHUNK = 500
@@ -41,15 +41,17 @@ Held = tuple[str, dict[str, Any], "str | None", "str | None", "str | None"]
 """A document kept by ``Documents.put`` and not written yet: (id, body, partner_id, status, ref_id)."""
 
 _COLUMNS = ("kind", "id", "partner_id", "status", "ref_id", "body", "version", "updated_at")
-_PG_SELECT = ("SELECT d.kind, d.id, d.body FROM documents d "
-              "JOIN unnest($1::text[], $2::text[]) AS k(kind, id) ON d.kind = k.kind AND d.id = k.id")
+_PG_SELECT_SQL = ("SELECT d.kind, d.id, d.body FROM documents d "
+                  "JOIN unnest($1::text[], $2::text[]) AS k(kind, id) ON d.kind = k.kind AND d.id = k.id")
+_PG_SELECT = Statement(_PG_SELECT_SQL)
+_PG_SELECT_LOCKED = Statement(_PG_SELECT_SQL + " ORDER BY d.kind, d.id FOR UPDATE OF d")
 _ON_CONFLICT_UPDATE = (
     " ON CONFLICT (kind, id) DO UPDATE SET partner_id = excluded.partner_id, "
     "status = excluded.status, ref_id = excluded.ref_id, body = excluded.body, "
     "version = excluded.version, updated_at = excluded.updated_at")
-_PG_UPSERT = (f"INSERT INTO documents ({', '.join(_COLUMNS)}) SELECT * FROM unnest("
-              "$1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[], "
-              "$8::text[])" + _ON_CONFLICT_UPDATE)
+_PG_UPSERT = Statement(f"INSERT INTO documents ({', '.join(_COLUMNS)}) SELECT * FROM unnest("
+                       "$1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], "
+                       "$7::int[], $8::text[])" + _ON_CONFLICT_UPDATE)
 
 # Sent straight to the driver (``libs.store.sql.Statement``): every command's read and write
 # of its documents runs them.
@@ -162,10 +164,9 @@ class Documents:
         if not keys:
             return []
         if self.conn.dialect.name == "postgresql":  # one statement, straight from the driver
-            driver = await driver_of(self.conn)
-            locking = " ORDER BY d.kind, d.id FOR UPDATE OF d" if self.lock else ""
-            return await driver.fetch(_PG_SELECT + locking, [kind for kind, _ in keys],
-                                      [doc_id for _, doc_id in keys])
+            select = _PG_SELECT_LOCKED if self.lock else _PG_SELECT
+            return [(row[0], row[1], row[2]) for row in await select.fetch(
+                self.conn, [kind for kind, _ in keys], [doc_id for _, doc_id in keys])]
         found: list[tuple[str, str, str]] = []
         for first in range(0, len(keys), LOAD_CHUNK):
             chunk = keys[first:first + LOAD_CHUNK]
@@ -195,6 +196,12 @@ class Documents:
         self._bodies[(kind, doc_id)] = body
         self._changed[(kind, doc_id)] = (body, partner_id, status, ref_id, version)
 
+    def written(self, kind: str, doc_id: str, body: dict[str, Any]) -> None:
+        """``body`` was written to the table by someone else on this connection: answer it from
+        now on (a ``put`` of it not flushed yet is superseded)."""
+        self._bodies[(kind, doc_id)] = body
+        self._changed.pop((kind, doc_id), None)
+
     def changed(self, kind: str) -> list[Held]:
         """``(id, body, partner_id, status, ref_id)`` of the documents of ``kind`` kept by ``put``
         and not written yet: a read by an index (not by key) does not find them in the table."""
@@ -212,8 +219,7 @@ class Documents:
                 for (kind, doc_id), (body, partner_id, status, ref_id, version) in self._changed.items()]
         self._changed.clear()
         if self.conn.dialect.name == "postgresql":  # one statement of arrays, straight from the driver
-            driver = await driver_of(self.conn)
-            await driver.execute(_PG_UPSERT, *(list(column) for column in zip(*rows, strict=True)))
+            await _PG_UPSERT.execute(self.conn, *(list(column) for column in zip(*rows, strict=True)))
         else:
             for first in range(0, len(rows), LOAD_CHUNK):
                 chunk = rows[first:first + LOAD_CHUNK]

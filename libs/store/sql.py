@@ -125,12 +125,18 @@ class Statement:
     snapshot), and before any statement SQLAlchemy sends or ``driver_of`` hands out the
     driver. Its failure is raised by the statement that carried it, in the same
     transaction, which then rolls back as it would have.
+
+    ``apart``: a read that names a table such writes change, but never meets the rows they
+    change (rebates' program lookups read only program documents, which no reaction
+    writes): it carries a held write all the same.
     """
 
-    __slots__ = ("postgresql", "sqlite", "target")
+    __slots__ = ("apart", "postgresql", "sqlite", "target")
 
-    def __init__(self, postgresql: str, *, sqlite: str | None = None, deferrable: bool = False) -> None:
+    def __init__(self, postgresql: str, *, sqlite: str | None = None, deferrable: bool = False,
+                 apart: bool = False) -> None:
         self.postgresql = postgresql
+        self.apart = apart
         self.sqlite = sqlite if sqlite is not None else _PLACEHOLDER.sub(r"?\1", postgresql)
         self.target: re.Pattern[str] | None = None
         """The table a deferrable write changes, as a word to look for in a carrier's text."""
@@ -170,25 +176,63 @@ async def _send_held(sync: Connection) -> None:
             await _send(sync, statement.postgresql, args, False)
 
 
-def _carried(held: list[tuple[Statement, tuple[Any, ...]]], sql: str, args: tuple[Any, ...]
-             ) -> tuple[str, tuple[Any, ...]] | None:
+def _carried(held: list[tuple[Statement, tuple[Any, ...]]], sql: str, args: tuple[Any, ...],
+             apart: bool) -> tuple[str, tuple[Any, ...]] | None:
     """``sql`` with the held-back write in front of it, and both's values; None when ``sql``
     cannot carry it."""
     [(write, write_args)] = held
-    fused = _fused(write, sql, len(write_args))
+    fused = _fused(write, sql, len(write_args), apart)
     return (fused, (*write_args, *args)) if fused is not None else None
 
 
 @functools.lru_cache(maxsize=256)
-def _fused(write: Statement, sql: str, shift: int) -> str | None:
+def _fused(write: Statement, sql: str, shift: int, apart: bool) -> str | None:
     """``write`` as a data-modifying ``WITH`` in front of ``sql`` (whose placeholders move past
     the write's ``shift`` values), built once per pair; None when ``sql`` names the write's
-    table or has a ``WITH`` of its own."""
+    table (unless ``apart``) or has a ``WITH`` of its own."""
     assert write.target is not None
-    if write.target.search(sql) or sql.lstrip()[:4].upper() == "WITH":
+    if (write.target.search(sql) and not apart) or sql.lstrip()[:4].upper() == "WITH":
         return None
     moved = _PLACEHOLDER.sub(lambda m: f"${int(m.group(1)) + shift}", sql)
     return f"WITH o2c_deferred AS ({write.postgresql}) {moved}"
+
+
+_LOCKS_HELD = "o2c.xact_locks_held"
+"""Key in a connection's ``info``: ``(transaction, {(lock statement, values)})``, the
+transaction-level locks ``hold_once`` took in that transaction."""
+
+
+async def hold_once(conn: AsyncConnection, lock: Statement, *args: Any) -> None:
+    """Run ``lock`` (a ``pg_advisory_xact_lock...`` statement) unless this transaction already did.
+
+    A transaction-level lock is held until the transaction ends, so taking it again in the
+    same transaction is a round trip that changes nothing. A consumer batch runs many
+    reactions in one transaction, and each takes the lock its decision needs (the stock
+    ledger, the rebate ledger): the batch takes it once. What was taken is remembered
+    with the transaction it was taken in (the innermost one, a savepoint's: a lock taken
+    under a savepoint is released when it rolls back), so a new transaction takes it again.
+    """
+    if _holds(conn, lock, args):
+        return
+    await lock.fetch(conn, *args)
+    current = _current_transaction(conn)
+    held: tuple[object | None, set[tuple[Statement, tuple[Any, ...]]]] | None = conn.info.get(_LOCKS_HELD)
+    if held is None or held[0] is not current:
+        held = conn.info[_LOCKS_HELD] = (current, set())
+    held[1].add((lock, args))
+
+
+def _current_transaction(conn: AsyncConnection) -> object | None:
+    sync = conn.sync_connection
+    if sync is None or not sync.in_transaction():
+        return None
+    return sync.get_nested_transaction() or sync.get_transaction()
+
+
+def _holds(conn: AsyncConnection, lock: Statement, args: tuple[Any, ...]) -> bool:
+    held = conn.info.get(_LOCKS_HELD)
+    current = _current_transaction(conn)
+    return held is not None and current is not None and held[0] is current and (lock, args) in held[1]
 
 
 def sqlite_uuid(value: uuid.UUID | None) -> str | None:
@@ -206,7 +250,7 @@ async def _on_driver(conn: AsyncConnection, statement: Statement, args: tuple[An
     sql = statement.postgresql if postgres else statement.sqlite
     held = sync.info.get(DEFERRED)
     if held:
-        carried = _carried(held, sql, args) if statement.target is None else None
+        carried = _carried(held, sql, args, statement.apart) if statement.target is None else None
         if carried is None:
             await _send_held(sync)
         else:

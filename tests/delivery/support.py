@@ -28,6 +28,14 @@ def fix_clock(svc: RunningService, moment: datetime = TODAY) -> None:
     svc.ctx.clock = lambda: moment
 
 
+def order_placed(order_id: str, lines: dict[str, int], partner_id: str = "ptn_a") -> OrderPlaced:
+    return OrderPlaced(
+        order_id=order_id, partner_id=partner_id, partner_ref=f"ref-{order_id}",
+        lines=[OrderLine(sku=sku, qty=qty, category="tools", unit_price_minor=100,
+                         line_total_minor=100 * qty) for sku, qty in lines.items()],
+        ship_to_region="east", total_minor=100 * sum(lines.values()), payment_kind="credit")
+
+
 class FakePublisher:
     """Appends nothing anywhere: builds the envelopes another service would publish and hands
     them to delivery's consumer, exactly as the consumer runtime would."""
@@ -40,6 +48,15 @@ class FakePublisher:
 
     async def emit(self, stream_id: str, event: DomainEvent, *, stream_type: str = "order",
                    correlation_id: uuid.UUID | None = None) -> Outcome:
+        self.envelope(stream_id, event, stream_type=stream_type, correlation_id=correlation_id)
+        assert self.last is not None
+        outcome = await self.svc.consumer.handle(self.last)
+        assert outcome in (Outcome.APPLIED, Outcome.IGNORED, Outcome.DUPLICATE), outcome
+        return outcome
+
+    def envelope(self, stream_id: str, event: DomainEvent, *, stream_type: str = "order",
+                 correlation_id: uuid.UUID | None = None) -> Envelope:
+        """The next envelope of ``stream_id`` (not handed to the consumer: ``emit`` does that)."""
         version = self.versions.get(stream_id, 0) + 1
         self.versions[stream_id] = version
         correlation = correlation_id or self.correlations.setdefault(stream_id, uuid.uuid4())
@@ -49,16 +66,10 @@ class FakePublisher:
             occurred_at=format_timestamp(utc_now()), correlation_id=correlation,
             causation_id=None, actor="test:orders", data=canonical_json(event.payload()).decode(),
         )
-        outcome = await self.svc.consumer.handle(self.last)
-        assert outcome in (Outcome.APPLIED, Outcome.IGNORED, Outcome.DUPLICATE), outcome
-        return outcome
+        return self.last
 
     async def place(self, order_id: str, lines: dict[str, int], partner_id: str = "ptn_a") -> None:
-        await self.emit(f"order-{order_id}", OrderPlaced(
-            order_id=order_id, partner_id=partner_id, partner_ref=f"ref-{order_id}",
-            lines=[OrderLine(sku=sku, qty=qty, category="tools", unit_price_minor=100,
-                             line_total_minor=100 * qty) for sku, qty in lines.items()],
-            ship_to_region="east", total_minor=100 * sum(lines.values()), payment_kind="credit"))
+        await self.emit(f"order-{order_id}", order_placed(order_id, lines, partner_id))
 
     async def approve(self, order_id: str) -> None:
         await self.emit(f"order-{order_id}", OrderApproved(order_id=order_id))

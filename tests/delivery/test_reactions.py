@@ -6,12 +6,13 @@ import uuid
 
 from sqlalchemy import select
 
+from libs.events.orders import OrderApproved
 from libs.messaging.consumer import Outcome
 from libs.store.schema import events
 from libs.store.store import _COLUMNS, envelope_from_row
 from services.delivery.domain.stock import StockLevel, movements_of
-from tests.delivery.support import WAREHOUSE, FakePublisher, delivery_events
-from tests.service_support import ADMIN, RunningService
+from tests.delivery.support import WAREHOUSE, FakePublisher, delivery_events, order_placed
+from tests.service_support import ADMIN, BY_KEYS, ONE_DOCUMENT, RunningService, Statements, consumer_record
 
 
 async def receive(svc: RunningService, sku: str, qty: int, reference: str | None = None) -> dict:
@@ -186,3 +187,33 @@ async def test_the_stock_ledger_is_the_fold_of_deliverys_events(
     assert listed == [level.as_dict() for level in sorted(folded.values(), key=lambda lv: lv.sku)]
     assert [(s["sku"], s["on_hand"], s["allocated"], s["in_inspection"]) for s in listed] == [
         ("A", 5, 4, 0), ("B", 2, 1, 0)]
+
+
+
+async def test_a_batch_of_reactions_reads_and_locks_the_ledger_once(
+    svc: RunningService, orders: FakePublisher,
+) -> None:
+    """Placements and an approval in one consumer batch: the stock lock is taken once, the
+    order copies of the batch are read in one statement, the levels of skus once (not read
+    back to move them), and no document of a stream the batch begins is looked for; the
+    effects are those of the events one at a time."""
+    await receive(svc, "A", 10)
+    await receive(svc, "B", 4)
+    envelopes = [orders.envelope(f"order-o{n}", order_placed(f"o{n}", {"A": 2, "B": 1})) for n in range(1, 6)]
+    envelopes.insert(2, orders.envelope("order-o1", OrderApproved(order_id="o1")))
+    applied = svc.consumer.outcomes[Outcome.APPLIED]
+    with Statements(svc.ctx.db) as statements:
+        await svc.consumer.apply_records([consumer_record(n, e) for n, e in enumerate(envelopes)])
+    assert svc.consumer.outcomes[Outcome.APPLIED] == applied + 6
+    assert [e["type"] for n in range(1, 6) for e in await delivery_events(svc, f"allocation-o{n}")] == [
+        "StockAllocated"] * 4 + ["StockBackordered"]
+    assert await level(svc, "A") == (10, 8, 2)
+    assert await level(svc, "B") == (4, 4, 0)
+    shipments = (await svc.client.get("/v1/shipments", params={"order_id": "o1"}, headers=WAREHOUSE)).json()
+    assert [s["status"] for s in shipments["items"]] == ["pending"]
+    locks = statements.having("pg_advisory_xact_lock")
+    assert len(locks) == (1 if svc.ctx.db.is_postgres else 0), locks
+    single = statements.having(*ONE_DOCUMENT)
+    assert single == [], single
+    by_key = statements.having(*BY_KEYS)
+    assert len(by_key) == 2, by_key  # the order copies, the levels

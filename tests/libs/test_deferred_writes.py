@@ -63,6 +63,18 @@ async def test_a_statement_reading_its_table_sees_it(pg_db: Database) -> None:
     assert await _bodies(pg_db) == ['{"n": 1}', '{"n": 2}']
 
 
+async def test_a_statement_apart_from_the_write_carries_it(pg_db: Database) -> None:
+    """``apart``: a read of the write's table that never meets its rows carries it all the same
+    (one round trip); it reads what was there before, as its rows are not the written ones."""
+    apart = Statement("SELECT count(*) FROM documents WHERE kind = 'other'", apart=True)
+    with heard(pg_db) as statements:
+        async with pg_db.transaction() as conn:
+            await _PUT.execute(conn, "t", "a", '{"n": 1}', 0)
+            assert (await apart.fetch(conn))[0][0] == 0
+    assert len(statements) == 1 and statements[0].startswith("WITH o2c_deferred AS (INSERT INTO documents")
+    assert await _bodies(pg_db) == ['{"n": 1}']
+
+
 async def test_a_deferrable_statement_read_at_once_goes_after_the_held_write(pg_db: Database) -> None:
     touch = Statement("UPDATE documents SET version = version + 1 WHERE kind = $1 RETURNING id",
                       deferrable=True)

@@ -11,7 +11,7 @@ from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from libs.store.database import Database
-from libs.store.sql import Statement
+from libs.store.sql import Statement, hold_once
 
 _INSERT = Statement("INSERT INTO documents (kind, id, body, version, updated_at) "
                     "VALUES ($1, $2, $3, 0, '2026-01-01T00:00:00Z')")
@@ -91,3 +91,46 @@ async def test_a_lost_connection_fails_as_sqlalchemy_fails(pg_db: Database) -> N
     assert any(isinstance(e, DBAPIError) for e in chain), chain
     async with pg_db.transaction() as conn:
         assert (await _COUNT.fetch(conn, "t"))[0][0] == 0
+
+
+_LOCK = Statement("SELECT $1::bigint", sqlite="SELECT ?1")
+"""Stands in for a ``pg_advisory_xact_lock`` statement: only how often it is sent is looked at."""
+
+
+async def test_a_lock_is_taken_once_per_transaction(db: Database) -> None:
+    """``hold_once``: the second take in one transaction sends nothing; the next transaction,
+    or another key, takes it again."""
+    heard: list[tuple[str, Any]] = []
+
+    def remember(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement in (_LOCK.postgresql, _LOCK.sqlite):
+            heard.append((statement, tuple(parameters)))
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", remember)
+    try:
+        async with db.transaction() as conn:
+            await hold_once(conn, _LOCK, 7)
+            await hold_once(conn, _LOCK, 7)
+            await hold_once(conn, _LOCK, 8)
+        assert [args for _, args in heard] == [(7,), (8,)]
+        with pytest.raises(RuntimeError):
+            async with db.transaction() as conn:
+                await hold_once(conn, _LOCK, 7)
+                raise RuntimeError("rolled back")
+        async with db.transaction() as conn:
+            await hold_once(conn, _LOCK, 7)
+            await hold_once(conn, _LOCK, 7)
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", remember)
+    assert [args for _, args in heard] == [(7,), (8,), (7,), (7,)]
+
+
+async def test_a_lock_held_once_is_held_to_the_end(pg_db: Database) -> None:
+    """The skipped take loses nothing: the lock taken first is still held when it is skipped."""
+    lock = Statement("SELECT pg_advisory_xact_lock($1)")
+    taken = Statement("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 "
+                      "AND pid = pg_backend_pid()")
+    async with pg_db.transaction() as conn:
+        await hold_once(conn, lock, 4242)
+        await hold_once(conn, lock, 4242)
+        assert (await taken.fetch(conn, 4242))[0][0] == 1

@@ -12,6 +12,9 @@ from typing import Any
 
 from sqlalchemy import event, select
 
+from libs.events.base import DomainEvent
+from libs.events.envelope import Envelope
+from libs.messaging.consumer import Outcome
 from libs.runtime import documents
 from libs.store.database import Database
 from libs.store.migrate import migrate
@@ -25,7 +28,7 @@ from services.rebates.domain.ledger import Contribution, InvoiceCopy, Window, ti
 from tests.rebates.support import Feed, accrual, issue_key, stored_events
 from tests.rebates.test_reactions import publish
 from tests.rebates.test_reactions import svc as svc  # the fixture
-from tests.service_support import RunningService
+from tests.service_support import BY_KEYS, ONE_DOCUMENT, RunningService, Statements, consumer_record
 
 
 async def source_rows(svc: RunningService, program_id: str) -> list[tuple[Any, ...]]:
@@ -182,3 +185,41 @@ async def test_timeliness_is_counted_on_the_index_as_the_rule_counts_it_and_back
         by_march = await copies.issued_through(conn, "p1", date(2026, 3, 31))
     assert counted == timeliness_in(invoices, Window(date(2026, 1, 1), date(2026, 3, 31))) == (3, 2)
     assert [invoice.invoice_id for invoice in by_march] == ["inv-a", "inv-b", "inv-f"]
+
+
+class _Collected(Feed):
+    """Builds the events' envelopes without handing them to the consumer (one batch later)."""
+
+    def __init__(self, svc: RunningService) -> None:
+        super().__init__(svc)
+        self.envelopes: list[Envelope] = []
+
+    async def send(self, event: DomainEvent, stream_id: str | None = None) -> Outcome:
+        self.envelopes.append(self.envelope(event, stream_id or f"account-{event.partner_id}"))
+        return Outcome.APPLIED
+
+
+async def test_a_batch_of_reactions_reads_its_copies_ahead_and_locks_the_ledger_once(
+        svc: RunningService) -> None:
+    """Invoices, cash and payment news of a partner in one consumer batch: its copies are read
+    in one statement, the ledger lock is taken once; the accrual is the one-at-a-time one."""
+    finance = await issue_key(svc, "finance")
+    await Feed(svc).partner("p1")
+    program = await publish(svc, finance)
+    batch = _Collected(svc)
+    await batch.invoice("inv-1", "p1", [("tools", 100_000)])
+    await batch.invoice("inv-2", "p1", [("tools", 50_000)])
+    await batch.payment("pay-1", "inv-1", "p1", 100_000)
+    await batch.paid("inv-1", "p1", on_time=True)
+    await batch.invoice("inv-1", "p1", [("tools", 100_000)])  # news seen again: counted once
+    with Statements(svc.ctx.db) as statements:
+        await svc.consumer.apply_records([consumer_record(n, e) for n, e in enumerate(batch.envelopes)])
+    assert await source_rows(svc, program) == [("p1", 1, "invoice", "inv-1", 100_000),
+                                               ("p1", 2, "invoice", "inv-2", 50_000)]
+    assert (await accrual(svc, finance, program, "p1"))["basis_minor"] == 150_000
+    async with svc.ctx.db.read() as conn:
+        paid = await copies.invoice_copy(conn, "inv-1", "p1")
+    assert (paid.on_time, [a.amount_minor for a in paid.applications]) == (True, [100_000])
+    assert statements.having(*ONE_DOCUMENT) == []
+    assert len(statements.having(*BY_KEYS)) == 1
+    assert len(statements.having("pg_advisory_xact_lock")) == (1 if svc.ctx.db.is_postgres else 0)

@@ -30,7 +30,7 @@ from libs.runtime import commands
 from libs.runtime.commands import Aggregate, Unit
 from libs.runtime.host import ServiceContext
 from libs.store.snapshots import SnapshotPolicy
-from libs.store.sql import Statement
+from libs.store.sql import Statement, hold_once
 from services.credit.application import copies
 from services.credit.application.read_models import project
 from services.credit.domain import snapshot
@@ -70,9 +70,9 @@ ACCOUNT: Aggregate[str, Account] = Aggregate(
 
 async def lock(unit: Unit, partner_id: str) -> None:
     """Hold the account until the transaction ends (PostgreSQL; take it before any write).
-    A consumer batch takes it once, at its first reaction on the account."""
-    if unit.conn.dialect.name == "postgresql" and unit.once_in_batch((_LOCK, partner_id)):
-        await _LOCK.fetch(unit.conn, _lock_key(stream_id(partner_id)))
+    Taken once per transaction (``hold_once``): a consumer batch's reactions share it."""
+    if unit.conn.dialect.name == "postgresql":
+        await hold_once(unit.conn, _LOCK, _lock_key(stream_id(partner_id)))
 
 
 async def load_for_update(unit: Unit, partner_id: str) -> Loaded:

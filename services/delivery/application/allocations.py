@@ -24,7 +24,7 @@ from libs.runtime import commands, documents
 from libs.runtime.aggregate import load
 from libs.runtime.commands import Aggregate, Unit
 from services.delivery.application import ledger
-from services.delivery.application.order_copies import get_order
+from services.delivery.application.order_copies import order_of
 from services.delivery.domain.allocation import (
     ALLOCATED,
     BACKORDERED,
@@ -61,13 +61,16 @@ class Loaded(commands.Loaded[str, Allocation]):
 
 async def _move_ledger_and_document(unit: Unit, loaded: Loaded, new: Sequence[DomainEvent],
                                     before: Allocation) -> None:
-    """Move the ledger and the allocation document by the appended events."""
+    """Move the ledger and the allocation document by the appended events.
+
+    A stream these events began has no document yet: it is not looked for."""
     order = loaded.order
     assert order is not None
-    doc = await documents.get(unit.conn, ALLOCATION, order["order_id"]) or {
+    doc = (await documents.get(unit.conn, ALLOCATION, order["order_id"])
+           if loaded.version > len(new) else None) or {
         "order_id": order["order_id"], "partner_id": order["partner_id"], "lines": order["lines"],
         "arrival": order["arrival"], "correlation_id": order["correlation_id"], "missing": []}
-    await ledger.record(unit.conn, new)
+    await ledger.record(unit, new)
     for event in new:
         if isinstance(event, StockAllocated):
             doc.update(status=ALLOCATED, missing=[])
@@ -94,7 +97,7 @@ async def allocate_placed_order(unit: Unit, order: dict[str, Any]) -> None:
     await ledger.hold_lock(unit.conn)
     loaded = await _load(unit, order)
     needed = needed_of(order)
-    available = available_of(await ledger.levels(unit.conn, needed))
+    available = available_of(await ledger.levels(unit, needed))
     new = decide_on_placement(loaded.state, order["order_id"], needed, available)
     await unit.save(loaded, new, salt="allocation")
 
@@ -123,11 +126,11 @@ async def serve_backorders(unit: Unit, cause_id: uuid.UUID) -> list[str]:
              for doc in waiting.values()]
     skus = {sku for queued in queue for sku, _ in queued.needed}
     served: list[str] = []
-    for queued in serve_in_arrival_order(queue, available_of(await ledger.levels(conn, skus))):
+    for queued in serve_in_arrival_order(queue, available_of(await ledger.levels(unit, skus))):
         order = waiting[queued.order_id]
         loaded = await _load(unit, order)
         needed = dict(queued.needed)
-        new = decide_from_backorder(loaded.state, needed, available_of(await ledger.levels(conn, needed)))
+        new = decide_from_backorder(loaded.state, needed, available_of(await ledger.levels(unit, needed)))
         if not new:
             continue
         meta = EventMetadata(actor=f"system:{unit.ctx.name}",
@@ -145,7 +148,7 @@ async def release_order(unit: Unit, order_id: str) -> list[str]:
     """
     conn, ctx = unit.conn, unit.ctx
     await ledger.hold_lock(conn)
-    order = await get_order(conn, order_id)
+    order = await order_of(unit, order_id)
     if order is None:
         return []
     loaded = await _load(unit, order)

@@ -15,8 +15,9 @@ from libs.events.orders import OrderApproved, OrderCancelled, OrderPlaced, Order
 from libs.messaging.consumer import Handler
 from libs.runtime.commands import Reaction, Unit, reactions
 from libs.runtime.host import ServiceContext
+from services.delivery.application import order_copies
 from services.delivery.application.allocations import allocate_placed_order, release_order
-from services.delivery.application.order_copies import get_order, save_order, update_order
+from services.delivery.application.order_copies import keep_order, order_of, update_order
 from services.delivery.application.shipments import cancel_shipment_of, create_shipment
 from services.delivery.domain.quantities import as_lines, tally
 
@@ -24,7 +25,7 @@ from services.delivery.domain.quantities import as_lines, tally
 async def when_order_placed_allocate_stock(unit: Unit, event: Any) -> None:
     """Keep the order's lines (by sku) and allocate all of them, or backorder the order."""
     assert isinstance(event, OrderPlaced)
-    order = await get_order(unit.conn, event.order_id)
+    order = await order_of(unit, event.order_id)
     if order is None:
         order = {
             "order_id": event.order_id, "partner_id": event.partner_id, "status": "placed",
@@ -33,7 +34,7 @@ async def when_order_placed_allocate_stock(unit: Unit, event: Any) -> None:
             "correlation_id": str(unit.envelope.correlation_id),
             "shipment_id": None, "return_ids": [],
         }
-        await save_order(unit.conn, order)
+        await keep_order(unit, order)
     await allocate_placed_order(unit, order)
 
 
@@ -47,8 +48,8 @@ async def when_order_closed_release_stock(unit: Unit, event: Any) -> None:
     assert isinstance(event, OrderCancelled | OrderRejected)
     status = "cancelled" if isinstance(event, OrderCancelled) else "rejected"
     await release_order(unit, event.order_id)
-    await cancel_shipment_of(unit.conn, event.order_id)
-    await update_order(unit.conn, event.order_id, status=status)
+    await cancel_shipment_of(unit, event.order_id)
+    await update_order(unit, event.order_id, status=status)
 
 
 REACTIONS: Mapping[str, Reaction] = {
@@ -61,4 +62,4 @@ REACTIONS: Mapping[str, Reaction] = {
 
 def handlers(ctx: ServiceContext) -> dict[str, Handler]:
     """The reaction table bound to the service's context."""
-    return reactions(ctx, REACTIONS)
+    return reactions(ctx, REACTIONS, read_ahead=order_copies.read_ahead)

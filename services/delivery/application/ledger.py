@@ -19,8 +19,9 @@ from collections.abc import Iterable
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.base import DomainEvent
-from libs.runtime import documents
-from libs.store.sql import Statement
+from libs.runtime.commands import Unit
+from libs.runtime.documents import Documents
+from libs.store.sql import Statement, hold_once
 from services.delivery.domain.stock import StockLevel, movements_of
 
 STOCK = "stock"
@@ -30,33 +31,59 @@ _LOCK = Statement("SELECT pg_advisory_xact_lock(hashtext($1))")
 
 
 async def hold_lock(conn: AsyncConnection, name: str = STOCK_LOCK) -> None:
-    """Wait for and hold ``name`` until this transaction ends (PostgreSQL; SQLite needs none)."""
+    """Wait for and hold ``name`` until this transaction ends (PostgreSQL; SQLite needs none).
+
+    Taken once per transaction (``hold_once``): a consumer batch's reactions share it."""
     if conn.dialect.name == "postgresql":
-        await _LOCK.fetch(conn, name)
+        await hold_once(conn, _LOCK, name)
 
 
-async def levels(conn: AsyncConnection, skus: Iterable[str]) -> dict[str, StockLevel]:
+_BOOK = "services.delivery.ledger:book"
+"""Key of a consumer batch's stock documents (``BatchWork.shared``)."""
+
+
+def _book(unit: Unit) -> tuple[Documents, bool]:
+    """The stock documents this unit reads and moves, and whether they are the batch's.
+
+    A consumer batch's reactions share one unit of work (``libs.runtime.documents.Documents``)
+    for the whole transaction: a sku is read once, an allocation's level is not read back
+    to move it, and the moved levels are written in one upsert before the commit. That
+    is exact because every mover holds the stock lock, held until the transaction ends
+    (``hold_lock``): nobody else moves a level meanwhile (SQLite: one writer at a time).
+    A command (no batch) gets a unit of its own, written when it moves the ledger.
+    """
+    work = unit.delivery.work if unit.delivery is not None else None
+    if work is None:
+        return Documents(unit.conn, lock=False), False
+    return work.shared(_BOOK, lambda: Documents(unit.conn, lock=False), flush=Documents.flush), True
+
+
+async def levels(unit: Unit, skus: Iterable[str]) -> dict[str, StockLevel]:
     """The ledger entry of each sku (zero for a sku never received)."""
+    return await _levels(_book(unit)[0], skus)
+
+
+async def _levels(book: Documents, skus: Iterable[str]) -> dict[str, StockLevel]:
     wanted = list(dict.fromkeys(skus))
-    bodies = await documents.get_many(conn, ((STOCK, sku) for sku in wanted))  # one statement
+    await book.load({(STOCK, sku): None for sku in wanted})  # the unread ones, in one statement
     found: dict[str, StockLevel] = {}
     for sku in wanted:
-        body = bodies.get((STOCK, sku))
+        body = await book.get(STOCK, sku)
         found[sku] = (StockLevel(sku, body["on_hand"], body["allocated"],
                                  body.get("in_inspection", 0)) if body
                       else StockLevel(sku))
     return found
 
 
-async def save(conn: AsyncConnection, changed: Iterable[StockLevel]) -> None:
-    for level in changed:
-        await documents.put(conn, STOCK, level.sku, level.as_dict())
-
-
-async def record(conn: AsyncConnection, events: Iterable[DomainEvent]) -> None:
+async def record(unit: Unit, events: Iterable[DomainEvent]) -> None:
     """Move the ledger by every fact in ``events`` that moves stock (``domain.stock.movements_of``)."""
+    book, shared = _book(unit)
     for event in events:
         for quantities, move in movements_of(event):
-            current = await levels(conn, quantities)
-            await save(conn, [move(level, quantities[sku]) for sku, level in current.items()
-                              if quantities[sku]])
+            current = await _levels(book, quantities)
+            for sku, level in current.items():
+                if quantities[sku]:
+                    moved = move(level, quantities[sku])
+                    book.put(STOCK, moved.sku, moved.as_dict())
+    if not shared:
+        await book.flush()

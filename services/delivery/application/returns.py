@@ -68,7 +68,7 @@ async def request_return(unit: Unit, *, order_id: str, lines: Mapping[str, int],
                          claimed=claimed)
     meta = EventMetadata(actor=unit.actor, correlation_id=uuid.UUID(order["correlation_id"]))
     saved = await unit.save(Loaded(RETURN_STREAM, return_id, GoodsReturn(), 0), new, meta=meta)
-    await update_order(conn, order_id, return_ids=[*order.get("return_ids", []), return_id])
+    await update_order(unit, order_id, return_ids=[*order.get("return_ids", []), return_id])
     assert saved.document is not None
     return saved.document
 
@@ -92,7 +92,7 @@ async def receive_return(unit: Unit, return_id: str, lines: Mapping[str, int]) -
     loaded = await _existing(unit, return_id)
     new = decide_receipt_of_return(loaded.state, lines, unit.today())
     saved = await unit.save(loaded, new, meta=await _order_meta(unit, loaded.state.order_id))
-    await ledger.record(unit.conn, new)
+    await ledger.record(unit, new)
     assert saved.document is not None
     return saved.document
 
@@ -107,7 +107,7 @@ async def inspect_return(unit: Unit, return_id: str, outcomes: Mapping[str, Outc
     new = decide_inspection(state, outcomes, unit.today(), shipment_id)
     meta = await _order_meta(unit, state.order_id)
     saved = await unit.save(loaded, new, meta=meta)
-    await ledger.record(unit.conn, new)
+    await ledger.record(unit, new)
     if shipment_id is not None:
         shipment = await unit.load(SHIPMENT_STREAM, shipment_id)
         purpose, _ = SENT_BACK[state.kind]

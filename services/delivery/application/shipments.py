@@ -22,7 +22,7 @@ from libs.runtime.ids import new_id
 from libs.telemetry import context
 from services.delivery.application import ledger
 from services.delivery.application.allocations import ALLOCATION_STREAM
-from services.delivery.application.order_copies import get_order, update_order
+from services.delivery.application.order_copies import get_order, keep_order, order_of
 from services.delivery.application.return_records import note_goods_dispatched
 from services.delivery.application.views import SHIPMENT, cancel_shipment, project_shipment
 from services.delivery.domain.allocation import RELEASED
@@ -64,7 +64,7 @@ async def save_shipment(conn: AsyncConnection, doc: Doc) -> None:
 
 async def create_shipment(unit: Unit, order_id: str) -> None:
     """An approved order gets one shipment (``pending``) with the lines it was placed with."""
-    order = await get_order(unit.conn, order_id)
+    order = await order_of(unit, order_id)
     if order is None:
         raise LookupError(f"OrderApproved for {order_id} before its OrderPlaced")
     if order.get("shipment_id"):
@@ -75,7 +75,7 @@ async def create_shipment(unit: Unit, order_id: str) -> None:
     new = decide_creation(loaded.state, shipment_id, order_id, order["partner_id"],
                           from_json(order["lines"]))
     await unit.save(loaded, new, event_ids=event_ids[1:1 + len(new)] if event_ids else None)
-    await update_order(unit.conn, order_id, shipment_id=shipment_id, status="approved")
+    await keep_order(unit, {**order, "shipment_id": shipment_id, "status": "approved"})
 
 
 def _order_meta(actor: str, order: Doc | None) -> EventMetadata:
@@ -105,7 +105,7 @@ async def dispatch(unit: Unit, shipment_id: str, *, lines: Mapping[str, int], ca
     available stock; repaired goods: the inspection location)."""
     await ledger.hold_lock(unit.conn)
     loaded = await _existing(unit, shipment_id)
-    available = (available_of(await ledger.levels(unit.conn, lines))
+    available = (available_of(await ledger.levels(unit, lines))
                  if loaded.state.purpose == "replacement" else None)
     new = decide_dispatch(loaded.state, lines=lines, carrier=carrier, tracking_no=tracking_no,
                           dispatch_id=new_id("dsp"), today=unit.today(),
@@ -113,7 +113,7 @@ async def dispatch(unit: Unit, shipment_id: str, *, lines: Mapping[str, int], ca
     order = await get_order(unit.conn, loaded.state.order_id)
     meta = _order_meta(unit.actor, order)
     saved = await unit.save(loaded, new, meta=meta)
-    await ledger.record(unit.conn, new)
+    await ledger.record(unit, new)
     for event in new:
         if isinstance(event, ShipmentDispatched):
             await note_goods_dispatched(unit, event, meta)
@@ -131,14 +131,14 @@ async def deliver(unit: Unit, shipment_id: str, *, delivered_at: datetime, signe
     return saved.document
 
 
-async def cancel_shipment_of(conn: AsyncConnection, order_id: str) -> None:
+async def cancel_shipment_of(unit: Unit, order_id: str) -> None:
     """A cancelled or rejected order's shipment (if any) will not ship."""
-    order = await get_order(conn, order_id)
+    order = await order_of(unit, order_id)
     if order is None or not order.get("shipment_id"):
         return
-    doc = await documents.get(conn, SHIPMENT, order["shipment_id"])
+    doc = await documents.get(unit.conn, SHIPMENT, order["shipment_id"])
     if doc is not None:
-        await save_shipment(conn, cancel_shipment(doc))
+        await save_shipment(unit.conn, cancel_shipment(doc))
 
 
 async def shipment_page(

@@ -47,9 +47,9 @@ async def receive_stock(unit: Unit, sku: str, qty: int, reference: str) -> dict[
     loaded = await unit.load(STOCK_ITEM, sku)
     new = decide_receipt(loaded.state, sku, qty, reference)
     saved = await unit.save(loaded, new)
-    await ledger.record(unit.conn, new)
+    await ledger.record(unit, new)
     served = await serve_backorders(unit, saved.stored[-1].event_id)
-    level = (await ledger.levels(unit.conn, [sku]))[sku]
+    level = (await ledger.levels(unit, [sku]))[sku]
     return {"sku": sku, "qty": qty, "reference": reference, "received_on": unit.today().isoformat(),
             **level.as_dict(), "allocated_orders": served}
 

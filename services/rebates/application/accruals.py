@@ -19,6 +19,7 @@ publish takes alone (SQLite already runs one writer at a time).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -26,10 +27,10 @@ from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from libs.events.codec import parse_json
 from libs.events.rebates import ProgramPublished
-from libs.runtime import documents
 from libs.runtime.commands import Unit
-from libs.store.sql import Statement
+from libs.store.sql import Statement, hold_once
 from services.rebates.application import applicability, sources, views
 from services.rebates.application.copies import partner_ledger, partner_profile, timeliness_counts
 from services.rebates.application.rebates import LoadedRebate, append, load_rebate, new_settlement_id
@@ -48,9 +49,11 @@ _LOCK_ALONE = Statement("SELECT pg_advisory_xact_lock($1)")
 
 
 async def lock_ledger(conn: AsyncConnection, *, alone: bool = False) -> None:
-    """Hold the ledger until the transaction ends: shared by reactions, ``alone`` for a publish."""
+    """Hold the ledger until the transaction ends: shared by reactions, ``alone`` for a publish.
+
+    Taken once per transaction (``hold_once``): a consumer batch's reactions share it."""
     if conn.dialect.name == "postgresql":
-        await (_LOCK_ALONE if alone else _LOCK_SHARED).fetch(conn, LEDGER_LOCK_KEY)
+        await hold_once(conn, _LOCK_ALONE if alone else _LOCK_SHARED, LEDGER_LOCK_KEY)
 
 
 async def performance(conn: AsyncConnection, program: ProgramPublished, partner_id: str,
@@ -99,6 +102,16 @@ async def accrue(unit: Unit, program: ProgramPublished, partner_id: str,
     return saved
 
 
+_PROGRAMS = f"SELECT body FROM documents WHERE kind = '{views.PROGRAM}' AND id IN ({{ids}}) ORDER BY id"
+# Each reads the programs' documents through the lookup, in one round trip (straight to the driver).
+# Only a program's commands write its document, never a reaction: a reaction's held-back write
+# of another document (an invoice copy, an accrual) rides along (``Statement(apart=True)``).
+_ELIGIBLE = Statement(_PROGRAMS.format(ids=applicability.ELIGIBLE), apart=True)
+_ELIGIBLE_OR_ACCRUING = Statement(_PROGRAMS.format(
+    ids=f"{applicability.ELIGIBLE} UNION {sources.ACCRUING.format(partner='$4')}"), apart=True)
+_ACCRUING = Statement(_PROGRAMS.format(ids=sources.ACCRUING.format(partner="$1")), apart=True)
+
+
 async def programs_for(conn: AsyncConnection, profile: PartnerProfile, currency: str,
                        dates: Sequence[date], follow_existing: bool) -> list[tuple[ProgramPublished, bool]]:
     """The programs the partner counts for, found by index: only their documents are read.
@@ -107,15 +120,22 @@ async def programs_for(conn: AsyncConnection, profile: PartnerProfile, currency:
     meets the dates, or (for cash and returns, which follow earlier sales)
     already accruing there. Each comes with whether it is ``final``.
     """
-    found = set(await applicability.eligible_programs(conn, profile, currency, min(dates), max(dates)))
-    if follow_existing:
-        found.update(await sources.accruing_programs(conn, profile.partner_id))
-    programs = []
-    for program_id in sorted(found):
-        body = await documents.get(conn, views.PROGRAM, program_id)
-        assert body is not None, program_id
-        programs.append((views.program_from(body), body["status"] == "final"))
-    return programs
+    found = applicability.eligible_args(profile, currency, min(dates), max(dates))
+    statement = _ELIGIBLE_OR_ACCRUING if follow_existing else _ELIGIBLE
+    return [_program(row[0]) for row in await statement.fetch(conn, *found)]
+
+
+async def accruing_programs(conn: AsyncConnection, partner_id: str) -> list[tuple[ProgramPublished, bool]]:
+    """The programs the partner already accrues in, each with whether it is ``final``."""
+    return [_program(row[0]) for row in await _ACCRUING.fetch(conn, partner_id)]
+
+
+@functools.lru_cache(maxsize=256)
+def _program(body: str) -> tuple[ProgramPublished, bool]:
+    """A program document's definition and whether it is ``final``, validated once per text
+    (every reaction reads the same few programs; a definition never changes)."""
+    parsed = parse_json(body)
+    return views.program_from(parsed), parsed["status"] == "final"
 
 
 async def accrue_for_partner(unit: Unit, profile: PartnerProfile, contributions_of: ContributionsOf, *,
@@ -159,10 +179,6 @@ async def reassess(unit: Unit, partner_id: str, ref: str, on: date,
     """News ``ref`` dated ``on`` may move a bonus of the programs the partner accrues in that it ``moves``."""
     conn = unit.conn
     await lock_ledger(conn)
-    for program_id in await sources.accruing_programs(conn, partner_id):
-        body = await documents.get(conn, views.PROGRAM, program_id)
-        assert body is not None, program_id
-        program = views.program_from(body)
+    for program, final in await accruing_programs(conn, partner_id):
         if moves(program):
-            await accrue(unit, program, partner_id, [Contribution("bonus", ref, 0, on)],
-                         final=body["status"] == "final")
+            await accrue(unit, program, partner_id, [Contribution("bonus", ref, 0, on)], final=final)

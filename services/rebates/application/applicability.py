@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import Column, Exists, MetaData, String, Table, and_, exists, select
+from sqlalchemy import Column, MetaData, String, Table
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.rebates import ProgramPublished
-from libs.store.sql import insert_ignoring_duplicates
+from libs.store.sql import Statement, insert_ignoring_duplicates
 from services.rebates.domain.eligibility import PartnerProfile
 
 ANY = "*"
@@ -50,21 +50,29 @@ async def save(conn: AsyncConnection, program: ProgramPublished) -> None:
                                              {"program_id": program.program_id, "axis": axis, "value": value})
 
 
-def _admits(axis: str, value: str | None) -> Exists:
-    scope = rebate_program_scope.c
-    values = [ANY] if value is None else [ANY, value]
-    return exists().where(scope.program_id == rebate_programs.c.program_id, scope.axis == axis,
-                          scope.value.in_(values))
+def _admits(axis: str, value: str) -> str:
+    return (f"EXISTS (SELECT 1 FROM rebate_program_scope s WHERE s.program_id = p.program_id "
+            f"AND s.axis = '{axis}' AND s.value IN ('{ANY}', {value}))")
+
+
+ELIGIBLE = ("SELECT p.program_id FROM rebate_programs p WHERE p.currency = $1 AND p.starts_on <= $2 "
+            f"AND p.ends_on >= $3 AND {_admits('partner', '$4')} AND {_admits('tier', '$5')} "
+            f"AND {_admits('region', '$6')}")
+"""The ids of the programs the partner is eligible for now (values: ``eligible_args``), as SQL a
+statement may read more through in the same round trip (``accruals.programs_for``). A NULL tier
+or region (not known yet) is admitted only by ``*``."""
+
+_ELIGIBLE = Statement(ELIGIBLE + " ORDER BY p.program_id")
+"""Sent on every reaction that accrues: straight to the driver (``libs.store.sql.Statement``)."""
+
+
+def eligible_args(profile: PartnerProfile, currency: str, first: date, last: date
+                  ) -> tuple[str | None, ...]:
+    """``ELIGIBLE``'s values ``$1..$6``."""
+    return (currency, last.isoformat(), first.isoformat(), profile.partner_id, profile.tier, profile.region)
 
 
 async def eligible_programs(conn: AsyncConnection, profile: PartnerProfile, currency: str,
                             first: date, last: date) -> list[str]:
     """Programs the partner is eligible for now, in ``currency``, whose period meets ``first..last``."""
-    programs = rebate_programs.c
-    query = select(programs.program_id).where(and_(
-        programs.currency == currency, programs.starts_on <= last.isoformat(),
-        programs.ends_on >= first.isoformat(),
-        _admits("partner", profile.partner_id), _admits("tier", profile.tier),
-        _admits("region", profile.region),
-    )).order_by(programs.program_id)
-    return list((await conn.execute(query)).scalars())
+    return [row[0] for row in await _ELIGIBLE.fetch(conn, *eligible_args(profile, currency, first, last))]

@@ -6,16 +6,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from libs.events.base import DomainEvent
 from libs.events.codec import parse_json
 from libs.runtime import documents
+from libs.runtime.commands import Unit
 from libs.store.schema import documents as documents_table
+from libs.store.sql import Statement
 from services.rebates.domain.eligibility import PartnerProfile
 from services.rebates.domain.ledger import Application, InvoiceCopy, ReturnCopy
 
@@ -46,7 +49,10 @@ async def all_documents(
 
 
 async def partner_profile(conn: AsyncConnection, partner_id: str) -> PartnerProfile:
-    body = await documents.get(conn, PARTNER, partner_id)
+    return _profile_from(partner_id, await documents.get(conn, PARTNER, partner_id))
+
+
+def _profile_from(partner_id: str, body: dict[str, Any] | None) -> PartnerProfile:
     if body is None:
         return PartnerProfile(partner_id)
     changes = tuple((date.fromisoformat(c["effective_from"]), c["parent_id"])
@@ -54,13 +60,18 @@ async def partner_profile(conn: AsyncConnection, partner_id: str) -> PartnerProf
     return PartnerProfile(partner_id, body.get("tier"), body.get("region"), body.get("parent_id"), changes)
 
 
-async def save_partner(conn: AsyncConnection, profile: PartnerProfile) -> None:
+def _partner_body(profile: PartnerProfile) -> dict[str, Any]:
     body: dict[str, Any] = {"partner_id": profile.partner_id, "tier": profile.tier, "region": profile.region,
                             "parent_id": profile.parent_id}
     if profile.parent_changes:
         body["parent_changes"] = [{"effective_from": day.isoformat(), "parent_id": parent_id}
                                   for day, parent_id in profile.parent_changes]
-    await documents.put(conn, PARTNER, profile.partner_id, body, partner_id=profile.partner_id)
+    return body
+
+
+async def save_partner(conn: AsyncConnection, profile: PartnerProfile) -> None:
+    await documents.put(conn, PARTNER, profile.partner_id, _partner_body(profile),
+                        partner_id=profile.partner_id)
 
 
 def invoice_from(body: dict[str, Any]) -> InvoiceCopy:
@@ -98,20 +109,22 @@ def timeliness_key(invoice: InvoiceCopy) -> str | None:
     return f"{invoice.issued_on.isoformat()}:{1 if invoice.on_time else 0}" if invoice.issued_on else None
 
 
+_TIMELINESS = Statement(
+    "SELECT count(*), coalesce(sum(CASE WHEN status LIKE '%:1' THEN 1 ELSE 0 END), 0) FROM documents "
+    "WHERE kind = $1 AND partner_id = $2 AND status >= $3 AND status <= $4")
+"""Sent by every accrual under a timeliness bonus: straight to the driver (``libs.store.sql.Statement``)."""
+
+
 async def timeliness_counts(conn: AsyncConnection, partner_id: str, first: date,
                             last: date) -> tuple[int, int]:
     """``(issued, paid_on_time)`` over the partner's invoices issued in ``first..last``, on the index."""
-    table = documents_table.c
-    on_time = sa.case((table.status.like("%:1"), 1), else_=0)
-    query = sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(on_time), 0)).where(
-        table.kind == INVOICE, table.partner_id == partner_id,
-        table.status >= first.isoformat(), table.status <= f"{last.isoformat()}:9")
-    issued, paid_on_time = (await conn.execute(query)).one()
+    [(issued, paid_on_time)] = await _TIMELINESS.fetch(conn, INVOICE, partner_id, first.isoformat(),
+                                                       f"{last.isoformat()}:9")
     return int(issued), int(paid_on_time)
 
 
-async def save_invoice(conn: AsyncConnection, invoice: InvoiceCopy) -> None:
-    await documents.put(conn, INVOICE, invoice.invoice_id, {
+def _invoice_body(invoice: InvoiceCopy) -> dict[str, Any]:
+    return {
         "invoice_id": invoice.invoice_id, "partner_id": invoice.partner_id, "order_id": invoice.order_id,
         "issued_on": _text(invoice.issued_on), "total_minor": invoice.total_minor,
         "currency": invoice.currency,
@@ -119,7 +132,59 @@ async def save_invoice(conn: AsyncConnection, invoice: InvoiceCopy) -> None:
         "applications": [{"ref": a.ref, "amount_minor": a.amount_minor, "on": _text(a.on)}
                          for a in invoice.applications],
         "paid_on": _text(invoice.paid_on), "on_time": invoice.on_time,
-    }, partner_id=invoice.partner_id, status=timeliness_key(invoice), ref_id=invoice.order_id)
+    }
+
+
+async def save_invoice(conn: AsyncConnection, invoice: InvoiceCopy) -> dict[str, Any]:
+    body = _invoice_body(invoice)
+    await documents.put(conn, INVOICE, invoice.invoice_id, body, partner_id=invoice.partner_id,
+                        status=timeliness_key(invoice), ref_id=invoice.order_id)
+    return body
+
+
+# -- in a reaction: the copies a consumer batch's events name, read ahead
+
+def _named(event: DomainEvent) -> list[documents.Key]:
+    """The copies a reaction to ``event`` reads: its invoice's and its partner's."""
+    named = []
+    if (invoice_id := getattr(event, "invoice_id", None)) is not None:
+        named.append((INVOICE, invoice_id))
+    if (partner_id := getattr(event, "partner_id", None)) is not None:
+        named.append((PARTNER, partner_id))
+    return named
+
+
+def read_ahead(events: Sequence[DomainEvent]) -> list[documents.Key]:
+    """The copies a consumer batch's reactions read, read ahead in one statement
+    (``libs.runtime.commands.reactions``).
+
+    A partner's invoice copies are written only by the reactions to its account's events (one
+    stream, handled one at a time); its partner copy by those to its partner stream too, whose
+    order against the account's is not promised anyway (a write that depends on the copy being
+    unknown reads it again: ``handlers.when_invoice_issued_accrue``)."""
+    return [key for event in events for key in _named(event)]
+
+
+async def profile_of(unit: Unit, partner_id: str) -> PartnerProfile:
+    """The partner's copy as a reaction sees it (read ahead in a consumer batch)."""
+    return _profile_from(partner_id, await unit.document(PARTNER, partner_id))
+
+
+async def invoice_of(unit: Unit, invoice_id: str, partner_id: str) -> InvoiceCopy:
+    """``invoice_copy`` as a reaction sees it (read ahead in a consumer batch)."""
+    body = await unit.document(INVOICE, invoice_id)
+    return invoice_from(body) if body else InvoiceCopy(invoice_id, partner_id)
+
+
+async def keep_invoice(unit: Unit, invoice: InvoiceCopy) -> None:
+    """``save_invoice``; the batch's later reactions see it."""
+    unit.document_written(INVOICE, invoice.invoice_id, await save_invoice(unit.conn, invoice))
+
+
+async def keep_partner(unit: Unit, profile: PartnerProfile) -> None:
+    """``save_partner``; the batch's later reactions see it."""
+    await save_partner(unit.conn, profile)
+    unit.document_written(PARTNER, profile.partner_id, _partner_body(profile))
 
 
 def return_from(body: dict[str, Any]) -> ReturnCopy:

@@ -38,14 +38,14 @@ from services.rebates.domain.rollup import with_parent_change
 
 async def when_partner_registered_keep_copy(unit: Unit, event: Any) -> None:
     assert isinstance(event, PartnerRegistered)
-    await copies.save_partner(unit.conn, PartnerProfile(
+    await copies.keep_partner(unit, PartnerProfile(
         event.partner_id, event.tier, event.region, event.parent_id))
 
 
 async def when_partner_tier_changed_update_copy(unit: Unit, event: Any) -> None:
     assert isinstance(event, PartnerTierChanged)
     profile = await copies.partner_profile(unit.conn, event.partner_id)
-    await copies.save_partner(unit.conn, replace(profile, tier=event.to_tier))
+    await copies.keep_partner(unit, replace(profile, tier=event.to_tier))
 
 
 async def when_partner_parent_changed_keep_history(unit: Unit, event: Any) -> None:
@@ -53,7 +53,7 @@ async def when_partner_parent_changed_keep_history(unit: Unit, event: Any) -> No
     assert isinstance(event, PartnerParentChanged)
     profile = await copies.partner_profile(unit.conn, event.partner_id)
     changed = with_parent_change(profile, event.effective_from, event.to_parent_id)
-    await copies.save_partner(unit.conn, changed)
+    await copies.keep_partner(unit, changed)
 
 
 def _in_baseline(on: date) -> Callable[[ProgramPublished], bool]:
@@ -78,8 +78,8 @@ async def _accrue_invoice(unit: Unit, invoice: InvoiceCopy,
     accrues in, but must not bring in the invoice itself (issued while it was not
     eligible) on the invoiced basis.
     """
-    await copies.save_invoice(unit.conn, invoice)
-    profile = profile or await copies.partner_profile(unit.conn, invoice.partner_id)
+    await copies.keep_invoice(unit, invoice)
+    profile = profile or await copies.profile_of(unit, invoice.partner_id)
     dates = [] if invoice.issued_on is None else [
         invoice.issued_on, *(application.on for application in invoice.applications if application.on)]
     await accrue_for_partner(
@@ -93,17 +93,19 @@ async def when_invoice_issued_accrue(unit: Unit, event: Any) -> None:
     """Basis ``invoiced``: the eligible lines; basis ``collected``: cash that arrived before it."""
     assert isinstance(event, InvoiceIssued)
     conn = unit.conn
-    profile = await copies.partner_profile(conn, event.partner_id)
+    profile = await copies.profile_of(unit, event.partner_id)
     unknown_partner = profile.tier is None and profile.region is None
     if unknown_partner:  # the partner's own news has not arrived yet: trust what the invoice says
         profile = replace(profile, tier=event.tier, region=event.region)
-    current = await copies.invoice_copy(conn, event.invoice_id, event.partner_id)
+    current = await copies.invoice_of(unit, event.invoice_id, event.partner_id)
     invoice = replace(current, order_id=event.order_id, issued_on=event.issued_on,
                       total_minor=event.total_minor, currency=event.currency,
                       lines=tuple((line.category, line.line_total_minor) for line in event.lines))
     await _accrue_invoice(unit, invoice, profile)
-    if unknown_partner:
-        await copies.save_partner(conn, profile)
+    if unknown_partner:  # read again before writing: partner news may have come since the read ahead
+        stored = await copies.partner_profile(conn, event.partner_id)
+        if stored.tier is None and stored.region is None:
+            await copies.keep_partner(unit, replace(stored, tier=event.tier, region=event.region))
     # An invoice in the period lowers the on-time share until paid; one in a baseline raises it.
     in_period, in_baseline = _in_period(event.issued_on, "timeliness"), _in_baseline(event.issued_on)
     await reassess(unit, event.partner_id, f"issued/{event.invoice_id}", event.issued_on,
@@ -112,7 +114,7 @@ async def when_invoice_issued_accrue(unit: Unit, event: Any) -> None:
 
 async def when_payment_applied_accrue_collected(unit: Unit, event: Any) -> None:
     assert isinstance(event, PaymentApplied)
-    current = await copies.invoice_copy(unit.conn, event.invoice_id, event.partner_id)
+    current = await copies.invoice_of(unit, event.invoice_id, event.partner_id)
     invoice = with_application(current, f"{event.payment_id}/{event.invoice_id}", event.amount_minor,
                                event.applied_on)
     await _accrue_invoice(unit, invoice, cash=True)
@@ -123,7 +125,7 @@ async def when_advance_applied_accrue_collected(unit: Unit, event: Any) -> None:
     assert isinstance(event, AdvanceApplied)
     if event.invoice_id is None:  # reserved for an order: not cash on an invoice yet
         return
-    current = await copies.invoice_copy(unit.conn, event.invoice_id, event.partner_id)
+    current = await copies.invoice_of(unit, event.invoice_id, event.partner_id)
     invoice = with_application(current, f"advance/{event.invoice_id}", event.amount_minor, None)
     await _accrue_invoice(unit, invoice, cash=True)
 
@@ -131,8 +133,8 @@ async def when_advance_applied_accrue_collected(unit: Unit, event: Any) -> None:
 async def when_invoice_paid_note_timeliness(unit: Unit, event: Any) -> None:
     """Keep whether it was paid on time; the timeliness bonus of its period's programs may move."""
     assert isinstance(event, InvoicePaid)
-    current = await copies.invoice_copy(unit.conn, event.invoice_id, event.partner_id)
-    await copies.save_invoice(unit.conn, replace(current, paid_on=event.paid_on, on_time=event.on_time))
+    current = await copies.invoice_of(unit, event.invoice_id, event.partner_id)
+    await copies.keep_invoice(unit, replace(current, paid_on=event.paid_on, on_time=event.on_time))
     if current.issued_on is not None:
         await reassess(unit, event.partner_id, f"paid/{event.invoice_id}", current.issued_on,
                        _in_period(current.issued_on, "timeliness"))
@@ -158,7 +160,7 @@ async def when_credit_note_issued_reverse_or_link(unit: Unit, event: Any) -> Non
     note = returned_from(note, await copies.original_invoice(conn, event.partner_id, event.order_id,
                                                              event.issued_on))
     await copies.save_return(conn, note)
-    profile = await copies.partner_profile(conn, event.partner_id)
+    profile = await copies.profile_of(unit, event.partner_id)
     dated = sorted({note.issued_on, *(day for day in (note.sold_on, note.collected_on) if day)})
     await accrue_for_partner(
         unit, profile,
@@ -183,4 +185,4 @@ def handlers(ctx: ServiceContext) -> Mapping[str, Handler]:
         # invoice is not cash collected (a rebate on a rebate payout, or a refund
         # counted as cash); a return already reverses the basis via ``CreditNoteIssued``.
     }
-    return reactions(ctx, table)
+    return reactions(ctx, table, read_ahead=copies.read_ahead)

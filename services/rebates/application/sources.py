@@ -8,6 +8,7 @@ order per (program, partner) and read back in that order.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -16,7 +17,7 @@ from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Uni
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.values import SourceRef
-from libs.store.sql import pairs_in
+from libs.store.sql import Statement, pairs_in, row_placeholders
 from services.rebates.domain.ledger import Contribution
 
 metadata = MetaData()
@@ -40,14 +41,21 @@ RebateKey = tuple[str, str]
 async def counted(conn: AsyncConnection, key: RebateKey, contributions: Iterable[Contribution]
                   ) -> frozenset[tuple[str, str]]:
     """Which of these contributions' ``(kind, ref)`` the rebate already counted (an indexed lookup)."""
-    wanted = {(c.kind, c.ref) for c in contributions}
+    wanted = sorted({(c.kind, c.ref) for c in contributions})
     if not wanted:
         return frozenset()
-    program_id, partner_id = key
-    query = select(rebate_sources.c.kind, rebate_sources.c.ref).where(
-        rebate_sources.c.program_id == program_id, rebate_sources.c.partner_id == partner_id,
-        pairs_in(rebate_sources.c.kind, rebate_sources.c.ref, sorted(wanted)))
-    return frozenset((kind, ref) for kind, ref in (await conn.execute(query)).all())
+    rows = await _counted(len(wanted)).fetch(conn, *key, *(part for pair in wanted for part in pair))
+    return frozenset((kind, ref) for kind, ref in rows)
+
+
+@functools.lru_cache(maxsize=32)
+def _counted(count: int) -> Statement:
+    """``counted``'s statement for ``count`` sources, built once per shape; sent on every accrual,
+    straight to the driver (``libs.store.sql.Statement``). An OR of pairs: each an index search
+    (``libs.store.sql.pairs_in``)."""
+    pairs = " OR ".join(f"(kind = ${3 + 2 * n} AND ref = ${4 + 2 * n})" for n in range(count))
+    return Statement(f"SELECT kind, ref FROM rebate_sources WHERE program_id = $1 AND partner_id = $2 "
+                     f"AND ({pairs})")
 
 
 async def save(conn: AsyncConnection, key: RebateKey, first_seq: int, sources: Sequence[SourceRef]) -> None:
@@ -55,10 +63,17 @@ async def save(conn: AsyncConnection, key: RebateKey, first_seq: int, sources: S
     if not sources:
         return
     program_id, partner_id = key
-    await conn.execute(rebate_sources.insert(), [
-        {"program_id": program_id, "partner_id": partner_id, "seq": first_seq + n, "kind": source.kind,
-         "ref": source.ref, "amount_minor": source.amount_minor, "source_partner_id": source.partner_id}
-        for n, source in enumerate(sources)])
+    await _insert(len(sources)).execute(conn, *(
+        value for n, source in enumerate(sources)
+        for value in (program_id, partner_id, first_seq + n, source.kind, source.ref, source.amount_minor,
+                      source.partner_id)))
+
+
+@functools.lru_cache(maxsize=32)
+def _insert(count: int) -> Statement:
+    """``save``'s insert of ``count`` rows, built once per shape (straight to the driver)."""
+    return Statement("INSERT INTO rebate_sources (program_id, partner_id, seq, kind, ref, amount_minor, "
+                     f"source_partner_id) VALUES {row_placeholders(count, 7)}")
 
 
 async def of(conn: AsyncConnection, key: RebateKey) -> list[SourceRef]:
@@ -88,8 +103,14 @@ async def listed(conn: AsyncConnection, keys: Iterable[RebateKey]) -> dict[Rebat
     return found
 
 
+ACCRUING = "SELECT program_id FROM rebate_sources WHERE partner_id = {partner}"
+"""The programs a partner already accrues in (index ``ix_rebate_sources_partner``), as SQL a
+statement may read more through (``accruals``); ``{partner}``: its placeholder."""
+
+_ACCRUING = Statement("SELECT DISTINCT program_id FROM rebate_sources WHERE partner_id = $1 "
+                      "ORDER BY program_id")
+
+
 async def accruing_programs(conn: AsyncConnection, partner_id: str) -> list[str]:
     """The programs a partner already accrues in (index ``ix_rebate_sources_partner``)."""
-    query = select(rebate_sources.c.program_id).where(
-        rebate_sources.c.partner_id == partner_id).distinct().order_by(rebate_sources.c.program_id)
-    return list((await conn.execute(query)).scalars())
+    return [row[0] for row in await _ACCRUING.fetch(conn, partner_id)]
