@@ -235,16 +235,16 @@ def settle_heap() -> None:
     """Keep the cycle collector off what the process built to start: a service serves for hours.
 
     A started service holds about 150,000 objects the collector tracks (modules, classes,
-    FastAPI's routes and models, SQLAlchemy's tables), and under load the collector walked
-    them again and again: in the orders process 17-21 % of its CPU during
-    ``o2c bench api`` went to collections (``docs/benchmarks.md``), three full ones alone
-    a third of that. ``gc.freeze`` moves everything alive now into the permanent
-    generation, which no collection walks (they are still freed by reference counting;
-    only cycles among them would stay, and start-up builds few). A request's own objects
-    are young: with the young threshold at ``GC_YOUNG_THRESHOLD`` the collector runs 30
-    times less often, each time over a few thousand objects (a few hundred KB of garbage
-    cycles at most wait for it), and promotes fewer in-flight objects to the older
-    generations.
+    FastAPI's routes and models, SQLAlchemy's tables). Under load the collector walked them
+    again and again: during ``o2c bench api`` the orders process spent 17-21 % of its time
+    in collections (``docs/benchmarks.md``), about half of it in the full ones (three per
+    2,200 requests, each walking everything). ``gc.freeze`` moves everything alive now into
+    the permanent generation, which no collection walks (its objects are still freed by
+    reference counting; only cycles among them would stay, and start-up leaves few). A
+    request's objects die young, mostly by reference counting: with the young threshold at
+    ``GC_YOUNG_THRESHOLD`` a collection runs about 30 times less often and promotes fewer
+    in-flight objects to the older generations; the cycles waiting for it are bounded by
+    the threshold.
     """
     gc.collect()
     gc.freeze()
