@@ -98,7 +98,7 @@ async def test_a_batch_locks_each_account_once_and_writes_its_documents_together
     assert count("SELECT pg_advisory_xact_lock") == (2 if postgres else 0)  # once per account
     assert count("SELECT id FROM documents WHERE kind") == 2  # the cancelled orders, once per account
     assert count("SELECT body FROM documents WHERE kind = $1 AND id") == 0  # the copies are read ahead
-    assert count("SELECT body FROM documents WHERE kind = $1 AND ref_id") == 8  # invoiced already?
+    assert count("SELECT body, partner_id FROM documents WHERE kind = $1 AND ref_id") == 8  # invoiced?
     # One upsert of every document at the end, one read ahead; none one at a time.
     assert count("INSERT INTO documents") == 1
     assert count("SELECT kind, id, body FROM documents" if not postgres

@@ -188,13 +188,16 @@ async def _has(unit: Unit, kind: str, partner_id: str, ref: str,
     if any(held_partner == partner_id and held_ref == ref and (where is None or where(body))
            for _, body, held_partner, _, held_ref in unit.documents_held(kind)):
         return True
-    rows = await _BY_REF.fetch(unit.conn, kind, ref, partner_id)
-    return any(where is None or where(parse_json(row[0])) for row in rows)
+    rows = await _BY_REF.fetch(unit.conn, kind, ref)
+    return any(row[1] == partner_id and (where is None or where(parse_json(row[0]))) for row in rows)
 
 
-_BY_REF = Statement("SELECT body FROM documents WHERE kind = $1 AND ref_id = $2 AND partner_id = $3")
+_BY_REF = Statement("SELECT body, partner_id FROM documents WHERE kind = $1 AND ref_id = $2")
 """``_has``'s read (every dispatch asks it): on the ``ref_id`` index, straight to the driver
-(``libs.store.sql.Statement``); a reference names one document or a few."""
+(``libs.store.sql.Statement``); a reference names one document or a few. The partner is
+checked here, not in the ``WHERE``: given ``partner_id`` too, SQLite may search the
+partner's index instead, and read every invoice of the account (``o2c bench history``:
+13 ms at 10,000 orders against 5.6 at 10)."""
 
 
 async def reviewed(unit: Unit, order_id: str) -> dict[str, Any] | None:
