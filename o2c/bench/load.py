@@ -94,6 +94,10 @@ class _Connection:
             await self.close()
         return status, content
 
+    def closed_by_server(self) -> bool:
+        """The server closed the kept-alive connection (uvicorn does after 5 s idle)."""
+        return self.streams is not None and self.streams[0].at_eof()
+
     async def close(self) -> None:
         if self.streams is not None:
             writer = self.streams[1]
@@ -149,7 +153,7 @@ class Client:
         """One request on an idle connection (a new one if none is idle, at most ``connections``);
         a request not answered in ``timeout`` s raises ``TimeoutError`` (an ``OSError``)."""
         async with self.gate:
-            connection = self.idle.pop() if self.idle else _Connection(self.url)
+            connection = await self._connection()
             try:
                 async with asyncio.timeout(self.timeout):
                     status, content = await connection.send(method, path, body,
@@ -159,6 +163,15 @@ class Client:
                 raise
             self.idle.append(connection)
             return Reply(status, content)
+
+    async def _connection(self) -> _Connection:
+        """An idle connection the server has not closed meanwhile, else a new one."""
+        while self.idle:
+            connection = self.idle.pop()
+            if not connection.closed_by_server():
+                return connection
+            await connection.close()
+        return _Connection(self.url)
 
 
 async def _drive(url: str, path: str, count: int, concurrency: int, expected: int,
