@@ -198,7 +198,7 @@ class Unit:
         seen.add(key)
         return True
 
-    def _batch_documents(self) -> documents.Documents | None:
+    def batch_documents(self) -> documents.Documents | None:
         """In a consumer batch, its one unit of work over documents (``documents.Documents``,
         unlocked: whoever writes a document holds the lock of what it derives from), written
         in one upsert after the batch's last handler; None in a command."""
@@ -213,7 +213,7 @@ class Unit:
         in one statement, once per batch, ahead of the reactions that will ask for them
         (``document``). Outside a batch it does nothing."""
         work = self.delivery.work if self.delivery is not None else None
-        docs = self._batch_documents()
+        docs = self.batch_documents()
         if work is not None and docs is not None and self._once_in_batch(_READ_AHEAD):
             await docs.load(dict.fromkeys(keys(work.events)))
 
@@ -221,7 +221,7 @@ class Unit:
         """A document as this transaction left it: in a consumer batch read once (or ahead,
         ``read_ahead``) and then kept with the batch's own writes; in a command, read now.
         The caller gets a copy of its own to change."""
-        docs = self._batch_documents()
+        docs = self.batch_documents()
         if docs is None:
             return await documents.get(self.conn, kind, doc_id)
         body = await docs.get(kind, doc_id)
@@ -232,7 +232,7 @@ class Unit:
                            ref_id: str | None = None) -> None:
         """Write a document (``documents.put``); in a consumer batch it is kept and written with
         the batch's others in one upsert before the commit (a failure anywhere leaves none)."""
-        docs = self._batch_documents()
+        docs = self.batch_documents()
         if docs is None:
             await documents.put(self.conn, kind, doc_id, body, partner_id=partner_id, status=status,
                                 ref_id=ref_id)
@@ -243,7 +243,7 @@ class Unit:
         """``body`` was just written straight to the table (``documents.put``: a read by an
         index later in the batch must find it there): the batch's later ``document`` reads
         answer it too. Nothing to do in a command."""
-        docs = self._batch_documents()
+        docs = self.batch_documents()
         if docs is not None:
             docs.written(kind, doc_id, body)
 
@@ -252,7 +252,7 @@ class Unit:
         batch wrote (``put_document``) and holds back until it ends: a read by an index or a
         list goes to the table, which does not have them yet, so it must ask these too. Empty
         in a command (its writes are sent at once)."""
-        docs = self._batch_documents()
+        docs = self.batch_documents()
         return docs.changed(kind) if docs is not None else []
 
     async def save(self, loaded: L, events: Sequence[DomainEvent], *, salt: str = "",

@@ -38,24 +38,18 @@ async def hold_lock(conn: AsyncConnection, name: str = STOCK_LOCK) -> None:
         await hold_once(conn, _LOCK, name)
 
 
-_BOOK = "services.delivery.ledger:book"
-"""Key of a consumer batch's stock documents (``BatchWork.shared``)."""
-
-
 def _book(unit: Unit) -> tuple[Documents, bool]:
     """The stock documents this unit reads and moves, and whether they are the batch's.
 
-    A consumer batch's reactions share one unit of work (``libs.runtime.documents.Documents``)
-    for the whole transaction: a sku is read once, an allocation's level is not read back
-    to move it, and the moved levels are written in one upsert before the commit. That
-    is exact because every mover holds the stock lock, held until the transaction ends
-    (``hold_lock``): nobody else moves a level meanwhile (SQLite: one writer at a time).
-    A command (no batch) gets a unit of its own, written when it moves the ledger.
+    A consumer batch's reactions share the batch's documents (``Unit.batch_documents``):
+    a sku is read once, an allocation's level is not read back to move it, and the moved
+    levels are written with the batch's other documents in one upsert before the commit.
+    That is exact because every mover holds the stock lock, held until the transaction
+    ends (``hold_lock``): nobody else moves a level meanwhile (SQLite: one writer at a
+    time). A command (no batch) gets a unit of its own, written when it moves the ledger.
     """
-    work = unit.delivery.work if unit.delivery is not None else None
-    if work is None:
-        return Documents(unit.conn, lock=False), False
-    return work.shared(_BOOK, lambda: Documents(unit.conn, lock=False), flush=Documents.flush), True
+    shared = unit.batch_documents()
+    return (shared, True) if shared is not None else (Documents(unit.conn, lock=False), False)
 
 
 async def levels(unit: Unit, skus: Iterable[str]) -> dict[str, StockLevel]:
