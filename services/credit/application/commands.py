@@ -16,7 +16,8 @@ from libs.runtime import documents
 from libs.runtime.commands import Unit
 from services.credit.application import accounts, copies
 from services.credit.application.queries import account_body, closing_balance
-from services.credit.application.read_models import INVOICE, PAYMENT, REVIEW, WRITE_OFF, reviewed
+from services.credit.application.read_models import INVOICE, REVIEW, WRITE_OFF, payment_body, reviewed
+from services.credit.domain.account import fold
 from services.credit.domain.errors import (
     DuplicateBankRef,
     InvoiceClosed,
@@ -82,9 +83,8 @@ async def record_payment(unit: Unit, *, partner_id: str, amount_minor: int, curr
                                      {"bank_ref": bank_ref, "payment_id": payment_id}, partner_id=partner_id)
     if not claimed:  # a concurrent payment took the reference first; this transaction rolls back
         raise DuplicateBankRef(bank_ref)
-    payment = await documents.get(conn, PAYMENT, payment_id)
-    assert payment is not None
-    return {**payment, "released_orders": _released(decided),
+    receipt = fold(loaded.state, decided).payments[payment_id]  # as its document was just written
+    return {**payment_body(partner_id, receipt), "released_orders": _released(decided),
             "account": account_body(state, unit.today(), loaded.cancelled)}
 
 
