@@ -20,6 +20,9 @@ async def test_the_next_load_starts_from_the_account_as_the_last_save_left_it(
     finance = await feed.key("finance")
     await feed.order("o1", "p1", 5_000)
     await feed.ship_all("o1")
+    stream = await _stream(svc, "p1")
+    remembered = SNAPSHOTS.remembered(stream_id("p1"))
+    assert remembered is not None and remembered.version == len(stream)  # as the reaction saved it
     for amount in (1_000, 2_500):
         ok(await pay(svc, finance, "p1", amount), 201)
         stream = await _stream(svc, "p1")
