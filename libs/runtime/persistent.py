@@ -42,7 +42,7 @@ class PMap(Mapping[K, V], Generic[K, V]):
                 if leaf is None:
                     leaf = slot[(h >> _BITS) & _MASK] = {}
                 leaf[key] = value
-            self._root = tuple(tuple(inner) for inner in root)
+            self._root = tuple(tuple(inner) if any(inner) else _EMPTY_INNER for inner in root)
             self._len = sum(len(leaf) for inner in self._root for leaf in inner if leaf)
 
     def _leaf(self, key: object) -> dict[Any, Any] | None:
@@ -65,10 +65,8 @@ class PMap(Mapping[K, V], Generic[K, V]):
 
     def __iter__(self) -> Iterator[K]:
         for inner in self._root:
-            if inner is _EMPTY_INNER:
-                continue
-            for leaf in inner:
-                if leaf:
+            if inner is not _EMPTY_INNER:
+                for leaf in filter(None, inner):  # skips the empty slots in C, not one by one
                     yield from leaf
 
     def __len__(self) -> int:

@@ -54,10 +54,9 @@ async def test_payment_is_applied_oldest_first_and_answers_its_applications(
         True,
     )
     assert (new["status"], new["paid_minor"], new["paid_on"]) == ("open", 1_000, None)
-    assert (
-        ok(await svc.client.get(f"/v1/payments/{body['id']}", headers=keys["auditor"]))["applications"]
-        == body["applications"]
-    )
+    stored = ok(await svc.client.get(f"/v1/payments/{body['id']}", headers=keys["auditor"]))
+    answered = {k: v for k, v in body.items() if k not in ("released_orders", "account")}
+    assert answered == stored  # the answer is the payment as its document was written
     more = ok(await pay(svc, keys["finance"], "p1", 1_500), 201)
     assert (more["applications"], more["advance_minor"]) == (
         [{"invoice_id": new["id"], "amount_minor": 1_000}],

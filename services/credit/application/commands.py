@@ -16,7 +16,8 @@ from libs.runtime import documents
 from libs.runtime.commands import Unit
 from services.credit.application import accounts, copies
 from services.credit.application.queries import account_body, closing_balance
-from services.credit.application.read_models import INVOICE, PAYMENT, REVIEW, WRITE_OFF, reviewed
+from services.credit.application.read_models import INVOICE, REVIEW, WRITE_OFF, payment_body, reviewed
+from services.credit.domain.account import fold
 from services.credit.domain.errors import (
     DuplicateBankRef,
     InvoiceClosed,
@@ -68,23 +69,21 @@ async def record_payment(unit: Unit, *, partner_id: str, amount_minor: int, curr
                          bank_ref: str, received_on: date, allocations: list[tuple[str, int]] | None,
                          settings: CreditSettings) -> dict[str, Any]:
     """Record a bank receipt (its ``bank_ref`` unique across all partners) and apply it as of its date."""
-    conn = unit.conn
-    if await documents.get(conn, BANK_REF, bank_ref) is not None:
+    payment_id = unit.new_id("pay")
+    # Claimed first: a reference taken already (or by a payment racing this one, which then
+    # waits for this transaction) answers 409 before anything is decided; any later refusal
+    # rolls the claim back with the rest.
+    claim = {"bank_ref": bank_ref, "payment_id": payment_id}
+    if not await documents.create(unit.conn, BANK_REF, bank_ref, claim, partner_id=partner_id):
         raise DuplicateBankRef(bank_ref)
     loaded = await accounts.open_account(unit, partner_id)
-    payment_id = unit.new_id("pay")
     decided = decide_payment(
         loaded.state, payment_id=payment_id, amount=amount_minor, currency=currency or loaded.state.currency,
         bank_ref=bank_ref, received_on=received_on, allocations=allocations, today=unit.today(),
         cancelled=loaded.cancelled, window_days=settings.receipt_backdate_days)
     state = (await unit.save(loaded, decided)).state
-    claimed = await documents.create(conn, BANK_REF, bank_ref,
-                                     {"bank_ref": bank_ref, "payment_id": payment_id}, partner_id=partner_id)
-    if not claimed:  # a concurrent payment took the reference first; this transaction rolls back
-        raise DuplicateBankRef(bank_ref)
-    payment = await documents.get(conn, PAYMENT, payment_id)
-    assert payment is not None
-    return {**payment, "released_orders": _released(decided),
+    receipt = fold(loaded.state, decided).payments[payment_id]  # as its document was just written
+    return {**payment_body(partner_id, receipt), "released_orders": _released(decided),
             "account": account_body(state, unit.today(), loaded.cancelled)}
 
 

@@ -40,7 +40,7 @@ closed the invoice) changes nothing ``evolve`` keeps. The live sets (``open_invo
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date
 
 from libs.events import credit as ev
@@ -55,6 +55,7 @@ from services.credit.domain.parts import (
     Receipt,
     ReviewStatus,
     WriteOff,
+    changed,
     debit_open,
     is_live,
     is_open,
@@ -110,54 +111,54 @@ def _flagged(ids: frozenset[str], item_id: str, flag: bool) -> frozenset[str]:
 
 
 def _with_order(state: Account, review: OrderReview) -> Account:
-    return replace(state, orders=state.orders.set(review.order_id, review),
+    return changed(state, orders=state.orders.set(review.order_id, review),
                    live_order_ids=_flagged(state.live_order_ids, review.order_id, is_live(review)))
 
 
 def _with_invoice(state: Account, invoice: Invoice) -> Account:
-    return replace(state, invoices=state.invoices.set(invoice.invoice_id, invoice),
+    return changed(state, invoices=state.invoices.set(invoice.invoice_id, invoice),
                    open_invoice_ids=_flagged(state.open_invoice_ids, invoice.invoice_id, is_open(invoice)))
 
 
 def _with_debit_note(state: Account, note: DebitNote) -> Account:
-    return replace(state, debit_notes=state.debit_notes.set(note.debit_note_id, note),
+    return changed(state, debit_notes=state.debit_notes.set(note.debit_note_id, note),
                    open_debit_note_ids=_flagged(state.open_debit_note_ids, note.debit_note_id,
                                                 debit_open(note)))
 
 
 def _with_write_off(state: Account, write_off: WriteOff) -> Account:
-    return replace(state, write_offs=state.write_offs.set(write_off.write_off_id, write_off))
+    return changed(state, write_offs=state.write_offs.set(write_off.write_off_id, write_off))
 
 
 def _reviewed(state: Account, order_id: str, total: int, status: ReviewStatus, **changes: object) -> Account:
     existing = state.orders.get(order_id)
     if existing is None:
         review = OrderReview(order_id, total, status, state.next_seq)
-        state = replace(state, next_seq=state.next_seq + 1)
+        state = changed(state, next_seq=state.next_seq + 1)
     else:
-        review = replace(existing, status=status)
-    return _with_order(state, replace(review, **changes))  # type: ignore[arg-type]
+        review = changed(existing, status=status)
+    return _with_order(state, changed(review, **changes))
 
 
 def _pay_invoice(state: Account, invoice_id: str, amount: int, on: date) -> Account:
     invoice = state.invoices[invoice_id]
-    state = replace(state, advance_minor=state.advance_minor - amount)
+    state = changed(state, advance_minor=state.advance_minor - amount)
     settled_on = on if invoice.settled_on is None else max(invoice.settled_on, on)
-    return _with_invoice(state, replace(invoice, paid_minor=invoice.paid_minor + amount,
+    return _with_invoice(state, changed(invoice, paid_minor=invoice.paid_minor + amount,
                                         settled_on=settled_on))
 
 
 def _settle_debit_note(state: Account, event: ev.DebitNoteSettled) -> Account:
     note = state.debit_notes[event.debit_note_id]
     settled = note.settled_minor + event.amount_minor
-    note = replace(note, settled_minor=settled,
+    note = changed(note, settled_minor=settled,
                    paid_on=event.settled_on if settled >= note.amount_minor else None)
-    state = _with_debit_note(replace(state, advance_minor=state.advance_minor - event.amount_minor), note)
+    state = _with_debit_note(changed(state, advance_minor=state.advance_minor - event.amount_minor), note)
     paid_by = state.payments.get(event.ref or "") if event.by == "payment" else None
     if paid_by is not None:
-        paid_by = replace(paid_by, debit_note_applications=(
+        paid_by = changed(paid_by, debit_note_applications=(
             *paid_by.debit_note_applications, (event.debit_note_id, event.amount_minor)))
-        state = replace(state, payments=state.payments.set(paid_by.payment_id, paid_by))
+        state = changed(state, payments=state.payments.set(paid_by.payment_id, paid_by))
     return state
 
 
@@ -169,10 +170,10 @@ def _write_off_event(state: Account, event: DomainEvent) -> Account:
                 event.write_off_id, event.invoice_id, event.amount_minor, event.reason, event.proposed_by,
                 event.proposed_on))
         case ev.WriteOffApproved() if event.write_off_id in state.write_offs:
-            return _with_write_off(state, replace(state.write_offs[event.write_off_id], status="approved",
+            return _with_write_off(state, changed(state.write_offs[event.write_off_id], status="approved",
                                                   decided_by=event.approved_by, decided_on=event.approved_on))
         case ev.WriteOffRejected() if event.write_off_id in state.write_offs:
-            return _with_write_off(state, replace(
+            return _with_write_off(state, changed(
                 state.write_offs[event.write_off_id], status="rejected", decided_by=event.rejected_by,
                 decided_on=event.rejected_on, decision_reason=event.reason))
     return state
@@ -180,7 +181,7 @@ def _write_off_event(state: Account, event: DomainEvent) -> Account:
 
 def _written_off(state: Account, event: ev.InvoiceWrittenOff) -> Account:
     invoice = state.invoices[event.invoice_id]
-    state = _with_invoice(state, replace(invoice, written_off_minor=invoice.written_off_minor
+    state = _with_invoice(state, changed(invoice, written_off_minor=invoice.written_off_minor
                                          + event.amount_minor))
     if event.write_off_id is not None and event.write_off_id not in state.write_offs:
         on = event.written_off_on or invoice.issued_on
@@ -194,16 +195,16 @@ def apply(state: Account, event: DomainEvent) -> Account:
     """Apply one account event, keeping every fact; pure and total (unknown events change nothing)."""
     match event:
         case ev.AccountOpened() | ev.TermsChanged():
-            state = replace(state, partner_id=event.partner_id, opened=True, kind=event.kind,
+            state = changed(state, partner_id=event.partner_id, opened=True, kind=event.kind,
                             credit_limit_minor=event.credit_limit_minor, term_days=event.term_days,
                             currency=event.currency)
             if isinstance(event, ev.AccountOpened) and event.opened_on is not None:
-                state = replace(state, opened_on=event.opened_on)
+                state = changed(state, opened_on=event.opened_on)
             return state
         case ev.AccountSuspended():
-            return replace(state, suspended=True)
+            return changed(state, suspended=True)
         case ev.AccountReinstated():
-            return replace(state, suspended=False)
+            return changed(state, suspended=False)
         case ev.FundsReviewPassed():
             return _reviewed(state, event.order_id, event.amount_minor, "approved", how=event.how)
         case ev.OrderPutOnHold():
@@ -211,9 +212,9 @@ def apply(state: Account, event: DomainEvent) -> Account:
         case ev.OrderAwaitingPrepayment():
             return _reviewed(state, event.order_id, event.amount_minor, "awaiting_prepayment")
         case ev.HoldReleased() if event.order_id in state.orders:
-            return _with_order(state, replace(state.orders[event.order_id], decided_reason=event.reason))
+            return _with_order(state, changed(state.orders[event.order_id], decided_reason=event.reason))
         case ev.OrderRejectedByFinance() if event.order_id in state.orders:
-            return _with_order(state, replace(state.orders[event.order_id], status="rejected",
+            return _with_order(state, changed(state.orders[event.order_id], status="rejected",
                                               decided_reason=event.reason))
         case ev.AdvanceApplied():
             return _advance_applied(state, event)
@@ -221,29 +222,29 @@ def apply(state: Account, event: DomainEvent) -> Account:
             invoice = Invoice(event.invoice_id, event.order_id, event.dispatch_id, event.total_minor,
                               event.issued_on, event.due_on, tuple(event.lines), event.region,
                               event.tier, event.currency, seq=state.invoices_issued + 1)
-            state = _with_invoice(replace(state, invoices_issued=invoice.seq), invoice)
+            state = _with_invoice(changed(state, invoices_issued=invoice.seq), invoice)
             order = state.orders.get(event.order_id)
             if order is not None:
-                state = _with_order(state, replace(
+                state = _with_order(state, changed(
                     order, invoiced_minor=order.invoiced_minor + event.total_minor))
             return state
         case ev.PaymentReceived():
             receipt = Receipt(event.payment_id, event.amount_minor, event.currency, event.bank_ref,
                               event.received_on)
-            return replace(state, advance_minor=state.advance_minor + event.amount_minor,
+            return changed(state, advance_minor=state.advance_minor + event.amount_minor,
                            payments=state.payments.set(event.payment_id, receipt))
         case ev.PaymentApplied() if event.invoice_id in state.invoices:
             state = _pay_invoice(state, event.invoice_id, event.amount_minor, event.applied_on)
             paid_by = state.payments.get(event.payment_id)
             if paid_by is not None:
-                paid_by = replace(paid_by, applications=(
+                paid_by = changed(paid_by, applications=(
                     *paid_by.applications, (event.invoice_id, event.amount_minor)))
-                state = replace(state, payments=state.payments.set(paid_by.payment_id, paid_by))
+                state = changed(state, payments=state.payments.set(paid_by.payment_id, paid_by))
             return state
         case ev.CreditNoteApplied() if event.invoice_id in state.invoices:
             return _pay_invoice(state, event.invoice_id, event.amount_minor, event.applied_on)
         case ev.InvoicePaid() if event.invoice_id in state.invoices:
-            return _with_invoice(state, replace(state.invoices[event.invoice_id],
+            return _with_invoice(state, changed(state.invoices[event.invoice_id],
                                                 paid_on=event.paid_on, on_time=event.on_time))
         case ev.InvoiceWrittenOff() if event.invoice_id in state.invoices:
             return _written_off(state, event)
@@ -253,14 +254,14 @@ def apply(state: Account, event: DomainEvent) -> Account:
             debit = DebitNote(event.debit_note_id, event.amount_minor, event.currency, event.reason,
                               event.source_kind, event.source_ref, event.issued_on, event.due_on,
                               seq=state.debit_notes_issued + 1)
-            return _with_debit_note(replace(state, debit_notes_issued=debit.seq), debit)
+            return _with_debit_note(changed(state, debit_notes_issued=debit.seq), debit)
         case ev.DebitNoteSettled() if event.debit_note_id in state.debit_notes:
             return _settle_debit_note(state, event)
         case ev.CreditNoteIssued():
             note = CreditNote(event.credit_note_id, event.amount_minor, event.currency, event.reason,
                               event.source_kind, event.source_ref, event.issued_on, event.order_id,
                               tuple(event.lines))
-            return replace(state, advance_minor=state.advance_minor + event.amount_minor,
+            return changed(state, advance_minor=state.advance_minor + event.amount_minor,
                            credit_notes=state.credit_notes.set(note.credit_note_id, note))
     return state
 
@@ -268,23 +269,24 @@ def apply(state: Account, event: DomainEvent) -> Account:
 def _without_closed(state: Account, event: DomainEvent) -> Account:
     """Drop what ``event`` closed (see the module's doc): only facts an event names can close."""
     changes: dict[str, object] = {}
-    invoice_id: str = getattr(event, "invoice_id", None) or ""
+    named = vars(event)  # its fields: a ``getattr`` with a default raises inside pydantic first
+    invoice_id: str = named.get("invoice_id") or ""
     if invoice_id in state.invoices and invoice_id not in state.open_invoice_ids:
         changes["invoices"] = state.invoices.without(invoice_id)
-    order_id: str = getattr(event, "order_id", None) or ""
+    order_id: str = named.get("order_id") or ""
     if order_id in state.orders and order_id not in state.live_order_ids:
         changes["orders"] = state.orders.without(order_id)
-    note_id: str = getattr(event, "debit_note_id", None) or ""
+    note_id: str = named.get("debit_note_id") or ""
     if note_id in state.debit_notes and note_id not in state.open_debit_note_ids:
         changes["debit_notes"] = state.debit_notes.without(note_id)
-    write_off_id: str = getattr(event, "write_off_id", None) or ""
+    write_off_id: str = named.get("write_off_id") or ""
     if write_off_id in state.write_offs and state.write_offs[write_off_id].status != "proposed":
         changes["write_offs"] = state.write_offs.without(write_off_id)
     if state.payments:
         changes["payments"] = PMap()
     if state.credit_notes:
         changes["credit_notes"] = PMap()
-    return replace(state, **changes) if changes else state  # type: ignore[arg-type]
+    return changed(state, **changes) if changes else state
 
 
 def evolve(state: Account, event: DomainEvent) -> Account:
@@ -299,13 +301,13 @@ def _advance_applied(state: Account, event: ev.AdvanceApplied) -> Account:
     if event.invoice_id is None:
         if order is None:
             return state
-        return _with_order(state, replace(order, reserved_minor=order.reserved_minor + event.amount_minor))
+        return _with_order(state, changed(order, reserved_minor=order.reserved_minor + event.amount_minor))
     if event.invoice_id not in state.invoices:
         return state
     invoice = state.invoices[event.invoice_id]
     state = _pay_invoice(state, event.invoice_id, event.amount_minor, event.applied_on or invoice.issued_on)
     if order is not None:
-        state = _with_order(state, replace(
+        state = _with_order(state, changed(
             order, reservation_used_minor=order.reservation_used_minor + event.amount_minor))
     return state
 
