@@ -8,7 +8,7 @@ from typing import Any
 
 import uvicorn
 
-from libs.runtime.wire import FLUSH_AT, GatheredWrites, GatheringHttpTools
+from libs.runtime.wire import HOLD_AT_MOST, GatheredWrites, GatheringHttpTools
 
 
 class RecordingTransport:
@@ -32,17 +32,19 @@ class RecordingTransport:
         return {"peername": ("127.0.0.1", 5)}.get(name, default)
 
 
-async def test_writes_of_one_turn_reach_the_transport_as_one() -> None:
+async def test_the_headers_go_out_with_the_body_in_one_write() -> None:
     real = RecordingTransport()
     gathered = GatheredWrites(real, asyncio.get_running_loop())  # type: ignore[arg-type]
     gathered.write(b"HTTP/1.1 201 Created\r\n\r\n")
+    assert real.writes == [] and gathered.get_write_buffer_size() == 24
     gathered.write(b'{"id":1}')
-    assert real.writes == [] and gathered.get_write_buffer_size() == 32
-    await asyncio.sleep(0)
     assert real.writes == [b'HTTP/1.1 201 Created\r\n\r\n{"id":1}']
-    gathered.write(b"next")
     await asyncio.sleep(0)
-    assert real.writes[1:] == [b"next"]
+    assert len(real.writes) == 1  # nothing written twice
+    gathered.write(b"alone")
+    assert real.writes[1:] == []
+    await asyncio.sleep(0)  # a write with nothing after it goes out at the next turn
+    assert real.writes[1:] == [b"alone"]
     assert gathered.get_extra_info("peername") == ("127.0.0.1", 5)
 
 
@@ -63,13 +65,14 @@ async def test_close_writes_what_is_held_first_and_abort_drops_it() -> None:
     assert other.writes == [] and other.aborted
 
 
-async def test_a_large_answer_goes_out_at_once_for_flow_control() -> None:
+async def test_a_large_write_is_never_held() -> None:
     real = RecordingTransport()
     gathered = GatheredWrites(real, asyncio.get_running_loop())  # type: ignore[arg-type]
-    gathered.write(b"x" * (FLUSH_AT - 1))
-    assert real.writes == []
-    gathered.write(b"y")
-    assert [len(w) for w in real.writes] == [FLUSH_AT]
+    gathered.write(b"x" * (HOLD_AT_MOST + 1))
+    assert [len(w) for w in real.writes] == [HOLD_AT_MOST + 1]
+    gathered.write(b"head")
+    gathered.write(b"y" * 100_000)
+    assert [len(w) for w in real.writes] == [HOLD_AT_MOST + 1, 100_004]
 
 
 async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
