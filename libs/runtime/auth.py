@@ -169,11 +169,19 @@ def key_handlers() -> Mapping[str, Handler]:
     return {KeyIssued.TYPE: _when_key_issued, KeyRevoked.TYPE: _when_key_revoked}
 
 
-async def authenticate(request: Request) -> Principal:
-    """The caller by its bearer key; an in-process call (``libs.runtime.inprocess``) names its own."""
-    caller = request.scope.get(CALLER)
+def principal_of(request: Request) -> Principal:
+    """The caller by its bearer key (an in-process call, ``libs.runtime.inprocess``, names its own).
+
+    Worked out once per request and kept in the scope (``PRINCIPAL_SCOPE_KEY``, which the
+    request's log line reads too): a route's role gate and its command both ask for it.
+    """
+    scope = request.scope
+    caller = scope.get(CALLER)
     if isinstance(caller, Principal):
         return caller
+    known = scope.get(PRINCIPAL_SCOPE_KEY)
+    if known is not None:
+        return known
     header = request.headers.get("authorization", "")
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
@@ -181,17 +189,27 @@ async def authenticate(request: Request) -> Principal:
     principal = request.app.state.keyring.authenticate(secret.strip())
     if principal is None:
         raise Unauthorized("the key is unknown or revoked")
-    request.scope[PRINCIPAL_SCOPE_KEY] = principal  # for the request's log line (its key id)
+    scope[PRINCIPAL_SCOPE_KEY] = principal
     return principal
+
+
+async def authenticate(request: Request) -> Principal:
+    """:func:`principal_of` as a dependency: any valid key."""
+    return principal_of(request)
 
 
 Authenticated = Annotated[Principal, Depends(authenticate)]
 
 
 def require(*roles: str) -> Callable[..., Any]:
-    """A dependency admitting only ``roles`` (403 for any other authenticated key)."""
+    """A dependency admitting only ``roles`` (403 for any other authenticated key).
 
-    async def dependency(principal: Authenticated) -> Principal:
+    It takes the request and authenticates itself rather than depending on
+    ``authenticate``: FastAPI solves every level of a dependency tree on every request
+    (parameters, cache keys, scopes), and this gate sits on nearly every route."""
+
+    async def dependency(request: Request) -> Principal:
+        principal = principal_of(request)
         if principal.role not in roles:
             raise Forbidden(f"role {principal.role!r} may not do this")
         return principal

@@ -40,6 +40,7 @@ from libs.runtime.dead_letters import dead_letter_router
 from libs.runtime.http import create_app, ops_app
 from libs.runtime.metrics import ServiceMetrics
 from libs.runtime.settings import DEFAULT_PORTS, RuntimeSettings, ops_port_of
+from libs.runtime.wire import GatheringHttpTools
 from libs.store.database import Database
 from libs.store.migrate import migrate
 from libs.store.store import EventStore
@@ -202,7 +203,8 @@ async def serve(spec: ServiceSpec, settings: RuntimeSettings, port: int | None =
     sockets = [_listen(settings.host, port), _listen(settings.host, ops_port)]
     server = uvicorn.Server(uvicorn.Config(
         ByPort(app, app.state.ops, ops_port), host=settings.host, port=port,
-        log_level="warning", log_config=None, access_log=False, lifespan="off"))
+        log_level="warning", log_config=None, access_log=False, lifespan="off",
+        http=GatheringHttpTools))  # one socket write per answer (libs.runtime.wire)
     consumer: Consumer = app.state.consumer
     workers: dict[str, Callable[[], Awaitable[None]]] = {
         "keyring": lambda: ctx.keyring.run(stop),

@@ -46,14 +46,15 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.base import EventMetadata, format_timestamp, utc_now
 from libs.events.codec import canonical_json
-from libs.runtime.auth import Authenticated, Principal
+from libs.runtime import openapi_doc
+from libs.runtime.auth import Principal, principal_of
 from libs.runtime.commands import Unit, transact
 from libs.runtime.errors import Conflict
 from libs.runtime.host import ServiceContext
@@ -61,6 +62,7 @@ from libs.store.errors import ConcurrencyError
 from libs.store.sql import Statement
 from libs.telemetry import context
 
+IDEMPOTENCY_KEY = "Idempotency-Key"
 MAX_KEY_LENGTH = 200
 MAX_ROUTE_LENGTH = 200
 
@@ -185,17 +187,19 @@ def _stored_answer(status: int, stored_body: str) -> Response:
     return Response(stored_body.encode("utf-8"), status_code=status, media_type="application/json")
 
 
-async def _command_route(request: Request, principal: Authenticated) -> CommandRoute:
-    return CommandRoute(request, principal, None)
+async def _command_route(request: Request) -> CommandRoute:
+    return CommandRoute(request, principal_of(request), None)
 
 
-async def _idempotent_command_route(
-    request: Request, principal: Authenticated,
-    key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
-) -> CommandRoute:
-    return CommandRoute(request, principal, key)
+@openapi_doc.takes_header(IDEMPOTENCY_KEY)
+async def _idempotent_command_route(request: Request) -> CommandRoute:
+    return CommandRoute(request, principal_of(request), request.headers.get(IDEMPOTENCY_KEY))
 
 
+# Both take the request alone, not ``Authenticated`` and ``Header(...)`` parameters: FastAPI
+# solves each level of a dependency tree and validates each declared header on every request.
+# The caller is worked out once per request either way (``principal_of``), and the header is
+# documented as FastAPI would (``openapi_doc.takes_header``).
 Command = Annotated[CommandRoute, Depends(_command_route)]
 """A command route: one transaction, run again on a concurrency conflict."""
 

@@ -16,10 +16,13 @@ names operations ``place_order_v1_orders_post``. This module rewrites it once pe
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -67,12 +70,56 @@ def _problem_response(status: str) -> dict[str, Any]:
     return response
 
 
+_Call = TypeVar("_Call", bound=Callable[..., Any])
+_HEADERS = "__o2c_headers__"
+
+
+def takes_header(name: str) -> Callable[[_Call], _Call]:
+    """Mark a dependency that reads the optional text header ``name`` itself (not through a
+    ``Header(...)`` parameter, which FastAPI validates on every request): the document lists
+    it on every operation using the dependency, as FastAPI lists a declared header."""
+
+    def mark(call: _Call) -> _Call:
+        setattr(call, _HEADERS, (*getattr(call, _HEADERS, ()), name))
+        return call
+
+    return mark
+
+
+def _headers_read(dependant: Dependant) -> Iterator[str]:
+    for dependency in dependant.dependencies:
+        yield from getattr(dependency.call, _HEADERS, ())
+        yield from _headers_read(dependency)
+
+
+def _document_headers(schema: dict[str, Any], routes: Any) -> None:
+    """The headers of :func:`takes_header` dependencies, after the operation's own parameters."""
+    for context in iter_route_contexts(routes):
+        if not isinstance(context.original_route, APIRoute):
+            continue
+        route: Any = context  # an APIRoute as included (its path with the router's prefix)
+        if not route.include_in_schema:
+            continue
+        names = list(dict.fromkeys(_headers_read(route.dependant)))
+        operations = schema.get("paths", {}).get(route.path_format, {})
+        for method in route.methods:
+            operation = operations.get(method.lower())
+            if operation is None or not names:
+                continue
+            parameters = operation.setdefault("parameters", [])
+            for name in names:
+                if not any(p["in"] == "header" and p["name"] == name for p in parameters):
+                    parameters.append({"name": name, "in": "header", "required": False, "schema": {
+                        "anyOf": [{"type": "string"}, {"type": "null"}], "title": name}})
+
+
 def document(app: FastAPI) -> dict[str, Any]:
     """The app's OpenAPI document, built once (FastAPI caches it on ``app.openapi_schema``)."""
     if app.openapi_schema:
         return app.openapi_schema
     schema = get_openapi(title=app.title, version=app.version, description=app.description,
                          routes=app.routes)
+    _document_headers(schema, app.routes)
     components = schema.setdefault("components", {})
     components.setdefault("securitySchemes", {})["bearer"] = {
         "type": "http", "scheme": "bearer",
