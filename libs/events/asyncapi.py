@@ -39,6 +39,9 @@ HEADERS: dict[str, Any] = {
                  "ce_time", "content-type"],
     "properties": {
         "event_type": {"type": "string", "description": "The event type (as ce_type)."},
+        "stream_version": {"type": "string", "pattern": "^[1-9][0-9]*$",
+                           "description": "The envelope's stream_version, in decimal: with the key "
+                                          "(the stream id), what orders a message without parsing it."},
         "event_id": {"type": "string", "format": "uuid", "description": "The event id (as ce_id)."},
         "ce_specversion": {"const": "1.0"},
         "ce_id": {"type": "string", "format": "uuid"},

@@ -90,9 +90,13 @@ def format_timestamp(moment: datetime) -> str:
 
     Fixed width, so the text sorts in time order and hashes reproducibly.
     """
-    if moment.tzinfo is None:
-        raise ValueError("timestamps must be timezone-aware")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if moment.tzinfo is not UTC:
+        if moment.tzinfo is None:
+            raise ValueError("timestamps must be timezone-aware")
+        moment = moment.astimezone(UTC)
+    # ``isoformat`` of a UTC moment ends in ``+00:00``: cut it for the ``Z``. About half the
+    # CPU of ``strftime``, and every append, inbox row and document write stamps one.
+    return moment.isoformat(timespec="microseconds")[:26] + "Z"
 
 
 def parse_timestamp(text: str) -> datetime:

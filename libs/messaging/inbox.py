@@ -322,7 +322,10 @@ def _advance_many(count: int) -> Statement:
 
 
 _RECORD_MANY_PG = Statement(
-    "INSERT INTO inbox (consumer, event_id, processed_at) SELECT $1::text, unnest($2::uuid[]), $3::text")
+    "INSERT INTO inbox (consumer, event_id, processed_at) SELECT $1::text, unnest($2::uuid[]), $3::text",
+    deferrable=True)
+"""Deferrable (``libs.store.sql.Statement``): the heads' upsert after it carries it, one round
+trip for both."""
 _ADVANCE_ON_CONFLICT = (" ON CONFLICT (consumer, stream_id) DO UPDATE SET version = excluded.version "
                         "WHERE stream_heads.version < excluded.version")
 _ADVANCE_MANY_PG = Statement(

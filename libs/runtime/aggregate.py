@@ -34,6 +34,11 @@ async def load(
 
     ``evolve`` must not copy what it does not change (see ``libs.runtime.persistent``),
     or folding the tail costs as much as the state is large.
+
+    The events are read as a rebuild reads them (``EventRegistry.decode_stored``): this
+    store holds only events its service built and validated before appending them, so
+    validating each again on every load (every command and reaction of every service)
+    would only cost. The wire's events are still validated (``EventRegistry.decode``).
     """
     state, version, tail = initial, 0, None
     if snapshots is not None:
@@ -42,8 +47,9 @@ async def load(
         tail = await store.load(stream_id, after_version=version, conn=conn)
     if not tail:
         return state, version
-    for envelope in tail:
-        state = evolve(state, registry.decode(envelope))
+    for envelope in tail:  # the service's own events, validated before they were stored
+        state = evolve(state, registry.decode_stored(envelope.event_type, envelope.schema_version,
+                                                     envelope.data))
     head = tail[-1]
     if snapshots is not None and head.stream_hash is not None:
         snapshots.remember(stream_id, head.stream_version, head.stream_hash, state)

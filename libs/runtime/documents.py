@@ -51,7 +51,9 @@ _ON_CONFLICT_UPDATE = (
     "version = excluded.version, updated_at = excluded.updated_at")
 _PG_UPSERT = Statement(f"INSERT INTO documents ({', '.join(_COLUMNS)}) SELECT * FROM unnest("
                        "$1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], "
-                       "$7::int[], $8::text[])" + _ON_CONFLICT_UPDATE)
+                       "$7::int[], $8::text[])" + _ON_CONFLICT_UPDATE, deferrable=True)
+"""Deferrable: a consumer batch's documents go out with its inbox rows and heads, in one round
+trip (``libs.store.sql.Statement``)."""
 
 # Sent straight to the driver (``libs.store.sql.Statement``): every command's read and write
 # of its documents runs them.

@@ -116,7 +116,7 @@ class Statement:
     (``sqlite_uuid``), as SQLAlchemy stores it.
 
     ``deferrable``: a write nobody reads an answer of (a document's upsert, the
-    ``Idempotency-Key`` claim). On PostgreSQL
+    ``Idempotency-Key`` claim, the inbox rows). On PostgreSQL
     every statement is a round trip, and asyncpg sends one statement per round trip; in
     a transaction of ``Database.transaction`` such a write is held back and sent with the
     transaction's next statement, in front of it as a data-modifying ``WITH`` (one round
@@ -124,7 +124,10 @@ class Statement:
     statement names its table (it would not see the write: one statement reads one
     snapshot), and before any statement SQLAlchemy sends or ``driver_of`` hands out the
     driver. Its failure is raised by the statement that carried it, in the same
-    transaction, which then rolls back as it would have.
+    transaction, which then rolls back as it would have. Several writes are held together
+    when they touch different tables and none reads another's (a consumer batch's
+    documents and its inbox rows, carried by its heads' upsert): each becomes a ``WITH`` of
+    the carrier, and before the ``COMMIT`` the last carries the others.
 
     ``apart``: a read that names a table such writes change, but never meets the rows they
     change (rebates' program lookups read only program documents, which no reaction
@@ -154,7 +157,7 @@ class Statement:
         if self.target is not None:
             held: list[tuple[Statement, tuple[Any, ...]]] | None = conn.info.get(DEFERRED)
             if held is not None:
-                if held:  # one at a time: two writes in one statement could hit one row
+                if any(_meets(write, self) for write, _ in held):
                     await send_deferred(conn)
                 held.append((self, args))
                 return
@@ -168,33 +171,60 @@ async def send_deferred(conn: AsyncConnection) -> None:
 
 
 async def _send_held(sync: Connection) -> None:
+    """Send the held writes: the last carrying those before it (they change other tables), or
+    one by one when it cannot."""
     held = sync.info.get(DEFERRED)
     if held:
         sending = list(held)
         held.clear()
+        (last, last_args), before = sending[-1], sending[:-1]
+        carried = _carried(before, last.postgresql, last_args, False) if before else None
+        if carried is not None:
+            await _send(sync, *carried, False)
+            return
         for statement, args in sending:
             await _send(sync, statement.postgresql, args, False)
 
 
 def _carried(held: list[tuple[Statement, tuple[Any, ...]]], sql: str, args: tuple[Any, ...],
              apart: bool) -> tuple[str, tuple[Any, ...]] | None:
-    """``sql`` with the held-back write in front of it, and both's values; None when ``sql``
-    cannot carry it."""
-    [(write, write_args)] = held
-    fused = _fused(write, sql, len(write_args), apart)
-    return (fused, (*write_args, *args)) if fused is not None else None
+    """``sql`` with the held-back writes in front of it, and all their values; None when ``sql``
+    cannot carry them."""
+    fused = _fused(tuple((write, len(write_args)) for write, write_args in held), sql, apart)
+    if fused is None:
+        return None
+    return fused, (*(value for _, write_args in held for value in write_args), *args)
+
+
+def _meets(held: Statement, write: Statement) -> bool:
+    """Whether two deferrable writes may not be held together: one statement would run them
+    both, and neither sees the other's change (one snapshot), so they must not touch one
+    table (two writes could hit one row) and neither may read the other's."""
+    assert held.target is not None and write.target is not None
+    return bool(held.target.search(write.postgresql) or write.target.search(held.postgresql))
+
+
+def _moved(sql: str, shift: int) -> str:
+    return _PLACEHOLDER.sub(lambda m: f"${int(m.group(1)) + shift}", sql) if shift else sql
 
 
 @functools.lru_cache(maxsize=256)
-def _fused(write: Statement, sql: str, shift: int, apart: bool) -> str | None:
-    """``write`` as a data-modifying ``WITH`` in front of ``sql`` (whose placeholders move past
-    the write's ``shift`` values), built once per pair; None when ``sql`` names the write's
-    table (unless ``apart``) or has a ``WITH`` of its own."""
-    assert write.target is not None
-    if (write.target.search(sql) and not apart) or sql.lstrip()[:4].upper() == "WITH":
+def _fused(writes: tuple[tuple[Statement, int], ...], sql: str, apart: bool) -> str | None:
+    """``writes`` (each with its count of values) as data-modifying ``WITH``s in front of
+    ``sql``, each one's placeholders moved past the values before it; built once per shape.
+    None when ``sql`` names a write's table (unless ``apart``) or has a ``WITH`` of its own.
+    The writes change different tables (``Statement.execute``) that nothing in the statement
+    reads, so running them in one statement changes what running them one by one would."""
+    if sql.lstrip()[:4].upper() == "WITH":
         return None
-    moved = _PLACEHOLDER.sub(lambda m: f"${int(m.group(1)) + shift}", sql)
-    return f"WITH o2c_deferred AS ({write.postgresql}) {moved}"
+    parts, shift = [], 0
+    for n, (write, count) in enumerate(writes):
+        assert write.target is not None
+        if write.target.search(sql) and not apart:
+            return None
+        parts.append(f"o2c_deferred{n or ''} AS ({_moved(write.postgresql, shift)})")
+        shift += count
+    return f"WITH {', '.join(parts)} {_moved(sql, shift)}"
 
 
 _LOCKS_HELD = "o2c.xact_locks_held"

@@ -224,25 +224,25 @@ class EventStore:
                                  r[10], r[11], r[12]) for r in records],
                 checkpoints=[Checkpoint(r[13], r[11]) for r in records],
             )
-        if self._horizon is not None:
-            query = (
-                select(*_COLUMNS, events.c.tx_id)
-                .where(tuple_(events.c.tx_id, events.c.position)
-                       > tuple_(after.tx_id, after.position), events.c.tx_id < self._horizon)
-                .order_by(events.c.tx_id, events.c.position)
-                .limit(limit)
-            )
-        else:  # SQLite: one writer at a time, so position order is commit order
-            query = (
-                select(*_COLUMNS, events.c.tx_id)
-                .where(events.c.position > after.position)
-                .order_by(events.c.position)
-                .limit(limit)
-            )
-        rows = await self._fetch(query, conn)
+        if self._horizon is None:  # SQLite: one writer at a time, so position order is commit order
+            if conn is None:  # the relay's read: every wake-up of every relay
+                async with self.db.read() as own:
+                    rows = await _SQLITE_READ.fetch(own, after.position, limit)
+            else:
+                rows = await _SQLITE_READ.fetch(conn, after.position, limit)
+            return Page(events=[_envelope_of_driver_row(row) for row in rows],
+                        checkpoints=[Checkpoint(row[13], row[11]) for row in rows])
+        query = (
+            select(*_COLUMNS, events.c.tx_id)
+            .where(tuple_(events.c.tx_id, events.c.position)
+                   > tuple_(after.tx_id, after.position), events.c.tx_id < self._horizon)
+            .order_by(events.c.tx_id, events.c.position)
+            .limit(limit)
+        )
+        found = await self._fetch(query, conn)
         return Page(
-            events=[envelope_from_row(row) for row in rows],
-            checkpoints=[Checkpoint(row.tx_id, row.position) for row in rows],
+            events=[envelope_from_row(row) for row in found],
+            checkpoints=[Checkpoint(row.tx_id, row.position) for row in found],
         )
 
     async def _fetch(self, query: Select[Any], conn: AsyncConnection | None) -> Sequence[Row[Any]]:
@@ -259,6 +259,11 @@ _PG_READ = ("SELECT event_id, event_type, schema_version, stream_id, stream_type
             "ORDER BY tx_id, position LIMIT $3")
 """The relay's read (``read_all`` without ``conn`` on PostgreSQL), on the driver directly:
 it runs on every wake-up of every relay."""
+_SQLITE_READ = Statement(
+    "SELECT event_id, event_type, schema_version, stream_id, stream_type, version, "
+    "occurred_at, correlation_id, causation_id, actor, data, position, stream_hash, tx_id "
+    "FROM events WHERE position > $1 ORDER BY position LIMIT $2")
+"""``read_all`` on SQLite (position order is commit order there): its text built once."""
 
 # The append's two statements go straight to the driver (``libs.store.sql.Statement``): every
 # command and reaction of every service runs them.

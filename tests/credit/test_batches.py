@@ -99,8 +99,9 @@ async def test_a_batch_locks_each_account_once_and_writes_its_documents_together
     assert count("SELECT id FROM documents WHERE kind") == 2  # the cancelled orders, once per account
     assert count("SELECT body FROM documents WHERE kind = $1 AND id") == 0  # the copies are read ahead
     assert count("SELECT body, partner_id FROM documents WHERE kind = $1 AND ref_id") == 8  # invoiced?
-    # One upsert of every document at the end, one read ahead; none one at a time.
-    assert count("INSERT INTO documents") == 1
+    # One upsert of every document at the end, one read ahead; none one at a time. (On
+    # PostgreSQL the upsert rides with the inbox rows and heads, as a WITH of that statement.)
+    assert sum(1 for statement in sent if "INSERT INTO documents" in statement) == 1
     assert count("SELECT kind, id, body FROM documents" if not postgres
                  else "SELECT d.kind, d.id, d.body FROM documents d") == 1
 

@@ -120,6 +120,55 @@ async def test_outside_a_managed_transaction_nothing_is_held_back(pg_db: Databas
     assert await _bodies(pg_db) == ['{"n": 1}']
 
 
+_CLAIM = Statement("INSERT INTO idempotency_keys (principal, route, key, request_sha256, status, "
+                   "body, created_at) VALUES ($1, 'r', $2, 'x', 200, '', 'now')", deferrable=True)
+_HEADS = Statement("INSERT INTO stream_heads (consumer, stream_id, version) VALUES ($1, $2, $3)")
+
+
+async def _keys(db: Database) -> list[str]:
+    async with db.read() as conn:
+        return list((await conn.execute(text("SELECT key FROM idempotency_keys ORDER BY key"))).scalars())
+
+
+async def test_writes_to_different_tables_ride_together_with_the_next_statement(pg_db: Database) -> None:
+    """A consumer batch's documents and inbox rows go with its heads: one round trip."""
+    with heard(pg_db) as statements:
+        async with pg_db.transaction() as conn:
+            await _PUT.execute(conn, "t", "a", '{"n": 1}', 0)
+            await _CLAIM.execute(conn, "p", "k1")
+            assert statements == []  # both held back
+            await _HEADS.execute(conn, "c", "s-1", 3)
+    assert len(statements) == 1
+    assert statements[0].startswith("WITH o2c_deferred AS (INSERT INTO documents")
+    assert "o2c_deferred1 AS (INSERT INTO idempotency_keys" in statements[0]
+    assert "VALUES ($5, 'r', $6," in statements[0] and statements[0].endswith("VALUES ($7, $8, $9)")
+    assert (await _bodies(pg_db), await _keys(pg_db)) == (['{"n": 1}'], ["k1"])
+
+
+async def test_before_the_commit_the_last_held_write_carries_the_others(pg_db: Database) -> None:
+    with heard(pg_db) as statements:
+        async with pg_db.transaction() as conn:
+            await _PUT.execute(conn, "t", "a", '{"n": 1}', 0)
+            await _CLAIM.execute(conn, "p", "k1")
+    assert len(statements) == 1
+    assert statements[0].startswith("WITH o2c_deferred AS (INSERT INTO documents")
+    assert "INSERT INTO idempotency_keys" in statements[0]
+    assert (await _bodies(pg_db), await _keys(pg_db)) == (['{"n": 1}'], ["k1"])
+
+
+async def test_a_write_that_reads_a_held_writes_table_goes_after_it(pg_db: Database) -> None:
+    """One statement reads one snapshot: a write reading the table of one held must see it."""
+    copy = Statement("INSERT INTO idempotency_keys (principal, route, key, request_sha256, status, "
+                     "body, created_at) SELECT 'p', 'r', id, 'x', 200, body, 'now' FROM documents "
+                     "WHERE kind = $1", deferrable=True)
+    with heard(pg_db) as statements:
+        async with pg_db.transaction() as conn:
+            await _PUT.execute(conn, "t", "a", '{"n": 1}', 0)
+            await copy.execute(conn, "t")  # the put goes first, on its own
+    assert len(statements) == 2 and statements[0].startswith("INSERT INTO documents")
+    assert await _keys(pg_db) == ["a"]
+
+
 def test_only_a_write_can_be_deferred() -> None:
     with pytest.raises(ValueError):
         Statement("SELECT 1", deferrable=True)

@@ -370,8 +370,13 @@ async def test_a_batch_costs_one_guard_read_its_effects_and_three_bulk_writes(
     finally:
         for engine in engines:
             sqlalchemy.event.remove(engine, "before_cursor_execute", record)
-    # the guard, 5 effects, the held row, the inbox rows, the heads
-    assert len(statements) == 1 + 5 + 3, statements
+    # the guard, 5 effects, the held row, the inbox rows, the heads; on PostgreSQL the inbox
+    # rows ride with the heads (a deferrable write, libs.store.sql.Statement): one round trip
+    if four.db.is_postgres:
+        assert len(statements) == 1 + 5 + 2, statements
+        assert statements[-1].startswith("WITH o2c_deferred AS (INSERT INTO inbox"), statements[-1]
+    else:
+        assert len(statements) == 1 + 5 + 3, statements
     assert consumer.outcomes[Outcome.APPLIED] == 5 and consumer.outcomes[Outcome.IGNORED] == 2
     assert await held_of(four.db, consumer.name) == {("acct-b4", 2): None}
     assert_exactly_once_in_stream_order(await four.applied(consumer),
