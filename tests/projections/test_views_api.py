@@ -8,7 +8,9 @@ from libs.events import credit, delivery, orders, partners, rebates
 from libs.events.base import EventMetadata
 from libs.events.values import SkuPrice, SkuQty
 from libs.store.database import Database
+from services.projections.api.schemas import OrderTimeline
 from tests.projections.support import (
+    ArchiveReads,
     Feed,
     accrued,
     caused_by,
@@ -17,6 +19,7 @@ from tests.projections.support import (
     placed,
     projections,
     registered,
+    rendered,
 )
 from tests.service_support import ADMIN
 
@@ -109,6 +112,36 @@ async def test_a_partners_termination_shows_on_the_timeline_of_the_orders_it_can
                 ("orders", "OrderPlaced"), ("partners", "PartnerTerminated"), ("orders", "OrderCancelled")]
             assert events[1]["data"]["reason"] == "breach"
             assert events[2]["causation_id"] == events[1]["event_id"]
+
+
+async def test_a_timeline_is_read_in_one_statement_and_answered_as_its_model_renders(
+        db: Database) -> None:
+    """The order's events, its placing conversation's and the partner's that caused one of
+    them come in one statement; the answer is what ``OrderTimeline`` renders, byte for byte,
+    with the ids as published."""
+    async with projections(db) as feed:
+        await feed.emit("partner-p1", [registered("p1")])
+        [placement] = await feed.emit("order-o1", [placed("o1", "p1", [("A", 2, 500)])], at=at(2, 9))
+        [allocated] = await feed.emit("stock-o1", [delivery.StockAllocated(
+            order_id="o1", lines=[SkuQty(sku="A", qty=2)])], meta=caused_by(placement), at=at(2, 9, 1))
+        [terminated] = await feed.emit("partner-p1", [partners.PartnerTerminated(
+            partner_id="p1", reason="breach")], meta=EventMetadata(actor="sales:s1"), at=at(3, 9))
+        [cancelled] = await feed.emit("order-o1", [orders.OrderCancelled(
+            order_id="o1", partner_id="p1", reason="partner terminated: breach")],
+            meta=caused_by(terminated), at=at(3, 9, 1))
+        with ArchiveReads(db) as reads:
+            answer = await feed.svc.client.get("/v1/views/orders/o1/timeline", headers=ADMIN)
+        assert answer.status_code == 200, answer.text
+        assert len(reads.sent) == 1, reads.sent
+        events = answer.json()["events"]
+        assert [(e["type"], e["event_id"], e["causation_id"]) for e in events] == [
+            ("OrderPlaced", str(placement.event_id), None),
+            ("StockAllocated", str(allocated.event_id), str(placement.event_id)),
+            ("PartnerTerminated", str(terminated.event_id), None),
+            ("OrderCancelled", str(cancelled.event_id), str(terminated.event_id))]
+        assert {e["correlation_id"] for e in events[:2]} == {str(placement.correlation_id)}
+        assert events[0]["data"] == placement.payload()
+        assert answer.content == rendered(OrderTimeline, answer)
 
 
 async def test_the_deal_that_priced_an_order_shows_on_its_timeline_and_in_the_360(db: Database) -> None:

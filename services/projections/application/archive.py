@@ -9,6 +9,7 @@ order of the invoice, looked up in the archive, or filled in when the
 from __future__ import annotations
 
 import functools
+import re
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
@@ -24,7 +25,6 @@ from sqlalchemy import (
     Text,
     Uuid,
     func,
-    or_,
     select,
     text,
     tuple_,
@@ -234,62 +234,105 @@ class _BatchArchive:
         self.unanswered: set[uuid.UUID] = set()
 
 
-async def order_placed(conn: AsyncConnection, order_id: str) -> ArchivedRow | None:
-    """The archived ``OrderPlaced`` of an order, if it arrived."""
-    return (await conn.execute(select(*ROW).where(
-        archive.c.order_id == order_id, archive.c.event_type == OrderPlaced.TYPE))).first()
+class Shown(NamedTuple):
+    """An archived event as the views answer it: its ids as text (``8-4-4-4-12``, as answered),
+    its payload as stored (canonical JSON, passed through: ``views.event_item``)."""
+
+    received_seq: int
+    service: str
+    event_id: str
+    event_type: str
+    schema_version: int
+    stream_id: str
+    stream_type: str
+    stream_version: int
+    occurred_at: str
+    correlation_id: str
+    causation_id: str | None
+    actor: str
+    data: str
+    position: int | None
+    stream_hash: str | None
+    order_id: str | None
+    partner_id: str | None
 
 
-async def partner_of_order(conn: AsyncConnection, order_id: str) -> str | None:
-    """The partner named by any archived event of the order."""
-    return (await conn.execute(select(archive.c.partner_id).where(
-        archive.c.order_id == order_id, archive.c.partner_id.is_not(None)).limit(1))).scalar()
+_IDS = frozenset({"event_id", "correlation_id", "causation_id"})
 
 
-async def events_of_order(
-    conn: AsyncConnection, order_id: str, correlation_id: uuid.UUID | None
-) -> Sequence[ArchivedRow]:
-    """Rows naming the order, or sharing the correlation id of its placement."""
-    condition = archive.c.order_id == order_id
-    if correlation_id is not None:
-        condition = or_(condition, archive.c.correlation_id == correlation_id)
-    return (await conn.execute(select(*ROW).where(condition).order_by(archive.c.received_seq))).all()
+def _sqlite_dashed(column: str) -> str:
+    """A ``Uuid`` column's text on SQLite (32 hex digits) in the answered ``8-4-4-4-12`` form."""
+    parts = [f"substr({column}, {start}, {length})" for start, length in ((1, 8), (9, 4), (13, 4), (17, 4))]
+    return " || '-' || ".join([*parts, f"substr({column}, 21)"])
 
 
-async def partner_causes(conn: AsyncConnection, rows: Sequence[ArchivedRow]) -> Sequence[ArchivedRow]:
-    """The partners' events that caused some of ``rows`` and are not among them (a partner's
-    termination cancelling its order, a suspension holding it): looked up by event id."""
-    known = {row.event_id for row in rows}
-    causes = sorted({row.causation_id for row in rows if row.causation_id is not None} - known)
-    if not causes:
-        return []
-    return (await conn.execute(select(*ROW).where(
-        archive.c.event_id.in_(causes), archive.c.service == "partners"))).all()
+_SHOWN_PG = ", ".join(f"{name}::text" if name in _IDS else name for name in Shown._fields)
+_SHOWN_SQLITE = ", ".join(_sqlite_dashed(name) if name in _IDS else name for name in Shown._fields)
 
 
-async def events_of_deal(conn: AsyncConnection, partner_id: str, deal_id: str) -> list[ArchivedRow]:
+def _shown(postgresql: str, sqlite: str | None = None) -> Statement:
+    """A read of ``Shown`` rows: ``{shown}`` in the texts is its columns (``$n`` placeholders;
+    ``sqlite``: that dialect's text where it differs)."""
+    return Statement(postgresql.format(shown=_SHOWN_PG), sqlite=re.sub(
+        r"\$(\d+)", r"?\1", (sqlite or postgresql).format(shown=_SHOWN_SQLITE)))
+
+
+_ORDER_TIMELINE_ROWS = (
+    "WITH mine AS (SELECT * FROM archive WHERE order_id = $1 OR correlation_id = ("
+    "SELECT correlation_id FROM archive WHERE order_id = $1 AND event_type = $2 "
+    "ORDER BY received_seq LIMIT 1)), "
+    "causes AS (SELECT * FROM archive WHERE event_id IN (SELECT causation_id FROM mine) "
+    "AND {service} = $3 AND event_id NOT IN (SELECT event_id FROM mine)) "
+    "SELECT {{shown}} FROM mine UNION ALL SELECT {{shown}} FROM causes")
+_OF_ORDER = _shown(_ORDER_TIMELINE_ROWS.format(service="service"),
+                   # ``+``: SQLite finds the causes by their event id, not among every partner event
+                   sqlite=_ORDER_TIMELINE_ROWS.format(service="+service"))
+_OF_DEAL = _shown(
+    "SELECT {shown} FROM archive WHERE partner_id = $1 AND event_type = ANY($2::text[]) "
+    "ORDER BY received_seq",
+    sqlite="SELECT {shown} FROM archive WHERE partner_id = $1 AND event_type IN ($2, $3, $4, $5) "
+    "ORDER BY received_seq")
+_DEAL_TYPES = sorted(DEAL_STATUS_AFTER)
+
+
+async def events_of_order(conn: AsyncConnection, order_id: str) -> list[Shown]:
+    """In one statement: the rows naming the order, or sharing the correlation id of its
+    placement (its ``OrderPlaced``); and the partners' events that caused some of those and
+    are not among them (a partner's termination cancelling its order, a suspension holding
+    it), looked up by event id. In no particular order."""
+    return [Shown._make(row) for row in await _OF_ORDER.fetch(conn, order_id, OrderPlaced.TYPE, "partners")]
+
+
+async def events_of_deal(conn: AsyncConnection, partner_id: str, deal_id: str) -> list[Shown]:
     """The partner's archived events of one deal registration (the orders service keeps a
     customer's deals on one stream, so they are picked by the ``deal_id`` they carry)."""
-    rows = (await conn.execute(select(*ROW).where(
-        archive.c.partner_id == partner_id,
-        archive.c.event_type.in_(sorted(DEAL_STATUS_AFTER)))
-        .order_by(archive.c.received_seq))).all()
+    types = [_DEAL_TYPES] if conn.dialect.name == "postgresql" else _DEAL_TYPES
+    rows = [Shown._make(row) for row in await _OF_DEAL.fetch(conn, partner_id, *types)]
     return [row for row in rows if parse_json(row.data).get("deal_id") == deal_id]
+
+
+@functools.lru_cache(maxsize=8)
+def _page(service: bool, stream_id: bool, correlation_id: bool) -> Statement:
+    """A page of the feed with those filters: ``$1`` the cursor, ``$2`` the limit, then theirs."""
+    named = [name for name, used in (("service", service), ("stream_id", stream_id),
+                                     ("correlation_id", correlation_id)) if used]
+    where = "".join(f" AND {name} = ${n}" for n, name in enumerate(named, 3))
+    return _shown(f"SELECT {{shown}} FROM archive WHERE received_seq > $1{where} "
+                  "ORDER BY received_seq LIMIT $2")
 
 
 async def page_events(
     conn: AsyncConnection, *, service: str | None, stream_id: str | None,
     correlation_id: uuid.UUID | None, after: int, limit: int,
-) -> Sequence[ArchivedRow]:
+) -> list[Shown]:
     """Up to ``limit`` rows after the ``received_seq`` cursor ``after``, in arrival order."""
-    query = select(*ROW).where(archive.c.received_seq > after)
-    if service is not None:
-        query = query.where(archive.c.service == service)
-    if stream_id is not None:
-        query = query.where(archive.c.stream_id == stream_id)
-    if correlation_id is not None:
-        query = query.where(archive.c.correlation_id == correlation_id)
-    return (await conn.execute(query.order_by(archive.c.received_seq).limit(limit))).all()
+    if correlation_id is not None and conn.dialect.name != "postgresql":
+        filters: list[object] = [service, stream_id, sqlite_uuid(correlation_id)]
+    else:
+        filters = [service, stream_id, correlation_id]
+    statement = _page(service is not None, stream_id is not None, correlation_id is not None)
+    rows = await statement.fetch(conn, after, limit, *(value for value in filters if value is not None))
+    return [Shown._make(row) for row in rows]
 
 
 class Archived(NamedTuple):
