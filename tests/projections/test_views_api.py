@@ -144,6 +144,23 @@ async def test_a_timeline_is_read_in_one_statement_and_answered_as_its_model_ren
         assert answer.content == rendered(OrderTimeline, answer)
 
 
+async def test_a_timeline_before_its_placement_arrived_belongs_to_the_partner_its_events_name(
+        db: Database) -> None:
+    async with projections(db) as feed:
+        await feed.emit("order-o9", [orders.OrderConfirmed(order_id="o9")], at=at(2, 9))
+        await feed.emit("review-o9", [credit.FundsReviewPassed(
+            order_id="o9", partner_id="p1", amount_minor=100, how="within_limit")], at=at(2, 9, 1))
+        client = feed.svc.client
+        answer = await client.get("/v1/views/orders/o9/timeline", headers=ADMIN)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["partner_id"] == "p1"
+        assert [e["type"] for e in answer.json()["events"]] == ["OrderConfirmed", "FundsReviewPassed"]
+        p1 = await feed.key("partner", "p1")
+        p2 = await feed.key("partner", "p2")
+        assert (await client.get("/v1/views/orders/o9/timeline", headers=p1)).status_code == 200
+        assert (await client.get("/v1/views/orders/o9/timeline", headers=p2)).status_code == 404
+
+
 async def test_the_deal_that_priced_an_order_shows_on_its_timeline_and_in_the_360(db: Database) -> None:
     def registration(deal_id: str, partner_id: str) -> orders.DealRegistered:
         return orders.DealRegistered(
@@ -164,7 +181,9 @@ async def test_the_deal_that_priced_an_order_shows_on_its_timeline_and_in_the_36
             conflicting_partner_id="p1", skus=["A"])], at=at(1, 11))
         await feed.emit("order-o1", [placed("o1", "p1", [("A", 2, 450)]).model_copy(
             update={"deal_id": "dl1"})], at=at(2, 9))
-        timeline = (await feed.svc.client.get("/v1/views/orders/o1/timeline", headers=ADMIN)).json()
+        with ArchiveReads(db) as reads:  # the deal's events too
+            timeline = (await feed.svc.client.get("/v1/views/orders/o1/timeline", headers=ADMIN)).json()
+        assert len(reads.sent) == 1, reads.sent
         assert [(e["type"], e["data"].get("deal_id")) for e in timeline["events"]] == [
             ("DealRegistered", "dl1"), ("DealApproved", "dl1"), ("OrderPlaced", "dl1")]
         first = (await feed.svc.client.get("/v1/views/partners/p1", headers=ADMIN)).json()

@@ -59,8 +59,8 @@ async def order_timeline(conn: AsyncConnection, order_id: str) -> Timeline | Non
     (same correlation id), except events of that conversation naming another
     order or another partner: they belong to those; the partner's own events
     that caused one of them (its termination, suspension or reinstatement); and
-    the events of the deal registration that priced it. One statement reads all but
-    the deal's (``archive.events_of_order``).
+    the events of the deal registration that priced it. One statement reads them all
+    (``archive.events_of_order``).
     """
     rows = await archive.events_of_order(conn, order_id)
     if not rows:
@@ -71,8 +71,6 @@ async def order_timeline(conn: AsyncConnection, order_id: str) -> Timeline | Non
     placement = parse_json(placed.data) if placed else {}
     partner_id = placement["partner_id"] if placed else next(
         (row.partner_id for row in by_arrival if row.order_id == order_id and row.partner_id), None)
-    if placement.get("deal_id") and partner_id:  # the deal registration that priced the order
-        rows = [*rows, *await archive.events_of_deal(conn, partner_id, placement["deal_id"])]
     rows = [row for row in rows if row.order_id in (None, order_id)
             and row.partner_id in (None, partner_id)]
     ordered = causal_order(
