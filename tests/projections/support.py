@@ -8,9 +8,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from types import SimpleNamespace
+from typing import Any
 
 import httpx
+import orjson
+import sqlalchemy
 from fastapi import FastAPI
+from pydantic import BaseModel, TypeAdapter
 
 from libs.events import credit, orders, partners, rebates
 from libs.events.base import DomainEvent, EventMetadata
@@ -140,3 +144,33 @@ def accrued(program_id: str, partner_id: str, accrued_minor: int) -> DomainEvent
         program_id=program_id, partner_id=partner_id,
         source={"kind": "invoice", "ref": "i", "amount_minor": 1},  # type: ignore[arg-type]
         basis_minor=accrued_minor * 10, accrued_minor=accrued_minor, tier_rate_bp=1000)
+
+
+def rendered(model: type[BaseModel], answer: httpx.Response) -> bytes:
+    """``answer``'s body as a route with ``response_model=model`` renders it: validated by the
+    model, dumped and printed by the services' JSON response (the views answer their items
+    built field by field, their payloads as stored: this is what they must equal)."""
+    adapter = TypeAdapter(model)
+    dumped = adapter.dump_python(adapter.validate_json(answer.content), mode="json")
+    return orjson.dumps(dumped, option=orjson.OPT_NON_STR_KEYS)
+
+
+class ArchiveReads:
+    """The statements reading the archive while the block runs, on the writer and the reader."""
+
+    def __init__(self, db: Database) -> None:
+        self.engines = list({id(e): e.sync_engine for e in (db.engine, db.reader)}.values())
+        self.sent: list[str] = []
+
+    def _heard(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "FROM archive" in statement:
+            self.sent.append(statement)
+
+    def __enter__(self) -> ArchiveReads:
+        for engine in self.engines:
+            sqlalchemy.event.listen(engine, "before_cursor_execute", self._heard)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for engine in self.engines:
+            sqlalchemy.event.remove(engine, "before_cursor_execute", self._heard)

@@ -14,11 +14,21 @@ from libs.events.base import EventMetadata
 from libs.messaging.consumer import Outcome
 from libs.store.database import Database
 from libs.store.schema import events
+from services.projections.api.schemas import AuditPage
 from services.projections.application.anchors import seal_anchors
 from services.projections.application.archive import archive
 from services.projections.domain.publishers import PUBLISHERS
 from tests.forgery import forge_head, seal_everything, truncate_newest
-from tests.projections.support import Feed, PeerApps, peer_app, placed, projections, registered
+from tests.projections.support import (
+    Feed,
+    PeerApps,
+    caused_by,
+    peer_app,
+    placed,
+    projections,
+    registered,
+    rendered,
+)
 from tests.service_support import ADMIN
 
 
@@ -68,6 +78,25 @@ async def test_audit_events_page_by_received_seq_with_filters(db: Database) -> N
         finance = await feed.key("finance")
         assert (await client.get("/v1/audit/events", headers=finance)).status_code == 403
         assert (await client.get("/v1/audit/events")).status_code == 401
+
+
+async def test_the_feed_answers_as_its_model_renders_with_the_ids_as_published(db: Database) -> None:
+    async with projections(db) as feed:
+        auditor = await feed.key("auditor")
+        [placement] = await feed.emit("order-o1", [placed("o1", "p1", [("A", 1, 100)])])
+        [confirmed] = await feed.emit("order-o1", [orders.OrderConfirmed(order_id="o1")],
+                                      meta=caused_by(placement))
+        for query in ("", "&service=orders&stream_id=order-o1",
+                      f"&correlation_id={placement.correlation_id}"):
+            answer = await feed.svc.client.get(f"/v1/audit/events?limit=500{query}", headers=auditor)
+            assert answer.status_code == 200, answer.text
+            items = answer.json()["items"][-2:]
+            assert [(i["event_id"], i["causation_id"], i["correlation_id"]) for i in items] == [
+                (str(placement.event_id), None, str(placement.correlation_id)),
+                (str(confirmed.event_id), str(placement.event_id), str(placement.correlation_id))]
+            assert items[0]["data"] == placement.payload()
+            assert items[1]["stream_hash"] == confirmed.stream_hash
+            assert answer.content == rendered(AuditPage, answer)
 
 
 async def test_verify_checks_every_service_and_the_archive(db: Database) -> None:

@@ -8,7 +8,9 @@ from libs.events import credit, delivery, orders, partners, rebates
 from libs.events.base import EventMetadata
 from libs.events.values import SkuPrice, SkuQty
 from libs.store.database import Database
+from services.projections.api.schemas import OrderTimeline
 from tests.projections.support import (
+    ArchiveReads,
     Feed,
     accrued,
     caused_by,
@@ -17,6 +19,7 @@ from tests.projections.support import (
     placed,
     projections,
     registered,
+    rendered,
 )
 from tests.service_support import ADMIN
 
@@ -111,6 +114,53 @@ async def test_a_partners_termination_shows_on_the_timeline_of_the_orders_it_can
             assert events[2]["causation_id"] == events[1]["event_id"]
 
 
+async def test_a_timeline_is_read_in_one_statement_and_answered_as_its_model_renders(
+        db: Database) -> None:
+    """The order's events, its placing conversation's and the partner's that caused one of
+    them come in one statement; the answer is what ``OrderTimeline`` renders, byte for byte,
+    with the ids as published."""
+    async with projections(db) as feed:
+        await feed.emit("partner-p1", [registered("p1")])
+        [placement] = await feed.emit("order-o1", [placed("o1", "p1", [("A", 2, 500)])], at=at(2, 9))
+        [allocated] = await feed.emit("stock-o1", [delivery.StockAllocated(
+            order_id="o1", lines=[SkuQty(sku="A", qty=2)])], meta=caused_by(placement), at=at(2, 9, 1))
+        [terminated] = await feed.emit("partner-p1", [partners.PartnerTerminated(
+            partner_id="p1", reason="breach")], meta=EventMetadata(actor="sales:s1"), at=at(3, 9))
+        [cancelled] = await feed.emit("order-o1", [orders.OrderCancelled(
+            order_id="o1", partner_id="p1", reason="partner terminated: breach")],
+            meta=caused_by(terminated), at=at(3, 9, 1))
+        with ArchiveReads(db) as reads:
+            answer = await feed.svc.client.get("/v1/views/orders/o1/timeline", headers=ADMIN)
+        assert answer.status_code == 200, answer.text
+        assert len(reads.sent) == 1, reads.sent
+        events = answer.json()["events"]
+        assert [(e["type"], e["event_id"], e["causation_id"]) for e in events] == [
+            ("OrderPlaced", str(placement.event_id), None),
+            ("StockAllocated", str(allocated.event_id), str(placement.event_id)),
+            ("PartnerTerminated", str(terminated.event_id), None),
+            ("OrderCancelled", str(cancelled.event_id), str(terminated.event_id))]
+        assert {e["correlation_id"] for e in events[:2]} == {str(placement.correlation_id)}
+        assert events[0]["data"] == placement.payload()
+        assert answer.content == rendered(OrderTimeline, answer)
+
+
+async def test_a_timeline_before_its_placement_arrived_belongs_to_the_partner_its_events_name(
+        db: Database) -> None:
+    async with projections(db) as feed:
+        await feed.emit("order-o9", [orders.OrderConfirmed(order_id="o9")], at=at(2, 9))
+        await feed.emit("review-o9", [credit.FundsReviewPassed(
+            order_id="o9", partner_id="p1", amount_minor=100, how="within_limit")], at=at(2, 9, 1))
+        client = feed.svc.client
+        answer = await client.get("/v1/views/orders/o9/timeline", headers=ADMIN)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["partner_id"] == "p1"
+        assert [e["type"] for e in answer.json()["events"]] == ["OrderConfirmed", "FundsReviewPassed"]
+        p1 = await feed.key("partner", "p1")
+        p2 = await feed.key("partner", "p2")
+        assert (await client.get("/v1/views/orders/o9/timeline", headers=p1)).status_code == 200
+        assert (await client.get("/v1/views/orders/o9/timeline", headers=p2)).status_code == 404
+
+
 async def test_the_deal_that_priced_an_order_shows_on_its_timeline_and_in_the_360(db: Database) -> None:
     def registration(deal_id: str, partner_id: str) -> orders.DealRegistered:
         return orders.DealRegistered(
@@ -131,7 +181,9 @@ async def test_the_deal_that_priced_an_order_shows_on_its_timeline_and_in_the_36
             conflicting_partner_id="p1", skus=["A"])], at=at(1, 11))
         await feed.emit("order-o1", [placed("o1", "p1", [("A", 2, 450)]).model_copy(
             update={"deal_id": "dl1"})], at=at(2, 9))
-        timeline = (await feed.svc.client.get("/v1/views/orders/o1/timeline", headers=ADMIN)).json()
+        with ArchiveReads(db) as reads:  # the deal's events too
+            timeline = (await feed.svc.client.get("/v1/views/orders/o1/timeline", headers=ADMIN)).json()
+        assert len(reads.sent) == 1, reads.sent
         assert [(e["type"], e["data"].get("deal_id")) for e in timeline["events"]] == [
             ("DealRegistered", "dl1"), ("DealApproved", "dl1"), ("OrderPlaced", "dl1")]
         first = (await feed.svc.client.get("/v1/views/partners/p1", headers=ADMIN)).json()

@@ -6,9 +6,10 @@ import re
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
 from libs.runtime.errors import DomainError
+from libs.runtime.http import FastJSONResponse
 from libs.runtime.openapi_doc import answers
 from libs.runtime.params import QueryText
 from services.projections.api.deps import Auditor, Ctx
@@ -33,7 +34,7 @@ def _cursor(after: int, cursor: str | None) -> int:
 def audit_routes(peers: PeerAudit) -> APIRouter:
     router = APIRouter(tags=["audit"])
 
-    @router.get("/v1/audit/events", response_model=AuditPage)
+    @router.get("/v1/audit/events", **answers(AuditPage))
     async def audit_events(
         ctx: Ctx, _: Auditor,
         service: Publisher | None = None,
@@ -42,12 +43,13 @@ def audit_routes(peers: PeerAudit) -> APIRouter:
         after: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0,
         cursor: Annotated[str | None, Query(max_length=20)] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    ) -> dict[str, Any]:
+    ) -> Response:
         """Archived events in arrival order after the cursor ``after`` (a ``received_seq``)."""
-        async with ctx.db.read() as conn:
-            return await views.audit_events(conn, service=service, stream_id=stream_id,
+        async with ctx.db.read_once() as conn:  # one statement (``archive.page_events``)
+            page = await views.audit_events(conn, service=service, stream_id=stream_id,
                                             correlation_id=correlation_id,
                                             after=_cursor(after, cursor), limit=limit)
+        return FastJSONResponse(page)  # as ``AuditPage`` renders it (``views.audit_item``)
 
     @router.get("/v1/audit/verify", **answers(SystemVerification))
     async def audit_verify(request: Request, ctx: Ctx, _: Auditor) -> dict[str, Any]:

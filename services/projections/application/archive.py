@@ -9,6 +9,7 @@ order of the invoice, looked up in the archive, or filled in when the
 from __future__ import annotations
 
 import functools
+import re
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
@@ -24,7 +25,6 @@ from sqlalchemy import (
     Text,
     Uuid,
     func,
-    or_,
     select,
     text,
     tuple_,
@@ -32,7 +32,6 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.chain import Chain
-from libs.events.codec import parse_json
 from libs.events.credit import InvoiceIssued
 from libs.events.envelope import Envelope
 from libs.events.orders import OrderPlaced
@@ -234,62 +233,119 @@ class _BatchArchive:
         self.unanswered: set[uuid.UUID] = set()
 
 
-async def order_placed(conn: AsyncConnection, order_id: str) -> ArchivedRow | None:
-    """The archived ``OrderPlaced`` of an order, if it arrived."""
-    return (await conn.execute(select(*ROW).where(
-        archive.c.order_id == order_id, archive.c.event_type == OrderPlaced.TYPE))).first()
+class Shown(NamedTuple):
+    """An archived event as the views answer it: its ids as text (``8-4-4-4-12``, as answered),
+    its payload as stored (canonical JSON, passed through: ``views.event_item``)."""
+
+    received_seq: int
+    service: str
+    event_id: str
+    event_type: str
+    schema_version: int
+    stream_id: str
+    stream_type: str
+    stream_version: int
+    occurred_at: str
+    correlation_id: str
+    causation_id: str | None
+    actor: str
+    data: str
+    position: int | None
+    stream_hash: str | None
+    order_id: str | None
+    partner_id: str | None
 
 
-async def partner_of_order(conn: AsyncConnection, order_id: str) -> str | None:
-    """The partner named by any archived event of the order."""
-    return (await conn.execute(select(archive.c.partner_id).where(
-        archive.c.order_id == order_id, archive.c.partner_id.is_not(None)).limit(1))).scalar()
+_IDS = frozenset({"event_id", "correlation_id", "causation_id"})
+_SHOWN_PG = ", ".join(f"{name}::text" if name in _IDS else name for name in Shown._fields)
+_SHOWN_SQLITE = ", ".join(Shown._fields)
 
 
-async def events_of_order(
-    conn: AsyncConnection, order_id: str, correlation_id: uuid.UUID | None
-) -> Sequence[ArchivedRow]:
-    """Rows naming the order, or sharing the correlation id of its placement."""
-    condition = archive.c.order_id == order_id
-    if correlation_id is not None:
-        condition = or_(condition, archive.c.correlation_id == correlation_id)
-    return (await conn.execute(select(*ROW).where(condition).order_by(archive.c.received_seq))).all()
+def _dashed(h: str) -> str:
+    """A ``Uuid`` column's text on SQLite (32 hex digits) in the answered ``8-4-4-4-12`` form
+    (here: done in SQL, by ``substr`` and ``||``, it cost SQLite twice as much CPU)."""
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-async def partner_causes(conn: AsyncConnection, rows: Sequence[ArchivedRow]) -> Sequence[ArchivedRow]:
-    """The partners' events that caused some of ``rows`` and are not among them (a partner's
-    termination cancelling its order, a suspension holding it): looked up by event id."""
-    known = {row.event_id for row in rows}
-    causes = sorted({row.causation_id for row in rows if row.causation_id is not None} - known)
-    if not causes:
-        return []
-    return (await conn.execute(select(*ROW).where(
-        archive.c.event_id.in_(causes), archive.c.service == "partners"))).all()
+def _shown_rows(conn: AsyncConnection, rows: Sequence[Sequence[Any]]) -> list[Shown]:
+    """``Shown`` rows of what a statement of ``_shown`` answered (ids dashed on SQLite)."""
+    if conn.dialect.name == "postgresql":
+        return [Shown._make(row) for row in rows]
+    return [Shown(row[0], row[1], _dashed(row[2]), row[3], row[4], row[5], row[6], row[7], row[8],
+                  _dashed(row[9]), None if row[10] is None else _dashed(row[10]), row[11], row[12],
+                  row[13], row[14], row[15], row[16]) for row in rows]
 
 
-async def events_of_deal(conn: AsyncConnection, partner_id: str, deal_id: str) -> list[ArchivedRow]:
-    """The partner's archived events of one deal registration (the orders service keeps a
-    customer's deals on one stream, so they are picked by the ``deal_id`` they carry)."""
-    rows = (await conn.execute(select(*ROW).where(
-        archive.c.partner_id == partner_id,
-        archive.c.event_type.in_(sorted(DEAL_STATUS_AFTER)))
-        .order_by(archive.c.received_seq))).all()
-    return [row for row in rows if parse_json(row.data).get("deal_id") == deal_id]
+def _shown(postgresql: str, sqlite: str | None = None) -> Statement:
+    """A read of ``Shown`` rows: ``{shown}`` in the texts is its columns (``$n`` placeholders;
+    ``sqlite``: that dialect's text where it differs)."""
+    return Statement(postgresql.format(shown=_SHOWN_PG), sqlite=re.sub(
+        r"\$(\d+)", r"?\1", (sqlite or postgresql).format(shown=_SHOWN_SQLITE)))
+
+
+_ORDER_TIMELINE_ROWS = (
+    "WITH mine AS (SELECT * FROM archive WHERE order_id = $1 OR correlation_id = ("
+    "SELECT correlation_id FROM archive WHERE order_id = $1 AND event_type = $2 "
+    "ORDER BY received_seq LIMIT 1)), "
+    "placement AS (SELECT {partner_id} AS partner_id, {deal_id} AS deal_id FROM mine "
+    "WHERE order_id = $1 AND event_type = $2 ORDER BY received_seq LIMIT 1), "
+    "causes AS (SELECT * FROM archive WHERE event_id IN (SELECT causation_id FROM mine) "
+    "AND {service} = $3 AND event_id NOT IN (SELECT event_id FROM mine)), "
+    "deal AS (SELECT archive.* FROM archive JOIN placement ON archive.partner_id = placement.partner_id "
+    "WHERE placement.deal_id <> '' AND archive.event_type {deal_types} "
+    "AND {archive_deal_id} = placement.deal_id) "
+    "SELECT {{shown}} FROM mine UNION ALL SELECT {{shown}} FROM causes "
+    "UNION ALL SELECT {{shown}} FROM deal")
+_OF_ORDER = _shown(
+    _ORDER_TIMELINE_ROWS.format(
+        partner_id="data::jsonb ->> 'partner_id'", deal_id="data::jsonb ->> 'deal_id'",
+        service="service", deal_types="= ANY($4::text[])",
+        archive_deal_id="archive.data::jsonb ->> 'deal_id'"),
+    sqlite=_ORDER_TIMELINE_ROWS.format(
+        partner_id="json_extract(data, '$.partner_id')", deal_id="json_extract(data, '$.deal_id')",
+        # ``+``: SQLite finds the causes by their event id, not among every partner event
+        service="+service", deal_types="IN ($4, $5, $6, $7)",
+        archive_deal_id="json_extract(archive.data, '$.deal_id')"))
+_DEAL_TYPES = sorted(DEAL_STATUS_AFTER)
+
+
+async def events_of_order(conn: AsyncConnection, order_id: str) -> list[Shown]:
+    """In one statement (one snapshot), in no particular order:
+
+    - the rows naming the order, or sharing the correlation id of its placement (its
+      ``OrderPlaced``);
+    - the partners' events that caused some of those and are not among them (a partner's
+      termination cancelling its order, a suspension holding it), looked up by event id;
+    - the events of the deal registration the placement cites, of its partner (the orders
+      service keeps a customer's deals on one stream, so they are picked by the
+      ``deal_id`` they carry).
+    """
+    types: list[Any] = [_DEAL_TYPES] if conn.dialect.name == "postgresql" else _DEAL_TYPES
+    return _shown_rows(conn, await _OF_ORDER.fetch(conn, order_id, OrderPlaced.TYPE, "partners", *types))
+
+
+@functools.lru_cache(maxsize=8)
+def _page(service: bool, stream_id: bool, correlation_id: bool) -> Statement:
+    """A page of the feed with those filters: ``$1`` the cursor, ``$2`` the limit, then theirs."""
+    named = [name for name, used in (("service", service), ("stream_id", stream_id),
+                                     ("correlation_id", correlation_id)) if used]
+    where = "".join(f" AND {name} = ${n}" for n, name in enumerate(named, 3))
+    return _shown(f"SELECT {{shown}} FROM archive WHERE received_seq > $1{where} "
+                  "ORDER BY received_seq LIMIT $2")
 
 
 async def page_events(
     conn: AsyncConnection, *, service: str | None, stream_id: str | None,
     correlation_id: uuid.UUID | None, after: int, limit: int,
-) -> Sequence[ArchivedRow]:
+) -> list[Shown]:
     """Up to ``limit`` rows after the ``received_seq`` cursor ``after``, in arrival order."""
-    query = select(*ROW).where(archive.c.received_seq > after)
-    if service is not None:
-        query = query.where(archive.c.service == service)
-    if stream_id is not None:
-        query = query.where(archive.c.stream_id == stream_id)
-    if correlation_id is not None:
-        query = query.where(archive.c.correlation_id == correlation_id)
-    return (await conn.execute(query.order_by(archive.c.received_seq).limit(limit))).all()
+    if correlation_id is not None and conn.dialect.name != "postgresql":
+        filters: list[object] = [service, stream_id, sqlite_uuid(correlation_id)]
+    else:
+        filters = [service, stream_id, correlation_id]
+    statement = _page(service is not None, stream_id is not None, correlation_id is not None)
+    return _shown_rows(conn, await statement.fetch(
+        conn, after, limit, *(value for value in filters if value is not None)))
 
 
 class Archived(NamedTuple):

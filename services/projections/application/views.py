@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.codec import parse_json
+from libs.events.orders import OrderPlaced
 from services.projections.application import archive
 from services.projections.application import documents as d
 from services.projections.domain import aging as aging_rules
@@ -27,19 +29,22 @@ class Timeline:
     events: list[dict[str, Any]]
 
 
-def event_item(row: archive.ArchivedRow) -> dict[str, Any]:
-    """An archived event as the timeline shows it."""
+def event_item(row: archive.Shown) -> dict[str, Any]:
+    """An archived event as the timeline shows it (``api.schemas.TimelineEvent``, field by field).
+
+    The payload is the stored canonical JSON, passed through as it is (``orjson.Fragment``):
+    parsing it only for the answer to print it again gave the same bytes (compact, keys in
+    the stored order), so the answer is rendered as is, not validated by its model again."""
     return {
         "service": row.service, "type": row.event_type, "occurred_at": row.occurred_at,
-        "actor": row.actor, "data": parse_json(row.data), "event_id": str(row.event_id),
-        "causation_id": str(row.causation_id) if row.causation_id else None,
-        "correlation_id": str(row.correlation_id), "stream_id": row.stream_id,
-        "stream_version": row.stream_version,
+        "actor": row.actor, "data": orjson.Fragment(row.data), "event_id": row.event_id,
+        "causation_id": row.causation_id, "correlation_id": row.correlation_id,
+        "stream_id": row.stream_id, "stream_version": row.stream_version,
     }
 
 
-def audit_item(row: archive.ArchivedRow) -> dict[str, Any]:
-    """An archived event with everything its hash covers, and the hash."""
+def audit_item(row: archive.Shown) -> dict[str, Any]:
+    """An archived event with everything its hash covers, and the hash (``api.schemas.AuditEvent``)."""
     return {
         **event_item(row), "received_seq": row.received_seq, "position": row.position,
         "schema_version": row.schema_version, "stream_type": row.stream_type,
@@ -54,23 +59,28 @@ async def order_timeline(conn: AsyncConnection, order_id: str) -> Timeline | Non
     (same correlation id), except events of that conversation naming another
     order or another partner: they belong to those; the partner's own events
     that caused one of them (its termination, suspension or reinstatement); and
-    the events of the deal registration that priced it.
+    the events of the deal registration that priced it. One statement reads them all
+    (``archive.events_of_order``).
     """
-    placed = await archive.order_placed(conn, order_id)
-    rows = await archive.events_of_order(conn, order_id, placed.correlation_id if placed else None)
+    rows = await archive.events_of_order(conn, order_id)
     if not rows:
         return None
-    rows = [*rows, *await archive.partner_causes(conn, rows)]
+    by_arrival = sorted(rows, key=_arrival)
+    placed = next((row for row in by_arrival
+                   if row.event_type == OrderPlaced.TYPE and row.order_id == order_id), None)
     placement = parse_json(placed.data) if placed else {}
-    partner_id = placement["partner_id"] if placed else await archive.partner_of_order(conn, order_id)
-    if placement.get("deal_id") and partner_id:  # the deal registration that priced the order
-        rows = [*rows, *await archive.events_of_deal(conn, partner_id, placement["deal_id"])]
+    partner_id = placement["partner_id"] if placed else next(
+        (row.partner_id for row in by_arrival if row.order_id == order_id and row.partner_id), None)
     rows = [row for row in rows if row.order_id in (None, order_id)
             and row.partner_id in (None, partner_id)]
     ordered = causal_order(
         rows, event_id=lambda r: r.event_id, causation_id=lambda r: r.causation_id,
         key=lambda r: (r.occurred_at, r.service, r.position or 0, r.received_seq))
     return Timeline(order_id, partner_id, [event_item(row) for row in ordered])
+
+
+def _arrival(row: archive.Shown) -> int:
+    return row.received_seq
 
 
 async def partner_view(conn: AsyncConnection, partner_id: str, today: date) -> dict[str, Any] | None:

@@ -253,8 +253,10 @@ class DeliveryOutbox:
 
     def add(self, envelope: Envelope, event: DomainEvent, partner_id: str | None) -> None:
         """Queue ``event`` for its partner's webhooks when it is one a partner is told about."""
+        if event.TYPE not in WEBHOOK_TYPE_OF:  # first: a model's missing attribute is slow to miss
+            return
         partner_id = getattr(event, "partner_id", None) or partner_id
-        if partner_id is not None and event.TYPE in WEBHOOK_TYPE_OF:
+        if partner_id is not None:
             self._queued.append((envelope, event, partner_id))
 
     async def flush(self) -> None:

@@ -9,11 +9,12 @@ service's order (stream version, then arrival).
 from __future__ import annotations
 
 import heapq
-import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from typing import TypeVar
 
 T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
+"""An event id (any hashable: a ``UUID``, or its text)."""
 
 SortKey = tuple[str, str, int, int]
 
@@ -21,8 +22,8 @@ SortKey = tuple[str, str, int, int]
 def causal_order(
     events: Iterable[T],
     *,
-    event_id: Callable[[T], uuid.UUID],
-    causation_id: Callable[[T], uuid.UUID | None],
+    event_id: Callable[[T], K],
+    causation_id: Callable[[T], K | None],
     key: Callable[[T], SortKey],
 ) -> list[T]:
     """Deduplicate by event id, then sort by ``key`` with every parent before its children.
@@ -30,10 +31,10 @@ def causal_order(
     A causation id that names no event of the set (a command, or an event of
     another conversation) imposes nothing.
     """
-    unique: dict[uuid.UUID, T] = {}
+    unique: dict[K, T] = {}
     for event in events:
         unique.setdefault(event_id(event), event)
-    children: dict[uuid.UUID, list[T]] = {}
+    children: dict[K, list[T]] = {}
     ready: list[tuple[SortKey, int, T]] = []
     for index, event in enumerate(unique.values()):
         parent = causation_id(event)
@@ -53,7 +54,7 @@ def causal_order(
     return ordered + _orphans(children, key)
 
 
-def _orphans(children: dict[uuid.UUID, list[T]], key: Callable[[T], SortKey]) -> list[T]:
+def _orphans(children: dict[K, list[T]], key: Callable[[T], SortKey]) -> list[T]:
     """Events stuck behind a causation cycle (impossible with unique ids): by key at the end."""
     rest = [child for group in children.values() for child in group]
     return sorted(rest, key=key)
