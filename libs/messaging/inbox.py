@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import hashlib
 import uuid
 from collections.abc import Awaitable, Callable, Collection, Container, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -71,10 +72,20 @@ class Delivery:
 
     def event_ids(self, count: int, salt: str = "") -> list[uuid.UUID]:
         """Deterministic ids for reaction events: a replayed reaction appends nothing new."""
-        return [
-            uuid.uuid5(self.envelope.event_id, f"{self.consumer}:{salt}:{index}")
-            for index in range(count)
-        ]
+        prefix = self.envelope.event_id.bytes + f"{self.consumer}:{salt}:".encode()
+        return [_uuid5(prefix + str(index).encode()) for index in range(count)]
+
+
+_VERSION_5 = (5 << 76) | (0x8000 << 48)
+_NOT_VERSION = ~((0xF000 << 64) | (0xC000 << 48))
+
+
+def _uuid5(namespaced: bytes) -> uuid.UUID:
+    """``uuid.uuid5(namespace, name)`` given ``namespace.bytes + name.encode()``, the same id:
+    SHA-1's first 16 bytes with the version and variant bits set. ``uuid.uuid5`` builds the
+    namespace's bytes and checks its arguments again for every id, several per reaction."""
+    digest = hashlib.sha1(namespaced).digest()
+    return uuid.UUID(int=int.from_bytes(digest[:16], "big") & _NOT_VERSION | _VERSION_5)
 
 
 Handler = Callable[[Delivery], Awaitable[None]]

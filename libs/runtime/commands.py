@@ -75,6 +75,18 @@ _SAVED_IN_BATCH = "libs.runtime.commands:saved"
 """Key of a consumer batch's shared ``{stream id: (Loaded, head's stream hash)}`` of the streams
 it appended to."""
 
+_REMEMBER_AFTER_BATCH = "libs.runtime.commands:remember"
+"""Key of a consumer batch's ``{(policy id, stream id): (policy, stream id, version, head's stream
+hash, state)}``: what its saves remember once its last handler has run (``Unit._remember``)."""
+
+Remembering = dict[tuple[int, str], tuple[SnapshotPolicy[Any], str, int, str, Any]]
+
+
+async def _remember_all(batch: Remembering) -> None:
+    for policy, stream_id, version, head, state in batch.values():
+        policy.remember(stream_id, version, head, state)
+
+
 _DOCUMENTS_IN_BATCH = "libs.runtime.commands:documents"
 """Key of a consumer batch's shared ``documents.Documents``: the documents its reactions read
 and write through ``Unit.document`` and ``Unit.put_document``."""
@@ -130,7 +142,10 @@ class Aggregate(Generic[K, S]):
     project: Project = _no_read_model
     snapshots: SnapshotPolicy[S] | None = None
     """For a stream that lives as long as a partner, a product or a program: loads start
-    from a snapshot and fold only the events after it (``libs.store.snapshots``)."""
+    from a snapshot and fold only the events after it (``libs.store.snapshots``). For one that
+    a few commands and reactions load one after the other (an order, a shipment),
+    ``SnapshotPolicy.in_memory``: loads start from the state the last save or load in the
+    process left. A save remembers the state it folded either way (``Unit.save``)."""
 
 
 @dataclass(frozen=True)
@@ -181,11 +196,13 @@ class Unit:
     def _saved_in_batch(self) -> dict[str, tuple[Loaded[Any, Any], str | None]] | None:
         return self.kept_for_batch(_SAVED_IN_BATCH, dict)
 
-    def kept_for_batch(self, key: Any, make: Callable[[], T]) -> T | None:
-        """The consumer batch's one ``make()`` under ``key`` (``BatchWork.shared``): state that
-        lives and dies with the batch's transaction. None outside a batch (a command)."""
+    def kept_for_batch(self, key: Any, make: Callable[[], T], *,
+                       flush: Callable[[T], Awaitable[object]] | None = None) -> T | None:
+        """The consumer batch's one ``make()`` under ``key`` (``BatchWork.shared``, ``flush``
+        after its last handler): state that lives and dies with the batch's transaction. None
+        outside a batch (a command)."""
         work = self.delivery.work if self.delivery is not None else None
-        return work.shared(key, make) if work is not None else None
+        return work.shared(key, make, flush=flush) if work is not None else None
 
     def _once_in_batch(self, key: Any) -> bool:
         """True the first time ``key`` is asked about in this consumer batch (and always outside
@@ -284,8 +301,29 @@ class Unit:
                                 stored[-1].stream_hash)
         if aggregate.snapshots is not None:
             await save_if_due(self.conn, stream_id, state, after.version, aggregate.snapshots)
+            self._remember(aggregate.snapshots, stream_id, after)
         document = await aggregate.project(self, after, events, loaded.state)
         return replace(after, document=document) if document is not None else after
+
+    def _remember(self, policy: SnapshotPolicy[Any], stream_id: str, saved: Loaded[Any, Any]) -> None:
+        """Remember the state as this save folded it (``SnapshotPolicy.remember``), so the next
+        load in the process reads only the event it ends at (to check its ``stream_hash``) and
+        what came after, instead of decoding and folding this save's events again.
+
+        A command remembers at once; a consumer batch once its last handler has run (a handler
+        failing, on PostgreSQL's ``ConcurrencyError`` say, rolls the whole batch back). Should
+        the transaction roll back all the same, its event is not in the stream (or another is,
+        with another hash) and the load ignores the memory (``libs.runtime.aggregate``): a
+        slower load, the same state."""
+        head = saved.stored[-1].stream_hash if saved.stored else None
+        if head is None:
+            return
+        batch: Remembering | None = self.kept_for_batch(_REMEMBER_AFTER_BATCH, dict,
+                                                        flush=_remember_all)
+        if batch is None:
+            policy.remember(stream_id, saved.version, head, saved.state)
+        else:
+            batch[id(policy), stream_id] = (policy, stream_id, saved.version, head, saved.state)
 
     async def change(self, aggregate: Aggregate[K, S], key: K,
                      decide: Callable[[S], Sequence[DomainEvent]], *, salt: str = "") -> Loaded[K, S]:

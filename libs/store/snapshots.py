@@ -51,6 +51,16 @@ a snapshot is always read with its fingerprint checked (``latest``). When it is
 stale (another replica took a snapshot since, a transaction that took one rolled
 back, the rows were deleted), a snapshot is taken a little early or late: loads
 fold a few more events, and no answer changes.
+
+Only remembered
+---------------
+``SnapshotPolicy.in_memory`` is a policy that stores no snapshot: for a stream that lives
+as long as one order or one shipment, which a few commands and reactions load one after the
+other in the same process, soon after it was saved. Its loads start from the remembered
+state or fold the stream from its first event; ``latest`` and ``save_if_due`` do nothing.
+
+A save remembers the state it folded (``libs.runtime.commands.Unit.save``), so the next load
+in the process decodes and folds only what came after it.
 """
 
 from __future__ import annotations
@@ -79,6 +89,15 @@ SIZE_SHARE = 8
 
 REMEMBERED = 64
 """Streams whose last loaded state a policy keeps in memory."""
+
+
+REMEMBERED_ONLY = 1024
+"""Streams an ``in_memory`` policy keeps: an order is loaded again by the reactions to what
+the other services did with it, after as many other orders as are in flight meanwhile."""
+
+
+def _unstored(_: Any) -> Any:
+    raise AssertionError("an in-memory policy stores no snapshot")
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,9 +129,18 @@ class SnapshotPolicy(Generic[S]):
         self.size = size
         schemas = sorted(f"{cls.TYPE}:{cls.VERSION}" for cls in events)
         self.fingerprint = hashlib.sha256("\n".join([shape, *schemas]).encode()).hexdigest()
+        self.stores = True
+        """False for a policy that only remembers (``in_memory``): no snapshot is read or taken."""
         self._capacity = remembered
         self._memory: OrderedDict[str, Remembered[S]] = OrderedDict()
         self._stored: OrderedDict[str, int] = OrderedDict()
+
+    @classmethod
+    def in_memory(cls, shape: str, *, remembered: int = REMEMBERED_ONLY) -> SnapshotPolicy[S]:
+        """A policy that only remembers the last states loaded or saved (see "Only remembered")."""
+        policy: SnapshotPolicy[S] = cls(shape, (), _unstored, _unstored, remembered=remembered)
+        policy.stores = False
+        return policy
 
     def spacing(self, state: S) -> int:
         """Events between two snapshots of a stream in this state."""
@@ -154,6 +182,8 @@ _TAKEN = Statement("SELECT version, fingerprint FROM snapshots WHERE stream_id =
 
 async def latest(conn: AsyncConnection, stream_id: str, policy: SnapshotPolicy[S]) -> tuple[int, S] | None:
     """The stream's stored snapshot as (version, state), or None when there is none or it is stale."""
+    if not policy.stores:
+        return None
     rows = await _LATEST.fetch(conn, stream_id)
     row = rows[0] if rows else None
     if row is None or row[1] != policy.fingerprint:
@@ -170,7 +200,7 @@ async def save_if_due(conn: AsyncConnection, stream_id: str, state: S, version: 
     The stored snapshot's version is read only when the policy does not remember it (see
     "Remembered in the process").
     """
-    if version <= 0:
+    if version <= 0 or not policy.stores:
         return False
     known = policy.stored(stream_id)
     if known is None or known > version:  # a memory ahead of the stream is of another history

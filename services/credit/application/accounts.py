@@ -10,8 +10,8 @@ transaction (``pg_advisory_xact_lock``), so racing decisions queue instead of
 failing over and over. SQLite already runs one writer at a time.
 
 A load starts from the state remembered in the process or a snapshot (``SNAPSHOTS``) and
-folds only the events after it; a save remembers the state it folded, and takes a new
-snapshot in the same transaction when one is due. The loaded
+folds only the events after it; a save remembers the state it folded (``Unit.save``), and
+takes a new snapshot in the same transaction when one is due. The loaded
 account holds only what is live (``domain.account``); the documents of a save are
 written from the account before it with the saved events applied in full, so an
 invoice the save settled is written as paid although the account lets it go.
@@ -54,40 +54,9 @@ class Loaded(commands.Loaded[str, Account]):
 
 
 async def _saved(unit: Unit, saved: Loaded, events: Sequence[DomainEvent], before: Account) -> None:
-    """After each save: remember the account as saved, and rewrite the documents it changed."""
-    _remember(unit, saved)
+    """After each save (which remembers the account as it folded it, ``Unit.save``): rewrite
+    the documents it changed."""
     await project(unit, fold(before, list(events)), events, saved.cancelled)
-
-
-_SAVED_IN_BATCH = "credit:accounts saved"
-"""Key of a consumer batch's ``{stream id: (version, stream hash, state)}`` of its saves."""
-
-
-def _remember(unit: Unit, saved: Loaded) -> None:
-    """Remember the account as the save folded it (``SNAPSHOTS.remember``), so that the next
-    load in this process reads only the event it ends at (to check its ``stream_hash``) and
-    what came after, instead of decoding and folding this save's events a second time.
-
-    A command remembers at once; a consumer batch once its last handler has run (a handler
-    failing on PostgreSQL's ``ConcurrencyError`` rolls the whole batch back, and is common
-    enough under load). Should the transaction roll back all the same, the event is not in
-    the stream (or has another hash) and the load starts from the stored snapshot instead
-    (``libs.runtime.aggregate``): a slower load, the same state."""
-    head = saved.stored[-1].stream_hash if saved.stored else None
-    if head is None:
-        return
-    stream = stream_id(saved.key)
-    work = unit.delivery.work if unit.delivery is not None else None
-    if work is None:
-        SNAPSHOTS.remember(stream, saved.version, head, saved.state)
-        return
-    batch: dict[str, tuple[int, str, Account]] = work.shared(_SAVED_IN_BATCH, dict, flush=_remember_all)
-    batch[stream] = (saved.version, head, saved.state)
-
-
-async def _remember_all(batch: dict[str, tuple[int, str, Account]]) -> None:
-    for stream, (version, head, state) in batch.items():
-        SNAPSHOTS.remember(stream, version, head, state)
 
 
 SNAPSHOTS: SnapshotPolicy[Account] = SnapshotPolicy(SHAPE, ev.EVENTS, snapshot.encode, snapshot.decode,

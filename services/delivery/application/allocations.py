@@ -23,6 +23,7 @@ from libs.events.delivery import StockAllocated, StockBackordered, StockReleased
 from libs.runtime import commands, documents
 from libs.runtime.aggregate import load
 from libs.runtime.commands import Aggregate, Unit
+from libs.store.snapshots import SnapshotPolicy
 from services.delivery.application import ledger
 from services.delivery.application.order_copies import order_of
 from services.delivery.domain.allocation import (
@@ -84,7 +85,8 @@ async def _move_ledger_and_document(unit: Unit, loaded: Loaded, new: Sequence[Do
 
 ALLOCATION_STREAM: Aggregate[str, Allocation] = Aggregate(
     stream_type=ALLOCATION, stream_id=allocation_stream, initial=lambda order_id: Allocation(),
-    evolve=evolve_allocation, project=_move_ledger_and_document)
+    evolve=evolve_allocation, project=_move_ledger_and_document,
+    snapshots=SnapshotPolicy.in_memory(ALLOCATION))
 
 
 async def _load(unit: Unit, order: dict[str, Any]) -> Loaded:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from libs.events.base import EventMetadata
 from libs.events.delivery import ShipmentDispatched
 from libs.runtime.commands import Aggregate, Unit, folded_document
+from libs.store.snapshots import SnapshotPolicy
 from services.delivery.application.views import RETURN, project_return
 from services.delivery.domain.returns import GoodsReturn, decide_goods_dispatched, evolve_return
 
@@ -18,7 +19,8 @@ RETURN_STREAM: Aggregate[str, GoodsReturn] = Aggregate(
     stream_type=RETURN, stream_id=return_stream, initial=lambda return_id: GoodsReturn(),
     evolve=evolve_return, project=folded_document(
         RETURN, lambda doc, event, unit: project_return(doc, event, unit.today().isoformat()),
-        ref="order_id"))
+        ref="order_id"),
+    snapshots=SnapshotPolicy.in_memory(RETURN))
 
 
 async def note_goods_dispatched(unit: Unit, dispatched: ShipmentDispatched, meta: EventMetadata) -> None:

@@ -19,6 +19,7 @@ from libs.runtime import documents
 from libs.runtime.auth import Principal
 from libs.runtime.commands import Aggregate, Loaded, Unit, folded_document
 from libs.runtime.ids import new_id
+from libs.store.snapshots import SnapshotPolicy
 from libs.telemetry import context
 from services.delivery.application import ledger
 from services.delivery.application.allocations import ALLOCATION_STREAM
@@ -48,7 +49,8 @@ SHIPMENT_STREAM: Aggregate[str, Shipment] = Aggregate(
     stream_type=SHIPMENT, stream_id=shipment_stream, initial=lambda shipment_id: Shipment(),
     evolve=evolve_shipment,
     project=folded_document(SHIPMENT, lambda doc, event, unit: project_shipment(doc, event),
-                            ref="order_id"))
+                            ref="order_id"),
+    snapshots=SnapshotPolicy.in_memory(SHIPMENT))
 
 
 async def shipment_seen_by(conn: AsyncConnection, principal: Principal, shipment_id: str) -> Doc:

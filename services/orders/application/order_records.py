@@ -18,6 +18,7 @@ from libs.events.base import DomainEvent
 from libs.runtime import documents
 from libs.runtime.commands import Aggregate, Loaded, Unit
 from libs.store.schema import documents as documents_table
+from libs.store.snapshots import SnapshotPolicy
 from services.orders.domain.order import OPEN, Order, evolve
 
 ORDER = "order"
@@ -50,7 +51,9 @@ async def _write_document(unit: Unit, loaded: LoadedOrder, events: Sequence[Doma
 
 ORDER_STREAM: Aggregate[str, Order] = Aggregate(
     stream_type=ORDER, stream_id=order_stream, initial=lambda order_id: Order(), evolve=evolve,
-    project=_write_document)
+    project=_write_document, snapshots=SnapshotPolicy.in_memory(ORDER))
+"""Remembered in the process (no stored snapshot): the reactions to what credit and delivery did
+with an order load it soon after its last save, and fold only what came after."""
 
 
 def order_document(order: Order, placed_at: str, updated_at: str, history: list[dict[str, str]]
