@@ -214,7 +214,7 @@ def _fused(writes: tuple[tuple[Statement, int], ...], sql: str, apart: bool) -> 
     ``sql``, each one's placeholders moved past the values before it; built once per shape.
     None when ``sql`` names a write's table (unless ``apart``) or has a ``WITH`` of its own.
     The writes change different tables (``Statement.execute``) that nothing in the statement
-    reads, so running them in one statement changes what running them one by one would."""
+    reads, so running them in one statement changes nothing of what running them one by one does."""
     if sql.lstrip()[:4].upper() == "WITH":
         return None
     parts, shift = [], 0
