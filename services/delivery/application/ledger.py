@@ -39,9 +39,7 @@ from collections.abc import Iterable
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from libs.events.base import format_timestamp, utc_now
-
-from libs.events.base import DomainEvent
+from libs.events.base import DomainEvent, format_timestamp, utc_now
 from libs.runtime.commands import Unit
 from libs.runtime.documents import Documents
 from libs.store.sql import Statement, hold_once
