@@ -63,6 +63,11 @@ def _stored(field: str, body: str) -> str:
     return f"COALESCE(({body}::jsonb ->> '{field}')::bigint, 0)"
 
 
+def _sum(field: str) -> str:
+    """The stored level's ``field`` plus the change's (the new row's body)."""
+    return f"{_stored(field, 'documents.body')} + {_stored(field, 'excluded.body')}"
+
+
 _MOVE = Statement(
     "INSERT INTO documents (kind, id, partner_id, status, ref_id, body, version, updated_at) "
     "SELECT $1, m.sku, NULL, NULL, NULL, "
@@ -70,8 +75,7 @@ _MOVE = Statement(
     "FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::bigint[]) "
     "AS m(sku, on_hand, allocated, in_inspection) ORDER BY m.sku "
     "ON CONFLICT (kind, id) DO UPDATE SET updated_at = excluded.updated_at, body = "
-    + _level_json(*(f"{_stored(field, 'documents.body')} + {_stored(field, 'excluded.body')}"
-                    for field in ("on_hand", "allocated", "in_inspection")), "documents.id"),
+    + _level_json(_sum("on_hand"), _sum("allocated"), _sum("in_inspection"), "documents.id"),
     deferrable=True)
 """PostgreSQL: add each sku's change to its stored level (a new sku starts at zero), rows in
 sku order. A new row's body is the change itself, which the update adds to the stored one."""
