@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 
 from libs.events.base import DomainEvent, format_timestamp, utc_now
 from libs.events.codec import canonical_json
@@ -16,6 +17,9 @@ from libs.events.partners import KeyIssued
 from libs.events.values import OrderLine
 from libs.messaging.consumer import Outcome
 from libs.runtime.auth import hash_secret
+from libs.store.schema import events
+from libs.store.store import _COLUMNS, envelope_from_row
+from services.delivery.domain.stock import StockLevel, movements_of
 from tests.service_support import ADMIN, RunningService
 
 TODAY = datetime(2026, 3, 10, 9, 30, tzinfo=UTC)
@@ -132,3 +136,17 @@ def problem(response: httpx.Response, status: int, slug: str) -> dict:
     assert response.headers["content-type"].startswith("application/problem+json")
     assert response.json()["type"].endswith(f"/{slug}"), response.json()
     return response.json()
+
+
+async def folded_ledger(svc: RunningService) -> list[dict[str, Any]]:
+    """The stock ledger folded from delivery's events in commit order, as ``GET /v1/stock`` lists it."""
+    folded: dict[str, StockLevel] = {}
+    # in commit order, straight from the table: read_all's horizon on a shared PostgreSQL server
+    # waits for every open transaction, other test runs' too
+    async with svc.ctx.db.read() as conn:
+        rows = (await conn.execute(select(*_COLUMNS).order_by(events.c.tx_id, events.c.position))).all()
+    for envelope in map(envelope_from_row, rows):
+        for quantities, move in movements_of(svc.ctx.registry.decode(envelope)):
+            for sku, qty in quantities.items():
+                folded[sku] = move(folded.get(sku, StockLevel(sku)), qty)
+    return [level.as_dict() for level in sorted(folded.values(), key=lambda lv: lv.sku)]

@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
-
 from libs.events.orders import OrderApproved
 from libs.messaging.consumer import Outcome
-from libs.store.schema import events
-from libs.store.store import _COLUMNS, envelope_from_row
-from services.delivery.domain.stock import StockLevel, movements_of
-from tests.delivery.support import WAREHOUSE, FakePublisher, delivery_events, order_placed
+from tests.delivery.support import WAREHOUSE, FakePublisher, delivery_events, folded_ledger, order_placed
 from tests.service_support import ADMIN, BY_KEYS, ONE_DOCUMENT, RunningService, Statements, consumer_record
 
 
@@ -174,17 +169,8 @@ async def test_the_stock_ledger_is_the_fold_of_deliverys_events(
                                          json={"lines": [{"sku": "A", "qty": 1}], "carrier": "SF",
                                                "tracking_no": "T"})
             assert sent.status_code == 200, sent.text
-    folded: dict[str, StockLevel] = {}
-    # in commit order, straight from the table: read_all's horizon on a shared PostgreSQL server
-    # waits for every open transaction, other test runs' too
-    async with svc.ctx.db.read() as conn:
-        rows = (await conn.execute(select(*_COLUMNS).order_by(events.c.tx_id, events.c.position))).all()
-    for envelope in map(envelope_from_row, rows):
-        for quantities, move in movements_of(svc.ctx.registry.decode(envelope)):
-            for sku, qty in quantities.items():
-                folded[sku] = move(folded.get(sku, StockLevel(sku)), qty)
     listed = (await svc.client.get("/v1/stock", headers=WAREHOUSE)).json()["items"]
-    assert listed == [level.as_dict() for level in sorted(folded.values(), key=lambda lv: lv.sku)]
+    assert listed == await folded_ledger(svc)
     assert [(s["sku"], s["on_hand"], s["allocated"], s["in_inspection"]) for s in listed] == [
         ("A", 5, 4, 0), ("B", 2, 1, 0)]
 

@@ -153,6 +153,8 @@ async def release_order(unit: Unit, order_id: str) -> list[str]:
     order = await order_of(unit, order_id)
     if order is None:
         return []
+    if order.get("shipment_id"):  # a dispatch of it ships before or not at all
+        await ledger.hold_shipment(conn, order["shipment_id"])
     loaded = await _load(unit, order)
     dispatched: Tally = {}
     if order.get("shipment_id"):

@@ -104,9 +104,14 @@ async def _cancelled(unit: Unit, shipment: Shipment) -> bool:
 async def dispatch(unit: Unit, shipment_id: str, *, lines: Mapping[str, int], carrier: str,
                    tracking_no: str) -> Doc:
     """Ship ``lines`` out of what remains; the allocated stock leaves on hand (a replacement:
-    available stock; repaired goods: the inspection location)."""
-    await ledger.hold_lock(unit.conn)
+    available stock; repaired goods: the inspection location).
+
+    A sale's dispatch holds only its shipment's lock (``ledger``'s docstring); the others
+    change what is available and hold the stock lock too."""
+    await ledger.hold_shipment(unit.conn, shipment_id)
     loaded = await _existing(unit, shipment_id)
+    if loaded.state.purpose != "sale":
+        await ledger.hold_lock(unit.conn)
     available = (available_of(await ledger.levels(unit, lines))
                  if loaded.state.purpose == "replacement" else None)
     new = decide_dispatch(loaded.state, lines=lines, carrier=carrier, tracking_no=tracking_no,
