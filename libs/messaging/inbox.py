@@ -198,7 +198,8 @@ _GUARD_PG = Statement(
     "UNION ALL SELECT 'd', s.id, d.first FROM unnest($2::text[]) AS s(id) CROSS JOIN LATERAL "
     "(SELECT min(stream_version) AS first FROM dead_letters "
     "WHERE consumer = $1 AND stream_id = s.id AND status = ANY($3::text[])) d WHERE d.first IS NOT NULL "
-    "UNION ALL SELECT 'i', CAST(event_id AS TEXT), 0 FROM inbox WHERE consumer = $1 AND event_id = ANY($4::uuid[])")
+    "UNION ALL SELECT 'i', CAST(event_id AS TEXT), 0 FROM inbox "
+    "WHERE consumer = $1 AND event_id = ANY($4::uuid[])")
 """PostgreSQL's guard: one index search per stream, whatever the statistics say.
 
 Written as ``stream_id = ANY($2)``, asyncpg's prepared statement gets a generic plan, and on
