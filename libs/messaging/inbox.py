@@ -198,16 +198,17 @@ _GUARD_PG = Statement(
     "UNION ALL SELECT 'd', s.id, d.first FROM unnest($2::text[]) AS s(id) CROSS JOIN LATERAL "
     "(SELECT min(stream_version) AS first FROM dead_letters "
     "WHERE consumer = $1 AND stream_id = s.id AND status = ANY($3::text[])) d WHERE d.first IS NOT NULL "
-    "UNION ALL SELECT 'i', CAST(event_id AS TEXT), 0 FROM inbox "
-    "WHERE consumer = $1 AND event_id = ANY($4::uuid[])")
+    "UNION ALL SELECT 'i', CAST(i.id AS TEXT), 0 FROM unnest($4::uuid[]) AS i(id) CROSS JOIN LATERAL "
+    "(SELECT 1 FROM inbox WHERE consumer = $1 AND event_id = i.id OFFSET 0) seen")
 """PostgreSQL's guard: one index search per stream, whatever the statistics say.
 
 Written as ``stream_id = ANY($2)``, asyncpg's prepared statement gets a generic plan, and on
 tables not analysed yet (a new schema, the first minute of a deployment: autovacuum analyses
-later) that plan was a scan of the consumer's whole ``stream_heads`` (``consumer = $1``, the
-streams filtered after): a cost that grew with every stream the consumer had seen, 10-15 ms
-and 2,000-3,000 buffers per batch in a 600-order chain (``docs/benchmarks.md``). Each
-``LATERAL`` subquery here (kept apart by ``OFFSET 0``) is one primary-key search per stream."""
+later) that plan was a scan of the consumer's whole ``stream_heads`` and ``inbox``
+(``consumer = $1``, the streams and event ids filtered after): a cost that grew with every
+stream and event the consumer had seen, 10-15 ms and 2,000-3,000 buffers per batch in a
+600-order chain (``docs/benchmarks.md``). Each ``LATERAL`` subquery here (kept apart by
+``OFFSET 0``) is one primary-key search per stream or event id."""
 
 
 @functools.lru_cache(maxsize=256)
