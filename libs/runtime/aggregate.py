@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from libs.events.base import DomainEvent
 from libs.events.envelope import Envelope
 from libs.events.registry import EventRegistry
+from libs.runtime.outages import is_rolled_back_to_retry
 from libs.store.errors import ConcurrencyError
 from libs.store.snapshots import SnapshotPolicy, latest
 from libs.store.store import EventStore
@@ -85,11 +86,21 @@ async def _start(conn: AsyncConnection, store: EventStore, stream_id: str, initi
 
 
 async def retry_on_conflict(attempt: Callable[[], Awaitable[T]], tries: int = 5) -> T:
-    """Run a whole command again (fresh transaction, fresh load) when its stream moved on."""
+    """Run a whole command again (fresh transaction, fresh load) when its stream moved on, or
+    when PostgreSQL rolled its transaction back to break a deadlock (``is_rolled_back_to_retry``).
+
+    Two transactions can deadlock on rows of one table when they lock them in different
+    orders: a sale's dispatch moves its skus' stock rows in one statement, in sku order, while
+    a receipt that serves the backorder queue moves them in several statements
+    (``services.delivery.application.ledger``). PostgreSQL then ends one of them after
+    ``deadlock_timeout``; the command runs again instead of failing."""
     for remaining in range(tries - 1, -1, -1):
         try:
             return await attempt()
         except ConcurrencyError:
             if remaining == 0:
+                raise
+        except Exception as error:
+            if remaining == 0 or not is_rolled_back_to_retry(error):
                 raise
     raise AssertionError("unreachable")

@@ -42,6 +42,18 @@ _CLOSED_DRIVER = ("connection is closed", "connection was closed", "pool is clos
 _CHAIN_LIMIT = 8
 
 
+_ROLLED_BACK_SQLSTATES = ("40001", "40P01")
+"""PostgreSQL rolled the transaction back to let others go on: a serialization failure (40001)
+or the victim of a deadlock (40P01)."""
+
+
+def is_rolled_back_to_retry(error: BaseException) -> bool:
+    """True when PostgreSQL ended the transaction to break a deadlock or a serialization conflict:
+    nothing of it was kept, and the whole transaction may simply run again."""
+    return any((getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)) in _ROLLED_BACK_SQLSTATES
+               for cause in _chain(error))
+
+
 def is_outage(error: BaseException) -> bool:
     """True when ``error`` (or what it wraps) says a dependency is unreachable, not a bug."""
     return any(_names_outage(cause) for cause in _chain(error))
