@@ -26,11 +26,13 @@ keep the ledger exact without putting every mover in one queue:
   (``docs/benchmarks.md``).
 - **The documents are moved, not rewritten.** On PostgreSQL a mover writes each
   sku's change (on-hand, allocated, in inspection) as an increment of the stored
-  row, in one statement per transaction with its rows in sku order (so two
-  movers of the same skus lock them in the same order: no deadlock). A sale's
-  dispatch and an allocation may then move one sku at once and neither loses the
-  other's change; a transaction that also reads levels (under the stock lock)
-  sees every available quantity exactly.
+  row, rows in sku order; a consumer batch and a dispatch write all theirs in one
+  statement. A sale's dispatch and an allocation may then move one sku at once and
+  neither loses the other's change; a transaction that also reads levels (under the
+  stock lock) sees every available quantity exactly. A command that moves stock in
+  several statements (a receipt serving the backorder queue) can still lock two
+  skus in the opposite order to a dispatch; PostgreSQL ends one of the two and the
+  command path runs it again (``libs.runtime.aggregate.retry_on_conflict``).
 """
 
 from __future__ import annotations
