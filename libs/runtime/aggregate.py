@@ -20,7 +20,7 @@ from libs.events.registry import EventRegistry
 from libs.runtime.outages import is_rolled_back_to_retry
 from libs.store.errors import ConcurrencyError
 from libs.store.snapshots import SnapshotPolicy, latest
-from libs.store.store import EventStore
+from libs.store.store import EventStore, Head
 
 S = TypeVar("S")
 T = TypeVar("T")
@@ -31,7 +31,19 @@ async def load(
     initial: S, evolve: Callable[[S, DomainEvent], S], *,
     snapshots: SnapshotPolicy[S] | None = None,
 ) -> tuple[S, int]:
-    """The state of a stream and its version (0: the stream does not exist).
+    """The state of a stream and its version (0: the stream does not exist)."""
+    state, version, _ = await load_head(conn, store, registry, stream_id, initial, evolve,
+                                        snapshots=snapshots)
+    return state, version
+
+
+async def load_head(
+    conn: AsyncConnection, store: EventStore, registry: EventRegistry, stream_id: str,
+    initial: S, evolve: Callable[[S, DomainEvent], S], *,
+    snapshots: SnapshotPolicy[S] | None = None,
+) -> tuple[S, int, Head | None]:
+    """``load``, with the head its read ended at (``Head``: an append after it in the same
+    transaction need not read the head again); None when it read no event.
 
     ``evolve`` must not copy what it does not change (see ``libs.runtime.persistent``),
     or folding the tail costs as much as the state is large.
@@ -41,48 +53,48 @@ async def load(
     validating each again on every load (every command and reaction of every service)
     would only cost. The wire's events are still validated (``EventRegistry.decode``).
     """
-    state, version, tail = initial, 0, None
+    state, version, tail, head = initial, 0, None, None
     if snapshots is not None:
-        state, version, tail = await _start(conn, store, stream_id, initial, snapshots)
+        state, version, tail, head = await _start(conn, store, stream_id, initial, snapshots)
     if tail is None:
-        tail = await store.load(stream_id, after_version=version, conn=conn)
+        tail, head = await store.load_tail(conn, stream_id, after_version=version)
     if not tail:
-        return state, version
+        return state, version, head
     for envelope in tail:  # the service's own events, validated before they were stored
         state = evolve(state, registry.decode_stored(envelope.event_type, envelope.schema_version,
                                                      envelope.data))
-    head = tail[-1]
-    if snapshots is not None and head.stream_hash is not None:
-        snapshots.remember(stream_id, head.stream_version, head.stream_hash, state)
-    return state, head.stream_version
+    last = tail[-1]
+    if snapshots is not None and last.stream_hash is not None:
+        snapshots.remember(stream_id, last.stream_version, last.stream_hash, state)
+    return state, last.stream_version, head
 
 
 async def _start(conn: AsyncConnection, store: EventStore, stream_id: str, initial: S,
-                 policy: SnapshotPolicy[S]) -> tuple[S, int, list[Envelope] | None]:
+                 policy: SnapshotPolicy[S]) -> tuple[S, int, list[Envelope] | None, Head | None]:
     """Where a load starts: a remembered state, else the stored snapshot, else ``initial``.
 
     Each is used only when the event at its version is still in the stream (for a
     remembered state, with the same ``stream_hash``); the events after it come back
-    as the tail, so the start costs no extra query.
+    as the tail, with the head the read ended at, so the start costs no extra query.
     """
     remembered = policy.remembered(stream_id)
     if remembered is not None:
-        tail = await store.load(stream_id, after_version=remembered.version - 1, conn=conn)
+        tail, head = await store.load_tail(conn, stream_id, after_version=remembered.version - 1)
         if tail and tail[0].stream_version == remembered.version \
                 and tail[0].stream_hash == remembered.stream_hash:
             store.snapshot_starts["remembered"] += 1
-            return remembered.state, remembered.version, tail[1:]
+            return remembered.state, remembered.version, tail[1:], head
     snapshot = await latest(conn, stream_id, policy)
     if snapshot is not None:
         version, state = snapshot
-        tail = await store.load(stream_id, after_version=version - 1, conn=conn)
+        tail, head = await store.load_tail(conn, stream_id, after_version=version - 1)
         if tail and tail[0].stream_version == version:
             if len(tail) == 1 and tail[0].stream_hash is not None:  # nothing after it
                 policy.remember(stream_id, version, tail[0].stream_hash, state)
             store.snapshot_starts["stored"] += 1
-            return state, version, tail[1:]
+            return state, version, tail[1:], head
     store.snapshot_starts["initial"] += 1
-    return initial, 0, None
+    return initial, 0, None, None
 
 
 async def retry_on_conflict(attempt: Callable[[], Awaitable[T]], tries: int = 5) -> T:

@@ -39,9 +39,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from libs.events.base import DomainEvent, EventMetadata
 from libs.events.envelope import Envelope
 from libs.runtime import documents
-from libs.runtime.aggregate import load, retry_on_conflict
+from libs.runtime.aggregate import load_head, retry_on_conflict
 from libs.runtime.ids import new_id
 from libs.store.snapshots import SnapshotPolicy, save_if_due
+from libs.store.store import Head
 
 if TYPE_CHECKING:
     from libs.messaging.consumer import Delivery, Handler
@@ -69,6 +70,10 @@ class Loaded(Generic[K, S]):
     #: What the last ``Unit.save`` appended, and the document its ``project`` hook wrote.
     stored: tuple[Envelope, ...] = ()
     document: dict[str, Any] | None = None
+    #: The stream's head as this transaction last saw it (its load or its last save), so a
+    #: save need not read it again (``EventStore.append``). A subclass built from a loaded
+    #: one passes it on.
+    head: Head | None = None
 
 
 _SAVED_IN_BATCH = "libs.runtime.commands:saved"
@@ -290,12 +295,14 @@ class Unit:
         stored = await self.ctx.store.append(
             stream_id, aggregate.stream_type, loaded.version, list(events),
             meta or self.meta, conn=self.conn, event_ids=ids,
-            head=(written[0].version, written[1]) if written is not None and written[1] else None)
+            head=(Head(written[0].version, written[1]) if written is not None and written[1]
+                  else loaded.head))
         state = loaded.state
         for event in events:
             state = aggregate.evolve(state, event)
         after = replace(loaded, state=state, version=loaded.version + len(events),
-                        stored=tuple(stored), document=None)
+                        stored=tuple(stored), document=None,
+                        head=Head(loaded.version + len(events), stored[-1].stream_hash))
         if saved is not None:
             saved[stream_id] = (Loaded(aggregate, loaded.key, state, after.version),
                                 stored[-1].stream_hash)
@@ -335,9 +342,10 @@ class Unit:
 async def read(ctx: ServiceContext, conn: AsyncConnection, aggregate: Aggregate[K, S], key: K
                ) -> Loaded[K, S]:
     """Load an aggregate on any connection (a read needs no ``Unit``)."""
-    state, version = await load(conn, ctx.store, ctx.registry, aggregate.stream_id(key),
-                                aggregate.initial(key), aggregate.evolve, snapshots=aggregate.snapshots)
-    return Loaded(aggregate, key, state, version)
+    state, version, head = await load_head(conn, ctx.store, ctx.registry, aggregate.stream_id(key),
+                                           aggregate.initial(key), aggregate.evolve,
+                                           snapshots=aggregate.snapshots)
+    return Loaded(aggregate, key, state, version, head=head)
 
 
 async def transact(ctx: ServiceContext, attempt: Callable[[AsyncConnection], Awaitable[T]]) -> T:

@@ -78,6 +78,24 @@ def envelope_from_row(row: Row[Any] | Sequence[Any]) -> Envelope:
     return Envelope(*row[:13])
 
 
+@dataclass(frozen=True)
+class Head:
+    """A stream's last event as a load read it, for an append in the same transaction.
+
+    The append then need not read the head again (``EventStore.append``): it chains to
+    ``stream_hash`` and checks the commit order with ``tx_id`` (the transaction that wrote
+    the head) and ``current_tx`` (the loading transaction's id, if it had one by then; one
+    taken later is newer than any head it read). Someone appending in between makes the
+    append clash on the version: a ``ConcurrencyError``, as before. A head this transaction
+    wrote itself needs no check (``tx_id`` None).
+    """
+
+    version: int
+    stream_hash: str | None
+    tx_id: int | None = None
+    current_tx: int | None = None
+
+
 class EventStore:
     """Append-only store of one service; also its outbox (see ``libs.messaging.relay``).
 
@@ -114,13 +132,13 @@ class EventStore:
         *,
         conn: AsyncConnection | None = None,
         event_ids: Sequence[uuid.UUID] | None = None,
-        head: tuple[int, str] | None = None,
+        head: Head | None = None,
     ) -> list[Envelope]:
         """Append ``new_events`` to a stream at ``expected_version`` (``None``: any version).
 
-        ``head`` (version, stream hash) is the stream's head when ``conn``'s transaction
-        wrote it itself: nobody else can append behind it before that transaction ends,
-        so the head is not read again.
+        ``head`` is the stream's head as ``conn``'s transaction last saw it: written by
+        itself (nobody else can append behind it before that transaction ends) or read by
+        its load (``load_tail``). At ``expected_version`` it is not read again.
 
         Re-appending event ids that are all stored already is a no-op that returns
         the stored envelopes. Raises ``ConcurrencyError`` when the stream is not at
@@ -146,21 +164,20 @@ class EventStore:
         return stored
 
     async def _append_in(self, conn: AsyncConnection, batch: _Batch,
-                         written: tuple[int, str] | None = None) -> list[Envelope] | None:
-        """The append inside a caller's transaction (SQLAlchemy, both databases); ``written``:
-        the head this transaction appended (see ``append``)."""
+                         known: Head | None = None) -> list[Envelope] | None:
+        """The append inside a caller's transaction (SQLAlchemy, both databases); ``known``:
+        the head this transaction wrote or read (see ``append``)."""
         version, previous_hash = 0, GENESIS_HASH
-        if written is not None and written[0] == batch.expected_version:
-            version, previous_hash = written
+        if known is not None and known.version == batch.expected_version and known.version \
+                and known.stream_hash is not None:
+            version, previous_hash = known.version, known.stream_hash
+            self._check_commit_order(batch, known.current_tx, known.tx_id)
         elif batch.expected_version != 0:
             found = await _HEAD.fetch(conn, batch.stream_id)
             if found:
                 head = found[0]
                 version, previous_hash = head[0], head[1]
-                current_tx = head[3] if self.db.is_postgres else None
-                if current_tx is not None and current_tx < head[2]:
-                    raise ConcurrencyError(batch.stream_id, batch.expected_version,
-                                           "transaction began writing before the stream's head")
+                self._check_commit_order(batch, head[3] if self.db.is_postgres else None, head[2])
         envelopes = batch.prepare(version, previous_hash)
         if envelopes is None:
             return None
@@ -178,6 +195,14 @@ class EventStore:
         # Wakes the relay once the transaction commits (libs.store.commits).
         conn.info[APPENDED] = max(conn.info.get(APPENDED, 0), *(r[2] for r in inserted))
         return batch.positioned(envelopes, [(r[0], r[1]) for r in inserted])
+
+    @staticmethod
+    def _check_commit_order(batch: _Batch, current_tx: int | None, head_tx: int | None) -> None:
+        """PostgreSQL: refuse to append behind a head written by a transaction newer than this
+        one's id (the relay's commit-safe order must match each stream's version order)."""
+        if current_tx is not None and head_tx is not None and current_tx < head_tx:
+            raise ConcurrencyError(batch.stream_id, batch.expected_version,
+                                   "transaction began writing before the stream's head")
 
     async def _replayed_or_conflict(
         self, stream_id: str, expected: int | None, ids: list[uuid.UUID],
@@ -202,14 +227,26 @@ class EventStore:
         self, stream_id: str, *, after_version: int = 0, conn: AsyncConnection | None = None
     ) -> list[Envelope]:
         """Every event of a stream after ``after_version``, in version order."""
-        if conn is not None:  # every load of every command and reaction: straight to the driver
-            return [_envelope_of_driver_row(row) for row in await _LOAD.fetch(conn, stream_id, after_version)]
+        if conn is not None:
+            return (await self.load_tail(conn, stream_id, after_version=after_version))[0]
         query = (
             select(*_COLUMNS)
             .where(events.c.stream_id == stream_id, events.c.version > after_version)
             .order_by(events.c.version)
         )
         return [envelope_from_row(row) for row in await self._fetch(query, None)]
+
+    async def load_tail(self, conn: AsyncConnection, stream_id: str, *, after_version: int = 0
+                        ) -> tuple[list[Envelope], Head | None]:
+        """``load`` in ``conn``'s transaction, with the head it read (None: no event after
+        ``after_version``): every load of every command and reaction, straight to the driver."""
+        rows = await _LOAD.fetch(conn, stream_id, after_version)
+        if not rows:
+            return [], None
+        last = rows[-1]
+        return ([_envelope_of_driver_row(row) for row in rows],
+                Head(last[5], last[12], None if last[13] is None else int(last[13]),
+                     None if last[14] is None else int(last[14])))
 
     async def read_all(
         self, after: Checkpoint = ORIGIN, *, limit: int = 1000, conn: AsyncConnection | None = None
@@ -272,10 +309,14 @@ _HEAD = Statement(
     "FROM events WHERE stream_id = $1 ORDER BY version DESC LIMIT 1",
     sqlite="SELECT version, stream_hash, tx_id FROM events WHERE stream_id = ?1 "
            "ORDER BY version DESC LIMIT 1")
+_LOAD_COLUMNS = ("SELECT event_id, event_type, schema_version, stream_id, stream_type, version, "
+                 "occurred_at, correlation_id, causation_id, actor, data, position, stream_hash, tx_id, ")
 _LOAD = Statement(
-    "SELECT event_id, event_type, schema_version, stream_id, stream_type, version, occurred_at, "
-    "correlation_id, causation_id, actor, data, position, stream_hash "
-    "FROM events WHERE stream_id = $1 AND version > $2 ORDER BY version")
+    _LOAD_COLUMNS + "pg_current_xact_id_if_assigned()::text::bigint "
+    "FROM events WHERE stream_id = $1 AND version > $2 ORDER BY version",
+    sqlite=_LOAD_COLUMNS + "NULL FROM events WHERE stream_id = ?1 AND version > ?2 ORDER BY version")
+"""A stream's events after a version, and what an append after this load needs of its head
+(``Head``): the transaction that wrote each event, and this transaction's id if it has one."""
 
 
 def _uuid(value: Any) -> uuid.UUID:

@@ -81,7 +81,7 @@ async def load_for_update(unit: Unit, partner_id: str) -> Loaded:
     """Lock and load the account; ``state.opened`` is False when there is none."""
     await lock(unit, partner_id)
     loaded = await unit.load(ACCOUNT, partner_id)
-    return Loaded(ACCOUNT, loaded.key, loaded.state, loaded.version,
+    return Loaded(ACCOUNT, loaded.key, loaded.state, loaded.version, head=loaded.head,
                   cancelled=await copies.cancelled(unit, partner_id))
 
 

@@ -91,7 +91,8 @@ ALLOCATION_STREAM: Aggregate[str, Allocation] = Aggregate(
 
 async def _load(unit: Unit, order: dict[str, Any]) -> Loaded:
     loaded = await unit.load(ALLOCATION_STREAM, order["order_id"])
-    return Loaded(ALLOCATION_STREAM, loaded.key, loaded.state, loaded.version, order=order)
+    return Loaded(ALLOCATION_STREAM, loaded.key, loaded.state, loaded.version, head=loaded.head,
+                  order=order)
 
 
 async def allocate_placed_order(unit: Unit, order: dict[str, Any]) -> None:
