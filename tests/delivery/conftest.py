@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 
@@ -19,11 +20,25 @@ def service_migrations() -> Migrations:
     return migrations_of(SPEC)
 
 
-@pytest.fixture
-async def svc(db: Database) -> AsyncIterator[RunningService]:
+@asynccontextmanager
+async def delivery_on(db: Database) -> AsyncIterator[RunningService]:
+    """The delivery service on ``db``, its clock fixed, with the warehouse's key."""
     async with running(SPEC, db) as service:
         fix_clock(service)
         await FakePublisher(service).issue_key("warehouse", secret=WAREHOUSE_SECRET)
+        yield service
+
+
+@pytest.fixture
+async def svc(db: Database) -> AsyncIterator[RunningService]:
+    async with delivery_on(db) as service:
+        yield service
+
+
+@pytest.fixture
+async def pg_svc(pg_db: Database) -> AsyncIterator[RunningService]:
+    """The service on PostgreSQL only (what holds only where writers run side by side)."""
+    async with delivery_on(pg_db) as service:
         yield service
 
 

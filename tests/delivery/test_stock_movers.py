@@ -7,33 +7,18 @@ change as an increment of the stored level (``services.delivery.application.ledg
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
-import pytest
-
-from libs.store.database import Database
-from services.delivery.app import SPEC
 from services.delivery.application import ledger
 from tests.delivery.support import (
     WAREHOUSE,
-    WAREHOUSE_SECRET,
     FakePublisher,
     book,
     delivery_events,
     dispatch,
-    fix_clock,
     folded_ledger,
     shipped_order,
 )
-from tests.service_support import RunningService, running
-
-
-@pytest.fixture
-async def pg_svc(pg_db: Database) -> AsyncIterator[RunningService]:
-    async with running(SPEC, pg_db) as service:
-        fix_clock(service)
-        await FakePublisher(service).issue_key("warehouse", secret=WAREHOUSE_SECRET)
-        yield service
+from tests.service_support import RunningService
 
 
 async def _level(svc: RunningService, sku: str) -> tuple[int, int, int]:
