@@ -189,10 +189,12 @@ async def test_eight_concurrent_writers_and_a_tailing_reader_skip_nothing(db: Da
         assert naive_skips > 0
 
 
+@pytest.mark.parametrize("head_from", ["append", "load"])
 async def test_postgres_transaction_that_wrote_before_reading_the_head_is_refused(
-    pg_db: Database,
+    pg_db: Database, head_from: str,
 ) -> None:
-    """Keeps the commit-safe order consistent with each stream's version order."""
+    """Keeps the commit-safe order consistent with each stream's version order, whether the
+    append reads the head itself or takes it from the transaction's load (``Head``)."""
     db = pg_db
     store = EventStore(db)
     await store.append("s", "counter", 0, [bump()], META)
@@ -200,8 +202,12 @@ async def test_postgres_transaction_that_wrote_before_reading_the_head_is_refuse
         tx = await early.begin()
         await early.execute(text("SELECT pg_current_xact_id()"))  # takes an older id
         await store.append("s", "counter", 1, [bump()], META)  # a newer transaction appends
+        head = None
+        if head_from == "load":
+            _, head = await store.load_tail(early, "s")
+            assert head is not None and head.current_tx is not None and head.tx_id is not None
         with pytest.raises(ConcurrencyError):
-            await store.append("s", "counter", 2, [bump()], META, conn=early)
+            await store.append("s", "counter", 2, [bump()], META, conn=early, head=head)
         await tx.rollback()
 
 

@@ -2,14 +2,13 @@
 
 The load already read the stream's last event: its version, its hash and (PostgreSQL) the
 transaction that wrote it. The append then sends no head read of its own, and every rule
-the head read kept still holds: the chain, a clash with a concurrent append, and the
-commit order on PostgreSQL.
+the head read kept still holds: the chain and a clash with a concurrent append (the commit
+order on PostgreSQL: ``test_event_store``'s commit-order test, with the head from the load).
 """
 
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import text
 
 from libs.events.base import EventMetadata
 from libs.store.database import Database
@@ -54,21 +53,3 @@ async def test_an_append_between_the_load_and_the_save_still_clashes(db: Databas
         async with db.transaction() as conn:
             await store.append("s", "counter", 1, [bump()], META, conn=conn, head=head)
     assert [e.stream_version for e in await store.load("s")] == [1, 2]
-
-
-async def test_postgres_a_loaded_head_newer_than_the_writing_transaction_is_refused(
-    pg_db: Database,
-) -> None:
-    """The commit-order rule of ``test_postgres_transaction_that_wrote_before_reading_the_head_is_refused``,
-    with the head taken from the load."""
-    store = EventStore(pg_db)
-    await store.append("s", "counter", 0, [bump()], META)
-    async with pg_db.engine.connect() as early:
-        tx = await early.begin()
-        await early.execute(text("SELECT pg_current_xact_id()"))  # takes an older id
-        await store.append("s", "counter", 1, [bump()], META)  # a newer transaction appends
-        _, head = await store.load_tail(early, "s")
-        assert head is not None and head.current_tx is not None and head.tx_id is not None
-        with pytest.raises(ConcurrencyError):
-            await store.append("s", "counter", 2, [bump()], META, conn=early, head=head)
-        await tx.rollback()
