@@ -138,6 +138,13 @@ def problem(response: httpx.Response, status: int, slug: str) -> dict:
     return response.json()
 
 
+async def assert_ledger_is_the_fold(svc: RunningService) -> list[dict[str, Any]]:
+    """``GET /v1/stock`` lists exactly the ledger folded from delivery's events; returns it."""
+    listed: list[dict[str, Any]] = (await svc.client.get("/v1/stock", headers=WAREHOUSE)).json()["items"]
+    assert listed == await folded_ledger(svc)
+    return listed
+
+
 async def folded_ledger(svc: RunningService) -> list[dict[str, Any]]:
     """The stock ledger folded from delivery's events in commit order, as ``GET /v1/stock`` lists it."""
     folded: dict[str, StockLevel] = {}

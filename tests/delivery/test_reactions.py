@@ -6,7 +6,13 @@ import uuid
 
 from libs.events.orders import OrderApproved
 from libs.messaging.consumer import Outcome
-from tests.delivery.support import WAREHOUSE, FakePublisher, delivery_events, folded_ledger, order_placed
+from tests.delivery.support import (
+    WAREHOUSE,
+    FakePublisher,
+    assert_ledger_is_the_fold,
+    delivery_events,
+    order_placed,
+)
 from tests.service_support import ADMIN, BY_KEYS, ONE_DOCUMENT, RunningService, Statements, consumer_record
 
 
@@ -169,8 +175,7 @@ async def test_the_stock_ledger_is_the_fold_of_deliverys_events(
                                          json={"lines": [{"sku": "A", "qty": 1}], "carrier": "SF",
                                                "tracking_no": "T"})
             assert sent.status_code == 200, sent.text
-    listed = (await svc.client.get("/v1/stock", headers=WAREHOUSE)).json()["items"]
-    assert listed == await folded_ledger(svc)
+    listed = await assert_ledger_is_the_fold(svc)
     assert [(s["sku"], s["on_hand"], s["allocated"], s["in_inspection"]) for s in listed] == [
         ("A", 5, 4, 0), ("B", 2, 1, 0)]
 

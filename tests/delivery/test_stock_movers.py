@@ -12,10 +12,10 @@ from services.delivery.application import ledger
 from tests.delivery.support import (
     WAREHOUSE,
     FakePublisher,
+    assert_ledger_is_the_fold,
     book,
     delivery_events,
     dispatch,
-    folded_ledger,
     shipped_order,
 )
 from tests.service_support import RunningService
@@ -41,8 +41,7 @@ async def test_a_sale_dispatch_ships_while_the_stock_lock_is_held_and_a_receipt_
         assert not receipt.done()  # it changes what is available: it waits for the lock
     assert (await asyncio.wait_for(receipt, 10)).status_code == 201
     assert await _level(svc, "A") == (3, 0, 3)
-    listed = (await svc.client.get("/v1/stock", headers=WAREHOUSE)).json()["items"]
-    assert listed == await folded_ledger(svc)
+    await assert_ledger_is_the_fold(svc)
 
 
 async def test_dispatches_receipts_and_allocations_of_one_sku_at_once_lose_no_change(
@@ -60,8 +59,7 @@ async def test_dispatches_receipts_and_allocations_of_one_sku_at_once_lose_no_ch
     assert sorted(allocated) == ["StockAllocated"] * 4  # 13 available, 12 asked
     assert await _level(svc, "A") == (13, 12, 1)
     assert await _level(svc, "B") == (0, 0, 0)
-    listed = (await svc.client.get("/v1/stock", headers=WAREHOUSE)).json()["items"]
-    assert listed == await folded_ledger(svc)
+    await assert_ledger_is_the_fold(svc)
 
 
 async def test_a_cancellation_racing_a_dispatch_releases_only_what_did_not_ship(
@@ -77,5 +75,4 @@ async def test_a_cancellation_racing_a_dispatch_releases_only_what_did_not_ship(
                 if event["type"] == "StockReleased"]
     assert len(released) == 6 and sum(map(sum, released)) == 2 * (6 - shipped)
     assert await _level(svc, "A") == (12 - 2 * shipped, 0, 12 - 2 * shipped)
-    listed = (await svc.client.get("/v1/stock", headers=WAREHOUSE)).json()["items"]
-    assert listed == await folded_ledger(svc)
+    await assert_ledger_is_the_fold(svc)
