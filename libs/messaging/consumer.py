@@ -307,7 +307,7 @@ class Consumer:
     async def _read_guard(self, items: Sequence[Incoming]) -> inbox.Guard:
         """The order guard of a batch's streams, in one read (before any write transaction)."""
         handled = [item.envelope.event_id for item in items if item.envelope is not None]
-        async with self.db.read_once() as conn:
+        async with self.db.read() as conn:
             return await inbox.read_guard(conn, self.name, inbox.streams_of(items), handled)
 
     async def _apply_batch(self, items: Sequence[Incoming], guard: inbox.Guard,

@@ -468,23 +468,20 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A read-only transaction (on SQLite it never waits for the writer)."""
-        async with _cancellation_wins(), self.reader.connect() as conn:
-            async with conn.begin():
-                yield conn
+        """A connection for reads: on SQLite a read transaction (it never waits for the
+        writer); on PostgreSQL no transaction at all.
 
-    @asynccontextmanager
-    async def read_once(self) -> AsyncIterator[AsyncConnection]:
-        """For a read of one statement: ``read``, but on PostgreSQL outside a transaction.
-
-        One statement reads one snapshot anyway, and a transaction around it costs two
-        more round trips (``BEGIN``, ``COMMIT``): a consumer reads its order guard so
-        once per batch, in every service. SQLite: a read transaction (it never waits
-        for the writer), as ``read``.
+        The engine's transactions are ``READ COMMITTED``: each statement reads a snapshot of
+        its own, in a transaction or not, so a transaction around reads gives them nothing
+        and costs two round trips (``BEGIN``, ``COMMIT``) per read, which is most of what a
+        one-statement read costs (a list page, a consumer's order guard). A read that needs
+        one snapshot for several statements opens its own, as ``libs.store.integrity.verify``
+        does. Nothing written here is rolled back: write in ``transaction``.
         """
         if self._write_lock is not None:
-            async with self.read() as conn:
-                yield conn
+            async with _cancellation_wins(), self.reader.connect() as conn:
+                async with conn.begin():
+                    yield conn
             return
         async with _cancellation_wins(), self._autocommit_engine.connect() as conn:
             yield conn

@@ -64,11 +64,14 @@ async def driver_of(conn: AsyncConnection) -> Any:
 
     For bulk statements SQLAlchemy would only slow down (arrays, whole pages).
     SQLAlchemy begins its transaction at the first statement, so one is sent
-    first when none was. Writes ``conn`` still holds back (``DEFERRED``) are sent first.
+    first when none was (not on a connection outside transactions, ``Database.read``).
+    Writes ``conn`` still holds back (``DEFERRED``) are sent first.
     """
     await send_deferred(conn)
-    driver: Any = (await conn.get_raw_connection()).driver_connection
-    if conn.in_transaction() and not driver.is_in_transaction():
+    raw = await conn.get_raw_connection()
+    driver: Any = raw.driver_connection
+    adapter: Any = raw.dbapi_connection
+    if conn.in_transaction() and not driver.is_in_transaction() and not adapter.autocommit:
         await conn.execute(text("SELECT 1"))
     return driver
 

@@ -11,7 +11,7 @@ from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from libs.store.database import Database
-from libs.store.sql import Statement, hold_once
+from libs.store.sql import Statement, driver_of, hold_once
 
 _INSERT = Statement("INSERT INTO documents (kind, id, body, version, updated_at) "
                     "VALUES ($1, $2, $3, 0, '2026-01-01T00:00:00Z')")
@@ -32,22 +32,30 @@ async def test_a_statement_joins_the_callers_transaction(db: Database) -> None:
     assert ids == ["b"]
 
 
-async def test_a_read_of_one_statement_opens_no_transaction_on_postgresql(db: Database) -> None:
-    """``read_once`` (a consumer's guard read): the statement reads what is committed, and on
-    PostgreSQL no ``BEGIN``/``COMMIT`` is sent around it (two round trips saved)."""
+async def test_a_read_opens_no_transaction_on_postgresql(db: Database) -> None:
+    """``Database.read`` (a list page, a consumer's guard read): its statements read what is
+    committed, and on PostgreSQL no ``BEGIN``/``COMMIT`` is sent around them (two round trips
+    saved), whether they go straight to the driver, through SQLAlchemy or ``driver_of``."""
     async with db.transaction() as conn:
         await _INSERT.execute(conn, "t", "a", "{}")
+    heard: list[str] = []
+    event.listen(db.engine.sync_engine, "before_cursor_execute",
+                 lambda _conn, _cursor, statement, *_: heard.append(statement))
     for _ in range(2):  # and the pooled connection comes back as it was
-        async with db.read_once() as conn:
+        async with db.read() as conn:
             assert (await _COUNT.fetch(conn, "t"))[0][0] == 1
+            assert (await conn.execute(text("SELECT count(*) FROM documents"))).scalar() == 1
             driver = (await conn.get_raw_connection()).driver_connection
             if db.is_postgres:
                 assert not driver.is_in_transaction()
+                assert await (await driver_of(conn)).fetchval("SELECT count(*) FROM documents") == 1
+                assert not driver.is_in_transaction()
+    assert "SELECT 1" not in heard  # driver_of began nothing
     async with db.transaction() as conn:
         await _INSERT.execute(conn, "t", "b", "{}")
         driver = (await conn.get_raw_connection()).driver_connection
         assert not db.is_postgres or driver.is_in_transaction()
-    async with db.read_once() as conn:
+    async with db.read() as conn:
         assert (await _COUNT.fetch(conn, "t"))[0][0] == 2
 
 

@@ -45,7 +45,7 @@ def audit_routes(peers: PeerAudit) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> Response:
         """Archived events in arrival order after the cursor ``after`` (a ``received_seq``)."""
-        async with ctx.db.read_once() as conn:  # one statement (``archive.page_events``)
+        async with ctx.db.read() as conn:
             page = await views.audit_events(conn, service=service, stream_id=stream_id,
                                             correlation_id=correlation_id,
                                             after=_cursor(after, cursor), limit=limit)

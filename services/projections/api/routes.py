@@ -21,7 +21,7 @@ router = APIRouter(tags=["views"])
 @router.get("/v1/views/orders/{order_id}/timeline", **answers(OrderTimeline))
 async def order_timeline(order_id: PathId, ctx: Ctx, principal: Authenticated) -> Response:
     """Every event of the order across all services, parents before the reactions they caused."""
-    async with ctx.db.read_once() as conn:  # one statement (``archive.events_of_order``)
+    async with ctx.db.read() as conn:
         timeline = await views.order_timeline(conn, order_id)
     if timeline is None or not principal.sees(timeline.partner_id):
         raise NotFound(f"no order {order_id}")
