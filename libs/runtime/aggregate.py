@@ -40,10 +40,11 @@ async def load(
 async def load_head(
     conn: AsyncConnection, store: EventStore, registry: EventRegistry, stream_id: str,
     initial: S, evolve: Callable[[S, DomainEvent], S], *,
-    snapshots: SnapshotPolicy[S] | None = None,
+    snapshots: SnapshotPolicy[S] | None = None, document: tuple[str, str] | None = None,
 ) -> tuple[S, int, Head | None]:
     """``load``, with the head its read ended at (``Head``: an append after it in the same
-    transaction need not read the head again); None when it read no event.
+    transaction need not read the head again); None when it read no event. With
+    ``document=(kind, id)`` the read of the events also reads that document (``Head.document``).
 
     ``evolve`` must not copy what it does not change (see ``libs.runtime.persistent``),
     or folding the tail costs as much as the state is large.
@@ -55,9 +56,9 @@ async def load_head(
     """
     state, version, tail, head = initial, 0, None, None
     if snapshots is not None:
-        state, version, tail, head = await _start(conn, store, stream_id, initial, snapshots)
+        state, version, tail, head = await _start(conn, store, stream_id, initial, snapshots, document)
     if tail is None:
-        tail, head = await store.load_tail(conn, stream_id, after_version=version)
+        tail, head = await store.load_tail(conn, stream_id, after_version=version, document=document)
     if not tail:
         return state, version, head
     for envelope in tail:  # the service's own events, validated before they were stored
@@ -70,7 +71,8 @@ async def load_head(
 
 
 async def _start(conn: AsyncConnection, store: EventStore, stream_id: str, initial: S,
-                 policy: SnapshotPolicy[S]) -> tuple[S, int, list[Envelope] | None, Head | None]:
+                 policy: SnapshotPolicy[S], document: tuple[str, str] | None
+                 ) -> tuple[S, int, list[Envelope] | None, Head | None]:
     """Where a load starts: a remembered state, else the stored snapshot, else ``initial``.
 
     Each is used only when the event at its version is still in the stream (for a
@@ -79,7 +81,8 @@ async def _start(conn: AsyncConnection, store: EventStore, stream_id: str, initi
     """
     remembered = policy.remembered(stream_id)
     if remembered is not None:
-        tail, head = await store.load_tail(conn, stream_id, after_version=remembered.version - 1)
+        tail, head = await store.load_tail(conn, stream_id, after_version=remembered.version - 1,
+                                           document=document)
         if tail and tail[0].stream_version == remembered.version \
                 and tail[0].stream_hash == remembered.stream_hash:
             store.snapshot_starts["remembered"] += 1
@@ -87,7 +90,7 @@ async def _start(conn: AsyncConnection, store: EventStore, stream_id: str, initi
     snapshot = await latest(conn, stream_id, policy)
     if snapshot is not None:
         version, state = snapshot
-        tail, head = await store.load_tail(conn, stream_id, after_version=version - 1)
+        tail, head = await store.load_tail(conn, stream_id, after_version=version - 1, document=document)
         if tail and tail[0].stream_version == version:
             if len(tail) == 1 and tail[0].stream_hash is not None:  # nothing after it
                 policy.remember(stream_id, version, tail[0].stream_hash, state)

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.base import DomainEvent, EventMetadata
+from libs.events.codec import parse_json
 from libs.events.envelope import Envelope
 from libs.runtime import documents
 from libs.runtime.aggregate import load_head, retry_on_conflict
@@ -74,6 +75,10 @@ class Loaded(Generic[K, S]):
     #: save need not read it again (``EventStore.append``). A subclass built from a loaded
     #: one passes it on.
     head: Head | None = None
+    #: After a save: the aggregate's document (JSON text) as it stood before the saved events,
+    #: when the load read it beside them (``Aggregate.document``): where the save's ``project``
+    #: hook starts from (``Unit.document_before``) instead of reading it again.
+    document_before: str | None = None
 
 
 _SAVED_IN_BATCH = "libs.runtime.commands:saved"
@@ -116,7 +121,8 @@ Fold = Callable[["dict[str, Any] | None", DomainEvent, "Unit"], "dict[str, Any] 
 def folded_document(kind: str, fold: Fold, *, ref: str | None = None) -> Project:
     """A ``project`` hook for a document folded event by event from the stored one.
 
-    The document (``documents`` of ``kind``, id = the aggregate's key) is read,
+    The document (``documents`` of ``kind``, id = the aggregate's key) is read (with the
+    load, when the aggregate declares it: ``Aggregate.document``),
     ``fold(document, event, unit)`` applied to each new event and written back
     with its ``partner_id`` and ``status``; the hook answers it. A stream the events began
     has no document yet: it is not read (``fold`` starts from ``None``).
@@ -124,7 +130,7 @@ def folded_document(kind: str, fold: Fold, *, ref: str | None = None) -> Project
 
     async def project(unit: Unit, loaded: Any, events: Sequence[DomainEvent], before: Any
                       ) -> dict[str, Any]:
-        doc = await documents.get(unit.conn, kind, loaded.key) if loaded.version > len(events) else None
+        doc = await unit.document_before(loaded, kind) if loaded.version > len(events) else None
         for event in events:
             doc = fold(doc, event, unit)
         if doc is None:
@@ -145,6 +151,12 @@ class Aggregate(Generic[K, S]):
     initial: Callable[[K], S]
     evolve: Callable[[S, DomainEvent], S]
     project: Project = _no_read_model
+    document: str | None = None
+    """The kind of the aggregate's own document (its id: the key), which ``project`` folds
+    the saved events into: every load reads it in the statement that reads the events, so
+    the save's hook need not read it again (``Unit.document_before``). Only for a document
+    written in the same transaction as every event of its stream: the load's one statement
+    then reads the document that goes with the head it reads."""
     snapshots: SnapshotPolicy[S] | None = None
     """For a stream that lives as long as a partner, a product or a program: loads start
     from a snapshot and fold only the events after it (``libs.store.snapshots``). For one that
@@ -300,9 +312,12 @@ class Unit:
         state = loaded.state
         for event in events:
             state = aggregate.evolve(state, event)
+        read = loaded.head
         after = replace(loaded, state=state, version=loaded.version + len(events),
                         stored=tuple(stored), document=None,
-                        head=Head(loaded.version + len(events), stored[-1].stream_hash))
+                        head=Head(loaded.version + len(events), stored[-1].stream_hash),
+                        document_before=read.document if read is not None and read.version == loaded.version
+                        else None)
         if saved is not None:
             saved[stream_id] = (Loaded(aggregate, loaded.key, state, after.version),
                                 stored[-1].stream_hash)
@@ -332,6 +347,14 @@ class Unit:
         else:
             batch[id(policy), stream_id] = (policy, stream_id, saved.version, head, saved.state)
 
+    async def document_before(self, saved: Loaded[Any, Any], kind: str) -> dict[str, Any] | None:
+        """For a ``project`` hook: the aggregate's document of ``kind`` (id: its key) as it stood
+        before the events ``saved`` was just saved with. Read with the load when the aggregate
+        declares it (``Aggregate.document``), else read now."""
+        if saved.document_before is not None:
+            return parse_json(saved.document_before)
+        return await documents.get(self.conn, kind, str(saved.key))
+
     async def change(self, aggregate: Aggregate[K, S], key: K,
                      decide: Callable[[S], Sequence[DomainEvent]], *, salt: str = "") -> Loaded[K, S]:
         """Load, decide on the current state, save what was decided."""
@@ -344,7 +367,9 @@ async def read(ctx: ServiceContext, conn: AsyncConnection, aggregate: Aggregate[
     """Load an aggregate on any connection (a read needs no ``Unit``)."""
     state, version, head = await load_head(conn, ctx.store, ctx.registry, aggregate.stream_id(key),
                                            aggregate.initial(key), aggregate.evolve,
-                                           snapshots=aggregate.snapshots)
+                                           snapshots=aggregate.snapshots,
+                                           document=None if aggregate.document is None
+                                           else (aggregate.document, str(key)))
     return Loaded(aggregate, key, state, version, head=head)
 
 

@@ -94,6 +94,9 @@ class Head:
     stream_hash: str | None
     tx_id: int | None = None
     current_tx: int | None = None
+    #: The aggregate's own document (JSON text) as the load's statement read it, beside its
+    #: events (``load_tail(document=...)``); None when not asked for, or there is none.
+    document: str | None = None
 
 
 class EventStore:
@@ -236,17 +239,32 @@ class EventStore:
         )
         return [envelope_from_row(row) for row in await self._fetch(query, None)]
 
-    async def load_tail(self, conn: AsyncConnection, stream_id: str, *, after_version: int = 0
+    async def load_tail(self, conn: AsyncConnection, stream_id: str, *, after_version: int = 0,
+                        document: tuple[str, str] | None = None
                         ) -> tuple[list[Envelope], Head | None]:
         """``load`` in ``conn``'s transaction, with the head it read (None: no event after
-        ``after_version``): every load of every command and reaction, straight to the driver."""
-        rows = await _LOAD.fetch(conn, stream_id, after_version)
+        ``after_version``): every load of every command and reaction, straight to the driver.
+
+        ``document=(kind, id)``: the same statement also reads that document (``Head.document``),
+        so the save after the load (``libs.runtime.commands.Unit.save``) need not read it. One
+        statement reads one snapshot: the document is the one written with the head's event
+        by a writer that writes both in one transaction."""
+        if document is None:
+            rows = await _LOAD.fetch(conn, stream_id, after_version)
+            body = None
+        else:
+            rows, body = [], None
+            for row in await _LOAD_WITH_DOCUMENT.fetch(conn, stream_id, after_version, *document):
+                if row[0] is None:
+                    body = row[15]
+                else:
+                    rows.append(row)
         if not rows:
             return [], None
         last = rows[-1]
         return ([_envelope_of_driver_row(row) for row in rows],
                 Head(last[5], last[12], None if last[13] is None else int(last[13]),
-                     None if last[14] is None else int(last[14])))
+                     None if last[14] is None else int(last[14]), body))
 
     async def read_all(
         self, after: Checkpoint = ORIGIN, *, limit: int = 1000, conn: AsyncConnection | None = None
@@ -317,6 +335,14 @@ _LOAD = Statement(
     sqlite=_LOAD_COLUMNS + "NULL FROM events WHERE stream_id = ?1 AND version > ?2 ORDER BY version")
 """A stream's events after a version, and what an append after this load needs of its head
 (``Head``): the transaction that wrote each event, and this transaction's id if it has one."""
+_LOAD_WITH_DOCUMENT = Statement(
+    _LOAD_COLUMNS + "pg_current_xact_id_if_assigned()::text::bigint, NULL::text "
+    "FROM events WHERE stream_id = $1 AND version > $2 "
+    "UNION ALL SELECT " + "NULL, " * 15 + "body FROM documents WHERE kind = $3 AND id = $4 ORDER BY 6",
+    sqlite=_LOAD_COLUMNS + "NULL, NULL FROM events WHERE stream_id = ?1 AND version > ?2 "
+    "UNION ALL SELECT " + "NULL, " * 15 + "body FROM documents WHERE kind = ?3 AND id = ?4 ORDER BY 6")
+"""``_LOAD`` and a document, in one statement: the document's row is the one without an event
+(its place among the rows is the database's: PostgreSQL sorts it last, SQLite first)."""
 
 
 def _uuid(value: Any) -> uuid.UUID:

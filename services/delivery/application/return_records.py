@@ -20,7 +20,7 @@ RETURN_STREAM: Aggregate[str, GoodsReturn] = Aggregate(
     evolve=evolve_return, project=folded_document(
         RETURN, lambda doc, event, unit: project_return(doc, event, unit.today().isoformat()),
         ref="order_id"),
-    snapshots=SnapshotPolicy.in_memory(RETURN))
+    document=RETURN, snapshots=SnapshotPolicy.in_memory(RETURN))
 
 
 async def note_goods_dispatched(unit: Unit, dispatched: ShipmentDispatched, meta: EventMetadata) -> None:

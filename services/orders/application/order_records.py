@@ -33,7 +33,7 @@ def order_stream(order_id: str) -> str:
 async def _write_document(unit: Unit, loaded: LoadedOrder, events: Sequence[DomainEvent], before: Order
                           ) -> dict[str, Any]:
     """The order's document after ``events``: its state, and its timeline from their envelopes."""
-    previous = await documents.get(unit.conn, ORDER, loaded.key) if before.exists else None
+    previous = await unit.document_before(loaded, ORDER) if before.exists else None
     placed_at = previous["placed_at"] if previous else loaded.stored[0].occurred_at
     history: list[dict[str, str]] = list(previous["history"]) if previous else []
     order = before
@@ -51,7 +51,7 @@ async def _write_document(unit: Unit, loaded: LoadedOrder, events: Sequence[Doma
 
 ORDER_STREAM: Aggregate[str, Order] = Aggregate(
     stream_type=ORDER, stream_id=order_stream, initial=lambda order_id: Order(), evolve=evolve,
-    project=_write_document, snapshots=SnapshotPolicy.in_memory(ORDER))
+    project=_write_document, document=ORDER, snapshots=SnapshotPolicy.in_memory(ORDER))
 """Remembered in the process (no stored snapshot): the reactions to what credit and delivery did
 with an order load it soon after its last save, and fold only what came after."""
 
