@@ -51,7 +51,8 @@ _ON_CONFLICT_UPDATE = (
     "version = excluded.version, updated_at = excluded.updated_at")
 _PG_UPSERT = Statement(f"INSERT INTO documents ({', '.join(_COLUMNS)}) SELECT * FROM unnest("
                        "$1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], "
-                       "$7::int[], $8::text[])" + _ON_CONFLICT_UPDATE, deferrable=True)
+                       "$7::int[], $8::text[])" + _ON_CONFLICT_UPDATE, deferrable=True,
+                       rows=lambda values: zip(values[0], values[1], strict=True))
 """Deferrable: a consumer batch's documents go out with its inbox rows and heads, in one round
 trip (``libs.store.sql.Statement``)."""
 
@@ -59,7 +60,7 @@ trip (``libs.store.sql.Statement``)."""
 # of its documents runs them.
 _GET = Statement("SELECT body FROM documents WHERE kind = $1 AND id = $2")
 _PUT = Statement(f"INSERT INTO documents ({', '.join(_COLUMNS)}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-                 + _ON_CONFLICT_UPDATE, deferrable=True)
+                 + _ON_CONFLICT_UPDATE, deferrable=True, rows=lambda values: [(values[0], values[1])])
 """Deferrable: a command's document is mostly its last write, sent with the next statement
 (the ``Idempotency-Key``'s answer) in one round trip on PostgreSQL."""
 _CREATE = Statement(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, Table, and_, or_, text
@@ -135,14 +135,21 @@ class Statement:
     ``apart``: a read that names a table such writes change, but never meets the rows they
     change (rebates' program lookups read only program documents, which no reaction
     writes): it carries a held write all the same.
+
+    ``rows``: the keys of the rows a statement changes (a deferrable write) or reads (a read
+    of such a write's table), from its values. A read that declares them carries the held
+    writes that declare theirs when they share none (a load reading its aggregate's document
+    beside its events, behind the previous reaction's write of another document).
     """
 
-    __slots__ = ("apart", "postgresql", "sqlite", "target")
+    __slots__ = ("apart", "postgresql", "rows", "sqlite", "target")
 
     def __init__(self, postgresql: str, *, sqlite: str | None = None, deferrable: bool = False,
-                 apart: bool = False) -> None:
+                 apart: bool = False, rows: Callable[[tuple[Any, ...]], Iterable[Hashable]] | None = None
+                 ) -> None:
         self.postgresql = postgresql
         self.apart = apart
+        self.rows = rows
         self.sqlite = sqlite if sqlite is not None else _PLACEHOLDER.sub(r"?\1", postgresql)
         self.target: re.Pattern[str] | None = None
         """The table a deferrable write changes, as a word to look for in a carrier's text."""
@@ -197,6 +204,16 @@ def _carried(held: list[tuple[Statement, tuple[Any, ...]]], sql: str, args: tupl
     if fused is None:
         return None
     return fused, (*(value for _, write_args in held for value in write_args), *args)
+
+
+def _apart(read: Statement, args: tuple[Any, ...], held: list[tuple[Statement, tuple[Any, ...]]]) -> bool:
+    """Whether ``read`` meets none of the rows the held writes change: both declare them
+    (``Statement``'s ``rows``) and they share none."""
+    if read.rows is None or any(write.rows is None for write, _ in held):
+        return False
+    reads = set(read.rows(args))
+    return not any(reads.intersection(write.rows(write_args))  # type: ignore[misc]
+                   for write, write_args in held)
 
 
 def _meets(held: Statement, write: Statement) -> bool:
@@ -283,7 +300,8 @@ async def _on_driver(conn: AsyncConnection, statement: Statement, args: tuple[An
     sql = statement.postgresql if postgres else statement.sqlite
     held = sync.info.get(DEFERRED)
     if held:
-        carried = _carried(held, sql, args, statement.apart) if statement.target is None else None
+        carried = (_carried(held, sql, args, statement.apart or _apart(statement, args, held))
+                   if statement.target is None else None)
         if carried is None:
             await _send_held(sync)
         else:

@@ -340,9 +340,11 @@ _LOAD_WITH_DOCUMENT = Statement(
     "FROM events WHERE stream_id = $1 AND version > $2 "
     "UNION ALL SELECT " + "NULL, " * 15 + "body FROM documents WHERE kind = $3 AND id = $4 ORDER BY 6",
     sqlite=_LOAD_COLUMNS + "NULL, NULL FROM events WHERE stream_id = ?1 AND version > ?2 "
-    "UNION ALL SELECT " + "NULL, " * 15 + "body FROM documents WHERE kind = ?3 AND id = ?4 ORDER BY 6")
+    "UNION ALL SELECT " + "NULL, " * 15 + "body FROM documents WHERE kind = ?3 AND id = ?4 ORDER BY 6",
+    rows=lambda values: [(values[2], values[3])])
 """``_LOAD`` and a document, in one statement: the document's row is the one without an event
-(its place among the rows is the database's: PostgreSQL sorts it last, SQLite first)."""
+(its place among the rows is the database's: PostgreSQL sorts it last, SQLite first). It
+carries held writes of other documents (``rows``), such as the save's before it in a batch."""
 
 
 def _uuid(value: Any) -> uuid.UUID:

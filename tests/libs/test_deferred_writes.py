@@ -75,6 +75,27 @@ async def test_a_statement_apart_from_the_write_carries_it(pg_db: Database) -> N
     assert await _bodies(pg_db) == ['{"n": 1}']
 
 
+async def test_a_read_that_names_its_rows_carries_writes_of_other_rows_only(pg_db: Database) -> None:
+    """``rows``: a read that declares the rows it reads carries held writes that declare other
+    rows (one round trip); a held write of a row it reads goes first, on its own, and is seen."""
+    put = Statement(_PUT.postgresql, deferrable=True, rows=lambda values: [(values[0], values[1])])
+    body = Statement(_BODY.postgresql, rows=lambda values: [(values[0], values[1])])
+    async with pg_db.transaction() as conn:
+        await put.execute(conn, "t", "a", '{"n": 1}', 0)
+    with heard(pg_db) as statements:
+        async with pg_db.transaction() as conn:
+            await put.execute(conn, "t", "b", '{"n": 2}', 0)
+            assert (await body.fetch(conn, "t", "a"))[0][0] == '{"n": 1}'
+            assert len(statements) == 1 and statements[0].startswith("WITH o2c_deferred AS (INSERT")
+            await put.execute(conn, "t", "c", '{"n": 3}', 0)
+            assert (await body.fetch(conn, "t", "c"))[0][0] == '{"n": 3}'
+            assert len(statements) == 3 and statements[1].startswith("INSERT INTO documents")
+            await _PUT.execute(conn, "t", "d", '{"n": 4}', 0)  # declares no rows: never carried
+            assert (await body.fetch(conn, "t", "a"))[0][0] == '{"n": 1}'
+            assert statements[3].startswith("INSERT INTO documents") and statements[4] == body.postgresql
+    assert await _bodies(pg_db) == ['{"n": 1}', '{"n": 2}', '{"n": 3}', '{"n": 4}']
+
+
 async def test_a_deferrable_statement_read_at_once_goes_after_the_held_write(pg_db: Database) -> None:
     touch = Statement("UPDATE documents SET version = version + 1 WHERE kind = $1 RETURNING id",
                       deferrable=True)

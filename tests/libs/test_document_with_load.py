@@ -6,6 +6,8 @@ starts from it instead of reading it again (``Unit.document_before``).
 - a save after such a load sends no read of the document, and writes the document a hook that
   reads it writes, from the stored snapshot, from the state remembered in the process, and
   from the first event;
+- in a consumer batch, a load carries the document the reaction before it wrote (PostgreSQL:
+  the write was held back for the next statement), so the document costs no round trip at all;
 - a change committed between the load and the save is never folded over: on PostgreSQL the
   save clashes on the version and the command runs again from a fresh load, document included
   (SQLite has one writer at a time).
@@ -14,9 +16,11 @@ starts from it instead of reading it again (``Unit.document_before``).
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -24,6 +28,8 @@ import pytest
 from libs.events.base import DomainEvent, EventMetadata
 from libs.events.codec import parse_json
 from libs.events.orders import PriceListPublished
+from libs.messaging.inbox import Delivery
+from libs.messaging.work import BatchWork
 from libs.runtime import commands, documents
 from libs.runtime.commands import Aggregate, Unit, folded_document
 from libs.store.database import Database
@@ -122,6 +128,33 @@ async def test_a_save_after_the_load_reads_no_document_and_writes_the_same(
             assert await _publish(partners, reading, f"{key}-read", version) is not None
     assert len(old_way.having(DOCUMENT_READ)) == 4
     assert await _stored(partners, f"{key}-read") == written
+
+
+async def test_in_a_batch_the_next_load_carries_the_document_written_before_it(
+        partners: RunningService) -> None:
+    ctx, tiers = partners.ctx, _tiers(declared=True, snapshots=SnapshotPolicy.in_memory("test-document/3"))
+    keys = ["batch-1", "batch-2", "batch-3"]
+    for key in keys:
+        await _publish(partners, tiers, key, 1)
+
+    async def publish(unit: Unit, event: Any) -> None:
+        loaded = await unit.load(tiers, keys[event.version - 2])
+        await unit.save(loaded, [_published(event.version)], salt="tier")
+
+    work = BatchWork()
+    with Statements(ctx.db) as sent:
+        async with ctx.db.transaction() as conn:
+            for version in (2, 3, 4):
+                envelope = SimpleNamespace(event_id=uuid.uuid4(), correlation_id=uuid.uuid4())
+                delivery = Delivery(conn, envelope, _published(version), "test", work)  # type: ignore[arg-type]
+                await commands.react(ctx, publish, delivery)
+            await work.finish()
+    assert sent.having(DOCUMENT_READ) == []
+    if ctx.db.is_postgres:  # each document write rode the next load, the last one the commit's
+        alone = [sql for sql in sent.sent if sql.startswith("INSERT INTO documents")]
+        assert len(alone) == 1
+    for key, version in zip(keys, (2, 3, 4), strict=True):
+        assert await _stored(partners, key) == {"versions": [1, version], "status": "published"}
 
 
 async def test_a_change_between_the_load_and_the_save_is_never_folded_over(
