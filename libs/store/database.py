@@ -213,6 +213,11 @@ def application_name(schema: str) -> str:
     return f"o2c {schema} {socket.gethostname()}:{os.getpid()}"[:63]
 
 
+KEPT_FOR_AT_MOST = 1800.0
+"""Seconds a write connection is kept checked out between transactions (``Database._checkout``):
+the engine's ``pool_recycle``."""
+
+
 class Database:
     """Engines and transactions for one service's store."""
 
@@ -238,6 +243,9 @@ class Database:
         """The SQLite transaction the next write joins, while one is open (``_grouped``)."""
         self._committing: asyncio.Future[None] | None = None
         self._pool_size = pool_size
+        self._kept: list[tuple[AsyncConnection, float]] = []
+        """PostgreSQL: write connections kept checked out between transactions (``transaction``),
+        each with when it was first kept."""
         self._driver_pool: asyncpg.Pool | None = None
         self._driver_pool_lock = asyncio.Lock()
         self.commits = Commits()
@@ -262,7 +270,7 @@ class Database:
             # were closed whenever a few fell idle and opened again a moment later (a new
             # server process each); a fixed pool keeps the connections it opened.
             self.engine = create_async_engine(
-                self.url, pool_size=pool_size, max_overflow=0, pool_recycle=1800,
+                self.url, pool_size=pool_size, max_overflow=0, pool_recycle=int(KEPT_FOR_AT_MOST),
                 connect_args=connect_args,
             )
             event.listen(self.engine.sync_engine, "before_cursor_execute", send_deferred_first)
@@ -312,7 +320,8 @@ class Database:
         for name, engine in engines.items():
             pool: Any = engine.pool
             if hasattr(pool, "checkedout") and hasattr(pool, "checkedin"):
-                usage[name] = (pool.checkedout(), pool.checkedout() + pool.checkedin())
+                idle = len(self._kept) if engine is self.engine else 0  # kept: checked out, not in use
+                usage[name] = (pool.checkedout() - idle, pool.checkedout() + pool.checkedin())
         if self._driver_pool is not None:
             opened = self._driver_pool.get_size()
             usage["driver"] = (opened - self._driver_pool.get_idle_size(), opened)
@@ -341,19 +350,64 @@ class Database:
             async with _cancellation_wins(), self._grouped() as conn:
                 yield conn
             return
-        async with _cancellation_wins(), self.engine.begin() as conn:
-            conn.info[DEFERRED] = []
+        async with _cancellation_wins():
+            conn = await self._checkout()
+            kept = False
             try:
-                yield conn
-                await send_deferred(conn)
+                async with conn.begin():
+                    conn.info[DEFERRED] = []
+                    try:
+                        yield conn
+                        await send_deferred(conn)
+                    finally:
+                        conn.info.pop(DEFERRED, None)
+                        appended: int | None = conn.info.pop(APPENDED, None)
+                    if appended is not None and not self.commits.relays_leading:  # relay elsewhere
+                        assert self._notify is not None
+                        await conn.execute(self._notify, {"tx_id": str(appended)})
+                kept = self._keep(conn)
             finally:
-                conn.info.pop(DEFERRED, None)
-                appended: int | None = conn.info.pop(APPENDED, None)
-            if appended is not None and not self.commits.relays_leading:  # the relay runs elsewhere
-                assert self._notify is not None
-                await conn.execute(self._notify, {"tx_id": str(appended)})
+                if not kept:
+                    await self._give_back(conn)
         if appended is not None:
             self.commits.committed(appended)
+
+    async def _checkout(self) -> AsyncConnection:
+        """A connection for a write transaction: one kept from an earlier one, else the pool's.
+
+        Checking a connection out of SQLAlchemy's pool and back in costs more of the process
+        than the transaction's own round trips (``o2c bench`` notes in ``docs/benchmarks.md``:
+        about 300 of 750 microseconds of a one-statement transaction). So a connection whose
+        transaction committed is kept checked out for the next (``_keep``), and a kept one is
+        given up after ``KEPT_FOR_AT_MOST`` seconds as the pool's recycling would."""
+        now = asyncio.get_running_loop().time()
+        while self._kept:
+            conn, since = self._kept.pop()
+            if now - since < KEPT_FOR_AT_MOST and not conn.closed and not conn.invalidated:
+                return conn
+            await self._give_back(conn)
+        return await self.engine.connect()
+
+    async def _give_back(self, conn: AsyncConnection) -> None:
+        """End a connection's checkout as ``async with engine.begin()`` does (back to the pool,
+        or closed when it was lost). A lost one (the server restarted, say) takes the kept ones
+        with it, as SQLAlchemy then recycles every pooled connection."""
+        lost = conn.invalidated
+        await conn.__aexit__(None, None, None)
+        while lost and self._kept:
+            await self._kept.pop()[0].__aexit__(None, None, None)
+
+    def _keep(self, conn: AsyncConnection) -> bool:
+        """Keep a connection whose transaction committed, unless someone may be waiting for one.
+
+        The pool is fixed (no overflow), so a checkout waits only when every connection is
+        checked out; kept ones count. A connection is kept only while the pool could still hand
+        one out at once: nobody waits for it then, and whoever comes next takes it from here."""
+        pool: Any = self.engine.pool
+        if conn.closed or conn.invalidated or conn.in_transaction() or pool.checkedout() >= pool.size():
+            return False
+        self._kept.append((conn, asyncio.get_running_loop().time()))
+        return True
 
     # -- group commit (SQLite) ------------------------------------------------------
 
@@ -512,6 +566,8 @@ class Database:
         return self._driver_pool
 
     async def dispose(self) -> None:
+        while self._kept:
+            await self._kept.pop()[0].__aexit__(None, None, None)
         await self.engine.dispose()
         if self.reader is not self.engine:
             await self.reader.dispose()
