@@ -153,7 +153,7 @@ class ServiceMetrics(Collector):
         yield starts
 
     def _pool_metrics(self) -> Iterator[Metric]:
-        in_use = GaugeMetricFamily("o2c_db_pool_in_use", "Database connections checked out",
+        in_use = GaugeMetricFamily("o2c_db_pool_in_use", "Database connections in use (not kept idle)",
                                    labels=["pool"])
         size = GaugeMetricFamily("o2c_db_pool_open", "Database connections open", labels=["pool"])
         for name, (busy, opened) in self._db.pool_usage().items():
