@@ -83,20 +83,20 @@ async def test_a_waiting_transaction_gets_the_connection_another_one_ends_with(s
     assert pool.checkedout() <= 2 and small.pool_usage()["engine"][0] == 0
 
 
-async def test_a_lost_connection_takes_the_kept_ones_with_it(pg_db: Database) -> None:
-    small = Database(PG_URL, schema=pg_db.schema, pool_size=3)  # room for two kept ones
-    try:
-        await _lose_the_kept_ones(small, pg_db)
-    finally:
-        await small.dispose()
+@pytest.fixture
+async def roomy(pg_db: Database) -> AsyncIterator[Database]:
+    """The test's schema, behind a pool of three: room for two kept connections."""
+    db = Database(PG_URL, schema=pg_db.schema, pool_size=3)
+    yield db
+    await db.dispose()
 
 
-async def _lose_the_kept_ones(small: Database, pg_db: Database) -> None:
+async def test_a_lost_connection_takes_the_kept_ones_with_it(roomy: Database, pg_db: Database) -> None:
     both, release = asyncio.Event(), asyncio.Event()
     backends: list[int] = []
 
     async def hold() -> None:
-        async with small.transaction() as conn:
+        async with roomy.transaction() as conn:
             backends.append(await _backend(conn))
             if len(backends) == 2:
                 both.set()
@@ -106,12 +106,12 @@ async def _lose_the_kept_ones(small: Database, pg_db: Database) -> None:
     await both.wait()
     release.set()
     await asyncio.gather(*holders)
-    assert small.pool_usage()["engine"] == (0, 2)  # both kept
+    assert roomy.pool_usage()["engine"] == (0, 2)  # both kept
     async with pg_db.transaction() as conn:  # the server ends them (a restart, say)
         for pid in backends:
             await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
     with pytest.raises(SQLAlchemyError):  # as before keeping: the transaction on it fails
-        async with small.transaction() as conn:
+        async with roomy.transaction() as conn:
             await _backend(conn)
-    async with small.transaction() as conn:  # the other kept one went with it: a fresh one
+    async with roomy.transaction() as conn:  # the other kept one went with it: a fresh one
         assert await _backend(conn) not in backends
