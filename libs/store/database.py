@@ -375,8 +375,8 @@ class Database:
     async def _checkout(self) -> AsyncConnection:
         """A connection for a write transaction: one kept from an earlier one, else the pool's.
 
-        Checking a connection out of SQLAlchemy's pool and back in costs more of the process
-        than the transaction's own round trips (``o2c bench`` notes in ``docs/benchmarks.md``:
+        Checking a connection out of SQLAlchemy's pool and back in costs the process about as
+        much as the transaction's own three round trips (``docs/benchmarks.md``, ninth pass:
         about 300 of 750 microseconds of a one-statement transaction). So a connection whose
         transaction committed is kept checked out for the next (``_keep``), and a kept one is
         given up after ``KEPT_FOR_AT_MOST`` seconds as the pool's recycling would."""
