@@ -312,11 +312,11 @@ class Unit:
         state = loaded.state
         for event in events:
             state = aggregate.evolve(state, event)
-        read = loaded.head
+        seen = loaded.head  # as the load read it: with the document, when the aggregate declares one
         after = replace(loaded, state=state, version=loaded.version + len(events),
                         stored=tuple(stored), document=None,
                         head=Head(loaded.version + len(events), stored[-1].stream_hash),
-                        document_before=read.document if read is not None and read.version == loaded.version
+                        document_before=seen.document if seen is not None and seen.version == loaded.version
                         else None)
         if saved is not None:
             saved[stream_id] = (Loaded(aggregate, loaded.key, state, after.version),
